@@ -1,0 +1,83 @@
+"""Typed stub of the native module `dataplane._core` (Rust, see rust/src/py/).
+
+Everything here is a thin handle over pure-Rust code; no call made on the request path calls
+back into Python.
+"""
+
+class CoreError(Exception):
+    """Base class of every error raised by the native core."""
+
+class RouterError(CoreError):
+    """A route cannot be compiled; the message names the route (id or name) and the field."""
+
+class StoreError(CoreError):
+    """The LMDB environment cannot be opened or read, or holds an incompatible format."""
+
+class RouteMatch:
+    """The result of one router lookup. Immutable."""
+
+    route_id: str
+    service_id: str | None
+    upstream_path: str
+    """Path (no query string) to send upstream: service path + request path after strip_path,
+    joined per the route's path_handling (v0 or v1), exactly as Kong builds `upstream_uri`."""
+    preserve_host: bool
+    https_redirect_status: int | None
+    """Set when the route accepts only https and the request came over http."""
+    forwarded_prefix: str | None
+    """The request-path prefix removed by strip_path (sent upstream as X-Forwarded-Prefix)."""
+    captures: dict[str | int, str] | None
+    """Regex path captures, numbered (int keys, 0 = whole match) and named (str keys)."""
+
+class Router:
+    """Routes compiled once per config version; `find` is one call per request."""
+
+    @staticmethod
+    def from_json(routes: list[bytes], services: list[bytes], cache_size: int = 4096) -> Router:
+        """Compile routes (JSON objects, Kong's route fields) against their services."""
+    header_names: list[str]
+    """Lower-case names of the headers some route matches on; `find` needs only these."""
+    def find(
+        self,
+        method: str,
+        scheme: str,
+        host: str,
+        path: str,
+        sni: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> RouteMatch | None:
+        """Match a request. `host` is the Host header as received (may carry a port), `path`
+        the raw request path without the query string, `scheme` "http" or "https"."""
+    def __len__(self) -> int: ...
+
+class Balancer:
+    """Spreads requests for one upstream over its targets."""
+
+    @staticmethod
+    def from_json(upstream: bytes, targets: list[bytes]) -> Balancer: ...
+    name: str
+    algorithm: str
+    def pick(self) -> tuple[str, int] | None:
+        """The next target as (host, port); None when no target has a weight above 0."""
+    def targets(self) -> list[tuple[str, int, int]]:
+        """Every target as (host, port, weight), weight-0 targets included."""
+
+class Snapshot:
+    """One config version read from LMDB in one read transaction, compiled."""
+
+    version: int
+    hash: str
+    hashes: dict[str, str]
+    router: Router
+    balancers: dict[str, Balancer]
+    """By upstream name."""
+    def entities(self, entity_type: str) -> list[bytes]:
+        """The JSON of every entity of a type ("services", "plugins", ...), in key order."""
+
+class Store:
+    """Read-only handle on the LMDB environment written by `dataplane.store`."""
+
+    def __init__(self, path: str) -> None: ...
+    def meta(self) -> tuple[int, str] | None:
+        """(version, hash) of the committed config, or None when none is stored."""
+    def load(self, cache_size: int = 4096) -> Snapshot: ...

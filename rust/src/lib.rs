@@ -1,0 +1,12 @@
+//! Gantry's native core. Pure Rust: the router, the balancers and the LMDB reader.
+//!
+//! This file only declares modules; logic lives in them, with unit tests beside it.
+//! The Python binding (`dataplane._core`) is compiled only with the `python` feature.
+
+pub mod balancer;
+pub mod entities;
+pub mod router;
+pub mod store;
+
+#[cfg(feature = "python")]
+mod py;

@@ -1,0 +1,3 @@
+//! Placeholder until implemented.
+use pyo3::prelude::*;
+pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> { Ok(()) }

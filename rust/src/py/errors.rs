@@ -1,0 +1,16 @@
+//! Python exception types for the core's typed errors.
+
+use pyo3::create_exception;
+use pyo3::prelude::*;
+
+create_exception!(_core, CoreError, pyo3::exceptions::PyException, "Base class of every error raised by the native core.");
+create_exception!(_core, RouterError, CoreError, "A route cannot be compiled.");
+create_exception!(_core, StoreError, CoreError, "The LMDB environment cannot be opened or read.");
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("CoreError", py.get_type::<CoreError>())?;
+    m.add("RouterError", py.get_type::<RouterError>())?;
+    m.add("StoreError", py.get_type::<StoreError>())?;
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! The only pyo3 code: thin handles over the pure-Rust core, error mapping, no logic.
+//!
+//! Built only with the `python` feature; the module is importable as `dataplane._core`.
+
+use pyo3::prelude::*;
+
+mod balancer;
+mod errors;
+mod router;
+mod store;
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    router::register(m)?;
+    balancer::register(m)?;
+    store::register(m)?;
+    Ok(())
+}
