@@ -1,0 +1,39 @@
+# The two set-up commands are `make run` and `make test`; both build what they need first.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.gantry-built
+SOURCES := $(shell find rust -name '*.rs') Cargo.toml Cargo.lock pyproject.toml
+
+.PHONY: all build run test test-rust test-python bench clean
+
+all: build
+
+$(PY):
+	./scripts/bootstrap.sh
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet maturin==1.16.0
+
+# The native module in release mode, the package installed editable, runtime and test deps.
+$(STAMP): $(PY) $(SOURCES)
+	$(VENV)/bin/maturin develop --release --extras test
+	touch $(STAMP)
+
+build: $(STAMP)
+
+run: build
+	$(PY) -m demo.run
+
+test: build test-rust test-python
+
+test-rust:
+	cargo test --quiet
+
+test-python: build
+	$(VENV)/bin/pytest -q
+
+bench: build
+	./bench/run.sh
+
+clean:
+	rm -rf $(VENV) target servroot

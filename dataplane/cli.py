@@ -1,0 +1,118 @@
+"""`dataplane` command line: run a data plane, check a kong.conf, parse a declarative file.
+
+    dataplane run [-c kong.conf] [-p prefix]   start the supervisor and workers (foreground)
+    dataplane check [kong.conf]                validate a conf (and the declarative file it names)
+    dataplane config parse kong.yml            validate a declarative file, print a summary
+
+Every failure is a message and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from dataplane import __version__, logs
+from dataplane.conf import ConfError, load_conf
+from dataplane.declarative import DeclarativeConfigError
+
+log = logging.getLogger("gantry")
+
+
+def _load(path: str | None, prefix: str | None = None):
+    overrides = {"prefix": prefix} if prefix else None
+    return load_conf(path, overrides=overrides)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from dataplane.supervisor import Supervisor
+    from dataplane.store.lmdb_writer import StoreFullError
+
+    conf = _load(args.conf, args.prefix)
+    if conf.role == "control_plane":
+        print("Error: role = control_plane is served by `controlplane run`, not the data plane", file=sys.stderr)
+        return 1
+    if conf.database != "off":
+        print(f"Error: database = {conf.database} is not supported by the data plane yet; "
+              "set database = off and declarative_config for DB-less mode", file=sys.stderr)
+        return 1
+    os.makedirs(conf.prefix, exist_ok=True)
+    logs.setup(conf.log_level, conf.proxy_error_log)
+    try:
+        supervisor = Supervisor(conf, os.path.abspath(args.conf) if args.conf else None)
+        return uvloop.run(supervisor.run())
+    except DeclarativeConfigError as err:
+        log.error("declarative config %s is invalid, not starting:\n%s", conf.declarative_config, err)
+    except (OSError, StoreFullError) as err:
+        log.error("cannot start: %s", err)
+    return 1
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    conf = _load(args.conf)
+    if conf.declarative_config:
+        from dataplane.config_source import load_declarative
+
+        try:
+            load_declarative(conf.declarative_config)
+        except DeclarativeConfigError as err:
+            print(f"Error: declarative_config {conf.declarative_config} is invalid:\n{err}", file=sys.stderr)
+            return 1
+        except OSError as err:
+            print(f"Error: declarative_config: {err}", file=sys.stderr)
+            return 1
+    print(f"configuration at {args.conf or 'defaults'} is valid")
+    return 0
+
+
+def cmd_config_parse(args: argparse.Namespace) -> int:
+    from dataplane.config_source import load_declarative
+
+    try:
+        loaded = load_declarative(args.file)
+    except DeclarativeConfigError as err:
+        print(f"Error: failed parsing {args.file}:\n{err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 1
+    print(f"parse successful: {loaded.summary}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dataplane", description="Gantry data plane")
+    parser.add_argument("--version", action="version", version=f"gantry {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the data plane in the foreground")
+    run.add_argument("-c", "--conf", help="kong.conf to load (defaults otherwise)")
+    run.add_argument("-p", "--prefix", help="override the prefix directory")
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check", help="validate a kong.conf and the declarative file it names")
+    check.add_argument("conf", nargs="?")
+    check.set_defaults(func=cmd_check)
+    config = sub.add_parser("config", help="declarative configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    parse = config_sub.add_parser("parse", help="validate a declarative file")
+    parse.add_argument("file")
+    parse.set_defaults(func=cmd_config_parse)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        sys.exit(args.func(args))
+    except ConfError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

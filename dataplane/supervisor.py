@@ -1,0 +1,270 @@
+"""The data plane's master process.
+
+It owns everything that is done once per node rather than once per worker: loading the
+configuration and writing it to LMDB (one write transaction per version), binding the listeners,
+starting `nginx_worker_processes` workers and restarting any that dies, serving the status API,
+and signals:
+
+- SIGTERM, SIGQUIT, SIGINT: graceful stop. Workers stop accepting, finish in-flight requests and
+  exit; any still running after the drain timeout is killed.
+- SIGHUP: re-read the declarative file and apply it. Workers swap to the new version between
+  requests, so no request is dropped; a file that does not validate changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+from dataplane import __version__, config_source
+from dataplane.declarative import DeclarativeConfigError
+from dataplane.logs import NOTICE
+from dataplane.sockets import bind
+from dataplane.status.server import StatusProtocol
+from dataplane.store.lmdb_writer import ConfigStore, StoreFullError
+from dataplane.workerstate import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, CONFIG_VERSION, PID, TOTAL_REQUESTS, WorkerState
+
+log = logging.getLogger("gantry.supervisor")
+
+DRAIN_TIMEOUT = 10.0
+# A worker that dies sooner than this after its start is restarted after a pause, so a crash
+# loop does not spin the CPU.
+CRASH_WINDOW = 1.0
+
+
+class WorkerProcess:
+    """One worker slot: the child process, its exit watcher and its config-notify pipe."""
+
+    __slots__ = ("slot", "proc", "notify_w", "pidfd", "started")
+
+    def __init__(self, slot: int) -> None:
+        self.slot = slot
+        self.proc: subprocess.Popen | None = None
+        self.notify_w = -1
+        self.pidfd = -1
+        self.started = 0.0
+
+
+class Supervisor:
+    def __init__(self, conf, conf_path: str | None) -> None:
+        self.conf = conf
+        self.conf_path = conf_path
+        self.store = ConfigStore(conf.lmdb_environment_path, conf.lmdb_map_size)
+        self.version = 0
+        self.hash = ""
+        self.sockets: list[socket.socket] = []  # every listening socket, kept open while running
+        self.worker_sockets: list[list[tuple[int, int]]] = []  # (fd, backlog) each worker slot serves
+        self.workers: list[WorkerProcess] = []
+        self.state: WorkerState | None = None
+        self.stopping = False
+        self.stopped = asyncio.Event()
+        self.status_server: asyncio.AbstractServer | None = None
+
+    # ---- configuration -------------------------------------------------------------------
+
+    def load_initial(self) -> None:
+        """Apply the declarative file, or keep the cached config, or start empty (Kong's order)."""
+        path = self.conf.declarative_config
+        if path:
+            loaded = config_source.load_declarative(path)
+        elif self.store.current() is not None:
+            self.version, self.hash = self.store.current()
+            log.log(NOTICE, "no declarative_config: serving the configuration cached in LMDB (version %d, hash %s)",
+                       self.version, self.hash)
+            return
+        else:
+            loaded = config_source.empty_config()
+        self.version = config_source.apply(self.store, loaded)
+        self.hash = loaded.hash
+
+    async def reload(self) -> None:
+        """SIGHUP: re-read the declarative file; on any error keep serving the current config."""
+        path = self.conf.declarative_config
+        if not path:
+            log.warning("reload requested but declarative_config is not set: nothing to re-read")
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            loaded = await loop.run_in_executor(None, config_source.load_declarative, path)
+            version = await loop.run_in_executor(None, config_source.apply, self.store, loaded)
+        except DeclarativeConfigError as err:
+            log.error("reload of %s failed, keeping configuration version %d: %s", path, self.version, err)
+            return
+        except (OSError, StoreFullError) as err:
+            log.error("reload of %s failed, keeping configuration version %d: %s", path, self.version, err)
+            return
+        if version != self.version:
+            self.version, self.hash = version, loaded.hash
+            self.notify_all()
+        else:
+            log.log(NOTICE, "reload: %s is unchanged (hash %s)", path, loaded.hash)
+
+    def notify_all(self) -> None:
+        for worker in self.workers:
+            self._notify(worker)
+
+    def _notify(self, worker: WorkerProcess) -> None:
+        if worker.notify_w < 0:
+            return
+        try:
+            os.write(worker.notify_w, struct.pack("<q", self.version))
+        except BlockingIOError:
+            pass  # the pipe is full of older versions; the worker reads the store's latest anyway
+        except OSError:
+            pass  # the worker is gone; its restart will read the latest version
+
+    # ---- listeners and workers -------------------------------------------------------------
+
+    def bind_listeners(self) -> None:
+        count = self.conf.nginx_worker_processes
+        self.worker_sockets = [[] for _ in range(count)]
+        for listener in self.conf.proxy_listen:
+            if listener.reuseport:
+                for fds in self.worker_sockets:
+                    sock = bind(listener, reuseport=True)
+                    self.sockets.append(sock)
+                    fds.append((sock.fileno(), listener.backlog or 511))
+            else:
+                sock = bind(listener, reuseport=False)
+                self.sockets.append(sock)
+                for fds in self.worker_sockets:
+                    fds.append((sock.fileno(), listener.backlog or 511))
+
+    def spawn(self, worker: WorkerProcess) -> None:
+        assert self.state is not None
+        self.state.reset_slot(worker.slot)
+        read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        fds = self.worker_sockets[worker.slot]
+        cmd = [sys.executable, "-m", "dataplane.worker",
+               "--slot", str(worker.slot), "--workers", str(self.state.workers),
+               "--state-fd", str(self.state.fd), "--notify-fd", str(read_fd),
+               "--listen-fds", ",".join(f"{fd}:{backlog}" for fd, backlog in fds)]
+        if self.conf_path:
+            cmd += ["--conf", self.conf_path]
+        worker.proc = subprocess.Popen(cmd, pass_fds=(self.state.fd, read_fd, *(fd for fd, _ in fds)), close_fds=True)
+        os.close(read_fd)
+        worker.notify_w = write_fd
+        worker.started = time.monotonic()
+        worker.pidfd = os.pidfd_open(worker.proc.pid)
+        asyncio.get_running_loop().add_reader(worker.pidfd, self._on_exit, worker)
+        log.log(NOTICE, "start worker process %d", worker.proc.pid)
+
+    def _on_exit(self, worker: WorkerProcess) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(worker.pidfd)
+        os.close(worker.pidfd)
+        os.close(worker.notify_w)
+        worker.pidfd = worker.notify_w = -1
+        proc = worker.proc
+        code = proc.wait()
+        if self.stopping:
+            if all(w.proc is None or w.proc.returncode is not None for w in self.workers):
+                self.stopped.set()
+            return
+        how = f"exited on signal {-code}" if code < 0 else f"exited with code {code}"
+        log.critical("worker process %d %s; starting a new one", proc.pid, how)
+        delay = CRASH_WINDOW if time.monotonic() - worker.started < CRASH_WINDOW else 0.0
+        loop.call_later(delay, self._respawn, worker)
+
+    def _respawn(self, worker: WorkerProcess) -> None:
+        if not self.stopping:
+            self.spawn(worker)
+
+    # ---- status API --------------------------------------------------------------------------
+
+    def ready(self) -> tuple[bool, str]:
+        assert self.state is not None
+        if not self.hash or self.hash == config_source.empty_config().hash:
+            return False, "no configuration available (empty configuration present)"
+        behind = [w.slot for w in self.workers
+                  if w.proc is None or w.proc.returncode is not None
+                  or self.state.slot(w.slot)[CONFIG_VERSION] != self.version]
+        if behind:
+            return False, f"{len(behind)} of {len(self.workers)} workers not yet serving configuration version {self.version}"
+        return True, "ready"
+
+    def status_handler(self, path: str) -> tuple[int, dict]:
+        assert self.state is not None
+        if path == "/status":
+            state = self.state
+            return 200, {
+                "database": {"reachable": True},
+                "server": {
+                    "connections_accepted": state.total(ACCEPTED_CONNECTIONS),
+                    "connections_handled": state.total(ACCEPTED_CONNECTIONS),
+                    "connections_active": state.total(ACTIVE_CONNECTIONS),
+                    "total_requests": state.total(TOTAL_REQUESTS),
+                },
+                "configuration_hash": self.hash,
+                "configuration_version": self.version,
+                "workers": [
+                    {"pid": state.slot(w.slot)[PID], "configuration_version": state.slot(w.slot)[CONFIG_VERSION]}
+                    for w in self.workers
+                ],
+            }
+        if path == "/status/ready":
+            ok, reason = self.ready()
+            return (200, {"message": "ready"}) if ok else (503, {"message": reason})
+        return 404, {"message": "Not found"}
+
+    async def start_status(self) -> None:
+        listeners = self.conf.status_listen
+        if not listeners:
+            return
+        loop = asyncio.get_running_loop()
+        server_header = f"gantry/{__version__}".encode()
+        sock = bind(listeners[0], reuseport=False)
+        self.status_server = await loop.create_server(
+            lambda: StatusProtocol(self.status_handler, server_header), sock=sock)
+
+    # ---- life cycle ----------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.load_initial()
+        self.bind_listeners()
+        count = self.conf.nginx_worker_processes
+        self.state = WorkerState.create(count)
+        self.workers = [WorkerProcess(i) for i in range(count)]
+        for worker in self.workers:
+            self.spawn(worker)
+        await self.start_status()
+        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        log.log(NOTICE, "gantry %s started: %d workers, configuration version %d", __version__, count, self.version)
+        await self.stopped.wait()
+        self.store.close()
+        log.log(NOTICE, "gantry stopped")
+        return 0
+
+    def request_stop(self, sig: int) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        log.log(NOTICE, "signal %d received, draining workers", sig)
+        # Close our copies first so that a worker closing its listener really stops accepting.
+        for sock in self.sockets:
+            sock.close()
+        if self.status_server is not None:
+            self.status_server.close()
+        alive = [w for w in self.workers if w.proc is not None and w.proc.returncode is None]
+        if not alive:
+            self.stopped.set()
+            return
+        for worker in alive:
+            worker.proc.send_signal(signal.SIGTERM)
+        asyncio.get_running_loop().call_later(DRAIN_TIMEOUT + 1, self._kill_stragglers)
+
+    def _kill_stragglers(self) -> None:
+        for worker in self.workers:
+            if worker.proc is not None and worker.proc.poll() is None:
+                log.error("worker process %d did not drain in %.0f s, killing it", worker.proc.pid, DRAIN_TIMEOUT)
+                worker.proc.kill()

@@ -1,0 +1,126 @@
+"""A worker process: one uvloop event loop serving the proxy listeners it inherited.
+
+The supervisor starts it with the descriptors of its listening sockets, of the shared worker
+state and of a pipe on which it announces new config versions. For each new version the worker
+reads one LMDB snapshot through the Rust reader (off the event loop thread), compiles what the
+request path needs, and swaps it in with one assignment: requests in flight finish on the
+version they started with.
+
+SIGTERM, SIGQUIT or SIGINT, or the supervisor going away (the pipe closes): stop accepting,
+finish in-flight requests, exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import struct
+
+import uvloop
+
+from dataplane import _core, logs
+from dataplane.conf import load_conf
+from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
+from dataplane.workerstate import CONFIG_VERSION, PID, WorkerState
+
+log = logging.getLogger("gantry.worker")
+
+DRAIN_TIMEOUT = 10.0
+
+
+class Worker:
+    __slots__ = ("conf", "slot", "counters", "store", "proxy", "notify_fd", "listen_fds", "servers",
+                 "stop", "loading", "pending")
+
+    def __init__(self, conf, slot: int, counters: memoryview, notify_fd: int, listen_fds: list[tuple[int, int]]) -> None:
+        self.conf = conf
+        self.slot = slot
+        self.counters = counters
+        self.notify_fd = notify_fd
+        self.listen_fds = listen_fds
+        self.store = _core.Store(conf.lmdb_environment_path)
+        self.proxy = ProxyState(ProxySettings.from_conf(conf), counters=counters)
+        self.servers: list[asyncio.AbstractServer] = []
+        self.stop = asyncio.Event()
+        self.loading = False
+        self.pending = False
+
+    async def load_latest(self) -> None:
+        """Compile the latest stored version, if newer than the one served, and swap it in."""
+        if self.loading:
+            self.pending = True  # a version arrived while loading: load again when done
+            return
+        self.loading = True
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                self.pending = False
+                meta = self.store.meta()
+                current = self.proxy.runtime
+                if meta is not None and (current is None or meta[0] > current.version):
+                    snapshot = await loop.run_in_executor(None, self.store.load)
+                    self.proxy.runtime = Runtime.from_snapshot(snapshot, self.proxy.settings)
+                    self.counters[CONFIG_VERSION] = snapshot.version
+                    log.debug("serving configuration version %d (hash %s)", snapshot.version, snapshot.hash)
+                if not self.pending:
+                    break
+        except _core.CoreError as err:
+            log.error("cannot load the stored configuration, still serving the previous one: %s", err)
+        finally:
+            self.loading = False
+
+    def on_notify(self) -> None:
+        try:
+            data = os.read(self.notify_fd, 4096)
+        except BlockingIOError:
+            return
+        if not data:  # the supervisor is gone: nobody can restart or reconfigure us
+            log.error("supervisor exited, worker stopping")
+            self.stop.set()
+            asyncio.get_running_loop().remove_reader(self.notify_fd)
+            return
+        asyncio.ensure_future(self.load_latest())
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.counters[PID] = os.getpid()
+        await self.load_latest()
+        factory = make_protocol_factory(self.proxy)
+        for fd, backlog in self.listen_fds:
+            # create_server calls listen() again: pass the configured backlog so it is kept.
+            sock = socket.socket(fileno=fd)
+            self.servers.append(await loop.create_server(factory, sock=sock, backlog=backlog))
+        loop.add_reader(self.notify_fd, self.on_notify)
+        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the supervisor handles reloads
+        await self.stop.wait()
+        for server in self.servers:
+            server.close()
+        await self.proxy.drain(DRAIN_TIMEOUT)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="dataplane.worker")
+    parser.add_argument("--conf")
+    parser.add_argument("--slot", type=int, required=True)
+    parser.add_argument("--workers", type=int, required=True)
+    parser.add_argument("--state-fd", type=int, required=True)
+    parser.add_argument("--notify-fd", type=int, required=True)
+    parser.add_argument("--listen-fds", default="")
+    args = parser.parse_args()
+    conf = load_conf(args.conf)
+    logs.setup(conf.log_level, conf.proxy_error_log, worker=args.slot, echo=False)
+    state = WorkerState(args.state_fd, args.workers)
+    fds = [tuple(map(int, item.split(":"))) for item in args.listen_fds.split(",") if item]
+    os.set_blocking(args.notify_fd, False)
+    worker = Worker(conf, args.slot, state.slot(args.slot), args.notify_fd, fds)
+    uvloop.run(worker.run())
+
+
+if __name__ == "__main__":
+    main()
