@@ -83,6 +83,10 @@ pub struct Target {
     #[serde(default = "default_weight")]
     pub weight: u32,
     pub upstream: ForeignKey,
+    /// Kong orders targets by creation time (seconds, with milliseconds): the latest entry
+    /// for an address wins.
+    #[serde(default)]
+    pub created_at: f64,
 }
 
 fn default_protocol() -> String {
