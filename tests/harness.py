@@ -1,0 +1,167 @@
+"""Real processes for integration tests: echo upstreams and `dataplane run` gateways on loopback."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATAPLANE = ROOT / ".venv" / "bin" / "dataplane"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Upstream:
+    """demo.echo_upstream in its own process."""
+
+    def __init__(self, name: str = "echo", tls: tuple[str, str] | None = None) -> None:
+        cmd = [sys.executable, "-m", "demo.echo_upstream", "--port", "0", "--name", name]
+        if tls:
+            cmd += ["--tls", *tls]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        self.port = int(line.rsplit(":", 1)[1])
+        self.name = name
+
+    def stats(self) -> dict:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        conn.request("GET", "/__stats")
+        data = json.loads(conn.getresponse().read())
+        conn.close()
+        return data
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+class Gateway:
+    """A `dataplane run` with its own prefix, conf and declarative file."""
+
+    def __init__(self, tmp: Path, yml: str, *, workers: int = 2, conf: dict[str, str] | None = None) -> None:
+        self.prefix = tmp / "prefix"
+        self.yml_path = tmp / "kong.yml"
+        self.conf_path = tmp / "kong.conf"
+        self.port = free_port()
+        self.status_port = free_port()
+        self.yml_path.write_text(textwrap.dedent(yml))
+        settings = {
+            "prefix": str(self.prefix),
+            "database": "off",
+            "declarative_config": str(self.yml_path),
+            "proxy_listen": f"127.0.0.1:{self.port} reuseport backlog=1024",
+            "status_listen": f"127.0.0.1:{self.status_port}",
+            "nginx_worker_processes": str(workers),
+            "log_level": "info",
+        }
+        settings.update(conf or {})
+        self.conf_path.write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+        self.stderr_path = tmp / "gateway.stderr"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait: bool = True) -> Gateway:
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen([str(DATAPLANE), "run", "-c", str(self.conf_path)], cwd=ROOT,
+                                         stdout=err, stderr=err, start_new_session=True)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def status(self, path: str = "/status") -> tuple[int, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.status_port, timeout=5)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            conn.close()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.stderr()}")
+            try:
+                code, body = self.status("/status/ready")
+                if code == 200:
+                    return
+                last = body
+            except OSError as err:
+                last = err
+            time.sleep(0.05)
+        raise TimeoutError(f"gateway not ready: {last}; stderr: {self.stderr()}")
+
+    def wait_version(self, version: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code, body = self.status("/status")
+            if body["configuration_version"] >= version and self.status("/status/ready")[0] == 200:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"configuration version {version} not served: {self.status('/status')}")
+
+    def request(self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes | None = None,
+                timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            conn.close()
+
+    def reload(self, yml: str) -> None:
+        self.yml_path.write_text(textwrap.dedent(yml))
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")[-4000:] if self.stderr_path.exists() else ""
+
+    def error_log(self) -> str:
+        path = self.prefix / "logs" / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def worker_pids(self) -> list[int]:
+        return [w["pid"] for w in self.status()[1]["workers"]]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send raw bytes, read until the server closes (or the timeout), return what came back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except socket.timeout:
+            pass
+    return b"".join(chunks)
