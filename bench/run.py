@@ -1,0 +1,520 @@
+"""Proxy throughput benchmark: Gantry against nginx, both in front of the same upstream, in one run.
+
+Targets, all measured in the same run so their numbers can be compared as ratios:
+
+    upstream   wrk straight at the upstream nginx (reference: the ceiling of this setup)
+    nginx      nginx as a keep-alive reverse proxy (1 worker) in front of the upstream
+    gantry     `dataplane run -c kong.conf` (1 worker, DB-less, one service, one route `/`)
+
+Pinning: the proxy under test (nginx proxy or Gantry) runs on CPU 0; the upstream and wrk share
+CPU 1, so the two proxies compete for exactly the same resources.
+
+Usage: python -m bench.run [--duration SECS] [--quick] [--rounds N] [--keep-tmp]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = REPO / "bench" / "results"
+DATAPLANE = REPO / ".venv" / "bin" / "dataplane"
+
+# A small fixed body (100 bytes) so the numbers measure proxying, not payload copying.
+BODY = ("gantry bench upstream: a small fixed body of one hundred bytes, " + "x" * 35 + "\n").encode()
+assert len(BODY) == 100
+
+PROXY_CPU = "0"
+CLIENT_CPU = "1"  # wrk and the upstream
+WRK_THREADS = 1
+WRK_CONNECTIONS = 50
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
+
+
+class BenchError(RuntimeError):
+    """A failure the harness reports in one line instead of a traceback."""
+
+
+@dataclass
+class Result:
+    target: str
+    rps: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    note: str = ""
+    rounds: list[dict] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Processes:
+    """Every server the harness starts, each in its own session so its whole group can be killed."""
+
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=REPO, env=env, start_new_session=True,
+            )
+        self.procs.append((name, proc))
+        return proc
+
+    def stop_all(self) -> None:
+        # Newest first: the proxies go before the upstream they talk to.
+        for _name, proc in reversed(self.procs):
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for _name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            # SIGKILL the group even when the leader is gone: workers may outlive their supervisor.
+            _signal_group(proc, signal.SIGKILL)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                print(f"warning: pid {proc.pid} did not exit", file=sys.stderr)
+        self.procs.clear()
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # start_new_session made pid the group id
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def free_port() -> int:
+    """A port the kernel just handed out on loopback (reused within milliseconds by the server)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pinned(cpu: str, argv: list[str], cpus_ok: bool) -> list[str]:
+    return ["taskset", "-c", cpu, *argv] if cpus_ok else argv
+
+
+def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def log_tail(log: Path, lines: int = 3) -> str:
+    try:
+        text = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text[-lines:])
+
+
+def wait_ready(proc: subprocess.Popen, port: int, path: str, log: Path, timeout: float = START_TIMEOUT) -> None:
+    """Poll until `GET path` answers 200; fail early with the log tail if the process exits."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"exited with code {proc.returncode}: {log_tail(log, 1) or 'no output'}")
+        try:
+            status, _ = http_get(port, path, timeout=1.0)
+            if status == 200:
+                return
+            last = f"HTTP {status}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise BenchError(f"not ready after {timeout:.0f}s on :{port}{path} ({last})")
+
+
+def check_body(port: int) -> None:
+    """The target must relay the upstream's answer, or we would be measuring error pages."""
+    status, body = http_get(port, "/")
+    if status != 200 or body != BODY:
+        raise BenchError(f"GET / answered {status} with {body[:80]!r} instead of the upstream body")
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def nginx_conf(prefix: Path, server_block: str, http_extra: str = "") -> str:
+    temp = "\n".join(f"    {kind}_temp_path {prefix / (kind + '_temp')};" for kind in
+                     ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    return f"""daemon off;
+master_process on;
+worker_processes 1;
+pid {prefix / 'nginx.pid'};
+error_log {prefix / 'error.log'} warn;
+
+events {{
+    worker_connections 4096;
+}}
+
+http {{
+    access_log off;
+{temp}
+    # Steady-state keep-alive: no connection churn every 1000 requests (nginx's default).
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+{http_extra}
+{server_block}
+}}
+"""
+
+
+def upstream_conf(prefix: Path, port: int) -> str:
+    body = BODY.decode().rstrip("\n")
+    server = f"""    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            default_type text/plain;
+            return 200 "{body}\\n";
+        }}
+    }}"""
+    return nginx_conf(prefix, server)
+
+
+def proxy_conf(prefix: Path, port: int, upstream_port: int) -> str:
+    pool = f"""    upstream backend {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }}"""
+    server = f"""    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}"""
+    return nginx_conf(prefix, server, pool)
+
+
+def gantry_yml(upstream_port: int) -> str:
+    return f"""_format_version: "3.0"
+services:
+  - name: bench-upstream
+    url: http://127.0.0.1:{upstream_port}
+    routes:
+      - name: bench-all
+        paths: ["/"]
+"""
+
+
+def gantry_conf(prefix: Path, port: int, status_port: int, yml: Path) -> str:
+    return f"""# generated by bench/run.py
+prefix = {prefix}
+database = off
+declarative_config = {yml}
+nginx_worker_processes = 1
+proxy_listen = 127.0.0.1:{port} reuseport
+proxy_access_log = off
+status_listen = 127.0.0.1:{status_port}
+admin_listen = off
+"""
+
+
+# --------------------------------------------------------------------------- wrk
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def _to_ms(value: str, unit: str) -> float:
+    return float(value) * _UNITS_MS[unit]
+
+
+def parse_wrk(text: str) -> dict:
+    """requests/s, p50/p99 (ms) and error counts from `wrk --latency` output."""
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
+    if not rps:
+        raise BenchError(f"cannot parse wrk output: {text.strip()[-200:]!r}")
+    out: dict = {"rps": float(rps.group(1))}
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m|h)\s*$", text, re.M)
+        out[f"p{pct}_ms"] = _to_ms(*m.groups()) if m else None
+    total = re.search(r"^\s*(\d+) requests in", text, re.M)
+    out["requests"] = int(total.group(1)) if total else None
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    out["socket_errors"] = sum(int(n) for n in sock.groups()) if sock else 0
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    out["non_2xx"] = int(non2xx.group(1)) if non2xx else 0
+    return out
+
+
+def run_wrk(port: int, secs: int, cpus_ok: bool) -> dict:
+    argv = pinned(CLIENT_CPU, ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{secs}s", "--latency",
+                               f"http://127.0.0.1:{port}/"], cpus_ok)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 30)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"wrk did not finish within {secs + 30}s") from None
+    if proc.returncode != 0:
+        raise BenchError(f"wrk failed ({proc.returncode}): {proc.stderr.strip()[-200:]}")
+    return parse_wrk(proc.stdout)
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({exc})"
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    return lines[0].strip() if lines else "unknown"
+
+
+def machine_info(cpus_ok: bool) -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    git = _version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "kernel": platform.release(),
+        "loadavg_at_start": os.getloadavg(),
+        "nginx": _version(["nginx", "-v"]),
+        "wrk": _version(["wrk", "-v"]).split(" Copyright")[0],
+        "python": platform.python_version(),
+        "gantry_commit": git,
+        "pinning": f"proxy on CPU {PROXY_CPU}, upstream and wrk on CPU {CLIENT_CPU}" if cpus_ok else "none (fewer than 2 CPUs)",
+        "wrk_args": f"-t{WRK_THREADS} -c{WRK_CONNECTIONS} --latency",
+    }
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def render_table(results: list[Result]) -> str:
+    nginx = next((r for r in results if r.target == "nginx" and r.rps), None)
+    rows = ["| target | requests/s | p50 (ms) | p99 (ms) | throughput vs nginx | note |",
+            "|---|---:|---:|---:|---:|---|"]
+    for r in results:
+        ratio = f"{r.rps / nginx.rps:.2f}" if (r.rps and nginx) else "-"
+        rows.append(f"| {r.target} | {_fmt(r.rps, ',.0f')} | {_fmt(r.p50_ms, '.2f')} | "
+                    f"{_fmt(r.p99_ms, '.2f')} | {ratio} | {r.note.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+def write_results(results: list[Result], info: dict, args: argparse.Namespace) -> tuple[Path, Path]:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    table = render_table(results)
+    payload = {"machine": info, "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
+               "results": [asdict(r) for r in results]}
+    meta = "\n".join(f"- {k}: {v}" for k, v in info.items())
+    md = (f"# Gantry proxy benchmark, {info['date']}\n\n{table}\n\n"
+          f"Measured {args.rounds} round(s) of {args.duration}s after a {args.warmup}s warm-up per target; "
+          f"medians across rounds.\n\n{meta}\n")
+    json_path, md_path = RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / f"{stamp}.md"
+    json_path.write_text(json.dumps(payload, indent=2) + "\n")
+    md_path.write_text(md)
+    shutil.copyfile(json_path, RESULTS_DIR / "latest.json")
+    shutil.copyfile(md_path, RESULTS_DIR / "latest.md")
+    return json_path, md_path
+
+
+# --------------------------------------------------------------------------- main
+
+
+def claim(port: int) -> None:
+    """Fail clearly when something already listens on the port we are about to hand out."""
+    if not port_is_free(port):
+        raise BenchError(f"port 127.0.0.1:{port} is already taken")
+
+
+def start_nginx(procs: Processes, name: str, tmp: Path, conf: str, port: int, cpu: str, cpus_ok: bool) -> None:
+    claim(port)
+    prefix = tmp / name
+    prefix.mkdir()
+    conf_path = prefix / "nginx.conf"
+    conf_path.write_text(conf)
+    log = prefix / "stdout.log"
+    argv = ["nginx", "-p", f"{prefix}/", "-c", str(conf_path), "-e", str(prefix / "error.log")]
+    proc = procs.start(name, pinned(cpu, argv, cpus_ok), log)
+    try:
+        wait_ready(proc, port, "/", log, timeout=10)
+    except BenchError as exc:
+        raise BenchError(f"{name} nginx: {exc} {log_tail(prefix / 'error.log')}") from None
+    check_body(port)
+
+
+def start_gantry(procs: Processes, tmp: Path, port: int, upstream_port: int, cpus_ok: bool) -> None:
+    """Raises BenchError with the reason Gantry cannot be measured."""
+    if not DATAPLANE.exists():
+        raise BenchError(f"{DATAPLANE.relative_to(REPO)} not found (build the package into the venv)")
+    prefix = tmp / "gantry"
+    prefix.mkdir()
+    yml = tmp / "kong.yml"
+    yml.write_text(gantry_yml(upstream_port))
+    status_port = free_port()
+    claim(port)
+    claim(status_port)
+    conf = tmp / "kong.conf"
+    conf.write_text(gantry_conf(prefix, port, status_port, yml))
+    log = tmp / "gantry.log"
+    # KONG_* variables would override the generated kong.conf; the run must not depend on them.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KONG_")}
+    proc = procs.start("gantry", pinned(PROXY_CPU, [str(DATAPLANE), "run", "-c", str(conf)], cpus_ok), log, env)
+    wait_ready(proc, status_port, "/status/ready", log)
+    check_body(port)
+
+
+def measure(results: list[Result], ports: dict[str, int], args: argparse.Namespace, cpus_ok: bool) -> None:
+    live = [r for r in results if r.target in ports]
+    for rnd in range(1, args.rounds + 1):
+        for r in live:
+            if r.note.startswith("failed"):
+                continue
+            label = f"[round {rnd}/{args.rounds}] {r.target}"
+            try:
+                print(f"{label}: warm-up {args.warmup}s", flush=True)
+                run_wrk(ports[r.target], args.warmup, cpus_ok)
+                print(f"{label}: measuring {args.duration}s", flush=True)
+                out = run_wrk(ports[r.target], args.duration, cpus_ok)
+            except BenchError as exc:
+                r.note = f"failed: {exc}"
+                continue
+            print(f"{label}: {out['rps']:,.0f} req/s, p50 {_fmt(out['p50_ms'], '.2f')} ms, "
+                  f"p99 {_fmt(out['p99_ms'], '.2f')} ms", flush=True)
+            r.rounds.append(out)
+    for r in live:
+        if not r.rounds:
+            continue
+        r.rps = statistics.median(o["rps"] for o in r.rounds)
+        r.p50_ms = _median([o["p50_ms"] for o in r.rounds])
+        r.p99_ms = _median([o["p99_ms"] for o in r.rounds])
+        errors = sum(o["socket_errors"] for o in r.rounds)
+        non2xx = sum(o["non_2xx"] for o in r.rounds)
+        if errors or non2xx:
+            r.note = (r.note + f" socket errors {errors}, non-2xx {non2xx}").strip()
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Gantry vs nginx proxy benchmark (wrk, one run, pinned CPUs)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (default 10)")
+    parser.add_argument("--warmup", type=int, default=None, help="seconds of warm-up per target (default 3, 1 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="3 s measured runs")
+    parser.add_argument("--rounds", type=int, default=1, help="alternate the targets N times, report medians")
+    parser.add_argument("--keep-tmp", action="store_true", help="keep generated configs and logs")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration = 3
+    if args.warmup is None:
+        args.warmup = 1 if args.quick else 3
+    if args.duration < 1 or args.warmup < 1 or args.rounds < 1:
+        parser.error("--duration, --warmup and --rounds must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    for tool in ("nginx", "wrk"):
+        if shutil.which(tool) is None:
+            print(f"error: {tool} not found; run bench/run.sh or `apt-get install -y {tool}`", file=sys.stderr)
+            return 2
+    cpus_ok = shutil.which("taskset") is not None and {0, 1} <= os.sched_getaffinity(0)
+    if not cpus_ok:
+        print("warning: CPUs 0 and 1 are not both available (or no taskset): running unpinned", file=sys.stderr)
+
+    # SIGTERM takes the same cleanup path as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tmp = Path(tempfile.mkdtemp(prefix="gantry-bench-"))
+    tmp.chmod(0o755)  # nginx workers drop privileges when started as root
+    procs = Processes()
+    results = [Result("upstream"), Result("nginx"), Result("gantry")]
+    by_name = {r.target: r for r in results}
+    ports: dict[str, int] = {}
+    try:
+        info = machine_info(cpus_ok)
+        up_port = free_port()
+        start_nginx(procs, "upstream", tmp, upstream_conf(tmp / "upstream", up_port), up_port, CLIENT_CPU, cpus_ok)
+        ports["upstream"] = up_port
+        by_name["upstream"].note = "reference: wrk straight at the upstream"
+
+        px_port = free_port()
+        start_nginx(procs, "nginx", tmp, proxy_conf(tmp / "nginx", px_port, up_port), px_port, PROXY_CPU, cpus_ok)
+        ports["nginx"] = px_port
+
+        gw_port = free_port()
+        try:
+            start_gantry(procs, tmp, gw_port, up_port, cpus_ok)
+            ports["gantry"] = gw_port
+        except BenchError as exc:
+            by_name["gantry"].note = f"gantry: not available ({exc})"
+            print(by_name["gantry"].note, file=sys.stderr)
+
+        measure(results, ports, args, cpus_ok)
+        info["loadavg_at_end"] = os.getloadavg()
+        table = render_table(results)
+        print("\n" + table + "\n")
+        json_path, md_path = write_results(results, info, args)
+        print(f"wrote {json_path.relative_to(REPO)} and {md_path.relative_to(REPO)}")
+        return 0
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        procs.stop_all()
+        if args.keep_tmp:
+            print(f"configs and logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

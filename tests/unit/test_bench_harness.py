@@ -1,0 +1,85 @@
+"""The benchmark harness's pure parts: wrk output parsing, generated configs, the results table."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+# Loaded by path so the test does not depend on the repository root being on sys.path.
+_SPEC = importlib.util.spec_from_file_location("bench_run", Path(__file__).resolve().parents[2] / "bench" / "run.py")
+run = importlib.util.module_from_spec(_SPEC)
+sys.modules[_SPEC.name] = run  # dataclasses look their module up there
+_SPEC.loader.exec_module(run)
+
+WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:41000/
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     0.91ms    1.02ms  30.01ms   97.12%
+    Req/Sec    54.21k     3.10k   58.00k    80.00%
+  Latency Distribution
+     50%  850.00us
+     75%    0.95ms
+     90%    1.10ms
+     99%    1.50s
+  539112 requests in 10.00s, 120.32MB read
+  Socket errors: connect 0, read 3, write 0, timeout 2
+  Non-2xx or 3xx responses: 7
+Requests/sec:  53911.20
+Transfer/sec:     12.03MB
+"""
+
+
+def test_parse_wrk_reads_throughput_latency_and_errors() -> None:
+    out = run.parse_wrk(WRK_OUTPUT)
+    assert out["rps"] == pytest.approx(53911.20)
+    assert out["p50_ms"] == pytest.approx(0.85)
+    assert out["p99_ms"] == pytest.approx(1500.0)
+    assert out["requests"] == 539112
+    assert out["socket_errors"] == 5
+    assert out["non_2xx"] == 7
+
+
+def test_parse_wrk_without_errors_lines() -> None:
+    text = "\n".join(line for line in WRK_OUTPUT.splitlines() if "errors" not in line and "Non-2xx" not in line)
+    out = run.parse_wrk(text)
+    assert out["socket_errors"] == 0 and out["non_2xx"] == 0
+
+
+def test_parse_wrk_rejects_garbage() -> None:
+    with pytest.raises(run.BenchError):
+        run.parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
+
+
+def test_generated_configs(tmp_path: Path) -> None:
+    proxy = run.proxy_conf(tmp_path, 8100, 8200)
+    assert "server 127.0.0.1:8200;" in proxy and "keepalive 64;" in proxy
+    assert 'proxy_set_header Connection "";' in proxy and "proxy_http_version 1.1;" in proxy
+    assert "access_log off;" in proxy and "daemon off;" in proxy and "worker_processes 1;" in proxy
+
+    upstream = run.upstream_conf(tmp_path, 8200)
+    assert "listen 127.0.0.1:8200;" in upstream and "return 200" in upstream
+
+    conf = run.gantry_conf(tmp_path, 8300, 8301, tmp_path / "kong.yml")
+    assert "proxy_listen = 127.0.0.1:8300 reuseport" in conf
+    assert "status_listen = 127.0.0.1:8301" in conf
+    assert "database = off" in conf and "nginx_worker_processes = 1" in conf
+    assert "url: http://127.0.0.1:8200" in run.gantry_yml(8200)
+
+
+def test_table_ratios_are_relative_to_nginx() -> None:
+    results = [
+        run.Result("upstream", rps=60000.0, p50_ms=0.5, p99_ms=1.0),
+        run.Result("nginx", rps=40000.0, p50_ms=1.0, p99_ms=2.0),
+        run.Result("gantry", note="gantry: not available (a|b)"),
+    ]
+    table = run.render_table(results).splitlines()
+    assert "| 1.50 |" in table[2] and "| 1.00 |" in table[3]
+    # A pipe inside a note must not break the markdown table.
+    assert table[4].count("|") == 7
+
+
+def test_free_port_is_bindable() -> None:
+    assert run.port_is_free(run.free_port())
