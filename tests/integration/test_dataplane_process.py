@@ -1,0 +1,196 @@
+"""The data plane as users run it: `dataplane run` with 2 workers in front of real upstreams."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.harness import DATAPLANE, ROOT
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def config(port: int, path: str = "/api", name: str = "api") -> str:
+    return f"""
+    _format_version: "3.0"
+    services:
+      - name: {name}
+        url: http://127.0.0.1:{port}
+        routes:
+          - name: {name}-route
+            paths: ["{path}"]
+    """
+
+
+class Load:
+    """Keep-alive clients hammering one path from threads; counts every failure."""
+
+    def __init__(self, port: int, path: str, clients: int = 4) -> None:
+        self.port, self.path = port, path
+        self.ok = 0
+        self.failures: list[str] = []
+        self.running = True
+        self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(clients)]
+
+    def client(self) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        while self.running:
+            try:
+                conn.request("GET", self.path)
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    self.ok += 1
+                else:
+                    self.failures.append(f"status {response.status}")
+            except (OSError, http.client.HTTPException) as err:
+                self.failures.append(repr(err))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.close()
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.running = False
+        for thread in self.threads:
+            thread.join(15)
+
+
+def test_proxies_and_reports_status(gateway_factory, upstream):
+    gw = gateway_factory(config(upstream.port))
+    status, _, body = gw.request("GET", "/api/hello?x=1")
+    assert status == 200, body
+    code, info = gw.status()
+    assert code == 200
+    assert len(info["configuration_hash"]) == 32
+    assert info["server"]["total_requests"] >= 1
+    assert len({w["pid"] for w in info["workers"]}) == 2
+    assert gw.status("/status/ready") == (200, {"message": "ready"})
+    assert gw.request("GET", "/elsewhere")[0] == 404
+
+
+def test_sighup_applies_new_file_and_rejects_broken_one(gateway_factory, upstream):
+    gw = gateway_factory(config(upstream.port))
+    first_hash = gw.status()[1]["configuration_hash"]
+    gw.reload(config(upstream.port, path="/v2", name="v2"))
+    gw.wait_version(2)
+    assert gw.request("GET", "/v2/x")[0] == 200
+    assert gw.request("GET", "/api/x")[0] == 404
+    second_hash = gw.status()[1]["configuration_hash"]
+    assert second_hash != first_hash
+
+    gw.reload('_format_version: "3.0"\nservices:\n  - name: broken\n    port: 99999\n')
+    deadline = time.monotonic() + 10
+    while "reload of" not in gw.error_log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "keeping configuration version 2" in gw.error_log()
+    assert gw.status()[1]["configuration_hash"] == second_hash
+    assert gw.request("GET", "/v2/x")[0] == 200
+
+
+def test_sighup_under_load_drops_nothing(gateway_factory, upstream):
+    gw = gateway_factory(config(upstream.port))
+    with Load(gw.port, "/api/load") as load:
+        for i in range(5):
+            time.sleep(0.3)
+            # Same route, a new service name each time: a real new version every reload.
+            gw.reload(config(upstream.port, name=f"api{i}"))
+            gw.wait_version(i + 2)
+        time.sleep(0.3)
+    assert load.failures == []
+    assert load.ok > 50
+
+
+def test_killed_worker_is_restarted(gateway_factory, upstream):
+    gw = gateway_factory(config(upstream.port))
+    pids = gw.worker_pids()
+    os.kill(pids[0], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        now = gw.worker_pids()
+        if pids[0] not in now and all(now) and gw.status("/status/ready")[0] == 200:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"worker not restarted: {gw.status()}")
+    assert pids[1] in gw.worker_pids()
+    assert "exited on signal 9" in gw.error_log()
+    for _ in range(20):
+        assert gw.request("GET", "/api/after")[0] == 200
+
+
+def test_sigterm_drains_in_flight_requests(gateway_factory, upstream):
+    gw = gateway_factory(config(upstream.port))
+    result: dict = {}
+    # A route for the slow path.
+    gw.reload(config(upstream.port, path="/delay", name="slow"))
+    gw.wait_version(2)
+    thread = threading.Thread(target=lambda: result.setdefault("r", gw.request("GET", "/delay/1500", timeout=10)))
+    thread.start()
+    time.sleep(0.4)
+    code = gw.stop(signal.SIGTERM)
+    thread.join(10)
+    assert result["r"][0] == 200
+    assert code == 0
+
+
+def test_restart_without_declarative_file_serves_lmdb_cache(gateway_factory, upstream, tmp_path):
+    gw = gateway_factory(config(upstream.port))
+    assert gw.stop() == 0
+    conf = gw.conf_path.read_text().replace(f"declarative_config = {gw.yml_path}\n", "")
+    gw.conf_path.write_text(conf)
+    gw.yml_path.unlink()
+    gw.start()
+    assert gw.request("GET", "/api/cached")[0] == 200
+
+
+def test_invalid_declarative_file_fails_start_with_reasons(gateway_factory, upstream):
+    yml = '_format_version: "3.0"\nservices:\n  - name: bad\n    host: 127.0.0.1\n    port: 70000\n'
+    gw = gateway_factory(yml, wait=False)
+    assert gw.proc.wait(20) == 1
+    text = gw.stderr()
+    assert "port" in text and "Traceback" not in text
+
+
+def test_access_and_error_logs_under_prefix(gateway_factory, upstream):
+    gw = gateway_factory(config(upstream.port))
+    gw.request("GET", "/api/logged", headers={"User-Agent": "log-test"})
+    gw.stop()
+    access = (gw.prefix / "logs" / "access.log").read_text()
+    assert '"GET /api/logged HTTP/1.1" 200' in access and "log-test" in access
+    assert "start worker process" in gw.error_log()
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(DATAPLANE), *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_config_parse_and_check(tmp_path):
+    good = tmp_path / "kong.yml"
+    good.write_text(config(8080))
+    result = run_cli("config", "parse", str(good))
+    assert result.returncode == 0 and "services: 1" in result.stdout and "routes: 1" in result.stdout
+
+    bad = tmp_path / "bad.yml"
+    bad.write_text('_format_version: "3.0"\nservices:\n  - name: x\n    port: 0x\n  - name: y\n    url: nope\n')
+    result = run_cli("config", "parse", str(bad))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+
+    conf = tmp_path / "kong.conf"
+    conf.write_text(f"database = off\ndeclarative_config = {good}\n")
+    assert run_cli("check", str(conf)).returncode == 0
+    conf.write_text("proxy_listen = 127.0.0.1:99999\n")
+    result = run_cli("check", str(conf))
+    assert result.returncode == 1 and "proxy_listen" in result.stderr and "Traceback" not in result.stderr
+    conf.write_text(f"database = off\ndeclarative_config = {bad}\n")
+    assert run_cli("check", str(conf)).returncode == 1
