@@ -1,0 +1,28 @@
+"""Rules that tie several honoured keys together (Kong's wording)."""
+
+from typing import Any, Callable, Mapping
+
+
+def cross_check(values: Mapping[str, Any], source: Callable[[str], str]) -> list[str]:
+    """Problems between keys, each as ``<source>: <key>: <problem>``; keys that failed to
+    parse are absent from ``values`` and their rules skipped."""
+    errors: list[str] = []
+
+    def fail(key: str, problem: str) -> None:
+        errors.append(f"{source(key)}: {key}: {problem}")
+
+    role = values.get("role")
+    database = values.get("database")
+    if role == "control_plane":
+        if database == "off":
+            fail("database", 'in-memory storage can not be used when role = "control_plane"')
+        for key in ("admin_listen", "cluster_listen"):
+            if values.get(key) == ():
+                fail(key, f'{key} must be specified when role = "control_plane"')
+    elif role == "data_plane":
+        if database not in (None, "off"):
+            fail("database", 'only in-memory storage can be used when role = "data_plane" '
+                             "(set database = off)")
+        if values.get("proxy_listen") == ():
+            fail("proxy_listen", 'proxy_listen must be specified when role = "data_plane"')
+    return errors

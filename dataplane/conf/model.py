@@ -1,0 +1,83 @@
+"""``Conf``: the loaded configuration, immutable, one typed attribute per honoured key."""
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .addresses import HostPort
+from .kong_keys import SENSITIVE
+from .listeners import Listener
+from .trusted_ips import TrustedIps
+
+MASK = "******"  # Kong's placeholder for hidden values
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Conf:
+    prefix: str  # absolute
+    role: str
+    database: str
+    declarative_config: str | None  # absolute
+    proxy_listen: tuple[Listener, ...]
+    admin_listen: tuple[Listener, ...]
+    status_listen: tuple[Listener, ...]
+    cluster_listen: tuple[Listener, ...]
+    cluster_control_plane: HostPort
+    nginx_worker_processes: int  # 'auto' already resolved to the CPU count
+    log_level: str
+    proxy_access_log: str | None  # absolute; None when off
+    proxy_error_log: str  # absolute
+    lmdb_environment_path: str  # absolute
+    lmdb_map_size: int  # bytes
+    upstream_keepalive_pool_size: int
+    upstream_keepalive_max_requests: int
+    upstream_keepalive_idle_timeout: float  # seconds
+    nginx_http_client_max_body_size: int  # bytes, 0 = unlimited
+    nginx_http_client_header_buffer_size: int  # bytes
+    nginx_http_large_client_header_buffers: tuple[int, int]  # (number, bytes each)
+    real_ip_header: str
+    real_ip_recursive: bool
+    trusted_ips: TrustedIps
+    headers: frozenset[str]  # header names, tokens expanded
+    headers_upstream: frozenset[str]
+    dns_resolver: tuple[HostPort, ...]
+    dns_hostsfile: str
+    dns_order: tuple[str, ...]
+    dns_valid_ttl: float | None
+    dns_stale_ttl: float
+    dns_not_found_ttl: float
+    dns_error_ttl: float
+    lua_ssl_trusted_certificate: tuple[str, ...]  # 'system', absolute paths or PEM text
+    lua_ssl_verify_depth: int
+    raw: Mapping[str, str] = field(repr=False)
+    _sources: Mapping[str, str] = field(repr=False)
+
+    def source(self, key: str) -> str:
+        """Where the value of ``key`` came from: ``<file>:<line>``, ``KONG_<KEY>``,
+        ``override`` or ``default``. Raises ``KeyError`` for a key not in ``raw``."""
+        if key not in self.raw:
+            raise KeyError(key)
+        return self._sources.get(key, "default")
+
+    @property
+    def max_request_line_size(self) -> int:
+        """Longest request line accepted (longer: 414), as nginx: one large header buffer."""
+        return self.nginx_http_large_client_header_buffers[1]
+
+    @property
+    def max_header_line_size(self) -> int:
+        """Longest single header line accepted (longer: 431)."""
+        return self.nginx_http_large_client_header_buffers[1]
+
+    @property
+    def max_header_size(self) -> int:
+        """Largest header section accepted (larger: 431): all the large buffers together."""
+        number, each = self.nginx_http_large_client_header_buffers
+        return number * each
+
+    def as_sanitized_dict(self) -> dict[str, str]:
+        """Every key's string value, with passwords, keys and secrets masked."""
+        return {key: MASK if _is_secret(key) and value else value for key, value in self.raw.items()}
+
+
+def _is_secret(key: str) -> bool:
+    return key in SENSITIVE or key.endswith(("_password", "_secret", "_token", "_cert_key"))
