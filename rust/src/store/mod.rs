@@ -1,1 +1,116 @@
-//! Placeholder until implemented.
+//! The LMDB reader: the worker side of the config cache written by `dataplane/store/`.
+//!
+//! Layout and settings are in docs/internals.md and `layout`. `Store::load` reads one config in
+//! a single read transaction, so a concurrent writer is never seen half-way; the router and
+//! balancers are compiled after that transaction has ended, to keep it short.
+//!
+//! Never open a `Store` in the process that writes the environment (the supervisor): the two
+//! LMDB copies (py-lmdb's and this crate's) would each take the process's fcntl locks on the
+//! same lock file, and one closing would release the other's.
+
+mod config;
+mod env;
+mod error;
+mod layout;
+mod snapshot;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::Config;
+pub use error::StoreError;
+pub use layout::FORMAT;
+pub use snapshot::Snapshot;
+
+use layout::{KEY_FORMAT, KEY_HASH, KEY_HASHES, KEY_VERSION};
+use lmdb::{Cursor, Database, RoTransaction, Transaction};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A read-only handle on the environment in one directory.
+#[derive(Debug)]
+pub struct Store {
+    /// Always Some until dropped; taken in `Drop` to close under the registry lock.
+    shared: Option<Arc<env::SharedEnv>>,
+}
+
+impl Store {
+    /// Opens the environment read-only and checks its format tag when one is stored.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let store = Store { shared: Some(env::open(path.as_ref())?) };
+        store.meta()?;
+        Ok(store)
+    }
+
+    /// (version, hash) of the committed config, or None when none is stored.
+    pub fn meta(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let shared = self.shared();
+        let Some(dbs) = shared.dbs()? else { return Ok(None) };
+        let txn = shared.env.begin_ro_txn().map_err(|e| shared.lmdb_error(e))?;
+        let Some(version) = self.committed_version(&txn, dbs.meta)? else { return Ok(None) };
+        let config = Config::from_meta(version, self.required(&txn, dbs.meta, KEY_HASH)?, b"{}")?;
+        Ok(Some((config.version, config.hash)))
+    }
+
+    /// Reads the committed config in one read transaction, without compiling it.
+    pub fn read(&self) -> Result<Config, StoreError> {
+        let shared = self.shared();
+        let no_config = || StoreError::NoConfiguration { path: shared.path.clone() };
+        let dbs = shared.dbs()?.ok_or_else(no_config)?;
+        let txn = shared.env.begin_ro_txn().map_err(|e| shared.lmdb_error(e))?;
+        let version = self.committed_version(&txn, dbs.meta)?.ok_or_else(no_config)?;
+        let mut config = Config::from_meta(
+            version,
+            self.required(&txn, dbs.meta, KEY_HASH)?,
+            self.required(&txn, dbs.meta, KEY_HASHES)?,
+        )?;
+        let mut cursor = txn.open_ro_cursor(dbs.entities).map_err(|e| shared.lmdb_error(e))?;
+        for item in cursor.iter_start() {
+            let (key, value) = item.map_err(|e| shared.lmdb_error(e))?;
+            config.add_entity(key, value)?;
+        }
+        Ok(config)
+    }
+
+    /// Reads the committed config and compiles it.
+    pub fn load(&self, cache_size: usize) -> Result<Snapshot, StoreError> {
+        Snapshot::compile(self.read()?, cache_size)
+    }
+
+    fn shared(&self) -> &env::SharedEnv {
+        self.shared.as_deref().expect("present until dropped")
+    }
+
+    /// The stored `version`, after checking the format tag; None when no config is stored.
+    fn committed_version<'t>(&self, txn: &'t RoTransaction<'_>, meta: Database) -> Result<Option<&'t [u8]>, StoreError> {
+        let format = self.get(txn, meta, KEY_FORMAT)?;
+        let version = self.get(txn, meta, KEY_VERSION)?;
+        match (format, version) {
+            (Some(tag), _) if tag == FORMAT.as_bytes() => Ok(version),
+            (Some(tag), _) => Err(StoreError::IncompatibleFormat { found: Some(layout::show_key(tag)) }),
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(StoreError::IncompatibleFormat { found: None }),
+        }
+    }
+
+    fn required<'t>(&self, txn: &'t RoTransaction<'_>, meta: Database, key: &[u8]) -> Result<&'t [u8], StoreError> {
+        self.get(txn, meta, key)?
+            .ok_or_else(|| StoreError::corrupt(format!("meta|{}", layout::show_key(key)), "missing"))
+    }
+
+    fn get<'t>(&self, txn: &'t RoTransaction<'_>, db: Database, key: &[u8]) -> Result<Option<&'t [u8]>, StoreError> {
+        match txn.get(db, &key) {
+            Ok(value) => Ok(Some(value)),
+            Err(lmdb::Error::NotFound) => Ok(None),
+            Err(e) => Err(self.shared().lmdb_error(e)),
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            env::release(shared);
+        }
+    }
+}

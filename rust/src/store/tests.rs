@@ -1,0 +1,178 @@
+//! Store round trips against environments written here with LMDB's writer API.
+//!
+//! Writer and reader share this process, which production forbids (see the module doc); the
+//! tests never run them concurrently, so the shared fcntl locks do not matter here.
+
+use super::*;
+use lmdb::{DatabaseFlags, Environment, WriteFlags};
+use tempfile::TempDir;
+
+/// Writes one config the way `dataplane/store/` does: one transaction, entities cleared first.
+struct Writer {
+    env: Environment,
+    meta: Database,
+    entities: Database,
+}
+
+impl Writer {
+    fn new(dir: &Path) -> Writer {
+        let env = Environment::new()
+            .set_max_dbs(layout::MAX_DBS)
+            .set_max_readers(layout::MAX_READERS)
+            .set_map_size(16 << 20)
+            .open(dir)
+            .unwrap();
+        let meta = env.create_db(Some("meta"), DatabaseFlags::empty()).unwrap();
+        let entities = env.create_db(Some("entities"), DatabaseFlags::empty()).unwrap();
+        Writer { env, meta, entities }
+    }
+
+    fn put_meta(&self, pairs: &[(&str, &str)]) {
+        let mut txn = self.env.begin_rw_txn().unwrap();
+        for (key, value) in pairs {
+            txn.put(self.meta, key, value, WriteFlags::empty()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    fn apply(&self, version: u64, entities: &[(&str, &str)]) {
+        let mut txn = self.env.begin_rw_txn().unwrap();
+        txn.clear_db(self.entities).unwrap();
+        for (key, value) in entities {
+            txn.put(self.entities, key, value, WriteFlags::empty()).unwrap();
+        }
+        txn.put(self.meta, b"format", &FORMAT, WriteFlags::empty()).unwrap();
+        txn.put(self.meta, b"version", &version.to_string(), WriteFlags::empty()).unwrap();
+        txn.put(self.meta, b"hash", &format!("{version:032x}"), WriteFlags::empty()).unwrap();
+        txn.put(self.meta, b"hashes", br#"{"routes":"r","services":"s"}"#, WriteFlags::empty()).unwrap();
+        txn.commit().unwrap();
+    }
+}
+
+const SERVICE: &str = r#"{"id":"s1","name":"svc","protocol":"http","host":"example.com","port":80,"path":null,"enabled":true}"#;
+const ROUTE: &str = r#"{"id":"r1","name":"root","paths":["/"],"service":{"id":"s1"},"created_at":1}"#;
+const UPSTREAM: &str = r#"{"id":"u1","name":"backend","algorithm":"round-robin"}"#;
+const TARGET_A: &str = r#"{"id":"t1","target":"a:80","weight":100,"upstream":{"id":"u1"},"created_at":1}"#;
+const TARGET_B: &str = r#"{"id":"t2","target":"b:80","weight":50,"upstream":{"id":"u1"},"created_at":2}"#;
+
+fn full_config() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("plugins|p1", r#"{"id":"p1","name":"cors"}"#),
+        ("routes|r1", ROUTE),
+        ("services|s1", SERVICE),
+        ("targets|t1", TARGET_A),
+        ("targets|t2", TARGET_B),
+        ("upstreams|u1", UPSTREAM),
+    ]
+}
+
+#[test]
+fn missing_environment_is_no_configuration() {
+    let dir = TempDir::new().unwrap();
+    let err = Store::open(dir.path().join("absent")).unwrap_err();
+    assert!(matches!(err, StoreError::NoConfiguration { .. }), "{err}");
+    assert!(err.to_string().contains("no configuration stored"));
+}
+
+#[test]
+fn environment_without_a_config_has_no_meta_and_cannot_load() {
+    let dir = TempDir::new().unwrap();
+    let _writer = Writer::new(dir.path());
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.meta().unwrap(), None);
+    assert!(matches!(store.load(16), Err(StoreError::NoConfiguration { .. })));
+}
+
+#[test]
+fn load_reads_meta_entities_router_and_balancers() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    writer.apply(3, &full_config());
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.meta().unwrap(), Some((3, format!("{:032x}", 3))));
+
+    let snapshot = store.load(16).unwrap();
+    assert_eq!(snapshot.version, 3);
+    assert_eq!(snapshot.hashes["services"], "s");
+    assert_eq!(snapshot.router.len(), 1);
+    assert_eq!(snapshot.entities("plugins"), [br#"{"id":"p1","name":"cors"}"#.to_vec()]);
+    assert_eq!(snapshot.entities("targets").len(), 2);
+    assert!(snapshot.entities("consumers").is_empty());
+    let balancer = &snapshot.balancers["backend"];
+    let picks: Vec<&str> = (0..3).map(|_| balancer.pick().unwrap().host.as_str()).collect();
+    assert_eq!(picks, ["a", "b", "a"]);
+}
+
+#[test]
+fn a_new_version_replaces_the_old_one_whole() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    writer.apply(1, &full_config());
+    let store = Store::open(dir.path()).unwrap();
+    writer.apply(2, &[("services|s1", SERVICE)]);
+    let snapshot = store.load(16).unwrap();
+    assert_eq!(snapshot.version, 2);
+    assert!(snapshot.entities("plugins").is_empty());
+    assert!(snapshot.balancers.is_empty());
+}
+
+#[test]
+fn another_format_tag_is_incompatible() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    writer.put_meta(&[("format", "kong/3.9"), ("version", "1")]);
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("incompatible cache format"), "{err}");
+}
+
+#[test]
+fn a_version_without_format_tag_is_incompatible() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    writer.put_meta(&[("version", "1"), ("hash", "x"), ("hashes", "{}")]);
+    assert!(matches!(Store::open(dir.path()), Err(StoreError::IncompatibleFormat { found: None })));
+}
+
+#[test]
+fn corrupt_entity_names_its_key() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    writer.apply(1, &[("services|s1", "{\"id\": 5")]);
+    let err = Store::open(dir.path()).unwrap().load(16).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { ref key, .. } if key == "services|s1"), "{err}");
+}
+
+#[test]
+fn bad_target_names_its_upstream() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    let bad = r#"{"id":"t1","target":"a:70000","upstream":{"id":"u1"}}"#;
+    writer.apply(1, &[("upstreams|u1", UPSTREAM), ("targets|t1", bad)]);
+    let err = Store::open(dir.path()).unwrap().load(16).unwrap_err();
+    assert!(err.to_string().starts_with("upstream backend: target \"a:70000\""), "{err}");
+}
+
+#[test]
+fn a_route_that_does_not_compile_is_a_router_error() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    let route = r#"{"id":"r1","paths":["~/(unclosed"],"service":{"id":"s1"}}"#;
+    writer.apply(1, &[("routes|r1", route), ("services|s1", SERVICE)]);
+    let err = Store::open(dir.path()).unwrap().load(16).unwrap_err();
+    assert!(matches!(err, StoreError::Router(_)), "{err}");
+}
+
+#[test]
+fn stores_on_one_directory_share_one_environment() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    writer.apply(1, &full_config());
+    let first = Store::open(dir.path()).unwrap();
+    let second = Store::open(dir.path().join(".")).unwrap();
+    assert!(Arc::ptr_eq(first.shared.as_ref().unwrap(), second.shared.as_ref().unwrap()));
+    drop(first);
+    assert_eq!(second.load(16).unwrap().version, 1);
+    drop(second);
+    // Reopening after the last handle closed opens afresh.
+    assert_eq!(Store::open(dir.path()).unwrap().meta().unwrap().map(|m| m.0), Some(1));
+}
