@@ -86,7 +86,9 @@ def _parse_entry(entry: str) -> Listener:
         raise ValueError(_misfit(entry, addresses))
     address = parse_host_port(addresses[0])
     text = " ".join([str(address), *words])
-    return Listener(address.host, address.port, address.host_type, listener=text, **flags)  # type: ignore[arg-type]
+    return Listener(
+        address.host, address.port, address.host_type, listener=text, **flags  # type: ignore[arg-type]
+    )
 
 
 def parse_listeners(value: str) -> tuple[Listener, ...]:
