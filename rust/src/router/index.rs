@@ -1,9 +1,10 @@
 //! Narrowing the matchers worth testing for a request.
 //!
-//! Matchers whose hosts are all exact are filed under each host name; the others under a
-//! catch-all. Inside each, matchers whose paths are all prefixes are filed under each prefix,
-//! and the rest (regex paths, no paths) are always candidates. A lookup therefore tests
-//! only the matchers that could match the request's host and path, in priority order.
+//! Matchers with hosts are filed under each host pattern (exact name, wildcard suffix or
+//! wildcard prefix); matchers without hosts under a catch-all. Inside each, matchers whose
+//! paths are all prefixes are filed under each prefix, and the rest (regex paths, no paths)
+//! are always candidates. A lookup therefore tests only the matchers that could match the
+//! request's host and path, in priority order.
 
 use std::collections::HashMap;
 
@@ -13,7 +14,11 @@ use super::path::PathPattern;
 
 #[derive(Default)]
 pub struct Index {
-    by_host: HashMap<Box<str>, PathIndex>,
+    exact_hosts: HashMap<Box<str>, PathIndex>,
+    /// `*.example.com` filed under `.example.com`.
+    host_suffixes: HashMap<Box<str>, PathIndex>,
+    /// `example.*` filed under `example.`.
+    host_prefixes: HashMap<Box<str>, PathIndex>,
     any_host: PathIndex,
 }
 
@@ -31,25 +36,16 @@ impl Index {
         let mut index = Index::default();
         for (i, m) in matchers.iter().enumerate() {
             let i = i as u32;
-            let exact: Option<Vec<&str>> = (!m.hosts.is_empty())
-                .then(|| {
-                    m.hosts
-                        .iter()
-                        .map(|h| match &h.name {
-                            NameMatch::Exact(n) => Some(&**n),
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .flatten();
-            match exact {
-                Some(mut names) => {
-                    names.dedup();
-                    for name in names {
-                        index.by_host.entry(name.into()).or_default().add(i, &m.paths);
-                    }
-                }
-                None => index.any_host.add(i, &m.paths),
+            if m.hosts.is_empty() {
+                index.any_host.add(i, &m.paths);
+            }
+            for h in &m.hosts {
+                let (map, key) = match &h.name {
+                    NameMatch::Exact(n) => (&mut index.exact_hosts, n),
+                    NameMatch::Suffix(n) => (&mut index.host_suffixes, n),
+                    NameMatch::Prefix(n) => (&mut index.host_prefixes, n),
+                };
+                map.entry(key.clone()).or_default().add(i, &m.paths);
             }
         }
         index
@@ -57,8 +53,18 @@ impl Index {
 
     /// Candidate positions for a lower-case host and a normalised path, sorted and unique.
     pub fn candidates(&self, host: &str, path: &str, out: &mut Vec<u32>) {
-        if let Some(pi) = self.by_host.get(host) {
+        if let Some(pi) = self.exact_hosts.get(host) {
             pi.collect(path, out);
+        }
+        if !self.host_suffixes.is_empty() || !self.host_prefixes.is_empty() {
+            for (dot, _) in host.match_indices('.') {
+                if let Some(pi) = self.host_suffixes.get(&host[dot..]) {
+                    pi.collect(path, out);
+                }
+                if let Some(pi) = self.host_prefixes.get(&host[..=dot]) {
+                    pi.collect(path, out);
+                }
+            }
         }
         self.any_host.collect(path, out);
         out.sort_unstable();
@@ -79,8 +85,11 @@ impl PathIndex {
                     .collect()
             })
             .flatten();
+        // A matcher with several hosts may land in the same index more than once.
         let Some(prefixes) = prefixes else {
-            self.always.push(i);
+            if self.always.last() != Some(&i) {
+                self.always.push(i);
+            }
             return;
         };
         for p in prefixes {

@@ -266,6 +266,7 @@ fn indexed_lookup_agrees_with_a_scan_on_many_routes() {
         routes.push(json!({"id": format!("h{i:03}"), "hosts": [format!("svc{}.example.com", i % 30)], "paths": [format!("/p{}", i % 10)]}));
         routes.push(json!({"id": format!("w{i:03}"), "hosts": [format!("*.zone{}.net", i % 7)], "paths": [format!("~/r{}/(\\d+)", i % 5)]}));
         routes.push(json!({"id": format!("p{i:03}"), "paths": [format!("/api/{}", i)], "created_at": i}));
+        routes.push(json!({"id": format!("t{i:03}"), "hosts": [format!("tenant{}.*", i % 11), "x.com"], "methods": ["GET"]}));
     }
     let r = router(routes);
     let probes = [
@@ -275,6 +276,8 @@ fn indexed_lookup_agrees_with_a_scan_on_many_routes() {
         ("other", "/api/123/x"),
         ("other", "/api/1"),
         ("svc3.example.com", "/nope"),
+        ("tenant3.example.org", "/p1"),
+        ("x.com", "/api/5"),
     ];
     for (host, path) in probes {
         let input = req(host, path);
