@@ -1,3 +1,96 @@
-//! Placeholder until implemented.
+//! `Store` and `Snapshot`: handles over `crate::store`.
+
+use super::balancer::PyBalancer;
+use super::errors::{RouterError as PyRouterError, StoreError as PyStoreError};
+use super::router::PyRouter;
+use crate::store::{Snapshot, Store, StoreError};
 use pyo3::prelude::*;
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> { Ok(()) }
+use pyo3::types::PyBytes;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+fn to_py(error: StoreError) -> PyErr {
+    match error {
+        StoreError::Router(e) => PyRouterError::new_err(e.to_string()),
+        other => PyStoreError::new_err(other.to_string()),
+    }
+}
+
+#[pyclass(name = "Store", module = "dataplane._core", frozen)]
+pub struct PyStore {
+    inner: Store,
+}
+
+#[pymethods]
+impl PyStore {
+    #[new]
+    fn new(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let inner = py.detach(|| Store::open(&path)).map_err(to_py)?;
+        Ok(PyStore { inner })
+    }
+
+    fn meta(&self) -> PyResult<Option<(u64, String)>> {
+        self.inner.meta().map_err(to_py)
+    }
+
+    /// Reading and compiling a big config takes a while: other Python threads run meanwhile.
+    #[pyo3(signature = (cache_size = 4096))]
+    fn load(&self, py: Python<'_>, cache_size: usize) -> PyResult<PySnapshot> {
+        let snapshot = py.detach(|| self.inner.load(cache_size)).map_err(to_py)?;
+        PySnapshot::from_core(py, snapshot)
+    }
+}
+
+#[pyclass(name = "Snapshot", module = "dataplane._core", frozen)]
+pub struct PySnapshot {
+    #[pyo3(get)]
+    version: u64,
+    #[pyo3(get)]
+    hash: String,
+    #[pyo3(get)]
+    hashes: BTreeMap<String, String>,
+    #[pyo3(get)]
+    router: Py<PyRouter>,
+    balancers: BTreeMap<String, Py<PyBalancer>>,
+    entities: BTreeMap<String, Vec<Vec<u8>>>,
+}
+
+impl PySnapshot {
+    fn from_core(py: Python<'_>, snapshot: Snapshot) -> PyResult<Self> {
+        let balancers = snapshot
+            .balancers
+            .into_iter()
+            .map(|(name, balancer)| Ok((name, Py::new(py, PyBalancer::from_core(balancer))?)))
+            .collect::<PyResult<_>>()?;
+        Ok(PySnapshot {
+            version: snapshot.version,
+            hash: snapshot.hash,
+            hashes: snapshot.hashes,
+            router: Py::new(py, PyRouter::from_core(snapshot.router))?,
+            balancers,
+            entities: snapshot.entities,
+        })
+    }
+}
+
+#[pymethods]
+impl PySnapshot {
+    /// A new dict each time, so callers cannot alter the snapshot's own map.
+    #[getter]
+    fn balancers(&self, py: Python<'_>) -> BTreeMap<String, Py<PyBalancer>> {
+        self.balancers.iter().map(|(name, b)| (name.clone(), b.clone_ref(py))).collect()
+    }
+
+    fn entities<'py>(&self, py: Python<'py>, entity_type: &str) -> Vec<Bound<'py, PyBytes>> {
+        self.entities.get(entity_type).map_or_else(Vec::new, |list| list.iter().map(|raw| PyBytes::new(py, raw)).collect())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Snapshot version={} hash={}>", self.version, self.hash)
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyStore>()?;
+    m.add_class::<PySnapshot>()
+}

@@ -1,0 +1,129 @@
+"""The supervisor's side of the LMDB config cache (layout: docs/internals.md).
+
+One environment directory; every applied config is one write transaction, so readers
+(`dataplane._core.Store`, in the workers) see either the previous config or the new one whole.
+Never open a reader in the process that holds a `ConfigStore`: LMDB's fcntl locks belong to
+the process, and two LMDB copies in one process would undo each other's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lmdb
+import orjson
+
+log = logging.getLogger(__name__)
+
+FORMAT = b"gantry/1"
+# Shared with the Rust reader (rust/src/store/layout.rs); both must agree.
+MAX_DBS = 4
+MAX_READERS = 256
+# The reader bundles LMDB 0.9; py-lmdb would otherwise pick its engine from the environment.
+LMDB_MAJOR = 0
+
+
+class StoreFullError(Exception):
+    """The config does not fit in the LMDB map; the previous config is still stored."""
+
+
+class ConfigStore:
+    """Writes flat configs into the LMDB environment at `path` (a directory)."""
+
+    def __init__(self, path: str, map_size: int) -> None:
+        self.path = path
+        self.map_size = map_size
+        self._env = _open_env(path, map_size)
+        self._meta = self._env.open_db(b"meta")
+        self._entities = self._env.open_db(b"entities")
+        self._check_format()
+
+    def current(self) -> tuple[int, str] | None:
+        """(version, hash) of the committed config, or None when none is stored."""
+        with self._env.begin() as txn:
+            version = txn.get(b"version", db=self._meta)
+            config_hash = txn.get(b"hash", db=self._meta)
+        if version is None or config_hash is None:
+            return None
+        return int(version), config_hash.decode()
+
+    def apply(self, flat_config: Mapping[str, Sequence[Mapping[str, Any]]], config_hash: str,
+              hashes: Mapping[str, str]) -> int:
+        """Replaces the stored config in one write transaction; returns the new version."""
+        records = _encode(flat_config)
+        # Slots of killed workers would otherwise pin the pages of the configs they were reading.
+        self._env.reader_check()
+        try:
+            with self._env.begin(write=True) as txn:
+                previous = txn.get(b"version", db=self._meta)
+                version = int(previous) + 1 if previous is not None else 1
+                txn.drop(self._entities, delete=False)
+                with txn.cursor(db=self._entities) as cursor:
+                    cursor.putmulti(records, append=True)
+                txn.put(b"format", FORMAT, db=self._meta)
+                txn.put(b"version", str(version).encode(), db=self._meta)
+                txn.put(b"hash", config_hash.encode(), db=self._meta)
+                txn.put(b"hashes", orjson.dumps(dict(hashes)), db=self._meta)
+        except lmdb.MapFullError as err:
+            size = sum(len(key) + len(value) for key, value in records)
+            raise StoreFullError(
+                f"configuration does not fit in LMDB database, consider raising \"lmdb_map_size\" "
+                f"(now {_mib(self.map_size)}; this config holds {len(records)} entities, "
+                f"{_mib(size)} of keys and JSON, and LMDB keeps the previous config until the new "
+                f"one commits); the previous config is still in use"
+            ) from err
+        return version
+
+    def close(self) -> None:
+        self._env.close()
+
+    def _check_format(self) -> None:
+        """Wipes a cache written in another format, in one transaction readers see whole."""
+        with self._env.begin(write=True) as txn:
+            found = txn.get(b"format", db=self._meta)
+            if found == FORMAT:
+                return
+            if found is not None or txn.stat(self._meta)["entries"] or txn.stat(self._entities)["entries"]:
+                log.warning("LMDB cache %s has format %r, expected %r: wiping it", self.path,
+                            found.decode(errors="replace") if found is not None else None,
+                            FORMAT.decode())
+                txn.drop(self._meta, delete=False)
+                txn.drop(self._entities, delete=False)
+            txn.put(b"format", FORMAT, db=self._meta)
+
+
+def _open_env(path: str, map_size: int) -> lmdb.Environment:
+    def open_env() -> lmdb.Environment:
+        return lmdb.open(path, map_size=map_size, max_dbs=MAX_DBS, max_readers=MAX_READERS,
+                         subdir=True, lib_version=LMDB_MAJOR)
+
+    try:
+        return open_env()
+    except (lmdb.InvalidError, lmdb.VersionMismatchError, lmdb.CorruptedError) as err:
+        # Files from another LMDB version or damaged beyond use: only a fresh env can serve.
+        log.warning("LMDB cache %s cannot be opened (%s): recreating it", path, err)
+        for name in ("data.mdb", "lock.mdb"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(path, name))
+        return open_env()
+
+
+def _encode(flat_config: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[tuple[bytes, bytes]]:
+    """`<type>|<id>` -> JSON, sorted so LMDB can append instead of searching."""
+    records: dict[bytes, bytes] = {}
+    for entity_type, entities in flat_config.items():
+        prefix = entity_type.encode() + b"|"
+        for entity in entities:
+            entity_id = entity.get("id")
+            if not entity_id:
+                raise ValueError(f"{entity_type}: entity without an id")
+            records[prefix + str(entity_id).encode()] = orjson.dumps(entity)
+    return sorted(records.items())
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB"
