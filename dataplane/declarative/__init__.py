@@ -1,0 +1,45 @@
+"""Declarative configuration (kong.yml, _format_version 3.0, also 1.1 and 2.1): parse,
+validate, flatten; config hashes.
+
+    flat = parse_file("kong.yml")          # FlatConfig, or DeclarativeConfigError
+    digest, per_type = config_hash(flat)
+"""
+from __future__ import annotations
+
+from .errors import DeclarativeConfigError
+from .flatten import FlatConfig, flatten
+from .hashing import EMPTY_HASH, config_hash
+from .loader import load
+from .migrate import migrate
+
+__all__ = ["DEFAULT_TIMESTAMP", "DeclarativeConfigError", "EMPTY_HASH", "FlatConfig",
+           "config_hash", "parse_file", "parse_text", "summary"]
+
+# created_at/updated_at of entities that do not set them. Kong uses the load time; a constant
+# keeps re-loads of an unchanged file byte-identical (same config hash, no rebuild).
+DEFAULT_TIMESTAMP = 1
+
+
+def parse_text(text: str | bytes, *, filename: str = "kong.yml",
+               extra_plugins: frozenset[str] = frozenset(),
+               timestamp: int = DEFAULT_TIMESTAMP) -> FlatConfig:
+    """Parse a declarative config (YAML or JSON) into a flat config.
+
+    Raises DeclarativeConfigError listing every invalid entity.
+    """
+    doc = load(text, filename)
+    migrate(doc)
+    return flatten(doc, extra_plugins=extra_plugins, timestamp=timestamp)
+
+
+def parse_file(path: str, **kw) -> FlatConfig:
+    with open(path, "rb") as f:
+        text = f.read()
+    kw.setdefault("filename", path)
+    return parse_text(text, **kw)
+
+
+def summary(flat: FlatConfig) -> str:
+    """One line: "services: 2, routes: 3, ..." (types with no entities left out)."""
+    counts = [f"{name}: {len(items)}" for name, items in flat.items() if items]
+    return ", ".join(counts) if counts else "empty configuration"

@@ -85,7 +85,9 @@ def _auto_value(name: str, field: Field, value: Any, now: float) -> Any:
         return str(uuid_mod.uuid4()) if value is MISSING else value
     if field.type == "string":
         return uuid_mod.uuid4().hex if value is MISSING else value
-    if name == "created_at" and value in (MISSING, None) or name == "updated_at":
+    # Kong overwrites updated_at on insert; a given one is kept here so that a flat config
+    # exported by the control plane round-trips unchanged (and hashes the same)
+    if name in ("created_at", "updated_at") and value in (MISSING, None):
         return int(now) if field.type == "integer" else float(now)
     return value
 

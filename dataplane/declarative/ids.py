@@ -1,0 +1,72 @@
+"""Deterministic entity ids.
+
+Kong (kong/db/schema/others/declarative_config.lua) derives a uuid5 from a per-entity-type
+namespace and the entity's cache key (targets, plugins) or unique endpoint key (a service's
+name, a consumer's username, ...), so those ids match Kong's. Where Kong falls back to a random
+uuid (no name, certificates, credentials), Gantry derives one from the entity's position under
+its parent instead, so that re-loading the same file yields the same ids.
+"""
+from __future__ import annotations
+
+import uuid
+from functools import lru_cache
+
+from dataplane.schema import EntitySchema
+
+_ENTITIES_NS = uuid.UUID("fd02801f-0957-4a15-a55a-c8d9606f30b5")
+
+
+@lru_cache(maxsize=None)
+def _namespace(entity_type: str) -> uuid.UUID:
+    return uuid.uuid5(_ENTITIES_NS, entity_type)
+
+
+def entity_uuid(entity_type: str, key: str) -> str:
+    return str(uuid.uuid5(_namespace(entity_type), key))
+
+
+def _ref_text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return value["id"]
+    return None
+
+
+def kong_key(schema: EntitySchema, raw: dict, parent_id: str | None, parent_fk: str | None) -> str | None:
+    """The key Kong feeds to uuid5, or None where Kong would use a random uuid."""
+    fields = schema.field_map()
+    if schema.cache_key:
+        parts = [schema.name, "*"]  # "*": the workspace placeholder Kong uses
+        for k in schema.cache_key:
+            value = raw.get(k)
+            if fields[k].auto:
+                return None
+            text = _ref_text(value)
+            if text is not None:
+                parts.append(text)
+            elif k not in raw:
+                if k == parent_fk and parent_id is not None:
+                    parts.append(parent_id)
+                elif fields[k].required:
+                    return None
+                else:
+                    parts.append("")
+            # an explicit null adds nothing, as in Kong
+        return ":".join(parts)
+    key = schema.endpoint_key
+    if key and fields[key].unique and isinstance(raw.get(key), str):
+        return raw[key]
+    return None
+
+
+def position_key(parent_type: str | None, parent_id: str | None, index: int) -> str:
+    if parent_type is None:
+        return f"#{index}"
+    return f"{parent_type}:{parent_id}#{index}"
+
+
+def derived_key(entity_id: str) -> str:
+    """A key-auth key for a credential declared without one: 32 hex digits like Kong's
+    random keys, but stable across reloads."""
+    return uuid.uuid5(_namespace("keyauth_credentials"), f"key:{entity_id}").hex
