@@ -25,4 +25,7 @@ def cross_check(values: Mapping[str, Any], source: Callable[[str], str]) -> list
                              "(set database = off)")
         if values.get("proxy_listen") == ():
             fail("proxy_listen", 'proxy_listen must be specified when role = "data_plane"')
+    certs, keys = values.get("ssl_cert"), values.get("ssl_cert_key")
+    if certs is not None and keys is not None and len(certs) != len(keys):
+        fail("ssl_cert_key", "ssl_cert_key must be specified with ssl_cert, one key per certificate")
     return errors

@@ -70,6 +70,8 @@ HONOURED: Final[Mapping[str, KeySpec]] = MappingProxyType({spec.name: spec for s
     _spec("dns_error_ttl", _non_negative),
     _spec("lua_ssl_trusted_certificate", values.trusted_certificates),
     _spec("lua_ssl_verify_depth", _non_negative_int),
+    _spec("ssl_cert", values.existing_files),
+    _spec("ssl_cert_key", values.existing_files),
 )})
 
 # Keys that only feed an honoured key (Kong's alias replacements).

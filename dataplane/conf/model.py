@@ -48,6 +48,8 @@ class Conf:
     dns_error_ttl: float
     lua_ssl_trusted_certificate: tuple[str, ...]  # 'system', absolute paths or PEM text
     lua_ssl_verify_depth: int
+    ssl_cert: tuple[str, ...]  # absolute paths; empty: a generated default certificate
+    ssl_cert_key: tuple[str, ...]
     raw: Mapping[str, str] = field(repr=False)
     _sources: Mapping[str, str] = field(repr=False)
 

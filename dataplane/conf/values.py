@@ -72,6 +72,11 @@ def existing_file(value: str) -> str:
     return os.path.abspath(value)
 
 
+def existing_files(value: str) -> tuple[str, ...]:
+    """A comma-separated list of files that must exist (certificates and keys of ssl listeners)."""
+    return tuple(existing_file(entry) for entry in types.split_list(value))
+
+
 def control_plane(value: str) -> HostPort:
     """``host[:port]``; without a port the link goes to 443, as a wss:// URL would."""
     return parse_host_port(types.required(types.string)(value), default_port=443)

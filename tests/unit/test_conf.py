@@ -238,3 +238,13 @@ def test_documented_file_lists_every_honoured_key_with_its_default():
 def test_documented_file_loads():
     conf = load_conf(str(DOC_FILE), env={})
     assert all(conf.source(key) == "default" for key in HONOURED)
+
+
+def test_ssl_cert_needs_a_key_per_certificate(tmp_path):
+    cert = tmp_path / "a.crt"
+    cert.write_text("x")
+    with pytest.raises(ConfError) as err:
+        load_conf(None, env={}, overrides={"ssl_cert": str(cert)})
+    assert any("ssl_cert_key" in line for line in err.value.errors)
+    conf = load_conf(None, env={}, overrides={"ssl_cert": str(cert), "ssl_cert_key": str(cert)})
+    assert conf.ssl_cert == (str(cert),)
