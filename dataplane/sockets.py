@@ -13,7 +13,7 @@ from typing import Protocol
 
 
 class ListenerSpec(Protocol):
-    ip: str
+    bind_host: str
     port: int
     reuseport: bool
     backlog: int | None
@@ -21,9 +21,7 @@ class ListenerSpec(Protocol):
 
 def bind(listener: ListenerSpec, reuseport: bool) -> socket.socket:
     """A non-blocking listening TCP socket for one listener entry."""
-    host = listener.ip.strip("[]")
-    if host in ("*", ""):
-        host = "0.0.0.0"
+    host = listener.bind_host
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:

@@ -28,6 +28,7 @@ from dataplane.declarative import DeclarativeConfigError
 from dataplane.logs import NOTICE
 from dataplane.sockets import bind
 from dataplane.status.server import StatusProtocol
+from dataplane.tls import ensure_default_certificate
 from dataplane.store.lmdb_writer import ConfigStore, StoreFullError
 from dataplane.workerstate import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, CONFIG_VERSION, PID, TOTAL_REQUESTS, WorkerState
 
@@ -60,7 +61,7 @@ class Supervisor:
         self.version = 0
         self.hash = ""
         self.sockets: list[socket.socket] = []  # every listening socket, kept open while running
-        self.worker_sockets: list[list[tuple[int, int]]] = []  # (fd, backlog) each worker slot serves
+        self.worker_sockets: list[list[tuple[int, int, bool]]] = []  # (fd, backlog, ssl) each worker serves
         self.workers: list[WorkerProcess] = []
         self.state: WorkerState | None = None
         self.stopping = False
@@ -123,6 +124,8 @@ class Supervisor:
     # ---- listeners and workers -------------------------------------------------------------
 
     def bind_listeners(self) -> None:
+        if any(listener.ssl for listener in self.conf.proxy_listen) and not self.conf.ssl_cert:
+            ensure_default_certificate(self.conf.prefix)  # once here, not racing in every worker
         count = self.conf.nginx_worker_processes
         self.worker_sockets = [[] for _ in range(count)]
         for listener in self.conf.proxy_listen:
@@ -130,12 +133,12 @@ class Supervisor:
                 for fds in self.worker_sockets:
                     sock = bind(listener, reuseport=True)
                     self.sockets.append(sock)
-                    fds.append((sock.fileno(), listener.backlog or 511))
+                    fds.append((sock.fileno(), listener.backlog or 511, listener.ssl))
             else:
                 sock = bind(listener, reuseport=False)
                 self.sockets.append(sock)
                 for fds in self.worker_sockets:
-                    fds.append((sock.fileno(), listener.backlog or 511))
+                    fds.append((sock.fileno(), listener.backlog or 511, listener.ssl))
 
     def spawn(self, worker: WorkerProcess) -> None:
         assert self.state is not None
@@ -145,10 +148,10 @@ class Supervisor:
         cmd = [sys.executable, "-m", "dataplane.worker",
                "--slot", str(worker.slot), "--workers", str(self.state.workers),
                "--state-fd", str(self.state.fd), "--notify-fd", str(read_fd),
-               "--listen-fds", ",".join(f"{fd}:{backlog}" for fd, backlog in fds)]
+               "--listen-fds", ",".join(f"{fd}:{backlog}:{int(tls)}" for fd, backlog, tls in fds)]
         if self.conf_path:
             cmd += ["--conf", self.conf_path]
-        worker.proc = subprocess.Popen(cmd, pass_fds=(self.state.fd, read_fd, *(fd for fd, _ in fds)), close_fds=True)
+        worker.proc = subprocess.Popen(cmd, pass_fds=(self.state.fd, read_fd, *(fd for fd, _, _ in fds)), close_fds=True)
         os.close(read_fd)
         worker.notify_w = write_fd
         worker.started = time.monotonic()
