@@ -33,7 +33,8 @@ impl PyRouter {
     ) -> PyResult<Self> {
         let routes = decode_all::<Route>("routes", &routes)?;
         let services = decode_all::<Service>("services", &services)?;
-        let router = Router::new(routes, &services, cache_size).map_err(|e| PyRouterError::new_err(e.to_string()))?;
+        let router = Router::new(routes, &services, cache_size)
+            .map_err(|e| PyRouterError::new_err(e.to_string()))?;
         Ok(PyRouter::from_core(router))
     }
 
@@ -62,11 +63,23 @@ impl PyRouter {
         let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(owned.len());
         for (name, value) in &owned {
             let name = name.to_str()?;
-            if self.inner.header_names().iter().any(|h| name.eq_ignore_ascii_case(h)) {
+            if self
+                .inner
+                .header_names()
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h))
+            {
                 pairs.push((name, value.to_str()?));
             }
         }
-        let input = RequestInput { method, scheme, host, path, sni, headers: &pairs };
+        let input = RequestInput {
+            method,
+            scheme,
+            host,
+            path,
+            sni,
+            headers: &pairs,
+        };
         Ok(self.inner.find(&input).map(|m| PyRouteMatch { inner: m }))
     }
 
@@ -75,13 +88,17 @@ impl PyRouter {
     }
 }
 
-fn decode_all<T: serde::de::DeserializeOwned>(kind: &str, items: &[Bound<'_, PyBytes>]) -> PyResult<Vec<T>> {
+fn decode_all<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    items: &[Bound<'_, PyBytes>],
+) -> PyResult<Vec<T>> {
     items
         .iter()
         .enumerate()
         .map(|(i, b)| {
-            serde_json::from_slice(b.as_bytes())
-                .map_err(|e| PyRouterError::new_err(format!("{kind}[{i}]: invalid entity JSON: {e}")))
+            serde_json::from_slice(b.as_bytes()).map_err(|e| {
+                PyRouterError::new_err(format!("{kind}[{i}]: invalid entity JSON: {e}"))
+            })
         })
         .collect()
 }
@@ -126,7 +143,9 @@ impl PyRouteMatch {
 
     #[getter]
     fn captures<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let Some(captures) = &self.inner.captures else { return Ok(None) };
+        let Some(captures) = &self.inner.captures else {
+            return Ok(None);
+        };
         let dict = PyDict::new(py);
         for (key, value) in captures {
             match key {
@@ -138,7 +157,10 @@ impl PyRouteMatch {
     }
 
     fn __repr__(&self) -> String {
-        format!("RouteMatch(route_id={:?}, upstream_path={:?})", self.inner.route_id, self.inner.upstream_path)
+        format!(
+            "RouteMatch(route_id={:?}, upstream_path={:?})",
+            self.inner.route_id, self.inner.upstream_path
+        )
     }
 }
 

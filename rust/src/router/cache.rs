@@ -22,10 +22,17 @@ struct Generations<V> {
 impl<V: Clone> MatchCache<V> {
     /// A cache holding at most `capacity` entries; 0 disables it.
     pub fn new(capacity: usize) -> Self {
-        let half = if capacity == 0 { 0 } else { capacity.div_ceil(2) };
+        let half = if capacity == 0 {
+            0
+        } else {
+            capacity.div_ceil(2)
+        };
         MatchCache {
             half,
-            generations: Mutex::new(Generations { current: HashMap::new(), old: HashMap::new() }),
+            generations: Mutex::new(Generations {
+                current: HashMap::new(),
+                old: HashMap::new(),
+            }),
         }
     }
 

@@ -20,8 +20,15 @@ const HTTP_PROTOCOLS: &[&str] = &["http", "https", "grpc", "grpcs"];
 const REDIRECT_STATUSES: &[u16] = &[426, 301, 302, 307, 308];
 
 /// The matchers of one route: one per path group. Empty when the route is not served.
-pub fn compile_route(route: &Route, services: &HashMap<&str, &Service>) -> Result<Vec<Matcher>, RouterError> {
-    if !route.protocols.iter().any(|p| HTTP_PROTOCOLS.contains(&p.as_str())) {
+pub fn compile_route(
+    route: &Route,
+    services: &HashMap<&str, &Service>,
+) -> Result<Vec<Matcher>, RouterError> {
+    if !route
+        .protocols
+        .iter()
+        .any(|p| HTTP_PROTOCOLS.contains(&p.as_str()))
+    {
         return Ok(Vec::new());
     }
     let service = match &route.service {
@@ -36,12 +43,20 @@ pub fn compile_route(route: &Route, services: &HashMap<&str, &Service>) -> Resul
     let v1 = match route.path_handling.as_str() {
         "v0" => false,
         "v1" => true,
-        other => return Err(err("path_handling", format!("expected one of: v0, v1 (got '{other}')"))),
+        other => {
+            return Err(err(
+                "path_handling",
+                format!("expected one of: v0, v1 (got '{other}')"),
+            ))
+        }
     };
     if !REDIRECT_STATUSES.contains(&route.https_redirect_status_code) {
         return Err(err(
             "https_redirect_status_code",
-            format!("expected one of: 426, 301, 302, 307, 308 (got {})", route.https_redirect_status_code),
+            format!(
+                "expected one of: 426, 301, 302, 307, 308 (got {})",
+                route.https_redirect_status_code
+            ),
         ));
     }
     let methods = non_empty(&route.methods)
@@ -50,7 +65,10 @@ pub fn compile_route(route: &Route, services: &HashMap<&str, &Service>) -> Resul
             if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) {
                 Ok(m.as_str().into())
             } else {
-                Err(err("methods", format!("invalid method '{m}': must be upper-case letters")))
+                Err(err(
+                    "methods",
+                    format!("invalid method '{m}': must be upper-case letters"),
+                ))
             }
         })
         .collect::<Result<Vec<Box<str>>, _>>()?;
@@ -73,10 +91,16 @@ pub fn compile_route(route: &Route, services: &HashMap<&str, &Service>) -> Resul
         .map(|p| PathPattern::parse(p).map_err(|m| err("paths", m)))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let categories = [!methods.is_empty(), !hosts.is_empty(), !headers.is_empty(), !snis.is_empty(), !paths.is_empty()]
-        .iter()
-        .filter(|c| **c)
-        .count() as u8;
+    let categories = [
+        !methods.is_empty(),
+        !hosts.is_empty(),
+        !headers.is_empty(),
+        !snis.is_empty(),
+        !paths.is_empty(),
+    ]
+    .iter()
+    .filter(|c| **c)
+    .count() as u8;
     if categories == 0 {
         return Err(err(
             "route",
@@ -84,11 +108,15 @@ pub fn compile_route(route: &Route, services: &HashMap<&str, &Service>) -> Resul
         ));
     }
 
-    let https_only = route.protocols.iter().any(|p| p == "https") && !route.protocols.iter().any(|p| p == "http");
+    let https_only = route.protocols.iter().any(|p| p == "https")
+        && !route.protocols.iter().any(|p| p == "http");
     let target = Arc::new(Target {
         route_id: route.id.as_str().into(),
         service_id: service.map(|s| s.id.as_str().into()),
-        service_path: service.and_then(|s| s.path.as_deref()).unwrap_or("/").into(),
+        service_path: service
+            .and_then(|s| s.path.as_deref())
+            .unwrap_or("/")
+            .into(),
         strip_path: route.strip_path,
         path_handling_v1: v1,
         preserve_host: route.preserve_host,

@@ -22,7 +22,10 @@ impl HeaderCondition {
         }
         let name = name.to_ascii_lowercase();
         if name == "host" {
-            return Err("cannot contain 'host' header, which must be specified in the 'hosts' attribute".into());
+            return Err(
+                "cannot contain 'host' header, which must be specified in the 'hosts' attribute"
+                    .into(),
+            );
         }
         if values.is_empty() {
             return Err(format!("header '{name}' has no values"));
@@ -40,7 +43,11 @@ impl HeaderCondition {
                 exact.push(value.to_ascii_lowercase().into());
             }
         }
-        Ok(HeaderCondition { name: name.into(), exact, patterns })
+        Ok(HeaderCondition {
+            name: name.into(),
+            exact,
+            patterns,
+        })
     }
 
     /// True when one of the request's headers satisfies this condition.
@@ -67,7 +74,11 @@ mod tests {
     use super::*;
 
     fn cond(name: &str, values: &[&str]) -> HeaderCondition {
-        HeaderCondition::parse(name, &values.iter().map(|v| v.to_string()).collect::<Vec<_>>()).unwrap()
+        HeaderCondition::parse(
+            name,
+            &values.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+        )
+        .unwrap()
     }
 
     #[test]

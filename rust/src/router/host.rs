@@ -32,7 +32,11 @@ impl HostPattern {
 
     /// Parses a route `snis` entry (no port; a trailing dot is not significant).
     pub fn parse_sni(entry: &str) -> Result<Self, String> {
-        let trimmed = if entry.len() > 1 { entry.strip_suffix('.').unwrap_or(entry) } else { entry };
+        let trimmed = if entry.len() > 1 {
+            entry.strip_suffix('.').unwrap_or(entry)
+        } else {
+            entry
+        };
         let name = parse_name(trimmed).map_err(|why| format!("invalid sni '{entry}': {why}"))?;
         Ok(HostPattern { name, port: None })
     }
@@ -92,7 +96,9 @@ fn valid_name(name: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -123,7 +129,11 @@ pub fn split_port(value: &str) -> Option<(&str, Option<u16>)> {
 /// A request's Host header split into a lower-case name and its port (the scheme's default
 /// when absent). Unparseable ports leave the whole header as the name, as Kong does.
 pub fn request_host<'a>(header: &'a str, scheme: &str) -> (std::borrow::Cow<'a, str>, u16) {
-    let default = if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 };
+    let default = if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
     let (name, port) = match split_port(header) {
         Some((name, port)) => (name, port.unwrap_or(default)),
         None => (header, default),
@@ -182,7 +192,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_hosts() {
-        for bad in ["", "a*b.com", "*.*.com", "foo.*.com", "exa mple.com", "a.com:0", "a.com:x", "a..b"] {
+        for bad in [
+            "",
+            "a*b.com",
+            "*.*.com",
+            "foo.*.com",
+            "exa mple.com",
+            "a.com:0",
+            "a.com:x",
+            "a..b",
+        ] {
             assert!(HostPattern::parse_host(bad).is_err(), "{bad}");
         }
         assert!(HostPattern::parse_host("[::1]:8080").is_ok());
@@ -197,8 +216,14 @@ mod tests {
 
     #[test]
     fn splits_request_hosts() {
-        assert_eq!(request_host("Example.com:8000", "http"), ("example.com".into(), 8000));
-        assert_eq!(request_host("example.com", "https"), ("example.com".into(), 443));
+        assert_eq!(
+            request_host("Example.com:8000", "http"),
+            ("example.com".into(), 8000)
+        );
+        assert_eq!(
+            request_host("example.com", "https"),
+            ("example.com".into(), 443)
+        );
         assert_eq!(request_host("[::1]:81", "http"), ("[::1]".into(), 81));
         assert_eq!(request_host("[::1]", "http"), ("[::1]".into(), 80));
         assert_eq!(request_host("a:b", "http"), ("a:b".into(), 80));

@@ -77,8 +77,13 @@ pub struct Router {
 impl Router {
     /// Compiles `routes` against `services`, keeping at most `cache_size` cached lookups.
     /// Fails on the first route that cannot be compiled.
-    pub fn new(routes: Vec<Route>, services: &[Service], cache_size: usize) -> Result<Router, RouterError> {
-        let services: HashMap<&str, &Service> = services.iter().map(|s| (s.id.as_str(), s)).collect();
+    pub fn new(
+        routes: Vec<Route>,
+        services: &[Service],
+        cache_size: usize,
+    ) -> Result<Router, RouterError> {
+        let services: HashMap<&str, &Service> =
+            services.iter().map(|s| (s.id.as_str(), s)).collect();
         let mut matchers = Vec::with_capacity(routes.len());
         let mut route_count = 0;
         for route in &routes {
@@ -87,8 +92,10 @@ impl Router {
             matchers.extend(compiled);
         }
         matchers.sort_by(|a, b| a.priority.cmp(&b.priority));
-        let mut header_names: Vec<Box<str>> =
-            matchers.iter().flat_map(|m| m.headers.iter().map(|h| h.name.clone())).collect();
+        let mut header_names: Vec<Box<str>> = matchers
+            .iter()
+            .flat_map(|m| m.headers.iter().map(|h| h.name.clone()))
+            .collect();
         header_names.sort();
         header_names.dedup();
         Ok(Router {
@@ -141,7 +148,8 @@ impl Router {
             headers: req.headers,
         };
         let mut candidates = Vec::new();
-        self.index.candidates(&prepared.host, &prepared.path, &mut candidates);
+        self.index
+            .candidates(&prepared.host, &prepared.path, &mut candidates);
         candidates.into_iter().find_map(|i| {
             let m = &self.matchers[i as usize];
             m.check(&prepared).map(|hit| build_match(m, &prepared, hit))
@@ -156,7 +164,11 @@ impl Router {
         let fixed = [req.method, req.scheme, req.host, sni, req.path];
         let mut len = fixed.iter().map(|f| f.len() + 1).sum::<usize>() + 1;
         if !self.header_names.is_empty() {
-            len += req.headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum::<usize>();
+            len += req
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 2)
+                .sum::<usize>();
         }
         if fixed.iter().any(|f| f.contains('\0')) {
             return None;
@@ -171,7 +183,11 @@ impl Router {
         key.push('\0');
         if !self.header_names.is_empty() {
             for (name, value) in req.headers {
-                if self.header_names.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+                if self
+                    .header_names
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h))
+                {
                     if value.contains('\0') {
                         return None;
                     }

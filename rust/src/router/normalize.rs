@@ -15,7 +15,11 @@ pub fn normalize(path: &str) -> Cow<'_, str> {
     if path.is_empty() || path == "/" {
         return Cow::Borrowed(path);
     }
-    let decoded = if path.contains('%') { decode(path) } else { Cow::Borrowed(path) };
+    let decoded = if path.contains('%') {
+        decode(path)
+    } else {
+        Cow::Borrowed(path)
+    };
     if !decoded.contains('.') && !decoded.contains("//") {
         return decoded;
     }
@@ -32,7 +36,9 @@ fn decode(path: &str) -> Cow<'_, str> {
             let ascii = decode_bytes(path.as_bytes(), false);
             // Only ASCII bytes were substituted into valid UTF-8, so this cannot fail; the
             // fallback keeps the input rather than panicking.
-            String::from_utf8(ascii).map(Cow::Owned).unwrap_or(Cow::Borrowed(path))
+            String::from_utf8(ascii)
+                .map(Cow::Owned)
+                .unwrap_or(Cow::Borrowed(path))
         }
     }
 }

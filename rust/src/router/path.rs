@@ -38,27 +38,38 @@ impl PathPattern {
     pub fn parse(entry: &str) -> Result<Self, String> {
         if let Some(re) = entry.strip_prefix('~') {
             if !re.starts_with('/') {
-                return Err(format!("invalid path '{entry}': a regex path must start with '~/'"));
+                return Err(format!(
+                    "invalid path '{entry}': a regex path must start with '~/'"
+                ));
             }
             return Regex::new(&format!("^(?:{re})"))
                 .map(PathPattern::Regex)
                 .map_err(|e| format!("invalid regex '{re}': {e}"));
         }
         if !entry.starts_with('/') {
-            return Err(format!("invalid path '{entry}': must start with '/' or '~/'"));
+            return Err(format!(
+                "invalid path '{entry}': must start with '/' or '~/'"
+            ));
         }
         if entry.contains("//") {
-            return Err(format!("invalid path '{entry}': must not have empty segments"));
+            return Err(format!(
+                "invalid path '{entry}': must not have empty segments"
+            ));
         }
         if let Some(bad) = entry.bytes().find(|b| !is_path_char(*b)) {
-            return Err(format!("invalid path '{entry}': character {:?} is outside RFC 3986", bad as char));
+            return Err(format!(
+                "invalid path '{entry}': character {:?} is outside RFC 3986",
+                bad as char
+            ));
         }
         if !percent_triplets_ok(entry) {
             return Err(format!("invalid path '{entry}': bad percent-encoding"));
         }
         let normalized = normalize(entry);
         if normalized != entry {
-            return Err(format!("non-normalized path '{entry}', use '{normalized}' instead"));
+            return Err(format!(
+                "non-normalized path '{entry}', use '{normalized}' instead"
+            ));
         }
         Ok(PathPattern::Prefix(entry.into()))
     }
@@ -78,15 +89,19 @@ impl PathPattern {
     /// Matches the normalised request path.
     pub fn matches(&self, path: &str) -> Option<PathHit> {
         match self {
-            PathPattern::Prefix(p) => {
-                path.starts_with(&**p).then_some(PathHit { matched_len: p.len(), captures: None })
-            }
+            PathPattern::Prefix(p) => path.starts_with(&**p).then_some(PathHit {
+                matched_len: p.len(),
+                captures: None,
+            }),
             PathPattern::Regex(re) => {
                 let caps = re.captures(path)?;
                 let whole = caps.get(0)?;
                 let groups = (1..caps.len()).any(|i| caps.get(i).is_some());
                 let captures = groups.then(|| collect_captures(re, &caps));
-                Some(PathHit { matched_len: whole.end(), captures })
+                Some(PathHit {
+                    matched_len: whole.end(),
+                    captures,
+                })
             }
         }
     }
@@ -172,7 +187,17 @@ mod tests {
 
     #[test]
     fn rejects_bad_paths() {
-        for bad in ["foo", "~foo", "/a//b", "/a b", "/a%zz", "/a%2", "/a/../b", "/a/./b", "~/(unclosed"] {
+        for bad in [
+            "foo",
+            "~foo",
+            "/a//b",
+            "/a b",
+            "/a%zz",
+            "/a%2",
+            "/a/../b",
+            "/a/./b",
+            "~/(unclosed",
+        ] {
             assert!(PathPattern::parse(bad).is_err(), "{bad}");
         }
         assert!(PathPattern::parse("/a%2Fb").is_ok());
