@@ -97,9 +97,10 @@ def router_path(value: str) -> str | None:
             return f"non-normalized path, consider use '{normalized}' instead"
         return None
     regex = value[1:]
-    # Kong compiles with PCRE; Python's `re` is an approximation of that dialect
+    # Kong compiles with PCRE; Python's `re` approximates that dialect (PCRE's `(?<name>`
+    # named groups are spelled `(?P<name>` in Python)
     try:
-        re.compile(regex)
+        re.compile(re.sub(r"\(\?<(?![=!])", "(?P<", regex))
     except re.error as e:
         return f"invalid regex: '{regex}' (PCRE returned: {e})"
     return None
