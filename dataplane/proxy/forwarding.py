@@ -1,0 +1,95 @@
+"""What Kong changes on a request on its way upstream (kong/runloop/handler.lua access phase and
+the ``proxy_set_header`` lines of its nginx template).
+
+The request is re-serialised from parsed fields, never copied: Host, Connection, Via,
+X-Forwarded-*, X-Real-IP and X-Kong-Request-Id are ours; hop-by-hop headers (Connection and the
+names it lists, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, Proxy)
+are dropped, and so is Expect (the gateway answers ``100 Continue`` itself); the body is
+re-framed by us (Content-Length kept, chunked re-chunked).
+"""
+
+from __future__ import annotations
+
+import re
+
+# What the downstream parser does with each request header it sees (lower-case names).
+FORWARD = 0  # not in this table: sent upstream as received
+HOST = 1
+CONTENT_LENGTH = 2
+TRANSFER_ENCODING = 3
+CONNECTION = 4
+EXPECT = 5
+X_FORWARDED_FOR = 6
+VIA = 7
+DROP = 8  # replaced by ours or hop-by-hop
+
+REQUEST_HEADERS: dict[bytes, int] = {
+    b"host": HOST,
+    b"content-length": CONTENT_LENGTH,
+    b"transfer-encoding": TRANSFER_ENCODING,
+    b"connection": CONNECTION,
+    b"expect": EXPECT,
+    b"x-forwarded-for": X_FORWARDED_FOR,
+    b"via": VIA,
+    b"keep-alive": DROP,
+    b"proxy-connection": DROP,
+    b"te": DROP,
+    b"trailer": DROP,
+    b"upgrade": DROP,
+    b"proxy": DROP,  # httpoxy: Kong clears it
+    b"x-forwarded-proto": DROP,
+    b"x-forwarded-host": DROP,
+    b"x-forwarded-port": DROP,
+    b"x-forwarded-path": DROP,
+    b"x-forwarded-prefix": DROP,
+    b"x-real-ip": DROP,
+}
+
+# Connection tokens nginx handles itself; any other token names a header to drop.
+CONNECTION_OPTIONS = frozenset((b"keep-alive", b"close", b"upgrade"))
+
+# Characters kept as they are in an upstream path (Kong's uri escape keeps reserved,
+# unreserved and existing %-escapes); anything else is %-encoded.
+_PATH_UNSAFE = re.compile(rb"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
+
+
+def path_bytes(path: str) -> bytes:
+    """The router's upstream path as request-line bytes."""
+    try:
+        raw = path.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = path.encode("utf-8")
+    if _PATH_UNSAFE.search(raw) is None:
+        return raw
+    return _PATH_UNSAFE.sub(lambda m: b"%%%02X" % m.group()[0], raw)
+
+
+def nginx_host(host: bytes | None, server_name: bytes) -> bytes:
+    """nginx's ``$host``: the Host header lower-cased without its port, else the server name."""
+    if not host:
+        return server_name
+    if host[:1] == b"[":
+        end = host.find(b"]")
+        return host[: end + 1].lower() if end > 0 else host.lower()
+    return host.partition(b":")[0].lower()
+
+
+def connection_named(tokens: bytes) -> set[bytes]:
+    """Header names listed in a Connection value (lower-case), options excluded."""
+    names = {token.strip() for token in tokens.lower().split(b",")}
+    names.discard(b"")
+    return names - CONNECTION_OPTIONS
+
+
+def header_value(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of a header (``name`` lower-case); a scan, for the rare callers."""
+    for key, value in headers:
+        if len(key) == len(name) and key.lower() == name:
+            return value
+    return None
+
+
+def header_values(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """Every value of a header joined with ", " (``name`` lower-case)."""
+    values = [value for key, value in headers if len(key) == len(name) and key.lower() == name]
+    return b", ".join(values) if values else None

@@ -1,0 +1,671 @@
+"""The run loop of one request, organised by Kong's phases.
+
+Order (kong/init.lua, kong/runloop/handler.lua)::
+
+    rewrite -> [router] -> access -> balancer -> (upstream) -> header_filter -> body_filter -> log
+
+Each phase below says when it runs, what it may do and what the default does. No plugin runs in
+this version; the default of each phase is the gateway's own work, and plugin chains slot in at
+the start of each phase method.
+
+``Exchange`` is one request/response pair: the downstream connection fills its request fields
+while parsing, then calls ``run`` once the exchange is the oldest one of its connection (pipelined
+requests are answered in order). Everything that does not need I/O runs synchronously inside the
+callback that made it possible; a task is created only to open a new upstream connection or to
+query DNS on a cache miss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from functools import partial
+from typing import TYPE_CHECKING
+
+from . import errors
+from .dns import NameNotFound, ResolverError, is_ip
+from .forwarding import connection_named, header_value, header_values, nginx_host, path_bytes
+from .realip import real_ip
+from .response import CHUNKED, CLOSE, KEEP_ALIVE, STATUS_LINES, UpstreamHead, date_line
+from .runtime import ServiceTarget, host_header_value
+from .upstream import UpstreamConnection
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+    from .server import ProxyProtocol
+    from .state import ProxyState
+
+log = logging.getLogger("gantry.proxy")
+
+CRLF = b"\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
+_METHODS: dict[bytes, str] = {}
+_IS_IP: dict[str, bool] = {}
+
+
+class Exchange:
+    __slots__ = (
+        # the request, filled by the downstream parser
+        "conn", "state", "method", "url", "version", "keep_alive", "headers", "forward", "host",
+        "host_count", "content_length", "chunked", "te_count", "connection", "expect_continue", "xff",
+        "via", "error", "head_complete", "body_done", "body_buffer", "body_received", "start",
+        # decided by the phases
+        "request_id", "service", "preserve_host", "client_host", "upstream_rest", "request_line",
+        "head", "upstream", "upstream_paused", "reused", "tries", "stale_retried", "connecting", "proxied",
+        "t_balancer", "t_response", "remote_addr",
+        # the response
+        "status", "started", "finished", "resp_chunked", "resp_bytes",
+    )
+
+    def __init__(self, conn: ProxyProtocol, state: ProxyState, start: float) -> None:
+        self.conn = conn
+        self.state = state
+        self.start = start
+        self.method = b""
+        self.url = b""
+        self.version = b"1.1"
+        self.keep_alive = False
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.forward: list[tuple[bytes, bytes]] = []
+        self.host: bytes | None = None
+        self.host_count = 0
+        self.content_length: int | None = None
+        self.chunked = False
+        self.te_count = 0
+        self.connection: bytes | None = None
+        self.expect_continue = False
+        self.xff: bytes | None = None
+        self.via: bytes | None = None
+        self.error: tuple[int, str | None] | None = None
+        self.head_complete = False
+        self.body_done = False
+        self.body_buffer: list[bytes] = []
+        self.body_received = 0
+        self.request_id = ""
+        self.service: ServiceTarget | None = None
+        self.preserve_host = False
+        self.client_host = b""
+        self.upstream_rest = b""
+        self.request_line = b""
+        self.head = b""
+        self.upstream: UpstreamConnection | None = None
+        self.upstream_paused = False
+        self.reused = False
+        self.tries = 0
+        self.stale_retried = False
+        self.connecting: asyncio.Task | None = None
+        self.proxied = False
+        self.t_balancer = 0.0
+        self.t_response = 0.0
+        self.remote_addr = conn.peer
+        self.status = 0
+        self.started = False
+        self.finished = False
+        self.resp_chunked = False
+        self.resp_bytes = 0
+
+    # ------------------------------------------------------------------------------------------
+    # Entry point
+
+    def run(self) -> None:
+        """Called once, when this exchange is the connection's oldest unanswered request."""
+        self.request_id = errors.new_request_id()
+        if self.error is not None:
+            status, message = self.error
+            self.error_page(status, message)
+            return
+        self.rewrite()
+        runtime = self.state.runtime
+        match = self.route(runtime) if runtime is not None else None
+        if match is None:
+            self.exit(404, errors.NO_ROUTE)
+            return
+        self.access(runtime, match)
+        if self.finished:
+            return
+        self.balancer()
+
+    # ------------------------------------------------------------------------------------------
+    # rewrite
+
+    def rewrite(self) -> None:
+        """rewrite: runs once the request head is parsed, before routing, so only global
+        plugins run here. They may change the request (path, headers, query) the router then
+        sees, or end it with a response. Default: nothing; the request goes to the router as
+        received."""
+
+    # ------------------------------------------------------------------------------------------
+    # router (between rewrite and access, as in Kong's access.before)
+
+    def route(self, runtime: Runtime):
+        url = self.url
+        if url[:1] != b"/":  # absolute-form target: keep only its path and query
+            scheme_end = url.find(b"://")
+            slash = url.find(b"/", scheme_end + 3) if scheme_end >= 0 else -1
+            url = url[slash:] if slash >= 0 else b"/"
+            self.url = url
+        query_at = url.find(b"?")
+        path = url if query_at < 0 else url[:query_at]
+        method = _METHODS.get(self.method)
+        if method is None:
+            method = _METHODS.setdefault(self.method, self.method.decode("latin-1"))
+        names = runtime.route_header_names
+        route_headers = None
+        if names:
+            route_headers = [(name.lower().decode("latin-1"), value.decode("latin-1"))
+                             for name, value in self.headers if name.lower() in names]
+        return runtime.router.find(method, self.conn.scheme, (self.host or b"").decode("latin-1"),
+                                   path.decode("latin-1"), None, route_headers)
+
+    # ------------------------------------------------------------------------------------------
+    # access
+
+    def access(self, runtime: Runtime, match) -> None:
+        """access: runs after a route matched. Plugins authenticate, authorise, limit, and may
+        rewrite what goes upstream or end the request with a response. Default (Kong's runloop):
+        the https-only check, then the upstream request head: path from the router, query as
+        received, Host, X-Forwarded-*, X-Real-IP, Via, X-Kong-Request-Id, client headers minus
+        hop-by-hop ones. Ends by answering ``Expect: 100-continue``."""
+        state = self.state
+        service = runtime.services.get(match.service_id) if match.service_id else None
+        conn = self.conn
+        headers = self.headers
+        host = nginx_host(self.host, state.server_name)
+        port = conn.server_port
+        proto = conn.scheme_bytes
+        fwd_path = fwd_prefix = None
+        if conn.trusted:
+            real = header_values(headers, state.settings.real_ip_header.lower().encode())
+            if real is not None:
+                self.remote_addr = real_ip(conn.peer, real.decode("latin-1"), state.settings.trusted_ips,
+                                           state.settings.real_ip_recursive)
+            proto = header_value(headers, b"x-forwarded-proto") or proto
+            host = header_value(headers, b"x-forwarded-host") or host
+            port = header_value(headers, b"x-forwarded-port") or port
+            fwd_path = header_value(headers, b"x-forwarded-path")
+            fwd_prefix = header_value(headers, b"x-forwarded-prefix")
+        url = self.url
+        query_at = url.find(b"?")
+        if fwd_path is None:
+            fwd_path = url if query_at < 0 else url[:query_at]
+        if fwd_prefix is None and match.forwarded_prefix and match.forwarded_prefix != "/":
+            fwd_prefix = match.forwarded_prefix.encode("latin-1")
+
+        redirect = match.https_redirect_status
+        if redirect and proto != b"https":
+            if redirect in (301, 302, 307, 308):
+                self.respond(redirect, b"", None, (b"Location: https://%s%s\r\n" % (host, url),))
+            else:
+                self.exit(426, errors.HTTPS_REQUIRED, (b"Upgrade: TLS/1.2, HTTP/1.1\r\n",))
+            return
+        if service is None:
+            self.exit(503, "no Service found with those values")
+            return
+        self.service = service
+        self.preserve_host = match.preserve_host
+        self.client_host = self.host or b""
+
+        query = b"" if query_at < 0 else url[query_at:]
+        self.request_line = b"%s %s%s HTTP/1.1\r\n" % (self.method, path_bytes(match.upstream_path), query)
+        xff = self.xff + b", " + conn.peer_bytes if self.xff is not None else self.remote_addr.encode()
+        inbound_via = b"%s %s" % (self.version, state.via)
+        via = self.via + b", " + inbound_via if self.via is not None else inbound_via
+        forward = self.forward
+        if self.connection is not None:
+            named = connection_named(self.connection)
+            if named:
+                forward = [(name, value) for name, value in forward if name.lower() not in named]
+        parts = [
+            b"Connection: keep-alive\r\nX-Forwarded-For: ", xff,
+            b"\r\nX-Forwarded-Proto: ", proto,
+            b"\r\nX-Forwarded-Host: ", host,
+            b"\r\nX-Forwarded-Port: ", port if isinstance(port, bytes) else b"%d" % port,
+            b"\r\nX-Forwarded-Path: ", fwd_path,
+        ]
+        if fwd_prefix:
+            parts += (b"\r\nX-Forwarded-Prefix: ", fwd_prefix)
+        parts += (b"\r\nX-Real-IP: ", self.remote_addr.encode(), b"\r\nVia: ", via, CRLF)
+        if state.request_id_upstream:
+            parts += (b"X-Kong-Request-Id: ", self.request_id.encode(), CRLF)
+        for name, value in forward:
+            parts += (name, b": ", value, CRLF)
+        if self.chunked:
+            parts.append(CHUNKED)
+        elif self.content_length is not None:
+            parts.append(b"Content-Length: %d\r\n" % self.content_length)
+        parts.append(CRLF)
+        self.upstream_rest = b"".join(parts)
+
+        if self.expect_continue and not self.body_done and self.body_received == 0:
+            conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    # ------------------------------------------------------------------------------------------
+    # balancer
+
+    def balancer(self) -> None:
+        """balancer: picks the peer for this try (again on each retry). Plugins may set the
+        target or the retry callback. Default: the upstream's balancer when the service host
+        names an upstream, else the service host; names resolved through the DNS cache; then an
+        idle pooled connection, or a new one (the only step that needs a task)."""
+        service = self.service
+        if service.balancer is not None:
+            picked = service.balancer.pick()
+            if picked is None:
+                self.exit(503, errors.NO_PEER)
+                return
+            host, port = picked
+            literal = _IS_IP.get(host)
+            if literal is None:
+                literal = _IS_IP.setdefault(host, is_ip(host))
+            name = service.host_header or host
+            host_line = host_header_value(name, port, service.tls).encode("latin-1")
+        else:
+            host, port = service.host, service.port
+            literal = service.host_is_ip
+            host_line = service.fixed_host_header
+        if self.preserve_host:
+            host_line = self.client_host
+        self.proxied = True
+        address = host
+        if not literal:
+            try:
+                address = self.state.dns.cached(host)
+            except (NameNotFound, ResolverError) as err:
+                self.dns_failed(host, err)
+                return
+            if address is None:
+                self.connecting = asyncio.ensure_future(self.resolve_and_connect(host, port, host_line))
+                return
+        self.connect(address, port, host_line)
+
+    def connect(self, address: str, port: int, host_line: bytes) -> None:
+        service = self.service
+        sni = None
+        if service.tls:
+            sni = nginx_host(host_line, b"").decode("latin-1").strip("[]") or None
+            if sni is not None and is_ip(sni):
+                sni = None
+        key = (address, port, service.tls, sni)
+        self.t_balancer = self.conn.loop.time()
+        self.head = b"%sHost: %s\r\n%s" % (self.request_line, host_line, self.upstream_rest)
+        upstream = self.state.pool.acquire(key)
+        if upstream is not None:
+            self.send(upstream, reused=True)
+        else:
+            self.connecting = asyncio.ensure_future(self.open(key))
+
+    async def resolve_and_connect(self, host: str, port: int, host_line: bytes) -> None:
+        try:
+            address = await self.state.dns.resolve(host)
+        except (NameNotFound, ResolverError) as err:
+            self.connecting = None
+            if not self.finished:
+                self.dns_failed(host, err)
+            return
+        self.connecting = None
+        if not self.finished:
+            self.connect(address, port, host_line)
+
+    def dns_failed(self, host: str, err: Exception) -> None:
+        log.error("upstream name %s: %s (request %s)", host, err, self.request_id)
+        if isinstance(err, NameNotFound):
+            self.exit(503, errors.NAME_RESOLUTION)
+        else:
+            self.exit(500, str(err))
+
+    async def open(self, key: tuple) -> None:
+        """Open a new upstream connection; on failure, retry with the balancer's next pick."""
+        service = self.service
+        address, port, _, sni = key
+        loop = self.conn.loop
+        try:
+            async with asyncio.timeout(service.connect_timeout):
+                _, upstream = await loop.create_connection(
+                    partial(UpstreamConnection, self.state.pool, key), address, port,
+                    ssl=service.ssl_context, server_hostname=(sni or address) if service.tls else None)
+        except TimeoutError:
+            self.connect_failed(address, port, "timed out", 504)
+            return
+        except (OSError, ssl.SSLError) as err:
+            self.connect_failed(address, port, err, 502)
+            return
+        self.connecting = None
+        if self.finished:  # the client went away meanwhile
+            upstream.close()
+            return
+        self.send(upstream, reused=False)
+
+    def connect_failed(self, address: str, port: int, err: object, status: int) -> None:
+        self.connecting = None
+        if self.finished:
+            return
+        self.tries += 1
+        log.error("upstream %s:%d connect failed (try %d): %s (request %s)", address, port, self.tries, err,
+                  self.request_id)
+        if self.tries <= self.service.retries:
+            self.balancer()
+        else:
+            self.error_page(status)
+
+    def send(self, upstream: UpstreamConnection, reused: bool) -> None:
+        """Write the request head and whatever body is already here; the rest streams from
+        ``on_request_body``."""
+        service = self.service
+        self.upstream = upstream
+        self.reused = reused
+        upstream.start(self, service.read_timeout, service.write_timeout, self.method == b"HEAD")
+        data = [self.head]
+        if self.body_buffer:
+            for chunk in self.body_buffer:
+                if self.chunked:
+                    data += (b"%x\r\n" % len(chunk), chunk, CRLF)
+                else:
+                    data.append(chunk)
+            self.body_buffer = []
+        if self.body_done and self.chunked:
+            data.append(LAST_CHUNK)
+        upstream.transport.writelines(data)
+        if self.body_done:
+            upstream.sent()
+        if self.conn.write_paused:
+            self.upstream_paused = True
+            upstream.transport.pause_reading()
+        self.conn.body_flowing()
+
+    # ------------------------------------------------------------------------------------------
+    # request body (streams while the upstream answers)
+
+    def on_request_body(self, chunk: bytes) -> None:
+        self.body_received += len(chunk)
+        limit = self.state.settings.client_max_body_size
+        if limit and self.body_received > limit:
+            self.too_large()
+            return
+        if self.finished:
+            return  # answered already (an early error): the body is dropped
+        upstream = self.upstream
+        if upstream is not None:
+            if self.chunked:
+                upstream.transport.writelines((b"%x\r\n" % len(chunk), chunk, CRLF))
+            else:
+                upstream.transport.write(chunk)
+        else:
+            # not connected yet (or queued behind another request): hold this read, read no more
+            self.body_buffer.append(chunk)
+            self.conn.body_waiting()
+
+    def on_request_complete(self) -> None:
+        self.body_done = True
+        upstream = self.upstream
+        if upstream is not None and not self.finished:
+            if self.chunked:
+                upstream.transport.write(LAST_CHUNK)
+            upstream.sent()
+
+    def too_large(self) -> None:
+        log.info("client sent a body larger than client_max_body_size (%d bytes), request %s",
+                 self.state.settings.client_max_body_size, self.request_id or "-")
+        if self.finished:
+            return
+        if self.conn.active is not self:
+            self.error = (413, None)  # queued behind another request: answered in its turn
+            return
+        self.error_page(413)
+
+    # ------------------------------------------------------------------------------------------
+    # header_filter
+
+    def on_response_head(self, status: int, head: UpstreamHead, version: str) -> None:
+        """header_filter: runs when the upstream's response head has arrived. Plugins may
+        change the status and headers. Default (Kong): hop-by-hop headers dropped, framing
+        chosen for the client, Via appended, Server added when the upstream sent none, Date,
+        X-Kong-Upstream-Latency, X-Kong-Proxy-Latency, X-Kong-Request-Id."""
+        if self.finished:
+            return
+        state = self.state
+        self.t_response = now = self.conn.loop.time()
+        self.status = status
+        lines = [STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status]
+        lines += head.forwarded_lines()
+        if head.content_length is not None:
+            lines.append(b"Content-Length: %s\r\n" % head.content_length)
+        elif self.method == b"HEAD" or status in (204, 304):
+            pass
+        elif self.version == b"1.1":
+            self.resp_chunked = True
+            lines.append(CHUNKED)
+        else:
+            self.keep_alive = False  # HTTP/1.0 client: the body ends when we close
+        lines.append(self.connection_line())
+        if state.via_on:
+            outbound = b"1.1 " + state.via
+            lines.append(b"Via: %s\r\n" % (head.via + b", " + outbound if head.via is not None else outbound))
+        if not head.has_server and state.server_on:
+            lines.append(state.server_line)
+        if not head.has_date:
+            lines.append(date_line())
+        if state.upstream_latency_on:
+            lines.append(b"X-Kong-Upstream-Latency: %d\r\n" % int((now - self.t_balancer) * 1000))
+        if state.proxy_latency_on:
+            lines.append(b"X-Kong-Proxy-Latency: %d\r\n" % int((self.t_balancer - self.start) * 1000))
+        if state.request_id_on:
+            lines.append(b"X-Kong-Request-Id: %s\r\n" % self.request_id.encode())
+        lines.append(CRLF)
+        self.started = True
+        self.conn.transport.write(b"".join(lines))
+
+    # ------------------------------------------------------------------------------------------
+    # body_filter
+
+    def on_response_body(self, chunk: bytes) -> None:
+        """body_filter: runs for each piece of the response body as it arrives. Plugins may
+        transform or replace pieces. Default: stream the piece to the client, re-chunked when
+        the client gets chunked framing; never buffered whole."""
+        if self.finished:
+            return
+        self.resp_bytes += len(chunk)
+        if self.resp_chunked:
+            self.conn.transport.writelines((b"%x\r\n" % len(chunk), chunk, CRLF))
+        else:
+            self.conn.transport.write(chunk)
+
+    def on_response_complete(self, reusable: bool) -> None:
+        if self.finished:
+            return
+        if self.resp_chunked:
+            self.conn.transport.write(LAST_CHUNK)
+        upstream = self.upstream
+        self.upstream = None
+        if upstream is not None:
+            if reusable and self.body_done and not upstream.closed:
+                upstream.detach()
+                if self.upstream_paused:
+                    upstream.transport.resume_reading()
+                self.state.pool.release(upstream)
+            else:
+                upstream.close()
+        if not self.body_done:
+            self.keep_alive = False  # the rest of the request body is still on the wire
+        self.finish()
+
+    # ------------------------------------------------------------------------------------------
+    # upstream failures
+
+    def on_upstream_lost(self, upstream: UpstreamConnection, exc: Exception | None) -> None:
+        if upstream is not self.upstream or self.finished:
+            return
+        self.upstream = None
+        if upstream.head_done:
+            head = upstream.head
+            if head.content_length is None and not head.chunked:
+                self.on_response_complete(False)  # close-delimited body: EOF ends it
+                return
+            log.error("upstream %s:%d closed the connection in the middle of the response body (request %s)",
+                      upstream.key[0], upstream.key[1], self.request_id)
+            self.conn.abort()
+            return
+        if self.reused and upstream.received == 0 and not self.stale_retried and self.replayable():
+            # A pooled connection the upstream had closed: retry once on a fresh one.
+            self.stale_retried = True
+            self.connecting = asyncio.ensure_future(self.open(upstream.key))
+            return
+        log.error("upstream %s:%d prematurely closed the connection (%s) (request %s)", upstream.key[0],
+                  upstream.key[1], exc or "EOF", self.request_id)
+        self.error_page(502)
+
+    def on_upstream_invalid(self, reason: str) -> None:
+        upstream = self.upstream
+        if upstream is None or self.finished:
+            return
+        self.upstream = None
+        upstream.abort()
+        log.error("upstream %s:%d sent an invalid response: %s (request %s)", upstream.key[0], upstream.key[1],
+                  reason, self.request_id)
+        if self.started:
+            self.conn.abort()
+        else:
+            self.error_page(502)
+
+    def on_upstream_timeout(self, upstream: UpstreamConnection) -> None:
+        if upstream is not self.upstream or self.finished:
+            return
+        self.upstream = None
+        upstream.abort()
+        log.error("upstream %s:%d timed out (request %s)", upstream.key[0], upstream.key[1], self.request_id)
+        if self.started:
+            self.conn.abort()
+        else:
+            self.error_page(504)
+
+    def on_upstream_congested(self, paused: bool) -> None:
+        """The upstream's write buffer is full (or drained): stop (resume) reading the client."""
+        self.conn.upstream_congested(paused)
+
+    def on_client_congested(self, paused: bool) -> None:
+        """The client's write buffer is full (or drained): stop (resume) reading the upstream."""
+        upstream = self.upstream
+        if upstream is not None and paused != self.upstream_paused:
+            self.upstream_paused = paused
+            if paused:
+                upstream.transport.pause_reading()
+            else:
+                upstream.transport.resume_reading()
+
+    def replayable(self) -> bool:
+        return self.method in IDEMPOTENT and not self.chunked and not self.content_length
+
+    # ------------------------------------------------------------------------------------------
+    # the gateway's own responses
+
+    def exit(self, status: int, message: str, extra: tuple[bytes, ...] = ()) -> None:
+        """``kong.response.error``: format from Accept, JSON by default."""
+        content_type = errors.media_type(header_value(self.headers, b"accept"))
+        self.respond(status, errors.render(status, message, self.request_id, content_type), content_type, extra)
+
+    def error_page(self, status: int, message: str | None = None) -> None:
+        """nginx's error pages through Kong's error handler: Accept, else Content-Type, else
+        ``error_default_type``; 494 (header too large) is answered as 400."""
+        headers = self.headers
+        accept = header_value(headers, b"accept") or header_value(headers, b"content-type") \
+            or self.state.settings.error_default_type.encode()
+        content_type = errors.media_type(accept)
+        body = errors.render(status, message, self.request_id, content_type)
+        if status in (400, 413, 414, 494):
+            self.keep_alive = False  # what follows on the connection cannot be trusted
+        self.respond(400 if status == 494 else status, body, content_type)
+
+    def respond(self, status: int, body: bytes, content_type: bytes | None, extra: tuple[bytes, ...] = ()) -> None:
+        if self.finished:
+            return
+        if self.started:  # the upstream's head is out already: all we can do is cut
+            self.conn.abort()
+            return
+        if self.connecting is not None:
+            self.connecting.cancel()
+            self.connecting = None
+        if self.upstream is not None:
+            self.upstream.abort()
+            self.upstream = None
+        if not self.body_done:
+            self.keep_alive = False
+        state = self.state
+        self.status = status
+        lines = [STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status, date_line()]
+        if content_type is not None:
+            lines.append(b"Content-Type: %s\r\n" % content_type)
+        lines.append(b"Content-Length: %d\r\n" % len(body))
+        lines += extra
+        lines.append(self.connection_line())
+        now = self.conn.loop.time()
+        if self.proxied:
+            if state.via_on:
+                lines.append(b"Via: 1.1 %s\r\n" % state.via)
+            if state.server_on:
+                lines.append(state.server_line)
+            if state.upstream_latency_on and self.t_balancer:
+                lines.append(b"X-Kong-Upstream-Latency: %d\r\n" % int((now - self.t_balancer) * 1000))
+            if state.proxy_latency_on:
+                lines.append(b"X-Kong-Proxy-Latency: %d\r\n" % int(((self.t_balancer or now) - self.start) * 1000))
+        else:
+            if state.response_latency_on:
+                lines.append(b"X-Kong-Response-Latency: %d\r\n" % int((now - self.start) * 1000))
+            if state.server_on:
+                lines.append(state.server_line)
+        if state.request_id_on and self.request_id:
+            lines.append(b"X-Kong-Request-Id: %s\r\n" % self.request_id.encode())
+        lines.append(CRLF)
+        if self.method != b"HEAD":
+            lines.append(body)
+            self.resp_bytes = len(body)
+        self.conn.transport.write(b"".join(lines))
+        self.finish()
+
+    def connection_line(self) -> bytes:
+        conn = self.conn
+        if self.keep_alive and not self.state.draining and conn.requests < self.state.settings.client_keepalive_requests:
+            return KEEP_ALIVE
+        self.keep_alive = False
+        return CLOSE
+
+    # ------------------------------------------------------------------------------------------
+    # log
+
+    def finish(self) -> None:
+        self.finished = True
+        self.log()
+        self.conn.exchange_done(self)
+
+    def abort(self) -> None:
+        """The client connection is gone: drop the upstream side without pooling it."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.connecting is not None:
+            self.connecting.cancel()
+            self.connecting = None
+        if self.upstream is not None:
+            self.upstream.abort()
+            self.upstream = None
+        if not self.started:
+            self.status = 499  # nginx's "client closed request"
+        if self.head_complete:
+            self.log()
+
+    def log(self) -> None:
+        """log: runs after the response has been handed to the client's transport. Plugins
+        send metrics and logs (never delaying the response). Default: one access log record,
+        written later in a batch."""
+        access_log = self.state.access_log
+        if access_log is None:
+            return
+        headers = self.headers
+        request_line = b"%s %s HTTP/%s" % (self.method, self.url, self.version) if self.method else b""
+        access_log.record((
+            self.remote_addr, header_value(headers, b"authorization"), time.time(), request_line, self.status,
+            self.resp_bytes, header_value(headers, b"referer"), header_value(headers, b"user-agent"),
+            self.request_id or "-",
+        ))
+

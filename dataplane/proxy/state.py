@@ -1,0 +1,85 @@
+"""``ProxyState``: what one worker's proxy shares between its connections."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from array import array
+from typing import TYPE_CHECKING
+
+from dataplane.workerstate import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, TOTAL_REQUESTS
+
+from . import forwarding
+from .access_log import AccessLog
+from .dns import DnsCache
+from .pool import UpstreamPool
+from .runtime import Runtime
+from .settings import (PROXY_LATENCY, REQUEST_ID, RESPONSE_LATENCY, SERVER, UPSTREAM_LATENCY, VIA,
+                       ProxySettings)
+
+if TYPE_CHECKING:
+    from .server import ProxyProtocol
+
+log = logging.getLogger("gantry.proxy")
+
+__all__ = ["ProxyState", "ACTIVE_CONNECTIONS", "TOTAL_REQUESTS", "ACCEPTED_CONNECTIONS"]
+
+
+class ProxyState:
+    """``runtime`` is swapped by the worker with one assignment (None until the first config:
+    every request then gets Kong's 404). ``counters`` is an int64 view whose slots
+    ``ACTIVE_CONNECTIONS``, ``TOTAL_REQUESTS`` and ``ACCEPTED_CONNECTIONS`` are incremented here."""
+
+    __slots__ = (
+        "runtime", "settings", "pool", "dns", "counters", "access_log", "connections", "draining",
+        "request_headers", "via", "server_line", "via_on", "server_on", "proxy_latency_on",
+        "upstream_latency_on", "response_latency_on", "request_id_on", "request_id_upstream",
+        "server_name",
+    )
+
+    def __init__(self, settings: ProxySettings, runtime: Runtime | None = None, *,
+                 counters: memoryview | None = None, access_log: AccessLog | None = None) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.pool = UpstreamPool(settings.upstream_keepalive_pool_size, settings.upstream_keepalive_max_requests,
+                                 settings.upstream_keepalive_idle_timeout)
+        self.dns = DnsCache(settings)
+        self.counters = counters if counters is not None else memoryview(array("q", [0] * 8))
+        if access_log is None and settings.access_log:
+            access_log = AccessLog(settings.access_log)
+        self.access_log = access_log
+        self.connections: set[ProxyProtocol] = set()
+        self.draining = False
+        # Derived once from the settings, read on every request.
+        enabled = settings.headers
+        self.via_on = VIA in enabled
+        self.server_on = SERVER in enabled
+        self.proxy_latency_on = PROXY_LATENCY in enabled
+        self.upstream_latency_on = UPSTREAM_LATENCY in enabled
+        self.response_latency_on = RESPONSE_LATENCY in enabled
+        self.request_id_on = REQUEST_ID in enabled
+        self.request_id_upstream = REQUEST_ID in settings.headers_upstream
+        self.via = settings.server_tokens.encode()
+        self.server_line = b"Server: %s\r\n" % self.via
+        self.server_name = b"gantry"  # nginx's $host when a request has no Host
+        table = dict(forwarding.REQUEST_HEADERS)
+        if self.request_id_upstream:
+            table[b"x-kong-request-id"] = forwarding.DROP  # ours replaces the client's
+        self.request_headers = table
+
+    async def drain(self, timeout: float) -> None:
+        """Stop keep-alive: idle client connections close now, busy ones after their current
+        response; return when all are closed or ``timeout`` passed (the rest are aborted)."""
+        self.draining = True
+        for conn in list(self.connections):
+            conn.drain()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.connections and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            log.warning("drain timeout: aborting a client connection still busy")
+            conn.abort()
+        self.pool.close()
+        if self.access_log is not None:
+            self.access_log.flush()
