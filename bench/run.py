@@ -156,15 +156,18 @@ def wait_ready(proc: subprocess.Popen, port: int, path: str, log: Path, timeout:
             if status == 200:
                 return
             last = f"HTTP {status}"
-        except OSError as exc:
-            last = str(exc)
+        except (OSError, http.client.HTTPException) as exc:
+            last = repr(exc)
         time.sleep(0.1)
     raise BenchError(f"not ready after {timeout:.0f}s on :{port}{path} ({last})")
 
 
 def check_body(port: int) -> None:
     """The target must relay the upstream's answer, or we would be measuring error pages."""
-    status, body = http_get(port, "/")
+    try:
+        status, body = http_get(port, "/", timeout=5.0)
+    except (OSError, http.client.HTTPException) as exc:
+        raise BenchError(f"GET / failed: {exc!r}") from None
     if status != 200 or body != BODY:
         raise BenchError(f"GET / answered {status} with {body[:80]!r} instead of the upstream body")
 
@@ -403,7 +406,10 @@ def start_gantry(procs: Processes, tmp: Path, port: int, upstream_port: int, cpu
     env = {k: v for k, v in os.environ.items() if not k.startswith("KONG_")}
     proc = procs.start("gantry", pinned(PROXY_CPU, [str(DATAPLANE), "run", "-c", str(conf)], cpus_ok), log, env)
     wait_ready(proc, status_port, "/status/ready", log)
-    check_body(port)
+    try:
+        check_body(port)
+    except BenchError as exc:
+        raise BenchError(f"{exc}; log: {log_tail(log, 1)}") from None
 
 
 def measure(results: list[Result], ports: dict[str, int], args: argparse.Namespace, cpus_ok: bool) -> None:
