@@ -16,6 +16,7 @@ import sys
 
 from dataplane import __version__, logs
 from dataplane.conf import ConfError, load_conf
+from dataplane.config_source import ConfigRejected, load_declarative
 from dataplane.declarative import DeclarativeConfigError
 
 log = logging.getLogger("gantry")
@@ -45,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         supervisor = Supervisor(conf, os.path.abspath(args.conf) if args.conf else None)
         return uvloop.run(supervisor.run())
-    except DeclarativeConfigError as err:
+    except (DeclarativeConfigError, ConfigRejected) as err:
         log.error("declarative config %s is invalid, not starting:\n%s", conf.declarative_config, err)
     except (OSError, StoreFullError) as err:
         log.error("cannot start: %s", err)
@@ -55,11 +56,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     conf = _load(args.conf)
     if conf.declarative_config:
-        from dataplane.config_source import load_declarative
-
         try:
             load_declarative(conf.declarative_config)
-        except DeclarativeConfigError as err:
+        except (DeclarativeConfigError, ConfigRejected) as err:
             print(f"Error: declarative_config {conf.declarative_config} is invalid:\n{err}", file=sys.stderr)
             return 1
         except OSError as err:
@@ -70,11 +69,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_parse(args: argparse.Namespace) -> int:
-    from dataplane.config_source import load_declarative
-
     try:
         loaded = load_declarative(args.file)
-    except DeclarativeConfigError as err:
+    except (DeclarativeConfigError, ConfigRejected) as err:
         print(f"Error: failed parsing {args.file}:\n{err}", file=sys.stderr)
         return 1
     except OSError as err:

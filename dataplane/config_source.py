@@ -8,7 +8,12 @@ which keeps serving what it has.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
+
+import orjson
+
+from dataplane import _core
 
 from dataplane.declarative import DeclarativeConfigError, config_hash, parse_file, summary
 from dataplane.store.lmdb_writer import ConfigStore
@@ -24,9 +29,31 @@ class LoadedConfig:
     summary: str
 
 
+class ConfigRejected(Exception):
+    """The config validated but the native core cannot compile it (e.g. a regex it rejects)."""
+
+
+def check_compiles(flat: dict[str, list[dict]]) -> None:
+    """Compile the router and balancers once here, so workers never receive a config they
+    cannot build: a validated file can still hold a regex the Rust engine refuses."""
+    dumps = orjson.dumps
+    try:
+        _core.Router.from_json([dumps(r) for r in flat.get("routes", ())],
+                               [dumps(s) for s in flat.get("services", ())], cache_size=0)
+        targets: dict[str, list[bytes]] = defaultdict(list)
+        for target in flat.get("targets", ()):
+            targets[target["upstream"]["id"]].append(dumps(target))
+        for upstream in flat.get("upstreams", ()):
+            _core.Balancer.from_json(dumps(upstream), targets[upstream["id"]])
+    except _core.CoreError as err:
+        raise ConfigRejected(str(err)) from None
+
+
 def load_declarative(path: str, extra_plugins: frozenset[str] = frozenset()) -> LoadedConfig:
-    """Parse and validate a kong.yml; raises DeclarativeConfigError or OSError."""
+    """Parse, validate and compile-check a kong.yml; raises DeclarativeConfigError,
+    ConfigRejected or OSError."""
     flat = parse_file(path, extra_plugins=extra_plugins)
+    check_compiles(flat)
     digest, hashes = config_hash(flat)
     return LoadedConfig(flat, digest, hashes, summary(flat))
 
@@ -47,4 +74,4 @@ def apply(store: ConfigStore, config: LoadedConfig) -> int:
     return version
 
 
-__all__ = ["LoadedConfig", "load_declarative", "empty_config", "apply", "DeclarativeConfigError"]
+__all__ = ["LoadedConfig", "ConfigRejected", "load_declarative", "empty_config", "apply", "DeclarativeConfigError"]

@@ -95,7 +95,7 @@ class Supervisor:
         try:
             loaded = await loop.run_in_executor(None, config_source.load_declarative, path)
             version = await loop.run_in_executor(None, config_source.apply, self.store, loaded)
-        except DeclarativeConfigError as err:
+        except (DeclarativeConfigError, config_source.ConfigRejected) as err:
             log.error("reload of %s failed, keeping configuration version %d: %s", path, self.version, err)
             return
         except (OSError, StoreFullError) as err:
