@@ -20,11 +20,13 @@ import signal
 import socket
 import struct
 
+import orjson
 import uvloop
 
 from dataplane import _core, logs
 from dataplane.conf import load_conf
 from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
+from dataplane.tls import ServerTLS, SniCertificates, ensure_default_certificate
 from dataplane.workerstate import CONFIG_VERSION, PID, WorkerState
 
 log = logging.getLogger("gantry.worker")
@@ -34,9 +36,10 @@ DRAIN_TIMEOUT = 10.0
 
 class Worker:
     __slots__ = ("conf", "slot", "counters", "store", "proxy", "notify_fd", "listen_fds", "servers",
-                 "stop", "loading", "pending")
+                 "stop", "loading", "pending", "tls", "sni")
 
-    def __init__(self, conf, slot: int, counters: memoryview, notify_fd: int, listen_fds: list[tuple[int, int]]) -> None:
+    def __init__(self, conf, slot: int, counters: memoryview, notify_fd: int,
+                 listen_fds: list[tuple[int, int, bool]]) -> None:
         self.conf = conf
         self.slot = slot
         self.counters = counters
@@ -48,6 +51,14 @@ class Worker:
         self.stop = asyncio.Event()
         self.loading = False
         self.pending = False
+        self.sni: SniCertificates | None = None
+        self.tls: ServerTLS | None = None
+        if any(tls for _, _, tls in listen_fds):
+            if conf.ssl_cert:
+                cert, key = conf.ssl_cert[0], conf.ssl_cert_key[0]
+            else:
+                cert, key = ensure_default_certificate(conf.prefix)
+            self.tls = ServerTLS(cert, key, lambda: self.sni)
 
     async def load_latest(self) -> None:
         """Compile the latest stored version, if newer than the one served, and swap it in."""
@@ -63,6 +74,10 @@ class Worker:
                 current = self.proxy.runtime
                 if meta is not None and (current is None or meta[0] > current.version):
                     snapshot = await loop.run_in_executor(None, self.store.load)
+                    if self.tls is not None:
+                        self.sni = SniCertificates.build(
+                            [orjson.loads(c) for c in snapshot.entities("certificates")],
+                            [orjson.loads(s) for s in snapshot.entities("snis")])
                     self.proxy.runtime = Runtime.from_snapshot(snapshot, self.proxy.settings)
                     self.counters[CONFIG_VERSION] = snapshot.version
                     log.debug("serving configuration version %d (hash %s)", snapshot.version, snapshot.hash)
@@ -90,10 +105,11 @@ class Worker:
         self.counters[PID] = os.getpid()
         await self.load_latest()
         factory = make_protocol_factory(self.proxy)
-        for fd, backlog in self.listen_fds:
+        for fd, backlog, tls in self.listen_fds:
             # create_server calls listen() again: pass the configured backlog so it is kept.
             sock = socket.socket(fileno=fd)
-            self.servers.append(await loop.create_server(factory, sock=sock, backlog=backlog))
+            context = self.tls.context if tls and self.tls is not None else None
+            self.servers.append(await loop.create_server(factory, sock=sock, backlog=backlog, ssl=context))
         loop.add_reader(self.notify_fd, self.on_notify)
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
@@ -116,7 +132,10 @@ def main() -> None:
     conf = load_conf(args.conf)
     logs.setup(conf.log_level, conf.proxy_error_log, worker=args.slot, echo=False)
     state = WorkerState(args.state_fd, args.workers)
-    fds = [tuple(map(int, item.split(":"))) for item in args.listen_fds.split(",") if item]
+    fds = []
+    for item in filter(None, args.listen_fds.split(",")):
+        fd, backlog, tls = map(int, item.split(":"))
+        fds.append((fd, backlog, bool(tls)))
     os.set_blocking(args.notify_fd, False)
     worker = Worker(conf, args.slot, state.slot(args.slot), args.notify_fd, fds)
     uvloop.run(worker.run())
