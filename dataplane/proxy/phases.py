@@ -288,7 +288,7 @@ class Exchange:
             sni = nginx_host(host_line, b"").decode("latin-1").strip("[]") or None
             if sni is not None and is_ip(sni):
                 sni = None
-        key = (address, port, service.tls, sni)
+        key = (address, port, service.ssl_context, sni)
         self.t_balancer = self.conn.loop.time()
         self.head = b"%sHost: %s\r\n%s" % (self.request_line, host_line, self.upstream_rest)
         upstream = self.state.pool.acquire(key)

@@ -1,6 +1,8 @@
 """Per-worker keep-alive pool of upstream connections.
 
-Keyed by (address, port, tls, sni). At most ``upstream_keepalive_pool_size`` idle connections
+Keyed by (address, port, TLS context, SNI): the context (None for plain TCP) stands for "TLS and
+how it was verified", so a connection verified against one CA set never serves a service that
+trusts another. At most ``upstream_keepalive_pool_size`` idle connections
 per key (the least recently used are closed first), each used for at most
 ``upstream_keepalive_max_requests`` requests and closed after
 ``upstream_keepalive_idle_timeout`` seconds idle. The exchange returns a connection only after a
@@ -10,13 +12,14 @@ complete, well-framed, keep-alive response, so an upstream that misbehaved is ne
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections import deque
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .upstream import UpstreamConnection
 
-PoolKey = tuple[str, int, bool, "str | None"]
+PoolKey = tuple[str, int, "ssl.SSLContext | None", "str | None"]
 
 
 class UpstreamPool:

@@ -33,6 +33,8 @@ _BODY_HELD = 2  # body bytes wait for an upstream connection
 _UPSTREAM_FULL = 4  # the upstream is not taking the body as fast as the client sends it
 _CLOSING = 8  # nothing more will be read
 
+LINGER_TIMEOUT = 5.0  # nginx lingering_timeout
+
 _VALID_HOST = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?")
 
 _HOST = forwarding.HOST
@@ -52,7 +54,7 @@ class ProxyProtocol(asyncio.Protocol):
     __slots__ = (
         "state", "loop", "transport", "parser", "peer", "peer_bytes", "trusted", "server_port", "scheme",
         "scheme_bytes", "parsing", "active", "queue", "blocks", "requests", "closing", "closed", "reject",
-        "write_paused", "last_activity", "timer", "head_size", "header_size", "table", "settings",
+        "write_paused", "lingering", "last_activity", "timer", "head_size", "head_began", "header_size", "table", "settings",
     )
 
     def __init__(self, state: ProxyState) -> None:
@@ -77,9 +79,11 @@ class ProxyProtocol(asyncio.Protocol):
         self.closed = False
         self.reject: int | None = None
         self.write_paused = False
+        self.lingering = False
         self.last_activity = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.head_size = 0
+        self.head_began = False
         self.header_size = 0
 
     # -- connection ------------------------------------------------------------------------------
@@ -121,14 +125,9 @@ class ProxyProtocol(asyncio.Protocol):
         self.queue.clear()
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return  # discarded: we answered already and are closing
         self.last_activity = self.loop.time()
-        parsing = self.parsing
-        if parsing is not None and not parsing.head_complete:
-            # httptools holds an unfinished header line itself: bound what it may hold
-            self.head_size += len(data)
-            if self.head_size > self.settings.max_header_size + self.settings.max_request_line_size:
-                self.bad_input(494, "request head too large")
-                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -144,6 +143,17 @@ class ProxyProtocol(asyncio.Protocol):
                 raise
         except httptools.HttpParserError as err:
             self.bad_input(400, str(err))
+            return
+        parsing = self.parsing
+        if parsing is not None and not parsing.head_complete:
+            # httptools holds an unfinished header line itself, unseen by on_header: bound it
+            # by the reads that went into it (the read it began in is not counted)
+            if self.head_began:
+                self.head_began = False
+            else:
+                self.head_size += len(data)
+                if self.head_size > self.settings.max_header_size:
+                    self.bad_input(494, "request head too large")
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -162,6 +172,7 @@ class ProxyProtocol(asyncio.Protocol):
             raise _Stop()
         self.parsing = Exchange(self, self.state, self.loop.time())
         self.head_size = 0
+        self.head_began = True
         self.header_size = 0
 
     def on_url(self, url: bytes) -> None:
@@ -275,7 +286,12 @@ class ProxyProtocol(asyncio.Protocol):
         self._unblock(_BODY_HELD | _UPSTREAM_FULL)
         if not exchange.keep_alive:
             self.closing = True
-            self.close()
+            # Unread input (a body we did not take, a request we refused): close gently so the
+            # client sees our answer before any reset, as nginx's lingering close.
+            if not exchange.body_done or exchange.error is not None or self.parsing is not None:
+                self.linger()
+            else:
+                self.close()
             return
         if self.queue:
             following = self.queue.popleft()
@@ -343,6 +359,32 @@ class ProxyProtocol(asyncio.Protocol):
         if not self.closed:
             self.closed = True
             self.transport.close()  # after what is buffered is written
+
+    def linger(self) -> None:
+        """Stop sending (FIN after what is buffered), discard what still arrives, close on the
+        client's EOF or after ``LINGER_TIMEOUT``."""
+        if self.closed or self.lingering:
+            return
+        if not self.transport.can_write_eof():
+            self.close()
+            return
+        self.lingering = True
+        self.transport.write_eof()
+        self.blocks = 0
+        self.transport.resume_reading()
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_later(LINGER_TIMEOUT, self.abort)
+
+    def eof_received(self) -> bool | None:
+        """The client shut its sending side: answer what is pending, then close."""
+        if self.lingering or (self.active is None and not self.queue):
+            self.close()
+            return None
+        self.closing = True
+        for exchange in (self.active, *self.queue):
+            exchange.keep_alive = False
+        return True
 
     def abort(self) -> None:
         if not self.closed:
