@@ -305,6 +305,10 @@ def _version(argv: list[str]) -> str:
     return lines[0].strip() if lines else "unknown"
 
 
+def _loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def machine_info(cpus_ok: bool) -> dict:
     model = ""
     try:
@@ -314,13 +318,14 @@ def machine_info(cpus_ok: bool) -> dict:
                 break
     except OSError:
         pass
-    git = _version(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    # --dirty: numbers from a tree with uncommitted changes should say so.
+    git = _version(["git", "-C", str(REPO), "describe", "--always", "--dirty"])
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
         "cpu": model,
         "kernel": platform.release(),
-        "loadavg_at_start": os.getloadavg(),
+        "loadavg_at_start": _loadavg(),
         "nginx": _version(["nginx", "-v"]),
         "wrk": _version(["wrk", "-v"]).split(" Copyright")[0],
         "python": platform.python_version(),
@@ -345,16 +350,24 @@ def render_table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
+def per_round_ratios(results: list[Result], target: str = "gantry") -> list[float]:
+    """target/nginx throughput within each round: the pair measured closest together in time."""
+    by_name = {r.target: r for r in results}
+    pairs = zip(by_name[target].rounds, by_name["nginx"].rounds) if target in by_name and "nginx" in by_name else []
+    return [round(t["rps"] / n["rps"], 3) for t, n in pairs if n["rps"]]
+
+
 def write_results(results: list[Result], info: dict, args: argparse.Namespace) -> tuple[Path, Path]:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     table = render_table(results)
+    ratios = per_round_ratios(results)
     payload = {"machine": info, "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
-               "results": [asdict(r) for r in results]}
+               "results": [asdict(r) for r in results], "gantry_vs_nginx_per_round": ratios}
     meta = "\n".join(f"- {k}: {v}" for k, v in info.items())
     md = (f"# Gantry proxy benchmark, {info['date']}\n\n{table}\n\n"
           f"Measured {args.rounds} round(s) of {args.duration}s after a {args.warmup}s warm-up per target; "
-          f"medians across rounds.\n\n{meta}\n")
+          f"medians across rounds. Gantry/nginx throughput per round: {ratios or '-'}.\n\n{meta}\n")
     json_path, md_path = RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / f"{stamp}.md"
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
     md_path.write_text(md)
@@ -502,9 +515,11 @@ def main(argv: list[str] | None = None) -> int:
             print(by_name["gantry"].note, file=sys.stderr)
 
         measure(results, ports, args, cpus_ok)
-        info["loadavg_at_end"] = os.getloadavg()
+        info["loadavg_at_end"] = _loadavg()
         table = render_table(results)
         print("\n" + table + "\n")
+        if per_round_ratios(results):
+            print(f"gantry/nginx throughput per round: {per_round_ratios(results)}")
         json_path, md_path = write_results(results, info, args)
         print(f"wrote {json_path.relative_to(REPO)} and {md_path.relative_to(REPO)}")
         return 0

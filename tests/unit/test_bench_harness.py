@@ -83,3 +83,10 @@ def test_table_ratios_are_relative_to_nginx() -> None:
 
 def test_free_port_is_bindable() -> None:
     assert run.port_is_free(run.free_port())
+
+
+def test_per_round_ratios_pair_rounds() -> None:
+    nginx = run.Result("nginx", rounds=[{"rps": 40000.0}, {"rps": 50000.0}])
+    gantry = run.Result("gantry", rounds=[{"rps": 10000.0}, {"rps": 15000.0}])
+    assert run.per_round_ratios([nginx, gantry]) == [0.25, 0.3]
+    assert run.per_round_ratios([nginx, run.Result("gantry", note="not available")]) == []
