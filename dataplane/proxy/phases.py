@@ -57,7 +57,7 @@ class Exchange:
         "head", "upstream", "upstream_paused", "reused", "tries", "stale_retried", "connecting", "proxied",
         "t_balancer", "t_response", "remote_addr",
         # the response
-        "status", "started", "finished", "resp_chunked", "resp_bytes",
+        "status", "started", "finished", "resp_chunked", "resp_bytes", "out",
     )
 
     def __init__(self, conn: ProxyProtocol, state: ProxyState, start: float) -> None:
@@ -106,6 +106,9 @@ class Exchange:
         self.finished = False
         self.resp_chunked = False
         self.resp_bytes = 0
+        # Response bytes parsed from one upstream read, written to the client together after
+        # that read (head and body usually share one read: one send instead of two or three).
+        self.out: list[bytes] = []
 
     # ------------------------------------------------------------------------------------------
     # Entry point
@@ -455,7 +458,7 @@ class Exchange:
             lines.append(b"X-Kong-Request-Id: %s\r\n" % self.request_id.encode())
         lines.append(CRLF)
         self.started = True
-        self.conn.transport.write(b"".join(lines))
+        self.out.append(b"".join(lines))
 
     # ------------------------------------------------------------------------------------------
     # body_filter
@@ -468,15 +471,22 @@ class Exchange:
             return
         self.resp_bytes += len(chunk)
         if self.resp_chunked:
-            self.conn.transport.writelines((b"%x\r\n" % len(chunk), chunk, CRLF))
+            self.out += (b"%x\r\n" % len(chunk), chunk, CRLF)
         else:
-            self.conn.transport.write(chunk)
+            self.out.append(chunk)
+
+    def flush(self) -> None:
+        """Write what the last upstream read produced."""
+        if self.out:
+            out, self.out = self.out, []
+            self.conn.transport.writelines(out)
 
     def on_response_complete(self, reusable: bool) -> None:
         if self.finished:
             return
         if self.resp_chunked:
-            self.conn.transport.write(LAST_CHUNK)
+            self.out.append(LAST_CHUNK)
+        self.flush()
         upstream = self.upstream
         self.upstream = None
         if upstream is not None:

@@ -100,7 +100,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
-        if self.exchange is None:  # an idle connection must stay silent
+        exchange = self.exchange
+        if exchange is None:  # an idle connection must stay silent
             self.pool.discard(self)
             self.abort()
             return
@@ -108,6 +109,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.last_io = self.loop.time()
         try:
             self.parser.feed_data(data)
+            if exchange.out:
+                exchange.flush()
         except httptools.HttpParserCallbackError:
             if not self.head_only or not self.head_done:
                 raise  # our own bug: surface it

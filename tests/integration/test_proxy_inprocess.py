@@ -561,11 +561,7 @@ def test_misbehaving_upstream_does_not_poison_the_pool():
                 await client.send(get(bad))
                 (response,) = await client.read()
                 assert response.status == status, bad
-                if status != 200:
-                    assert await client.closed() or True
-                    client.close()
-                    client = await Client.open(gw.port)
-                for _ in range(3):
+                for _ in range(3):  # same client connection: gateway errors keep it alive
                     await client.send(get("/anything"))
                     (response,) = await client.read()
                     assert response.status == 200, f"after {bad}"

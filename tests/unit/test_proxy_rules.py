@@ -1,0 +1,75 @@
+"""Pure parts of the proxy: error formats, realip, forwarding helpers, response head parts."""
+
+import ipaddress
+
+import pytest
+
+from dataplane.proxy import errors
+from dataplane.proxy.forwarding import connection_named, header_value, header_values, nginx_host, path_bytes
+from dataplane.proxy.realip import is_trusted, parse_ip, real_ip
+from dataplane.proxy.response import STATUS_LINES, UpstreamHead
+from dataplane.proxy.runtime import host_header_value
+
+NETS = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+@pytest.mark.parametrize("accept, expected", [
+    (None, errors.JSON), (b"*/*", errors.JSON), (b"text/html", errors.HTML), (b"text/*", errors.PLAIN),
+    (b"application/xml;q=0.9, text/plain;q=0.5", errors.XML), (b"text/csv", errors.JSON),
+    (b"image/png, text/html;q=0.1", errors.JSON), (b"text/plain; charset=utf-8", errors.PLAIN),
+])
+def test_error_format_negotiation(accept, expected):
+    assert errors.media_type(accept) == expected
+
+
+def test_error_bodies_follow_kongs_templates():
+    rid = errors.new_request_id()
+    assert len(rid) == 32 and int(rid, 16) >= 0 and rid != errors.new_request_id()
+    assert errors.render(404, errors.NO_ROUTE, "r", errors.JSON) == \
+        b'{\n  "message":"no Route matched with those values",\n  "request_id":"r"\n}'
+    assert errors.render(502, None, "r", errors.PLAIN) == \
+        b"An invalid response was received from the upstream server\nrequest_id: r\n"
+    assert errors.message_for(418) == "The upstream server responded with 418"
+    assert b"<message>Payload too large</message>" in errors.render(413, None, "r", errors.XML)
+
+
+def test_realip():
+    assert parse_ip("1.2.3.4:80") == "1.2.3.4" and parse_ip("[::1]:8") == "::1" and parse_ip("nope") is None
+    assert is_trusted("10.1.1.1", NETS) and not is_trusted("11.1.1.1", NETS) and not is_trusted("x", NETS)
+    assert real_ip("10.0.0.1", "1.1.1.1, 2.2.2.2", NETS, False) == "2.2.2.2"
+    assert real_ip("10.0.0.1", "1.1.1.1, 10.0.0.7, 10.0.0.8", NETS, True) == "1.1.1.1"
+    assert real_ip("10.0.0.1", "10.0.0.9, 10.0.0.8", NETS, True) == "10.0.0.9"  # all trusted: left-most
+    assert real_ip("10.0.0.1", "garbage", NETS, True) == "10.0.0.1"
+    assert real_ip("10.0.0.1", "1.1.1.1, garbage, 10.0.0.8", NETS, True) == "10.0.0.8"
+    assert real_ip("10.0.0.1", None, NETS, True) == "10.0.0.1"
+
+
+def test_forwarding_helpers():
+    assert path_bytes("/a/b;c=d/%41") == b"/a/b;c=d/%41"
+    assert path_bytes("/with space/é") == b"/with%20space/%E9"
+    assert nginx_host(b"Example.COM:8000", b"srv") == b"example.com"
+    assert nginx_host(b"[::1]:80", b"srv") == b"[::1]"
+    assert nginx_host(None, b"srv") == b"srv"
+    assert connection_named(b"keep-alive, X-Foo,Upgrade , close") == {b"x-foo"}
+    headers = [(b"Accept", b"a"), (b"X-F", b"1"), (b"x-f", b"2")]
+    assert header_value(headers, b"accept") == b"a"
+    assert header_values(headers, b"x-f") == b"1, 2"
+    assert header_value(headers, b"missing") is None
+
+
+def test_upstream_host_header_values():
+    assert host_header_value("example.com", 80, False) == "example.com"
+    assert host_header_value("example.com", 443, True) == "example.com"
+    assert host_header_value("example.com", 443, False) == "example.com:443"
+    assert host_header_value("::1", 8080, False) == "[::1]:8080"
+
+
+def test_upstream_head_filter():
+    head = UpstreamHead()
+    for name, value in [(b"Content-Type", b"text/plain"), (b"Connection", b"keep-alive, X-Hop"), (b"X-Hop", b"1"),
+                        (b"Keep-Alive", b"timeout=5"), (b"Transfer-Encoding", b"chunked"), (b"Via", b"1.1 a"),
+                        (b"Server", b"up"), (b"Content-Length", b"5")]:
+        head.add(name, value)
+    assert head.forwarded_lines() == [b"Content-Type: text/plain\r\n", b"Server: up\r\n"]
+    assert head.chunked and head.content_length == b"5" and head.via == b"1.1 a" and head.has_server
+    assert STATUS_LINES[200] == b"HTTP/1.1 200 OK\r\n" and STATUS_LINES[599] == b"HTTP/1.1 599 \r\n"
