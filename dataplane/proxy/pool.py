@@ -12,11 +12,12 @@ complete, well-framed, keep-alive response, so an upstream that misbehaved is ne
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections import deque
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import ssl
+
     from .upstream import UpstreamConnection
 
 PoolKey = tuple[str, int, "ssl.SSLContext | None", "str | None"]

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
-import ssl
 from dataclasses import dataclass
 
 import httptools
@@ -767,4 +766,42 @@ def test_drain_finishes_in_flight_requests_and_closes_idle_connections():
             assert response.status == 200 and response.header("Connection") == "close"
             await drain
             assert not gw.state.connections
+    run(main())
+
+
+def test_with_the_native_router_and_balancer():
+    from dataplane import _core
+
+    if not hasattr(_core, "Router"):
+        pytest.skip("native module built without the router")
+
+    async def main():
+        async with echo("a") as (_, port_a), echo("b") as (_, port_b):
+            services = [service("s1", "pool", 80, path="/anything")]
+            route = {"id": "r1", "name": "r1", "paths": ["/api"], "strip_path": True, "protocols": ["http", "https"],
+                     "service": {"id": "s1"}, "preserve_host": False, "path_handling": "v0",
+                     "https_redirect_status_code": 426, "regex_priority": 0, "hosts": None, "methods": None,
+                     "headers": None, "snis": None, "sources": None, "destinations": None, "tags": None,
+                     "request_buffering": True, "response_buffering": True}
+            router = _core.Router.from_json([orjson.dumps(route)], [orjson.dumps(s) for s in services])
+            upstream = {"id": "u1", "name": "pool", "algorithm": "round-robin"}
+            targets = [{"id": f"t{i}", "target": f"127.0.0.1:{port}", "weight": 100, "upstream": {"id": "u1"}}
+                       for i, port in enumerate((port_a, port_b))]
+            balancer = _core.Balancer.from_json(orjson.dumps(upstream), [orjson.dumps(t) for t in targets])
+            settings = ProxySettings()
+            runtime = Runtime.build(1, "0" * 32, router, services, {"pool": balancer}, [], settings, upstreams=[upstream])
+            state = ProxyState(settings, runtime)
+            server = await asyncio.get_running_loop().create_server(make_protocol_factory(state), "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            seen = set()
+            for _ in range(4):
+                response = await request(port, get("/api/x?q=1"))
+                assert response.status == 200
+                body = response.json()
+                assert body["path"] == "/anything/x" and body["query"] == "q=1"
+                seen.add(body["upstream"])
+            assert seen == {"a", "b"}
+            assert (await request(port, get("/other"))).status == 404
+            server.close()
+            await state.drain(1)
     run(main())
