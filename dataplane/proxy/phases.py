@@ -161,7 +161,7 @@ class Exchange:
             route_headers = [(name.lower().decode("latin-1"), value.decode("latin-1"))
                              for name, value in self.headers if name.lower() in names]
         return runtime.router.find(method, self.conn.scheme, (self.host or b"").decode("latin-1"),
-                                   path.decode("latin-1"), None, route_headers)
+                                   path.decode("latin-1"), self.conn.sni, route_headers)
 
     # ------------------------------------------------------------------------------------------
     # access

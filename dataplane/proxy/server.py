@@ -23,6 +23,7 @@ import httptools
 from . import forwarding
 from .phases import Exchange
 from .realip import is_trusted
+from dataplane.tls.sni import server_name_of
 from .state import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, TOTAL_REQUESTS, ProxyState
 
 log = logging.getLogger("gantry.proxy")
@@ -53,7 +54,7 @@ class _Stop(Exception):
 class ProxyProtocol(asyncio.Protocol):
     __slots__ = (
         "state", "loop", "transport", "parser", "peer", "peer_bytes", "trusted", "server_port", "scheme",
-        "scheme_bytes", "parsing", "active", "queue", "blocks", "requests", "closing", "closed", "reject",
+        "scheme_bytes", "sni", "parsing", "active", "queue", "blocks", "requests", "closing", "closed", "reject",
         "write_paused", "lingering", "last_activity", "timer", "head_size", "head_began", "header_size", "table", "settings",
     )
 
@@ -70,6 +71,7 @@ class ProxyProtocol(asyncio.Protocol):
         self.server_port = 0
         self.scheme = "http"
         self.scheme_bytes = b"http"
+        self.sni: str | None = None
         self.parsing: Exchange | None = None
         self.active: Exchange | None = None
         self.queue: deque[Exchange] = deque()
@@ -101,6 +103,7 @@ class ProxyProtocol(asyncio.Protocol):
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
             self.scheme_bytes = b"https"
+            self.sni = server_name_of(transport.get_extra_info("ssl_object"))
         state = self.state
         state.connections.add(self)
         state.counters[ACTIVE_CONNECTIONS] += 1
