@@ -72,6 +72,16 @@ HONOURED: Final[Mapping[str, KeySpec]] = MappingProxyType({spec.name: spec for s
     _spec("lua_ssl_verify_depth", _non_negative_int),
     _spec("ssl_cert", values.existing_files),
     _spec("ssl_cert_key", values.existing_files),
+    _spec("pg_host", _text),
+    _spec("pg_port", values.port),
+    _spec("pg_database", _text),
+    _spec("pg_schema", types.optional(types.string)),
+    _spec("pg_timeout", types.integer(minimum=1)),
+    _spec("pg_user", _text),
+    _spec("pg_password", types.optional(types.string)),
+    _spec("pg_ssl", types.boolean),
+    _spec("pg_ssl_verify", types.boolean),
+    _spec("pg_pool_size", types.optional(types.integer(minimum=1))),
 )})
 
 # Keys that only feed an honoured key (Kong's alias replacements).

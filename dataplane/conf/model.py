@@ -50,6 +50,16 @@ class Conf:
     lua_ssl_verify_depth: int
     ssl_cert: tuple[str, ...]  # absolute paths; empty: a generated default certificate
     ssl_cert_key: tuple[str, ...]
+    pg_host: str
+    pg_port: int
+    pg_database: str
+    pg_schema: str | None  # None: the server's search_path
+    pg_timeout: int  # milliseconds, for connecting and for each query
+    pg_user: str
+    pg_password: str | None
+    pg_ssl: bool
+    pg_ssl_verify: bool  # verify the server certificate against lua_ssl_trusted_certificate
+    pg_pool_size: int | None  # None: the store's default pool size
     raw: Mapping[str, str] = field(repr=False)
     _sources: Mapping[str, str] = field(repr=False)
 

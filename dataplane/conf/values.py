@@ -77,6 +77,10 @@ def existing_files(value: str) -> tuple[str, ...]:
     return tuple(existing_file(entry) for entry in types.split_list(value))
 
 
+def port(value: str) -> int:
+    return types.integer(minimum=1, maximum=65535)(value)
+
+
 def control_plane(value: str) -> HostPort:
     """``host[:port]``; without a port the link goes to 443, as a wss:// URL would."""
     return parse_host_port(types.required(types.string)(value), default_port=443)
