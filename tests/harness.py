@@ -51,14 +51,18 @@ class Upstream:
 class Gateway:
     """A `dataplane run` with its own prefix, conf and declarative file."""
 
-    def __init__(self, tmp: Path, yml: str, *, workers: int = 2, conf: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp: Path, yml: str | None, *, workers: int = 2, conf: dict[str, str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        """`yml=None` starts without a declarative_config; conf values of None drop a key."""
+        self.env = env
         self.prefix = tmp / "prefix"
         self.yml_path = tmp / "kong.yml"
         self.conf_path = tmp / "kong.conf"
         self.port = free_port()
         self.status_port = free_port()
-        self.yml_path.write_text(textwrap.dedent(yml))
-        settings = {
+        if yml is not None:
+            self.yml_path.write_text(textwrap.dedent(yml))
+        settings: dict[str, str | None] = {
             "prefix": str(self.prefix),
             "database": "off",
             "declarative_config": str(self.yml_path),
@@ -67,15 +71,18 @@ class Gateway:
             "nginx_worker_processes": str(workers),
             "log_level": "info",
         }
+        if yml is None:
+            del settings["declarative_config"]
         settings.update(conf or {})
-        self.conf_path.write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+        self.conf_path.write_text("".join(f"{k} = {v}\n" for k, v in settings.items() if v is not None))
         self.stderr_path = tmp / "gateway.stderr"
         self.proc: subprocess.Popen | None = None
 
     def start(self, wait: bool = True) -> Gateway:
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen([str(DATAPLANE), "run", "-c", str(self.conf_path)], cwd=ROOT,
-                                         stdout=err, stderr=err, start_new_session=True)
+                                         stdout=err, stderr=err, start_new_session=True,
+                                         env={**os.environ, **self.env} if self.env else None)
         if wait:
             self.wait_ready()
         return self
@@ -165,3 +172,144 @@ def raw_exchange(port: int, data: bytes, timeout: float = 5.0) -> bytes:
         except socket.timeout:
             pass
     return b"".join(chunks)
+
+
+class RawResponse:
+    """One response as a raw client saw it."""
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.version = ""
+        self.headers: list[tuple[str, str]] = []
+        self.body = bytearray()
+        self.complete = False
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def json(self):
+        return json.loads(bytes(self.body))
+
+    def echoed_headers(self) -> dict[str, list[str]]:
+        """The request headers an echo upstream reports, lower-cased name -> values in order."""
+        found: dict[str, list[str]] = {}
+        for name, value in self.json()["headers"]:
+            found.setdefault(name.lower(), []).append(value)
+        return found
+
+
+class RawConnection:
+    """One client connection speaking raw bytes; responses parsed with httptools (strict)."""
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        import httptools
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.timeout = timeout
+        self.parser = httptools.HttpResponseParser(self)
+        self.responses: list[RawResponse] = []
+        self.current: RawResponse | None = None
+        self.eof = False
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.current = RawResponse()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.current.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        self.current.status = self.parser.get_status_code()
+        self.current.version = self.parser.get_http_version()
+
+    def on_body(self, body: bytes) -> None:
+        self.current.body += body
+
+    def on_message_complete(self) -> None:
+        self.current.complete = True
+        self.responses.append(self.current)
+        self.current = None
+
+    def send(self, data: bytes) -> None:
+        """Send; a peer that already closed (an early error answer) is not an error here."""
+        try:
+            self.sock.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _feed(self) -> bool:
+        try:
+            data = self.sock.recv(1 << 16)
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.eof = True
+            if self.current is not None and self.current.status:
+                self.responses.append(self.current)  # close-delimited (or cut short)
+                self.current = None
+            return False
+        self.parser.feed_data(data)
+        return True
+
+    def read(self, count: int = 1, timeout: float | None = None) -> list[RawResponse]:
+        self.sock.settimeout(timeout or self.timeout)
+        while len(self.responses) < count and not self.eof:
+            self._feed()
+        if len(self.responses) < count:
+            raise AssertionError(f"connection closed after {len(self.responses)} of {count} responses")
+        taken, self.responses = self.responses[:count], self.responses[count:]
+        return taken
+
+    def read_one(self, timeout: float | None = None) -> RawResponse:
+        return self.read(1, timeout)[0]
+
+    def closed(self, timeout: float = 5.0) -> bool:
+        """True when the server closes the connection (EOF or reset) within the timeout."""
+        if self.eof:
+            return True
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(1 << 16)
+                if not data:
+                    return True
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawConnection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def raw_request(port: int, data: bytes, timeout: float = 10.0) -> RawResponse:
+    with RawConnection(port, timeout) as conn:
+        conn.send(data)
+        return conn.read_one()
+
+
+def dead_port() -> int:
+    """A loopback port nothing listens on (bound then released)."""
+    return free_port()
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, message: str = "condition"):
+    """Poll until predicate() is truthy; returns its value or fails with `message`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {message}")
+        time.sleep(interval)

@@ -19,19 +19,46 @@ def upstream2():
     server.stop()
 
 
-@pytest.fixture
-def gateway_factory(tmp_path):
-    """Start gateways for a test; every one is stopped (and checked for a clean exit) after it."""
+@pytest.fixture(scope="module")
+def module_upstream():
+    """One echo upstream shared by a module's tests (compare /__stats before and after)."""
+    server = Upstream("one")
+    yield server
+    server.stop()
+
+
+def _factory(directory_of):
     started: list[Gateway] = []
 
-    def start(yml: str, *, workers: int = 2, conf: dict[str, str] | None = None, wait: bool = True,
-              name: str = "gw") -> Gateway:
-        directory = tmp_path / f"{name}{len(started)}"
-        directory.mkdir()
-        gateway = Gateway(directory, yml, workers=workers, conf=conf)
+    def start(yml: str | None, *, workers: int = 2, conf: dict[str, str | None] | None = None, wait: bool = True,
+              name: str = "gw", env: dict[str, str] | None = None) -> Gateway:
+        directory = directory_of(f"{name}{len(started)}")
+        gateway = Gateway(directory, yml, workers=workers, conf=conf, env=env)
         started.append(gateway)
         return gateway.start(wait=wait)
 
+    return start, started
+
+
+@pytest.fixture
+def gateway_factory(tmp_path):
+    """Start gateways for a test; every one is stopped (and checked for a clean exit) after it."""
+
+    def directory_of(name: str):
+        directory = tmp_path / name
+        directory.mkdir()
+        return directory
+
+    start, started = _factory(directory_of)
+    yield start
+    for gateway in started:
+        gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def module_gateway_factory(tmp_path_factory):
+    """Like gateway_factory, but the gateways live for the whole module (start them once)."""
+    start, started = _factory(lambda name: tmp_path_factory.mktemp(name))
     yield start
     for gateway in started:
         gateway.stop()
