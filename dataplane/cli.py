@@ -53,29 +53,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1
 
 
+def _parse_declarative(path: str, what: str):
+    """The loaded config, or None after printing why the file is unusable."""
+    try:
+        return load_declarative(path)
+    except (DeclarativeConfigError, ConfigRejected) as err:
+        print(f"Error: {what} {path} is invalid:\n{err}", file=sys.stderr)
+    except OSError as err:
+        print(f"Error: {what}: {err}", file=sys.stderr)
+    return None
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     conf = _load(args.conf)
-    if conf.declarative_config:
-        try:
-            load_declarative(conf.declarative_config)
-        except (DeclarativeConfigError, ConfigRejected) as err:
-            print(f"Error: declarative_config {conf.declarative_config} is invalid:\n{err}", file=sys.stderr)
-            return 1
-        except OSError as err:
-            print(f"Error: declarative_config: {err}", file=sys.stderr)
-            return 1
+    if conf.declarative_config and _parse_declarative(conf.declarative_config, "declarative_config") is None:
+        return 1
     print(f"configuration at {args.conf or 'defaults'} is valid")
     return 0
 
 
 def cmd_config_parse(args: argparse.Namespace) -> int:
-    try:
-        loaded = load_declarative(args.file)
-    except (DeclarativeConfigError, ConfigRejected) as err:
-        print(f"Error: failed parsing {args.file}:\n{err}", file=sys.stderr)
-        return 1
-    except OSError as err:
-        print(f"Error: {err}", file=sys.stderr)
+    loaded = _parse_declarative(args.file, "declarative file")
+    if loaded is None:
         return 1
     print(f"parse successful: {loaded.summary}")
     return 0
