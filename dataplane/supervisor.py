@@ -186,12 +186,20 @@ class Supervisor:
         assert self.state is not None
         if not self.hash or self.hash == config_source.empty_config().hash:
             return False, "no configuration available (empty configuration present)"
-        behind = [w.slot for w in self.workers
-                  if w.proc is None or w.proc.returncode is not None
-                  or self.state.slot(w.slot)[CONFIG_VERSION] != self.version]
+        behind = [w.slot for w in self.workers if not self._serving(w)]
         if behind:
             return False, f"{len(behind)} of {len(self.workers)} workers not yet serving configuration version {self.version}"
         return True, "ready"
+
+    def _serving(self, worker: WorkerProcess) -> bool:
+        """The worker is alive, listening (it publishes its pid only after its servers are up)
+        and serving the current configuration version."""
+        assert self.state is not None
+        proc = worker.proc
+        if proc is None or proc.returncode is not None or worker.pidfd < 0:
+            return False
+        fields = self.state.slot(worker.slot)
+        return fields[PID] == proc.pid and fields[CONFIG_VERSION] == self.version
 
     def status_handler(self, path: str) -> tuple[int, dict]:
         assert self.state is not None

@@ -102,7 +102,6 @@ class Worker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        self.counters[PID] = os.getpid()
         await self.load_latest()
         factory = make_protocol_factory(self.proxy)
         for fd, backlog, tls in self.listen_fds:
@@ -114,6 +113,9 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the supervisor handles reloads
+        # Published last: the supervisor counts this worker as ready only once its pid is in the
+        # slot, so a worker that dies or hangs before listening never makes the node look ready.
+        self.counters[PID] = os.getpid()
         await self.stop.wait()
         for server in self.servers:
             server.close()
