@@ -1,0 +1,242 @@
+"""HTTP handlers for every generated entity endpoint (resources.ENDPOINTS), Kong's verbs and
+statuses: GET 200, POST 201, PUT 200 (upsert), PATCH 200 (merge), DELETE 204 even when
+absent; nested paths check that the entity belongs to its parent, else 404."""
+from __future__ import annotations
+
+import uuid
+from typing import Any, Awaitable, Callable
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import errors, operations as ops
+from .body import read_args
+from .context import ctx
+from .pagination import next_link, page_args, page_body
+from .rendering import json_response, no_content
+from .resources import COLLECTION, ENDPOINTS, ENTITY, PARENT, Endpoint, Resource
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+async def _parent_row(request: Request, parent: Resource) -> dict[str, Any]:
+    row = await ops.find(ctx(request), parent, request.path_params[parent.param])
+    if row is None:
+        raise errors.not_found()
+    return row
+
+
+# ------------------------------------------------------------------ collections
+
+
+def collection_get(ep: Endpoint) -> Handler:
+    res, parent = ep.resource, ep.parent
+
+    async def handler(request: Request) -> Response:
+        args = page_args(request.query_params)
+        foreign = None
+        if parent is not None:
+            foreign = (ep.fk, (await _parent_row(request, parent))["id"])
+        rows, offset = await ctx(request).store.page(
+            res.entity, size=args.size, offset=args.offset, tags=args.tags,
+            tags_any=args.tags_any, foreign=foreign)
+        link = None
+        if offset is not None:
+            if parent is None:
+                link = next_link(f"/{res.path}", offset, args)
+            else:
+                key = quote(request.path_params[parent.param], safe="")
+                link = next_link(f"/{parent.path}/{key}/{res.nested}", offset)
+        return json_response(page_body(rows, offset, link))
+
+    return handler
+
+
+def collection_post(ep: Endpoint) -> Handler:
+    res, parent = ep.resource, ep.parent
+
+    async def handler(request: Request) -> Response:
+        api = ctx(request)
+        if parent is not None:
+            parent_id = (await _parent_row(request, parent))["id"]
+        data = await read_args(request, res.schema, api.plugins)
+        if parent is not None:
+            data[ep.fk] = {"id": parent_id}
+        row = await api.store.insert(res.entity, ops.validated(api, res, data))
+        return json_response(row, 201)
+
+    return handler
+
+
+# ------------------------------------------------------------------ one entity
+
+
+async def _own(request: Request, ep: Endpoint) -> tuple[str, dict[str, Any] | None]:
+    """The key in the path and the entity it names (None when absent), checked against the
+    parent on nested paths."""
+    res = ep.resource
+    key = request.path_params[res.param]
+    if ep.parent is None:
+        return key, await ops.find(ctx(request), res, key)
+    parent = await _parent_row(request, ep.parent)
+    return key, await ops.find_child(ctx(request), res, key, ep.fk, parent)
+
+
+def entity_get(ep: Endpoint) -> Handler:
+    async def handler(request: Request) -> Response:
+        _, row = await _own(request, ep)
+        if row is None:
+            raise errors.not_found()
+        return json_response(row)
+
+    return handler
+
+
+def entity_patch(ep: Endpoint) -> Handler:
+    res = ep.resource
+
+    async def handler(request: Request) -> Response:
+        api = ctx(request)
+        key, row = await _own(request, ep)
+        if row is None:
+            raise ops.not_found_key(res, key) if ep.parent is None else errors.not_found()
+        changes = await read_args(request, res.schema, api.plugins, fallback=row)
+        return json_response(await ops.update(api, res, row, changes))
+
+    return handler
+
+
+def entity_put(ep: Endpoint) -> Handler:
+    res = ep.resource
+
+    async def handler(request: Request) -> Response:
+        api = ctx(request)
+        key = request.path_params[res.param]
+        if ep.parent is None:
+            current = await ops.find(api, res, key)
+        else:
+            parent = await _parent_row(request, ep.parent)
+            current = await ops.find_child(api, res, key, ep.fk, parent)
+        data = await read_args(request, res.schema, api.plugins, fallback=current)
+        if ep.parent is not None:
+            data[ep.fk] = {"id": parent["id"]}
+        return json_response(await ops.upsert(api, res, key, data, current))
+
+    return handler
+
+
+def entity_delete(ep: Endpoint) -> Handler:
+    res = ep.resource
+
+    async def handler(request: Request) -> Response:
+        key, row = await _own(request, ep)
+        if row is None:
+            if ep.parent is not None:
+                raise errors.not_found()
+            return no_content()  # Kong: deleting what is not there succeeds
+        await ctx(request).store.delete(res.entity, row["id"])
+        return no_content()
+
+    return handler
+
+
+# ------------------------------------------------------------------ /routes/{routes}/service
+
+
+async def _linked(request: Request, ep: Endpoint) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The child entity in the path, and the parent its foreign key points to."""
+    child = await _parent_row(request, ep.parent)
+    ref = child.get(ep.fk)
+    if not ref:
+        return child, None
+    return child, await ctx(request).store.get(ep.resource.entity, ref["id"])
+
+
+def parent_get(ep: Endpoint) -> Handler:
+    async def handler(request: Request) -> Response:
+        _, row = await _linked(request, ep)
+        if row is None:
+            raise errors.not_found()
+        return json_response(row)
+
+    return handler
+
+
+def parent_patch(ep: Endpoint) -> Handler:
+    res = ep.resource
+
+    async def handler(request: Request) -> Response:
+        api = ctx(request)
+        _, row = await _linked(request, ep)
+        if row is None:
+            raise errors.not_found()
+        changes = await read_args(request, res.schema, api.plugins, fallback=row)
+        return json_response(await ops.update(api, res, row, changes))
+
+    return handler
+
+
+def parent_put(ep: Endpoint) -> Handler:
+    """Replace the linked entity; with no link yet, create one and link the child to it."""
+    res = ep.resource
+
+    async def handler(request: Request) -> Response:
+        api = ctx(request)
+        child, row = await _linked(request, ep)
+        ref = child.get(ep.fk)
+        data = await read_args(request, res.schema, api.plugins, fallback=row)
+        key = ref["id"] if ref else str(uuid.uuid4())
+        saved = await ops.upsert(api, res, key, data, row)
+        if not ref:
+            await ops.update(api, ep.parent, child, {ep.fk: {"id": saved["id"]}})
+        return json_response(saved)
+
+    return handler
+
+
+def parent_delete(ep: Endpoint) -> Handler:
+    async def handler(request: Request) -> Response:
+        _, row = await _linked(request, ep)
+        if row is None:
+            raise errors.not_found()
+        raise errors.method_not_allowed()  # unlink with PATCH on the child instead, as Kong
+
+    return handler
+
+
+_FACTORIES: dict[str, dict[str, Callable[[Endpoint], Handler]]] = {
+    COLLECTION: {"GET": collection_get, "POST": collection_post},
+    ENTITY: {"GET": entity_get, "PUT": entity_put, "PATCH": entity_patch, "DELETE": entity_delete},
+    PARENT: {"GET": parent_get, "PUT": parent_put, "PATCH": parent_patch, "DELETE": parent_delete},
+}
+
+
+def dispatcher(handlers: dict[str, Handler]) -> Handler:
+    """One Starlette endpoint per path: HEAD answers as GET, OPTIONS lists the verbs."""
+    table = dict(handlers)
+    if "GET" in table:
+        table["HEAD"] = table["GET"]
+    allow = ", ".join(sorted({*table, "OPTIONS"}))
+
+    async def options(_: Request) -> Response:
+        return Response(status_code=204, headers={"Allow": allow, "Access-Control-Allow-Methods": allow})
+
+    table["OPTIONS"] = options
+
+    async def endpoint(request: Request) -> Response:
+        return await table[request.method](request)
+
+    endpoint.methods = tuple(table)  # type: ignore[attr-defined]
+    return endpoint
+
+
+def routes() -> list[Route]:
+    out = []
+    for ep in ENDPOINTS:
+        handlers = {m: _FACTORIES[ep.kind][m](ep) for m in ep.methods}
+        endpoint = dispatcher(handlers)
+        out.append(Route(ep.path, endpoint, methods=list(endpoint.methods)))
+    return out
+

@@ -1,0 +1,79 @@
+"""Every failure as a Kong-shaped answer: API errors as built, store errors mapped to Kong's
+codes, routing misses as 404/405, the database down as 503, anything else a logged 500 with
+no detail (never a traceback)."""
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from controlplane.store import errors as store_errors
+
+from . import errors
+from .rendering import json_response
+
+log = logging.getLogger("controlplane.api")
+
+UNAVAILABLE = "database unavailable; the Admin API answers again once it is back"
+
+
+def _from_store(exc: store_errors.StoreError) -> errors.ApiError | None:
+    if isinstance(exc, store_errors.UniqueViolation):
+        return errors.unique_violation(exc.fields)
+    if isinstance(exc, store_errors.ForeignKeyViolation):
+        return errors.foreign_key_violation(exc.field, exc.parent_entity, exc.parent_key)
+    if isinstance(exc, store_errors.ReferencedByOthers):
+        return errors.referenced_by_others(exc.entity, exc.referencing)
+    if isinstance(exc, store_errors.NotFound):
+        return errors.not_found_by_key(exc.key)
+    if isinstance(exc, store_errors.InvalidOffset):
+        return errors.invalid_offset(str(exc))
+    if isinstance(exc, store_errors.DatabaseUnavailable):
+        return errors.message(503, f"{UNAVAILABLE} ({exc})")
+    return None
+
+
+def _render(err: errors.ApiError) -> Response:
+    return json_response(err.body, err.status)
+
+
+async def api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.ApiError)
+    return _render(exc)
+
+
+async def store_error(request: Request, exc: Exception) -> Response:
+    mapped = _from_store(exc)  # type: ignore[arg-type]
+    if mapped is None:
+        return await unexpected(request, exc)
+    if mapped.status == 503:
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return _render(mapped)
+
+
+async def http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return _render(errors.method_not_allowed())
+    if exc.status_code == 404:
+        return _render(errors.not_found())
+    return _render(errors.message(exc.status_code, str(exc.detail)))
+
+
+def internal_error() -> Response:
+    return _render(errors.message(500, "An unexpected error occurred"))
+
+
+async def unexpected(request: Request, exc: Exception) -> Response:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return internal_error()
+
+
+# Anything else is caught by app.Guard: Starlette re-raises from a catch-all handler.
+HANDLERS = {
+    errors.ApiError: api_error,
+    store_errors.StoreError: store_error,
+    HTTPException: http_error,
+}

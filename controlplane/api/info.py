@@ -1,0 +1,76 @@
+"""Node information (kong/api/routes/kong.lua, health.lua): `GET /`, `/status`, `/endpoints`."""
+from __future__ import annotations
+
+import inspect
+import os
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dataplane import __version__
+
+from .context import ctx
+from .rendering import json_response
+
+
+async def _plugins_in_use(request: Request) -> list[str]:
+    names: list[str] = []
+    offset = None
+    while True:
+        rows, offset = await ctx(request).store.page("plugins", size=1000, offset=offset)
+        names += [r["name"] for r in rows if r["name"] not in names]
+        if offset is None:
+            return names
+
+
+async def root(request: Request) -> Response:
+    api = ctx(request)
+    return json_response({
+        "tagline": "Welcome to gantry",
+        "version": __version__,
+        "edition": "community",
+        "hostname": api.hostname,
+        "node_id": api.node_id,
+        "plugins": {
+            "available_on_server": {name: {"version": __version__} for name in sorted(api.plugins)},
+            "enabled_in_cluster": await _plugins_in_use(request),
+        },
+        "configuration": api.conf.as_sanitized_dict(),
+        "pids": {"master": os.getpid()},
+    })
+
+
+async def status(request: Request) -> Response:
+    api = ctx(request)
+    reachable = api.db.reachable()
+    if inspect.isawaitable(reachable):
+        reachable = await reachable
+    counters = api.counters
+    connections = counters.open_connections() if counters.open_connections else counters.in_flight
+    return json_response({
+        "database": {"reachable": bool(reachable)},
+        "server": {
+            "total_requests": counters.total_requests,
+            "connections_active": connections,
+            "connections_writing": counters.in_flight,
+            "connections_waiting": max(connections - counters.in_flight, 0),
+        },
+    })
+
+
+def _segment_order(path: str) -> str:
+    # Kong sorts "/a/z" before "/ab": a path separator sorts below every character
+    return path.replace("/", "\x00")
+
+
+async def endpoints(request: Request) -> Response:
+    paths = {getattr(r, "path", None) for r in request.app.routes}
+    return json_response({"data": sorted((p for p in paths if p), key=_segment_order)})
+
+
+ROUTES = [
+    Route("/", root, methods=["GET"]),
+    Route("/status", status, methods=["GET"]),
+    Route("/endpoints", endpoints, methods=["GET"]),
+]

@@ -1,0 +1,208 @@
+"""`GET /openapi.json`: an OpenAPI 3.1 description built from the same endpoint list
+(resources.ENDPOINTS) and entity schemas (dataplane.schema) the handlers use.
+
+Request bodies carry the field constraints JSON Schema can say (types, enums, bounds,
+lengths); cross-field checks stay with the validator, so any write may answer 400.
+Responses describe types only.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from dataplane import __version__
+from dataplane.schema import MISSING, Field
+
+from .rendering import json_response
+from .resources import COLLECTION, ENDPOINTS, PARENT, RESOURCES, Endpoint, Resource
+
+_JSON_TYPES = {"string": "string", "integer": "integer", "number": "number",
+               "boolean": "boolean", "array": "array", "set": "array", "map": "object",
+               "record": "object", "foreign": "object"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    if "type" in schema:
+        return {**schema, "type": [schema["type"], "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def field_schema(f: Field, *, strict: bool) -> dict[str, Any]:
+    """JSON Schema of one field; `strict` adds the constraints a request must meet."""
+    out: dict[str, Any] = {"type": _JSON_TYPES[f.type]}
+    if f.type in ("array", "set") and f.elements is not None:
+        out["items"] = field_schema(f.elements, strict=strict)
+    elif f.type == "map" and f.values is not None:
+        out["additionalProperties"] = field_schema(f.values, strict=strict)
+    elif f.type == "record" and f.fields is not None:
+        out["properties"] = {n: _member(sf, strict) for n, sf in f.fields}
+    elif f.type == "foreign":
+        out["properties"] = {"id": {"type": "string", "format": "uuid"} if strict else {"type": "string"}}
+        if strict:
+            out["required"] = ["id"]
+    if strict:
+        out.update(_constraints(f))
+    return out
+
+
+def _constraints(f: Field) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if f.one_of is not None:
+        out["enum"] = list(f.one_of)
+    if f.between is not None:
+        out["minimum"], out["maximum"] = f.between
+    if f.uuid:
+        out["format"] = "uuid"
+    length = ("minItems", "maxItems") if f.type in ("array", "set") else ("minLength", "maxLength")
+    if f.type == "string" and f.len_min is None:
+        out["minLength"] = 1  # Kong rejects empty strings
+    if f.len_min is not None and f.type in ("string", "array", "set"):
+        out[length[0]] = f.len_min
+    if f.len_max is not None and f.type in ("string", "array", "set"):
+        out[length[1]] = f.len_max
+    return out
+
+
+def _member(f: Field, strict: bool) -> dict[str, Any]:
+    schema = field_schema(f, strict=strict)
+    return schema if strict and f.required else _nullable(schema)
+
+
+def _properties(res: Resource, strict: bool) -> dict[str, Any]:
+    return {n: _member(f, strict) for n, f in res.schema.fields}
+
+
+def _required(res: Resource, skip: str | None) -> list[str]:
+    """Fields a POST must give: required, not generated, no default (foreign key of a
+    nested collection excepted: the path sets it)."""
+    return [n for n, f in res.schema.fields
+            if f.required and not f.auto and f.default is MISSING and n != skip]
+
+
+def _components() -> dict[str, Any]:
+    schemas: dict[str, Any] = {
+        "Error": {"type": "object", "properties": {
+            "message": {"type": "string"}, "code": {"type": "integer"},
+            "name": {"type": "string"}, "fields": {}, "options": {}}},
+    }
+    for res in RESOURCES.values():
+        schemas[res.entity] = {"type": "object", "properties": _properties(res, False)}
+        schemas[f"{res.entity}_page"] = {"type": "object", "required": ["data", "next"], "properties": {
+            "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{res.entity}"}},
+            "next": {"type": ["string", "null"]}, "offset": {"type": "string"}}}
+    return {"schemas": schemas}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _answers(ok: int, body: dict[str, Any] | None, *errors: int) -> dict[str, Any]:
+    out: dict[str, Any] = {str(ok): {"description": "success", **(_json(body) if body else {})}}
+    for status in (*errors, 503):
+        out[str(status)] = {"description": "error", **_json(_ref("Error"))}
+    return out
+
+
+def _body(res: Resource, required: list[str] | None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": _properties(res, True)}
+    if required:
+        schema["required"] = required
+    return {"required": False, **_json(schema)}
+
+
+def _path_params(path: str) -> list[dict[str, Any]]:
+    names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
+    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for n in names]
+
+
+_PAGE_QUERY = [
+    {"name": "size", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+    {"name": "offset", "in": "query", "schema": {"type": "string"}},
+    {"name": "tags", "in": "query", "schema": {"type": "string"}},
+]
+
+
+def _operations(ep: Endpoint) -> dict[str, Any]:
+    res, name = ep.resource, ep.resource.entity
+    entity = _ref(name)
+    if ep.kind == COLLECTION:
+        skip = ep.fk if ep.parent else None
+        return {
+            "get": {"parameters": _PAGE_QUERY, "responses": _answers(200, _ref(f"{name}_page"), 400, 404)},
+            "post": {"requestBody": _body(res, _required(res, skip)),
+                     "responses": _answers(201, entity, 400, 404, 409, 415)},
+        }
+    writes = {"requestBody": _body(res, None), "responses": _answers(200, entity, 400, 404, 409, 415)}
+    return {
+        "get": {"responses": _answers(200, entity, 400, 404)},
+        "put": writes,
+        "patch": writes,
+        "delete": {"responses": _answers(204, None, 400, 404, *((405,) if ep.kind == PARENT else ()))},
+    }
+
+
+def _object(**props: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": props} if props else {"type": "object"}
+
+
+_STRING_LIST = {"type": "array", "items": {"type": "string"}}
+_TAG_ROW = _object(entity_name={"type": "string"}, entity_id={"type": "string"}, tag={"type": "string"})
+_TAG_PAGE = {"type": "object", "required": ["data", "next"], "properties": {
+    "data": {"type": "array", "items": _TAG_ROW}, "next": {"type": ["string", "null"]},
+    "offset": {"type": "string"}}}
+_ENTITY_NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}]
+
+# the few hand-written routes (info, schemas, tags), described where they are listed
+_FIXED: dict[str, dict[str, Any]] = {
+    "/": {"get": {"responses": _answers(200, _object(version={"type": "string"}, node_id={"type": "string"},
+                                                     hostname={"type": "string"}, plugins=_object(),
+                                                     configuration=_object()))}},
+    "/status": {"get": {"responses": _answers(200, _object(database=_object(reachable={"type": "boolean"}),
+                                                           server=_object()))}},
+    "/endpoints": {"get": {"responses": _answers(200, _object(data=_STRING_LIST))}},
+    "/openapi.json": {"get": {"responses": _answers(200, _object())}},
+    "/plugins/enabled": {"get": {"responses": _answers(200, _object(enabled_plugins=_STRING_LIST))}},
+    "/schemas/{name}": {"get": {"parameters": _ENTITY_NAME, "responses": _answers(200, _object(), 404)}},
+    "/schemas/plugins/{name}": {"get": {"parameters": _ENTITY_NAME, "responses": _answers(200, _object(), 404)}},
+    "/schemas/{name}/validate": {"post": {
+        "parameters": _ENTITY_NAME, "requestBody": {"required": False, **_json(_object())},
+        "responses": _answers(200, _object(message={"type": "string"}), 400, 404, 415)}},
+    "/tags": {"get": {"parameters": _PAGE_QUERY[:2], "responses": _answers(200, _TAG_PAGE, 400)}},
+    "/tags/{tags}": {"get": {"parameters": [*_path_params("/tags/{tags}"), *_PAGE_QUERY[:2]],
+                             "responses": _answers(200, _TAG_PAGE, 400)}},
+}
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    paths: dict[str, Any] = dict(_FIXED)
+    for ep in ENDPOINTS:
+        ops = _operations(ep)
+        params = _path_params(ep.path)
+        if params:
+            ops = {"parameters": params, **ops}
+        paths[ep.path] = ops
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Gantry Admin API", "version": __version__,
+                 "description": "Kong-compatible Admin API of the Gantry control plane."},
+        "paths": paths,
+        "components": _components(),
+    }
+
+
+async def openapi(_: Request) -> Response:
+    return json_response(document())
+
+
+ROUTES = [Route("/openapi.json", openapi, methods=["GET"])]

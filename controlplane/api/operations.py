@@ -1,0 +1,120 @@
+"""Kong's DAO semantics over the store: find by id or endpoint key, validate with the shared
+schemas, merge for PATCH, replace for PUT (kong/db/dao/init.lua, kong/api/endpoints.lua)."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from dataplane import schema as S
+from dataplane.schema import Field
+from dataplane.schema.validator import effective_fields, get_subschema
+
+from . import errors
+from .context import ApiContext
+from .resources import Resource
+
+# generated on every write, so a PATCH or PUT drops the stored value
+_REFRESHED = ("updated_at",)
+
+
+def validated(api: ApiContext, res: Resource, data: dict[str, Any]) -> dict[str, Any]:
+    """The complete entity (defaults filled), or Kong's schema violation."""
+    entity, errs = S.process(res.entity, data, extra_plugins=api.extra_plugins)
+    if errs:
+        raise errors.schema_violation(errs)
+    return entity
+
+
+def _target_key(key: str) -> str | None:
+    """A target as the store keeps it (`host:port`, port 8000 by default), if it parses."""
+    entity = {"target": key}
+    try:
+        S.get_schema("targets").finalize(entity)
+    except (ValueError, TypeError):
+        return None
+    return entity["target"]
+
+
+async def find(api: ApiContext, res: Resource, key: str) -> dict[str, Any] | None:
+    """GET-style lookup: by id, else by the entity's endpoint key (name, username, ...)."""
+    if S.is_uuid(key):
+        return await api.store.get(res.entity, key)
+    if res.schema.endpoint_key is None:
+        raise errors.invalid_primary_key(key)
+    return await api.store.get_by_key(res.entity, key)
+
+
+async def find_child(api: ApiContext, res: Resource, key: str, fk: str,
+                     parent: dict[str, Any]) -> dict[str, Any] | None:
+    """An entity that must belong to `parent` through `fk` (None when it does not).
+
+    A target's endpoint key is only unique within its upstream, so it is searched there.
+    """
+    if res.entity == "targets" and not S.is_uuid(key):
+        wanted = {key, _target_key(key)}
+        offset = None
+        while True:
+            rows, offset = await api.store.page("targets", size=1000, offset=offset,
+                                                foreign=(fk, parent["id"]))
+            for row in rows:
+                if row["target"] in wanted:
+                    return row
+            if offset is None:
+                return None
+    row = await find(api, res, key)
+    if row is None or (row.get(fk) or {}).get("id") != parent["id"]:
+        return None
+    return row
+
+
+def _merge(fields: tuple[tuple[str, Field], ...] | None, top: dict, bottom: dict) -> dict:
+    """Kong's `merge_values`: the update over the stored entity, records merged field by field."""
+    out = {**bottom, **top}
+    for name, field in fields or ():
+        new, old = top.get(name), bottom.get(name)
+        if field.type == "record" and isinstance(new, dict) and isinstance(old, dict):
+            out[name] = _merge(field.fields, new, old) if field.fields is not None else {**old, **new}
+    return out
+
+
+def merged(api: ApiContext, res: Resource, changes: dict[str, Any], current: dict[str, Any]) -> dict:
+    selector = {**current, **changes}
+    sub = get_subschema(res.schema, selector, api.plugins)
+    out = _merge(effective_fields(res.schema, sub), changes, current)
+    for name in _REFRESHED:
+        if name not in changes:
+            out.pop(name, None)
+    return out
+
+
+async def update(api: ApiContext, res: Resource, current: dict[str, Any],
+                 changes: dict[str, Any]) -> dict[str, Any]:
+    """PATCH: merge, validate the whole entity, write."""
+    changes = {k: v for k, v in changes.items() if k != "id"}
+    entity = validated(api, res, merged(api, res, changes, current))
+    return await api.store.update(res.entity, current["id"], entity)
+
+
+async def upsert(api: ApiContext, res: Resource, key: str, data: dict[str, Any],
+                 current: dict[str, Any] | None) -> dict[str, Any]:
+    """PUT: the body replaces the entity named by `key` (an id, or its endpoint key, which
+    the body cannot contradict), creating it when absent."""
+    data = dict(data)
+    if S.is_uuid(key):
+        data["id"] = key
+    elif res.schema.endpoint_key is None:
+        raise errors.invalid_primary_key(key)
+    else:
+        data[res.schema.endpoint_key] = key
+        data["id"] = current["id"] if current else str(uuid.uuid4())
+    if current is not None and "created_at" in current and "created_at" not in data:
+        data["created_at"] = current["created_at"]
+    row, _created = await api.store.upsert(res.entity, validated(api, res, data))
+    return row
+
+
+def not_found_key(res: Resource, key: str) -> errors.ApiError:
+    """The code 6 error of a PATCH whose entity does not exist."""
+    if S.is_uuid(key) or res.schema.endpoint_key is None:
+        return errors.not_found_by_key({"id": key})
+    return errors.not_found_by_key({res.schema.endpoint_key: key})

@@ -1,0 +1,86 @@
+"""`controlplane run`: check the database, then serve the Admin API on `admin_listen` with
+uvicorn (httptools, uvloop) in this process until SIGTERM or SIGINT."""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+
+import uvicorn
+
+from dataplane.conf import Conf, Listener
+
+from .api import ApiContext, create_app
+from .store import Database
+
+log = logging.getLogger("controlplane")
+
+
+def node_id(conf: Conf) -> str:
+    """`node_id` from the conf, else the id kept in `<prefix>/node.id` (made on first run)."""
+    configured = conf.raw.get("node_id", "")
+    if configured:
+        return configured
+    path = os.path.join(conf.prefix, "node.id")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        pass
+    os.makedirs(conf.prefix, exist_ok=True)
+    value = str(uuid.uuid4())
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(value + "\n")
+    return value
+
+
+def bind(listener: Listener) -> socket.socket:
+    family = socket.AF_INET6 if ":" in listener.bind_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if listener.reuseport:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((listener.bind_host, listener.port))
+    sock.listen(listener.backlog or 511)
+    sock.setblocking(False)
+    return sock
+
+
+def plain_listeners(conf: Conf) -> list[Listener]:
+    """The `admin_listen` entries served; TLS ones are skipped (logged) until admin TLS lands."""
+    chosen = []
+    for listener in conf.admin_listen:
+        if listener.ssl:
+            log.warning("admin_listen %s: ssl listeners are not served yet, skipped", listener.listener)
+        else:
+            chosen.append(listener)
+    return chosen
+
+
+def server_for(api: ApiContext) -> uvicorn.Server:
+    config = uvicorn.Config(create_app(api), http="httptools", loop="uvloop", lifespan="off",
+                            access_log=False, log_config=None, server_header=False,
+                            date_header=True)
+    server = uvicorn.Server(config)
+    api.counters.open_connections = lambda: len(server.server_state.connections)
+    return server
+
+
+async def serve(conf: Conf) -> None:
+    """Run until a stop signal. Raises the store's NotBootstrapped, MigrationsPending or
+    DatabaseUnavailable before listening when the database cannot serve."""
+    db = await Database.connect(conf)
+    try:
+        await db.migrations.check()
+        listeners = plain_listeners(conf)
+        if not listeners:
+            log.warning("admin_listen is off: no Admin API")
+            return
+        sockets = [bind(listener) for listener in listeners]
+        server = server_for(ApiContext(conf, db, node_id(conf)))
+        for listener in listeners:
+            log.info("Admin API listening on %s", listener.listener)
+        await server.serve(sockets=sockets)
+    finally:
+        await db.close()
