@@ -1,0 +1,235 @@
+"""`controlplane` command line.
+
+    controlplane migrations bootstrap|up|finish|list|reset [--yes] [-c kong.conf]
+    controlplane config db_import FILE [-c kong.conf]
+    controlplane config db_export [FILE] [-c kong.conf]
+
+Each subcommand is one `cmd_*` function; `build_parser()` wires them and is where new
+subcommands are added. Failures are a message on stderr and a non-zero exit status.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from typing import Awaitable, Callable, TypeVar
+
+from dataplane.conf import Conf, ConfError, load_conf
+from dataplane.declarative import DeclarativeConfigError, parse_file, summary
+
+from . import export
+from .store import Database, Status, StoreError
+
+T = TypeVar("T")
+
+# `kong migrations list` exit statuses
+EXIT_NEEDS_BOOTSTRAP = 3
+EXIT_PENDING = 4
+EXIT_NEW = 5
+
+
+def _with_db(conf: Conf, action: Callable[[Database], Awaitable[T]]) -> T:
+    async def main() -> T:
+        db = await Database.connect(conf)
+        try:
+            return await action(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
+def _names(names: list[str]) -> str:
+    return f"core: {', '.join(names)}"
+
+
+# ------------------------------------------------------------------ migrations
+
+def cmd_migrations_bootstrap(args: argparse.Namespace) -> int:
+    conf = load_conf(args.conf)
+    print(f"bootstrapping database '{conf.pg_database}' at {conf.pg_host}:{conf.pg_port}...")
+    ran = _with_db(conf, lambda db: db.migrations.bootstrap())
+    if not ran:
+        print("database already bootstrapped")
+        return 0
+    print(f"core migrated up to: {ran[-1]}")
+    print(f"{len(ran)} migrations processed\ndatabase is up-to-date")
+    return 0
+
+
+def cmd_migrations_up(args: argparse.Namespace) -> int:
+    ran, status = _with_db(load_conf(args.conf), _up)
+    if not ran:
+        print("database is already up-to-date")
+        return 0
+    print(f"migrations processed: {_names(ran)}")
+    if status.pending:
+        print("run 'controlplane migrations finish' when ready")
+    return 0
+
+
+async def _up(db: Database) -> tuple[list[str], Status]:
+    ran = await db.migrations.up()
+    return ran, await db.migrations.status()
+
+
+def cmd_migrations_finish(args: argparse.Namespace) -> int:
+    ran = _with_db(load_conf(args.conf), lambda db: db.migrations.finish())
+    if not ran:
+        print("no pending migrations to finish")
+        return 0
+    print(f"migrations finished: {_names(ran)}\ndatabase is up-to-date")
+    return 0
+
+
+def cmd_migrations_list(args: argparse.Namespace) -> int:
+    status = _with_db(load_conf(args.conf), lambda db: db.migrations.status())
+    if not status.bootstrapped:
+        print("database needs bootstrapping; run 'controlplane migrations bootstrap'")
+        return EXIT_NEEDS_BOOTSTRAP
+    if status.executed:
+        print(f"executed migrations:\n{_names(status.executed)}")
+    if status.pending:
+        print(f"pending migrations:\n{_names(status.pending)}")
+    if status.new:
+        print(f"new migrations available:\n{_names(status.new)}")
+        print("run 'controlplane migrations up' to proceed")
+        return EXIT_NEW
+    if status.pending:
+        print("run 'controlplane migrations finish' when ready")
+        return EXIT_PENDING
+    print("database is up-to-date")
+    return 0
+
+
+def _confirmed() -> bool:
+    for _ in range(3):
+        answer = input("> Are you sure? This operation is irreversible. [Y/n] ")
+        if answer in ("y", "Y", "yes", "YES"):
+            return True
+        if answer in ("n", "N", "no", "NO"):
+            return False
+    return False
+
+
+def cmd_migrations_reset(args: argparse.Namespace) -> int:
+    conf = load_conf(args.conf)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("Error: not a tty: invoke 'reset' non-interactively with the --yes flag",
+                  file=sys.stderr)
+            return 1
+        if not _confirmed():
+            print("cancelled")
+            return 0
+    if not _with_db(conf, lambda db: db.migrations.reset()):
+        print("database not bootstrapped, nothing to reset")
+        return 1
+    print("database successfully reset")
+    return 0
+
+
+# ------------------------------------------------------------------ config
+
+def cmd_config_db_import(args: argparse.Namespace) -> int:
+    conf = load_conf(args.conf)
+    if conf.database == "off":
+        print("Error: 'controlplane config db_import' only works with a database "
+              "(database = off)", file=sys.stderr)
+        return 1
+    try:
+        flat = parse_file(args.file, timestamp=int(time.time()))
+    except DeclarativeConfigError as err:
+        print(f"Error: Failed parsing:\n{err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"Error: cannot read {args.file}: {err.strerror}", file=sys.stderr)
+        return 1
+    print("parse successful, beginning import")
+    _with_db(conf, lambda db: _import(db, flat))
+    print(f"import successful: {summary(flat)}")
+    return 0
+
+
+async def _import(db: Database, flat: dict[str, list[dict]]) -> None:
+    await db.migrations.check()
+    await db.entities.import_flat(flat)
+
+
+def cmd_config_db_export(args: argparse.Namespace) -> int:
+    if os.path.exists(args.file):
+        print(f"Error: {args.file} already exists. Will not overwrite it.", file=sys.stderr)
+        return 1
+    flat = _with_db(load_conf(args.conf), _export)
+    text = export.to_yaml(flat)
+    # Exclusive create: never clobber a file that appeared meanwhile.
+    with open(args.file, "x", encoding="utf-8") as out:
+        out.write(text)
+    print(f"exported {summary(flat)} to {args.file}")
+    return 0
+
+
+async def _export(db: Database) -> dict[str, list[dict]]:
+    await db.migrations.check()
+    return await db.entities.export()
+
+
+# ------------------------------------------------------------------ wiring
+
+def _conf_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--conf", help="kong.conf to load (Kong's default paths otherwise)")
+
+
+def _add_migrations(sub: argparse._SubParsersAction) -> None:
+    migrations = sub.add_parser("migrations", help="manage the database schema")
+    commands = migrations.add_subparsers(dest="migrations_command", required=True)
+    for name, func, text in (
+            ("bootstrap", cmd_migrations_bootstrap, "bootstrap the database and run all migrations"),
+            ("up", cmd_migrations_up, "run any new migrations"),
+            ("finish", cmd_migrations_finish, "finish running any pending migrations after 'up'"),
+            ("list", cmd_migrations_list, "list executed, pending and new migrations"),
+            ("reset", cmd_migrations_reset, "drop everything in the database's schema")):
+        command = commands.add_parser(name, help=text)
+        _conf_option(command)
+        if name == "reset":
+            command.add_argument("-y", "--yes", action="store_true",
+                                 help="assume yes to the prompt (required without a terminal)")
+        command.set_defaults(func=func)
+
+
+def _add_config(sub: argparse._SubParsersAction) -> None:
+    config = sub.add_parser("config", help="import and export declarative configuration")
+    commands = config.add_subparsers(dest="config_command", required=True)
+    db_import = commands.add_parser("db_import", help="replace the database's entities with a kong.yml")
+    db_import.add_argument("file")
+    _conf_option(db_import)
+    db_import.set_defaults(func=cmd_config_db_import)
+    db_export = commands.add_parser("db_export", help="write the database's entities as a kong.yml")
+    db_export.add_argument("file", nargs="?", default="kong.yml")
+    _conf_option(db_export)
+    db_export.set_defaults(func=cmd_config_db_export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="controlplane", description="Gantry control plane")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_migrations(sub)
+    _add_config(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        sys.exit(args.func(args))
+    except (ConfError, StoreError) as err:
+        print(f"Error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""EntityStore: entity rows in PostgreSQL. Every write is one transaction that also appends
+to the change log; uniqueness and references are enforced by the database's constraints."""
+from __future__ import annotations
+
+import contextlib
+from typing import AsyncIterator
+
+import asyncpg
+
+from dataplane.schema import is_uuid
+
+from . import bulk, changelog, paging
+from .changelog import Change
+from .connection import acquire
+from .errors import NotBootstrapped, NotFound
+from .statements import statements
+from .tables import TABLES, table
+from .violations import foreign_key_on_delete, foreign_key_on_write, unique_violation
+
+
+class EntityStore:
+    def __init__(self, pool: asyncpg.Pool, server: str, timeout: float) -> None:
+        self._pool = pool
+        self._server = server
+        self._timeout = timeout  # seconds to wait for a free connection
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            async with acquire(self._pool, self._server, self._timeout) as connection:
+                yield connection
+        except asyncpg.UndefinedTableError:
+            raise NotBootstrapped() from None
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._connection() as connection, connection.transaction():
+            yield connection
+
+    # ------------------------------------------------------------------ writes
+
+    async def insert(self, entity: str, row: dict) -> dict:
+        st = statements(entity)
+        async with self._transaction() as connection:
+            with _write_violations(entity, row):
+                await connection.execute(st.insert, *st.params(row))
+            await changelog.record(connection, [(entity, row["id"], "insert")])
+        return row
+
+    async def update(self, entity: str, id: str, row: dict) -> dict:
+        row = {**row, "id": id}
+        st = statements(entity)
+        if not is_uuid(id):
+            raise NotFound(entity, {"id": id})
+        async with self._transaction() as connection:
+            with _write_violations(entity, row):
+                status = await connection.execute(st.update, *st.params(row))
+            if status == "UPDATE 0":
+                raise NotFound(entity, {"id": id})
+            await changelog.record(connection, [(entity, id, "update")])
+        return row
+
+    async def upsert(self, entity: str, row: dict) -> tuple[dict, bool]:
+        st = statements(entity)
+        async with self._transaction() as connection:
+            with _write_violations(entity, row):
+                created = await connection.fetchval(st.upsert, *st.params(row))
+            await changelog.record(connection, [(entity, row["id"], "insert" if created else "update")])
+        return row, created
+
+    async def delete(self, entity: str, id: str) -> bool:
+        table(entity)
+        if not is_uuid(id):
+            return False
+        async with self._transaction() as connection:
+            # The row lock keeps new children from appearing between listing and deleting.
+            if await connection.fetchval(f'SELECT 1 FROM "{entity}" WHERE "id" = $1 FOR UPDATE', id) is None:
+                return False
+            changes = await _cascaded(connection, entity, [id])
+            try:
+                await connection.execute(f'DELETE FROM "{entity}" WHERE "id" = $1', id)
+            except asyncpg.ForeignKeyViolationError as exc:
+                raise foreign_key_on_delete(exc, entity) from None
+            await changelog.record(connection, [*changes, (entity, id, "delete")])
+        return True
+
+    async def import_flat(self, flat: dict[str, list[dict]]) -> None:
+        async with self._transaction() as connection:
+            changes = await bulk.replace_all(connection, flat)
+            if changes:
+                await changelog.record(connection, changes)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, entity: str, id: str) -> dict | None:
+        st = statements(entity)
+        if not is_uuid(id):
+            return None
+        async with self._connection() as connection:
+            return await connection.fetchval(f'{st.select} WHERE "id" = $1', id)
+
+    async def get_by_key(self, entity: str, key: str) -> dict | None:
+        """By id when `key` is a uuid, else (or when no such id) by the endpoint key."""
+        found = await self.get(entity, key)
+        endpoint_key = table(entity).endpoint_key
+        if found is not None or endpoint_key is None:
+            return found
+        async with self._connection() as connection:
+            return await connection.fetchval(
+                f'{statements(entity).select} WHERE "{endpoint_key}" = $1 ORDER BY "id" LIMIT 1', key)
+
+    async def page(self, entity: str, *, size: int = 100, offset: str | None = None,
+                   tags: list[str] | None = None, tags_any: bool = False,
+                   foreign: tuple[str, str] | None = None) -> tuple[list[dict], str | None]:
+        """Rows in id order; the offset to pass for the next page, or None after the last."""
+        if size < 1:
+            raise ValueError(f"page size must be at least 1, got {size}")
+        st = statements(entity)
+        conditions: list[str] = []
+        args: list = []
+        if offset is not None:
+            args.append(paging.decode(offset, 1)[0])
+            conditions.append(f'"id" > ${len(args)}')
+        if tags:
+            args.append(list(tags))
+            conditions.append(f'"tags" {"&&" if tags_any else "@>"} ${len(args)}::text[]')
+        if foreign is not None:
+            field, parent_id = foreign
+            if not is_uuid(parent_id):
+                return [], None
+            args.append(parent_id)
+            conditions.append(f'"{st.table.foreign_key(field).column}" = ${len(args)}')
+        args.append(size + 1)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        async with self._connection() as connection:
+            records = await connection.fetch(
+                f'{st.select}{where} ORDER BY "id" LIMIT ${len(args)}', *args)
+        rows = [r["row"] for r in records]
+        if len(rows) <= size:
+            return rows, None
+        rows = rows[:size]
+        return rows, paging.encode(rows[-1]["id"])
+
+    async def tags(self, *, size: int = 100, offset: str | None = None,
+                   tag: str | None = None) -> tuple[list[dict], str | None]:
+        """Rows {entity_name, entity_id, tag}, as Kong's /tags and /tags/{tag}."""
+        if size < 1:
+            raise ValueError(f"page size must be at least 1, got {size}")
+        conditions: list[str] = []
+        args: list = []
+        if tag is not None:
+            args.append(tag)
+            conditions.append(f'"tag" = ${len(args)}')
+        if offset is not None:
+            last_id, last_tag = paging.decode(offset, 2)
+            args += [last_id, last_tag]
+            conditions.append(f'("entity_id", "tag") > (${len(args) - 1}::uuid, ${len(args)})')
+        args.append(size + 1)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        async with self._connection() as connection:
+            records = await connection.fetch(
+                f'SELECT "entity_name", "entity_id", "tag" FROM "tags"{where} '
+                f'ORDER BY "entity_id", "tag" LIMIT ${len(args)}', *args)
+        rows = [{"entity_name": r["entity_name"], "entity_id": str(r["entity_id"]), "tag": r["tag"]}
+                for r in records]
+        if len(rows) <= size:
+            return rows, None
+        rows = rows[:size]
+        return rows, paging.encode(rows[-1]["entity_id"], rows[-1]["tag"])
+
+    async def export(self) -> dict[str, list[dict]]:
+        return (await self.snapshot())[1]
+
+    async def snapshot(self) -> tuple[int, dict[str, list[dict]]]:
+        """The change-log version and the flat config it describes, read consistently."""
+        async with self._connection() as connection:
+            return await bulk.read_all(connection)
+
+    async def current_version(self) -> int:
+        async with self._connection() as connection:
+            return await changelog.current(connection)
+
+
+@contextlib.contextmanager
+def _write_violations(entity: str, row: dict):
+    try:
+        yield
+    except asyncpg.UniqueViolationError as exc:
+        raise unique_violation(exc, entity, row) from None
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise foreign_key_on_write(exc, row) from None
+
+
+async def _cascaded(connection: asyncpg.Connection, entity: str, ids: list[str]) -> list[Change]:
+    """Deletes that ON DELETE CASCADE will perform below `ids`, deepest first."""
+    changes: list[Change] = []
+    for child in TABLES.values():
+        for fk in child.foreign:
+            if fk.parent != entity or not fk.cascade:
+                continue
+            child_ids = [str(r[0]) for r in await connection.fetch(
+                f'SELECT "id" FROM "{child.entity}" WHERE "{fk.column}" = ANY($1::uuid[])', ids)]
+            if child_ids:
+                changes += await _cascaded(connection, child.entity, child_ids)
+                changes += [(child.entity, i, "delete") for i in child_ids]
+    return changes

@@ -1,0 +1,63 @@
+"""Typed store errors: the Admin API maps each one to Kong's error body and status."""
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    pass
+
+
+class UniqueViolation(StoreError):
+    def __init__(self, entity: str, fields: dict[str, object]) -> None:
+        self.entity = entity
+        self.fields = fields
+        shown = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+        super().__init__(f"UNIQUE violation detected on '{entity}' ({shown})")
+
+
+class ForeignKeyViolation(StoreError):
+    """A row names a parent that does not exist."""
+
+    def __init__(self, entity: str, field: str, parent_entity: str, parent_key: dict) -> None:
+        self.entity = entity
+        self.field = field
+        self.parent_entity = parent_entity
+        self.parent_key = parent_key
+        super().__init__(f"the foreign key '{field}' of '{entity}' names a '{parent_entity}' "
+                         f"that does not exist: {parent_key}")
+
+
+class ReferencedByOthers(StoreError):
+    """A delete refused because rows of another entity reference this one (Kong's restrict)."""
+
+    def __init__(self, entity: str, referencing: str) -> None:
+        self.entity = entity
+        self.referencing = referencing
+        super().__init__(f"an existing '{referencing}' entity references this '{entity}' entity")
+
+
+class NotFound(StoreError):
+    def __init__(self, entity: str, key: dict) -> None:
+        self.entity = entity
+        self.key = key
+        super().__init__(f"no '{entity}' with {key}")
+
+
+class InvalidOffset(StoreError):
+    pass
+
+
+class DatabaseUnavailable(StoreError):
+    """Connection refused or lost, authentication failed, or no connection free in time."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class NotBootstrapped(StoreError):
+    def __init__(self) -> None:
+        super().__init__("database needs bootstrapping; run 'controlplane migrations bootstrap'")
+
+
+class MigrationsPending(StoreError):
+    pass

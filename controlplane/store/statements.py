@@ -1,0 +1,48 @@
+"""SQL text and parameters for one entity table, built once from its Table layout."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from .tables import Table, table
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+@dataclass(frozen=True)
+class Statements:
+    table: Table
+    columns: tuple[str, ...]  # every column, in parameter order
+    insert: str
+    update: str
+    upsert: str
+    select: str
+
+    def params(self, row: dict) -> list:
+        """Column values of `row`, in `columns` order."""
+        t = self.table
+        fks = [(row.get(fk.field) or {}).get("id") for fk in t.foreign]
+        return [row["id"], row.get("created_at"), row.get("updated_at"), row.get("tags"), row,
+                *fks, *(row.get(c) for c in t.columns)]
+
+
+@cache
+def statements(entity: str) -> Statements:
+    t = table(entity)
+    columns = ("id", "created_at", "updated_at", "tags", "row",
+               *(fk.column for fk in t.foreign), *t.columns)
+    names = ", ".join(map(_q, columns))
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    rest = columns[1:]
+    insert = f"INSERT INTO {_q(entity)} ({names}) VALUES ({placeholders})"
+    update = (f"UPDATE {_q(entity)} SET "
+              + ", ".join(f"{_q(c)} = ${i}" for i, c in enumerate(rest, start=2))
+              + ' WHERE "id" = $1')
+    # xmax is 0 on a freshly inserted tuple: tells created from replaced in one round trip.
+    upsert = (f'{insert} ON CONFLICT ("id") DO UPDATE SET '
+              + ", ".join(f"{_q(c)} = EXCLUDED.{_q(c)}" for c in rest)
+              + ' RETURNING (xmax = 0) AS "created"')
+    select = f'SELECT "row" FROM {_q(entity)}'
+    return Statements(t, columns, insert, update, upsert, select)
