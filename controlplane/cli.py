@@ -1,5 +1,6 @@
 """`controlplane` command line.
 
+    controlplane run [-c kong.conf] [-p prefix]
     controlplane migrations bootstrap|up|finish|list|reset [--yes] [-c kong.conf]
     controlplane config db_import FILE [-c kong.conf]
     controlplane config db_export [FILE] [-c kong.conf]
@@ -176,6 +177,29 @@ async def _export(db: Database) -> dict[str, list[dict]]:
     return await db.entities.export()
 
 
+# ------------------------------------------------------------------ run
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from dataplane import logs
+
+    from .server import serve
+
+    conf = load_conf(args.conf, overrides={"prefix": args.prefix} if args.prefix else None)
+    if conf.role not in ("control_plane", "traditional"):
+        print(f"Error: role = {conf.role} is served by `dataplane run`, not the control plane",
+              file=sys.stderr)
+        return 1
+    if conf.database != "postgres":
+        print(f"Error: the control plane needs database = postgres, not {conf.database}",
+              file=sys.stderr)
+        return 1
+    logs.setup(conf.log_level, conf.proxy_error_log)
+    uvloop.run(serve(conf))  # NotBootstrapped/MigrationsPending: main() prints them, exit 1
+    return 0
+
+
 # ------------------------------------------------------------------ wiring
 
 def _conf_option(parser: argparse.ArgumentParser) -> None:
@@ -215,6 +239,10 @@ def _add_config(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="controlplane", description="Gantry control plane")
     sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="serve the Admin API (role control_plane or traditional)")
+    _conf_option(run)
+    run.add_argument("-p", "--prefix", help="override the conf's prefix")
+    run.set_defaults(func=cmd_run)
     _add_migrations(sub)
     _add_config(sub)
     return parser

@@ -2,10 +2,15 @@
 uvicorn (httptools, uvloop) in this process until SIGTERM or SIGINT."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import signal
 import socket
+import threading
 import uuid
+from typing import Iterator
 
 import uvicorn
 
@@ -58,11 +63,31 @@ def plain_listeners(conf: Conf) -> list[Listener]:
     return chosen
 
 
+class _Server(uvicorn.Server):
+    """Stops gracefully on SIGTERM or SIGINT and returns: uvicorn's own handling re-raises
+    the signal afterwards, which would end the process by the signal instead of status 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # embedded (tests): the owner stops it with should_exit
+            return
+        loop = asyncio.get_running_loop()
+        stops = (signal.SIGINT, signal.SIGTERM)
+        for sig in stops:
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in stops:
+                loop.remove_signal_handler(sig)
+
+
 def server_for(api: ApiContext) -> uvicorn.Server:
     config = uvicorn.Config(create_app(api), http="httptools", loop="uvloop", lifespan="off",
                             access_log=False, log_config=None, server_header=False,
                             date_header=True)
-    server = uvicorn.Server(config)
+    server = _Server(config)
     api.counters.open_connections = lambda: len(server.server_state.connections)
     return server
 
