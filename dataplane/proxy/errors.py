@@ -21,7 +21,7 @@ MESSAGES = {
     413: "Payload too large",
     414: "URI too long",
     417: "Expectation failed",
-    494: "Request header or cookie too large",
+    431: "Request header or cookie too large",
     500: "An unexpected error occurred",
     502: "An invalid response was received from the upstream server",
     503: "The upstream server is currently unavailable",

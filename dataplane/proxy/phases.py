@@ -577,15 +577,16 @@ class Exchange:
 
     def error_page(self, status: int, message: str | None = None) -> None:
         """nginx's error pages through Kong's error handler: Accept, else Content-Type, else
-        ``error_default_type``; 494 (header too large) is answered as 400."""
+        ``error_default_type``. Oversized request headers get 431 (nginx's 494 answered as 400
+        told the client nothing precise)."""
         headers = self.headers
         accept = header_value(headers, b"accept") or header_value(headers, b"content-type") \
             or self.state.settings.error_default_type.encode()
         content_type = errors.media_type(accept)
         body = errors.render(status, message, self.request_id, content_type)
-        if status in (400, 413, 414, 494):
+        if status in (400, 413, 414, 431):
             self.keep_alive = False  # what follows on the connection cannot be trusted
-        self.respond(400 if status == 494 else status, body, content_type)
+        self.respond(status, body, content_type)
 
     def respond(self, status: int, body: bytes, content_type: bytes | None, extra: tuple[bytes, ...] = ()) -> None:
         if self.finished:

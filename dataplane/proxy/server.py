@@ -6,7 +6,7 @@ they come but answered one at a time, in order; reading pauses while any wait), 
 rejects what it lets through but a proxy must not forward: more than one Host or none on
 HTTP/1.1, an invalid Host, Transfer-Encoding on HTTP/1.0, more than one Transfer-Encoding or any
 coding other than ``chunked``, versions other than 1.0 and 1.1. A rejected request gets Kong's
-400 (or 413/414, or 400 "Request header or cookie too large" for nginx's 494) and the connection
+400 (or 413, 414 for the request line, 431 "Request header or cookie too large") and the connection
 closes; nothing of it reaches an upstream.
 """
 
@@ -156,7 +156,7 @@ class ProxyProtocol(asyncio.Protocol):
             else:
                 self.head_size += len(data)
                 if self.head_size > self.settings.max_header_size:
-                    self.bad_input(494, "request head too large")
+                    self.bad_input(431, "request head too large")
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -189,7 +189,7 @@ class ProxyProtocol(asyncio.Protocol):
         size = len(name) + len(value) + 4
         self.header_size += size
         if size > self.settings.max_header_line_size or self.header_size > self.settings.max_header_size:
-            self.reject = 494
+            self.reject = 431
             raise _Stop()
         if value[-1:] in (b" ", b"\t"):
             value = value.rstrip(b" \t")

@@ -31,6 +31,8 @@ def test_error_bodies_follow_kongs_templates():
         b"An invalid response was received from the upstream server\nrequest_id: r\n"
     assert errors.message_for(418) == "The upstream server responded with 418"
     assert b"<message>Payload too large</message>" in errors.render(413, None, "r", errors.XML)
+    assert errors.render(431, None, "r", errors.PLAIN) == b"Request header or cookie too large\nrequest_id: r\n"
+    assert STATUS_LINES[431] == b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
 
 
 def test_realip():
