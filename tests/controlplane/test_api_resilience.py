@@ -1,0 +1,67 @@
+"""Races and outages: concurrent writes of one name, and PostgreSQL going away and back."""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.controlplane.conftest import with_db
+from tests.controlplane.test_api_client import AdminApi
+from tests.postgres import PostgresCluster
+
+
+@pytest.fixture(scope="module")
+def api(db_conf):
+    with AdminApi(db_conf) as admin:
+        yield admin
+
+
+def test_concurrent_posts_of_one_name(api):
+    def post(_: int) -> requests.Response:
+        # one connection per request, so that all 50 really are in flight together
+        return requests.post(f"{api.url}/services", json={"name": "raced", "host": "a.test"}, timeout=30)
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(post, range(50)))
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [201] + [409] * 49
+    conflict = next(r for r in answers if r.status_code == 409)
+    assert conflict.json() == {"code": 5, "name": "unique constraint violation",
+                               "message": "UNIQUE violation detected on '{name=\"raced\"}'",
+                               "fields": {"name": "raced"}}
+    assert len(api.get("/services").json()["data"]) == 1
+
+
+@pytest.fixture(scope="module")
+def own_cluster():
+    """A cluster of its own: this module stops and restarts it."""
+    cluster = PostgresCluster.start_new()
+    yield cluster
+    cluster.destroy()
+
+
+def test_database_down_is_503_then_recovers(own_cluster):
+    conf = own_cluster.conf(own_cluster.create_database())
+    with_db(conf, lambda db: db.migrations.bootstrap())
+    with AdminApi(conf) as api:
+        assert api.post("/services", json={"name": "before", "host": "a.test"}).status_code == 201
+        own_cluster.stop()
+        try:
+            r = api.post("/services", json={"name": "during", "host": "a.test"})
+            assert r.status_code == 503
+            assert r.json()["message"].startswith(
+                "database unavailable; the Admin API answers again once it is back")
+            assert api.get("/services/before").status_code == 503
+            status = api.get("/status")
+            assert (status.status_code, status.json()["database"]) == (200, {"reachable": False})
+        finally:
+            own_cluster.start()
+        deadline = time.monotonic() + 20
+        while (r := api.post("/services", json={"name": "after", "host": "a.test"})).status_code == 503:
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.2)
+        assert r.status_code == 201
+        assert api.get("/status").json()["database"] == {"reachable": True}
+        assert api.get("/services/before").status_code == 200
