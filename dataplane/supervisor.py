@@ -67,6 +67,8 @@ class Supervisor:
         self.stopping = False
         self.stopped = asyncio.Event()
         self.status_server: asyncio.AbstractServer | None = None
+        self.reloading: asyncio.Task | None = None  # at most one reload runs at a time
+        self.reload_again = False  # a SIGHUP arrived during it: re-read the file once it is done
 
     # ---- configuration -------------------------------------------------------------------
 
@@ -84,6 +86,25 @@ class Supervisor:
             loaded = config_source.empty_config()
         self.version = config_source.apply(self.store, loaded)
         self.hash = loaded.hash
+
+    def request_reload(self) -> None:
+        """SIGHUP. Reloads never overlap: two running at once could finish in either order and
+        leave the older file applied last. A SIGHUP during a reload (any number of them) makes
+        one more reload follow it, which reads the file as it is then."""
+        if self.reloading is not None:
+            self.reload_again = True
+            return
+        self.reloading = asyncio.ensure_future(self._reload_until_settled())
+
+    async def _reload_until_settled(self) -> None:
+        try:
+            while True:
+                self.reload_again = False
+                await self.reload()
+                if not self.reload_again or self.stopping:
+                    break
+        finally:
+            self.reloading = None
 
     async def reload(self) -> None:
         """SIGHUP: re-read the declarative file; on any error keep serving the current config."""
@@ -249,9 +270,11 @@ class Supervisor:
         await self.start_status()
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         log.log(NOTICE, "gantry %s started: %d workers, configuration version %d", __version__, count, self.version)
         await self.stopped.wait()
+        if self.reloading is not None:  # its write transaction must end before the store closes
+            await asyncio.gather(self.reloading, return_exceptions=True)
         self.store.close()
         log.log(NOTICE, "gantry stopped")
         return 0

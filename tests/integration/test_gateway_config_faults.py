@@ -215,3 +215,18 @@ def test_not_ready_while_a_worker_crash_loops(gateway_factory, upstream, tmp_pat
         time.sleep(0.01)
     assert gw.error_log().count("exited with code 1; starting a new one") >= 2
     assert seen == {503}
+
+
+def test_sighups_in_quick_succession_end_on_the_latest_file(gateway_factory, upstream):
+    gw = gateway_factory(config(upstream.port))
+    # first reload: a file that takes a while to parse; the second, sent while the first is still
+    # parsing, names a small file. Whatever the order they finish in, the latest file must win.
+    gw.yml_path.write_text(big_config(upstream.port))
+    gw.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.3)  # the first reload has read the big file by now and is still validating it
+    gw.reload(config(upstream.port, path="/latest", name="latest"))
+    wait_for(lambda: gw.request("GET", "/latest/x")[0] == 200, timeout=30, message="the latest file served")
+    time.sleep(2.5)  # time enough for the slow first reload to finish, and to do harm if it can
+    assert gw.request("GET", "/latest/x")[0] == 200
+    assert gw.request("GET", "/p1/x")[0] == 404, "the older file was applied after the newer one"
+    assert gw.status("/status/ready")[0] == 200
