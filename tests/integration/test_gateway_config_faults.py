@@ -230,3 +230,10 @@ def test_sighups_in_quick_succession_end_on_the_latest_file(gateway_factory, ups
     assert gw.request("GET", "/latest/x")[0] == 200
     assert gw.request("GET", "/p1/x")[0] == 404, "the older file was applied after the newer one"
     assert gw.status("/status/ready")[0] == 200
+
+
+def test_start_with_a_config_too_big_for_lmdb_map_size_fails_with_the_reason(gateway_factory, upstream):
+    gw = gateway_factory(big_config(upstream.port), conf={"lmdb_map_size": "1m"}, wait=False)
+    assert gw.proc.wait(60) == 1
+    text = gw.stderr()
+    assert "lmdb_map_size" in text and "Traceback" not in text
