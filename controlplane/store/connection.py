@@ -97,9 +97,21 @@ def _describe(server: str, exc: BaseException) -> str:
     return f"cannot reach PostgreSQL at {server}: {detail}"
 
 
+# A pooled connection whose server went away while it sat idle can fail with these
+# instead of a connection error (asyncpg sees the shutdown notice mid-operation).
+_BROKEN = (asyncpg.exceptions.InterfaceError, asyncpg.exceptions.InternalClientError)
+
+
 @contextlib.asynccontextmanager
 async def acquire(pool: asyncpg.Pool, server: str,
                   timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
     with unavailable_as_error(server):
         async with pool.acquire(timeout=timeout) as connection:
-            yield connection
+            try:
+                yield connection
+            except (*_UNAVAILABLE, *_BROKEN) as exc:
+                # Never hand this connection out again: the pool opens a fresh one.
+                connection.terminate()
+                if isinstance(exc, _BROKEN) and not isinstance(exc, _UNAVAILABLE):
+                    raise DatabaseUnavailable(_describe(server, exc)) from exc
+                raise

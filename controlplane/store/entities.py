@@ -3,7 +3,7 @@ to the change log; uniqueness and references are enforced by the database's cons
 from __future__ import annotations
 
 import contextlib
-from typing import AsyncIterator
+from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 import asyncpg
 
@@ -12,10 +12,12 @@ from dataplane.schema import is_uuid
 from . import bulk, changelog, paging
 from .changelog import Change
 from .connection import acquire
-from .errors import NotBootstrapped, NotFound
+from .errors import DatabaseUnavailable, NotBootstrapped, NotFound
 from .statements import statements
 from .tables import TABLES, table
 from .violations import foreign_key_on_delete, foreign_key_on_write, unique_violation
+
+T = TypeVar("T")
 
 
 class EntityStore:
@@ -31,6 +33,16 @@ class EntityStore:
                 yield connection
         except asyncpg.UndefinedTableError:
             raise NotBootstrapped() from None
+
+    async def _read(self, query: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run a read; once more on a fresh connection if a pooled one turned out dead
+        (the server restarted since it was opened). Writes are never replayed."""
+        try:
+            async with self._connection() as connection:
+                return await query(connection)
+        except DatabaseUnavailable:
+            async with self._connection() as connection:
+                return await query(connection)
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -96,8 +108,7 @@ class EntityStore:
         st = statements(entity)
         if not is_uuid(id):
             return None
-        async with self._connection() as connection:
-            return await connection.fetchval(f'{st.select} WHERE "id" = $1', id)
+        return await self._read(lambda c: c.fetchval(f'{st.select} WHERE "id" = $1', id))
 
     async def get_by_key(self, entity: str, key: str) -> dict | None:
         """By id when `key` is a uuid, else (or when no such id) by the endpoint key."""
@@ -105,9 +116,8 @@ class EntityStore:
         endpoint_key = table(entity).endpoint_key
         if found is not None or endpoint_key is None:
             return found
-        async with self._connection() as connection:
-            return await connection.fetchval(
-                f'{statements(entity).select} WHERE "{endpoint_key}" = $1 ORDER BY "id" LIMIT 1', key)
+        return await self._read(lambda c: c.fetchval(
+            f'{statements(entity).select} WHERE "{endpoint_key}" = $1 ORDER BY "id" LIMIT 1', key))
 
     async def page(self, entity: str, *, size: int = 100, offset: str | None = None,
                    tags: list[str] | None = None, tags_any: bool = False,
@@ -132,9 +142,8 @@ class EntityStore:
             conditions.append(f'"{st.table.foreign_key(field).column}" = ${len(args)}')
         args.append(size + 1)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        async with self._connection() as connection:
-            records = await connection.fetch(
-                f'{st.select}{where} ORDER BY "id" LIMIT ${len(args)}', *args)
+        records = await self._read(lambda c: c.fetch(
+            f'{st.select}{where} ORDER BY "id" LIMIT ${len(args)}', *args))
         rows = [r["row"] for r in records]
         if len(rows) <= size:
             return rows, None
@@ -157,10 +166,9 @@ class EntityStore:
             conditions.append(f'("entity_id", "tag") > (${len(args) - 1}::uuid, ${len(args)})')
         args.append(size + 1)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        async with self._connection() as connection:
-            records = await connection.fetch(
-                f'SELECT "entity_name", "entity_id", "tag" FROM "tags"{where} '
-                f'ORDER BY "entity_id", "tag" LIMIT ${len(args)}', *args)
+        records = await self._read(lambda c: c.fetch(
+            f'SELECT "entity_name", "entity_id", "tag" FROM "tags"{where} '
+            f'ORDER BY "entity_id", "tag" LIMIT ${len(args)}', *args))
         rows = [{"entity_name": r["entity_name"], "entity_id": str(r["entity_id"]), "tag": r["tag"]}
                 for r in records]
         if len(rows) <= size:
@@ -173,12 +181,10 @@ class EntityStore:
 
     async def snapshot(self) -> tuple[int, dict[str, list[dict]]]:
         """The change-log version and the flat config it describes, read consistently."""
-        async with self._connection() as connection:
-            return await bulk.read_all(connection)
+        return await self._read(bulk.read_all)
 
     async def current_version(self) -> int:
-        async with self._connection() as connection:
-            return await changelog.current(connection)
+        return await self._read(changelog.current)
 
 
 @contextlib.contextmanager
