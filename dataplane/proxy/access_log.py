@@ -48,7 +48,7 @@ def remote_user(authorization: bytes | None) -> bytes:
 class AccessLog:
     """Buffered writer of one access log file. ``record`` takes a tuple:
     (remote_addr, authorization, wall_time, request_line, status, body_bytes_sent, referer,
-    user_agent, request_id)."""
+    user_agent, request_id as bytes)."""
 
     __slots__ = ("path", "fd", "records", "timer", "_stamp_second", "_stamp")
 
@@ -95,5 +95,5 @@ class AccessLog:
         addr, authorization, wall, request_line, status, sent, referer, agent, request_id = entry
         return b'%s - %s [%s] "%s" %d %d "%s" "%s" kong_request_id: "%s"\n' % (
             addr.encode(), remote_user(authorization), self._time_local(wall), _escape(request_line),
-            status, sent, _escape(referer), _escape(agent), request_id.encode(),
+            status, sent, _escape(referer), _escape(agent), request_id,
         )

@@ -48,6 +48,11 @@ REQUEST_HEADERS: dict[bytes, int] = {
 # Connection tokens nginx handles itself; any other token names a header to drop.
 CONNECTION_OPTIONS = frozenset((b"keep-alive", b"close", b"upgrade"))
 
+# A Host header gateways accept: reg-name or IP literal, optional port.
+_VALID_HOST = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?")
+_HOST_CACHE_LIMIT = 1024
+_hosts: dict[bytes, tuple[bytes, str] | None] = {}
+
 # Characters kept as they are in an upstream path (Kong's uri escape keeps reserved,
 # unreserved and existing %-escapes); anything else is %-encoded.
 _PATH_UNSAFE = re.compile(rb"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
@@ -72,6 +77,20 @@ def nginx_host(host: bytes | None, server_name: bytes) -> bytes:
         end = host.find(b"]")
         return host[: end + 1].lower() if end > 0 else host.lower()
     return host.partition(b":")[0].lower()
+
+
+def host_parts(host: bytes) -> tuple[bytes, str] | None:
+    """For a Host value: nginx's ``$host`` and the value as text (what the router takes); None
+    when it is not a valid Host. Cached: clients send few distinct hosts."""
+    try:
+        return _hosts[host]
+    except KeyError:
+        pass
+    parts = (nginx_host(host, b""), host.decode("latin-1")) if _VALID_HOST.fullmatch(host) else None
+    if len(_hosts) >= _HOST_CACHE_LIMIT:
+        _hosts.clear()  # many distinct hosts means a scan or abuse: start over rather than grow
+    _hosts[host] = parts
+    return parts
 
 
 def connection_named(tokens: bytes) -> set[bytes]:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from . import errors
 from .dns import NameNotFound, ResolverError, is_ip
+from .errors import new_request_id
 from .forwarding import connection_named, header_value, header_values, nginx_host, path_bytes
 from .realip import real_ip
 from .response import CHUNKED, CLOSE, KEEP_ALIVE, STATUS_LINES, UpstreamHead, date_line
@@ -42,6 +43,7 @@ log = logging.getLogger("gantry.proxy")
 CRLF = b"\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
+HOST_AT = 5  # where the upstream Host value goes in ``head_parts`` (known only after the balancer)
 _METHODS: dict[bytes, str] = {}
 _IS_IP: dict[str, bool] = {}
 
@@ -50,11 +52,11 @@ class Exchange:
     __slots__ = (
         # the request, filled by the downstream parser
         "conn", "state", "method", "url", "version", "keep_alive", "headers", "forward", "host",
-        "host_count", "content_length", "chunked", "te_count", "connection", "expect_continue", "xff",
+        "host_name", "host_text", "host_count", "content_length", "chunked", "te_count", "connection", "expect_continue", "xff",
         "via", "error", "head_complete", "body_done", "body_buffer", "body_received", "start",
         # decided by the phases
-        "request_id", "service", "preserve_host", "client_host", "upstream_rest", "request_line",
-        "head", "upstream", "upstream_paused", "reused", "tries", "stale_retried", "connecting", "proxied",
+        "request_id", "service", "preserve_host", "head_parts", "upstream", "upstream_paused", "reused", "tries",
+        "stale_retried", "connecting", "proxied",
         "t_balancer", "t_response", "remote_addr",
         # the response
         "status", "started", "finished", "resp_chunked", "resp_bytes", "out",
@@ -71,6 +73,8 @@ class Exchange:
         self.headers: list[tuple[bytes, bytes]] = []
         self.forward: list[tuple[bytes, bytes]] = []
         self.host: bytes | None = None
+        self.host_name = b""  # nginx's $host, set with a valid host
+        self.host_text = ""
         self.host_count = 0
         self.content_length: int | None = None
         self.chunked = False
@@ -82,15 +86,13 @@ class Exchange:
         self.error: tuple[int, str | None] | None = None
         self.head_complete = False
         self.body_done = False
-        self.body_buffer: list[bytes] = []
+        self.body_buffer: list[bytes] | None = None  # body read before an upstream is connected
         self.body_received = 0
-        self.request_id = ""
+        self.request_id = b""
         self.service: ServiceTarget | None = None
         self.preserve_host = False
-        self.client_host = b""
-        self.upstream_rest = b""
-        self.request_line = b""
-        self.head = b""
+        # The upstream request head as pieces, joined once per connect (Host goes at HOST_AT).
+        self.head_parts: list[bytes] = []
         self.upstream: UpstreamConnection | None = None
         self.upstream_paused = False
         self.reused = False
@@ -115,7 +117,7 @@ class Exchange:
 
     def run(self) -> None:
         """Called once, when this exchange is the connection's oldest unanswered request."""
-        self.request_id = errors.new_request_id()
+        self.request_id = new_request_id()
         if self.error is not None:
             status, message = self.error
             self.error_page(status, message)
@@ -160,8 +162,8 @@ class Exchange:
         if names:
             route_headers = [(name.lower().decode("latin-1"), value.decode("latin-1"))
                              for name, value in self.headers if name.lower() in names]
-        return runtime.router.find(method, self.conn.scheme, (self.host or b"").decode("latin-1"),
-                                   path.decode("latin-1"), self.conn.sni, route_headers)
+        return runtime.router.find(method, self.conn.scheme, self.host_text, path.decode("latin-1"), self.conn.sni,
+                                   route_headers)
 
     # ------------------------------------------------------------------------------------------
     # access
@@ -173,18 +175,21 @@ class Exchange:
         received, Host, X-Forwarded-*, X-Real-IP, Via, X-Kong-Request-Id, client headers minus
         hop-by-hop ones. Ends by answering ``Expect: 100-continue``."""
         state = self.state
-        service = runtime.services.get(match.service_id) if match.service_id else None
+        service_id = match.service_id
+        service = runtime.services.get(service_id) if service_id else None
         conn = self.conn
-        headers = self.headers
-        host = nginx_host(self.host, state.server_name)
-        port = conn.server_port
+        host = self.host_name if self.host is not None else state.server_name
+        port = conn.port_bytes
         proto = conn.scheme_bytes
+        remote = conn.peer_bytes
         fwd_path = fwd_prefix = None
         if conn.trusted:
+            headers = self.headers
             real = header_values(headers, state.settings.real_ip_header.lower().encode())
             if real is not None:
                 self.remote_addr = real_ip(conn.peer, real.decode("latin-1"), state.settings.trusted_ips,
                                            state.settings.real_ip_recursive)
+                remote = self.remote_addr.encode()
             proto = header_value(headers, b"x-forwarded-proto") or proto
             host = header_value(headers, b"x-forwarded-host") or host
             port = header_value(headers, b"x-forwarded-port") or port
@@ -194,8 +199,9 @@ class Exchange:
         query_at = url.find(b"?")
         if fwd_path is None:
             fwd_path = url if query_at < 0 else url[:query_at]
-        if fwd_prefix is None and match.forwarded_prefix and match.forwarded_prefix != "/":
-            fwd_prefix = match.forwarded_prefix.encode("latin-1")
+        prefix = match.forwarded_prefix
+        if fwd_prefix is None and prefix and prefix != "/":
+            fwd_prefix = prefix.encode("latin-1")
 
         redirect = match.https_redirect_status
         if redirect and proto != b"https":
@@ -209,30 +215,28 @@ class Exchange:
             return
         self.service = service
         self.preserve_host = match.preserve_host
-        self.client_host = self.host or b""
 
-        query = b"" if query_at < 0 else url[query_at:]
-        self.request_line = b"%s %s%s HTTP/1.1\r\n" % (self.method, path_bytes(match.upstream_path), query)
-        xff = self.xff + b", " + conn.peer_bytes if self.xff is not None else self.remote_addr.encode()
-        inbound_via = b"%s %s" % (self.version, state.via)
-        via = self.via + b", " + inbound_via if self.via is not None else inbound_via
+        via = state.inbound_via[self.version]
+        if self.via is not None:
+            via = self.via + b", " + via
+        parts = [
+            self.method, b" ", path_bytes(match.upstream_path), b"" if query_at < 0 else url[query_at:],
+            b" HTTP/1.1\r\nHost: ", b"",  # HOST_AT
+            b"\r\nConnection: keep-alive\r\nX-Forwarded-For: ",
+            remote if self.xff is None else self.xff + b", " + conn.peer_bytes,
+            b"\r\nX-Forwarded-Proto: ", proto, b"\r\nX-Forwarded-Host: ", host,
+            b"\r\nX-Forwarded-Port: ", port, b"\r\nX-Forwarded-Path: ", fwd_path,
+        ]
+        if fwd_prefix:
+            parts += (b"\r\nX-Forwarded-Prefix: ", fwd_prefix)
+        parts += (b"\r\nX-Real-IP: ", remote, b"\r\nVia: ", via, CRLF)
+        if state.request_id_upstream:
+            parts += (b"X-Kong-Request-Id: ", self.request_id, CRLF)
         forward = self.forward
         if self.connection is not None:
             named = connection_named(self.connection)
             if named:
                 forward = [(name, value) for name, value in forward if name.lower() not in named]
-        parts = [
-            b"Connection: keep-alive\r\nX-Forwarded-For: ", xff,
-            b"\r\nX-Forwarded-Proto: ", proto,
-            b"\r\nX-Forwarded-Host: ", host,
-            b"\r\nX-Forwarded-Port: ", port if isinstance(port, bytes) else b"%d" % port,
-            b"\r\nX-Forwarded-Path: ", fwd_path,
-        ]
-        if fwd_prefix:
-            parts += (b"\r\nX-Forwarded-Prefix: ", fwd_prefix)
-        parts += (b"\r\nX-Real-IP: ", self.remote_addr.encode(), b"\r\nVia: ", via, CRLF)
-        if state.request_id_upstream:
-            parts += (b"X-Kong-Request-Id: ", self.request_id.encode(), CRLF)
         for name, value in forward:
             parts += (name, b": ", value, CRLF)
         if self.chunked:
@@ -240,7 +244,7 @@ class Exchange:
         elif self.content_length is not None:
             parts.append(b"Content-Length: %d\r\n" % self.content_length)
         parts.append(CRLF)
-        self.upstream_rest = b"".join(parts)
+        self.head_parts = parts
 
         if self.expect_continue and not self.body_done and self.body_received == 0:
             conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -270,7 +274,7 @@ class Exchange:
             literal = service.host_is_ip
             host_line = service.fixed_host_header
         if self.preserve_host:
-            host_line = self.client_host
+            host_line = self.host or b""
         self.proxied = True
         address = host
         if not literal:
@@ -293,7 +297,7 @@ class Exchange:
                 sni = None
         key = (address, port, service.ssl_context, sni)
         self.t_balancer = self.conn.loop.time()
-        self.head = b"%sHost: %s\r\n%s" % (self.request_line, host_line, self.upstream_rest)
+        self.head_parts[HOST_AT] = host_line
         upstream = self.state.pool.acquire(key)
         if upstream is not None:
             self.send(upstream, reused=True)
@@ -313,7 +317,7 @@ class Exchange:
             self.connect(address, port, host_line)
 
     def dns_failed(self, host: str, err: Exception) -> None:
-        log.error("upstream name %s: %s (request %s)", host, err, self.request_id)
+        log.error("upstream name %s: %s (request %s)", host, err, self.request_id.decode())
         if isinstance(err, NameNotFound):
             self.exit(503, errors.NAME_RESOLUTION)
         else:
@@ -347,7 +351,7 @@ class Exchange:
             return
         self.tries += 1
         log.error("upstream %s:%d connect failed (try %d): %s (request %s)", address, port, self.tries, err,
-                  self.request_id)
+                  self.request_id.decode())
         if self.tries <= self.service.retries:
             self.balancer()
         else:
@@ -360,23 +364,28 @@ class Exchange:
         self.upstream = upstream
         self.reused = reused
         upstream.start(self, service.read_timeout, service.write_timeout, self.method == b"HEAD")
-        data = [self.head]
-        if self.body_buffer:
-            for chunk in self.body_buffer:
+        head = b"".join(self.head_parts)
+        if self.body_buffer or (self.body_done and self.chunked):
+            data = [head]
+            for chunk in self.body_buffer or ():
                 if self.chunked:
                     data += (b"%x\r\n" % len(chunk), chunk, CRLF)
                 else:
                     data.append(chunk)
-            self.body_buffer = []
-        if self.body_done and self.chunked:
-            data.append(LAST_CHUNK)
-        upstream.transport.writelines(data)
+            self.body_buffer = None
+            if self.body_done and self.chunked:
+                data.append(LAST_CHUNK)
+            upstream.transport.writelines(data)
+        else:
+            upstream.transport.write(head)
         if self.body_done:
             upstream.sent()
-        if self.conn.write_paused:
+        conn = self.conn
+        if conn.write_paused:
             self.upstream_paused = True
             upstream.transport.pause_reading()
-        self.conn.body_flowing()
+        if conn.blocks:
+            conn.body_flowing()
 
     # ------------------------------------------------------------------------------------------
     # request body (streams while the upstream answers)
@@ -397,6 +406,8 @@ class Exchange:
                 upstream.transport.write(chunk)
         else:
             # not connected yet (or queued behind another request): hold this read, read no more
+            if self.body_buffer is None:
+                self.body_buffer = []
             self.body_buffer.append(chunk)
             self.conn.body_waiting()
 
@@ -410,7 +421,7 @@ class Exchange:
 
     def too_large(self) -> None:
         log.info("client sent a body larger than client_max_body_size (%d bytes), request %s",
-                 self.state.settings.client_max_body_size, self.request_id or "-")
+                 self.state.settings.client_max_body_size, self.request_id.decode() or "-")
         if self.finished:
             return
         if self.conn.active is not self:
@@ -421,7 +432,7 @@ class Exchange:
     # ------------------------------------------------------------------------------------------
     # header_filter
 
-    def on_response_head(self, status: int, head: UpstreamHead, version: str) -> None:
+    def on_response_head(self, status: int, head: UpstreamHead) -> None:
         """header_filter: runs when the upstream's response head has arrived. Plugins may
         change the status and headers. Default (Kong): hop-by-hop headers dropped, framing
         chosen for the client, Via appended, Server added when the upstream sent none, Date,
@@ -432,9 +443,9 @@ class Exchange:
         self.t_response = now = self.conn.loop.time()
         self.status = status
         lines = [STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status]
-        lines += head.forwarded_lines()
+        lines += head.forwarded()
         if head.content_length is not None:
-            lines.append(b"Content-Length: %s\r\n" % head.content_length)
+            lines += (b"Content-Length: ", head.content_length, CRLF)
         elif self.method == b"HEAD" or status in (204, 304):
             pass
         elif self.version == b"1.1":
@@ -444,8 +455,7 @@ class Exchange:
             self.keep_alive = False  # HTTP/1.0 client: the body ends when we close
         lines.append(self.connection_line())
         if state.via_on:
-            outbound = b"1.1 " + state.via
-            lines.append(b"Via: %s\r\n" % (head.via + b", " + outbound if head.via is not None else outbound))
+            lines.append(state.via_line if head.via is None else b"Via: %s, %s\r\n" % (head.via, state.outbound_via))
         if not head.has_server and state.server_on:
             lines.append(state.server_line)
         if not head.has_date:
@@ -455,7 +465,7 @@ class Exchange:
         if state.proxy_latency_on:
             lines.append(b"X-Kong-Proxy-Latency: %d\r\n" % int((self.t_balancer - self.start) * 1000))
         if state.request_id_on:
-            lines.append(b"X-Kong-Request-Id: %s\r\n" % self.request_id.encode())
+            lines += (b"X-Kong-Request-Id: ", self.request_id, CRLF)
         lines.append(CRLF)
         self.started = True
         self.out.append(b"".join(lines))
@@ -514,7 +524,7 @@ class Exchange:
                 self.on_response_complete(False)  # close-delimited body: EOF ends it
                 return
             log.error("upstream %s:%d closed the connection in the middle of the response body (request %s)",
-                      upstream.key[0], upstream.key[1], self.request_id)
+                      upstream.key[0], upstream.key[1], self.request_id.decode())
             self.conn.abort()
             return
         if self.reused and upstream.received == 0 and not self.stale_retried and self.replayable():
@@ -523,7 +533,7 @@ class Exchange:
             self.connecting = asyncio.ensure_future(self.open(upstream.key))
             return
         log.error("upstream %s:%d prematurely closed the connection (%s) (request %s)", upstream.key[0],
-                  upstream.key[1], exc or "EOF", self.request_id)
+                  upstream.key[1], exc or "EOF", self.request_id.decode())
         self.error_page(502)
 
     def on_upstream_invalid(self, reason: str) -> None:
@@ -533,7 +543,7 @@ class Exchange:
         self.upstream = None
         upstream.abort()
         log.error("upstream %s:%d sent an invalid response: %s (request %s)", upstream.key[0], upstream.key[1],
-                  reason, self.request_id)
+                  reason, self.request_id.decode())
         if self.started:
             self.conn.abort()
         else:
@@ -544,7 +554,7 @@ class Exchange:
             return
         self.upstream = None
         upstream.abort()
-        log.error("upstream %s:%d timed out (request %s)", upstream.key[0], upstream.key[1], self.request_id)
+        log.error("upstream %s:%d timed out (request %s)", upstream.key[0], upstream.key[1], self.request_id.decode())
         if self.started:
             self.conn.abort()
         else:
@@ -613,7 +623,7 @@ class Exchange:
         now = self.conn.loop.time()
         if self.proxied:
             if state.via_on:
-                lines.append(b"Via: 1.1 %s\r\n" % state.via)
+                lines.append(state.via_line)
             if state.server_on:
                 lines.append(state.server_line)
             if state.upstream_latency_on and self.t_balancer:
@@ -626,7 +636,7 @@ class Exchange:
             if state.server_on:
                 lines.append(state.server_line)
         if state.request_id_on and self.request_id:
-            lines.append(b"X-Kong-Request-Id: %s\r\n" % self.request_id.encode())
+            lines += (b"X-Kong-Request-Id: ", self.request_id, CRLF)
         lines.append(CRLF)
         if self.method != b"HEAD":
             lines.append(body)
@@ -677,6 +687,6 @@ class Exchange:
         access_log.record((
             self.remote_addr, header_value(headers, b"authorization"), time.time(), request_line, self.status,
             self.resp_bytes, header_value(headers, b"referer"), header_value(headers, b"user-agent"),
-            self.request_id or "-",
+            self.request_id or b"-",
         ))
 

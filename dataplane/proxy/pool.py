@@ -24,7 +24,7 @@ PoolKey = tuple[str, int, "ssl.SSLContext | None", "str | None"]
 
 
 class UpstreamPool:
-    __slots__ = ("idle", "size", "max_requests", "idle_timeout", "sweeper")
+    __slots__ = ("idle", "size", "max_requests", "idle_timeout", "sweeper", "loop")
 
     def __init__(self, size: int, max_requests: int, idle_timeout: float) -> None:
         self.idle: dict[PoolKey, deque[UpstreamConnection]] = {}
@@ -32,6 +32,8 @@ class UpstreamPool:
         self.max_requests = max_requests
         self.idle_timeout = idle_timeout
         self.sweeper: asyncio.TimerHandle | None = None
+        # taken on first use: asyncio.get_running_loop() costs a getpid() system call
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def acquire(self, key: PoolKey) -> UpstreamConnection | None:
         """The most recently used idle connection for ``key``, if any."""
@@ -56,7 +58,10 @@ class UpstreamPool:
             oldest.in_pool = False
             oldest.close()
         conn.in_pool = True
-        conn.idle_since = asyncio.get_running_loop().time()
+        loop = self.loop
+        if loop is None:
+            loop = self.loop = asyncio.get_running_loop()
+        conn.idle_since = loop.time()
         idle.append(conn)
         if self.sweeper is None:
             self._arm()
@@ -84,11 +89,11 @@ class UpstreamPool:
 
     def _arm(self) -> None:
         # one timer for the whole pool, not one per connection
-        self.sweeper = asyncio.get_running_loop().call_later(max(self.idle_timeout / 4, 0.25), self._sweep)
+        self.sweeper = self.loop.call_later(max(self.idle_timeout / 4, 0.25), self._sweep)
 
     def _sweep(self) -> None:
         self.sweeper = None
-        deadline = asyncio.get_running_loop().time() - self.idle_timeout
+        deadline = self.loop.time() - self.idle_timeout
         for key in list(self.idle):
             idle = self.idle[key]
             while idle and idle[0].idle_since <= deadline:

@@ -38,9 +38,14 @@ RESPONSE_HEADERS: dict[bytes, int] = {
     b"content-length": R_CONTENT_LENGTH,
 }
 
+CRLF = b"\r\n"
+SEPARATOR = b": "
 KEEP_ALIVE = b"Connection: keep-alive\r\n"
 CLOSE = b"Connection: close\r\n"
 CHUNKED = b"Transfer-Encoding: chunked\r\n"
+
+# Connection values that name no header: nothing to filter (what upstreams almost always send).
+_PLAIN_CONNECTION = frozenset((b"keep-alive", b"close", b"Keep-Alive", b"Close"))
 
 _date_second = -1
 _date_line = b""
@@ -59,10 +64,12 @@ def date_line() -> bytes:
 class UpstreamHead:
     """The parts of an upstream response head the filter needs, collected while parsing."""
 
-    __slots__ = ("headers", "content_length", "chunked", "via", "has_server", "has_date", "connection")
+    __slots__ = ("pieces", "content_length", "chunked", "via", "has_server", "has_date", "connection")
 
     def __init__(self) -> None:
-        self.headers: list[bytes] = []  # "Name: value\r\n" lines to forward
+        # Forwardable headers as flat pieces (name, b": ", value, CRLF, ...): the client head is
+        # then one join, with no per-header formatting.
+        self.pieces: list[bytes] = []
         self.content_length: bytes | None = None
         self.chunked = False  # how the upstream framed it; we frame towards the client ourselves
         self.via: bytes | None = None
@@ -73,27 +80,33 @@ class UpstreamHead:
     def add(self, name: bytes, value: bytes) -> None:
         code = RESPONSE_HEADERS.get(name.lower(), R_FORWARD)
         if code == R_FORWARD:
-            self.headers.append(b"%s: %s\r\n" % (name, value))
+            self.pieces += (name, SEPARATOR, value, CRLF)
         elif code == R_CONTENT_LENGTH:
             self.content_length = value
-        elif code == R_VIA:
-            self.via = value if self.via is None else self.via + b", " + value
         elif code == R_SERVER:
             self.has_server = True
-            self.headers.append(b"%s: %s\r\n" % (name, value))
+            self.pieces += (name, SEPARATOR, value, CRLF)
         elif code == R_DATE:
             self.has_date = True
-            self.headers.append(b"%s: %s\r\n" % (name, value))
-        elif code == R_TRANSFER_ENCODING:
-            self.chunked = True
+            self.pieces += (name, SEPARATOR, value, CRLF)
         elif code == R_CONNECTION:
             self.connection = value if self.connection is None else self.connection + b"," + value
+        elif code == R_VIA:
+            self.via = value if self.via is None else self.via + b", " + value
+        elif code == R_TRANSFER_ENCODING:
+            self.chunked = True
 
-    def forwarded_lines(self) -> list[bytes]:
-        """The forwardable lines, minus headers named in Connection (rare)."""
-        if self.connection is None:
-            return self.headers
-        named = {token.strip() for token in self.connection.lower().split(b",")} - CONNECTION_OPTIONS
+    def forwarded(self) -> list[bytes]:
+        """The forwardable header pieces, minus headers named in Connection (rare)."""
+        connection = self.connection
+        if connection is None or connection in _PLAIN_CONNECTION:
+            return self.pieces
+        named = {token.strip() for token in connection.lower().split(b",")} - CONNECTION_OPTIONS
         if not named:
-            return self.headers
-        return [line for line in self.headers if line.partition(b":")[0].lower() not in named]
+            return self.pieces
+        pieces = self.pieces
+        kept: list[bytes] = []
+        for at in range(0, len(pieces), 4):
+            if pieces[at].lower() not in named:
+                kept += pieces[at:at + 4]
+        return kept

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import deque
 from collections.abc import Callable
 
@@ -36,8 +35,7 @@ _CLOSING = 8  # nothing more will be read
 
 LINGER_TIMEOUT = 5.0  # nginx lingering_timeout
 
-_VALID_HOST = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?")
-
+_host_parts = forwarding.host_parts
 _HOST = forwarding.HOST
 _CONTENT_LENGTH = forwarding.CONTENT_LENGTH
 _TRANSFER_ENCODING = forwarding.TRANSFER_ENCODING
@@ -53,7 +51,7 @@ class _Stop(Exception):
 
 class ProxyProtocol(asyncio.Protocol):
     __slots__ = (
-        "state", "loop", "transport", "parser", "peer", "peer_bytes", "trusted", "server_port", "scheme",
+        "state", "loop", "transport", "parser", "peer", "peer_bytes", "trusted", "server_port", "port_bytes", "scheme",
         "scheme_bytes", "sni", "parsing", "active", "queue", "blocks", "requests", "closing", "closed", "reject",
         "write_paused", "lingering", "last_activity", "timer", "head_size", "head_began", "header_size", "table", "settings",
     )
@@ -69,6 +67,7 @@ class ProxyProtocol(asyncio.Protocol):
         self.peer_bytes = b"unix:"
         self.trusted = False
         self.server_port = 0
+        self.port_bytes = b"0"
         self.scheme = "http"
         self.scheme_bytes = b"http"
         self.sni: str | None = None
@@ -100,6 +99,7 @@ class ProxyProtocol(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         if isinstance(sock, tuple):
             self.server_port = sock[1]
+            self.port_bytes = b"%d" % sock[1]
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
             self.scheme_bytes = b"https"
@@ -123,7 +123,7 @@ class ProxyProtocol(asyncio.Protocol):
             self.active = None
             if not active.finished:
                 log.info("client %s closed the connection before the response was complete (request %s)",
-                         self.peer, active.request_id)
+                         self.peer, active.request_id.decode())
             active.abort()
         self.queue.clear()
 
@@ -237,8 +237,12 @@ class ProxyProtocol(asyncio.Protocol):
         if problem is None:
             if exchange.te_count > 1 or (exchange.te_count and not exchange.chunked):
                 problem = "Transfer-Encoding other than chunked"
-            elif exchange.host is not None and _VALID_HOST.fullmatch(exchange.host) is None:
-                problem = "invalid Host"
+            elif exchange.host is not None:
+                parts = _host_parts(exchange.host)
+                if parts is None:
+                    problem = "invalid Host"
+                else:
+                    exchange.host_name, exchange.host_text = parts
         if problem is not None:
             log.info("client %s sent a bad request: %s", self.peer, problem)
             exchange.error = (400, None)

@@ -32,7 +32,7 @@ class ProxyState:
 
     __slots__ = (
         "runtime", "settings", "pool", "dns", "counters", "access_log", "connections", "draining",
-        "request_headers", "via", "server_line", "via_on", "server_on", "proxy_latency_on",
+        "request_headers", "via", "inbound_via", "outbound_via", "via_line", "server_line", "via_on", "server_on", "proxy_latency_on",
         "upstream_latency_on", "response_latency_on", "request_id_on", "request_id_upstream",
         "server_name",
     )
@@ -60,6 +60,9 @@ class ProxyState:
         self.request_id_on = REQUEST_ID in enabled
         self.request_id_upstream = REQUEST_ID in settings.headers_upstream
         self.via = settings.server_tokens.encode()
+        self.inbound_via = {b"1.1": b"1.1 " + self.via, b"1.0": b"1.0 " + self.via}  # by request version
+        self.outbound_via = b"1.1 " + self.via
+        self.via_line = b"Via: %s\r\n" % self.outbound_via
         self.server_line = b"Server: %s\r\n" % self.via
         self.server_name = b"gantry"  # nginx's $host when a request has no Host
         table = dict(forwarding.REQUEST_HEADERS)

@@ -3,7 +3,8 @@ exchange that currently owns the connection.
 
 Timeouts follow nginx: ``read_timeout`` between two successive reads once the request is sent,
 ``write_timeout`` between two successive writes while the upstream is not taking our bytes. One
-timer per connection, re-armed from timestamps instead of being reset on every read.
+timer per connection, re-armed from timestamps when it fires instead of being reset on every read
+or created for every request: a busy keep-alive connection arms it about once per timeout.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ class _HeadDone(Exception):
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "key", "loop", "transport", "parser", "exchange", "requests", "in_pool", "idle_since",
-        "head", "head_done", "interim", "head_only", "received", "last_io", "timer", "read_timeout",
-        "write_timeout", "write_paused", "request_sent", "closed",
+        "head", "head_done", "interim", "head_only", "received", "last_io", "timer", "timer_at", "read_timeout",
+        "write_timeout", "write_paused", "request_sent", "closed", "http11",
     )
 
     def __init__(self, pool: UpstreamPool, key: PoolKey) -> None:
@@ -48,11 +49,13 @@ class UpstreamConnection(asyncio.Protocol):
         self.received = 0
         self.last_io = 0.0
         self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
         self.read_timeout = 60.0
         self.write_timeout = 60.0
         self.write_paused = False
         self.request_sent = False
         self.closed = False
+        self.http11 = True
 
     # -- used by the exchange ------------------------------------------------------------------
 
@@ -68,8 +71,13 @@ class UpstreamConnection(asyncio.Protocol):
         self.interim = False
         self.received = 0
         self.request_sent = False
-        self.last_io = self.loop.time()
-        self.timer = self.loop.call_later(min(read_timeout, write_timeout), self._on_timer)
+        self.last_io = now = self.loop.time()
+        deadline = now + (read_timeout if read_timeout < write_timeout else write_timeout)
+        timer = self.timer
+        if timer is None or self.timer_at > deadline:  # else the armed timer fires first and re-arms
+            if timer is not None:
+                timer.cancel()
+            self._arm(deadline)
 
     def sent(self) -> None:
         """The whole request is written: the read timeout starts now."""
@@ -77,19 +85,23 @@ class UpstreamConnection(asyncio.Protocol):
         self.last_io = self.loop.time()
 
     def detach(self) -> None:
+        """Unbind from the exchange; an armed timer stays and lapses when it finds none."""
+        self.exchange = None
+
+    def _stop_timer(self) -> None:
         self.exchange = None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
 
     def close(self) -> None:
-        self.detach()
+        self._stop_timer()
         if not self.closed:
             self.closed = True
             self.transport.close()
 
     def abort(self) -> None:
-        self.detach()
+        self._stop_timer()
         if not self.closed:
             self.closed = True
             self.transport.abort()
@@ -122,7 +134,7 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         exchange = self.exchange
-        self.detach()
+        self._stop_timer()
         if self.in_pool:
             self.pool.discard(self)
         elif exchange is not None:
@@ -144,7 +156,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self.head_done:  # after the head these are chunked trailers: not forwarded
-            self.head.add(name, value.rstrip(b" \t"))
+            if value[-1:] in b" \t":
+                value = value.rstrip(b" \t")
+            self.head.add(name, value)
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
@@ -152,9 +166,10 @@ class UpstreamConnection(asyncio.Protocol):
             self.interim = True  # 1xx: not forwarded, the final response follows
             return
         self.head_done = True
+        self.http11 = self.parser.get_http_version() == "1.1"
         exchange = self.exchange
         if exchange is not None:
-            exchange.on_response_head(status, self.head, self.parser.get_http_version())
+            exchange.on_response_head(status, self.head)
         if self.head_only and self.exchange is not None:
             self.exchange.on_response_complete(False)
             raise _HeadDone()
@@ -174,17 +189,21 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _reusable(self) -> bool:
         connection = self.head.connection
-        if self.parser.get_http_version() == "1.1":
+        if self.http11:
             return connection is None or b"close" not in connection.lower()
         return connection is not None and b"keep-alive" in connection.lower()
 
     # -- timeouts ------------------------------------------------------------------------------
 
+    def _arm(self, deadline: float) -> None:
+        self.timer_at = deadline
+        self.timer = self.loop.call_at(deadline, self._on_timer)
+
     def _on_timer(self) -> None:
         self.timer = None
         exchange = self.exchange
         if exchange is None:
-            return
+            return  # idle (the pool sweeps idle connections): armed again by the next start
         now = self.loop.time()
         if self.write_paused:
             deadline = self.last_io + self.write_timeout
@@ -195,4 +214,4 @@ class UpstreamConnection(asyncio.Protocol):
         if now >= deadline:
             exchange.on_upstream_timeout(self)
             return
-        self.timer = self.loop.call_later(deadline - now, self._on_timer)
+        self._arm(deadline)

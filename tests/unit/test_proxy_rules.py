@@ -25,13 +25,14 @@ def test_error_format_negotiation(accept, expected):
 def test_error_bodies_follow_kongs_templates():
     rid = errors.new_request_id()
     assert len(rid) == 32 and int(rid, 16) >= 0 and rid != errors.new_request_id()
-    assert errors.render(404, errors.NO_ROUTE, "r", errors.JSON) == \
+    assert len({errors.new_request_id() for _ in range(1000)}) == 1000
+    assert errors.render(404, errors.NO_ROUTE, b"r", errors.JSON) == \
         b'{\n  "message":"no Route matched with those values",\n  "request_id":"r"\n}'
-    assert errors.render(502, None, "r", errors.PLAIN) == \
+    assert errors.render(502, None, b"r", errors.PLAIN) == \
         b"An invalid response was received from the upstream server\nrequest_id: r\n"
     assert errors.message_for(418) == "The upstream server responded with 418"
-    assert b"<message>Payload too large</message>" in errors.render(413, None, "r", errors.XML)
-    assert errors.render(431, None, "r", errors.PLAIN) == b"Request header or cookie too large\nrequest_id: r\n"
+    assert b"<message>Payload too large</message>" in errors.render(413, None, b"r", errors.XML)
+    assert errors.render(431, None, b"r", errors.PLAIN) == b"Request header or cookie too large\nrequest_id: r\n"
     assert STATUS_LINES[431] == b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
 
 
@@ -72,6 +73,10 @@ def test_upstream_head_filter():
                         (b"Keep-Alive", b"timeout=5"), (b"Transfer-Encoding", b"chunked"), (b"Via", b"1.1 a"),
                         (b"Server", b"up"), (b"Content-Length", b"5")]:
         head.add(name, value)
-    assert head.forwarded_lines() == [b"Content-Type: text/plain\r\n", b"Server: up\r\n"]
+    assert b"".join(head.forwarded()) == b"Content-Type: text/plain\r\nServer: up\r\n"
+    plain = UpstreamHead()
+    for name, value in [(b"X-A", b"1"), (b"Connection", b"keep-alive"), (b"Date", b"d")]:
+        plain.add(name, value)
+    assert b"".join(plain.forwarded()) == b"X-A: 1\r\nDate: d\r\n" and plain.has_date
     assert head.chunked and head.content_length == b"5" and head.via == b"1.1 a" and head.has_server
     assert STATUS_LINES[200] == b"HTTP/1.1 200 OK\r\n" and STATUS_LINES[599] == b"HTTP/1.1 599 \r\n"

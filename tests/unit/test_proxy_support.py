@@ -72,7 +72,7 @@ def test_access_log_format_and_batching(tmp_path):
     async def main():
         path = tmp_path / "access.log"
         log = AccessLog(str(path))
-        log.record(("1.2.3.4", None, 0.0, b'GET /a"b HTTP/1.1', 200, 12, None, b"ua\x01", "f" * 32))
+        log.record(("1.2.3.4", None, 0.0, b'GET /a"b HTTP/1.1', 200, 12, None, b"ua\x01", b"f" * 32))
         assert os.path.getsize(path) == 0
         log.close()
         line = path.read_text()
