@@ -17,9 +17,24 @@ from .resources import Resource
 _REFRESHED = ("updated_at",)
 
 
+NUL_MESSAGE = "must not contain NUL characters"  # PostgreSQL cannot store them
+
+
+def has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 def validated(api: ApiContext, res: Resource, data: dict[str, Any]) -> dict[str, Any]:
     """The complete entity (defaults filled), or Kong's schema violation."""
     entity, errs = S.process(res.entity, data, extra_plugins=api.extra_plugins)
+    if not errs:
+        errs = {k: NUL_MESSAGE for k, v in entity.items() if has_nul(v)}
     if errs:
         raise errors.schema_violation(errs)
     return entity
@@ -37,6 +52,8 @@ def _target_key(key: str) -> str | None:
 
 async def find(api: ApiContext, res: Resource, key: str) -> dict[str, Any] | None:
     """GET-style lookup: by id, else by the entity's endpoint key (name, username, ...)."""
+    if has_nul(key):
+        return None  # nothing stored can have it
     if S.is_uuid(key):
         return await api.store.get(res.entity, key)
     if res.schema.endpoint_key is None:

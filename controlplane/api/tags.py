@@ -9,12 +9,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .context import ctx
+from .operations import has_nul
 from .pagination import next_link, page_args, page_body
 from .rendering import json_response
 
 
 async def _page(request: Request, tag: str | None, path: str) -> Response:
     args = page_args(request.query_params)
+    if tag is not None and has_nul(tag):
+        return json_response(page_body([], None, None))  # no tag can hold one
     rows, offset = await ctx(request).store.tags(size=args.size, offset=args.offset, tag=tag)
     link = next_link(path, offset) if offset is not None else None
     return json_response(page_body(rows, offset, link))

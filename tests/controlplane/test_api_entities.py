@@ -299,3 +299,11 @@ def test_endpoints_lists_kong_paths(api):
                  "/certificates/{certificates}/snis", "/tags/{tags}", "/schemas/{name}"):
         assert path in data
     assert data == sorted(data, key=lambda p: p.replace("/", "\x00"))
+
+
+def test_nul_characters_never_reach_postgresql(api):
+    assert api.get("/services/a%00b").status_code == 404
+    assert api.get("/tags/a%00").json() == {"data": [], "next": None}
+    assert api.put("/services/x%00", json={"host": "h.test"}).status_code == 400
+    r = api.post("/plugins", json={"name": "cors", "config": {"origins": ["a\u0000"]}})
+    assert (r.status_code, r.json()["fields"]) == (400, {"config": "must not contain NUL characters"})
