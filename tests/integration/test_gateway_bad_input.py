@@ -223,3 +223,33 @@ def test_asterisk_form_is_400(gw, module_upstream):
 def test_raw_utf8_in_the_request_target_is_proxied(gw):
     response = raw_request(gw.port, b"GET /caf\xc3\xa9?q=\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n")
     assert response.status == 200
+
+
+def test_pipelined_bad_request_after_a_good_one(gw, module_upstream):
+    before = upstream_requests(module_upstream)
+    with RawConnection(gw.port) as conn:
+        conn.send(b"GET /delay/100 HTTP/1.1\r\nHost: a\r\n\r\n" + BAD_REQUESTS["duplicate cl different values"]
+                  + SMUGGLED)
+        first, second = conn.read(2)
+        assert first.status == 200 and first.json()["path"] == "/delay/100"
+        assert second.status == 400
+        assert conn.closed()
+        assert conn.responses == []
+    assert upstream_requests(module_upstream) == before + 1
+
+
+def test_expect_100_continue_over_the_limit_gets_413_without_continue(small_body_gw, module_upstream):
+    before = upstream_requests(module_upstream)
+    with RawConnection(small_body_gw.port) as conn:
+        conn.send(b"POST /anything HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n")
+        response = conn.read_one()  # no body sent: the answer must come anyway
+        assert response.status == 413
+        assert conn.closed()
+    assert upstream_requests(module_upstream) == before
+    with RawConnection(small_body_gw.port) as conn:
+        conn.send(b"POST /anything HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+        interim = conn.read_one()
+        assert interim.status == 100
+        conn.send(b"body")
+        response = conn.read_one()
+        assert response.status == 200 and response.json()["body_size"] == 4
