@@ -357,3 +357,27 @@ def test_head_response_has_no_body(gw):
     assert first.startswith(b"HTTP/1.1 200 ") and b"Content-Length: 100" in first
     assert rest.startswith(b"HTTP/1.1 200 ")  # the next response follows the head at once
     assert rest.endswith(b"\r\n\r\nxxx")
+
+
+@pytest.mark.parametrize(("trusted", "trusts_us"), [("127.0.0.1", True), ("10.0.0.0/8, ::1", False),
+                                                   ("0.0.0.0/0, ::/0", True)])
+def test_trusted_ips_with_the_default_real_ip_header(module_gateway_factory, module_upstream, trusted, trusts_us):
+    gw = module_gateway_factory(config(module_upstream.port), name="trust", conf={"trusted_ips": trusted})
+    _, _, headers = echo(gw.port, get("/fwd/x", host="inner.example", extra=SPOOFED))
+    # X-Forwarded-For always keeps what came in and appends the peer (Kong's runloop does both ways)
+    assert headers["x-forwarded-for"] == ["1.1.1.1, 127.0.0.1"]
+    if trusts_us:
+        assert headers["x-real-ip"] == ["2.2.2.2"]  # real_ip_header X-Real-IP from a trusted peer
+        assert headers["x-forwarded-proto"] == ["https"]
+        assert headers["x-forwarded-host"] == ["evil.example"]
+        assert headers["x-forwarded-port"] == ["1"]
+        assert headers["x-forwarded-path"] == ["/evil"]
+        assert headers["x-forwarded-prefix"] == ["/evil"]
+    else:
+        assert headers["x-real-ip"] == ["127.0.0.1"]
+        assert headers["x-forwarded-proto"] == ["http"]
+        assert headers["x-forwarded-host"] == ["inner.example"]
+        assert headers["x-forwarded-port"] == [str(gw.port)]
+        assert headers["x-forwarded-path"] == ["/fwd/x"]
+        assert headers["x-forwarded-prefix"] == ["/fwd"]
+    gw.stop()
