@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.gantry-built
 SOURCES := $(shell find rust -name '*.rs') Cargo.toml Cargo.lock pyproject.toml
 
-.PHONY: all build run test test-rust test-python bench clean
+.PHONY: all build run test test-rust test-python bench clean proto
 
 all: build
 
@@ -37,3 +37,11 @@ bench: build
 
 clean:
 	rm -rf $(VENV) target servroot
+
+# Regenerate the gRPC modules from proto/cluster.proto (they are committed; grpcio-tools is a
+# test extra). protoc writes a top-level import; rewrite it to the package path.
+proto: $(PY)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=dataplane/cluster/protocol \
+		--grpc_python_out=dataplane/cluster/protocol --pyi_out=dataplane/cluster/protocol proto/cluster.proto
+	sed -i 's/^import cluster_pb2 as/from dataplane.cluster.protocol import cluster_pb2 as/' \
+		dataplane/cluster/protocol/cluster_pb2_grpc.py

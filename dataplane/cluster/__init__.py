@@ -1,0 +1,1 @@
+"""The data plane's side of the control-plane link (hybrid mode)."""
