@@ -29,7 +29,7 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "key", "loop", "transport", "parser", "exchange", "requests", "in_pool", "idle_since",
         "head", "head_done", "interim", "head_only", "received", "last_io", "timer", "timer_at", "read_timeout",
-        "write_timeout", "write_paused", "request_sent", "closed", "http11",
+        "write_timeout", "write_paused", "request_sent", "closed",
     )
 
     def __init__(self, pool: UpstreamPool, key: PoolKey) -> None:
@@ -55,7 +55,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.write_paused = False
         self.request_sent = False
         self.closed = False
-        self.http11 = True
 
     # -- used by the exchange ------------------------------------------------------------------
 
@@ -166,7 +165,6 @@ class UpstreamConnection(asyncio.Protocol):
             self.interim = True  # 1xx: not forwarded, the final response follows
             return
         self.head_done = True
-        self.http11 = self.parser.get_http_version() == "1.1"
         exchange = self.exchange
         if exchange is not None:
             exchange.on_response_head(status, self.head)
@@ -188,10 +186,12 @@ class UpstreamConnection(asyncio.Protocol):
             exchange.on_response_complete(self._reusable())
 
     def _reusable(self) -> bool:
+        # llhttp's verdict (HTTP/1.1 unless "close", HTTP/1.0 only with "keep-alive", never a
+        # close-delimited body), and no "close" anywhere in Connection either
+        if not self.parser.should_keep_alive():
+            return False
         connection = self.head.connection
-        if self.http11:
-            return connection is None or b"close" not in connection.lower()
-        return connection is not None and b"keep-alive" in connection.lower()
+        return connection is None or b"close" not in connection.lower()
 
     # -- timeouts ------------------------------------------------------------------------------
 
