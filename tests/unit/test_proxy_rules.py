@@ -5,7 +5,7 @@ import ipaddress
 import pytest
 
 from dataplane.proxy import errors
-from dataplane.proxy.forwarding import connection_named, header_value, header_values, nginx_host, path_bytes
+from dataplane.proxy.forwarding import connection_named, header_value, header_values, host_parts, nginx_host, path_bytes
 from dataplane.proxy.realip import is_trusted, parse_ip, real_ip
 from dataplane.proxy.response import STATUS_LINES, UpstreamHead
 from dataplane.proxy.runtime import host_header_value
@@ -53,6 +53,10 @@ def test_forwarding_helpers():
     assert nginx_host(b"Example.COM:8000", b"srv") == b"example.com"
     assert nginx_host(b"[::1]:80", b"srv") == b"[::1]"
     assert nginx_host(None, b"srv") == b"srv"
+    assert host_parts(b"Example.COM:8000") == (b"example.com", "Example.COM:8000")
+    assert host_parts(b"[::1]:80") == (b"[::1]", "[::1]:80")
+    for bad in (b"", b"a b", b"a/b", b"[::1", b"a:b"):
+        assert host_parts(bad) is None and host_parts(bad) is None  # cached verdict too
     assert connection_named(b"keep-alive, X-Foo,Upgrade , close") == {b"x-foo"}
     headers = [(b"Accept", b"a"), (b"X-F", b"1"), (b"x-f", b"2")]
     assert header_value(headers, b"accept") == b"a"
