@@ -3,6 +3,7 @@ validate, flatten; config hashes.
 
     flat = parse_file("kong.yml")          # FlatConfig, or DeclarativeConfigError
     digest, per_type = config_hash(flat)
+    validate_flat(flat)                    # a flat config received as is (from a control plane)
 """
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from .flatten import FlatConfig, flatten
 from .hashing import EMPTY_HASH, config_hash
 from .loader import load
 from .migrate import migrate
+from .validate_flat import validate_flat
 
 __all__ = ["DEFAULT_TIMESTAMP", "DeclarativeConfigError", "EMPTY_HASH", "FlatConfig",
-           "config_hash", "parse_file", "parse_text", "summary"]
+           "config_hash", "parse_file", "parse_text", "summary", "validate_flat"]
 
 # created_at/updated_at of entities that do not set them. Kong uses the load time; a constant
 # keeps re-loads of an unchanged file byte-identical (same config hash, no rebuild).

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import lmdb
@@ -29,6 +29,16 @@ LMDB_MAJOR = 0
 
 class StoreFullError(Exception):
     """The config does not fit in the LMDB map; the previous config is still stored."""
+
+
+class StaleBaseError(Exception):
+    """A delta was computed from another version than the stored one; nothing was written."""
+
+    def __init__(self, expected: int, stored: int | None) -> None:
+        self.expected = expected
+        self.stored = stored
+        super().__init__(f"delta applies to configuration version {expected}, "
+                         f"but version {stored if stored is not None else 'none'} is stored")
 
 
 class ConfigStore:
@@ -52,22 +62,77 @@ class ConfigStore:
         return int(version), config_hash.decode()
 
     def apply(self, flat_config: Mapping[str, Sequence[Mapping[str, Any]]], config_hash: str,
-              hashes: Mapping[str, str]) -> int:
-        """Replaces the stored config in one write transaction; returns the new version."""
+              hashes: Mapping[str, str], version: int | None = None) -> int:
+        """Replaces the stored config in one write transaction; returns the stored version:
+        `version` when given (a control plane's), else the previous one plus one."""
         records = _encode(flat_config)
+
+        def write(txn: lmdb.Transaction) -> int:
+            stored = version
+            if stored is None:
+                previous = txn.get(b"version", db=self._meta)
+                stored = int(previous) + 1 if previous is not None else 1
+            txn.drop(self._entities, delete=False)
+            with txn.cursor(db=self._entities) as cursor:
+                cursor.putmulti(records, append=True)
+            self._put_meta(txn, stored, config_hash, hashes)
+            return stored
+
+        return self._write(write, records)
+
+    def apply_delta(self, from_version: int, to_version: int,
+                    upserts: Mapping[str, Sequence[Mapping[str, Any]]],
+                    deletes: Mapping[str, Sequence[str]], config_hash: str,
+                    hashes: Mapping[str, str]) -> int:
+        """Applies a control plane's delta in one write transaction; returns `to_version`.
+
+        Raises StaleBaseError, writing nothing, unless the stored version is `from_version`:
+        a delta only means something on top of the config it was computed from."""
+        records = _encode(upserts)
+        removed = sorted(entity_type.encode() + b"|" + str(entity_id).encode()
+                         for entity_type, entity_ids in deletes.items() for entity_id in entity_ids)
+
+        def write(txn: lmdb.Transaction) -> int:
+            stored = txn.get(b"version", db=self._meta)
+            if stored is None or int(stored) != from_version:
+                raise StaleBaseError(from_version, None if stored is None else int(stored))
+            for key in removed:
+                txn.delete(key, db=self._entities)
+            for key, value in records:
+                txn.put(key, value, db=self._entities)
+            self._put_meta(txn, to_version, config_hash, hashes)
+            return to_version
+
+        return self._write(write, records)
+
+    def load(self) -> tuple[int, str, dict[str, list[dict]]] | None:
+        """(version, hash, flat config) of the committed config from one read transaction, or
+        None when none is stored; entity types come in key order, entities in id order."""
+        flat: dict[str, list[dict]] = {}
+        with self._env.begin() as txn:
+            version = txn.get(b"version", db=self._meta)
+            config_hash = txn.get(b"hash", db=self._meta)
+            if version is None or config_hash is None:
+                return None
+            with txn.cursor(db=self._entities) as cursor:
+                for key, value in cursor:
+                    entity_type = bytes(key).split(b"|", 1)[0].decode()
+                    flat.setdefault(entity_type, []).append(orjson.loads(value))
+        return int(version), config_hash.decode(), flat
+
+    def _put_meta(self, txn: lmdb.Transaction, version: int, config_hash: str,
+                  hashes: Mapping[str, str]) -> None:
+        txn.put(b"format", FORMAT, db=self._meta)
+        txn.put(b"version", str(version).encode(), db=self._meta)
+        txn.put(b"hash", config_hash.encode(), db=self._meta)
+        txn.put(b"hashes", orjson.dumps(dict(hashes)), db=self._meta)
+
+    def _write(self, write: Callable[[lmdb.Transaction], int], records: list[tuple[bytes, bytes]]) -> int:
         # Slots of killed workers would otherwise pin the pages of the configs they were reading.
         self._env.reader_check()
         try:
             with self._env.begin(write=True) as txn:
-                previous = txn.get(b"version", db=self._meta)
-                version = int(previous) + 1 if previous is not None else 1
-                txn.drop(self._entities, delete=False)
-                with txn.cursor(db=self._entities) as cursor:
-                    cursor.putmulti(records, append=True)
-                txn.put(b"format", FORMAT, db=self._meta)
-                txn.put(b"version", str(version).encode(), db=self._meta)
-                txn.put(b"hash", config_hash.encode(), db=self._meta)
-                txn.put(b"hashes", orjson.dumps(dict(hashes)), db=self._meta)
+                return write(txn)
         except lmdb.MapFullError as err:
             size = sum(len(key) + len(value) for key, value in records)
             raise StoreFullError(
@@ -76,7 +141,6 @@ class ConfigStore:
                 f"{_mib(size)} of keys and JSON, and LMDB keeps the previous config until the new "
                 f"one commits); the previous config is still in use"
             ) from err
-        return version
 
     def close(self) -> None:
         self._env.close()
