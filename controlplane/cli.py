@@ -226,7 +226,8 @@ def _add_migrations(sub: argparse._SubParsersAction) -> None:
 def _add_config(sub: argparse._SubParsersAction) -> None:
     config = sub.add_parser("config", help="import and export declarative configuration")
     commands = config.add_subparsers(dest="config_command", required=True)
-    db_import = commands.add_parser("db_import", help="replace the database's entities with a kong.yml")
+    db_import = commands.add_parser(
+        "db_import", help="upsert a kong.yml's entities into the database (others are kept)")
     db_import.add_argument("file")
     _conf_option(db_import)
     db_import.set_defaults(func=cmd_config_db_import)

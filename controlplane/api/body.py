@@ -17,17 +17,12 @@ _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_PART_SIZE = 10 * 1024 * 1024  # Kong's nginx_admin_client_max_body_size default, 10m
 
 
-async def _part_value(value: str | UploadFile) -> Any:
-    """A multipart part: text, or JSON when the part says so (Kong decodes those)."""
+async def _part_value(value: str | UploadFile) -> str:
+    """A multipart part is its text, whatever its Content-Type or filename: Kong's Admin API
+    (Lapis) hands every part's content to the form decoder as a string, JSON ones included."""
     if isinstance(value, str):
         return value
-    data = await value.read()
-    if (value.content_type or "").lower().startswith("application/json"):
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
-    return data.decode("utf-8", "replace")
+    return (await value.read()).decode("utf-8", "replace")
 
 
 async def read_json(request: Request) -> Any:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import errors, operations as ops
+from . import certificates, consumers, errors, operations as ops
 from .body import read_args
 from .context import ctx
 from .pagination import next_link, page_args, page_body
@@ -22,7 +22,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 async def _parent_row(request: Request, parent: Resource) -> dict[str, Any]:
-    row = await ops.find(ctx(request), parent, request.path_params[parent.param])
+    row = await ops.find(ctx(request), parent, request.path_params[parent.param],
+                         for_put=request.method == "PUT")
     if row is None:
         raise errors.not_found()
     return row
@@ -35,6 +36,8 @@ def collection_get(ep: Endpoint) -> Handler:
     res, parent = ep.resource, ep.parent
 
     async def handler(request: Request) -> Response:
+        if parent is None and res.entity == "consumers" and "custom_id" in request.query_params:
+            return await consumers.by_custom_id(request)
         args = page_args(request.query_params)
         foreign = None
         if parent is not None:
@@ -103,6 +106,8 @@ def entity_patch(ep: Endpoint) -> Handler:
         if row is None:
             raise ops.not_found_key(res, key) if ep.parent is None else errors.not_found()
         changes = await read_args(request, res.schema, api.plugins, fallback=row)
+        if res.entity == certificates.ENTITY:
+            changes = certificates.patch_body(changes)
         return json_response(await ops.update(api, res, row, changes))
 
     return handler
@@ -115,11 +120,13 @@ def entity_put(ep: Endpoint) -> Handler:
         api = ctx(request)
         key = request.path_params[res.param]
         if ep.parent is None:
-            current = await ops.find(api, res, key)
+            current = await ops.find(api, res, key, for_put=True)
         else:
             parent = await _parent_row(request, ep.parent)
             current = await ops.find_child(api, res, key, ep.fk, parent)
         data = await read_args(request, res.schema, api.plugins, fallback=current)
+        if ep.parent is None and res.entity == certificates.ENTITY:
+            data = certificates.put_body(data, key)
         if ep.parent is not None:
             data[ep.fk] = {"id": parent["id"]}
         return json_response(await ops.upsert(api, res, key, data, current))
@@ -232,10 +239,21 @@ def dispatcher(handlers: dict[str, Handler]) -> Handler:
     return endpoint
 
 
+# Kong's PUT on /upstreams/{u}/targets/{t} updates an existing target like PATCH and is a
+# 404 for a missing one (kong/api/routes/upstreams.lua), where other entities' PUT upserts.
+_OVERRIDES: dict[tuple[str, str, str], Callable[[Endpoint], Handler]] = {
+    (ENTITY, "targets", "PUT"): entity_patch,
+}
+
+
+def _factory(ep: Endpoint, method: str) -> Callable[[Endpoint], Handler]:
+    return _OVERRIDES.get((ep.kind, ep.resource.entity, method), _FACTORIES[ep.kind][method])
+
+
 def routes() -> list[Route]:
     out = []
     for ep in ENDPOINTS:
-        handlers = {m: _FACTORIES[ep.kind][m](ep) for m in ep.methods}
+        handlers = {m: _factory(ep, m)(ep) for m in ep.methods}
         endpoint = dispatcher(handlers)
         out.append(Route(ep.path, endpoint, methods=list(endpoint.methods)))
     return out

@@ -22,6 +22,8 @@ UNAVAILABLE = "database unavailable; the Admin API answers again once it is back
 def _from_store(exc: store_errors.StoreError) -> errors.ApiError | None:
     if isinstance(exc, store_errors.UniqueViolation):
         return errors.unique_violation(exc.fields)
+    if isinstance(exc, store_errors.SniTaken):
+        return errors.schema_violation({"snis": str(exc)})
     if isinstance(exc, store_errors.ForeignKeyViolation):
         return errors.foreign_key_violation(exc.field, exc.parent_entity, exc.parent_key)
     if isinstance(exc, store_errors.ReferencedByOthers):

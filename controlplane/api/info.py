@@ -11,7 +11,15 @@ from starlette.routing import Route
 from dataplane import __version__
 
 from .context import ctx
+from .plugin_facts import available_on_server
 from .rendering import json_response
+
+# The Kong release whose Admin API and declarative format Gantry follows. decK and go-kong
+# read the Kong version from the start of `version` (major.minor, then semver) and pick
+# behaviour by it (3.x: format 3.0, `~` regex paths...), so it leads; Gantry's own version
+# follows as a pre-release tag they ignore: "3.10.0-gantry-0.1.0".
+KONG_COMPATIBLE = "3.10.0"
+VERSION = f"{KONG_COMPATIBLE}-gantry-{__version__}"
 
 
 async def _plugins_in_use(request: Request) -> list[str]:
@@ -28,14 +36,15 @@ async def root(request: Request) -> Response:
     api = ctx(request)
     return json_response({
         "tagline": "Welcome to gantry",
-        "version": __version__,
+        "version": VERSION,
         "edition": "community",
         "hostname": api.hostname,
         "node_id": api.node_id,
         "plugins": {
-            "available_on_server": {name: {"version": __version__} for name in sorted(api.plugins)},
+            "available_on_server": available_on_server(api.plugins),
             "enabled_in_cluster": await _plugins_in_use(request),
         },
+        # `database` ("postgres" or "off") is what go-kong reads to tell DB-less from DB mode
         "configuration": api.conf.as_sanitized_dict(),
         "pids": {"master": os.getpid()},
     })

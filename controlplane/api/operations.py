@@ -9,7 +9,7 @@ from dataplane import schema as S
 from dataplane.schema import Field
 from dataplane.schema.validator import effective_fields, get_subschema
 
-from . import errors
+from . import certificates, errors
 from .context import ApiContext
 from .resources import Resource
 
@@ -32,6 +32,8 @@ def has_nul(value: Any) -> bool:
 
 def validated(api: ApiContext, res: Resource, data: dict[str, Any]) -> dict[str, Any]:
     """The complete entity (defaults filled), or Kong's schema violation."""
+    if res.entity == certificates.ENTITY:
+        certificates.check_names(data)
     entity, errs = S.process(res.entity, data, extra_plugins=api.extra_plugins)
     if not errs:
         errs = {k: NUL_MESSAGE for k, v in entity.items() if has_nul(v)}
@@ -50,12 +52,16 @@ def _target_key(key: str) -> str | None:
     return entity["target"]
 
 
-async def find(api: ApiContext, res: Resource, key: str) -> dict[str, Any] | None:
-    """GET-style lookup: by id, else by the entity's endpoint key (name, username, ...)."""
+async def find(api: ApiContext, res: Resource, key: str, *,
+               for_put: bool = False) -> dict[str, Any] | None:
+    """GET-style lookup: by id, else by the entity's endpoint key (name, username, ...); a
+    certificate by one of its SNI names (`for_put`: see `certificates.by_sni`)."""
     if has_nul(key):
         return None  # nothing stored can have it
     if S.is_uuid(key):
         return await api.store.get(res.entity, key)
+    if res.entity == certificates.ENTITY:
+        return await certificates.by_sni(api, key, for_put=for_put)
     if res.schema.endpoint_key is None:
         raise errors.invalid_primary_key(key)
     return await api.store.get_by_key(res.entity, key)
@@ -115,10 +121,15 @@ async def update(api: ApiContext, res: Resource, current: dict[str, Any],
 async def upsert(api: ApiContext, res: Resource, key: str, data: dict[str, Any],
                  current: dict[str, Any] | None) -> dict[str, Any]:
     """PUT: the body replaces the entity named by `key` (an id, or its endpoint key, which
-    the body cannot contradict), creating it when absent."""
+    the body cannot contradict), creating it when absent. A certificate keeps its SNIs when
+    the body does not mention `snis` (Kong's DAO upsert)."""
     data = dict(data)
+    if res.entity == certificates.ENTITY and current is not None and "snis" not in data:
+        data["snis"] = current.get("snis")
     if S.is_uuid(key):
         data["id"] = key
+    elif res.entity == certificates.ENTITY:
+        data["id"] = current["id"] if current else str(uuid.uuid4())
     elif res.schema.endpoint_key is None:
         raise errors.invalid_primary_key(key)
     else:

@@ -7,9 +7,10 @@
 from .database import Database
 from .entities import EntityStore
 from .errors import (DatabaseUnavailable, ForeignKeyViolation, InvalidOffset, MigrationsPending,
-                     NotBootstrapped, NotFound, ReferencedByOthers, StoreError, UniqueViolation)
+                     NotBootstrapped, NotFound, ReferencedByOthers, SniTaken, StoreError,
+                     UniqueViolation)
 from .migrator import Migrations, Status
 
 __all__ = ["Database", "DatabaseUnavailable", "EntityStore", "ForeignKeyViolation",
            "InvalidOffset", "Migrations", "MigrationsPending", "NotBootstrapped", "NotFound",
-           "ReferencedByOthers", "Status", "StoreError", "UniqueViolation"]
+           "ReferencedByOthers", "SniTaken", "Status", "StoreError", "UniqueViolation"]

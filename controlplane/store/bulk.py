@@ -1,9 +1,9 @@
-"""Whole-configuration reads and writes: the consistent export and the replacing import."""
+"""Whole-configuration reads and writes: the consistent export and the upserting import."""
 from __future__ import annotations
 
 import asyncpg
 
-from . import changelog
+from . import changelog, snis
 from .changelog import Change
 from .errors import StoreError
 from .statements import statements
@@ -24,30 +24,32 @@ async def read_all(connection: asyncpg.Connection) -> tuple[int, dict[str, list[
     return version, flat
 
 
-async def replace_all(connection: asyncpg.Connection, flat: dict[str, list[dict]]) -> list[Change]:
-    """Replace every entity with `flat` (inside the caller's transaction); the changes made."""
+async def upsert_all(connection: asyncpg.Connection, flat: dict[str, list[dict]]) -> list[Change]:
+    """Insert or replace, by id, every entity of `flat` (inside the caller's transaction), as
+    Kong's db_import upserts each one; rows it does not name stay. The changes made."""
     unknown = sorted(set(flat) - set(TABLES))
     if unknown:
         raise StoreError(f"unknown entity types in the configuration: {', '.join(unknown)}")
-    # Taken before anything else, like any writer's row locks, so the change-log counter
-    # (locked last by everyone) cannot deadlock with this.
-    await connection.execute(f"LOCK TABLE {_ALL} IN ACCESS EXCLUSIVE MODE")
-    old = {name: {str(r[0]) for r in await connection.fetch(f'SELECT "id" FROM "{name}"')}
-           for name in ORDER}
-    await connection.execute(f"TRUNCATE {_ALL}")
+    # One import at a time, and Admin API writes wait for it (reads do not): this mode
+    # conflicts with itself and with row writers. Taken first, before any row lock, so it
+    # cannot deadlock with a writer, which locks the change-log counter last.
+    await connection.execute(f"LOCK TABLE {_ALL} IN SHARE ROW EXCLUSIVE MODE")
     changes: list[Change] = []
     for name in ORDER:  # parents first, so foreign keys hold row by row
-        rows = flat.get(name) or []
+        rows = [snis.split(name, row)[0] for row in flat.get(name) or ()]
+        if not rows:
+            continue
         st = statements(name)
+        staging = f"import_{name}"
+        await connection.execute(
+            f'CREATE TEMPORARY TABLE "{staging}" (LIKE "{name}") ON COMMIT DROP')
+        await connection.copy_records_to_table(
+            staging, records=[st.params(row) for row in rows], columns=list(st.columns))
         try:
-            await connection.copy_records_to_table(
-                name, records=[st.params(row) for row in rows], columns=list(st.columns))
+            done = await connection.fetch(st.upsert_from(staging))
         except asyncpg.UniqueViolationError as exc:
             raise unique_violation(exc, name, {}) from None
         except asyncpg.ForeignKeyViolationError as exc:
             raise foreign_key_on_write(exc, {}) from None
-        new = {row["id"] for row in rows}
-        changes += [(name, row["id"], "update" if row["id"] in old[name] else "insert")
-                    for row in rows]
-        changes += [(name, gone, "delete") for gone in sorted(old[name] - new)]
+        changes += [(name, r["id"], "insert" if r["created"] else "update") for r in done]
     return changes

@@ -9,7 +9,7 @@ import asyncpg
 
 from dataplane.schema import is_uuid
 
-from . import bulk, changelog, paging
+from . import bulk, changelog, paging, snis
 from .changelog import Change
 from .connection import acquire
 from .errors import DatabaseUnavailable, NotBootstrapped, NotFound
@@ -53,32 +53,34 @@ class EntityStore:
 
     async def insert(self, entity: str, row: dict) -> dict:
         st = statements(entity)
+        stored, names = snis.split(entity, row)
         async with self._transaction() as connection:
-            with _write_violations(entity, row):
-                await connection.execute(st.insert, *st.params(row))
-            await changelog.record(connection, [(entity, row["id"], "insert")])
-        return row
+            with _write_violations(entity, stored):
+                await connection.execute(st.insert, *st.params(stored))
+            await _record(connection, entity, stored["id"], "insert", names)
+        return snis.joined(stored, names)
 
     async def update(self, entity: str, id: str, row: dict) -> dict:
-        row = {**row, "id": id}
         st = statements(entity)
+        stored, names = snis.split(entity, {**row, "id": id})
         if not is_uuid(id):
             raise NotFound(entity, {"id": id})
         async with self._transaction() as connection:
-            with _write_violations(entity, row):
-                status = await connection.execute(st.update, *st.params(row))
+            with _write_violations(entity, stored):
+                status = await connection.execute(st.update, *st.params(stored))
             if status == "UPDATE 0":
                 raise NotFound(entity, {"id": id})
-            await changelog.record(connection, [(entity, id, "update")])
-        return row
+            await _record(connection, entity, id, "update", names)
+        return snis.joined(stored, names)
 
     async def upsert(self, entity: str, row: dict) -> tuple[dict, bool]:
         st = statements(entity)
+        stored, names = snis.split(entity, row)
         async with self._transaction() as connection:
-            with _write_violations(entity, row):
-                created = await connection.fetchval(st.upsert, *st.params(row))
-            await changelog.record(connection, [(entity, row["id"], "insert" if created else "update")])
-        return row, created
+            with _write_violations(entity, stored):
+                created = (await connection.fetchrow(st.upsert, *st.params(stored)))["created"]
+            await _record(connection, entity, stored["id"], "insert" if created else "update", names)
+        return snis.joined(stored, names), created
 
     async def delete(self, entity: str, id: str) -> bool:
         table(entity)
@@ -89,6 +91,8 @@ class EntityStore:
             if await connection.fetchval(f'SELECT 1 FROM "{entity}" WHERE "id" = $1 FOR UPDATE', id) is None:
                 return False
             changes = await _cascaded(connection, entity, [id])
+            if entity == snis.CERTIFICATES:
+                changes += await snis.drop(connection, id)
             try:
                 await connection.execute(f'DELETE FROM "{entity}" WHERE "id" = $1', id)
             except asyncpg.ForeignKeyViolationError as exc:
@@ -97,8 +101,10 @@ class EntityStore:
         return True
 
     async def import_flat(self, flat: dict[str, list[dict]]) -> None:
+        """Upsert every entity of `flat` by id (Kong's db_import), in one transaction;
+        entities it does not name are kept."""
         async with self._transaction() as connection:
-            changes = await bulk.replace_all(connection, flat)
+            changes = await bulk.upsert_all(connection, flat)
             if changes:
                 await changelog.record(connection, changes)
 
@@ -108,7 +114,8 @@ class EntityStore:
         st = statements(entity)
         if not is_uuid(id):
             return None
-        return await self._read(lambda c: c.fetchval(f'{st.select} WHERE "id" = $1', id))
+        rows = await self._read(lambda c: _fetch(c, entity, f'{st.select} WHERE "id" = $1', id))
+        return rows[0] if rows else None
 
     async def get_by_key(self, entity: str, key: str) -> dict | None:
         """By id when `key` is a uuid, else (or when no such id) by the endpoint key."""
@@ -116,8 +123,16 @@ class EntityStore:
         endpoint_key = table(entity).endpoint_key
         if found is not None or endpoint_key is None:
             return found
-        return await self._read(lambda c: c.fetchval(
-            f'{statements(entity).select} WHERE "{endpoint_key}" = $1 ORDER BY "id" LIMIT 1', key))
+        return await self.get_by_field(entity, endpoint_key, key)
+
+    async def get_by_field(self, entity: str, field: str, value: str) -> dict | None:
+        """The row whose `field` (unique, so one of its table's columns) is `value`."""
+        if field not in table(entity).columns:
+            raise ValueError(f"'{entity}' cannot be searched by '{field}'")
+        rows = await self._read(lambda c: _fetch(
+            c, entity, f'{statements(entity).select} WHERE "{field}" = $1 ORDER BY "id" LIMIT 1',
+            value))
+        return rows[0] if rows else None
 
     async def page(self, entity: str, *, size: int = 100, offset: str | None = None,
                    tags: list[str] | None = None, tags_any: bool = False,
@@ -142,9 +157,8 @@ class EntityStore:
             conditions.append(f'"{st.table.foreign_key(field).column}" = ${len(args)}')
         args.append(size + 1)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        records = await self._read(lambda c: c.fetch(
-            f'{st.select}{where} ORDER BY "id" LIMIT ${len(args)}', *args))
-        rows = [r["row"] for r in records]
+        rows = await self._read(lambda c: _fetch(
+            c, entity, f'{st.select}{where} ORDER BY "id" LIMIT ${len(args)}', *args))
         if len(rows) <= size:
             return rows, None
         rows = rows[:size]
@@ -185,6 +199,21 @@ class EntityStore:
 
     async def current_version(self) -> int:
         return await self._read(changelog.current)
+
+
+async def _record(connection: asyncpg.Connection, entity: str, id: str, op: str,
+                  names: list[str] | None) -> None:
+    """Log the write; a certificate's SNI list is replaced first, in the same transaction."""
+    changes: list[Change] = [(entity, id, op)]
+    if names is not None:
+        with _write_violations("snis", {}):
+            changes += await snis.replace(connection, id, names)
+    await changelog.record(connection, changes)
+
+
+async def _fetch(connection: asyncpg.Connection, entity: str, query: str, *args) -> list[dict]:
+    rows = [r["row"] for r in await connection.fetch(query, *args)]
+    return await snis.attach(connection, entity, rows)
 
 
 @contextlib.contextmanager

@@ -35,6 +35,15 @@ class ReferencedByOthers(StoreError):
         super().__init__(f"an existing '{referencing}' entity references this '{entity}' entity")
 
 
+class SniTaken(StoreError):
+    """A certificate names an SNI that another certificate has."""
+
+    def __init__(self, name: str, certificate_id: str) -> None:
+        self.name = name
+        self.certificate_id = certificate_id
+        super().__init__(f"{name} already associated with existing certificate '{certificate_id}'")
+
+
 class NotFound(StoreError):
     def __init__(self, entity: str, key: dict) -> None:
         self.entity = entity

@@ -20,12 +20,25 @@ class Statements:
     upsert: str
     select: str
 
+    def upsert_from(self, source: str) -> str:
+        """`upsert` for every row of the table `source` (same columns), one statement."""
+        names = ", ".join(map(_q, self.columns))
+        return (f'INSERT INTO {_q(self.table.entity)} ({names}) SELECT {names} FROM {_q(source)}'
+                f"{_on_conflict(self.columns)}")
+
     def params(self, row: dict) -> list:
         """Column values of `row`, in `columns` order."""
         t = self.table
         fks = [(row.get(fk.field) or {}).get("id") for fk in t.foreign]
         return [row["id"], row.get("created_at"), row.get("updated_at"), row.get("tags"), row,
                 *fks, *(row.get(c) for c in t.columns)]
+
+
+def _on_conflict(columns: tuple[str, ...]) -> str:
+    # xmax is 0 on a freshly inserted tuple: tells created from replaced in one round trip.
+    return (' ON CONFLICT ("id") DO UPDATE SET '
+            + ", ".join(f"{_q(c)} = EXCLUDED.{_q(c)}" for c in columns[1:])
+            + ' RETURNING "id"::text AS "id", (xmax = 0) AS "created"')
 
 
 @cache
@@ -35,14 +48,10 @@ def statements(entity: str) -> Statements:
                *(fk.column for fk in t.foreign), *t.columns)
     names = ", ".join(map(_q, columns))
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    rest = columns[1:]
     insert = f"INSERT INTO {_q(entity)} ({names}) VALUES ({placeholders})"
     update = (f"UPDATE {_q(entity)} SET "
-              + ", ".join(f"{_q(c)} = ${i}" for i, c in enumerate(rest, start=2))
+              + ", ".join(f"{_q(c)} = ${i}" for i, c in enumerate(columns[1:], start=2))
               + ' WHERE "id" = $1')
-    # xmax is 0 on a freshly inserted tuple: tells created from replaced in one round trip.
-    upsert = (f'{insert} ON CONFLICT ("id") DO UPDATE SET '
-              + ", ".join(f"{_q(c)} = EXCLUDED.{_q(c)}" for c in rest)
-              + ' RETURNING (xmax = 0) AS "created"')
+    upsert = insert + _on_conflict(columns)
     select = f'SELECT "row" FROM {_q(entity)}'
     return Statements(t, columns, insert, update, upsert, select)

@@ -172,6 +172,12 @@ def test_targets_under_an_upstream(api):
     assert api.get(f"/upstreams/{up['id']}/targets").json()["data"] == [target]
     assert api.patch("/upstreams/pool/targets/10.0.0.1:8000", json={"weight": 5}).json()["weight"] == 5
     assert api.get(f"/targets/{target['id']}").status_code == 404  # Kong disables /targets
+    # PUT updates like PATCH (Kong's target endpoint) and never creates
+    r = api.put("/upstreams/pool/targets/10.0.0.1:8000", json={"tags": ["put"]})
+    assert r.status_code == 200 and (r.json()["weight"], r.json()["tags"]) == (5, ["put"])
+    r = api.put("/upstreams/pool/targets/10.0.0.9:8000", json={"weight": 1})
+    assert (r.status_code, r.json()) == (404, {"message": "Not found"})
+    assert len(api.get("/upstreams/pool/targets").json()["data"]) == 1
     assert api.delete("/upstreams/pool/targets/10.0.0.1:8000").status_code == 204
 
 
@@ -185,7 +191,17 @@ def test_certificates_and_snis(api):
     assert api.get(f"/certificates/{cert['id']}/snis").json()["data"] == [sni]
     assert api.get("/snis/tls.test").json() == sni
     r = api.get("/certificates/not-a-uuid-and-no-sni")
-    assert r.status_code == 400 and r.json()["code"] == 1
+    assert (r.status_code, r.json()) == (404, {"message": "SNI not found"})
+
+
+def test_consumers_by_custom_id(api):
+    consumer = created(api.post("/consumers", json={"username": "cid-user", "custom_id": "c-42"}))
+    created(api.post("/consumers", json={"username": "cid-other", "custom_id": "c-43"}))
+    assert api.get("/consumers?custom_id=c-42").json() == {"data": [consumer], "next": None}
+    assert api.get("/consumers?custom_id=c-44&size=1").json() == {"data": [], "next": None}
+    for bad in ("custom_id=", "custom_id=a&custom_id=b"):
+        r = api.get(f"/consumers?{bad}")
+        assert (r.status_code, r.json()) == (400, {"message": "custom_id must be an unempty string"})
 
 
 def test_key_auth_credentials(api):
@@ -265,7 +281,10 @@ def test_root(api, db_conf):
     created(api.post("/plugins", json={"name": "correlation-id"}))
     body = api.get("/").json()
     assert body["node_id"] == api.api.node_id and body["hostname"]
-    assert "key-auth" in body["plugins"]["available_on_server"]
+    assert body["version"].startswith("3.10.0-gantry-")  # decK/go-kong read Kong 3.10
+    assert body["plugins"]["available_on_server"]["key-auth"] == {
+        "version": body["version"].removeprefix("3.10.0-gantry-"), "priority": 1250}
+    assert body["configuration"]["database"] == "postgres"
     assert "correlation-id" in body["plugins"]["enabled_in_cluster"]
     assert body["configuration"]["pg_database"] == db_conf.pg_database
     assert body["configuration"]["pg_password"] in ("", "******")

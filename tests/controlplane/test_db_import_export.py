@@ -1,6 +1,7 @@
 """db_import / db_export: kong.yml -> PostgreSQL -> kong.yml, through the store and the CLI."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from controlplane import export
-from controlplane.store import Database
+from controlplane.store import Database, UniqueViolation
 from dataplane.declarative import parse_file, parse_text
 from tests.controlplane.conftest import with_db
 
@@ -36,9 +37,11 @@ def test_import_then_export_round_trips_the_rich_file(db_conf):
     assert by_id(reparsed) == by_id(flat)
 
 
-def test_import_replaces_everything_and_logs_it(db_conf):
+def test_import_upserts_by_id_keeps_the_rest_and_logs_it(db_conf):
+    """Kong's db_import upserts each entity of the file by primary key: what the file names is
+    created or replaced, everything else stays."""
     first = parse_text('_format_version: "3.0"\nservices:\n- {name: keep, host: a.example}\n'
-                       '- {name: drop, host: b.example}\n')
+                       '- {name: other, host: b.example}\n')
     second = parse_text('_format_version: "3.0"\nservices:\n- {name: keep, host: c.example}\n'
                         '- {name: new, host: d.example}\n')
     ids = {r["name"]: r["id"] for r in first["services"] + second["services"]}
@@ -54,9 +57,45 @@ def test_import_replaces_everything_and_logs_it(db_conf):
         return await db.entities.export(), log
 
     exported, log = with_db(db_conf, scenario)
-    assert sorted((r["name"], r["host"]) for r in exported["services"]) == \
-        [("keep", "c.example"), ("new", "d.example")]
-    assert log == {(ids["keep"], "update"), (ids["new"], "insert"), (ids["drop"], "delete")}
+    assert sorted((r["name"], r["host"]) for r in exported["services"] if r["name"] in ids) == \
+        [("keep", "c.example"), ("new", "d.example"), ("other", "b.example")]
+    assert log == {(ids["keep"], "update"), (ids["new"], "insert")}
+
+
+def test_import_is_one_transaction(db_conf):
+    """A name taken by another id fails the import, and nothing of the file is written."""
+    taken = parse_text('_format_version: "3.0"\nservices:\n- {id: 9748f662-7711-4a90-8186-dc02f10eb0f5, '
+                       'name: taken, host: a.example}\n')
+    clash = parse_text('_format_version: "3.0"\nservices:\n- {name: fine, host: a.example}\n'
+                       '- {name: taken, host: b.example}\n')
+
+    async def scenario(db: Database):
+        await db.entities.import_flat(taken)
+        version = await db.entities.current_version()
+        with pytest.raises(UniqueViolation):
+            await db.entities.import_flat(clash)
+        return version, await db.entities.current_version(), await db.entities.export()
+
+    before, after, exported = with_db(db_conf, scenario)
+    assert before == after
+    assert "fine" not in {r["name"] for r in exported["services"]}
+
+
+def test_import_of_certificates_with_snis(db_conf):
+    leaf = FIXTURES / "leaf.pem"
+    key = FIXTURES / "leaf.key"
+    text = (f'_format_version: "3.0"\ncertificates:\n- cert: {json.dumps(leaf.read_text())}\n'
+            f'  key: {json.dumps(key.read_text())}\n  snis:\n  - name: imported.test\n')
+    flat = parse_text(text)
+
+    async def scenario(db: Database):
+        await db.entities.import_flat(flat)
+        return await db.entities.export(), await db.entities.get_by_key("snis", "imported.test")
+
+    exported, sni = with_db(db_conf, scenario)
+    cert = next(c for c in exported["certificates"] if c["id"] == flat["certificates"][0]["id"])
+    assert "snis" not in cert  # the list is the SNI rows, exported on their own
+    assert sni["certificate"] == {"id": cert["id"]}
 
 
 def test_export_document_is_shaped_like_kongs():
