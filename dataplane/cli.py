@@ -30,6 +30,7 @@ def _load(path: str | None, prefix: str | None = None):
 def cmd_run(args: argparse.Namespace) -> int:
     import uvloop
 
+    from dataplane.cluster import ClusterSettingsError
     from dataplane.supervisor import Supervisor
     from dataplane.store.lmdb_writer import StoreFullError
 
@@ -48,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return uvloop.run(supervisor.run())
     except (DeclarativeConfigError, ConfigRejected) as err:
         log.error("declarative config %s is invalid, not starting:\n%s", conf.declarative_config, err)
-    except (OSError, StoreFullError) as err:
+    except (OSError, StoreFullError, ClusterSettingsError) as err:
         log.error("cannot start: %s", err)
     return 1
 

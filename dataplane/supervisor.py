@@ -8,7 +8,11 @@ and signals:
 - SIGTERM, SIGQUIT, SIGINT: graceful stop. Workers stop accepting, finish in-flight requests and
   exit; any still running after the drain timeout is killed.
 - SIGHUP: re-read the declarative file and apply it. Workers swap to the new version between
-  requests, so no request is dropped; a file that does not validate changes nothing.
+  requests, so no request is dropped; a file that does not validate changes nothing. With
+  role = data_plane the control plane owns the configuration and SIGHUP re-reads nothing.
+
+With role = data_plane it also keeps the link to the control plane (dataplane.cluster), whose
+configs it validates, stores and announces to the workers like a reloaded file.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import sys
 import time
 
 from dataplane import __version__, config_source
+from dataplane.cluster import ClusterClient, ClusterSettings, ConfigApplier, LinkStatus, load_or_create_node_id
 from dataplane.declarative import DeclarativeConfigError
 from dataplane.logs import NOTICE
 from dataplane.sockets import bind
@@ -69,11 +74,20 @@ class Supervisor:
         self.status_server: asyncio.AbstractServer | None = None
         self.reloading: asyncio.Task | None = None  # at most one reload runs at a time
         self.reload_again = False  # a SIGHUP arrived during it: re-read the file once it is done
+        self.hybrid = conf.role == "data_plane"
+        self.link = LinkStatus()
+        self.applier = ConfigApplier(self.store, self.on_cluster_config)
+        self.cluster: asyncio.Task | None = None
+        # Read before anything starts, so a wrong certificate path stops the start.
+        self.cluster_settings = ClusterSettings.from_conf(conf) if self.hybrid else None
 
     # ---- configuration -------------------------------------------------------------------
 
     def load_initial(self) -> None:
         """Apply the declarative file, or keep the cached config, or start empty (Kong's order)."""
+        if self.hybrid:
+            self._load_initial_hybrid()
+            return
         path = self.conf.declarative_config
         if path:
             loaded = config_source.load_declarative(path)
@@ -87,10 +101,42 @@ class Supervisor:
         self.version = config_source.apply(self.store, loaded)
         self.hash = loaded.hash
 
+    def _load_initial_hybrid(self) -> None:
+        """A data plane serves at once what it can, then whatever the control plane sends wins:
+        the LMDB cache of a control plane's config (the newest this node ever had); else the
+        declarative file, a bootstrap for a node that never reached a control plane (stored as
+        version 0, which the control plane reads as "nothing from me yet"); else nothing
+        (not ready) until the control plane sends a config."""
+        current = self.store.current()
+        path = self.conf.declarative_config
+        if current is not None and (current[0] > 0 or not path):
+            self.version, self.hash = current
+            log.log(NOTICE, "serving the configuration cached in LMDB (version %d, hash %s) until the "
+                    "control plane sends one", self.version, self.hash)
+        elif path:
+            loaded = config_source.load_declarative(path)
+            if current is None or current[1] != loaded.hash:
+                self.store.apply(loaded.flat, loaded.hash, loaded.hashes, version=0)
+            self.version, self.hash = 0, loaded.hash
+            log.log(NOTICE, "no configuration from a control plane yet: serving %s (hash %s; %s) until "
+                    "the control plane sends one", path, loaded.hash, loaded.summary)
+        else:
+            log.log(NOTICE, "no cached configuration and no declarative_config: not ready until the "
+                    "control plane sends a configuration")
+
+    def on_cluster_config(self, version: int, config_hash: str) -> None:
+        """A control plane's config was committed to LMDB: the workers load it."""
+        self.version, self.hash = version, config_hash
+        self.notify_all()
+
     def request_reload(self) -> None:
         """SIGHUP. Reloads never overlap: two running at once could finish in either order and
         leave the older file applied last. A SIGHUP during a reload (any number of them) makes
         one more reload follow it, which reads the file as it is then."""
+        if self.hybrid:
+            log.warning("reload requested: with role = data_plane the configuration comes from the "
+                        "control plane, nothing to re-read")
+            return
         if self.reloading is not None:
             self.reload_again = True
             return
@@ -236,6 +282,7 @@ class Supervisor:
                 },
                 "configuration_hash": self.hash,
                 "configuration_version": self.version,
+                **({"control_plane": self.link.as_json()} if self.hybrid else {}),
                 "workers": [
                     {"pid": state.slot(w.slot)[PID], "configuration_version": state.slot(w.slot)[CONFIG_VERSION]}
                     for w in self.workers
@@ -268,6 +315,10 @@ class Supervisor:
         for worker in self.workers:
             self.spawn(worker)
         await self.start_status()
+        if self.cluster_settings is not None:
+            client = ClusterClient(self.cluster_settings, load_or_create_node_id(self.conf.prefix),
+                                   self.applier, self.link)
+            self.cluster = asyncio.ensure_future(client.run())
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
@@ -275,6 +326,7 @@ class Supervisor:
         await self.stopped.wait()
         if self.reloading is not None:  # its write transaction must end before the store closes
             await asyncio.gather(self.reloading, return_exceptions=True)
+        await self.applier.idle()
         self.store.close()
         log.log(NOTICE, "gantry stopped")
         return 0
@@ -284,6 +336,8 @@ class Supervisor:
             return
         self.stopping = True
         log.log(NOTICE, "signal %d received, draining workers", sig)
+        if self.cluster is not None:
+            self.cluster.cancel()
         # Close our copies first so that a worker closing its listener really stops accepting.
         for sock in self.sockets:
             sock.close()

@@ -36,7 +36,7 @@ DRAIN_TIMEOUT = 10.0
 
 class Worker:
     __slots__ = ("conf", "slot", "counters", "store", "proxy", "notify_fd", "listen_fds", "servers",
-                 "stop", "loading", "pending", "tls", "sni")
+                 "stop", "loading", "pending", "tls", "sni", "sni_hash")
 
     def __init__(self, conf, slot: int, counters: memoryview, notify_fd: int,
                  listen_fds: list[tuple[int, int, bool]]) -> None:
@@ -52,6 +52,7 @@ class Worker:
         self.loading = False
         self.pending = False
         self.sni: SniCertificates | None = None
+        self.sni_hash: str | None = None  # the "rest" hash `sni` was built from
         self.tls: ServerTLS | None = None
         if any(tls for _, _, tls in listen_fds):
             if conf.ssl_cert:
@@ -60,8 +61,21 @@ class Worker:
                 cert, key = ensure_default_certificate(conf.prefix)
             self.tls = ServerTLS(cert, key, lambda: self.sni)
 
+    async def _load_snapshot(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read and compile one snapshot (the Rust reader compiles the router and every balancer)
+        and swap it in. SNI certificates are rebuilt only when Kong's "rest" hash, which covers
+        certificates and snis, changed."""
+        snapshot = await loop.run_in_executor(None, self.store.load)
+        if self.tls is not None and (self.sni is None or snapshot.hashes.get("rest") != self.sni_hash):
+            self.sni = SniCertificates.build(
+                [orjson.loads(c) for c in snapshot.entities("certificates")],
+                [orjson.loads(s) for s in snapshot.entities("snis")])
+            self.sni_hash = snapshot.hashes.get("rest")
+        self.proxy.runtime = Runtime.from_snapshot(snapshot, self.proxy.settings)
+        log.debug("serving configuration version %d (hash %s)", snapshot.version, snapshot.hash)
+
     async def load_latest(self) -> None:
-        """Compile the latest stored version, if newer than the one served, and swap it in."""
+        """Compile the latest stored version, if other than the one served, and swap it in."""
         if self.loading:
             self.pending = True  # a version arrived while loading: load again when done
             return
@@ -72,15 +86,15 @@ class Worker:
                 self.pending = False
                 meta = self.store.meta()
                 current = self.proxy.runtime
-                if meta is not None and (current is None or meta[0] > current.version):
-                    snapshot = await loop.run_in_executor(None, self.store.load)
-                    if self.tls is not None:
-                        self.sni = SniCertificates.build(
-                            [orjson.loads(c) for c in snapshot.entities("certificates")],
-                            [orjson.loads(s) for s in snapshot.entities("snis")])
-                    self.proxy.runtime = Runtime.from_snapshot(snapshot, self.proxy.settings)
-                    self.counters[CONFIG_VERSION] = snapshot.version
-                    log.debug("serving configuration version %d (hash %s)", snapshot.version, snapshot.hash)
+                # Versions are compared for equality, not order: a control plane whose database
+                # was rebuilt may send a lower version, and that config must still be served.
+                if meta is not None and (current is None or meta != (current.version, current.hash)):
+                    if current is not None and meta[1] == current.hash:
+                        # The same config under a new version: nothing to compile.
+                        current.version = meta[0]
+                    else:
+                        await self._load_snapshot(loop)
+                    self.counters[CONFIG_VERSION] = self.proxy.runtime.version
                 if not self.pending:
                     break
         except _core.CoreError as err:

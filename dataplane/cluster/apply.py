@@ -1,0 +1,169 @@
+"""Configuration from the control plane -> validated -> one LMDB write transaction.
+
+Nothing is written before the whole config (or the config a delta leads to) has passed the
+schemas, the reference checks and the router/balancer compile check: a rejected config leaves
+the stored one, which the workers keep serving, and the error goes back to the control plane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from dataplane import config_source
+from dataplane.cluster.protocol import cluster_pb2
+from dataplane.declarative import EMPTY_HASH, DeclarativeConfigError, summary, validate_flat
+from dataplane.logs import NOTICE
+from dataplane.store.lmdb_writer import ConfigStore, StaleBaseError, StoreFullError
+
+log = logging.getLogger("gantry.cluster")
+
+ENCODING = "gzip+json"
+# An ack carries the reason; a config with thousands of bad entities must not make it huge.
+MAX_ERROR_CHARS = 8000
+
+
+class PayloadError(Exception):
+    """The payload cannot be decoded into the shape its message promises."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to acknowledge."""
+
+    version: int
+    hash: str
+    applied: bool
+    error: str = ""
+
+    def ack(self) -> cluster_pb2.DataPlaneMessage:
+        return cluster_pb2.DataPlaneMessage(ack=cluster_pb2.Ack(
+            version=self.version, hash=self.hash, applied=self.applied, error=self.error))
+
+
+class ConfigApplier:
+    """Applies FullConfig and Delta messages one at a time; `on_applied(version, hash)` runs
+    on the event loop after each commit (the supervisor notifies its workers there)."""
+
+    def __init__(self, store: ConfigStore, on_applied: Callable[[int, str], None]) -> None:
+        self.store = store
+        self.on_applied = on_applied
+        self._busy: asyncio.Future | None = None
+
+    def current(self) -> tuple[int, str]:
+        """(version, hash) stored, as the Hello and pings report it: (0, zeros) when none."""
+        return self.store.current() or (0, EMPTY_HASH)
+
+    async def full(self, msg: cluster_pb2.FullConfig) -> Outcome:
+        if (msg.version, msg.hash) == self.current():
+            log.info("configuration version %d (hash %s) from the control plane is already stored",
+                     msg.version, msg.hash)
+            return Outcome(msg.version, msg.hash, True)
+        return await self._run(msg.version, msg.hash, self._write_full, msg)
+
+    async def delta(self, msg: cluster_pb2.Delta) -> Outcome:
+        stored = self.current()[0]
+        if stored != msg.from_version:
+            return self._stale(msg, stored)
+        return await self._run(msg.to_version, msg.hash, self._write_delta, msg)
+
+    async def idle(self) -> None:
+        """Wait for a write in progress: the store must not close under it."""
+        if self._busy is not None:
+            await asyncio.gather(self._busy, return_exceptions=True)
+
+    async def _run(self, version: int, config_hash: str, write: Callable, msg) -> Outcome:
+        previous = self.current()[0]
+        busy = self._busy = asyncio.get_running_loop().run_in_executor(None, write, msg)
+        try:
+            # Shielded: a stop while this runs must not abandon a write transaction half way.
+            detail = await asyncio.shield(busy)
+        except StaleBaseError as err:
+            return self._stale(msg, err.stored or 0)
+        except (PayloadError, DeclarativeConfigError, config_source.ConfigRejected, StoreFullError) as err:
+            reason = str(err)
+            log.error("configuration version %d from the control plane rejected, still serving version %d: %s",
+                      version, previous, reason)
+            if len(reason) > MAX_ERROR_CHARS:
+                reason = reason[:MAX_ERROR_CHARS] + " [...]"
+            return Outcome(version, config_hash, False, reason)
+        finally:
+            if busy.done():  # else a stop cancelled the wait: idle() still has to see the write end
+                self._busy = None
+        log.log(NOTICE, "configuration version %d from the control plane applied (hash %s; %s)",
+                version, config_hash, detail)
+        self.on_applied(version, config_hash)
+        return Outcome(version, config_hash, True)
+
+    def _stale(self, msg: cluster_pb2.Delta, stored: int) -> Outcome:
+        reason = (f"delta {msg.from_version} -> {msg.to_version} does not apply: configuration version "
+                  f"{stored} is stored; a full configuration is needed")
+        log.warning("%s", reason)
+        return Outcome(msg.to_version, msg.hash, False, reason)
+
+    # ---- executor side: CPU-bound decoding and validation, then the write ---------------------
+
+    def _write_full(self, msg: cluster_pb2.FullConfig) -> str:
+        flat = decode(msg.encoding, msg.payload)
+        if not isinstance(flat, dict):
+            raise PayloadError("full config payload is not an object of entity lists")
+        validate_flat(flat)
+        config_source.check_compiles(flat)
+        self.store.apply(flat, msg.hash, dict(msg.hashes), version=msg.version)
+        return summary(flat)
+
+    def _write_delta(self, msg: cluster_pb2.Delta) -> str:
+        upserts, deletes = _delta_parts(decode(msg.encoding, msg.payload))
+        stored = self.store.load()
+        if stored is None or stored[0] != msg.from_version:
+            raise StaleBaseError(msg.from_version, None if stored is None else stored[0])
+        merged = _merge(stored[2], upserts, deletes)
+        validate_flat(merged, changed={t: {e.get("id") for e in items} for t, items in upserts.items()})
+        config_source.check_compiles(merged)
+        self.store.apply_delta(msg.from_version, msg.to_version, upserts, deletes, msg.hash, dict(msg.hashes))
+        return (f"{sum(map(len, upserts.values()))} upserted, {sum(map(len, deletes.values()))} deleted; "
+                f"{summary(merged)}")
+
+
+def decode(encoding: str, payload: bytes) -> object:
+    if encoding != ENCODING:
+        raise PayloadError(f"unsupported payload encoding '{encoding}' (expected '{ENCODING}')")
+    try:
+        return orjson.loads(gzip.decompress(payload))
+    except (OSError, EOFError, zlib.error) as err:
+        raise PayloadError(f"payload is not valid gzip: {err}") from None
+    except orjson.JSONDecodeError as err:
+        raise PayloadError(f"payload is not valid JSON: {err}") from None
+
+
+def _delta_parts(doc: object) -> tuple[dict[str, list[dict]], dict[str, list[str]]]:
+    if not isinstance(doc, dict):
+        raise PayloadError("delta payload is not an object")
+    upserts, deletes = doc.get("upserts") or {}, doc.get("deletes") or {}
+    if not isinstance(upserts, dict) or not all(
+            isinstance(items, list) and all(isinstance(e, dict) for e in items) for items in upserts.values()):
+        raise PayloadError("delta 'upserts' must map entity types to lists of entities")
+    if not isinstance(deletes, dict) or not all(
+            isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in deletes.values()):
+        raise PayloadError("delta 'deletes' must map entity types to lists of ids")
+    return upserts, deletes
+
+
+def _merge(flat: dict[str, list[dict]], upserts: dict[str, list[dict]],
+           deletes: dict[str, list[str]]) -> dict[str, list[dict]]:
+    """The config the delta leads to, as apply_delta will store it: deletes, then upserts."""
+    merged: dict[str, list[dict]] = {}
+    for entity_type in {*flat, *upserts}:
+        by_id = {e["id"]: e for e in flat.get(entity_type, ())}
+        for entity_id in deletes.get(entity_type, ()):
+            by_id.pop(entity_id, None)
+        for entity in upserts.get(entity_type, ()):
+            by_id[entity.get("id")] = entity
+        merged[entity_type] = list(by_id.values())
+    return merged
