@@ -22,6 +22,7 @@ EXPECT = 5
 X_FORWARDED_FOR = 6
 VIA = 7
 DROP = 8  # replaced by ours or hop-by-hop
+TE = 9  # hop-by-hop, but "trailers" is passed on as Kong does (gRPC needs it)
 
 REQUEST_HEADERS: dict[bytes, int] = {
     b"host": HOST,
@@ -33,7 +34,7 @@ REQUEST_HEADERS: dict[bytes, int] = {
     b"via": VIA,
     b"keep-alive": DROP,
     b"proxy-connection": DROP,
-    b"te": DROP,
+    b"te": TE,
     b"trailer": DROP,
     b"upgrade": DROP,
     b"proxy": DROP,  # httpoxy: Kong clears it

@@ -53,7 +53,7 @@ class Exchange:
         # the request, filled by the downstream parser
         "conn", "state", "method", "url", "version", "keep_alive", "headers", "forward", "host",
         "host_name", "host_text", "host_count", "content_length", "chunked", "te_count", "connection", "expect_continue", "xff",
-        "via", "error", "head_complete", "body_done", "body_buffer", "body_received", "start",
+        "via", "te_trailers", "error", "head_complete", "body_done", "body_buffer", "body_received", "start",
         # decided by the phases
         "request_id", "service", "preserve_host", "head_parts", "upstream", "upstream_paused", "reused", "tries",
         "stale_retried", "connecting", "proxied",
@@ -83,6 +83,7 @@ class Exchange:
         self.expect_continue = False
         self.xff: bytes | None = None
         self.via: bytes | None = None
+        self.te_trailers = False
         self.error: tuple[int, str | None] | None = None
         self.head_complete = False
         self.body_done = False
@@ -232,6 +233,8 @@ class Exchange:
         parts += (b"\r\nX-Real-IP: ", remote, b"\r\nVia: ", via, CRLF)
         if state.request_id_upstream:
             parts += (b"X-Kong-Request-Id: ", self.request_id, CRLF)
+        if self.te_trailers:
+            parts.append(b"TE: trailers\r\n")
         forward = self.forward
         if self.connection is not None:
             named = connection_named(self.connection)

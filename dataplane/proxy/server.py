@@ -42,6 +42,7 @@ _TRANSFER_ENCODING = forwarding.TRANSFER_ENCODING
 _CONNECTION = forwarding.CONNECTION
 _EXPECT = forwarding.EXPECT
 _X_FORWARDED_FOR = forwarding.X_FORWARDED_FOR
+_TE = forwarding.TE
 _VIA = forwarding.VIA
 
 
@@ -214,6 +215,9 @@ class ProxyProtocol(asyncio.Protocol):
             exchange.xff = value if exchange.xff is None else exchange.xff + b", " + value
         elif code == _VIA:
             exchange.via = value if exchange.via is None else exchange.via + b", " + value
+        elif code == _TE:
+            if b"trailers" in (token.strip() for token in value.lower().split(b",")):
+                exchange.te_trailers = True
 
     def on_headers_complete(self) -> None:
         exchange = self.parsing
@@ -243,9 +247,15 @@ class ProxyProtocol(asyncio.Protocol):
                     problem = "invalid Host"
                 else:
                     exchange.host_name, exchange.host_text = parts
+        if problem is None and exchange.url == b"*":
+            problem = "asterisk-form request target"
         if problem is not None:
             log.info("client %s sent a bad request: %s", self.peer, problem)
             exchange.error = (400, None)
+            self.closing = True
+        elif exchange.method == b"CONNECT":
+            # A gateway is no tunnel: nginx (so Kong) refuses CONNECT outright.
+            exchange.error = (405, None)
             self.closing = True
         else:
             limit = self.settings.client_max_body_size

@@ -192,9 +192,6 @@ def test_body_over_client_max_body_size_is_413_when_chunked(small_body_gw, modul
     assert upstream_requests(module_upstream) == before + 1
 
 
-@pytest.mark.xfail(reason="dataplane/proxy/server.py on_headers_complete checks no method: CONNECT with an "
-                          "authority-form target is forwarded upstream as 'CONNECT /'; nginx (>= 1.21.1, so Kong) "
-                          "refuses CONNECT with 405", strict=True)
 def test_connect_is_refused_not_forwarded(gw, module_upstream):
     before = upstream_requests(module_upstream)
     with RawConnection(gw.port) as conn:
@@ -205,8 +202,6 @@ def test_connect_is_refused_not_forwarded(gw, module_upstream):
         assert conn.closed()
 
 
-@pytest.mark.xfail(reason="dataplane/proxy/server.py accepts the asterisk-form target and forwards "
-                          "'OPTIONS *' upstream as 'OPTIONS /'; nginx (so Kong) answers 400", strict=True)
 def test_asterisk_form_is_400(gw, module_upstream):
     before = upstream_requests(module_upstream)
     with RawConnection(gw.port) as conn:

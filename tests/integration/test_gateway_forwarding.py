@@ -138,8 +138,6 @@ def test_hop_by_hop_headers_are_not_forwarded(gw):
     assert headers["x-custom"] == ["kept"]
 
 
-@pytest.mark.xfail(reason="dataplane/proxy/forwarding.py drops every TE header (REQUEST_HEADERS b'te': DROP); Kong "
-                          "sends 'TE: trailers' upstream when the client's TE lists trailers", strict=True)
 def test_te_trailers_is_passed_on_as_kong_does(gw):
     # Kong's runloop sets TE: trailers upstream when the client's TE lists "trailers" (gRPC needs it)
     _, _, headers = echo(gw.port, get("/anything", extra="TE: trailers\r\n"))
