@@ -4,6 +4,7 @@
     controlplane migrations bootstrap|up|finish|list|reset [--yes] [-c kong.conf]
     controlplane config db_import FILE [-c kong.conf]
     controlplane config db_export [FILE] [-c kong.conf]
+    controlplane hybrid gen_cert [CERT KEY] [-d DAYS]
 
 Each subcommand is one `cmd_*` function; `build_parser()` wires them and is where new
 subcommands are added. Failures are a message on stderr and a non-zero exit status.
@@ -21,6 +22,7 @@ from dataplane.conf import Conf, ConfError, load_conf
 from dataplane.declarative import DeclarativeConfigError, parse_file, summary
 
 from . import export
+from .cluster import CertificateError
 from .store import Database, Status, StoreError
 
 T = TypeVar("T")
@@ -177,6 +179,29 @@ async def _export(db: Database) -> dict[str, list[dict]]:
     return await db.entities.export()
 
 
+# ------------------------------------------------------------------ hybrid
+
+def cmd_hybrid_gen_cert(args: argparse.Namespace) -> int:
+    from .cluster import gencert
+
+    if len(args.files) not in (0, 2):
+        print("Error: both cert and key path needs to be provided", file=sys.stderr)
+        return 1
+    cert, key = (os.path.abspath(p) for p in (args.files or
+                                              [gencert.CERT_FILENAME, gencert.KEY_FILENAME]))
+    if args.days is not None and args.days < 1:
+        print("Error: --days must be 1 or more", file=sys.stderr)
+        return 1
+    try:
+        gencert.generate(cert, key, args.days or gencert.DEFAULT_DAYS)
+    except gencert.FileExists as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 1
+    print("Successfully generated certificate/key pairs, they have been written to: "
+          f"'{cert}' and '{key}'.")
+    return 0
+
+
 # ------------------------------------------------------------------ run
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -237,6 +262,18 @@ def _add_config(sub: argparse._SubParsersAction) -> None:
     db_export.set_defaults(func=cmd_config_db_export)
 
 
+def _add_hybrid(sub: argparse._SubParsersAction) -> None:
+    hybrid = sub.add_parser("hybrid", help="hybrid mode utilities")
+    commands = hybrid.add_subparsers(dest="hybrid_command", required=True)
+    gen_cert = commands.add_parser(
+        "gen_cert", help="write a certificate/key pair for cluster_mtls = shared "
+                         "(./cluster.crt and ./cluster.key unless both paths are given)")
+    gen_cert.add_argument("files", nargs="*", metavar="CERT KEY")
+    gen_cert.add_argument("-d", "--days", type=int,
+                          help="validity in days (default: 1095, 3 years)")
+    gen_cert.set_defaults(func=cmd_hybrid_gen_cert)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="controlplane", description="Gantry control plane")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -246,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     _add_migrations(sub)
     _add_config(sub)
+    _add_hybrid(sub)
     return parser
 
 
@@ -253,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         sys.exit(args.func(args))
-    except (ConfError, StoreError) as err:
+    except (ConfError, StoreError, CertificateError) as err:
         print(f"Error: {err}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

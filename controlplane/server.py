@@ -1,5 +1,6 @@
 """`controlplane run`: check the database, then serve the Admin API on `admin_listen` with
-uvicorn (httptools, uvloop) in this process until SIGTERM or SIGINT."""
+uvicorn (httptools, uvloop) in this process until SIGTERM or SIGINT; with role =
+control_plane, the cluster listener (controlplane.cluster) runs beside it on the same loop."""
 from __future__ import annotations
 
 import asyncio
@@ -17,6 +18,7 @@ import uvicorn
 from dataplane.conf import Conf, Listener
 
 from .api import ApiContext, create_app
+from .cluster import ClusterServer
 from .store import Database
 
 log = logging.getLogger("controlplane")
@@ -83,8 +85,11 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
-def server_for(api: ApiContext) -> uvicorn.Server:
-    config = uvicorn.Config(create_app(api), http="httptools", loop="uvloop", lifespan="off",
+def server_for(api: ApiContext, cluster: ClusterServer | None = None) -> uvicorn.Server:
+    """The Admin API server; `cluster` answers /clustering/* (a 400 without one)."""
+    app = create_app(api)
+    app.state.cluster = cluster
+    config = uvicorn.Config(app, http="httptools", loop="uvloop", lifespan="off",
                             access_log=False, log_config=None, server_header=False,
                             date_header=True)
     server = _Server(config)
@@ -96,6 +101,7 @@ async def serve(conf: Conf) -> None:
     """Run until a stop signal. Raises the store's NotBootstrapped, MigrationsPending or
     DatabaseUnavailable before listening when the database cannot serve."""
     db = await Database.connect(conf)
+    cluster: ClusterServer | None = None
     try:
         await db.migrations.check()
         listeners = plain_listeners(conf)
@@ -103,9 +109,14 @@ async def serve(conf: Conf) -> None:
             log.warning("admin_listen is off: no Admin API")
             return
         sockets = [bind(listener) for listener in listeners]
-        server = server_for(ApiContext(conf, db, node_id(conf)))
+        if conf.role == "control_plane":
+            cluster = ClusterServer(conf, db)
+            await cluster.start()
+        server = server_for(ApiContext(conf, db, node_id(conf)), cluster)
         for listener in listeners:
             log.info("Admin API listening on %s", listener.listener)
         await server.serve(sockets=sockets)
     finally:
+        if cluster is not None:
+            await cluster.stop()
         await db.close()

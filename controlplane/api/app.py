@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import entities, failures, info, openapi, schemas, tags
+from . import clustering, entities, failures, info, openapi, schemas, tags
 from .context import ApiContext, Counters
 
 log = logging.getLogger("controlplane.api")
@@ -52,7 +52,8 @@ class Guard:
 
 
 def create_app(api: ApiContext) -> Starlette:
-    routes = [*info.ROUTES, *schemas.ROUTES, *tags.ROUTES, *openapi.ROUTES, *entities.routes()]
+    routes = [*info.ROUTES, *schemas.ROUTES, *tags.ROUTES, *openapi.ROUTES, *clustering.ROUTES,
+              *entities.routes()]
     app = Starlette(routes=routes, exception_handlers=failures.HANDLERS,
                     middleware=[Middleware(Guard, counters=api.counters)])
     app.router.redirect_slashes = False

@@ -27,3 +27,23 @@ async def record(connection: asyncpg.Connection, changes: Iterable[Change]) -> i
 
 async def current(connection: asyncpg.Connection) -> int:
     return await connection.fetchval('SELECT "version" FROM "change_version"')
+
+
+LoggedChange = tuple[int, str, str, str]  # (version, entity, id, op)
+
+
+async def changes_since(connection: asyncpg.Connection, version: int) -> list[LoggedChange] | None:
+    """Every change after `version` in version order; None when the log cannot tell (the
+    version is ahead of the database, or its successors were removed from the log)."""
+    latest = await current(connection)
+    if version < 0 or version > latest:
+        return None
+    if version == latest:
+        return []
+    oldest = await connection.fetchval('SELECT min("version") FROM "change_log"')
+    if oldest is None or oldest > version + 1:
+        return None
+    records = await connection.fetch(
+        'SELECT "version", "entity", "entity_id", "op" FROM "change_log" '
+        'WHERE "version" > $1 ORDER BY "version", "entity", "entity_id"', version)
+    return [(r[0], r[1], str(r[2]), r[3]) for r in records]

@@ -5,7 +5,9 @@ import asyncpg
 
 from dataplane.conf import Conf
 
+from .changes import ChangeLogReader
 from .connection import acquire, create_pool, server_name, unavailable_as_error
+from .data_planes import DataPlaneStore
 from .entities import EntityStore
 from .errors import DatabaseUnavailable
 from .migrator import Migrations
@@ -18,6 +20,8 @@ class Database:
         self._timeout = conf.pg_timeout / 1000
         self.entities = EntityStore(pool, self._server, self._timeout)
         self.migrations = Migrations(pool, self._server, conf.pg_schema)
+        self.data_planes = DataPlaneStore(pool, self._server, self._timeout)
+        self.changes = ChangeLogReader(pool, self._server, self._timeout)
 
     @classmethod
     async def connect(cls, conf: Conf) -> Database:

@@ -25,6 +25,14 @@ def cross_check(values: Mapping[str, Any], source: Callable[[str], str]) -> list
                              "(set database = off)")
         if values.get("proxy_listen") == ():
             fail("proxy_listen", 'proxy_listen must be specified when role = "data_plane"')
+    if role in ("control_plane", "data_plane"):
+        if values.get("cluster_cert") is None or values.get("cluster_cert_key") is None:
+            fail("cluster_cert", "cluster certificate and key must be provided to use Hybrid mode")
+    if role == "control_plane":
+        if values.get("cluster_mtls") == "pki" and values.get("cluster_ca_cert") is None:
+            fail("cluster_ca_cert", 'cluster_ca_cert must be specified when cluster_mtls = "pki"')
+        if values.get("cluster_dp_labels"):
+            fail("cluster_dp_labels", 'cluster_dp_labels can only be set when role = "data_plane"')
     certs, keys = values.get("ssl_cert"), values.get("ssl_cert_key")
     if certs is not None and keys is not None and len(certs) != len(keys):
         fail("ssl_cert_key", "ssl_cert_key must be specified with ssl_cert, one key per certificate")

@@ -21,7 +21,15 @@ class Conf:
     admin_listen: tuple[Listener, ...]
     status_listen: tuple[Listener, ...]
     cluster_listen: tuple[Listener, ...]
-    cluster_control_plane: HostPort
+    cluster_control_plane: tuple[HostPort, ...]  # a data plane tries them in turn
+    cluster_mtls: str  # shared | pki
+    cluster_cert: str | None  # absolute path
+    cluster_cert_key: str | None  # absolute path
+    cluster_ca_cert: str | None  # absolute path; the trust root with cluster_mtls = pki
+    cluster_server_name: str | None  # pki: the name a data plane expects in the CP certificate
+    cluster_dp_labels: Mapping[str, str]
+    cluster_data_plane_purge_delay: int  # seconds a silent data plane stays listed
+    cluster_max_payload: int  # accepted for Kong compatibility; not a ceiling in Gantry
     nginx_worker_processes: int  # 'auto' already resolved to the CPU count
     log_level: str
     proxy_access_log: str | None  # absolute; None when off

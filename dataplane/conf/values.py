@@ -3,6 +3,9 @@
 import base64
 import binascii
 import os
+import re
+from types import MappingProxyType
+from typing import Mapping
 
 from . import types
 from .addresses import HostPort, parse_host_port
@@ -81,9 +84,34 @@ def port(value: str) -> int:
     return types.integer(minimum=1, maximum=65535)(value)
 
 
-def control_plane(value: str) -> HostPort:
-    """``host[:port]``; without a port the link goes to 443, as a wss:// URL would."""
-    return parse_host_port(types.required(types.string)(value), default_port=443)
+def control_planes(value: str) -> tuple[HostPort, ...]:
+    """One or more comma-separated ``host[:port]``, tried in turn by a data plane; without a
+    port the link goes to 443, as a wss:// URL would."""
+    entries = types.split_list(types.required(types.string)(value))
+    if not entries:
+        raise ValueError("must not be empty")
+    return tuple(parse_host_port(entry, default_port=443) for entry in entries)
+
+
+# Kong's label rules: 1-63 characters, alphanumerics inside `_.-`, alphanumeric at both ends;
+# keys starting with `_` or `kong` are reserved.
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
+
+
+def dp_labels(value: str) -> Mapping[str, str]:
+    """``key:value`` pairs, comma-separated, sent by a data plane to its control plane."""
+    labels: dict[str, str] = {}
+    for entry in types.split_list(value):
+        key, sep, label = (part.strip() for part in entry.partition(":"))
+        if not sep or not _LABEL.fullmatch(key) or not _LABEL.fullmatch(label):
+            raise ValueError(f"label '{entry}' must be 'key:value', each 1-63 letters, digits, "
+                             "'_', '.' or '-', starting and ending with a letter or digit")
+        if key.lower().startswith("kong"):
+            raise ValueError(f"label key '{key}' is reserved (keys may not start with 'kong')")
+        if key in labels:
+            raise ValueError(f"label key '{key}' is set twice")
+        labels[key] = label
+    return MappingProxyType(labels)
 
 
 def _certificate(entry: str) -> str:

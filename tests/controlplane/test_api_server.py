@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 import requests
 
+from controlplane.cluster.gencert import generate
 from tests.controlplane.conftest import with_db
 from tests.harness import ROOT, free_port
 
@@ -54,14 +55,21 @@ def test_refuses_new_migrations(tmp_path, postgres):
 
 
 def test_refuses_the_data_plane_role(tmp_path, db_conf):
-    done = run(write_conf(tmp_path, db_conf, role="data_plane", database="off"))
+    generate(str(tmp_path / "cluster.crt"), str(tmp_path / "cluster.key"))
+    done = run(write_conf(tmp_path, db_conf, role="data_plane", database="off",
+                          cluster_cert=str(tmp_path / "cluster.crt"),
+                          cluster_cert_key=str(tmp_path / "cluster.key")))
     assert done.returncode == 1 and "dataplane run" in done.stderr
 
 
 def test_serves_admin_listen_until_sigterm(tmp_path, db_conf):
     port = free_port()
+    generate(str(tmp_path / "cluster.crt"), str(tmp_path / "cluster.key"))
     path = write_conf(tmp_path, db_conf, role="control_plane",
-                      admin_listen=f"127.0.0.1:{port}, 127.0.0.1:{free_port()} ssl")
+                      admin_listen=f"127.0.0.1:{port}, 127.0.0.1:{free_port()} ssl",
+                      cluster_listen=f"127.0.0.1:{free_port()}",
+                      cluster_cert=str(tmp_path / "cluster.crt"),
+                      cluster_cert_key=str(tmp_path / "cluster.key"))
     proc = subprocess.Popen([sys.executable, "-m", "controlplane.cli", "run", "-c", str(path)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from controlplane.store import Database, DatabaseUnavailable
+from controlplane.store.migrations import CORE
 from tests.postgres import PostgresCluster, server_bin_dir
 
 
@@ -76,7 +77,7 @@ def test_connect_while_down_then_server_appears(own_cluster):
         finally:
             own_cluster.start()
         try:
-            assert await eventually(db.migrations.bootstrap) == ["000_base"]
+            assert await eventually(db.migrations.bootstrap) == [m.name for m in CORE]
         finally:
             await db.close()
 

@@ -25,6 +25,14 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
+def cluster_pair(tmp_path: Path) -> dict[str, str]:
+    """cluster_cert and cluster_cert_key settings (hybrid roles need them; contents unread)."""
+    for name in ("cluster.crt", "cluster.key"):
+        (tmp_path / name).write_text("")
+    return {"cluster_cert": str(tmp_path / "cluster.crt"),
+            "cluster_cert_key": str(tmp_path / "cluster.key")}
+
+
 def test_defaults_are_kongs():
     conf = load_conf(None, env={})
     assert conf.prefix == "/usr/local/kong"
@@ -93,7 +101,8 @@ def test_every_error_is_reported_at_once(tmp_path):
 def test_environment_beats_file_and_overrides_beat_environment(tmp_path):
     path = write(tmp_path, "log_level = info\nrole = traditional\nnginx_worker_processes = 2\n")
     env = {"KONG_LOG_LEVEL": " warn ", "KONG_ROLE": "control_plane", "KONG_PG_PASSWORD": "a#b"}
-    conf = load_conf(path, env=env, overrides={"role": "data_plane", "database": "off"})
+    conf = load_conf(path, env=env, overrides={"role": "data_plane", "database": "off",
+                                               **cluster_pair(tmp_path)})
     assert conf.log_level == "warn" and conf.source("log_level") == "KONG_LOG_LEVEL"
     assert conf.role == "data_plane" and conf.source("role") == "override"
     assert conf.nginx_worker_processes == 2 and conf.source("nginx_worker_processes") == f"{path}:3"
@@ -147,12 +156,14 @@ def test_hybrid_role_rules(tmp_path):
     assert caught.value.errors == [
         'default: database: only in-memory storage can be used when role = "data_plane" (set database = off)',
         f'{tmp_path}/kong.conf:2: proxy_listen: proxy_listen must be specified when role = "data_plane"',
+        "default: cluster_cert: cluster certificate and key must be provided to use Hybrid mode",
     ]
     with pytest.raises(ConfError, match='KONG_DATABASE: database: in-memory storage can not be used'):
         load_conf(None, env={"KONG_ROLE": "control_plane", "KONG_DATABASE": "off"})
     conf = load_conf(None, env={"KONG_ROLE": "data_plane", "KONG_DATABASE": "off",
-                                "KONG_CLUSTER_CONTROL_PLANE": "cp.internal:8005"})
-    assert str(conf.cluster_control_plane) == "cp.internal:8005"
+                                "KONG_CLUSTER_CONTROL_PLANE": "cp.internal:8005"},
+                     overrides=cluster_pair(tmp_path))
+    assert [str(cp) for cp in conf.cluster_control_plane] == ["cp.internal:8005"]
 
 
 def test_empty_value_means_unset(tmp_path):
@@ -214,8 +225,9 @@ def test_not_applicable_keys_logged_once_per_load(tmp_path, caplog):
     assert debug == ["Kong settings not applicable to Gantry, accepted and ignored: anonymous_reports, pg_ro_host, plugins"]
 
 
-def test_sanitized_dict_masks_secrets():
-    conf = load_conf(None, env={"KONG_PG_PASSWORD": "hunter2", "KONG_CLUSTER_CERT_KEY": "/k.pem"})
+def test_sanitized_dict_masks_secrets(tmp_path):
+    key = cluster_pair(tmp_path)["cluster_cert_key"]
+    conf = load_conf(None, env={"KONG_PG_PASSWORD": "hunter2", "KONG_CLUSTER_CERT_KEY": key})
     clean = conf.as_sanitized_dict()
     assert clean["pg_password"] == "******" and clean["cluster_cert_key"] == "******"
     assert clean["pg_ro_password"] == "" and clean["pg_user"] == "kong"

@@ -135,7 +135,7 @@ def test_trusted_certificates(tmp_path):
 
 
 def test_control_plane_address():
-    assert str(values.control_plane("cp.example.com")) == "cp.example.com:443"
-    assert str(values.control_plane("[::1]:8005")) == "[::1]:8005"
+    assert [str(a) for a in values.control_planes("cp.example.com")] == ["cp.example.com:443"]
+    assert [str(a) for a in values.control_planes("[::1]:8005, cp2:8005")] == ["[::1]:8005", "cp2:8005"]
     with pytest.raises(ValueError, match="invalid port 0"):
-        values.control_plane("cp:0")
+        values.control_planes("cp:0")

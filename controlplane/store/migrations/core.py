@@ -120,4 +120,25 @@ CREATE TABLE IF NOT EXISTS "change_log" (
 );
 """)
 
-CORE: tuple[Migration, ...] = (BASE_000,)
+# Data planes seen by any control plane on this database (Kong's clustering_data_planes);
+# times are epoch seconds, `expires_at` is last report + cluster_data_plane_purge_delay.
+CLUSTERING_001 = Migration("001_clustering_data_planes", up="""
+CREATE TABLE IF NOT EXISTS "clustering_data_planes" (
+    "id"             UUID PRIMARY KEY,
+    "hostname"       TEXT NOT NULL,
+    "ip"             TEXT NOT NULL,
+    "version"        TEXT NOT NULL,
+    "sync_status"    TEXT NOT NULL DEFAULT 'unknown',
+    "config_hash"    TEXT NOT NULL,
+    "config_version" BIGINT NOT NULL DEFAULT 0,
+    "labels"         JSONB NOT NULL DEFAULT '{}',
+    "cert_expiry"    BIGINT,
+    "last_seen"      BIGINT NOT NULL,
+    "updated_at"     BIGINT NOT NULL,
+    "expires_at"     BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS "clustering_data_planes_expires_at_idx"
+    ON "clustering_data_planes" ("expires_at");
+""")
+
+CORE: tuple[Migration, ...] = (BASE_000, CLUSTERING_001)

@@ -1,0 +1,98 @@
+"""Data planes connected to this control plane (in memory) and their rows in
+`clustering_data_planes`, written in the background, coalesced per data plane, so a slow or
+absent database never holds up a config push or a pong."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from controlplane.store import StoreError
+from controlplane.store.data_planes import DataPlaneStore
+
+log = logging.getLogger("controlplane.cluster")
+
+PURGE_INTERVAL = 60.0
+
+
+class Member(Protocol):
+    node_id: str
+
+    def row(self) -> dict[str, Any]: ...
+
+    def wake(self) -> None: ...
+
+
+class Registry:
+    def __init__(self, store: DataPlaneStore, purge_delay: int) -> None:
+        self._store = store
+        self._purge_delay = purge_delay
+        self._members: dict[str, Member] = {}
+        self._dirty: dict[str, Member] = {}
+        self._wake = asyncio.Event()
+        self._failing = False
+        self._tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.ensure_future(self._write_loop()),
+                       asyncio.ensure_future(self._purge_loop())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._flush()  # the last word of every data plane, if the database takes it
+
+    def members(self) -> list[Member]:
+        return list(self._members.values())
+
+    def add(self, member: Member) -> Member | None:
+        """Register `member`; the one it replaces (same node id, reconnected), if any."""
+        previous = self._members.get(member.node_id)
+        self._members[member.node_id] = member
+        self.touch(member)
+        return previous
+
+    def remove(self, member: Member) -> None:
+        if self._members.get(member.node_id) is member:
+            del self._members[member.node_id]
+
+    def touch(self, member: Member) -> None:
+        """Persist `member`'s current state soon."""
+        self._dirty[member.node_id] = member
+        self._wake.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        while self._dirty:
+            node_id, member = next(iter(self._dirty.items()))
+            del self._dirty[node_id]  # a touch during the write queues it again
+            try:
+                await self._store.upsert(member.row(), self._purge_delay)
+            except (StoreError, OSError) as exc:
+                self._dirty.setdefault(node_id, member)
+                if not self._failing:
+                    log.warning("unable to record data plane status in the database (%s); "
+                                "retrying every second", exc)
+                    self._failing = True
+                await asyncio.sleep(1.0)
+                continue
+            if self._failing:
+                log.info("recording data plane status in the database again")
+                self._failing = False
+
+    async def _purge_loop(self) -> None:
+        while True:
+            try:
+                purged = await self._store.purge()
+            except (StoreError, OSError):
+                purged = 0  # the write loop reports the database; try again next round
+            if purged:
+                log.info("purged %d data plane(s) not seen for %d seconds", purged,
+                         self._purge_delay)
+            await asyncio.sleep(PURGE_INTERVAL)

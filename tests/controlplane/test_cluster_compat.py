@@ -1,0 +1,107 @@
+"""Compatibility checks (Kong's rules): an incompatible data plane gets a Refusal naming the
+sync_status and reason, no config, and the control plane logs why."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from controlplane.cluster import compat
+from dataplane import __version__
+from tests.controlplane.conftest import with_db
+from tests.controlplane.test_cluster_support import ControlPlane, TestDataPlane, shared_pair
+
+CP = __version__  # "0.1.0"
+MAJOR, MINOR, _ = (int(p) for p in CP.split("."))
+
+
+def test_version_rules():
+    assert compat.check_version(CP, CP) is None
+    assert compat.check_version(f"{MAJOR}.{MINOR}.99", CP) is None  # patch ignored
+    newer = compat.check_version(f"{MAJOR}.{MINOR + 1}.0", CP)
+    assert newer == compat.Refused(compat.KONG_VERSION_INCOMPATIBLE,
+                                   f"data plane version {MAJOR}.{MINOR + 1}.0 is incompatible "
+                                   f"with older control plane version {CP}")
+    other = compat.check_version(f"{MAJOR + 1}.0.0", CP)
+    assert other.reason.endswith(f"({MAJOR}.x.y are accepted)")
+    assert compat.check_version("garbage", CP).sync_status == compat.KONG_VERSION_INCOMPATIBLE
+
+
+def test_plugin_rules():
+    cp = {"cors": "1.4.0"}
+    assert compat.check_plugins({"cors": "1.4.9"}, ["cors"], cp, CP) is None
+    assert compat.check_plugins({"cors": "1.2.0"}, ["cors"], cp, CP) is None  # older minor
+    assert compat.check_plugins({}, [], cp, CP) is None  # only configured plugins count
+    missing = compat.check_plugins({}, ["cors"], cp, CP)
+    assert missing == compat.Refused(compat.PLUGIN_SET_INCOMPATIBLE,
+                                     "configured cors plugin 1.4.0 is missing from data plane")
+    for dp in ("1.5.0", "2.4.0"):
+        newer = compat.check_plugins({"cors": dp}, ["cors"], cp, CP)
+        assert newer == compat.Refused(
+            compat.PLUGIN_VERSION_INCOMPATIBLE,
+            f"configured data plane cors plugin version {dp} is different to control plane "
+            "plugin version 1.4.0")
+
+
+@pytest.fixture
+def cp_conf(postgres, tmp_path):
+    cert, key = shared_pair(tmp_path)
+    conf = postgres.conf(postgres.create_database(), role="control_plane", cluster_cert=cert,
+                         cluster_cert_key=key)
+    with_db(conf, lambda db: db.migrations.bootstrap())
+    return conf
+
+
+def test_refusals_over_the_wire(cp_conf, caplog):
+    caplog.set_level(logging.INFO, logger="controlplane.cluster")
+    cert, key = cp_conf.cluster_cert, cp_conf.cluster_cert_key
+    with ControlPlane(cp_conf) as cp:
+        cp.request("POST", "/plugins", json={"name": "cors"})
+        cp.caught_up()
+
+        async def first(**kw) -> tuple[str, str, str]:
+            dp = TestDataPlane(cp.port, cert, key, cert, **kw)
+            await dp.connect()
+            message = await dp.receive()
+            if message.WhichOneof("kind") == "full":
+                await dp.apply(message)  # acknowledged: "normal"
+            await asyncio.sleep(0.2)  # the registry row is written in the background
+            await dp.close()
+            kind = message.WhichOneof("kind")
+            return kind, message.refusal.sync_status, message.refusal.reason
+
+        async def scenario():
+            newer = f"{MAJOR}.{MINOR + 1}.0"
+            assert await first(version=newer) == (
+                "refusal", "kong_version_incompatible",
+                f"data plane version {newer} is incompatible with older control plane version {CP}")
+            assert await first(plugins={"key-auth": CP}) == (
+                "refusal", "plugin_set_incompatible",
+                f"configured cors plugin {CP} is missing from data plane")
+            newer_plugin = f"{MAJOR}.{MINOR + 1}.0"
+            assert await first(plugins={"cors": newer_plugin}) == (
+                "refusal", "plugin_version_incompatible",
+                f"configured data plane cors plugin version {newer_plugin} is different to "
+                f"control plane plugin version {CP}")
+            assert (await first())[0] == "full"
+
+            # a data plane that lacks a plugin gets config until the plugin is configured
+            dp = TestDataPlane(cp.port, cert, key, cert, plugins={"cors": CP})
+            await dp.connect()
+            await dp.receive_config()
+            await cp.arequest("POST", "/plugins", json={"name": "key-auth"})
+            message = await dp.receive()
+            assert message.refusal.sync_status == "plugin_set_incompatible"
+            await dp.close()
+
+        asyncio.run(scenario())
+        statuses = sorted(row["sync_status"] for row in
+                          cp.request("GET", "/clustering/data-planes").json()["data"])
+        assert statuses == ["kong_version_incompatible", "normal", "plugin_set_incompatible",
+                            "plugin_set_incompatible", "plugin_version_incompatible"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(m.startswith("unable to send updated configuration to data plane dp-")
+               and "is incompatible with older control plane version" in m for m in warnings)
+    assert any("configured key-auth plugin" in m and "missing from data plane" in m
+               for m in warnings)
