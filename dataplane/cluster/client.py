@@ -23,11 +23,16 @@ import grpc
 
 from dataplane import __version__
 from dataplane.cluster.protocol import cluster_pb2, cluster_pb2_grpc
+from dataplane.schema import BUNDLED_PLUGINS
 
 from .apply import ConfigApplier
 from .backoff import Backoff
 from .link import LinkStatus
 from .settings import ClusterSettings, ControlPlane
+
+# The plugins this node accepts in its configuration: Kong's bundled set, which ships with
+# Gantry and so carries Gantry's version (the control plane's compatibility check reads it).
+_PLUGINS = [cluster_pb2.PluginInfo(name=name, version=__version__) for name in sorted(BUNDLED_PLUGINS)]
 
 log = logging.getLogger("gantry.cluster")
 
@@ -155,7 +160,7 @@ class ClusterClient:
         version, config_hash = self.applier.current()
         return cluster_pb2.DataPlaneMessage(hello=cluster_pb2.Hello(
             node_id=self.node_id, hostname=self.settings.hostname, version=__version__,
-            plugins=[], labels=self.settings.labels, config_version=version, config_hash=config_hash))
+            plugins=_PLUGINS, labels=self.settings.labels, config_version=version, config_hash=config_hash))
 
     def _ping(self) -> cluster_pb2.DataPlaneMessage:
         version, config_hash = self.applier.current()

@@ -208,6 +208,8 @@ def test_full_config_applied_served_and_acked(control_planes, data_plane, upstre
     assert hello.node_id == node_id
     assert hello.version == __version__ and hello.hostname
     assert dict(hello.labels) == {"region": "eu", "tier": "edge"}
+    plugins = {plugin.name: plugin.version for plugin in hello.plugins}
+    assert plugins["key-auth"] == __version__ and "rate-limiting" in plugins
     assert (hello.config_version, hello.config_hash) == (0, EMPTY_HASH)
     # a ping right after the apply reports the new hash
     wait_for(lambda: any(p.config_hash == config.full.hash for p in cp.of_kind("ping")), message="ping after apply")
