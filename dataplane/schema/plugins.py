@@ -19,12 +19,19 @@ BUNDLED_PLUGINS: frozenset[str] = frozenset({
 ANY_CONFIG = Field("record", fields=None, required=True, default={})
 
 _config_schemas: dict[str, Field] = {}
+# One subschema object per plugin, so that the compiled plan kept for it is found again
+_subschemas: dict[str, EntitySubschema] = {}
 
 
 def register_plugin_config(name: str, config: Field) -> None:
     """Install the `config` record of plugin `name` (called by the plugin runtime)."""
     _config_schemas[name] = config(required=True)
+    _subschemas.pop(name, None)
 
 
 def plugin_subschema(name: str) -> EntitySubschema:
-    return EntitySubschema(name, fields=(("config", _config_schemas.get(name, ANY_CONFIG)),))
+    sub = _subschemas.get(name)
+    if sub is None:
+        sub = _subschemas[name] = EntitySubschema(
+            name, fields=(("config", _config_schemas.get(name, ANY_CONFIG)),))
+    return sub

@@ -1,0 +1,417 @@
+"""Schemas compiled into validation functions: Kong's `Schema:validate_field` and
+`Schema:validate` with every decision that depends only on the schema taken once.
+
+A `Field` compiles into a check, `check(value) -> None | error`, kept on the field. A record
+(its fields plus entity checks) compiles into a `RecordPlan`. Nothing is compiled per value:
+the element check of an array, a conditional check's overridden field and every message that
+names only schema data are built here once.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from . import messages as M
+from .checks import AtLeastOneOf, Conditional, ConditionalAtLeastOneOf, Custom, Distinct, MutuallyRequired
+from .fields import MISSING, Field
+
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+Errors = dict[Any, Any]
+Check = Callable[[Any], Any]  # value -> None, a message or nested errors
+EntityCheck = Callable[[dict, Errors], None]
+
+
+def is_nonempty(value: Any) -> bool:
+    return not (value is None or value is MISSING or value == "" or
+                (isinstance(value, (list, dict)) and not value))
+
+
+def is_uuid(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 36 and bool(_UUID_RE.match(value))
+
+
+def field_check(field: Field) -> Check:
+    """The compiled check of `field`, built on first use and kept on the (immutable) field."""
+    check = field.__dict__.get("_check")
+    if check is None:
+        check = _compile(field)
+        object.__setattr__(field, "_check", check)  # frozen dataclass: not a dataclass field
+    return check
+
+
+# ---------------------------------------------------------------- one field
+
+
+def _compile(field: Field) -> Check:
+    typed = _TYPES.get(field.type, _no_type_check)(field)
+    # records and foreign keys are fully checked by their type check; Kong runs no validators
+    validators = () if field.type in ("record", "foreign") else _validators(field)
+    override = field.err
+    if field.ne is None:
+        when_null = field.err or M.NE.format("null")
+    else:
+        when_null = M.REQUIRED if field.required else None
+    if field.eq_null:
+        set_error = field.err or M.EQ.format("null")
+
+        def check_unset(value: Any) -> Any:
+            return when_null if value is None or value is MISSING else set_error
+        return check_unset
+
+    def check(value: Any) -> Any:
+        if value is None or value is MISSING:
+            return when_null
+        if typed is not None:
+            err = typed(value)
+            if err is not None:
+                return err
+        for validator in validators:
+            err = validator(value)
+            if err is not None:
+                return override or err
+        return None
+    return check
+
+
+def _no_type_check(field: Field) -> None:
+    return None
+
+
+def _integer(field: Field) -> Check:
+    def typed(value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                (isinstance(value, float) and not value.is_integer()):
+            return M.INTEGER
+        return None
+    return typed
+
+
+def _number(field: Field) -> Check:
+    def typed(value: Any) -> Any:
+        return M.NUMBER if isinstance(value, bool) or not isinstance(value, (int, float)) else None
+    return typed
+
+
+def _string(field: Field) -> Check:
+    def typed(value: Any) -> Any:
+        return None if isinstance(value, str) else M.STRING
+    return typed
+
+
+def _boolean(field: Field) -> Check:
+    def typed(value: Any) -> Any:
+        return None if isinstance(value, bool) else M.BOOLEAN
+    return typed
+
+
+def _sub_check(field: Field, attr: str) -> Check:
+    """The check of `field.<attr>` made required (array elements, map keys and values), or,
+    where a schema leaves it out, one failing as the uncompiled lookup would."""
+    sub = getattr(field, attr)
+    if sub is not None:
+        return field_check(sub(required=True))
+
+    def undefined(value: Any) -> Any:
+        raise TypeError(f"'NoneType' object is not callable ({attr} of a {field.type} field)")
+    return undefined
+
+
+def _sequence(field: Field) -> Check:
+    wrong_type = M.ARRAY if field.type == "array" else M.SET
+    element = _sub_check(field, "elements")
+
+    def typed(value: Any) -> Any:
+        if not isinstance(value, list):
+            if value != {}:  # Lua cannot tell an empty object from an empty array
+                return wrong_type
+            value = []
+        errs = {}
+        for i, v in enumerate(value, start=1):
+            err = element(v)
+            if err is not None:
+                errs[i] = err
+        return errs or None
+    return typed
+
+
+def _map(field: Field) -> Check:
+    key_check = _sub_check(field, "keys")
+    value_check = _sub_check(field, "values")
+
+    def typed(value: Any) -> Any:
+        if not isinstance(value, dict):
+            if value != []:
+                return M.MAP
+            value = {}
+        for k, v in value.items():
+            err = key_check(k)
+            if err is None:
+                err = value_check(v)
+            if err is not None:
+                return err
+        return None
+    return typed
+
+
+def _record(field: Field) -> Check:
+    plan = None if field.fields is None else RecordPlan(field.fields, field.entity_checks)
+
+    def typed(value: Any) -> Any:
+        if not isinstance(value, dict):
+            if value != []:
+                return M.RECORD
+            value = {}
+        return None if plan is None else plan.validate(value)
+    return typed
+
+
+def _foreign(field: Field) -> Check:
+    id_check = field_check(Field("string", uuid=True))
+
+    def typed(value: Any) -> Any:
+        if not isinstance(value, dict) or "id" not in value or value["id"] is None:
+            return {"id": M.MISSING_PK}
+        err = id_check(value["id"])
+        return {"id": err} if err else None
+    return typed
+
+
+_TYPES: dict[str, Callable[[Field], Check | None]] = {
+    "integer": _integer, "number": _number, "string": _string, "boolean": _boolean,
+    "array": _sequence, "set": _sequence, "map": _map, "record": _record, "foreign": _foreign,
+}
+
+
+def _validators(field: Field) -> tuple[Check, ...]:
+    """Kong's validators that `field` sets, in Kong's order (the first failure wins)."""
+    out: list[Check] = []
+    if field.ne is not MISSING:
+        ne = field.ne
+
+        def not_equal(value: Any) -> Any:
+            if value == ne:
+                return M.NE.format(str(value).lower() if isinstance(value, bool) else value)
+            return None
+        out.append(not_equal)
+    if field.not_one_of is not None:
+        out.append(_member(field.not_one_of, True,
+                           M.NOT_ONE_OF.format(", ".join(map(str, field.not_one_of)))))
+    if field.one_of is not None:
+        out.append(_member(field.one_of, False, M.ONE_OF.format(", ".join(map(str, field.one_of)))))
+    if field.timestamp:
+        out.append(lambda value: None if value > 0 else M.TIMESTAMP)
+    if field.uuid:
+        out.append(lambda value: None if is_uuid(value) else M.UUID)
+    if field.between is not None:
+        lo, hi = field.between
+        between = M.BETWEEN.format(M.fmt_number(lo), M.fmt_number(hi))
+        out.append(lambda value: between if value < lo or value > hi else None)
+    if field.len_eq is not None:
+        out.append(_length(lambda length, n: length != n, field.len_eq, M.LEN_EQ))
+    len_min = field.len_min
+    if len_min is None and field.type == "string":
+        len_min = 1  # Kong rejects empty strings unless a schema says otherwise
+    if len_min is not None:
+        out.append(_length(lambda length, n: length < n, len_min, M.LEN_MIN))
+    if field.len_max is not None:
+        out.append(_length(lambda length, n: length > n, field.len_max, M.LEN_MAX))
+    if field.starts_with is not None:
+        prefix, starts = field.starts_with, M.STARTS_WITH.format(field.starts_with)
+        out.append(lambda value: None if value.startswith(prefix) else starts)
+    out.extend(_search(p, True, msg) for p, msg in field.match_none)
+    if field.match is not None:
+        match = re.compile(field.match).search
+        out.append(lambda value: None if match(value) else M.MATCH.format(value))
+    out.extend(_search(p, False, msg) for p, msg in field.match_all)
+    if field.match_any is not None:
+        searches, any_msg = [re.compile(p).search for p in field.match_any[0]], field.match_any[1]
+        out.append(lambda value: None if any(s(value) for s in searches) else any_msg)
+    if field.contains is not None:
+        needle, contains = field.contains, M.CONTAINS.format(field.contains)
+        out.append(lambda value: None if needle in value else contains)
+    if field.custom_validator is not None:
+        out.append(field.custom_validator)
+    if field.mutually_exclusive_subsets is not None:
+        out.append(_exclusive_subsets(field.mutually_exclusive_subsets))
+    return tuple(out)
+
+
+def _member(values: tuple, fail_when_in: bool, msg: str) -> Check:
+    if fail_when_in:
+        return lambda value: msg if value in values else None
+    return lambda value: None if value in values else msg
+
+
+def _length(fails: Callable[[int, int], bool], n: int, template: str) -> Check:
+    msg = template.format(n)
+    return lambda value: msg if fails(len(value), n) else None
+
+
+def _search(pattern: str, fail_when_found: bool, msg: str) -> Check:
+    search = re.compile(pattern).search
+    if fail_when_found:
+        return lambda value: msg if search(value) else None
+    return lambda value: None if search(value) else msg
+
+
+def _exclusive_subsets(subsets: tuple[tuple[str, ...], ...]) -> Check:
+    def exclusive(value: Any) -> Any:
+        member_of: list[list[str]] = []
+        for v in value:
+            for subset in subsets:
+                if v in subset and list(subset) not in member_of:
+                    member_of.append(list(subset))
+        if len(member_of) > 1:
+            return M.MUTUALLY_EXCLUSIVE_SETS.format(M.quoted_list(member_of))
+        return None
+    return exclusive
+
+
+# ---------------------------------------------------------------- records
+
+
+class RecordPlan:
+    """A record's fields and entity checks, compiled: `validate(data)` is Kong's validation of
+    a record whose defaults are already filled."""
+
+    __slots__ = ("checks", "required", "entity_checks")
+
+    def __init__(self, fields: tuple[tuple[str, Field], ...], entity_checks: tuple) -> None:
+        fmap = dict(fields)
+        self.checks: dict[str, Check] = {name: field_check(f) for name, f in fmap.items()}
+        self.required = tuple(name for name, f in fields if f.required)
+        self.entity_checks = tuple(_entity_check(c, fmap) for c in entity_checks)
+
+    def validate(self, data: dict) -> Errors | None:
+        errors: Errors = {}
+        checks = self.checks
+        for k, v in data.items():
+            check = checks.get(k)  # only str keys are fields: any other key is unknown
+            if check is None:
+                errors[k] = M.UNKNOWN
+                continue
+            err = check(v)
+            if err is not None:
+                errors[k] = err
+        for name in self.required:
+            if data.get(name) is None:
+                errors[name] = M.REQUIRED
+        for entity_check in self.entity_checks:
+            entity_check(data, errors)
+        return errors or None
+
+
+def _entity_error(errors: Errors, msg: str) -> None:
+    errors.setdefault("@entity", []).append(msg)
+
+
+def _overridden(fields: dict[str, Field], name: str, overrides: dict[str, Any]) -> Check:
+    """The check of field `name` with a conditional's overrides applied (Kong's metatable
+    fallback), built once. A check naming no field of the record fails when it runs, as it
+    always has."""
+    if name not in fields:
+        return lambda value: fields[name]
+    return field_check(fields[name](**overrides))
+
+
+def _entity_check(check: Any, fields: dict[str, Field]) -> EntityCheck:
+    if isinstance(check, (AtLeastOneOf, MutuallyRequired, Distinct)):
+        return _field_set_check(check)
+    if isinstance(check, Conditional):
+        return _conditional(check, fields)
+    if isinstance(check, ConditionalAtLeastOneOf):
+        return _conditional_at_least_one_of(check, fields)
+    if isinstance(check, Custom):
+        return _custom(check)
+    raise TypeError(f"unknown entity check {check!r}")  # a schema definition bug
+
+
+def _field_set_check(check: AtLeastOneOf | MutuallyRequired | Distinct) -> EntityCheck:
+    names = check.fields
+    listed = M.quoted_list(list(names))
+    if isinstance(check, AtLeastOneOf):
+        msg = M.AT_LEAST_ONE_OF.format(listed)
+
+        def at_least_one_of(entity: dict, errors: Errors) -> None:
+            if not any(is_nonempty(entity.get(n)) for n in names):
+                _entity_error(errors, msg)
+        return at_least_one_of
+    if isinstance(check, MutuallyRequired):
+        msg = M.MUTUALLY_REQUIRED.format(listed)
+
+        def mutually_required(entity: dict, errors: Errors) -> None:
+            if sum(is_nonempty(entity.get(f)) for f in names) not in (0, len(names)):
+                _entity_error(errors, msg)
+        return mutually_required
+    msg = M.DISTINCT.format(listed)
+
+    def distinct(entity: dict, errors: Errors) -> None:
+        seen = [entity.get(f) for f in names if is_nonempty(entity.get(f))]
+        if len(seen) != len({repr(v) for v in seen}):
+            _entity_error(errors, msg)
+    return distinct
+
+
+def _conditional(check: Conditional, fields: dict[str, Field]) -> EntityCheck:
+    if_field, then_field = check.if_field, check.then_field
+    if_check = _overridden(fields, if_field, check.if_match)
+    then_required = bool(check.then_match.get("required"))
+    failed = M.CONDITIONAL.format(if_field)
+    then_err = check.then_err or failed
+    then_check = _overridden(fields, then_field, check.then_match)
+
+    def conditional(entity: dict, errors: Errors) -> None:
+        if_value = entity.get(if_field)
+        if if_value is None or if_check(if_value):
+            return
+        then_value = entity.get(then_field)
+        if then_required and then_value is None:
+            errors[then_field] = M.REQUIRED
+            _entity_error(errors, failed)
+            return
+        err = then_check(then_value)
+        if err is not None:
+            errors[then_field] = err
+            _entity_error(errors, then_err)
+    return conditional
+
+
+def _conditional_at_least_one_of(check: ConditionalAtLeastOneOf, fields: dict[str, Field]) -> EntityCheck:
+    if_field = check.if_field
+    if_check = _overridden(fields, if_field, check.if_match)
+    else_check = None if check.else_match is None else _overridden(fields, if_field, check.else_match)
+
+    def message(err: str | None, names: tuple[str, ...]) -> str:
+        listed = M.quoted_list(list(names))
+        return err.format(listed) if err else M.AT_LEAST_ONE_OF.format(listed)
+
+    then_names, then_msg = check.then_at_least_one_of, message(check.then_err, check.then_at_least_one_of)
+    else_names = check.else_then_at_least_one_of
+    else_msg = message(check.else_then_err, else_names)
+
+    def conditional_at_least_one_of(entity: dict, errors: Errors) -> None:
+        if_value = entity.get(if_field)
+        if if_value is None:
+            return
+        if if_check(if_value) is None:
+            names, msg = then_names, then_msg
+        elif else_check is not None and else_check(if_value) is None:
+            names, msg = else_names, else_msg
+        else:
+            return
+        if not any(is_nonempty(entity.get(n)) for n in names):
+            _entity_error(errors, msg)
+    return conditional_at_least_one_of
+
+
+def _custom(check: Custom) -> EntityCheck:
+    sources, fn = check.field_sources, check.fn
+
+    def custom(entity: dict, errors: Errors) -> None:
+        if any(errors.get(f) for f in sources):
+            return
+        msg = fn({f: entity.get(f) for f in sources})
+        if msg is not None:
+            _entity_error(errors, msg)
+    return custom
