@@ -1,37 +1,13 @@
 """kong.yml text -> Python data (YAML or JSON), with syntax errors as DeclarativeConfigError."""
 from __future__ import annotations
 
-import base64
-import datetime
 from typing import Any
 
 import orjson
 import yaml
 
 from .errors import DeclarativeConfigError
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _plain(value: Any) -> Any:
-    """Only JSON types past this point: YAML timestamps, sets and binaries become text/lists."""
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else _key(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((_plain(v) for v in value), key=repr)
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    return value
-
-
-def _key(k: Any) -> str:
-    if isinstance(k, bool):
-        return "true" if k else "false"
-    return "null" if k is None else str(_plain(k))
+from .yamldata import load_yaml, plain
 
 
 def _yaml_error(e: yaml.YAMLError, filename: str) -> DeclarativeConfigError:
@@ -50,12 +26,12 @@ def load(text: str | bytes, filename: str) -> dict:
         else:
             return _check_object(data)
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data, done = load_yaml(text)
     except yaml.YAMLError as e:
         raise _yaml_error(e, filename) from None
     except (ValueError, TypeError, RecursionError) as e:  # e.g. bad timestamps, deep nesting
         raise DeclarativeConfigError.parse_failure(f"{filename}: {e}") from None
-    return _check_object(_plain(data))
+    return _check_object(data if done else plain(data))
 
 
 def _check_object(data: Any) -> dict:
