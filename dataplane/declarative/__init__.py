@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .errors import DeclarativeConfigError
 from .flatten import FlatConfig, flatten
+from .gcpause import gc_paused
 from .hashing import EMPTY_HASH, config_hash
 from .loader import load
 from .migrate import migrate
@@ -29,9 +30,10 @@ def parse_text(text: str | bytes, *, filename: str = "kong.yml",
 
     Raises DeclarativeConfigError listing every invalid entity.
     """
-    doc = load(text, filename)
-    migrate(doc)
-    return flatten(doc, extra_plugins=extra_plugins, timestamp=timestamp)
+    with gc_paused():
+        doc = load(text, filename)
+        migrate(doc)
+        return flatten(doc, extra_plugins=extra_plugins, timestamp=timestamp)
 
 
 def parse_file(path: str, **kw) -> FlatConfig:

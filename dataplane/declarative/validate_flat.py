@@ -15,6 +15,7 @@ from dataplane.schema import BUNDLED_PLUGINS, ENTITIES, is_uuid, validate
 from dataplane.schema import messages as M
 
 from .errors import DeclarativeConfigError
+from .gcpause import gc_paused
 
 
 def validate_flat(flat: Mapping[str, Any], *, changed: Mapping[str, Collection[str]] | None = None,
@@ -25,6 +26,12 @@ def validate_flat(flat: Mapping[str, Any], *, changed: Mapping[str, Collection[s
     a config validated before; ids, uniqueness and references are always checked over the
     whole config, since a change can break them anywhere.
     """
+    with gc_paused():
+        _validate_flat(flat, changed, extra_plugins)
+
+
+def _validate_flat(flat: Mapping[str, Any], changed: Mapping[str, Collection[str]] | None,
+                   extra_plugins: frozenset[str]) -> None:
     errors: dict = {}
     if not isinstance(flat, Mapping):
         raise DeclarativeConfigError({"error": "expected an object of entity lists"})
