@@ -21,10 +21,17 @@ def singular(noun: str) -> str:
     return noun[:-1] if noun.endswith("s") else noun
 
 
+def _children(entity_type: str) -> tuple[tuple[str, str], ...]:
+    return tuple((name, fk) for name, s in ENTITIES.items()
+                 for fk, f in s.foreign if f.reference == entity_type)
+
+
+_CHILDREN = {entity_type: _children(entity_type) for entity_type in ENTITIES}
+
+
 def children_of(entity_type: str) -> list[tuple[str, str]]:
     """(child type, its foreign key field) for every entity that may nest under `entity_type`."""
-    return [(name, fk) for name, s in ENTITIES.items()
-            for fk, f in s.foreign_fields() if f.reference == entity_type]
+    return list(_CHILDREN[entity_type] if entity_type in _CHILDREN else _children(entity_type))
 
 
 # ---------------------------------------------------------------- JSON shape

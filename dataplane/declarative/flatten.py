@@ -133,7 +133,7 @@ class _Flattener:
             schema = ENTITIES[e.type]
             failed = False
             ek = schema.endpoint_key
-            if ek and schema.field_map()[ek].unique and isinstance(e.raw.get(ek), str):
+            if ek and schema.fields_by_name[ek].unique and isinstance(e.raw.get(ek), str):
                 key = e.raw[ek]
                 if key in self.by_key[e.type]:
                     _entity_error(e, _uniqueness(e.type, ek, key))
@@ -150,7 +150,7 @@ class _Flattener:
     # -- pass 3: references, defaults, validation
 
     def _resolve(self, e: Entry, data: dict) -> None:
-        for fname, f in ENTITIES[e.type].foreign_fields():
+        for fname, f in ENTITIES[e.type].foreign:
             value = e.raw.get(fname)
             if e.parent is not None:
                 if fname == e.parent_fk:

@@ -35,7 +35,7 @@ def _ref_text(value: object) -> str | None:
 
 def kong_key(schema: EntitySchema, raw: dict, parent_id: str | None, parent_fk: str | None) -> str | None:
     """The key Kong feeds to uuid5, or None where Kong would use a random uuid."""
-    fields = schema.field_map()
+    fields = schema.fields_by_name
     if schema.cache_key:
         parts = [schema.name, "*"]  # "*": the workspace placeholder Kong uses
         for k in schema.cache_key:

@@ -78,7 +78,7 @@ def _check_ids(entity_type: str, items: list, errors: dict) -> set[str]:
 
 def _check_references(entity_type: str, position: int, entity: dict, ids: Mapping[str, set[str]],
                       errors: dict) -> None:
-    for name, field in ENTITIES[entity_type].foreign_fields():
+    for name, field in ENTITIES[entity_type].foreign:
         value = entity.get(name)
         if value is None:
             continue

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field as dc_field
-from typing import Any, Callable
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 MISSING: Any = object()  # "no default": distinct from a default of None (null)
 
@@ -95,7 +97,17 @@ class EntitySchema:
         return dict(self.fields)
 
     def foreign_fields(self) -> list[tuple[str, Field]]:
-        return [(n, f) for n, f in self.fields if f.type == "foreign"]
+        return list(self.foreign)
+
+    # Computed once per schema (cached_property writes the instance dict, which a frozen
+    # dataclass allows): read for every entity of a large config.
+    @cached_property
+    def fields_by_name(self) -> Mapping[str, Field]:
+        return MappingProxyType(dict(self.fields))
+
+    @cached_property
+    def foreign(self) -> tuple[tuple[str, Field], ...]:
+        return tuple((n, f) for n, f in self.fields if f.type == "foreign")
 
 
 @dataclass(frozen=True)
