@@ -71,7 +71,60 @@ def _compile(field: Field) -> Check:
             if err is not None:
                 return override or err
         return None
-    return check
+
+    if field.unique or field.uuid:
+        return check  # values expected to differ in every entity: nothing to remember
+    if field.type in ("array", "set"):
+        return _remembering_lists(check)
+    kind = _SCALAR_KINDS.get(field.type)
+    if kind is None or len(validators) <= (field.type == "string"):  # only the implicit len_min
+        return check
+    return _remembering(check, kind)
+
+
+# ---------------------------------------------------------------- valid values remembered
+
+# A check is a pure function of the value, and a large config repeats the same protocols,
+# ports, hosts and defaults in every entity: values found valid are remembered per field (up
+# to a bound, so that unique values cannot grow it without limit). Only exact str/int values
+# and lists of exact str are remembered, so that equal values of other types (1, 1.0, True)
+# are still checked.
+_REMEMBERED = 4096
+_SCALAR_KINDS = {"string": str, "integer": int}
+
+
+def _remembering(check: Check, kind: type) -> Check:
+    valid: set = set()
+
+    def remembered(value: Any) -> Any:
+        if value.__class__ is kind:
+            if value in valid:
+                return None
+            err = check(value)
+            if err is None and len(valid) < _REMEMBERED:
+                valid.add(value)
+            return err
+        return check(value)
+    return remembered
+
+
+def _remembering_lists(check: Check) -> Check:
+    valid: set = set()
+
+    def remembered(value: Any) -> Any:
+        if value.__class__ is not list:
+            return check(value)
+        key = tuple(value)
+        try:
+            if key in valid:
+                return None
+        except TypeError:  # an unhashable element: a record, a list
+            return check(value)
+        err = check(value)
+        if err is None and len(valid) < _REMEMBERED and all(v.__class__ is str for v in key):
+            valid.add(key)
+        return err
+    return remembered
 
 
 def _no_type_check(field: Field) -> None:
