@@ -145,6 +145,19 @@ class Gateway:
     def worker_pids(self) -> list[int]:
         return [w["pid"] for w in self.status()[1]["workers"]]
 
+    def kill(self) -> None:
+        """kill -9 of the supervisor and its workers, mid-whatever."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def set_conf(self, **changes: str) -> None:
+        """Change conf keys for the next start."""
+        lines = [line for line in self.conf_path.read_text().splitlines()
+                 if line.split(" = ", 1)[0] not in changes]
+        self.conf_path.write_text("".join(f"{line}\n" for line in lines)
+                                  + "".join(f"{k} = {v}\n" for k, v in changes.items()))
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         if self.proc is None:
             return 0
@@ -313,3 +326,113 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, message: 
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {message}")
         time.sleep(interval)
+
+
+# ---- hybrid mode: control planes on a test PostgreSQL ----------------------------------------
+
+CONTROLPLANE = [sys.executable, "-m", "controlplane.cli"]
+
+
+def controlplane_cli(*args: str) -> str:
+    """Run a `controlplane` subcommand to completion; its stdout."""
+    done = subprocess.run([*CONTROLPLANE, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def gen_cert(directory: Path) -> tuple[Path, Path]:
+    """A shared-mode cluster certificate and key made by `controlplane hybrid gen_cert`."""
+    cert, key = directory / "cluster.crt", directory / "cluster.key"
+    controlplane_cli("hybrid", "gen_cert", str(cert), str(key))
+    return cert, key
+
+
+class ControlPlane:
+    """A `controlplane run` on loopback; `pg` holds its pg_* keys (tests.postgres conf values)."""
+
+    def __init__(self, tmp: Path, pg: dict[str, str], cert: Path, key: Path,
+                 conf: dict[str, str] | None = None) -> None:
+        self.admin_port, self.cluster_port = free_port(), free_port()
+        self.cert, self.key = cert, key
+        self.conf_path = tmp / "cp.conf"
+        settings = {
+            "role": "control_plane", "database": "postgres", "prefix": str(tmp / "cp"), **pg,
+            "admin_listen": f"127.0.0.1:{self.admin_port}", "cluster_listen": f"127.0.0.1:{self.cluster_port}",
+            "cluster_cert": str(cert), "cluster_cert_key": str(key), "log_level": "info", **(conf or {}),
+        }
+        self.conf_path.write_text("".join(f"{k} = {v}\n" for k, v in settings.items()))
+        self.log = tmp / "cp.log"
+        self.proc: subprocess.Popen | None = None
+
+    def bootstrap(self) -> ControlPlane:
+        controlplane_cli("migrations", "bootstrap", "-c", str(self.conf_path))
+        return self
+
+    def start(self) -> ControlPlane:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([*CONTROLPLANE, "run", "-c", str(self.conf_path)], cwd=ROOT,
+                                         stdout=out, stderr=out, start_new_session=True)
+        wait_for(self._up, timeout=30, interval=0.05, message="control plane Admin API")
+        return self
+
+    def _up(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"control plane exited with {self.proc.returncode}: {self.log_text()}")
+        try:
+            return self.admin("GET", "/")[0] == 200
+        except OSError:
+            return False
+
+    def admin(self, method: str, path: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
+        try:
+            conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                         headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else {}
+        finally:
+            conn.close()
+
+    def data_planes(self) -> dict[str, dict]:
+        """GET /clustering/data-planes by node id."""
+        code, body = self.admin("GET", "/clustering/data-planes?size=1000")
+        assert code == 200, body
+        return {row["id"]: row for row in body["data"]}
+
+    def data_plane_conf(self, cert: Path | None = None, key: Path | None = None) -> dict[str, str]:
+        """Gateway conf values making a `dataplane run` a data plane of this control plane."""
+        return {"role": "data_plane", "cluster_control_plane": f"127.0.0.1:{self.cluster_port}",
+                "cluster_cert": str(cert or self.cert), "cluster_cert_key": str(key or self.key)}
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+    def kill(self) -> None:
+        """kill -9: no goodbye to the data planes."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def node_id(gateway: Gateway) -> str:
+    """The id a data plane reports to its control plane (kept in <prefix>/node.id)."""
+    return (gateway.prefix / "node.id").read_text().strip()
+
+
+def write_services_yml(path: Path, services: int, port: int) -> None:
+    """A kong.yml of `services` services on 127.0.0.1:`port`, each with one route /big<i>/ (no path a prefix of another)."""
+    lines = ["_format_version: '3.0'", "services:"]
+    for i in range(services):
+        lines += [f"- name: big{i}", f"  url: http://127.0.0.1:{port}/", "  routes:",
+                  f"  - name: big{i}", f"    paths: [/big{i}/]"]
+    path.write_text("\n".join(lines) + "\n")
