@@ -1,0 +1,224 @@
+"""Hybrid propagation, end to end with real processes on loopback: PostgreSQL, `controlplane
+run`, N `dataplane run` data planes (1 worker each) and an echo upstream.
+
+    .venv/bin/python -m bench.hybrid_propagation [--dps 20] [--writes 50]
+
+Measured:
+- propagation: from the Admin API's answer to a route creation to the first request that
+  the new route serves, on every data plane (p50/p99 over every (write, data plane) pair, and
+  of the slowest data plane per write), with 1 and 10k routes loaded, with 1 and N data planes;
+- wire bytes control plane -> data plane per change (TLS records, so compression, gRPC framing,
+  the pong after the ack included), counted by a relay in front of the cluster listener
+  (the control plane does not expose its own byte counts);
+- full sync of 10k services + 10k routes to a fresh data plane: from the first byte the control
+  plane sends to the data plane serving the config, and its wire bytes.
+
+Targets: p99 propagation under 200 ms with 10k routes; a one-route change under 10 KB; a full
+sync of 10k services + routes under 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tests.harness import ControlPlane, Gateway, Upstream, controlplane_cli, free_port, gen_cert, wait_for, \
+    write_services_yml
+from tests.postgres import SUPERUSER, PostgresCluster
+
+ROUTES = 10_000
+POLL_INTERVAL = 0.002  # seconds between probes of one data plane: the resolution of the numbers
+TARGET_P99, TARGET_CHANGE_BYTES, TARGET_FULL_SYNC = 0.200, 10 * 1024, 2.0
+
+
+class Relay:
+    """A TCP relay in front of the cluster listener counting the bytes sent to data planes."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.down_bytes = 0
+        self.first_byte: list[float] = []  # per connection, monotonic time of its first byte down
+        self._loop = asyncio.new_event_loop()
+        started = threading.Event()
+        threading.Thread(target=self._run, args=(started,), daemon=True).start()
+        started.wait()
+
+    def _run(self, started: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", self.port))
+        started.set()
+        self._loop.run_forever()
+
+    async def _serve(self, dp_reader: asyncio.StreamReader, dp_writer: asyncio.StreamWriter) -> None:
+        cp_reader, cp_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        slot = len(self.first_byte)
+        self.first_byte.append(0.0)
+
+        async def pipe(reader, writer, down: bool) -> None:
+            try:
+                while data := await reader.read(65536):
+                    if down:
+                        if not self.first_byte[slot]:
+                            self.first_byte[slot] = time.monotonic()
+                        self.down_bytes += len(data)
+                    writer.write(data)
+                    await writer.drain()
+            except OSError:
+                pass
+            finally:
+                writer.close()
+
+        await asyncio.gather(pipe(dp_reader, cp_writer, False), pipe(cp_reader, dp_writer, True))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def first_routed(dp: Gateway, path: str, since: float, timeout: float = 30.0) -> float:
+    """Seconds from `since` until `dp` routes `path`."""
+    conn = http.client.HTTPConnection("127.0.0.1", dp.port, timeout=5)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                return time.monotonic() - since
+            time.sleep(POLL_INTERVAL)
+    finally:
+        conn.close()
+    raise TimeoutError(f"{path} not routed by the data plane on {dp.port}")
+
+
+class Bench:
+    def __init__(self, tmp: Path, dps: int, writes: int) -> None:
+        self.tmp, self.max_dps, self.writes = tmp, dps, writes
+        self.postgres = PostgresCluster.start_new()
+        self.upstream = Upstream("bench")
+        pg = {"pg_host": self.postgres.host, "pg_port": str(self.postgres.port), "pg_user": SUPERUSER,
+              "pg_database": self.postgres.create_database()}
+        self.cert, self.key = gen_cert(tmp)
+        self.cp = ControlPlane(tmp, pg, self.cert, self.key, {"log_level": "notice"}).bootstrap().start()
+        self.relay = Relay(self.cp.cluster_port)
+        self.dps: list[Gateway] = []
+        self.rows: list[list[str]] = []
+        self.serial = 0
+        self.pool = ThreadPoolExecutor(max_workers=dps)
+
+    def start_dps(self, count: int) -> None:
+        new = []
+        for _ in range(count):
+            directory = self.tmp / f"dp{len(self.dps)}"
+            directory.mkdir()
+            conf = {**self.cp.data_plane_conf(), "cluster_control_plane": f"127.0.0.1:{self.relay.port}",
+                    "log_level": "notice"}
+            dp = Gateway(directory, None, workers=1, conf=conf).start(wait=False)
+            self.dps.append(dp)
+            new.append(dp)
+        for dp in new:
+            dp.wait_ready(timeout=120)
+
+    def stop(self) -> None:
+        for dp in self.dps:
+            dp.stop()
+        self.cp.stop()
+        self.upstream.stop()
+        self.postgres.destroy()
+
+    def propagation(self, label: str) -> None:
+        samples: list[float] = []
+        slowest: list[float] = []
+        bytes_before = self.relay.down_bytes
+        for _ in range(self.writes):
+            self.serial += 1
+            name = f"p{self.serial}"
+            code, body = self.cp.admin("POST", "/services/bench/routes", {"name": name, "paths": [f"/{name}/"]})
+            answered = time.monotonic()
+            assert code == 201, body
+            times = list(self.pool.map(lambda dp: first_routed(dp, f"/{name}/", answered), self.dps))
+            samples += times
+            slowest.append(max(times))
+        time.sleep(0.2)  # the pongs after the last acks
+        per_change = (self.relay.down_bytes - bytes_before) / self.writes / len(self.dps)
+        self.rows.append([label, str(len(self.dps)), ms(percentile(samples, 0.5)), ms(percentile(samples, 0.99)),
+                          ms(percentile(slowest, 0.5)), ms(percentile(slowest, 0.99)), f"{per_change:,.0f}"])
+        print(" | ".join(self.rows[-1]), flush=True)
+
+    def load_routes(self) -> None:
+        path = self.tmp / "routes.yml"
+        write_services_yml(path, ROUTES, self.upstream.port)
+        controlplane_cli("config", "db_import", str(path), "-c", str(self.cp.conf_path))
+        wait_for(lambda: all(dp.request("GET", f"/big{ROUTES - 1}/")[0] == 200 for dp in self.dps),
+                 timeout=300, interval=0.2, message="10k routes on every data plane")
+
+    def full_sync(self) -> tuple[float, int]:
+        """A fresh data plane's full sync: seconds from the first byte down to serving, bytes."""
+        connections, before = len(self.relay.first_byte), self.relay.down_bytes
+        self.start_dps(1)
+        dp = self.dps.pop()
+        wait_for(lambda: dp.request("GET", f"/big{ROUTES - 1}/")[0] == 200, timeout=60, interval=0.005,
+                 message="the fresh data plane serving 10k routes")
+        served = time.monotonic()
+        elapsed = served - self.relay.first_byte[connections]
+        sent = self.relay.down_bytes - before
+        dp.stop()
+        return elapsed, sent
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dps", type=int, default=20, help="data planes in the several-DP runs (default 20)")
+    parser.add_argument("--writes", type=int, default=50, help="route creations per scenario (default 50)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gantry-hybrid-bench-") as tmp:
+        bench = Bench(Path(tmp), args.dps, args.writes)
+        try:
+            code, body = bench.cp.admin("POST", "/services", {"name": "bench", "url": f"http://127.0.0.1:{bench.upstream.port}"})
+            assert code == 201, body
+            print("routes loaded | DPs | p50 ms | p99 ms | slowest DP p50 ms | slowest DP p99 ms | bytes/change/DP")
+            bench.start_dps(1)
+            bench.propagation("1")
+            bench.start_dps(args.dps - 1)
+            bench.propagation("1")
+            bench.load_routes()
+            sync_seconds, sync_bytes = bench.full_sync()
+            bench.propagation("10k")
+            for dp in bench.dps[1:]:
+                dp.stop()
+            bench.dps = bench.dps[:1]
+            bench.propagation("10k")
+        finally:
+            bench.stop()
+    print("\n| routes loaded | data planes | p50 (ms) | p99 (ms) | slowest DP p50 (ms) | slowest DP p99 (ms) "
+          "| wire bytes per change per DP |")
+    print("|---|---|---|---|---|---|---|")
+    for row in bench.rows:
+        print("| " + " | ".join(row) + " |")
+    print(f"\nfull sync of {ROUTES:,} services + {ROUTES:,} routes to a fresh data plane: "
+          f"{sync_seconds * 1000:.0f} ms, {sync_bytes:,} wire bytes")
+    p99_10k = max(float(row[3]) for row in bench.rows if row[0] == "10k") / 1000
+    change = max(float(row[6].replace(",", "")) for row in bench.rows)
+    print(f"targets: p99 with 10k routes {ms(p99_10k)} ms < {ms(TARGET_P99)} ms: {p99_10k < TARGET_P99}; "
+          f"one-route change {change:,.0f} B < {TARGET_CHANGE_BYTES:,} B: {change < TARGET_CHANGE_BYTES}; "
+          f"full sync {sync_seconds:.2f} s < {TARGET_FULL_SYNC} s: {sync_seconds < TARGET_FULL_SYNC}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
