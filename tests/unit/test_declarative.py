@@ -191,3 +191,21 @@ def test_example_conf_parses():
 
 def test_entities_table_matches_flat_order():
     assert list(ENTITIES) == ORDER
+
+
+@pytest.mark.parametrize("text, expected", [
+    # merge keys and `=` keys go through PyYAML's own constructor
+    ('_format_version: "3.0"\nx: &base {host: a.example}\nservices:\n- {<<: *base, name: s}',
+     {"host": "a.example", "name": "s"}),
+    # keys equal in Python merge before they become text, as PyYAML builds them
+    ('_format_version: "3.0"\nservices:\n- {name: s, host: a.example, tags: [x], '
+     '1: a, true: b}', None),
+])
+def test_yaml_nodes_outside_the_fast_path_load_as_pyyaml_loads_them(text, expected):
+    from dataplane.declarative.loader import load
+
+    doc = load(text, "kong.yml")
+    if expected is not None:
+        assert {k: doc["services"][0][k] for k in expected} == expected
+    else:
+        assert list(doc["services"][0])[-1:] == ["1"] and doc["services"][0]["1"] == "b"

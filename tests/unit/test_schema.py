@@ -220,3 +220,23 @@ def test_schema_json_shape():
     assert get_schema("routes").subschema_key == "protocols"
     for entity in ("routes", "upstreams", "plugins", "keyauth_credentials", "snis"):
         assert schema_json(entity)["fields"]
+
+
+def test_a_reregistered_plugin_config_replaces_the_compiled_one():
+    register_plugin_config("test-reregistered", record(("size", Field("integer"))))
+    plugins = frozenset({"test-reregistered"})
+    assert errors("plugins", {"name": "test-reregistered", "config": {"size": "x"}},
+                  extra_plugins=plugins) == {"config": {"size": "expected an integer"}}
+    register_plugin_config("test-reregistered", record(("size", Field("string"))))
+    assert errors("plugins", {"name": "test-reregistered", "config": {"size": "x"}},
+                  extra_plugins=plugins) is None
+
+
+def test_values_remembered_valid_do_not_pass_for_equal_values_of_other_types():
+    # 1 == True == 1.0 in Python: a remembered valid value must not vouch for the others
+    for _ in range(2):
+        assert errors("services", {"host": "a.example", "retries": 1}) is None
+        assert errors("services", {"host": "a.example", "retries": True}) == {"retries": "expected an integer"}
+        assert errors("services", {"host": "a.example", "tags": ["1"]}) is None
+        assert errors("services", {"host": "a.example", "tags": [1]}) == {"tags": {1: "expected a string"}}
+    assert errors("services", {"host": "a.example", "retries": 1.5}) == {"retries": "expected an integer"}
