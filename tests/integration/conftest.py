@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.harness import Gateway, Upstream
+from tests.harness import ControlPlane, Gateway, Upstream, gen_cert
+from tests.postgres import SUPERUSER, PostgresCluster, server_bin_dir
 
 
 @pytest.fixture
@@ -62,3 +65,35 @@ def module_gateway_factory(tmp_path_factory):
     yield start
     for gateway in started:
         gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """One throwaway PostgreSQL for a module; each control plane gets its own database."""
+    if server_bin_dir() is None:
+        pytest.skip("PostgreSQL server binaries not installed")
+    cluster = PostgresCluster.start_new()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="module")
+def cluster_certs(tmp_path_factory) -> tuple[Path, Path]:
+    return gen_cert(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="module")
+def control_plane_factory(postgres, cluster_certs, tmp_path_factory):
+    """Start `controlplane run` on a new bootstrapped database; all stopped after the module."""
+    started: list[ControlPlane] = []
+
+    def start(conf: dict[str, str] | None = None) -> ControlPlane:
+        pg = {"pg_host": postgres.host, "pg_port": str(postgres.port), "pg_user": SUPERUSER,
+              "pg_database": postgres.create_database()}
+        cp = ControlPlane(tmp_path_factory.mktemp("cp"), pg, *cluster_certs, conf)
+        started.append(cp)
+        return cp.bootstrap().start()
+
+    yield start
+    for cp in started:
+        cp.stop()
