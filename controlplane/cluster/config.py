@@ -65,24 +65,23 @@ class ConfigState:
             if self.current is None:
                 await self._load_whole()
                 return True
-            latest = await self._changes.current_version()
-            if latest == self.current.version:
+            # One snapshot read: the version, what changed since ours, and those rows.
+            version, changes, rows = await self._changes.changed_rows(self.current.version)
+            if version == self.current.version:
                 return False
-            await self._migrations.check()
-            if latest < self.current.version:
+            if version < self.current.version:
                 log.warning("the database's configuration version went back from %d to %d "
                             "(database restored or replaced?): reading it whole",
-                            self.current.version, latest)
-                await self._load_whole()
-                return True
-            version, changes, rows = await self._changes.changed_rows(self.current.version)
+                            self.current.version, version)
             if changes is None:
                 await self._load_whole()
-                return True
-            self._apply(version, changes, rows)
+            else:
+                self._apply(version, changes, rows)
             return True
 
     async def _load_whole(self) -> None:
+        # Only a whole read can meet a schema this code does not know (a database replaced
+        # or reset); pending migrations refuse it, so nothing half-read is ever pushed.
         await self._migrations.check()
         version, flat = await self._entities.snapshot()
         self._config = {name: {row["id"]: row for row in flat.get(name) or []} for name in ORDER}

@@ -13,6 +13,7 @@ from controlplane.store.data_planes import DataPlaneStore
 log = logging.getLogger("controlplane.cluster")
 
 PURGE_INTERVAL = 60.0
+STOP_FLUSH_TIMEOUT = 5.0
 
 
 class Member(Protocol):
@@ -41,7 +42,11 @@ class Registry:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._flush()  # the last word of every data plane, if the database takes it
+        # The last word of every data plane, if the database takes it soon.
+        try:
+            await asyncio.wait_for(self._flush(), STOP_FLUSH_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.warning("data plane status not recorded at shutdown: database unavailable")
 
     def members(self) -> list[Member]:
         return list(self._members.values())

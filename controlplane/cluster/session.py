@@ -121,7 +121,7 @@ class Session:
                 await self._refuse(refused)
             return
         self._refused = None
-        if snapshot.version == 0 and self.config_hash != EMPTY_HASH:
+        if snapshot.version == 0 and snapshot.size == 0 and self.config_hash != EMPTY_HASH:
             # The #12861 trap: a database never written to would wipe a working data plane.
             log.warning("unable to send updated configuration to %s: the database has never "
                         "been written to (configuration version 0) while the data plane holds "

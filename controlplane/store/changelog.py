@@ -32,18 +32,22 @@ async def current(connection: asyncpg.Connection) -> int:
 LoggedChange = tuple[int, str, str, str]  # (version, entity, id, op)
 
 
-async def changes_since(connection: asyncpg.Connection, version: int) -> list[LoggedChange] | None:
+async def changes_since(connection: asyncpg.Connection, version: int,
+                        latest: int | None = None) -> list[LoggedChange] | None:
     """Every change after `version` in version order; None when the log cannot tell (the
-    version is ahead of the database, or its successors were removed from the log)."""
-    latest = await current(connection)
+    version is ahead of the database, or its successors were removed from the log).
+    `latest`: the current version, when the caller has read it in the same transaction."""
+    if latest is None:
+        latest = await current(connection)
     if version < 0 or version > latest:
         return None
     if version == latest:
         return []
-    oldest = await connection.fetchval('SELECT min("version") FROM "change_log"')
-    if oldest is None or oldest > version + 1:
-        return None
     records = await connection.fetch(
         'SELECT "version", "entity", "entity_id", "op" FROM "change_log" '
         'WHERE "version" > $1 ORDER BY "version", "entity", "entity_id"', version)
+    # Every version has at least one row (writes log what they touch, empty imports take no
+    # version), so a log that starts later than version + 1 has lost what came between.
+    if not records or records[0][0] != version + 1:
+        return None
     return [(r[0], r[1], str(r[2]), r[3]) for r in records]

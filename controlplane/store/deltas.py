@@ -20,7 +20,7 @@ async def read_changed(connection: asyncpg.Connection,
     changed ids). Rows are empty when the changes are None."""
     async with connection.transaction(isolation="repeatable_read", readonly=True):
         version = await changelog.current(connection)
-        changes = await changelog.changes_since(connection, since)
+        changes = await changelog.changes_since(connection, since, version)
         rows: Rows = {}
         if not changes:
             return version, changes, rows

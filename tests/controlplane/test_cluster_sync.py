@@ -252,3 +252,37 @@ def test_no_push_while_postgres_is_down_then_recovery(own_postgres, tmp_path, ca
     assert any("unable to read the configuration from the database, not pushing to data planes"
                in m for m in messages), messages
     assert any("configuration readable again" in m for m in messages)
+
+
+def test_no_push_while_migrations_are_pending(cp_conf, caplog):
+    caplog.set_level(logging.INFO, logger="controlplane.cluster")
+    with ControlPlane(cp_conf) as cp:
+        cp.request("POST", "/services", json={"name": "s1", "url": "http://a.test"})
+        cp.caught_up()
+
+        async def sql(statement: str) -> None:
+            connection = await asyncpg.connect(host=cp_conf.pg_host, port=cp_conf.pg_port,
+                                               user=cp_conf.pg_user, database=cp_conf.pg_database)
+            await connection.execute(statement)
+            await connection.close()
+
+        async def scenario():
+            dp = data_plane(cp)
+            await dp.connect()
+            await dp.receive_config()
+            # The database now looks replaced by one this code must migrate first.
+            await sql('DELETE FROM "schema_meta" WHERE "name" = \'001_clustering_data_planes\'')
+            await sql('UPDATE "change_version" SET "version" = 0')
+            with pytest.raises(asyncio.TimeoutError):
+                await dp.receive_config(timeout=2.5)
+            assert dp.config_version == 1 and len(dp.config["services"]) == 1
+            await sql("INSERT INTO \"schema_meta\" (\"name\", \"state\") "
+                      "VALUES ('001_clustering_data_planes', 'executed')")
+            message = await dp.receive_config(timeout=5)  # migrated: read whole and pushed
+            assert message.WhichOneof("kind") == "full" and message.full.version == 0
+            await dp.close()
+
+        asyncio.run(scenario())
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("not pushing to data planes" in m and "new migrations available" in m
+               for m in messages), messages
