@@ -27,7 +27,6 @@ CHUNK = 256 * 1024
 @dataclass(frozen=True)
 class Peer:
     ip: str
-    port: int
     cert_expiry: int  # epoch seconds
 
 
@@ -115,7 +114,7 @@ class TlsFront:
             writer.transport.abort()
             return
         local_port = backend_writer.get_extra_info("sockname")[1]
-        self._peers[local_port] = Peer(ip, port, expiry(der))
+        self._peers[local_port] = Peer(ip, expiry(der))
         try:
             await _relay(reader, writer, backend_reader, backend_writer)
         finally:
