@@ -80,4 +80,7 @@ class Store:
     def __init__(self, path: str) -> None: ...
     def meta(self) -> tuple[int, str] | None:
         """(version, hash) of the committed config, or None when none is stored."""
-    def load(self, cache_size: int = 4096) -> Snapshot: ...
+    def load(self, cache_size: int = 4096, previous: Snapshot | None = None) -> Snapshot:
+        """Read and compile the committed config. With `previous`, its router and balancers
+        are reused (the same objects) when the routes and services, or the upstreams and
+        targets, hashes are unchanged; only the rest is decoded and compiled."""

@@ -16,6 +16,7 @@ import orjson
 from dataplane import _core
 
 from dataplane.declarative import DeclarativeConfigError, config_hash, parse_file, summary
+from dataplane.declarative.validate_flat import StoredConfig
 from dataplane.store.lmdb_writer import ConfigStore
 
 log = logging.getLogger("gantry.config")
@@ -47,6 +48,46 @@ def check_compiles(flat: dict[str, list[dict]]) -> None:
             _core.Balancer.from_json(dumps(upstream), targets[upstream["id"]])
     except _core.CoreError as err:
         raise ConfigRejected(str(err)) from None
+
+
+def check_delta_compiles(upserts: dict[str, list[dict]], deletes: dict[str, list[str]],
+                         stored: StoredConfig) -> None:
+    """check_compiles for what a validated delta can break, on top of a stored config that
+    compiled: a route compiles alone against its service, a balancer from its upstream and
+    targets. So: the upserted routes, the routes of services the delta enables (a disabled
+    service's routes are never compiled), and the upstreams of upserted upstreams or targets."""
+    new = {t: {e["id"]: e for e in items} for t, items in upserts.items()}
+    gone = {t: set(ids) - new.get(t, {}).keys() for t, ids in deletes.items()}
+
+    def entity(entity_type: str, entity_id: str) -> dict | None:
+        found = new.get(entity_type, {}).get(entity_id)
+        if found is None and entity_id not in gone.get(entity_type, ()):
+            found = stored.get(entity_type, entity_id)
+        return found
+
+    def stored_referrers(entity_type: str, entity_id: str, referrer_type: str) -> list[dict]:
+        """Referrers as they will be stored: neither deleted nor replaced by the delta."""
+        return [found for t, i in stored.referrers(entity_type, entity_id)
+                if t == referrer_type and i not in new.get(t, {}) and (found := entity(t, i)) is not None]
+
+    routes = dict(new.get("routes", {}))
+    for service_id, service in new.get("services", {}).items():
+        before = stored.get("services", service_id)
+        if service.get("enabled", True) and before is not None and not before.get("enabled", True):
+            routes.update((r["id"], r) for r in stored_referrers("services", service_id, "routes"))
+    services = {ref["id"]: found for r in routes.values()
+                if isinstance(ref := r.get("service"), dict) and (found := entity("services", ref["id"])) is not None}
+    upstream_ids = set(new.get("upstreams", {})) | {t["upstream"]["id"] for t in new.get("targets", {}).values()}
+    flat: dict[str, list[dict]] = {"routes": list(routes.values()), "services": list(services.values()),
+                                   "upstreams": [], "targets": []}
+    for upstream_id in upstream_ids:
+        upstream = entity("upstreams", upstream_id)
+        if upstream is None:
+            continue
+        flat["upstreams"].append(upstream)
+        flat["targets"] += stored_referrers("upstreams", upstream_id, "targets")
+        flat["targets"] += [t for t in new.get("targets", {}).values() if t["upstream"]["id"] == upstream_id]
+    check_compiles(flat)
 
 
 def load_declarative(path: str, extra_plugins: frozenset[str] = frozenset()) -> LoadedConfig:

@@ -35,7 +35,7 @@ DRAIN_TIMEOUT = 10.0
 
 
 class Worker:
-    __slots__ = ("conf", "slot", "counters", "store", "proxy", "notify_fd", "listen_fds", "servers",
+    __slots__ = ("conf", "slot", "counters", "store", "snapshot", "proxy", "notify_fd", "listen_fds", "servers",
                  "stop", "loading", "pending", "tls", "sni", "sni_hash")
 
     def __init__(self, conf, slot: int, counters: memoryview, notify_fd: int,
@@ -46,6 +46,7 @@ class Worker:
         self.notify_fd = notify_fd
         self.listen_fds = listen_fds
         self.store = _core.Store(conf.lmdb_environment_path)
+        self.snapshot: _core.Snapshot | None = None  # the one `proxy.runtime` was compiled from
         self.proxy = ProxyState(ProxySettings.from_conf(conf), counters=counters)
         self.servers: list[asyncio.AbstractServer] = []
         self.stop = asyncio.Event()
@@ -62,16 +63,20 @@ class Worker:
             self.tls = ServerTLS(cert, key, lambda: self.sni)
 
     async def _load_snapshot(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Read and compile one snapshot (the Rust reader compiles the router and every balancer)
-        and swap it in. SNI certificates are rebuilt only when Kong's "rest" hash, which covers
-        certificates and snis, changed."""
-        snapshot = await loop.run_in_executor(None, self.store.load)
+        """Read and compile one snapshot and swap it in, rebuilding only what Kong's per-type
+        hashes say changed: the Rust reader takes the router and balancers over from the
+        previous snapshot when their inputs are the same, the runtime its service targets, and
+        SNI certificates are rebuilt only when the "rest" hash (certificates, snis) changed."""
+        previous = self.snapshot
+        snapshot = await loop.run_in_executor(None, lambda: self.store.load(previous=previous))
         if self.tls is not None and (self.sni is None or snapshot.hashes.get("rest") != self.sni_hash):
             self.sni = SniCertificates.build(
                 [orjson.loads(c) for c in snapshot.entities("certificates")],
                 [orjson.loads(s) for s in snapshot.entities("snis")])
             self.sni_hash = snapshot.hashes.get("rest")
-        self.proxy.runtime = Runtime.from_snapshot(snapshot, self.proxy.settings)
+        self.proxy.runtime = Runtime.from_snapshot(
+            snapshot, self.proxy.settings, self.proxy.runtime if previous is not None else None)
+        self.snapshot = snapshot
         log.debug("serving configuration version %d (hash %s)", snapshot.version, snapshot.hash)
 
     async def load_latest(self) -> None:

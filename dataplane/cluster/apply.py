@@ -3,6 +3,8 @@
 Nothing is written before the whole config (or the config a delta leads to) has passed the
 schemas, the reference checks and the router/balancer compile check: a rejected config leaves
 the stored one, which the workers keep serving, and the error goes back to the control plane.
+A delta is checked inside its write transaction, by lookups of what it touches in the stored
+config it applies to, so its cost does not grow with the size of that config.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import orjson
 from dataplane import config_source
 from dataplane.cluster.protocol import cluster_pb2
 from dataplane.declarative import EMPTY_HASH, DeclarativeConfigError, summary, validate_flat
+from dataplane.declarative.validate_flat import StoredConfig, validate_delta
 from dataplane.logs import NOTICE
 from dataplane.store.lmdb_writer import ConfigStore, StaleBaseError, StoreFullError
 
@@ -120,15 +123,14 @@ class ConfigApplier:
 
     def _write_delta(self, msg: cluster_pb2.Delta) -> str:
         upserts, deletes = _delta_parts(decode(msg.encoding, msg.payload))
-        stored = self.store.load()
-        if stored is None or stored[0] != msg.from_version:
-            raise StaleBaseError(msg.from_version, None if stored is None else stored[0])
-        merged = _merge(stored[2], upserts, deletes)
-        validate_flat(merged, changed={t: {e.get("id") for e in items} for t, items in upserts.items()})
-        config_source.check_compiles(merged)
-        self.store.apply_delta(msg.from_version, msg.to_version, upserts, deletes, msg.hash, dict(msg.hashes))
-        return (f"{sum(map(len, upserts.values()))} upserted, {sum(map(len, deletes.values()))} deleted; "
-                f"{summary(merged)}")
+
+        def check(stored: StoredConfig) -> None:
+            validate_delta(upserts, deletes, stored)
+            config_source.check_delta_compiles(upserts, deletes, stored)
+
+        self.store.apply_delta(msg.from_version, msg.to_version, upserts, deletes, msg.hash, dict(msg.hashes),
+                               check=check)
+        return f"{sum(map(len, upserts.values()))} upserted, {sum(map(len, deletes.values()))} deleted"
 
 
 def decode(encoding: str, payload: bytes) -> object:
@@ -153,17 +155,3 @@ def _delta_parts(doc: object) -> tuple[dict[str, list[dict]], dict[str, list[str
             isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in deletes.values()):
         raise PayloadError("delta 'deletes' must map entity types to lists of ids")
     return upserts, deletes
-
-
-def _merge(flat: dict[str, list[dict]], upserts: dict[str, list[dict]],
-           deletes: dict[str, list[str]]) -> dict[str, list[dict]]:
-    """The config the delta leads to, as apply_delta will store it: deletes, then upserts."""
-    merged: dict[str, list[dict]] = {}
-    for entity_type in {*flat, *upserts}:
-        by_id = {e["id"]: e for e in flat.get(entity_type, ())}
-        for entity_id in deletes.get(entity_type, ()):
-            by_id.pop(entity_id, None)
-        for entity in upserts.get(entity_type, ()):
-            by_id[entity.get("id")] = entity
-        merged[entity_type] = list(by_id.values())
-    return merged

@@ -5,11 +5,14 @@ no nesting to resolve and no defaults to fill. What still has to hold before it 
 each entity passes its schema, ids and unique fields do not repeat, and every reference
 points at an entity of the config. Errors use the same Kong-shaped table as a kong.yml
 (`{type: {position: errors}}`), so one DeclarativeConfigError reports every problem.
+
+A delta is checked against the stored config it applies to (`validate_delta`) by looking up
+only what it touches, so its cost does not grow with the stored config.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Protocol
 
 from dataplane.schema import BUNDLED_PLUGINS, ENTITIES, is_uuid, validate
 from dataplane.schema import messages as M
@@ -30,6 +33,76 @@ def validate_flat(flat: Mapping[str, Any], *, changed: Mapping[str, Collection[s
         _validate_flat(flat, changed, extra_plugins)
 
 
+class StoredConfig(Protocol):
+    """Key lookups into the stored config a delta applies to (dataplane.store.index)."""
+
+    def has(self, entity_type: str, entity_id: str) -> bool: ...
+    def get(self, entity_type: str, entity_id: str) -> dict | None: ...
+    def referrers(self, entity_type: str, entity_id: str) -> list[tuple[str, str]]: ...
+    def unique_owner(self, entity_type: str, field: str, value: Any) -> str | None: ...
+
+
+def validate_delta(upserts: Mapping[str, list], deletes: Mapping[str, list[str]], stored: StoredConfig,
+                   extra_plugins: frozenset[str] = frozenset()) -> None:
+    """Raise DeclarativeConfigError unless the config that `stored` becomes with the delta
+    applied (deletes, then upserts) is valid, given that `stored` was.
+
+    Upserts get their schema, id and unique-field checks and their references resolved;
+    stored entities that point at a deleted one and are neither deleted nor replaced by the
+    delta are dangling references. Positions index the upserts of a type; referrers outside
+    the delta are reported after them."""
+    errors: dict = {}
+    plugins = BUNDLED_PLUGINS | extra_plugins
+    for entity_type in {*upserts, *deletes} - ENTITIES.keys():
+        errors[entity_type] = M.UNKNOWN
+    upserted = {t: _check_ids(t, items, errors) for t, items in upserts.items() if t in ENTITIES}
+    deleted = {t: set(ids) - upserted.get(t, set()) for t, ids in deletes.items()}
+
+    def exists(entity_type: str, entity_id: str) -> bool:
+        return entity_id in upserted.get(entity_type, ()) or (
+            entity_id not in deleted.get(entity_type, ()) and stored.has(entity_type, entity_id))
+
+    report = {t: list(items) for t, items in upserts.items()}
+    for entity_type in upserted:
+        for position, entity in enumerate(upserts[entity_type], start=1):
+            if not isinstance(entity, dict):
+                continue
+            errs = validate(ENTITIES[entity_type], entity, plugins)
+            if errs:
+                _merge(errors, entity_type, position, errs)
+            _check_references(entity_type, position, entity, exists, errors)
+        _check_unique_fields(entity_type, upserts[entity_type], errors)
+        _check_stored_unique(entity_type, upserts[entity_type], upserted, deleted, stored, errors)
+    for entity_type, ids in deleted.items():
+        for entity_id in ids if entity_type in ENTITIES else ():
+            for referrer_type, referrer_id in stored.referrers(entity_type, entity_id):
+                if referrer_id in upserted.get(referrer_type, ()) or referrer_id in deleted.get(referrer_type, ()):
+                    continue  # replaced upserts had their references checked above
+                referrer = stored.get(referrer_type, referrer_id)
+                if referrer is not None:
+                    section = report.setdefault(referrer_type, [])
+                    section.append(referrer)
+                    _check_references(referrer_type, len(section), referrer, exists, errors)
+    if errors:
+        raise DeclarativeConfigError(errors, report)
+
+
+def _check_stored_unique(entity_type: str, items: list, upserted: Mapping[str, set[str]],
+                         deleted: Mapping[str, set[str]], stored: StoredConfig, errors: dict) -> None:
+    """Unique values of upserts against the stored entities the delta keeps as they are."""
+    for name, field in ENTITIES[entity_type].fields:
+        if not field.unique:
+            continue
+        for position, entity in enumerate(items, start=1):
+            value = entity.get(name) if isinstance(entity, dict) else None
+            if value is None or not isinstance(value, (str, int, float)):
+                continue
+            owner = stored.unique_owner(entity_type, name, value)
+            if (owner is not None and owner != entity.get("id") and owner not in upserted.get(entity_type, ())
+                    and owner not in deleted.get(entity_type, ())):
+                _merge(errors, entity_type, position, {"@entity": [_uniqueness(entity_type, name, value)]})
+
+
 def _validate_flat(flat: Mapping[str, Any], changed: Mapping[str, Collection[str]] | None,
                    extra_plugins: frozenset[str]) -> None:
     errors: dict = {}
@@ -37,6 +110,10 @@ def _validate_flat(flat: Mapping[str, Any], changed: Mapping[str, Collection[str
         raise DeclarativeConfigError({"error": "expected an object of entity lists"})
     plugins = BUNDLED_PLUGINS | extra_plugins
     ids: dict[str, set[str]] = {}
+
+    def exists(entity_type: str, entity_id: str) -> bool:
+        return entity_id in ids.get(entity_type, ())
+
     for entity_type, items in flat.items():
         if entity_type not in ENTITIES:
             errors[entity_type] = M.UNKNOWN
@@ -54,7 +131,7 @@ def _validate_flat(flat: Mapping[str, Any], changed: Mapping[str, Collection[str
                 errs = validate(ENTITIES[entity_type], entity, plugins)
                 if errs:
                     _merge(errors, entity_type, position, errs)
-            _check_references(entity_type, position, entity, ids, errors)
+            _check_references(entity_type, position, entity, exists, errors)
         _check_unique_fields(entity_type, items, errors)
     if errors:
         raise DeclarativeConfigError(errors, dict(flat))
@@ -76,7 +153,7 @@ def _check_ids(entity_type: str, items: list, errors: dict) -> set[str]:
     return seen
 
 
-def _check_references(entity_type: str, position: int, entity: dict, ids: Mapping[str, set[str]],
+def _check_references(entity_type: str, position: int, entity: dict, exists: Callable[[str, str], bool],
                       errors: dict) -> None:
     for name, field in ENTITIES[entity_type].foreign:
         value = entity.get(name)
@@ -85,7 +162,7 @@ def _check_references(entity_type: str, position: int, entity: dict, ids: Mappin
         ref = value.get("id") if isinstance(value, dict) else None
         if not isinstance(ref, str):
             _merge(errors, entity_type, position, {name: "expected a foreign key of the form {\"id\": \"<uuid>\"}"})
-        elif ref not in ids.get(field.reference, ()):
+        elif not exists(field.reference, ref):
             _merge(errors, entity_type, position, {"@entity": [
                 f"invalid reference '{name}: {ref}' (no such entry in '{field.reference}')"]})
 

@@ -17,9 +17,12 @@ from typing import Any
 import lmdb
 import orjson
 
+from dataplane.store.index import REFS_DB, UNIQUE_DB, StoredEntities, entity_key, index_records
+
 log = logging.getLogger(__name__)
 
-FORMAT = b"gantry/1"
+# gantry/2 added the `refs` and `unique` indexes: a gantry/1 cache lacks them and is wiped.
+FORMAT = b"gantry/2"
 # Shared with the Rust reader (rust/src/store/layout.rs); both must agree.
 MAX_DBS = 4
 MAX_READERS = 256
@@ -50,6 +53,8 @@ class ConfigStore:
         self._env = _open_env(path, map_size)
         self._meta = self._env.open_db(b"meta")
         self._entities = self._env.open_db(b"entities")
+        self._refs = self._env.open_db(REFS_DB)
+        self._unique = self._env.open_db(UNIQUE_DB)
         self._check_format()
 
     def current(self) -> tuple[int, str] | None:
@@ -66,15 +71,17 @@ class ConfigStore:
         """Replaces the stored config in one write transaction; returns the stored version:
         `version` when given (a control plane's), else the previous one plus one."""
         records = _encode(flat_config)
+        refs, unique = index_records(flat_config)
 
         def write(txn: lmdb.Transaction) -> int:
             stored = version
             if stored is None:
                 previous = txn.get(b"version", db=self._meta)
                 stored = int(previous) + 1 if previous is not None else 1
-            txn.drop(self._entities, delete=False)
-            with txn.cursor(db=self._entities) as cursor:
-                cursor.putmulti(records, append=True)
+            for db, items in ((self._entities, records), (self._refs, refs), (self._unique, unique)):
+                txn.drop(db, delete=False)
+                with txn.cursor(db=db) as cursor:
+                    cursor.putmulti(items, append=True)
             self._put_meta(txn, stored, config_hash, hashes)
             return stored
 
@@ -83,23 +90,29 @@ class ConfigStore:
     def apply_delta(self, from_version: int, to_version: int,
                     upserts: Mapping[str, Sequence[Mapping[str, Any]]],
                     deletes: Mapping[str, Sequence[str]], config_hash: str,
-                    hashes: Mapping[str, str]) -> int:
+                    hashes: Mapping[str, str], check: Callable[[StoredEntities], None] | None = None) -> int:
         """Applies a control plane's delta in one write transaction; returns `to_version`.
 
         Raises StaleBaseError, writing nothing, unless the stored version is `from_version`:
-        a delta only means something on top of the config it was computed from."""
+        a delta only means something on top of the config it was computed from. `check` runs
+        in that transaction before anything is written, against the stored config the delta
+        applies to; whatever it raises aborts the transaction."""
         records = _encode(upserts)
-        removed = sorted(entity_type.encode() + b"|" + str(entity_id).encode()
-                         for entity_type, entity_ids in deletes.items() for entity_id in entity_ids)
+        # The last of two upserts of one id wins, as in `records`.
+        upserted = {entity_key(t, str(e["id"])): (t, e) for t, entities in upserts.items() for e in entities}
 
         def write(txn: lmdb.Transaction) -> int:
             stored = txn.get(b"version", db=self._meta)
             if stored is None or int(stored) != from_version:
                 raise StaleBaseError(from_version, None if stored is None else int(stored))
-            for key in removed:
-                txn.delete(key, db=self._entities)
+            view = StoredEntities(txn, self._entities, self._refs, self._unique)
+            if check is not None:
+                check(view)
+            for entity_type, entity_ids in deletes.items():
+                for entity_id in entity_ids:
+                    view.delete(entity_type, str(entity_id))
             for key, value in records:
-                txn.put(key, value, db=self._entities)
+                view.put(*upserted[key], value)
             self._put_meta(txn, to_version, config_hash, hashes)
             return to_version
 
@@ -151,12 +164,12 @@ class ConfigStore:
             found = txn.get(b"format", db=self._meta)
             if found == FORMAT:
                 return
-            if found is not None or txn.stat(self._meta)["entries"] or txn.stat(self._entities)["entries"]:
+            if found is not None or any(txn.stat(db)["entries"] for db in (self._meta, self._entities)):
                 log.warning("LMDB cache %s has format %r, expected %r: wiping it", self.path,
                             found.decode(errors="replace") if found is not None else None,
                             FORMAT.decode())
-                txn.drop(self._meta, delete=False)
-                txn.drop(self._entities, delete=False)
+                for db in (self._meta, self._entities, self._refs, self._unique):
+                    txn.drop(db, delete=False)
             txn.put(b"format", FORMAT, db=self._meta)
 
 

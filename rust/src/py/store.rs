@@ -34,10 +34,16 @@ impl PyStore {
     }
 
     /// Reading and compiling a big config takes a while: other Python threads run meanwhile.
-    #[pyo3(signature = (cache_size = 4096))]
-    fn load(&self, py: Python<'_>, cache_size: usize) -> PyResult<PySnapshot> {
-        let snapshot = py.detach(|| self.inner.load(cache_size)).map_err(to_py)?;
-        PySnapshot::from_core(py, snapshot)
+    /// With `previous`, its router and balancers are taken over when the per-type hashes say
+    /// their inputs did not change, and only the rest is decoded and compiled.
+    #[pyo3(signature = (cache_size = 4096, previous = None))]
+    fn load(&self, py: Python<'_>, cache_size: usize, previous: Option<&PySnapshot>) -> PyResult<PySnapshot> {
+        let snapshot = match previous {
+            None => py.detach(|| self.inner.load(cache_size)),
+            Some(previous) => py.detach(|| self.inner.load_since(cache_size, &previous.hashes)),
+        }
+        .map_err(to_py)?;
+        PySnapshot::from_core(py, snapshot, previous)
     }
 }
 
@@ -56,17 +62,25 @@ pub struct PySnapshot {
 }
 
 impl PySnapshot {
-    fn from_core(py: Python<'_>, snapshot: Snapshot) -> PyResult<Self> {
-        let balancers = snapshot
-            .balancers
-            .into_iter()
-            .map(|(name, balancer)| Ok((name, Py::new(py, PyBalancer::from_core(balancer))?)))
-            .collect::<PyResult<_>>()?;
+    /// The parts `snapshot` leaves None are shared with `previous` (the same Python objects).
+    fn from_core(py: Python<'_>, snapshot: Snapshot, previous: Option<&PySnapshot>) -> PyResult<Self> {
+        let reused = || previous.ok_or_else(|| PyStoreError::new_err("nothing to reuse without a previous snapshot"));
+        let balancers = match snapshot.balancers {
+            Some(compiled) => compiled
+                .into_iter()
+                .map(|(name, balancer)| Ok((name, Py::new(py, PyBalancer::from_core(balancer))?)))
+                .collect::<PyResult<_>>()?,
+            None => reused()?.balancers(py),
+        };
+        let router = match snapshot.router {
+            Some(router) => Py::new(py, PyRouter::from_core(router))?,
+            None => reused()?.router.clone_ref(py),
+        };
         Ok(PySnapshot {
             version: snapshot.version,
             hash: snapshot.hash,
             hashes: snapshot.hashes,
-            router: Py::new(py, PyRouter::from_core(snapshot.router))?,
+            router,
             balancers,
             entities: snapshot.entities,
         })

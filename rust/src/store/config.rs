@@ -2,6 +2,7 @@
 
 use super::error::StoreError;
 use super::layout::{show_key, split_key};
+use super::reuse::Reuse;
 use crate::entities::{Route, Service, Target, Upstream};
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -18,6 +19,8 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// The JSON of every entity by type, in key order.
     pub entities: BTreeMap<String, Vec<Vec<u8>>>,
+    /// Parts the previous snapshot still serves: their entities are not decoded.
+    pub reuse: Reuse,
 }
 
 impl Config {
@@ -32,14 +35,16 @@ impl Config {
         Ok(Config { version, hash, hashes, ..Config::default() })
     }
 
-    /// Adds one `entities` record; the types the core compiles are decoded here as well.
+    /// Adds one `entities` record; the types the core compiles are decoded here as well,
+    /// unless `reuse` says their compiled form is taken over.
     pub fn add_entity(&mut self, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         let (entity_type, _) = split_key(key).ok_or_else(|| StoreError::corrupt(show_key(key), "key is not <type>|<id>"))?;
+        let Reuse { router, balancers } = self.reuse;
         match entity_type {
-            "routes" => self.routes.push(decode(key, value)?),
-            "services" => self.services.push(decode(key, value)?),
-            "upstreams" => self.upstreams.push(decode(key, value)?),
-            "targets" => self.targets.push(decode(key, value)?),
+            "routes" if !router => self.routes.push(decode(key, value)?),
+            "services" if !router => self.services.push(decode(key, value)?),
+            "upstreams" if !balancers => self.upstreams.push(decode(key, value)?),
+            "targets" if !balancers => self.targets.push(decode(key, value)?),
             _ => {}
         }
         match self.entities.get_mut(entity_type) {
@@ -88,6 +93,17 @@ mod tests {
         assert_eq!(c.services[0].host, "example.com");
         assert_eq!(c.entities["plugins"].len(), 2);
         assert_eq!(c.entities["services"][0], br#"{"id":"s1","host":"example.com"}"#.to_vec());
+    }
+
+    #[test]
+    fn reused_parts_are_kept_raw_but_not_decoded() {
+        let mut c = config();
+        c.reuse = Reuse { router: true, balancers: false };
+        c.add_entity(b"routes|r1", b"{not json").unwrap();
+        c.add_entity(b"targets|t1", br#"{"id":"t1","target":"a:80","upstream":{"id":"u1"}}"#).unwrap();
+        assert!(c.routes.is_empty());
+        assert_eq!(c.entities["routes"].len(), 1);
+        assert_eq!(c.targets.len(), 1);
     }
 
     #[test]

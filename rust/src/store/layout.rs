@@ -1,7 +1,8 @@
 //! The on-disk layout shared with the Python writer (`dataplane/store/`, docs/internals.md).
 
 /// The `meta.format` value of this layout; anything else is an incompatible cache.
-pub const FORMAT: &str = "gantry/1";
+/// gantry/2 added the writer's `refs` and `unique` indexes, which this reader does not use.
+pub const FORMAT: &str = "gantry/2";
 
 /// Environment settings that must match the writer's.
 pub const MAX_DBS: u32 = 4;

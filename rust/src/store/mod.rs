@@ -12,6 +12,7 @@ mod config;
 mod env;
 mod error;
 mod layout;
+mod reuse;
 mod snapshot;
 
 #[cfg(test)]
@@ -20,10 +21,12 @@ mod tests;
 pub use config::Config;
 pub use error::StoreError;
 pub use layout::FORMAT;
+pub use reuse::Reuse;
 pub use snapshot::Snapshot;
 
 use layout::{KEY_FORMAT, KEY_HASH, KEY_HASHES, KEY_VERSION};
 use lmdb::{Cursor, Database, RoTransaction, Transaction};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -52,8 +55,10 @@ impl Store {
         Ok(Some((config.version, config.hash)))
     }
 
-    /// Reads the committed config in one read transaction, without compiling it.
-    pub fn read(&self) -> Result<Config, StoreError> {
+    /// Reads the committed config in one read transaction, without compiling it. With the
+    /// per-type hashes of the previous snapshot, the types behind parts it can keep serving
+    /// (`Config::reuse`) are not decoded.
+    pub fn read(&self, previous: Option<&BTreeMap<String, String>>) -> Result<Config, StoreError> {
         let shared = self.shared();
         let no_config = || StoreError::NoConfiguration { path: shared.path.clone() };
         let dbs = shared.dbs()?.ok_or_else(no_config)?;
@@ -64,6 +69,7 @@ impl Store {
             self.required(&txn, dbs.meta, KEY_HASH)?,
             self.required(&txn, dbs.meta, KEY_HASHES)?,
         )?;
+        config.reuse = Reuse::between(previous, &config.hashes);
         let mut cursor = txn.open_ro_cursor(dbs.entities).map_err(|e| shared.lmdb_error(e))?;
         for item in cursor.iter_start() {
             let (key, value) = item.map_err(|e| shared.lmdb_error(e))?;
@@ -74,7 +80,13 @@ impl Store {
 
     /// Reads the committed config and compiles it.
     pub fn load(&self, cache_size: usize) -> Result<Snapshot, StoreError> {
-        Snapshot::compile(self.read()?, cache_size)
+        Snapshot::compile(self.read(None)?, cache_size)
+    }
+
+    /// Reads the committed config and compiles what changed since a snapshot with the per-type
+    /// hashes `previous`; the parts left None in the result are that snapshot's to reuse.
+    pub fn load_since(&self, cache_size: usize, previous: &BTreeMap<String, String>) -> Result<Snapshot, StoreError> {
+        Snapshot::compile(self.read(Some(previous))?, cache_size)
     }
 
     fn shared(&self) -> &env::SharedEnv {

@@ -94,11 +94,11 @@ fn load_reads_meta_entities_router_and_balancers() {
     let snapshot = store.load(16).unwrap();
     assert_eq!(snapshot.version, 3);
     assert_eq!(snapshot.hashes["services"], "s");
-    assert_eq!(snapshot.router.len(), 1);
+    assert_eq!(snapshot.router.as_ref().unwrap().len(), 1);
     assert_eq!(snapshot.entities("plugins"), [br#"{"id":"p1","name":"cors"}"#.to_vec()]);
     assert_eq!(snapshot.entities("targets").len(), 2);
     assert!(snapshot.entities("consumers").is_empty());
-    let balancer = &snapshot.balancers["backend"];
+    let balancer = &snapshot.balancers.as_ref().unwrap()["backend"];
     let picks: Vec<&str> = (0..3).map(|_| balancer.pick().unwrap().host.as_str()).collect();
     assert_eq!(picks, ["a", "b", "a"]);
 }
@@ -113,7 +113,7 @@ fn a_new_version_replaces_the_old_one_whole() {
     let snapshot = store.load(16).unwrap();
     assert_eq!(snapshot.version, 2);
     assert!(snapshot.entities("plugins").is_empty());
-    assert!(snapshot.balancers.is_empty());
+    assert!(snapshot.balancers.unwrap().is_empty());
 }
 
 #[test]
@@ -175,4 +175,23 @@ fn stores_on_one_directory_share_one_environment() {
     drop(second);
     // Reopening after the last handle closed opens afresh.
     assert_eq!(Store::open(dir.path()).unwrap().meta().unwrap().map(|m| m.0), Some(1));
+}
+
+#[test]
+fn load_since_leaves_unchanged_parts_to_the_previous_snapshot() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    writer.apply(1, &full_config());
+    let store = Store::open(dir.path()).unwrap();
+    let first = store.load(16).unwrap();
+    writer.apply(2, &full_config());
+    // The writer stores routes and services hashes only: the balancers are rebuilt.
+    let second = store.load_since(16, &first.hashes).unwrap();
+    assert_eq!(second.version, 2);
+    assert!(second.router.is_none());
+    assert_eq!(second.balancers.as_ref().map(BTreeMap::len), Some(1));
+    assert_eq!(second.entities("routes").len(), 1);
+    let mut other = first.hashes.clone();
+    other.insert("routes".into(), "changed".into());
+    assert!(store.load_since(16, &other).unwrap().router.is_some());
 }
