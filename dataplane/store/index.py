@@ -8,6 +8,7 @@ The writer updates both in the transaction that changes the entities they descri
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -25,22 +26,33 @@ def entity_key(entity_type: str, entity_id: str) -> bytes:
     return f"{entity_type}|{entity_id}".encode()
 
 
+@functools.cache
+def _foreign(entity_type: str) -> tuple[tuple[str, str], ...]:
+    """(field, referenced type) of each foreign key; looked up once per type, not per entity."""
+    schema = ENTITIES.get(entity_type)
+    return tuple((name, field.reference) for name, field in schema.foreign) if schema is not None else ()
+
+
+@functools.cache
+def _unique(entity_type: str) -> tuple[str, ...]:
+    schema = ENTITIES.get(entity_type)
+    return tuple(name for name, field in schema.fields if field.unique) if schema is not None else ()
+
+
 def references(entity_type: str, entity: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """(referenced type, id) of each well-formed foreign key of `entity`."""
-    schema = ENTITIES.get(entity_type)
-    for name, field in schema.foreign if schema is not None else ():
+    for name, reference in _foreign(entity_type):
         value = entity.get(name)
         ref = value.get("id") if isinstance(value, dict) else None
         if isinstance(ref, str) and ref:
-            yield field.reference, ref
+            yield reference, ref
 
 
 def unique_values(entity_type: str, entity: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     """(field, value) of each unique field set; only scalars can be compared, as validate_flat does."""
-    schema = ENTITIES.get(entity_type)
-    for name, field in schema.fields if schema is not None else ():
+    for name in _unique(entity_type):
         value = entity.get(name)
-        if field.unique and value is not None and isinstance(value, (str, int, float)):
+        if value is not None and isinstance(value, (str, int, float)):
             yield name, value
 
 
