@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import threading
 import uuid
 from typing import Iterator
@@ -16,6 +15,7 @@ from typing import Iterator
 import uvicorn
 
 from dataplane.conf import Conf, Listener
+from dataplane.sockets import bind
 
 from .api import ApiContext, create_app
 from .cluster import ClusterServer
@@ -40,18 +40,6 @@ def node_id(conf: Conf) -> str:
     with open(path, "w", encoding="utf-8") as f:
         f.write(value + "\n")
     return value
-
-
-def bind(listener: Listener) -> socket.socket:
-    family = socket.AF_INET6 if ":" in listener.bind_host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if listener.reuseport:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((listener.bind_host, listener.port))
-    sock.listen(listener.backlog or 511)
-    sock.setblocking(False)
-    return sock
 
 
 def plain_listeners(conf: Conf) -> list[Listener]:
@@ -108,7 +96,7 @@ async def serve(conf: Conf) -> None:
         if not listeners:
             log.warning("admin_listen is off: no Admin API")
             return
-        sockets = [bind(listener) for listener in listeners]
+        sockets = [bind(listener, listener.reuseport) for listener in listeners]
         if conf.role == "control_plane":
             cluster = ClusterServer(conf, db)
             await cluster.start()

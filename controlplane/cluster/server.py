@@ -19,7 +19,8 @@ from controlplane.api.context import enabled_plugins
 from controlplane.store import Database, StoreError
 from dataplane import __version__
 from dataplane.cluster.protocol import cluster_pb2_grpc as pb_grpc
-from dataplane.conf import Conf, Listener
+from dataplane.conf import Conf
+from dataplane.sockets import bind
 
 from . import certs
 from .config import ConfigState, Snapshot
@@ -32,18 +33,6 @@ log = logging.getLogger("controlplane.cluster")
 
 # gRPC's 4 MiB default would cap the configuration size; the stream carries any size.
 _GRPC_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
-
-
-def bind(listener: Listener) -> socket.socket:
-    family = socket.AF_INET6 if ":" in listener.bind_host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if listener.reuseport:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((listener.bind_host, listener.port))
-    sock.listen(listener.backlog or 511)
-    sock.setblocking(False)
-    return sock
 
 
 class ClusterServer:
@@ -81,7 +70,7 @@ class ClusterServer:
                            cp_plugins), self._grpc)
         await self._grpc.start()
         if sockets is None:
-            sockets = [bind(listener) for listener in self._conf.cluster_listen]
+            sockets = [bind(listener, listener.reuseport) for listener in self._conf.cluster_listen]
             for listener in self._conf.cluster_listen:
                 log.info("cluster listener on %s", listener.listener)
         await self._front.start(sockets)
