@@ -11,59 +11,9 @@ import time
 
 import pytest
 
-from tests.harness import DATAPLANE, ROOT
+from tests.harness import DATAPLANE, ROOT, Load, config
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def config(port: int, path: str = "/api", name: str = "api") -> str:
-    return f"""
-    _format_version: "3.0"
-    services:
-      - name: {name}
-        url: http://127.0.0.1:{port}
-        routes:
-          - name: {name}-route
-            paths: ["{path}"]
-    """
-
-
-class Load:
-    """Keep-alive clients hammering one path from threads; counts every failure."""
-
-    def __init__(self, port: int, path: str, clients: int = 4) -> None:
-        self.port, self.path = port, path
-        self.ok = 0
-        self.failures: list[str] = []
-        self.running = True
-        self.threads = [threading.Thread(target=self.client, daemon=True) for _ in range(clients)]
-
-    def client(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        while self.running:
-            try:
-                conn.request("GET", self.path)
-                response = conn.getresponse()
-                response.read()
-                if response.status == 200:
-                    self.ok += 1
-                else:
-                    self.failures.append(f"status {response.status}")
-            except (OSError, http.client.HTTPException) as err:
-                self.failures.append(repr(err))
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        conn.close()
-
-    def __enter__(self) -> Load:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.running = False
-        for thread in self.threads:
-            thread.join(15)
 
 
 def test_proxies_and_reports_status(gateway_factory, upstream):

@@ -11,21 +11,9 @@ import time
 
 import pytest
 
-from tests.harness import RawConnection, wait_for
+from tests.harness import RawConnection, config, wait_for
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def config(port: int, path: str = "/api", name: str = "api") -> str:
-    return f"""
-    _format_version: "3.0"
-    services:
-      - name: {name}
-        url: http://127.0.0.1:{port}
-        routes:
-          - name: {name}-route
-            paths: ["{path}"]
-    """
 
 
 def big_config(port: int, services: int = 1500) -> str:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import (ControlPlane, Gateway, Upstream, controlplane_cli, dead_port, gen_cert, node_id, wait_for,
+from tests.harness import (ControlPlane, Load, Gateway, Upstream, controlplane_cli, dead_port, gen_cert, node_id, wait_for,
                            write_services_yml)
-from tests.integration.test_dataplane_process import Load
 
 PROPAGATION_BOUND = 5.0  # seconds; generous for a loaded 2-core machine (the bench measures ms)
 
