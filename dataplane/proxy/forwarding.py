@@ -59,8 +59,22 @@ _hosts: dict[bytes, tuple[bytes, str] | None] = {}
 _PATH_UNSAFE = re.compile(rb"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
 
 
+_PATH_CACHE_LIMIT = 4096
+_paths: dict[str, bytes] = {}
+
+
 def path_bytes(path: str) -> bytes:
-    """The router's upstream path as request-line bytes."""
+    """The router's upstream path as request-line bytes (cached: routes yield few paths)."""
+    raw = _paths.get(path)
+    if raw is None:
+        raw = _path_bytes(path)
+        if len(_paths) >= _PATH_CACHE_LIMIT:
+            _paths.clear()
+        _paths[path] = raw
+    return raw
+
+
+def _path_bytes(path: str) -> bytes:
     try:
         raw = path.encode("latin-1")
     except UnicodeEncodeError:

@@ -490,9 +490,10 @@ class Exchange:
 
     def flush(self) -> None:
         """Write what the last upstream read produced."""
-        if self.out:
-            out, self.out = self.out, []
-            self.conn.transport.writelines(out)
+        out = self.out
+        if out:
+            self.out = []
+            self.conn.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def on_response_complete(self, reusable: bool) -> None:
         if self.finished:

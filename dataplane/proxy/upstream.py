@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from .response import UpstreamHead
+from .response import CRLF, RESPONSE_HEADERS, SEPARATOR, UpstreamHead
 
 if TYPE_CHECKING:
     from .phases import Exchange
@@ -157,7 +157,10 @@ class UpstreamConnection(asyncio.Protocol):
         if not self.head_done:  # after the head these are chunked trailers: not forwarded
             if value[-1:] in b" \t":
                 value = value.rstrip(b" \t")
-            self.head.add(name, value)
+            if name.lower() in RESPONSE_HEADERS:
+                self.head.add(name, value)
+            else:  # forwarded as received: the common case, without a call
+                self.head.pieces += (name, SEPARATOR, value, CRLF)
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
