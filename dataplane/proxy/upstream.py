@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from .pool import PoolKey, UpstreamPool
 
 
+_TRAILING_SPACE = (b" ", b"\t", b"")
+
+
 class _HeadDone(Exception):
     """Stops the parser after the head of a response to HEAD (httptools would wait for a body)."""
 
@@ -155,7 +158,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self.head_done:  # after the head these are chunked trailers: not forwarded
-            if value[-1:] in b" \t":
+            # a tuple, not b" \t": bytes.__contains__ first tries the operand as an int and
+            # builds (then drops) a TypeError for every bytes operand
+            if value[-1:] in _TRAILING_SPACE:
                 value = value.rstrip(b" \t")
             if name.lower() in RESPONSE_HEADERS:
                 self.head.add(name, value)
@@ -194,7 +199,7 @@ class UpstreamConnection(asyncio.Protocol):
         if not self.parser.should_keep_alive():
             return False
         connection = self.head.connection
-        return connection is None or b"close" not in connection.lower()
+        return connection is None or connection.lower().find(b"close") < 0  # find: see _TRAILING_SPACE
 
     # -- timeouts ------------------------------------------------------------------------------
 
