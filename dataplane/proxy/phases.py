@@ -493,7 +493,7 @@ class Exchange:
         out = self.out
         if out:
             self.out = []
-            self.conn.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            self.conn.transport.writelines(out)
 
     def on_response_complete(self, reusable: bool) -> None:
         if self.finished:
