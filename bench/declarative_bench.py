@@ -23,20 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import yaml  # noqa: E402
 
+from bench.cp_import_bench import write_config  # noqa: E402  (the same document, so numbers compare)
 from dataplane.declarative import parse_file, validate_flat  # noqa: E402
 from dataplane.declarative.gcpause import gc_paused  # noqa: E402
 from dataplane.declarative.loader import load  # noqa: E402
-
-
-def write_config(path: str, count: int) -> None:
-    # the same document as bench/cp_import_bench.py, so the numbers compare
-    services = [{"name": f"svc-{i}", "url": f"http://backend-{i % 50}.internal:8080/api",
-                 "routes": [{"name": f"route-{i}", "paths": [f"/svc/{i}"]}],
-                 "plugins": [{"name": "rate-limiting", "config": {"minute": 100}}]}
-                for i in range(count)]
-    with open(path, "w") as f:
-        yaml.dump({"_format_version": "3.0", "services": services}, f,
-                  Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:
