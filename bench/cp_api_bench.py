@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.cp_api_bench [--requests 2000] [--warmup 200]
 
 Starts a throwaway PostgreSQL (tests/postgres.py) and the Admin API in this process
-(uvicorn, httptools, uvloop, on 127.0.0.1), then times each request end to end.
+(uvicorn, h11, uvloop, on 127.0.0.1), then times each request end to end.
 Target: p50 under 5 ms.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`controlplane run`: check the database, then serve the Admin API on `admin_listen` with
-uvicorn (httptools, uvloop) in this process until SIGTERM or SIGINT; with role =
+uvicorn (h11, uvloop) in this process until SIGTERM or SIGINT; with role =
 control_plane, the cluster listener (controlplane.cluster) runs beside it on the same loop."""
 from __future__ import annotations
 
@@ -77,7 +77,9 @@ def server_for(api: ApiContext, cluster: ClusterServer | None = None) -> uvicorn
     """The Admin API server; `cluster` answers /clustering/* (a 400 without one)."""
     app = create_app(api)
     app.state.cluster = cluster
-    config = uvicorn.Config(app, http="httptools", loop="uvloop", lifespan="off",
+    # h11, not uvicorn's httptools protocol: that one switches on an httptools leniency flag
+    # (lenient_data_after_close), and no leniency is ever turned on in Gantry.
+    config = uvicorn.Config(app, http="h11", loop="uvloop", lifespan="off",
                             access_log=False, log_config=None, server_header=False,
                             date_header=True)
     server = _Server(config)

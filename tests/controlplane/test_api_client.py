@@ -1,4 +1,4 @@
-"""`AdminApi`: the Admin API served by uvicorn (httptools, uvloop) on a real loopback socket,
+"""`AdminApi`: the Admin API served by uvicorn (h11, uvloop) on a real loopback socket,
 in a thread with its own event loop, plus a requests session to talk to it. Other
 test_api_* modules import it. The tests here cover the serving layer itself: unknown paths,
 trailing slashes, HEAD/OPTIONS, and a failing store answering 500 without details."""
