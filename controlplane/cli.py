@@ -33,7 +33,8 @@ EXIT_PENDING = 4
 EXIT_NEW = 5
 
 
-def _with_db(conf: Conf, action: Callable[[Database], Awaitable[T]]) -> T:
+def with_db(conf: Conf, action: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `action(db)` on its own event loop with a Database opened for it."""
     async def main() -> T:
         db = await Database.connect(conf)
         try:
@@ -53,7 +54,7 @@ def _names(names: list[str]) -> str:
 def cmd_migrations_bootstrap(args: argparse.Namespace) -> int:
     conf = load_conf(args.conf)
     print(f"bootstrapping database '{conf.pg_database}' at {conf.pg_host}:{conf.pg_port}...")
-    ran = _with_db(conf, lambda db: db.migrations.bootstrap())
+    ran = with_db(conf, lambda db: db.migrations.bootstrap())
     if not ran:
         print("database already bootstrapped")
         return 0
@@ -63,7 +64,7 @@ def cmd_migrations_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_migrations_up(args: argparse.Namespace) -> int:
-    ran, status = _with_db(load_conf(args.conf), _up)
+    ran, status = with_db(load_conf(args.conf), _up)
     if not ran:
         print("database is already up-to-date")
         return 0
@@ -79,7 +80,7 @@ async def _up(db: Database) -> tuple[list[str], Status]:
 
 
 def cmd_migrations_finish(args: argparse.Namespace) -> int:
-    ran = _with_db(load_conf(args.conf), lambda db: db.migrations.finish())
+    ran = with_db(load_conf(args.conf), lambda db: db.migrations.finish())
     if not ran:
         print("no pending migrations to finish")
         return 0
@@ -88,7 +89,7 @@ def cmd_migrations_finish(args: argparse.Namespace) -> int:
 
 
 def cmd_migrations_list(args: argparse.Namespace) -> int:
-    status = _with_db(load_conf(args.conf), lambda db: db.migrations.status())
+    status = with_db(load_conf(args.conf), lambda db: db.migrations.status())
     if not status.bootstrapped:
         print("database needs bootstrapping; run 'controlplane migrations bootstrap'")
         return EXIT_NEEDS_BOOTSTRAP
@@ -127,7 +128,7 @@ def cmd_migrations_reset(args: argparse.Namespace) -> int:
         if not _confirmed():
             print("cancelled")
             return 0
-    if not _with_db(conf, lambda db: db.migrations.reset()):
+    if not with_db(conf, lambda db: db.migrations.reset()):
         print("database not bootstrapped, nothing to reset")
         return 1
     print("database successfully reset")
@@ -151,7 +152,7 @@ def cmd_config_db_import(args: argparse.Namespace) -> int:
         print(f"Error: cannot read {args.file}: {err.strerror}", file=sys.stderr)
         return 1
     print("parse successful, beginning import")
-    _with_db(conf, lambda db: _import(db, flat))
+    with_db(conf, lambda db: _import(db, flat))
     print(f"import successful: {summary(flat)}")
     return 0
 
@@ -165,7 +166,7 @@ def cmd_config_db_export(args: argparse.Namespace) -> int:
     if os.path.exists(args.file):
         print(f"Error: {args.file} already exists. Will not overwrite it.", file=sys.stderr)
         return 1
-    flat = _with_db(load_conf(args.conf), _export)
+    flat = with_db(load_conf(args.conf), _export)
     text = export.to_yaml(flat)
     # Exclusive create: never clobber a file that appeared meanwhile.
     with open(args.file, "x", encoding="utf-8") as out:

@@ -2,17 +2,11 @@
 a fresh database per test module."""
 from __future__ import annotations
 
-import asyncio
-from typing import Awaitable, Callable, TypeVar
-
 import pytest
 
-from controlplane.store import Database
+from controlplane.cli import with_db  # noqa: F401  (tests import it from here)
 from dataplane.conf import Conf
 from tests.postgres import PostgresCluster, server_bin_dir
-
-T = TypeVar("T")
-
 
 @pytest.fixture(scope="session")
 def postgres():
@@ -36,13 +30,3 @@ def db_conf(conf) -> Conf:
     return conf
 
 
-def with_db(conf: Conf, action: Callable[[Database], Awaitable[T]]) -> T:
-    """Run `action(db)` on its own event loop with a Database opened for it."""
-    async def main() -> T:
-        db = await Database.connect(conf)
-        try:
-            return await action(db)
-        finally:
-            await db.close()
-
-    return asyncio.run(main())
