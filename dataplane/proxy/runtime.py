@@ -46,9 +46,14 @@ class ServiceTarget:
         retries = service.get("retries")
         self.retries: int = 5 if retries is None else int(retries)
         self.tls_verify = bool(service.get("tls_verify"))  # null: nginx's proxy_ssl_verify default, off
-        depth = service.get("tls_verify_depth")
-        self.tls_verify_depth: int = verify_depth if depth is None else int(depth)
+        self.tls_verify_depth = service_verify_depth(service, verify_depth)
         self.ssl_context = ssl_context
+
+
+def service_verify_depth(service: dict[str, Any], default: int) -> int:
+    """The service's tls_verify_depth; null means lua_ssl_verify_depth (``default``)."""
+    depth = service.get("tls_verify_depth")
+    return default if depth is None else int(depth)
 
 
 def host_header_value(host: str, port: int, secure: bool) -> str:
@@ -118,7 +123,7 @@ class Runtime:
         host names an upstream goes through its balancer."""
         pems = {ca["id"]: ca.get("cert") or "" for ca in ca_certificates}
         host_headers = {up["name"]: up.get("host_header") for up in upstreams or ()}
-        contexts: dict[tuple[bool, tuple[str, ...]], ssl.SSLContext] = {}
+        contexts: dict[tuple[bool, tuple[str, ...], int | None], ssl.SSLContext] = {}
         targets: dict[str, ServiceTarget] = {}
         for service in services:
             protocol = service.get("protocol") or "http"
@@ -126,11 +131,16 @@ class Runtime:
             if protocol in ("https", "grpcs", "wss", "tls"):
                 verify = bool(service.get("tls_verify"))
                 ca_ids = tuple(service.get("ca_certificates") or ()) if verify else ()
-                key = (verify, ca_ids)
+                depth = service_verify_depth(service, settings.verify_depth)
+                # One context per distinct trust setting, shared by services. The context is part
+                # of the pool key, so a connection verified to one depth never serves a service
+                # with a smaller one.
+                key = (verify, ca_ids, depth if verify else None)
                 context = contexts.get(key)
-                if context is None:  # one context per distinct trust setting, shared by services
+                if context is None:
                     context = contexts[key] = tls.client_context(
-                        verify, [pems.get(ca_id, "") for ca_id in ca_ids], settings.trusted_certificates)
+                        verify, [pems.get(ca_id, "") for ca_id in ca_ids], settings.trusted_certificates,
+                        verify_depth=depth)
             balancer = balancers.get(service["host"])
             targets[service["id"]] = ServiceTarget(
                 service, balancer, host_headers.get(service["host"]), context, settings.verify_depth)
