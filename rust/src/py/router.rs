@@ -20,6 +20,11 @@ impl PyRouter {
     pub fn from_core(router: Router) -> Self {
         PyRouter { inner: router }
     }
+
+    /// The core router, which a later store load derives the next one from.
+    pub fn core(&self) -> &Router {
+        &self.inner
+    }
 }
 
 #[pymethods]

@@ -3,7 +3,7 @@
 use super::balancer::PyBalancer;
 use super::errors::{RouterError as PyRouterError, StoreError as PyStoreError};
 use super::router::PyRouter;
-use crate::store::{Snapshot, Store, StoreError};
+use crate::store::{Previous, Records, Snapshot, Store, StoreError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::collections::BTreeMap;
@@ -34,13 +34,18 @@ impl PyStore {
     }
 
     /// Reading and compiling a big config takes a while: other Python threads run meanwhile.
-    /// With `previous`, its router and balancers are taken over when the per-type hashes say
-    /// their inputs did not change, and only the rest is decoded and compiled.
+    /// With `previous`, only the entities whose stored JSON changed are decoded and compiled:
+    /// its router is updated with the routes that changed (or taken over when none of the
+    /// routes and services did), and its balancers are taken over unless an upstream or
+    /// target changed.
     #[pyo3(signature = (cache_size = 4096, previous = None))]
     fn load(&self, py: Python<'_>, cache_size: usize, previous: Option<&PySnapshot>) -> PyResult<PySnapshot> {
         let snapshot = match previous {
             None => py.detach(|| self.inner.load(cache_size)),
-            Some(previous) => py.detach(|| self.inner.load_since(cache_size, &previous.hashes)),
+            Some(previous) => {
+                let since = Previous { records: &previous.records, router: previous.router.get().core() };
+                py.detach(|| self.inner.load_since(cache_size, since))
+            }
         }
         .map_err(to_py)?;
         PySnapshot::from_core(py, snapshot, previous)
@@ -58,7 +63,8 @@ pub struct PySnapshot {
     #[pyo3(get)]
     router: Py<PyRouter>,
     balancers: BTreeMap<String, Py<PyBalancer>>,
-    entities: BTreeMap<String, Vec<Vec<u8>>>,
+    /// What the next load compares the stored entities with.
+    records: Records,
 }
 
 impl PySnapshot {
@@ -82,7 +88,7 @@ impl PySnapshot {
             hashes: snapshot.hashes,
             router,
             balancers,
-            entities: snapshot.entities,
+            records: snapshot.records,
         })
     }
 }
@@ -96,7 +102,7 @@ impl PySnapshot {
     }
 
     fn entities<'py>(&self, py: Python<'py>, entity_type: &str) -> Vec<Bound<'py, PyBytes>> {
-        self.entities.get(entity_type).map_or_else(Vec::new, |list| list.iter().map(|raw| PyBytes::new(py, raw)).collect())
+        self.records.of(entity_type).iter().map(|record| PyBytes::new(py, &record.json)).collect()
     }
 
     fn __repr__(&self) -> String {

@@ -7,6 +7,7 @@
 //! request's host and path, in priority order.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::host::NameMatch;
 use super::matcher::Matcher;
@@ -32,7 +33,7 @@ struct PathIndex {
 
 impl Index {
     /// `matchers` must already be in priority order; positions are stored.
-    pub fn build(matchers: &[Matcher]) -> Self {
+    pub fn build(matchers: &[Arc<Matcher>]) -> Self {
         let mut index = Index::default();
         for (i, m) in matchers.iter().enumerate() {
             let i = i as u32;

@@ -25,6 +25,7 @@ mod matcher;
 mod normalize;
 mod path;
 pub mod priority;
+mod update;
 mod uri;
 
 use std::collections::HashMap;
@@ -37,6 +38,7 @@ use matcher::{Matcher, Prepared};
 
 pub use error::RouterError;
 pub use path::{CaptureKey, Captures};
+pub use update::Changes;
 
 /// One request as the router sees it. `headers` may hold every request header; only those
 /// named in [`Router::header_names`] are looked at.
@@ -67,7 +69,11 @@ pub struct Match {
 }
 
 pub struct Router {
-    matchers: Vec<Matcher>,
+    /// Every route of the config by id, served or not: what a later update compiles again
+    /// when the route's service changes.
+    routes: HashMap<Arc<str>, Arc<Route>>,
+    /// In priority order; shared with the routers derived from this one.
+    matchers: Vec<Arc<Matcher>>,
     index: Index,
     header_names: Vec<Box<str>>,
     route_count: usize,
@@ -82,29 +88,13 @@ impl Router {
         services: &[Service],
         cache_size: usize,
     ) -> Result<Router, RouterError> {
-        let services: HashMap<&str, &Service> =
-            services.iter().map(|s| (s.id.as_str(), s)).collect();
-        let mut matchers = Vec::with_capacity(routes.len());
-        let mut route_count = 0;
-        for route in &routes {
-            let compiled = compile::compile_route(route, &services)?;
-            route_count += usize::from(!compiled.is_empty());
-            matchers.extend(compiled);
-        }
-        matchers.sort_by(|a, b| a.priority.cmp(&b.priority));
-        let mut header_names: Vec<Box<str>> = matchers
-            .iter()
-            .flat_map(|m| m.headers.iter().map(|h| h.name.clone()))
-            .collect();
-        header_names.sort();
-        header_names.dedup();
-        Ok(Router {
-            index: Index::build(&matchers),
-            matchers,
-            header_names,
-            route_count,
-            cache: MatchCache::new(cache_size),
-        })
+        let services = services.iter().map(|s| (s.id.as_str(), s)).collect();
+        let all = Changes {
+            routes,
+            services,
+            ..Changes::default()
+        };
+        Router::empty(0).update(all, cache_size)
     }
 
     /// Lower-case names of the headers some route matches on.

@@ -2,17 +2,20 @@
 //!
 //! Layout and settings are in docs/internals.md and `layout`. `Store::load` reads one config in
 //! a single read transaction, so a concurrent writer is never seen half-way; the router and
-//! balancers are compiled after that transaction has ended, to keep it short.
+//! balancers are compiled after that transaction has ended, to keep it short. `load_since`
+//! compares the stored bytes with the previous snapshot's (`records`) and compiles only what
+//! changed (`compile`).
 //!
 //! Never open a `Store` in the process that writes the environment (the supervisor): the two
 //! LMDB copies (py-lmdb's and this crate's) would each take the process's fcntl locks on the
 //! same lock file, and one closing would release the other's.
 
+mod compile;
 mod config;
 mod env;
 mod error;
 mod layout;
-mod reuse;
+mod records;
 mod snapshot;
 
 #[cfg(test)]
@@ -21,12 +24,11 @@ mod tests;
 pub use config::Config;
 pub use error::StoreError;
 pub use layout::FORMAT;
-pub use reuse::Reuse;
-pub use snapshot::Snapshot;
+pub use records::{Changes, Diff, Record, Records};
+pub use snapshot::{Previous, Snapshot};
 
 use layout::{KEY_FORMAT, KEY_HASH, KEY_HASHES, KEY_VERSION};
 use lmdb::{Cursor, Database, RoTransaction, Transaction};
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -55,10 +57,10 @@ impl Store {
         Ok(Some((config.version, config.hash)))
     }
 
-    /// Reads the committed config in one read transaction, without compiling it. With the
-    /// per-type hashes of the previous snapshot, the types behind parts it can keep serving
-    /// (`Config::reuse`) are not decoded.
-    pub fn read(&self, previous: Option<&BTreeMap<String, String>>) -> Result<Config, StoreError> {
+    /// Reads the committed config in one read transaction, without compiling it, against the
+    /// records of the snapshot before (empty for none): values equal to those are shared, not
+    /// copied, and the config tells what changed.
+    pub fn read(&self, previous: &Records) -> Result<Config, StoreError> {
         let shared = self.shared();
         let no_config = || StoreError::NoConfiguration { path: shared.path.clone() };
         let dbs = shared.dbs()?.ok_or_else(no_config)?;
@@ -69,24 +71,21 @@ impl Store {
             self.required(&txn, dbs.meta, KEY_HASH)?,
             self.required(&txn, dbs.meta, KEY_HASHES)?,
         )?;
-        config.reuse = Reuse::between(previous, &config.hashes);
         let mut cursor = txn.open_ro_cursor(dbs.entities).map_err(|e| shared.lmdb_error(e))?;
-        for item in cursor.iter_start() {
-            let (key, value) = item.map_err(|e| shared.lmdb_error(e))?;
-            config.add_entity(key, value)?;
-        }
+        let entries = cursor.iter_start().map(|item| item.map_err(|e| shared.lmdb_error(e)));
+        (config.records, config.changes) = Records::read(entries, previous)?;
         Ok(config)
     }
 
-    /// Reads the committed config and compiles it.
+    /// Reads the committed config and compiles it whole.
     pub fn load(&self, cache_size: usize) -> Result<Snapshot, StoreError> {
-        Snapshot::compile(self.read(None)?, cache_size)
+        Snapshot::compile(self.read(&Records::default())?, None, cache_size)
     }
 
-    /// Reads the committed config and compiles what changed since a snapshot with the per-type
-    /// hashes `previous`; the parts left None in the result are that snapshot's to reuse.
-    pub fn load_since(&self, cache_size: usize, previous: &BTreeMap<String, String>) -> Result<Snapshot, StoreError> {
-        Snapshot::compile(self.read(Some(previous))?, cache_size)
+    /// Reads the committed config and compiles what changed since `previous`; the parts left
+    /// None in the result are `previous`'s to keep serving.
+    pub fn load_since(&self, cache_size: usize, previous: Previous<'_>) -> Result<Snapshot, StoreError> {
+        Snapshot::compile(self.read(previous.records)?, Some(previous), cache_size)
     }
 
     fn shared(&self) -> &env::SharedEnv {

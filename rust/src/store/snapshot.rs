@@ -1,64 +1,48 @@
 //! A stored config compiled for serving: router, balancers, and the raw entities.
 
+use super::compile;
 use super::config::Config;
 use super::error::StoreError;
+use super::records::{Record, Records};
 use crate::balancer::Balancer;
-use crate::entities::{Target, Upstream};
 use crate::router::Router;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub struct Snapshot {
     pub version: u64,
     pub hash: String,
     pub hashes: BTreeMap<String, String>,
-    /// None: routes and services are those of the previous snapshot, whose router still serves.
+    /// None: no route or service changed since the previous snapshot, whose router serves.
     pub router: Option<Router>,
-    /// By upstream name. None: upstreams and targets are those of the previous snapshot.
+    /// By upstream name. None: no upstream or target changed since the previous snapshot.
     pub balancers: Option<BTreeMap<String, Balancer>>,
-    /// The JSON of every entity by type, in key order.
-    pub entities: BTreeMap<String, Vec<Vec<u8>>>,
+    /// Every entity's JSON by type; a later load compares against it.
+    pub records: Records,
+}
+
+/// What a load derives its snapshot from: the snapshot before it, as far as it still serves.
+#[derive(Clone, Copy)]
+pub struct Previous<'a> {
+    pub records: &'a Records,
+    /// The router compiled from `records`.
+    pub router: &'a Router,
 }
 
 impl Snapshot {
-    /// Compiles the router (which skips the routes of disabled services itself) and one
-    /// balancer per upstream. Targets of an upstream that is not stored are ignored: a
-    /// validated config has none. Parts `config.reuse` names are left to the previous snapshot.
-    pub fn compile(config: Config, cache_size: usize) -> Result<Self, StoreError> {
-        let router = if config.reuse.router {
-            None
-        } else {
-            Some(Router::new(config.routes, &config.services, cache_size).map_err(StoreError::Router)?)
-        };
-        let balancers = if config.reuse.balancers { None } else { Some(balancers(config.upstreams, config.targets)?) };
-        Ok(Snapshot {
-            version: config.version,
-            hash: config.hash,
-            hashes: config.hashes,
-            router,
-            balancers,
-            entities: config.entities,
-        })
+    /// Compiles `config`, read against `previous`'s records when given: the router from what
+    /// changed (the routes of disabled services are left out by the router itself) and the
+    /// balancers when an upstream or target changed. Parts left None are `previous`'s.
+    pub fn compile(config: Config, previous: Option<Previous<'_>>, cache_size: usize) -> Result<Self, StoreError> {
+        let router = compile::router(&config, previous.map(|p| p.router), cache_size)?;
+        let balancers = compile::balancers(&config, previous.is_some())?;
+        Ok(Snapshot { version: config.version, hash: config.hash, hashes: config.hashes, router, balancers, records: config.records })
     }
 
-    /// The JSON of every entity of a type, in key order; empty for a type with none.
-    pub fn entities(&self, entity_type: &str) -> &[Vec<u8>] {
-        self.entities.get(entity_type).map_or(&[], Vec::as_slice)
+    /// The stored entities of a type, in key order; empty for a type with none.
+    pub fn entities(&self, entity_type: &str) -> &[Arc<Record>] {
+        self.records.of(entity_type)
     }
-}
-
-fn balancers(upstreams: Vec<Upstream>, targets: Vec<Target>) -> Result<BTreeMap<String, Balancer>, StoreError> {
-    let mut targets_by_upstream: HashMap<String, Vec<_>> = HashMap::new();
-    for target in targets {
-        targets_by_upstream.entry(target.upstream.id.clone()).or_default().push(target);
-    }
-    let mut balancers = BTreeMap::new();
-    for upstream in &upstreams {
-        let targets = targets_by_upstream.remove(&upstream.id).unwrap_or_default();
-        let balancer = Balancer::new(upstream, targets)
-            .map_err(|error| StoreError::Balancer { upstream: upstream.name.clone(), error })?;
-        balancers.insert(upstream.name.clone(), balancer);
-    }
-    Ok(balancers)
 }
 
 /// Summarises: the compiled router has no useful textual form.

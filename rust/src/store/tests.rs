@@ -95,7 +95,7 @@ fn load_reads_meta_entities_router_and_balancers() {
     assert_eq!(snapshot.version, 3);
     assert_eq!(snapshot.hashes["services"], "s");
     assert_eq!(snapshot.router.as_ref().unwrap().len(), 1);
-    assert_eq!(snapshot.entities("plugins"), [br#"{"id":"p1","name":"cors"}"#.to_vec()]);
+    assert_eq!(&*snapshot.entities("plugins")[0].json, br#"{"id":"p1","name":"cors"}"#);
     assert_eq!(snapshot.entities("targets").len(), 2);
     assert!(snapshot.entities("consumers").is_empty());
     let balancer = &snapshot.balancers.as_ref().unwrap()["backend"];
@@ -177,21 +177,101 @@ fn stores_on_one_directory_share_one_environment() {
     assert_eq!(Store::open(dir.path()).unwrap().meta().unwrap().map(|m| m.0), Some(1));
 }
 
+/// Route ids chosen for a set of requests, and the upstream path of each.
+fn routing(snapshot: &Snapshot, previous: Option<&Snapshot>) -> Vec<Option<(String, String)>> {
+    let router = snapshot.router.as_ref().or_else(|| previous?.router.as_ref()).unwrap();
+    ["/", "/api/x", "/api/users/9", "/new/a", "/s2/b", "/nothing"]
+        .iter()
+        .map(|path| {
+            let input = crate::router::RequestInput { method: "GET", scheme: "http", host: "h", path, sni: None, headers: &[] };
+            router.find(&input).map(|m| (m.route_id.to_string(), m.upstream_path.clone()))
+        })
+        .collect()
+}
+
+fn since<'a>(snapshot: &'a Snapshot) -> Previous<'a> {
+    Previous { records: &snapshot.records, router: snapshot.router.as_ref().unwrap() }
+}
+
 #[test]
-fn load_since_leaves_unchanged_parts_to_the_previous_snapshot() {
+fn load_since_compiles_what_changed_and_routes_as_a_full_load() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    let s2 = r#"{"id":"s2","host":"two","path":"/two","enabled":true}"#;
+    let mut config = full_config();
+    config.extend([
+        ("routes|r2", r#"{"id":"r2","paths":["/api"],"service":{"id":"s1"},"created_at":2}"#),
+        ("routes|r3", r#"{"id":"r3","paths":["/s2"],"service":{"id":"s2"},"created_at":3}"#),
+        ("services|s2", s2),
+    ]);
+    writer.apply(1, &config);
+    let store = Store::open(dir.path()).unwrap();
+    let first = store.load(16).unwrap();
+
+    // A route outranking another, one removed, a service's path changed, another disabled.
+    let s1_moved = r#"{"id":"s1","name":"svc","protocol":"http","host":"example.com","port":80,"path":"/moved","enabled":true}"#;
+    let s2_off = r#"{"id":"s2","host":"two","path":"/two","enabled":false}"#;
+    let mut next: Vec<_> = config.iter().copied().filter(|(k, _)| !["routes|r2", "services|s1", "services|s2"].contains(k)).collect();
+    next.extend([
+        ("routes|r4", r#"{"id":"r4","paths":["/api/users"],"service":{"id":"s1"},"created_at":4}"#),
+        ("services|s1", s1_moved),
+        ("services|s2", s2_off),
+    ]);
+    next.sort();
+    writer.apply(2, &next);
+    let second = store.load_since(16, since(&first)).unwrap();
+    let full = store.load(16).unwrap();
+    assert_eq!(second.version, 2);
+    assert_eq!(routing(&second, None), routing(&full, None));
+    assert_eq!(routing(&second, None)[2], Some(("r4".into(), "/moved/9".into())));
+    assert_eq!(second.router.as_ref().unwrap().len(), full.router.as_ref().unwrap().len());
+    // Unchanged upstreams and targets: the previous balancers serve; unchanged records are shared.
+    assert!(second.balancers.is_none());
+    assert!(Arc::ptr_eq(&first.entities("plugins")[0], &second.entities("plugins")[0]));
+
+    // The service enabled again: its route is served again.
+    next.retain(|(k, _)| *k != "services|s2");
+    next.push(("services|s2", s2));
+    next.sort();
+    writer.apply(3, &next);
+    let third = store.load_since(16, since(&second)).unwrap();
+    assert_eq!(routing(&third, None), routing(&store.load(16).unwrap(), None));
+    assert_eq!(routing(&third, None)[4], Some(("r3".into(), "/two/b".into())));
+
+    // Only a plugin changed: nothing is compiled, and the previous router serves.
+    next.retain(|(k, _)| *k != "plugins|p1");
+    writer.apply(4, &next);
+    let fourth = store.load_since(16, since(&third)).unwrap();
+    assert!(fourth.router.is_none() && fourth.balancers.is_none());
+    assert!(fourth.entities("plugins").is_empty());
+    assert_eq!(routing(&fourth, Some(&third)), routing(&store.load(16).unwrap(), None));
+}
+
+#[test]
+fn load_since_rebuilds_balancers_when_a_target_changes() {
     let dir = TempDir::new().unwrap();
     let writer = Writer::new(dir.path());
     writer.apply(1, &full_config());
     let store = Store::open(dir.path()).unwrap();
     let first = store.load(16).unwrap();
-    writer.apply(2, &full_config());
-    // The writer stores routes and services hashes only: the balancers are rebuilt.
-    let second = store.load_since(16, &first.hashes).unwrap();
-    assert_eq!(second.version, 2);
+    let config: Vec<_> = full_config().into_iter().filter(|(k, _)| *k != "targets|t2").collect();
+    writer.apply(2, &config);
+    let second = store.load_since(16, since(&first)).unwrap();
     assert!(second.router.is_none());
-    assert_eq!(second.balancers.as_ref().map(BTreeMap::len), Some(1));
-    assert_eq!(second.entities("routes").len(), 1);
-    let mut other = first.hashes.clone();
-    other.insert("routes".into(), "changed".into());
-    assert!(store.load_since(16, &other).unwrap().router.is_some());
+    assert_eq!(second.balancers.unwrap()["backend"].targets().len(), 1);
+}
+
+#[test]
+fn load_since_names_a_corrupt_changed_route() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    writer.apply(1, &full_config());
+    let store = Store::open(dir.path()).unwrap();
+    let first = store.load(16).unwrap();
+    let mut config = full_config();
+    config.push(("routes|r9", "{not json"));
+    config.sort();
+    writer.apply(2, &config);
+    let err = store.load_since(16, since(&first)).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { ref key, .. } if key == "routes|r9"), "{err}");
 }

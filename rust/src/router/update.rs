@@ -1,0 +1,283 @@
+//! Deriving a router from the one before it: a config change compiles only the routes it touches.
+//!
+//! A router keeps every route it was built from, served or not, and its matchers in priority
+//! order. A new config version hands over what changed ([`Changes`]): the routes it does not
+//! touch keep their matchers (shared, not copied), the touched ones are compiled, and the
+//! order is restored by merging the few new matchers into the order already sorted. The result
+//! matches exactly what a full compile of the new config gives, for the cost of the change plus
+//! a linear pass (the index is rebuilt from the ordered matchers).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::cache::MatchCache;
+use super::compile;
+use super::error::RouterError;
+use super::index::Index;
+use super::matcher::Matcher;
+use super::Router;
+use crate::entities::{Route, Service};
+
+/// What changed in the routes and services since the router a new one is derived from.
+#[derive(Debug, Default)]
+pub struct Changes<'a> {
+    /// Routes added or changed; compiled in this order, so the first error is this order's.
+    pub routes: Vec<Route>,
+    /// Ids of routes no longer in the config.
+    pub removed_routes: Vec<&'a str>,
+    /// Ids of services added, changed or removed: the routes pointing at them are compiled
+    /// again (a route is served only while its service is stored and enabled).
+    pub changed_services: HashSet<&'a str>,
+    /// Every service compiling may need: those `routes` point at, and the changed services
+    /// still in the config. A service missing here is treated as not stored.
+    pub services: HashMap<&'a str, &'a Service>,
+}
+
+impl Router {
+    /// A router with no routes, the base of a full compile.
+    pub(super) fn empty(cache_size: usize) -> Router {
+        Router {
+            routes: HashMap::new(),
+            matchers: Vec::new(),
+            index: Index::default(),
+            header_names: Vec::new(),
+            route_count: 0,
+            cache: MatchCache::new(cache_size),
+        }
+    }
+
+    /// The router of the config this one's config becomes after `changes`. `self` is left as
+    /// it is (it may still be serving); the new router starts with an empty match cache.
+    pub fn update(&self, changes: Changes<'_>, cache_size: usize) -> Result<Router, RouterError> {
+        let Changes { routes: upserted, removed_routes, changed_services, services } = changes;
+        let upserted: Vec<Arc<Route>> = upserted.into_iter().map(Arc::new).collect();
+        let upserted_ids: HashSet<&str> = upserted.iter().map(|r| r.id.as_str()).collect();
+        let removed: HashSet<&str> = removed_routes.into_iter().collect();
+        // Unchanged routes whose service changed: compiled again as they are.
+        let recompiled: Vec<Arc<Route>> = if changed_services.is_empty() {
+            Vec::new()
+        } else {
+            self.routes
+                .iter()
+                .filter(|(id, route)| {
+                    !removed.contains(&***id)
+                        && !upserted_ids.contains(&***id)
+                        && route.service.as_ref().is_some_and(|s| changed_services.contains(s.id.as_str()))
+                })
+                .map(|(_, route)| Arc::clone(route))
+                .collect()
+        };
+
+        let mut fresh = Vec::new();
+        for route in upserted.iter().chain(&recompiled) {
+            fresh.extend(compile::compile_route(route, &services)?.into_iter().map(Arc::new));
+        }
+        let mut dropped = removed;
+        dropped.extend(upserted_ids);
+        dropped.extend(recompiled.iter().map(|r| r.id.as_str()));
+
+        let matchers = self.ordered_without(&dropped, fresh);
+        let mut routes = self.routes.clone();
+        for id in &dropped {
+            routes.remove(*id);
+        }
+        for route in upserted.into_iter().chain(recompiled) {
+            routes.insert(route.id.as_str().into(), route);
+        }
+        Ok(Router::from_parts(routes, matchers, cache_size))
+    }
+
+    /// This router's matchers minus those of `dropped` routes, plus `fresh`, in priority order.
+    fn ordered_without(&self, dropped: &HashSet<&str>, fresh: Vec<Arc<Matcher>>) -> Vec<Arc<Matcher>> {
+        let mut matchers: Vec<Arc<Matcher>> = Vec::with_capacity(self.matchers.len() + fresh.len());
+        matchers.extend(self.matchers.iter().filter(|m| !dropped.contains(&*m.target.route_id)).cloned());
+        matchers.extend(fresh);
+        // The kept matchers are one sorted run: the stable sort finds it and merges the new
+        // ones into it in linear time (plus sorting the new ones), instead of sorting all.
+        matchers.sort_by(|a, b| a.priority.cmp(&b.priority));
+        matchers
+    }
+
+    fn from_parts(routes: HashMap<Arc<str>, Arc<Route>>, matchers: Vec<Arc<Matcher>>, cache_size: usize) -> Router {
+        let mut header_names: Vec<Box<str>> =
+            matchers.iter().flat_map(|m| m.headers.iter().map(|h| h.name.clone())).collect();
+        header_names.sort();
+        header_names.dedup();
+        // A served route has exactly one matcher of path group 0 (or its only one, without paths).
+        let route_count = matchers.iter().filter(|m| m.priority.group == 0).count();
+        Router {
+            index: Index::build(&matchers),
+            routes,
+            matchers,
+            header_names,
+            route_count,
+            cache: MatchCache::new(cache_size),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::RequestInput;
+    use super::*;
+    use serde_json::{json, Value};
+    use std::collections::BTreeMap;
+
+    /// A config as the tests change it: routes and services by id.
+    #[derive(Clone, Default)]
+    struct Config {
+        routes: BTreeMap<String, Value>,
+        services: BTreeMap<String, Value>,
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> T {
+        serde_json::from_value(v.clone()).unwrap()
+    }
+
+    impl Config {
+        fn route(&mut self, v: Value) {
+            self.routes.insert(v["id"].as_str().unwrap().to_owned(), v);
+        }
+
+        fn service(&mut self, id: &str, path: &str, enabled: bool) {
+            let v = json!({"id": id, "host": "upstream", "path": path, "enabled": enabled});
+            self.services.insert(id.to_owned(), v);
+        }
+
+        fn services(&self) -> Vec<Service> {
+            self.services.values().map(decode).collect()
+        }
+
+        fn full(&self) -> Router {
+            Router::new(self.routes.values().map(decode).collect(), &self.services(), 16).unwrap()
+        }
+
+        /// `self` updated to `next` the way a store load does it: by the entities that differ.
+        fn update(&self, router: &Router, next: &Config) -> Result<Router, RouterError> {
+            let services = next.services();
+            let differs = |before: &BTreeMap<String, Value>, after: &BTreeMap<String, Value>| -> Vec<String> {
+                let keys = before.keys().chain(after.keys());
+                let mut ids: Vec<String> = keys.filter(|k| before.get(*k) != after.get(*k)).cloned().collect();
+                ids.dedup();
+                ids
+            };
+            let changed_routes = differs(&self.routes, &next.routes);
+            let changed_services = differs(&self.services, &next.services);
+            let changes = Changes {
+                routes: changed_routes.iter().filter_map(|id| next.routes.get(id)).map(decode).collect(),
+                removed_routes: changed_routes.iter().filter(|id| !next.routes.contains_key(*id)).map(|id| id.as_str()).collect(),
+                changed_services: changed_services.iter().map(|id| id.as_str()).collect(),
+                services: services.iter().map(|s| (s.id.as_str(), s)).collect(),
+            };
+            router.update(changes, 16)
+        }
+    }
+
+    fn order(r: &Router) -> Vec<(String, usize)> {
+        r.matchers.iter().map(|m| (m.target.route_id.to_string(), m.priority.group)).collect()
+    }
+
+    const PROBES: &[(&str, &str)] = &[
+        ("a.com", "/api/users/7"),
+        ("a.com", "/api/x"),
+        ("b.com", "/api/users/7"),
+        ("b.com", "/multi/deep/1"),
+        ("x.b.com", "/multi/q"),
+        ("h", "/old/1"),
+        ("h", "/off/1"),
+        ("h", "/hdr"),
+        ("h", "/nothing"),
+    ];
+
+    /// Everything observable is what a full compile of the same config gives.
+    fn assert_same(updated: &Router, full: &Router, step: &str) {
+        assert_eq!(order(updated), order(full), "{step}: priority order");
+        assert_eq!(updated.len(), full.len(), "{step}: len");
+        assert_eq!(updated.header_names(), full.header_names(), "{step}: header names");
+        assert_eq!(updated.routes.len(), full.routes.len(), "{step}: routes kept");
+        for (host, path) in PROBES {
+            for headers in [&[][..], &[("x-v", "1")][..]] {
+                let input = RequestInput { method: "GET", scheme: "http", host, path, sni: None, headers };
+                assert_eq!(updated.find(&input), full.find(&input), "{step}: {host}{path} {headers:?}");
+            }
+        }
+    }
+
+    fn base() -> Config {
+        let mut c = Config::default();
+        c.service("s1", "/one", true);
+        c.service("s2", "/two", true);
+        c.service("off", "/", false);
+        c.route(json!({"id": "api", "paths": ["/api"], "service": {"id": "s1"}, "created_at": 5}));
+        c.route(json!({"id": "users", "hosts": ["a.com"], "paths": ["/api/users"], "service": {"id": "s2"}}));
+        c.route(json!({"id": "re", "paths": ["~/api/users/\\d+$"], "regex_priority": 2, "service": {"id": "s1"}}));
+        c.route(json!({"id": "multi", "hosts": ["*.b.com", "b.com"], "paths": ["/multi", "/multi/deep", "~/m"], "service": {"id": "s2"}}));
+        c.route(json!({"id": "old", "paths": ["/old"], "service": {"id": "s1"}, "created_at": 1}));
+        c.route(json!({"id": "old2", "paths": ["/old"], "service": {"id": "s2"}, "created_at": 2}));
+        c.route(json!({"id": "off", "paths": ["/off"], "service": {"id": "off"}}));
+        c.route(json!({"id": "nosvc", "paths": ["/nothing/x"], "service": null}));
+        c
+    }
+
+    #[test]
+    fn each_change_gives_the_router_a_full_compile_gives() {
+        type Step = (&'static str, fn(&mut Config));
+        let steps: &[Step] = &[
+            ("nothing", |_| {}),
+            ("a route that outranks one", |c| c.route(json!({"id": "longer", "paths": ["/api/x"], "service": {"id": "s2"}}))),
+            ("a route removed", |c| {
+                c.routes.remove("users");
+            }),
+            ("a route changed", |c| c.route(json!({"id": "api", "paths": ["/api/v2", "/hdr"], "service": {"id": "s2"}}))),
+            ("an older route takes the lead", |c| c.route(json!({"id": "old2", "paths": ["/old"], "service": {"id": "s2"}, "created_at": 0}))),
+            ("a header route", |c| c.route(json!({"id": "hdr", "headers": {"x-v": ["1"]}, "paths": ["/hdr"], "service": {"id": "s1"}}))),
+            ("a service path changed", |c| c.service("s1", "/uno", true)),
+            ("a service disabled", |c| c.service("s2", "/two", false)),
+            ("a service enabled", |c| c.service("off", "/on", true)),
+            ("a service removed with its routes", |c| {
+                c.services.remove("s2");
+                c.routes.retain(|_, r| r["service"]["id"] != "s2");
+            }),
+            ("a service and a route of it at once", |c| {
+                c.service("s3", "/three", true);
+                c.route(json!({"id": "old", "paths": ["/old/1"], "service": {"id": "s3"}, "created_at": 1}));
+            }),
+            ("every route removed", |c| c.routes.clear()),
+            ("routes back", |c| *c = base()),
+        ];
+        let mut config = base();
+        let mut router = config.full();
+        for (step, change) in steps {
+            let mut next = config.clone();
+            change(&mut next);
+            let updated = config.update(&router, &next).unwrap();
+            assert_same(&updated, &next.full(), step);
+            (config, router) = (next, updated);
+        }
+    }
+
+    #[test]
+    fn unchanged_routes_share_their_matchers() {
+        let config = base();
+        let router = config.full();
+        let mut next = config.clone();
+        next.route(json!({"id": "new", "paths": ["/new"], "service": {"id": "s1"}}));
+        let updated = config.update(&router, &next).unwrap();
+        let shared = |id: &str| {
+            let find = |r: &Router| r.matchers.iter().find(|m| &*m.target.route_id == id).cloned().unwrap();
+            Arc::ptr_eq(&find(&router), &find(&updated))
+        };
+        assert!(shared("api") && shared("multi"));
+    }
+
+    #[test]
+    fn a_change_that_does_not_compile_fails_and_leaves_the_router_alone() {
+        let config = base();
+        let router = config.full();
+        let mut next = config.clone();
+        next.route(json!({"id": "bad", "paths": ["~/(unclosed"], "service": {"id": "s1"}}));
+        let err = config.update(&router, &next).err().unwrap();
+        assert_eq!((err.route.as_str(), err.field), ("bad", "paths"));
+        assert_same(&router, &config.full(), "after the error");
+    }
+}
