@@ -113,13 +113,15 @@ class ConfigApplier:
     # ---- executor side: CPU-bound decoding and validation, then the write ---------------------
 
     def _write_full(self, msg: cluster_pb2.FullConfig) -> str:
-        flat = decode(msg.encoding, msg.payload)
+        data = inflate(msg.encoding, msg.payload)
+        flat = parse_json(data)
         if not isinstance(flat, dict):
             raise PayloadError("full config payload is not an object of entity lists")
         validate_flat(flat)
         config_source.check_compiles(flat)
         self.store.apply(flat, msg.hash, dict(msg.hashes), version=msg.version)
-        return summary(flat)
+        # The sizes an operator compares with a payload ceiling (Kong's cluster_max_payload).
+        return f"{summary(flat)}; {len(msg.payload):,} bytes compressed, {len(data):,} bytes of JSON"
 
     def _write_delta(self, msg: cluster_pb2.Delta) -> str:
         upserts, deletes = _delta_parts(decode(msg.encoding, msg.payload))
@@ -134,12 +136,21 @@ class ConfigApplier:
 
 
 def decode(encoding: str, payload: bytes) -> object:
+    return parse_json(inflate(encoding, payload))
+
+
+def inflate(encoding: str, payload: bytes) -> bytes:
     if encoding != ENCODING:
         raise PayloadError(f"unsupported payload encoding '{encoding}' (expected '{ENCODING}')")
     try:
-        return orjson.loads(gzip.decompress(payload))
+        return gzip.decompress(payload)
     except (OSError, EOFError, zlib.error) as err:
         raise PayloadError(f"payload is not valid gzip: {err}") from None
+
+
+def parse_json(data: bytes) -> object:
+    try:
+        return orjson.loads(data)
     except orjson.JSONDecodeError as err:
         raise PayloadError(f"payload is not valid JSON: {err}") from None
 
