@@ -53,9 +53,11 @@ class Gateway:
     """A `dataplane run` with its own prefix, conf and declarative file."""
 
     def __init__(self, tmp: Path, yml: str | None, *, workers: int = 2, conf: dict[str, str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
-        """`yml=None` starts without a declarative_config; conf values of None drop a key."""
+                 env: dict[str, str] | None = None, command: list[str] | None = None) -> None:
+        """`yml=None` starts without a declarative_config; conf values of None drop a key;
+        `command` replaces the `dataplane` entry point (e.g. tests.dataplane_as_version)."""
         self.env = env
+        self.command = command or [str(DATAPLANE)]
         self.prefix = tmp / "prefix"
         self.yml_path = tmp / "kong.yml"
         self.conf_path = tmp / "kong.conf"
@@ -81,7 +83,7 @@ class Gateway:
 
     def start(self, wait: bool = True) -> Gateway:
         with open(self.stderr_path, "ab") as err:
-            self.proc = subprocess.Popen([str(DATAPLANE), "run", "-c", str(self.conf_path)], cwd=ROOT,
+            self.proc = subprocess.Popen([*self.command, "run", "-c", str(self.conf_path)], cwd=ROOT,
                                          stdout=err, stderr=err, start_new_session=True,
                                          env={**os.environ, **self.env} if self.env else None)
         if wait:

@@ -34,9 +34,9 @@ def _factory(directory_of):
     started: list[Gateway] = []
 
     def start(yml: str | None, *, workers: int = 2, conf: dict[str, str | None] | None = None, wait: bool = True,
-              name: str = "gw", env: dict[str, str] | None = None) -> Gateway:
+              name: str = "gw", env: dict[str, str] | None = None, command: list[str] | None = None) -> Gateway:
         directory = directory_of(f"{name}{len(started)}")
-        gateway = Gateway(directory, yml, workers=workers, conf=conf, env=env)
+        gateway = Gateway(directory, yml, workers=workers, conf=conf, env=env, command=command)
         started.append(gateway)
         return gateway.start(wait=wait)
 
