@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from controlplane.cluster.compat import SYNC_STATUSES
 from dataplane import __version__
 from dataplane.schema import MISSING, Field
 
@@ -91,14 +92,20 @@ def _components() -> dict[str, Any]:
     }
     for res in RESOURCES.values():
         schemas[res.entity] = {"type": "object", "properties": _properties(res, False)}
-        schemas[f"{res.entity}_page"] = {"type": "object", "required": ["data", "next"], "properties": {
-            "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{res.entity}"}},
-            "next": {"type": ["string", "null"]}, "offset": {"type": "string"}}}
+        schemas[f"{res.entity}_page"] = _page(_ref(res.entity))
+    schemas["data_plane"] = _DATA_PLANE
     return {"schemas": schemas}
 
 
 def _ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _page(item: dict[str, Any]) -> dict[str, Any]:
+    """Kong's page of `item`s: `next` is null on the last page, `offset` only when there is more."""
+    return {"type": "object", "required": ["data", "next"], "properties": {
+        "data": {"type": "array", "items": item}, "next": {"type": ["string", "null"]},
+        "offset": {"type": "string"}}}
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -157,10 +164,28 @@ def _object(**props: Any) -> dict[str, Any]:
 
 _STRING_LIST = {"type": "array", "items": {"type": "string"}}
 _TAG_ROW = _object(entity_name={"type": "string"}, entity_id={"type": "string"}, tag={"type": "string"})
-_TAG_PAGE = {"type": "object", "required": ["data", "next"], "properties": {
-    "data": {"type": "array", "items": _TAG_ROW}, "next": {"type": ["string", "null"]},
-    "offset": {"type": "string"}}}
+_TAG_PAGE = _page(_TAG_ROW)
 _ENTITY_NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}]
+
+# A row of GET /clustering/data-planes (controlplane.api.clustering): Kong's fields, then
+# what the data plane should serve and how many versions it is behind.
+_INTEGER, _STRING = {"type": "integer"}, {"type": "string"}
+_HASH = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+_VERSION = {"type": "integer", "minimum": 0}
+_DATA_PLANE_FIELDS: dict[str, Any] = {
+    "id": {"type": "string", "format": "uuid"}, "ip": _STRING, "hostname": _STRING, "version": _STRING,
+    "sync_status": {"type": "string", "enum": list(SYNC_STATUSES)}, "config_hash": _HASH,
+    "last_seen": _INTEGER, "labels": {"type": "object", "additionalProperties": _STRING},
+    "cert_details": {"type": "object", "required": ["expiry_timestamp"],
+                     "properties": {"expiry_timestamp": {"type": ["integer", "null"]}}},
+    "ttl": _INTEGER, "updated_at": _INTEGER, "config_version": _VERSION,
+    "expected_config_hash": _HASH, "expected_config_version": _VERSION, "versions_behind": _VERSION,
+}
+_DATA_PLANE = {"type": "object", "required": list(_DATA_PLANE_FIELDS), "properties": _DATA_PLANE_FIELDS}
+# Kong's deprecated GET /clustering/status: node id -> a few of the row's fields.
+_CLUSTER_STATUS_FIELDS = {"config_hash": _HASH, "hostname": _STRING, "ip": _STRING, "last_seen": _INTEGER}
+_CLUSTER_STATUS = {"type": "object", "additionalProperties": {
+    "type": "object", "required": list(_CLUSTER_STATUS_FIELDS), "properties": _CLUSTER_STATUS_FIELDS}}
 
 # the few hand-written routes (info, schemas, tags), described where they are listed
 _FIXED: dict[str, dict[str, Any]] = {
@@ -180,6 +205,10 @@ _FIXED: dict[str, dict[str, Any]] = {
     "/tags": {"get": {"parameters": _PAGE_QUERY[:2], "responses": _answers(200, _TAG_PAGE, 400)}},
     "/tags/{tags}": {"get": {"parameters": [*_path_params("/tags/{tags}"), *_PAGE_QUERY[:2]],
                              "responses": _answers(200, _TAG_PAGE, 400)}},
+    # both answer 400 on a node that is not a control plane
+    "/clustering/data-planes": {"get": {"parameters": _PAGE_QUERY[:2],
+                                        "responses": _answers(200, _page(_ref("data_plane")), 400)}},
+    "/clustering/status": {"get": {"deprecated": True, "responses": _answers(200, _CLUSTER_STATUS, 400)}},
 }
 
 

@@ -12,6 +12,8 @@ UNKNOWN = "unknown"
 KONG_VERSION_INCOMPATIBLE = "kong_version_incompatible"
 PLUGIN_SET_INCOMPATIBLE = "plugin_set_incompatible"
 PLUGIN_VERSION_INCOMPATIBLE = "plugin_version_incompatible"
+SYNC_STATUSES = (NORMAL, UNKNOWN, KONG_VERSION_INCOMPATIBLE, PLUGIN_SET_INCOMPATIBLE,
+                 PLUGIN_VERSION_INCOMPATIBLE)
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.\d+)?")
 

@@ -1,7 +1,10 @@
 """`GET /openapi.json` and the API's conformance to it: schemathesis generates requests for
 every operation (a few examples each, to keep the run short) and checks that none gets a
-500 and that every answer's status, content type and body are the ones the document allows."""
+500 and that every answer's status, content type and body are the ones the document allows.
+The /clustering/* operations are also run on a control plane with data planes listed."""
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 import schemathesis
@@ -10,9 +13,15 @@ from schemathesis import checks
 
 from controlplane.api.openapi import document
 from controlplane.api.resources import ENDPOINTS
+from tests.controlplane.conftest import with_db
 from tests.controlplane.test_api_client import AdminApi
+from tests.controlplane.test_cluster_support import ControlPlane, TestDataPlane, shared_pair
+from tests.harness import wait_for
 
 schema = schemathesis.openapi.from_dict(document())
+clustering = schema.include(path_regex="^/clustering/")
+examples = settings(max_examples=4, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=list(HealthCheck))
 
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance,
           checks.content_type_conformance, checks.response_schema_conformance]
@@ -35,7 +44,39 @@ def test_served_document_is_the_generated_one(api):
 
 
 @schema.parametrize()
-@settings(max_examples=4, deadline=None, derandomize=True, database=None,
-          suppress_health_check=list(HealthCheck))
+@examples
 def test_conformance(case, api):
     case.call_and_validate(base_url=api.url, session=api.session, checks=CHECKS)
+
+
+@pytest.fixture(scope="module")
+def control_plane(postgres, tmp_path_factory):
+    """A control plane listing a data plane in sync and one of a refused version."""
+    cert, key = shared_pair(tmp_path_factory.mktemp("certs"))
+    conf = postgres.conf(postgres.create_database(), role="control_plane", cluster_cert=cert, cluster_cert_key=key)
+    with_db(conf, lambda db: db.migrations.bootstrap())
+    with ControlPlane(conf) as cp:
+        synced = TestDataPlane(cp.port, cert, key, cert, labels={"region": "eu"})
+        refused = TestDataPlane(cp.port, cert, key, cert, version="99.0.0")
+
+        async def connect() -> None:
+            await synced.connect()
+            await synced.receive_config()
+            await refused.connect()
+            assert (await refused.receive()).WhichOneof("kind") == "refusal"
+
+        asyncio.run(connect())
+        wait_for(lambda: {row["sync_status"] for row in cp.request("GET", "/clustering/data-planes").json()["data"]}
+                 == {"normal", "kong_version_incompatible"}, message="both data planes listed")
+        yield cp
+
+
+def test_clustering_is_described(api):
+    paths = api.get("/openapi.json").json()["paths"]
+    assert {"/clustering/data-planes", "/clustering/status"} <= set(paths)
+
+
+@clustering.parametrize()
+@examples
+def test_clustering_conformance_on_a_control_plane(case, control_plane):
+    case.call_and_validate(base_url=control_plane.url, session=control_plane.session, checks=CHECKS)
