@@ -3,7 +3,7 @@
 
 Request bodies carry the field constraints JSON Schema can say (types, enums, bounds,
 lengths); cross-field checks stay with the validator, so any write may answer 400.
-Responses describe types only.
+Responses describe types only, except /clustering/*, whose fields are all listed as required.
 """
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ _CLUSTER_STATUS_FIELDS = {"config_hash": _HASH, "hostname": _STRING, "ip": _STRI
 _CLUSTER_STATUS = {"type": "object", "additionalProperties": {
     "type": "object", "required": list(_CLUSTER_STATUS_FIELDS), "properties": _CLUSTER_STATUS_FIELDS}}
 
-# the few hand-written routes (info, schemas, tags), described where they are listed
+# the few hand-written routes (info, schemas, tags, clustering), described where they are listed
 _FIXED: dict[str, dict[str, Any]] = {
     "/": {"get": {"responses": _answers(200, _object(version={"type": "string"}, node_id={"type": "string"},
                                                      hostname={"type": "string"}, plugins=_object(),
