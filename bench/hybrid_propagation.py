@@ -156,20 +156,22 @@ class Bench:
                           ms(percentile(slowest, 0.5)), ms(percentile(slowest, 0.99)), f"{per_change:,.0f}"])
         print(" | ".join(self.rows[-1]), flush=True)
 
-    def load_routes(self) -> None:
+    def load_routes(self, routes: int = ROUTES) -> None:
+        """Import `routes` services with one route each; wait until every data plane routes them."""
         path = self.tmp / "routes.yml"
-        write_services_yml(path, ROUTES, self.upstream.port)
+        write_services_yml(path, routes, self.upstream.port)
         controlplane_cli("config", "db_import", str(path), "-c", str(self.cp.conf_path))
-        wait_for(lambda: all(dp.request("GET", f"/big{ROUTES - 1}/")[0] == 200 for dp in self.dps),
-                 timeout=300, interval=0.2, message="10k routes on every data plane")
+        wait_for(lambda: all(dp.request("GET", f"/big{routes - 1}/")[0] == 200 for dp in self.dps),
+                 timeout=300, interval=0.2, message=f"{routes:,} routes on every data plane")
 
-    def full_sync(self) -> tuple[float, int]:
-        """A fresh data plane's full sync: seconds from the first byte down to serving, bytes."""
+    def full_sync(self, routes: int = ROUTES) -> tuple[float, int]:
+        """A fresh data plane's full sync of what load_routes(routes) loaded: seconds from the
+        first byte down to serving, bytes."""
         connections, before = len(self.relay.first_byte), self.relay.down_bytes
         self.start_dps(1)
         dp = self.dps.pop()
-        wait_for(lambda: dp.request("GET", f"/big{ROUTES - 1}/")[0] == 200, timeout=60, interval=0.005,
-                 message="the fresh data plane serving 10k routes")
+        wait_for(lambda: dp.request("GET", f"/big{routes - 1}/")[0] == 200, timeout=60, interval=0.005,
+                 message=f"the fresh data plane serving {routes:,} routes")
         served = time.monotonic()
         elapsed = served - self.relay.first_byte[connections]
         sent = self.relay.down_bytes - before
