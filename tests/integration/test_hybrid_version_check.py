@@ -66,10 +66,11 @@ def test_data_planes_of_an_incompatible_version_get_no_config_and_keep_serving(
         assert "(sync_status kong_version_incompatible)" in dp.error_log()
 
     # Listed with the version each reports and the config it really serves, behind the others.
-    rows = cp.data_planes()
     expected = served(current)
+    wait_for(lambda: cp.data_planes()[node_id(current)]["config_hash"] == expected[1],
+             message="the compatible data plane listed with the pushed config")
+    rows = cp.data_planes()
     assert rows[node_id(current)]["sync_status"] == "normal"
-    assert rows[node_id(current)]["config_hash"] == expected[1]
     for dp, version, holds in ((upgraded, NEWER_MINOR, cached), (other, OTHER_MAJOR, from_file)):
         row = rows[node_id(dp)]
         assert row["sync_status"] == "kong_version_incompatible"
