@@ -26,6 +26,9 @@ FORMAT = b"gantry/2"
 # Shared with the Rust reader (rust/src/store/layout.rs); both must agree.
 MAX_DBS = 4
 MAX_READERS = 256
+# meta key naming the entities the last delta wrote or deleted, and the (version, hash) it was
+# applied to: a reader that serves exactly that config reads only those entities.
+DELTA_KEY = b"delta"
 # The reader bundles LMDB 0.9; py-lmdb would otherwise pick its engine from the environment.
 LMDB_MAJOR = 0
 
@@ -82,6 +85,7 @@ class ConfigStore:
                 txn.drop(db, delete=False)
                 with txn.cursor(db=db) as cursor:
                     cursor.putmulti(items, append=True)
+            txn.delete(DELTA_KEY, db=self._meta)  # every entity may have changed
             self._put_meta(txn, stored, config_hash, hashes)
             return stored
 
@@ -108,11 +112,14 @@ class ConfigStore:
             view = StoredEntities(txn, self._entities, self._refs, self._unique)
             if check is not None:
                 check(view)
+            deleted = [entity_key(t, str(i)) for t, ids in deletes.items() for i in ids]
             for entity_type, entity_ids in deletes.items():
                 for entity_id in entity_ids:
                     view.delete(entity_type, str(entity_id))
             for key, value in records:
                 view.put(*upserted[key], value)
+            txn.put(DELTA_KEY, _delta_record(from_version, txn.get(b"hash", db=self._meta),
+                                             deleted + [key for key, _ in records]), db=self._meta)
             self._put_meta(txn, to_version, config_hash, hashes)
             return to_version
 
@@ -200,6 +207,12 @@ def _encode(flat_config: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[tupl
                 raise ValueError(f"{entity_type}: entity without an id")
             records[prefix + str(entity_id).encode()] = orjson.dumps(entity)
     return sorted(records.items())
+
+
+def _delta_record(from_version: int, from_hash: bytes | None, keys: list[bytes]) -> bytes:
+    """`{"from_version", "from_hash", "keys"}`: keys sorted and unique, as `<type>|<id>`."""
+    return orjson.dumps({"from_version": from_version, "from_hash": (from_hash or b"").decode(),
+                         "keys": [key.decode() for key in sorted(set(keys))]})
 
 
 def _mib(size: int) -> str:

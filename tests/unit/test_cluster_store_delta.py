@@ -1,5 +1,6 @@
 """ConfigStore with a control plane's versions: apply(version=...) and apply_delta."""
 
+import orjson
 import pytest
 
 from dataplane.store import ConfigStore, StaleBaseError
@@ -60,3 +61,18 @@ def test_deleting_what_is_not_there_is_harmless(store):
     store.apply(base(), "h1", {}, version=1)
     store.apply_delta(1, 2, {}, {"routes": [R2], "plugins": [R1]}, "h2", {})
     assert store.load() == (2, "h2", base())
+
+
+def test_a_delta_notes_what_it_changed_and_a_full_config_clears_the_note(store):
+    def note():
+        with store._env.begin() as txn:
+            raw = txn.get(b"delta", db=store._meta)
+        return None if raw is None else orjson.loads(raw)
+
+    store.apply(base(), "h1", {}, version=7)
+    assert note() is None
+    store.apply_delta(7, 8, {"routes": [{"id": R2, "service": {"id": S1}}]}, {"routes": [R1]}, "h8", {})
+    # Sorted keys: what the Rust reader reads alone when it serves exactly version 7, hash h1.
+    assert note() == {"from_version": 7, "from_hash": "h1", "keys": [f"routes|{R1}", f"routes|{R2}"]}
+    store.apply(base(), "h9", {}, version=9)
+    assert note() is None

@@ -43,7 +43,12 @@ impl PyStore {
         let snapshot = match previous {
             None => py.detach(|| self.inner.load(cache_size)),
             Some(previous) => {
-                let since = Previous { records: &previous.records, router: previous.router.get().core() };
+                let since = Previous {
+                    version: previous.version,
+                    hash: &previous.hash,
+                    records: &previous.records,
+                    router: previous.router.get().core(),
+                };
                 py.detach(|| self.inner.load_since(cache_size, since))
             }
         }

@@ -6,14 +6,17 @@
 //! header's port, else the scheme's default port); entries without a port match any port.
 //! Comparison is ASCII case-insensitive; patterns are stored lower-cased.
 
+use std::sync::Arc;
+
 /// How the name part of a pattern compares with a request host.
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// Names are shared with the index, which files the matcher under them.
 pub enum NameMatch {
-    Exact(Box<str>),
+    Exact(Arc<str>),
     /// `*.example.com`: holds `.example.com`.
-    Suffix(Box<str>),
+    Suffix(Arc<str>),
     /// `example.*`: holds `example.`.
-    Prefix(Box<str>),
+    Prefix(Arc<str>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

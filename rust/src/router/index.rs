@@ -6,26 +6,26 @@
 //! are always candidates. A lookup therefore tests only the matchers that could match the
 //! request's host and path, in priority order.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::fasthash::FastMap;
 use super::host::NameMatch;
 use super::matcher::Matcher;
 use super::path::PathPattern;
 
 #[derive(Default)]
 pub struct Index {
-    exact_hosts: HashMap<Box<str>, PathIndex>,
+    exact_hosts: FastMap<Arc<str>, PathIndex>,
     /// `*.example.com` filed under `.example.com`.
-    host_suffixes: HashMap<Box<str>, PathIndex>,
+    host_suffixes: FastMap<Arc<str>, PathIndex>,
     /// `example.*` filed under `example.`.
-    host_prefixes: HashMap<Box<str>, PathIndex>,
+    host_prefixes: FastMap<Arc<str>, PathIndex>,
     any_host: PathIndex,
 }
 
 #[derive(Default)]
 struct PathIndex {
-    by_prefix: HashMap<Box<str>, Vec<u32>>,
+    by_prefix: FastMap<Arc<str>, Vec<u32>>,
     /// The distinct prefix lengths, so a lookup probes only lengths that exist.
     prefix_lens: Vec<usize>,
     always: Vec<u32>,
@@ -35,6 +35,8 @@ impl Index {
     /// `matchers` must already be in priority order; positions are stored.
     pub fn build(matchers: &[Arc<Matcher>]) -> Self {
         let mut index = Index::default();
+        // Sized once: growing the biggest map step by step costs more than filling it.
+        index.any_host.by_prefix.reserve(matchers.iter().filter(|m| m.hosts.is_empty()).count());
         for (i, m) in matchers.iter().enumerate() {
             let i = i as u32;
             if m.hosts.is_empty() {
@@ -75,31 +77,22 @@ impl Index {
 
 impl PathIndex {
     fn add(&mut self, i: u32, paths: &[PathPattern]) {
-        let prefixes: Option<Vec<&str>> = (!paths.is_empty())
-            .then(|| {
-                paths
-                    .iter()
-                    .map(|p| match p {
-                        PathPattern::Prefix(s) => Some(&**s),
-                        PathPattern::Regex(_) => None,
-                    })
-                    .collect()
-            })
-            .flatten();
+        let all_prefixes = !paths.is_empty() && paths.iter().all(|p| matches!(p, PathPattern::Prefix(_)));
         // A matcher with several hosts may land in the same index more than once.
-        let Some(prefixes) = prefixes else {
+        if !all_prefixes {
             if self.always.last() != Some(&i) {
                 self.always.push(i);
             }
             return;
-        };
-        for p in prefixes {
-            let list = self.by_prefix.entry(p.into()).or_default();
+        }
+        for p in paths {
+            let PathPattern::Prefix(prefix) = p else { continue };
+            let list = self.by_prefix.entry(Arc::clone(prefix)).or_default();
             if list.last() != Some(&i) {
                 list.push(i);
             }
-            if let Err(at) = self.prefix_lens.binary_search(&p.len()) {
-                self.prefix_lens.insert(at, p.len());
+            if let Err(at) = self.prefix_lens.binary_search(&prefix.len()) {
+                self.prefix_lens.insert(at, prefix.len());
             }
         }
     }

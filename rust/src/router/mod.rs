@@ -18,6 +18,7 @@
 mod cache;
 mod compile;
 mod error;
+mod fasthash;
 mod headers;
 mod host;
 mod index;
@@ -28,7 +29,6 @@ pub mod priority;
 mod update;
 mod uri;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::entities::{Route, Service};
@@ -69,9 +69,6 @@ pub struct Match {
 }
 
 pub struct Router {
-    /// Every route of the config by id, served or not: what a later update compiles again
-    /// when the route's service changes.
-    routes: HashMap<Arc<str>, Arc<Route>>,
     /// In priority order; shared with the routers derived from this one.
     matchers: Vec<Arc<Matcher>>,
     index: Index,

@@ -6,6 +6,7 @@
 //! Both are matched against the normalised request path.
 
 use regex::Regex;
+use std::sync::Arc;
 
 use super::normalize::normalize;
 
@@ -20,7 +21,8 @@ pub type Captures = Vec<(CaptureKey, String)>;
 
 #[derive(Debug)]
 pub enum PathPattern {
-    Prefix(Box<str>),
+    /// Shared with the index, which files the matcher under it.
+    Prefix(Arc<str>),
     Regex(Regex),
 }
 

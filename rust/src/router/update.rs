@@ -1,35 +1,34 @@
 //! Deriving a router from the one before it: a config change compiles only the routes it touches.
 //!
-//! A router keeps every route it was built from, served or not, and its matchers in priority
-//! order. A new config version hands over what changed ([`Changes`]): the routes it does not
-//! touch keep their matchers (shared, not copied), the touched ones are compiled, and the
-//! order is restored by merging the few new matchers into the order already sorted. The result
-//! matches exactly what a full compile of the new config gives, for the cost of the change plus
-//! a linear pass (the index is rebuilt from the ordered matchers).
+//! A router keeps its matchers in priority order. A new config version hands over what changed
+//! ([`Changes`]): the routes it does not touch keep their matchers (shared, not copied), the
+//! touched ones are compiled, and the order is restored by merging the few new matchers into
+//! the order already sorted. The result matches exactly what a full compile of the new config
+//! gives, for the cost of the change plus a linear pass (the index is rebuilt from the ordered
+//! matchers).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::cache::MatchCache;
 use super::compile;
+use super::fasthash::FastSet;
 use super::error::RouterError;
 use super::index::Index;
 use super::matcher::Matcher;
 use super::Router;
 use crate::entities::{Route, Service};
 
-/// What changed in the routes and services since the router a new one is derived from.
+/// What changed in the routes since the router a new one is derived from.
 #[derive(Debug, Default)]
 pub struct Changes<'a> {
-    /// Routes added or changed; compiled in this order, so the first error is this order's.
+    /// Routes to compile: those added or changed, and those whose service was added, changed
+    /// or removed (a route is served only while its service is stored and enabled). Compiled
+    /// in this order, so the first error is this order's.
     pub routes: Vec<Route>,
     /// Ids of routes no longer in the config.
     pub removed_routes: Vec<&'a str>,
-    /// Ids of services added, changed or removed: the routes pointing at them are compiled
-    /// again (a route is served only while its service is stored and enabled).
-    pub changed_services: HashSet<&'a str>,
-    /// Every service compiling may need: those `routes` point at, and the changed services
-    /// still in the config. A service missing here is treated as not stored.
+    /// The services `routes` point at; a service missing here is treated as not stored.
     pub services: HashMap<&'a str, &'a Service>,
 }
 
@@ -37,7 +36,6 @@ impl Router {
     /// A router with no routes, the base of a full compile.
     pub(super) fn empty(cache_size: usize) -> Router {
         Router {
-            routes: HashMap::new(),
             matchers: Vec::new(),
             index: Index::default(),
             header_names: Vec::new(),
@@ -49,46 +47,17 @@ impl Router {
     /// The router of the config this one's config becomes after `changes`. `self` is left as
     /// it is (it may still be serving); the new router starts with an empty match cache.
     pub fn update(&self, changes: Changes<'_>, cache_size: usize) -> Result<Router, RouterError> {
-        let Changes { routes: upserted, removed_routes, changed_services, services } = changes;
-        let upserted: Vec<Arc<Route>> = upserted.into_iter().map(Arc::new).collect();
-        let upserted_ids: HashSet<&str> = upserted.iter().map(|r| r.id.as_str()).collect();
-        let removed: HashSet<&str> = removed_routes.into_iter().collect();
-        // Unchanged routes whose service changed: compiled again as they are.
-        let recompiled: Vec<Arc<Route>> = if changed_services.is_empty() {
-            Vec::new()
-        } else {
-            self.routes
-                .iter()
-                .filter(|(id, route)| {
-                    !removed.contains(&***id)
-                        && !upserted_ids.contains(&***id)
-                        && route.service.as_ref().is_some_and(|s| changed_services.contains(s.id.as_str()))
-                })
-                .map(|(_, route)| Arc::clone(route))
-                .collect()
-        };
-
         let mut fresh = Vec::new();
-        for route in upserted.iter().chain(&recompiled) {
-            fresh.extend(compile::compile_route(route, &services)?.into_iter().map(Arc::new));
+        for route in &changes.routes {
+            fresh.extend(compile::compile_route(route, &changes.services)?.into_iter().map(Arc::new));
         }
-        let mut dropped = removed;
-        dropped.extend(upserted_ids);
-        dropped.extend(recompiled.iter().map(|r| r.id.as_str()));
-
-        let matchers = self.ordered_without(&dropped, fresh);
-        let mut routes = self.routes.clone();
-        for id in &dropped {
-            routes.remove(*id);
-        }
-        for route in upserted.into_iter().chain(recompiled) {
-            routes.insert(route.id.as_str().into(), route);
-        }
-        Ok(Router::from_parts(routes, matchers, cache_size))
+        let mut dropped: FastSet<&str> = changes.removed_routes.iter().copied().collect();
+        dropped.extend(changes.routes.iter().map(|r| r.id.as_str()));
+        Ok(Router::from_parts(self.ordered_without(&dropped, fresh), cache_size))
     }
 
     /// This router's matchers minus those of `dropped` routes, plus `fresh`, in priority order.
-    fn ordered_without(&self, dropped: &HashSet<&str>, fresh: Vec<Arc<Matcher>>) -> Vec<Arc<Matcher>> {
+    fn ordered_without(&self, dropped: &FastSet<&str>, fresh: Vec<Arc<Matcher>>) -> Vec<Arc<Matcher>> {
         let mut matchers: Vec<Arc<Matcher>> = Vec::with_capacity(self.matchers.len() + fresh.len());
         matchers.extend(self.matchers.iter().filter(|m| !dropped.contains(&*m.target.route_id)).cloned());
         matchers.extend(fresh);
@@ -98,7 +67,7 @@ impl Router {
         matchers
     }
 
-    fn from_parts(routes: HashMap<Arc<str>, Arc<Route>>, matchers: Vec<Arc<Matcher>>, cache_size: usize) -> Router {
+    fn from_parts(matchers: Vec<Arc<Matcher>>, cache_size: usize) -> Router {
         let mut header_names: Vec<Box<str>> =
             matchers.iter().flat_map(|m| m.headers.iter().map(|h| h.name.clone())).collect();
         header_names.sort();
@@ -107,7 +76,6 @@ impl Router {
         let route_count = matchers.iter().filter(|m| m.priority.group == 0).count();
         Router {
             index: Index::build(&matchers),
-            routes,
             matchers,
             header_names,
             route_count,
@@ -163,10 +131,12 @@ mod tests {
             };
             let changed_routes = differs(&self.routes, &next.routes);
             let changed_services = differs(&self.services, &next.services);
+            // The routes of a changed service are compiled again, as the store hands them over.
+            let of_changed_service = |r: &&Value| changed_services.iter().any(|s| r["service"]["id"] == **s);
+            let compiled = next.routes.iter().filter(|(id, r)| changed_routes.contains(id) || of_changed_service(r));
             let changes = Changes {
-                routes: changed_routes.iter().filter_map(|id| next.routes.get(id)).map(decode).collect(),
+                routes: compiled.map(|(_, r)| decode(r)).collect(),
                 removed_routes: changed_routes.iter().filter(|id| !next.routes.contains_key(*id)).map(|id| id.as_str()).collect(),
-                changed_services: changed_services.iter().map(|id| id.as_str()).collect(),
                 services: services.iter().map(|s| (s.id.as_str(), s)).collect(),
             };
             router.update(changes, 16)
@@ -194,7 +164,6 @@ mod tests {
         assert_eq!(order(updated), order(full), "{step}: priority order");
         assert_eq!(updated.len(), full.len(), "{step}: len");
         assert_eq!(updated.header_names(), full.header_names(), "{step}: header names");
-        assert_eq!(updated.routes.len(), full.routes.len(), "{step}: routes kept");
         for (host, path) in PROBES {
             for headers in [&[][..], &[("x-v", "1")][..]] {
                 let input = RequestInput { method: "GET", scheme: "http", host, path, sni: None, headers };

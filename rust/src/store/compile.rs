@@ -19,18 +19,18 @@ pub fn router(config: &Config, previous: Option<&Router>, cache_size: usize) -> 
     if previous.is_some() && !config.changes.touch(&["routes", "services"]) {
         return Ok(None);
     }
-    let upserted: Vec<Route> = routes.upserted.iter().map(|r| decode("routes", r)).collect::<Result<_, _>>()?;
+    let compiled: Vec<Route> =
+        routes.upserted.iter().chain(&config.service_routes).map(|r| decode("routes", r)).collect::<Result<_, _>>()?;
     let mut needed: Vec<Service> = services.upserted.iter().map(|s| decode("services", s)).collect::<Result<_, _>>()?;
     let Some(previous) = previous else {
-        return Router::new(upserted, &needed, cache_size).map(Some).map_err(StoreError::Router);
+        return Router::new(compiled, &needed, cache_size).map(Some).map_err(StoreError::Router);
     };
-    let changed_services: HashSet<&str> =
-        services.upserted.iter().map(|s| &*s.id).chain(services.removed.iter().map(|id| &**id)).collect();
-    // The unchanged services the changed routes point at, decoded from their stored JSON.
-    let unchanged: HashSet<&str> = upserted
+    // The unchanged services the compiled routes point at, decoded from their stored JSON.
+    let changed: HashSet<&str> = services.upserted.iter().map(|s| &*s.id).chain(services.removed.iter().map(|id| &**id)).collect();
+    let unchanged: HashSet<&str> = compiled
         .iter()
         .filter_map(|r| r.service.as_ref().map(|s| s.id.as_str()))
-        .filter(|id| !changed_services.contains(id))
+        .filter(|id| !changed.contains(id))
         .collect();
     for id in unchanged {
         if let Some(record) = config.records.get("services", id) {
@@ -38,9 +38,8 @@ pub fn router(config: &Config, previous: Option<&Router>, cache_size: usize) -> 
         }
     }
     let changes = Changes {
-        routes: upserted,
+        routes: compiled,
         removed_routes: routes.removed.iter().map(|id| &**id).collect(),
-        changed_services,
         services: needed.iter().map(|s| (s.id.as_str(), s)).collect(),
     };
     previous.update(changes, cache_size).map(Some).map_err(StoreError::Router)

@@ -1,8 +1,9 @@
 //! One stored config as read from a single read transaction, not compiled yet.
 
 use super::error::StoreError;
-use super::records::{Changes, Records};
+use super::records::{Changes, Record, Records};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, Default)]
 pub struct Config {
@@ -14,6 +15,8 @@ pub struct Config {
     pub records: Records,
     /// What changed since the records the config was read against.
     pub changes: Changes,
+    /// Routes that did not change but whose service did, so compile again.
+    pub service_routes: Vec<Arc<Record>>,
 }
 
 impl Config {

@@ -6,7 +6,7 @@
 //! files shares one environment, and the last one closes it while no other open can race it.
 
 use super::error::StoreError;
-use super::layout::{ENTITIES_DB, MAX_DBS, MAX_READERS, META_DB};
+use super::layout::{ENTITIES_DB, MAX_DBS, MAX_READERS, META_DB, REFS_DB};
 use lmdb::{Database, Environment, EnvironmentFlags};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 pub struct Dbs {
     pub meta: Database,
     pub entities: Database,
+    pub refs: Database,
 }
 
 #[derive(Debug)]
@@ -87,7 +88,11 @@ impl SharedEnv {
             Some(db) => db,
             None => return Ok(None),
         };
-        Ok(Some(*self.dbs.get_or_init(|| Dbs { meta, entities })))
+        let refs = match self.open_db(REFS_DB)? {
+            Some(db) => db,
+            None => return Ok(None),
+        };
+        Ok(Some(*self.dbs.get_or_init(|| Dbs { meta, entities, refs })))
     }
 
     fn open_db(&self, name: &str) -> Result<Option<Database>, StoreError> {

@@ -12,6 +12,7 @@
 
 mod compile;
 mod config;
+mod delta;
 mod env;
 mod error;
 mod layout;
@@ -27,8 +28,10 @@ pub use layout::FORMAT;
 pub use records::{Changes, Diff, Record, Records};
 pub use snapshot::{Previous, Snapshot};
 
-use layout::{KEY_FORMAT, KEY_HASH, KEY_HASHES, KEY_VERSION};
+use delta::DeltaNote;
+use layout::{KEY_DELTA, KEY_FORMAT, KEY_HASH, KEY_HASHES, KEY_VERSION};
 use lmdb::{Cursor, Database, RoTransaction, Transaction};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -58,9 +61,10 @@ impl Store {
     }
 
     /// Reads the committed config in one read transaction, without compiling it, against the
-    /// records of the snapshot before (empty for none): values equal to those are shared, not
-    /// copied, and the config tells what changed.
-    pub fn read(&self, previous: &Records) -> Result<Config, StoreError> {
+    /// snapshot before (none: everything is new): values equal to its records are shared, not
+    /// copied, and the config tells what changed. When the last delta was applied to exactly
+    /// that snapshot's config, only the entities it changed are read.
+    pub fn read(&self, previous: Option<Previous<'_>>) -> Result<Config, StoreError> {
         let shared = self.shared();
         let no_config = || StoreError::NoConfiguration { path: shared.path.clone() };
         let dbs = shared.dbs()?.ok_or_else(no_config)?;
@@ -71,21 +75,59 @@ impl Store {
             self.required(&txn, dbs.meta, KEY_HASH)?,
             self.required(&txn, dbs.meta, KEY_HASHES)?,
         )?;
-        let mut cursor = txn.open_ro_cursor(dbs.entities).map_err(|e| shared.lmdb_error(e))?;
-        let entries = cursor.iter_start().map(|item| item.map_err(|e| shared.lmdb_error(e)));
-        (config.records, config.changes) = Records::read(entries, previous)?;
+        let note = self.get(&txn, dbs.meta, KEY_DELTA)?.map(DeltaNote::parse).transpose()?;
+        (config.records, config.changes) = match (previous, note) {
+            (Some(previous), Some(note)) if note.applies_to(previous.version, previous.hash) => {
+                let changed = note.keys.iter().map(|key| Ok((key.as_bytes(), self.get(&txn, dbs.entities, key.as_bytes())?)));
+                Records::patch(previous.records, changed)?
+            }
+            _ => {
+                let mut cursor = txn.open_ro_cursor(dbs.entities).map_err(|e| shared.lmdb_error(e))?;
+                let entries = cursor.iter_start().map(|item| item.map_err(|e| shared.lmdb_error(e)));
+                Records::read(entries, previous.map_or(&Records::default(), |p| p.records))?
+            }
+        };
+        if previous.is_some() {
+            // Without a previous snapshot every route is compiled anyway.
+            config.service_routes = self.service_routes(&txn, dbs.refs, &config)?;
+        }
         Ok(config)
+    }
+
+    /// The stored routes, themselves unchanged, of every service added, changed or removed,
+    /// found by key range in the writer's `refs` index rather than by decoding every route.
+    fn service_routes(&self, txn: &RoTransaction<'_>, refs: Database, config: &Config) -> Result<Vec<Arc<Record>>, StoreError> {
+        let (services, routes) = (config.changes.of("services"), config.changes.of("routes"));
+        let changed = services.upserted.iter().map(|s| &s.id).chain(&services.removed);
+        let changed_routes: HashSet<&str> = routes.upserted.iter().map(|r| &*r.id).collect();
+        let mut found = Vec::new();
+        let mut cursor = txn.open_ro_cursor(refs).map_err(|e| self.shared().lmdb_error(e))?;
+        for service_id in changed {
+            let prefix = format!("services|{service_id}|routes|");
+            for item in cursor.iter_from(prefix.as_bytes()) {
+                let (key, _) = item.map_err(|e| self.shared().lmdb_error(e))?;
+                let Some(route_id) = key.strip_prefix(prefix.as_bytes()) else { break };
+                let route_id = std::str::from_utf8(route_id).map_err(|e| StoreError::corrupt(format!("refs|{prefix}"), e))?;
+                if changed_routes.contains(route_id) {
+                    continue;
+                }
+                if let Some(route) = config.records.get("routes", route_id) {
+                    found.push(Arc::clone(route));
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Reads the committed config and compiles it whole.
     pub fn load(&self, cache_size: usize) -> Result<Snapshot, StoreError> {
-        Snapshot::compile(self.read(&Records::default())?, None, cache_size)
+        Snapshot::compile(self.read(None)?, None, cache_size)
     }
 
     /// Reads the committed config and compiles what changed since `previous`; the parts left
     /// None in the result are `previous`'s to keep serving.
     pub fn load_since(&self, cache_size: usize, previous: Previous<'_>) -> Result<Snapshot, StoreError> {
-        Snapshot::compile(self.read(previous.records)?, Some(previous), cache_size)
+        Snapshot::compile(self.read(Some(previous))?, Some(previous), cache_size)
     }
 
     fn shared(&self) -> &env::SharedEnv {

@@ -1,10 +1,13 @@
 //! Every stored entity as its raw JSON, by type, and what changed since the snapshot before.
 //!
-//! A load compares each stored value with the previous snapshot's record of the same key; both
-//! are in key order, so one forward walk per type pairs them up. Equal bytes share the previous
-//! record (no copy, nothing decoded again); only new and changed values are copied and handed
-//! on as changes. Comparing bytes costs far less than decoding the JSON and compiling what it
-//! describes, which is what makes a one-route change cheap on top of 10k routes.
+//! Two ways to find the changes. When the writer's note of its last delta (`DeltaNote`) leads
+//! from the previous snapshot's config, only the entities it names are read (`patch`): the
+//! lists of the other types are shared whole, and the changed type's list is copied with the
+//! changed records spliced in. Otherwise every stored value is compared with the previous
+//! snapshot's record of the same key (`read`); both are in key order, so one forward walk per
+//! type pairs them up. Either way, equal bytes share the previous record (no copy, nothing
+//! decoded again) and only new and changed values are handed on as changes: comparing bytes
+//! costs far less than decoding the JSON and compiling what it describes.
 
 use super::error::StoreError;
 use super::layout::{show_key, split_key};
@@ -18,9 +21,10 @@ pub struct Record {
     pub json: Box<[u8]>,
 }
 
-/// The records of every type, each list in key (so id) order.
-#[derive(Debug, Default)]
-pub struct Records(BTreeMap<String, Vec<Arc<Record>>>);
+/// The records of every type, each list in key (so id) order and shared with the snapshots
+/// whose records of that type are the same.
+#[derive(Debug, Default, Clone)]
+pub struct Records(BTreeMap<String, Arc<Vec<Arc<Record>>>>);
 
 /// One type's records added or changed, and the ids of those no longer stored.
 #[derive(Debug, Default)]
@@ -36,13 +40,13 @@ pub struct Changes(BTreeMap<String, Diff>);
 impl Records {
     /// The records of a type, in id order; empty for a type with none.
     pub fn of(&self, entity_type: &str) -> &[Arc<Record>] {
-        self.0.get(entity_type).map_or(&[], Vec::as_slice)
+        self.0.get(entity_type).map_or(&[], |list| list.as_slice())
     }
 
     /// One record, found by bisecting its type's list.
-    pub fn get(&self, entity_type: &str, id: &str) -> Option<&Record> {
+    pub fn get(&self, entity_type: &str, id: &str) -> Option<&Arc<Record>> {
         let list = self.of(entity_type);
-        list.binary_search_by(|r| (*r.id).cmp(id)).ok().map(|at| &*list[at])
+        list.binary_search_by(|r| (*r.id).cmp(id)).ok().map(|at| &list[at])
     }
 
     /// Reads `entries` (`<type>|<id>` keys with their values, in key order) against the
@@ -56,13 +60,12 @@ impl Records {
         let mut walk: Option<TypeWalk<'_>> = None;
         for entry in entries {
             let (key, value) = entry?;
-            let (entity_type, id) =
-                split_key(key).ok_or_else(|| StoreError::corrupt(show_key(key), "key is not <type>|<id>"))?;
+            let (entity_type, id) = split(key)?;
             if walk.as_ref().is_none_or(|w| w.entity_type != entity_type) {
                 if let Some(done) = walk.take() {
                     done.finish(&mut records, &mut changes);
                 }
-                walk = Some(TypeWalk::new(entity_type, previous.of(entity_type)));
+                walk = Some(TypeWalk::new(entity_type, previous.0.get(entity_type)));
             }
             if let Some(walk) = walk.as_mut() {
                 walk.push(id, value);
@@ -74,11 +77,51 @@ impl Records {
         // Types stored before and not at all now.
         for (entity_type, gone) in &previous.0 {
             if !records.0.contains_key(entity_type) {
-                TypeWalk::new(entity_type, gone).finish(&mut records, &mut changes);
+                TypeWalk::new(entity_type, Some(gone)).finish(&mut records, &mut changes);
             }
         }
         Ok((records, changes))
     }
+
+    /// `previous` with the entities of `changed` (`<type>|<id>` keys in order, with their
+    /// stored value or None when no longer stored) replaced: the records and what changed.
+    pub fn patch<'e, I>(previous: &Records, changed: I) -> Result<(Records, Changes), StoreError>
+    where
+        I: IntoIterator<Item = Result<(&'e [u8], Option<&'e [u8]>), StoreError>>,
+    {
+        let mut records = previous.clone();
+        let mut changes = Changes::default();
+        for entry in changed {
+            let (key, value) = entry?;
+            let (entity_type, id) = split(key)?;
+            // Copies this type's list the first time it changes; the other types stay shared.
+            let list = Arc::make_mut(records.0.entry(entity_type.to_owned()).or_default());
+            let diff = changes.0.entry(entity_type.to_owned()).or_default();
+            match (list.binary_search_by(|r| (*r.id).cmp(id)), value) {
+                (Ok(at), None) => {
+                    list.remove(at);
+                    diff.removed.push(id.into());
+                }
+                (Ok(at), Some(json)) if *list[at].json == *json => {}
+                (Ok(at), Some(json)) => {
+                    list[at] = Arc::new(Record { id: id.into(), json: json.into() });
+                    diff.upserted.push(Arc::clone(&list[at]));
+                }
+                (Err(at), Some(json)) => {
+                    list.insert(at, Arc::new(Record { id: id.into(), json: json.into() }));
+                    diff.upserted.push(Arc::clone(&list[at]));
+                }
+                (Err(_), None) => {}
+            }
+        }
+        records.0.retain(|_, list| !list.is_empty());
+        changes.0.retain(|_, diff| !diff.is_empty());
+        Ok((records, changes))
+    }
+}
+
+fn split(key: &[u8]) -> Result<(&str, &str), StoreError> {
+    split_key(key).ok_or_else(|| StoreError::corrupt(show_key(key), "key is not <type>|<id>"))
 }
 
 impl Changes {
@@ -103,6 +146,7 @@ impl Diff {
 /// One type's stored values walked in step with its previous records.
 struct TypeWalk<'p> {
     entity_type: String,
+    before: Option<&'p Arc<Vec<Arc<Record>>>>,
     previous: &'p [Arc<Record>],
     next: usize,
     records: Vec<Arc<Record>>,
@@ -110,9 +154,11 @@ struct TypeWalk<'p> {
 }
 
 impl<'p> TypeWalk<'p> {
-    fn new(entity_type: &str, previous: &'p [Arc<Record>]) -> Self {
+    fn new(entity_type: &str, before: Option<&'p Arc<Vec<Arc<Record>>>>) -> Self {
+        let previous = before.map_or(&[][..], |list| list.as_slice());
         TypeWalk {
             entity_type: entity_type.to_owned(),
+            before,
             previous,
             next: 0,
             records: Vec::with_capacity(previous.len()),
@@ -140,8 +186,12 @@ impl<'p> TypeWalk<'p> {
 
     fn finish(mut self, records: &mut Records, changes: &mut Changes) {
         self.diff.removed.extend(self.previous[self.next..].iter().map(|gone| gone.id.clone()));
-        if !self.records.is_empty() {
-            records.0.insert(self.entity_type.clone(), self.records);
+        let list = match self.before {
+            Some(before) if self.diff.is_empty() => Arc::clone(before),
+            _ => Arc::new(self.records),
+        };
+        if !list.is_empty() {
+            records.0.insert(self.entity_type.clone(), list);
         }
         if !self.diff.is_empty() {
             changes.0.insert(self.entity_type, self.diff);
@@ -196,6 +246,35 @@ mod tests {
         assert_eq!(ids(after.of("routes")), ["b", "c", "d"]);
         assert!(after.of("upstreams").is_empty());
         assert!(changes.touch(&["upstreams"]) && !changes.touch(&["services"]));
+    }
+
+    #[test]
+    fn a_patch_gives_what_a_walk_gives_and_copies_only_the_changed_types() {
+        let stored = [("routes|a", "1"), ("routes|b", "2"), ("routes|d", "4"), ("services|s", "x")];
+        let (before, _) = read(&stored, &Records::default());
+        let now = [("routes|b", "2"), ("routes|c", "3"), ("routes|d", "44"), ("services|s", "x"), ("snis|n", "n")];
+        let changed: [(&str, Option<&str>); 5] =
+            [("routes|a", None), ("routes|b", Some("2")), ("routes|c", Some("3")), ("routes|d", Some("44")), ("snis|n", Some("n"))];
+        let items = changed.iter().map(|(k, v)| Ok((k.as_bytes(), v.map(str::as_bytes))));
+        let (patched, changes) = Records::patch(&before, items).unwrap();
+        let (walked, walked_changes) = read(&now, &before);
+        for t in ["routes", "services", "snis"] {
+            assert_eq!(patched.of(t), walked.of(t), "{t}");
+            assert_eq!(ids(&changes.of(t).upserted), ids(&walked_changes.of(t).upserted), "{t}");
+            assert_eq!(changes.of(t).removed, walked_changes.of(t).removed, "{t}");
+        }
+        assert!(Arc::ptr_eq(&before.0["services"], &patched.0["services"]));
+        assert!(Arc::ptr_eq(&before.0["services"], &walked.0["services"]));
+        assert!(Arc::ptr_eq(&before.of("routes")[1], &patched.of("routes")[0]));
+        assert!(!changes.touch(&["services"]));
+    }
+
+    #[test]
+    fn a_patch_drops_a_type_left_empty() {
+        let (before, _) = read(&[("routes|a", "1")], &Records::default());
+        let (patched, changes) = Records::patch(&before, [Ok((&b"routes|a"[..], None))]).unwrap();
+        assert!(patched.0.is_empty());
+        assert_eq!(changes.of("routes").removed, vec!["a".into()] as Vec<Box<str>>);
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct Snapshot {
 /// What a load derives its snapshot from: the snapshot before it, as far as it still serves.
 #[derive(Clone, Copy)]
 pub struct Previous<'a> {
+    pub version: u64,
+    pub hash: &'a str,
     pub records: &'a Records,
     /// The router compiled from `records`.
     pub router: &'a Router,

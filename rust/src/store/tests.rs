@@ -12,6 +12,7 @@ struct Writer {
     env: Environment,
     meta: Database,
     entities: Database,
+    refs: Database,
 }
 
 impl Writer {
@@ -24,7 +25,8 @@ impl Writer {
             .unwrap();
         let meta = env.create_db(Some("meta"), DatabaseFlags::empty()).unwrap();
         let entities = env.create_db(Some("entities"), DatabaseFlags::empty()).unwrap();
-        Writer { env, meta, entities }
+        let refs = env.create_db(Some("refs"), DatabaseFlags::empty()).unwrap();
+        Writer { env, meta, entities, refs }
     }
 
     fn put_meta(&self, pairs: &[(&str, &str)]) {
@@ -38,8 +40,12 @@ impl Writer {
     fn apply(&self, version: u64, entities: &[(&str, &str)]) {
         let mut txn = self.env.begin_rw_txn().unwrap();
         txn.clear_db(self.entities).unwrap();
+        txn.clear_db(self.refs).unwrap();
         for (key, value) in entities {
             txn.put(self.entities, key, value, WriteFlags::empty()).unwrap();
+            if let Some(route_ref) = route_ref(key, value) {
+                txn.put(self.refs, &route_ref, b"", WriteFlags::empty()).unwrap();
+            }
         }
         txn.put(self.meta, b"format", &FORMAT, WriteFlags::empty()).unwrap();
         txn.put(self.meta, b"version", &version.to_string(), WriteFlags::empty()).unwrap();
@@ -47,6 +53,36 @@ impl Writer {
         txn.put(self.meta, b"hashes", br#"{"routes":"r","services":"s"}"#, WriteFlags::empty()).unwrap();
         txn.commit().unwrap();
     }
+}
+
+impl Writer {
+    /// A delta the way `dataplane/store/` writes one: changes in place, with its note.
+    fn delta(&self, from: (u64, &str), version: u64, puts: &[(&str, &str)], deletes: &[&str]) {
+        let mut txn = self.env.begin_rw_txn().unwrap();
+        for key in deletes {
+            txn.del(self.entities, key, None).unwrap();
+        }
+        for (key, value) in puts {
+            txn.put(self.entities, key, value, WriteFlags::empty()).unwrap();
+            if let Some(route_ref) = route_ref(key, value) {
+                txn.put(self.refs, &route_ref, b"", WriteFlags::empty()).unwrap();
+            }
+        }
+        let mut keys: Vec<&str> = puts.iter().map(|(k, _)| *k).chain(deletes.iter().copied()).collect();
+        keys.sort();
+        let note = serde_json::json!({"from_version": from.0, "from_hash": from.1, "keys": keys}).to_string();
+        txn.put(self.meta, b"delta", &note, WriteFlags::empty()).unwrap();
+        txn.put(self.meta, b"version", &version.to_string(), WriteFlags::empty()).unwrap();
+        txn.put(self.meta, b"hash", &format!("{version:032x}"), WriteFlags::empty()).unwrap();
+        txn.commit().unwrap();
+    }
+}
+
+/// The `refs` record of a route's service, as `dataplane/store/index.py` keeps it.
+fn route_ref(key: &str, value: &str) -> Option<String> {
+    let route_id = key.strip_prefix("routes|")?;
+    let route: serde_json::Value = serde_json::from_str(value).ok()?;
+    Some(format!("services|{}|routes|{route_id}", route["service"]["id"].as_str()?))
 }
 
 const SERVICE: &str = r#"{"id":"s1","name":"svc","protocol":"http","host":"example.com","port":80,"path":null,"enabled":true}"#;
@@ -190,7 +226,7 @@ fn routing(snapshot: &Snapshot, previous: Option<&Snapshot>) -> Vec<Option<(Stri
 }
 
 fn since<'a>(snapshot: &'a Snapshot) -> Previous<'a> {
-    Previous { records: &snapshot.records, router: snapshot.router.as_ref().unwrap() }
+    Previous { version: snapshot.version, hash: &snapshot.hash, records: &snapshot.records, router: snapshot.router.as_ref().unwrap() }
 }
 
 #[test]
@@ -274,4 +310,31 @@ fn load_since_names_a_corrupt_changed_route() {
     writer.apply(2, &config);
     let err = store.load_since(16, since(&first)).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { ref key, .. } if key == "routes|r9"), "{err}");
+}
+
+#[test]
+fn a_delta_note_from_the_served_config_is_read_alone_and_routes_as_a_full_load() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    writer.apply(1, &full_config());
+    let store = Store::open(dir.path()).unwrap();
+    let first = store.load(16).unwrap();
+    let r2 = r#"{"id":"r2","paths":["/api/users"],"service":{"id":"s1"},"created_at":2}"#;
+    let s1 = r#"{"id":"s1","host":"example.com","path":"/moved","enabled":true}"#;
+    writer.delta((1, &first.hash), 2, &[("routes|r2", r2), ("services|s1", s1)], &["plugins|p1"]);
+    let second = store.load_since(16, since(&first)).unwrap();
+    assert_eq!(routing(&second, None), routing(&store.load(16).unwrap(), None));
+    assert_eq!(routing(&second, None)[2], Some(("r2".into(), "/moved/9".into())));
+    assert!(second.entities("plugins").is_empty() && second.balancers.is_none());
+    assert!(Arc::ptr_eq(&first.entities("targets")[0], &second.entities("targets")[0]));
+
+    // A note from another config than the one served is ignored: every entity is compared.
+    let r3 = r#"{"id":"r3","paths":["/new"],"service":{"id":"s1"},"created_at":3}"#;
+    writer.delta((2, "another hash"), 3, &[("routes|r3", r3)], &["routes|r2"]);
+    let third = store.load_since(16, since(&second)).unwrap();
+    assert_eq!(routing(&third, None), routing(&store.load(16).unwrap(), None));
+    assert_eq!(routing(&third, None)[3], Some(("r3".into(), "/moved/a".into())));
+    // A note from a config older than the one served is ignored too.
+    let fourth = store.load_since(16, since(&first)).unwrap();
+    assert_eq!(routing(&fourth, None), routing(&third, None));
 }
