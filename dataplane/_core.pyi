@@ -13,6 +13,9 @@ class RouterError(CoreError):
 class StoreError(CoreError):
     """The LMDB environment cannot be opened or read, or holds an incompatible format."""
 
+class HttpHeadError(CoreError):
+    """An HTTP head that cannot be parsed; the message says why."""
+
 class RouteMatch:
     """The result of one router lookup. Immutable."""
 
@@ -86,3 +89,28 @@ class Store:
         what changed is decoded and compiled: its router is updated with the changed routes
         (and the routes of changed services), or reused as the same object when no route or
         service changed; its balancers are reused unless an upstream or target changed."""
+
+class ResponseHead:
+    """An upstream response head sorted for the header filter. Immutable."""
+
+    status: int
+    length: int
+    """Bytes of the head, the blank line included: the body (or the next response) starts here."""
+    forwarded: bytes
+    """The `Name: value\r\n` lines sent on to the client as received: everything but the
+    hop-by-hop headers (Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade,
+    Trailer, those Connection names), Content-Length and Via."""
+    content_length: bytes | None
+    chunked: bool
+    """The upstream framed the body with Transfer-Encoding."""
+    via: bytes | None
+    """Via values, joined with ", "."""
+    has_server: bool
+    has_date: bool
+    closes: bool
+    """Connection lists `close`: the connection must not be reused."""
+
+def parse_response_head(data: bytes) -> ResponseHead | None:
+    """The response head at the start of `data`, or None while it is incomplete. Raises
+    `HttpHeadError` for what is not an HTTP/1.x response head or has more than 256 fields.
+    Extraction only: llhttp still decides validity and framing."""

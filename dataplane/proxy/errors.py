@@ -66,16 +66,15 @@ _CACHE_LIMIT = 256
 _negotiated: dict[bytes, bytes] = {}
 
 
-_id_prefix = b""
 _id_counter = itertools.count()
 
 
 def _new_id_sequence() -> None:
-    """A random 64-bit prefix per process (new after fork) and a counter: ids are unique across
-    workers and restarts without a random draw per request."""
-    global _id_prefix, _id_counter
-    _id_prefix = b"%016x" % int.from_bytes(os.urandom(8), "big")
-    _id_counter = itertools.count()
+    """A counter starting at a random 64-bit prefix shifted left 64 bits, new per process (and
+    after fork): ids are unique across workers and restarts without a random draw per request,
+    and one format call makes one."""
+    global _id_counter
+    _id_counter = itertools.count(int.from_bytes(os.urandom(8), "big") << 64)
 
 
 _new_id_sequence()
@@ -84,7 +83,7 @@ os.register_at_fork(after_in_child=_new_id_sequence)
 
 def new_request_id() -> bytes:
     """32 hex digits (ASCII bytes), the shape of Kong's ``$kong_request_id``."""
-    return b"%s%016x" % (_id_prefix, next(_id_counter))
+    return b"%032x" % next(_id_counter)
 
 
 def message_for(status: int) -> str:

@@ -29,11 +29,14 @@ from .dns import NameNotFound, ResolverError, is_ip
 from .errors import new_request_id
 from .forwarding import connection_named, header_value, header_values, nginx_host, path_bytes
 from .realip import real_ip
-from .response import CHUNKED, CLOSE, KEEP_ALIVE, STATUS_LINES, UpstreamHead, date_line
+from .response import (CHUNKED, CLOSE, KEEP_ALIVE, LATENCY_LINES_MADE, PROXY_LATENCY_LINES, STATUS_LINES,
+                       UPSTREAM_LATENCY_LINES, date_line)
 from .runtime import ServiceTarget, host_header_value
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
+    from dataplane._core import ResponseHead
+
     from .runtime import Runtime
     from .server import ProxyProtocol
     from .state import ProxyState
@@ -435,7 +438,7 @@ class Exchange:
     # ------------------------------------------------------------------------------------------
     # header_filter
 
-    def on_response_head(self, status: int, head: UpstreamHead) -> None:
+    def on_response_head(self, status: int, head: ResponseHead) -> None:
         """header_filter: runs when the upstream's response head has arrived. Plugins may
         change the status and headers. Default (Kong): hop-by-hop headers dropped, framing
         chosen for the client, Via appended, Server added when the upstream sent none, Date,
@@ -446,7 +449,7 @@ class Exchange:
         self.t_response = now = self.conn.loop.time()
         self.status = status
         lines = [STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status]
-        lines += head.forwarded()
+        lines.append(head.forwarded)
         if head.content_length is not None:
             lines += (b"Content-Length: ", head.content_length, CRLF)
         elif self.method == b"HEAD" or status in (204, 304):
@@ -464,9 +467,11 @@ class Exchange:
         if not head.has_date:
             lines.append(date_line())
         if state.upstream_latency_on:
-            lines.append(b"X-Kong-Upstream-Latency: %d\r\n" % int((now - self.t_balancer) * 1000))
+            ms = int((now - self.t_balancer) * 1000)
+            lines.append(UPSTREAM_LATENCY_LINES[ms] if ms < LATENCY_LINES_MADE else b"X-Kong-Upstream-Latency: %d\r\n" % ms)
         if state.proxy_latency_on:
-            lines.append(b"X-Kong-Proxy-Latency: %d\r\n" % int((self.t_balancer - self.start) * 1000))
+            ms = int((self.t_balancer - self.start) * 1000)
+            lines.append(PROXY_LATENCY_LINES[ms] if ms < LATENCY_LINES_MADE else b"X-Kong-Proxy-Latency: %d\r\n" % ms)
         if state.request_id_on:
             lines += (b"X-Kong-Request-Id: ", self.request_id, CRLF)
         lines.append(CRLF)

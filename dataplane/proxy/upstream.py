@@ -1,5 +1,10 @@
-"""One connection to an upstream server: parses responses with httptools and hands them to the
-exchange that currently owns the connection.
+"""One connection to an upstream server: hands each response to the exchange that currently owns
+the connection.
+
+The response head is read in one native call (``parse_response_head``: status and headers
+sorted for the header filter) rather than one httptools callback per header; every byte still
+goes through httptools (strict), which decides validity and where the body ends. The two must
+agree on the status of the head that completes, or the response is invalid.
 
 Timeouts follow nginx: ``read_timeout`` between two successive reads once the request is sent,
 ``write_timeout`` between two successive writes while the upstream is not taking our bytes. One
@@ -14,24 +19,30 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from .response import CRLF, RESPONSE_HEADERS, SEPARATOR, UpstreamHead
+from dataplane._core import HttpHeadError, ResponseHead, parse_response_head
 
 if TYPE_CHECKING:
     from .phases import Exchange
     from .pool import PoolKey, UpstreamPool
 
-
-_TRAILING_SPACE = (b" ", b"\t", b"")
+# An upstream head still incomplete after this many bytes is refused (nginx: "upstream sent too
+# big header", with its proxy_buffer_size far below this).
+MAX_HEAD_SIZE = 65536
 
 
 class _HeadDone(Exception):
     """Stops the parser after the head of a response to HEAD (httptools would wait for a body)."""
 
 
+class _Disagreement(Exception):
+    """httptools completed a head the native parse did not see the same way: the response is
+    invalid rather than trusted to either parser alone."""
+
+
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "key", "loop", "transport", "parser", "exchange", "requests", "in_pool", "idle_since",
-        "head", "head_done", "interim", "head_only", "received", "last_io", "timer", "timer_at", "read_timeout",
+        "head", "pending", "head_done", "interim", "head_only", "received", "last_io", "timer", "timer_at", "read_timeout",
         "write_timeout", "write_paused", "request_sent", "closed",
     )
 
@@ -45,7 +56,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.requests = 0
         self.in_pool = False
         self.idle_since = 0.0
-        self.head = UpstreamHead()
+        self.head: ResponseHead | None = None  # the final head of the current response, once read
+        self.pending = b""  # the start of a head that did not arrive whole
         self.head_done = False
         self.interim = False
         self.head_only = False
@@ -68,7 +80,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
         self.head_only = head_only
-        self.head = UpstreamHead()
+        self.head = None
+        self.pending = b""
         self.head_done = False
         self.interim = False
         self.received = 0
@@ -121,12 +134,18 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.received += len(data)
         self.last_io = self.loop.time()
+        if self.head is None and not self._read_head(data, exchange):
+            return
         try:
             self.parser.feed_data(data)
             if exchange.out:
                 exchange.flush()
-        except httptools.HttpParserCallbackError:
-            if not self.head_only or not self.head_done:
+        except httptools.HttpParserCallbackError as err:
+            if isinstance(err.__context__, _Disagreement):
+                exchange = self.exchange
+                if exchange is not None:
+                    exchange.on_upstream_invalid("response head parsed inconsistently")
+            elif not self.head_only or not self.head_done:
                 raise  # our own bug: surface it
         except httptools.HttpParserError as err:
             exchange = self.exchange
@@ -154,28 +173,42 @@ class UpstreamConnection(asyncio.Protocol):
         if self.exchange is not None:
             self.exchange.on_upstream_congested(False)
 
-    # -- httptools callbacks -----------------------------------------------------------------
+    def _read_head(self, data: bytes, exchange: Exchange) -> bool:
+        """Look for the final response head in what has arrived; False when the response is
+        invalid (the exchange has been told)."""
+        buffer = self.pending + data if self.pending else data
+        try:
+            while True:
+                head = parse_response_head(buffer)
+                if head is None:
+                    if len(buffer) > MAX_HEAD_SIZE:
+                        exchange.on_upstream_invalid("response head larger than %d bytes" % MAX_HEAD_SIZE)
+                        return False
+                    self.pending = buffer
+                    return True
+                if head.status >= 200 or head.status == 101:
+                    self.head = head
+                    self.pending = b""
+                    return True
+                buffer = buffer[head.length:]  # an interim 1xx head: the final one follows it
+        except HttpHeadError as err:
+            exchange.on_upstream_invalid(str(err))
+            return False
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if not self.head_done:  # after the head these are chunked trailers: not forwarded
-            # a tuple, not b" \t": bytes.__contains__ first tries the operand as an int and
-            # builds (then drops) a TypeError for every bytes operand
-            if value[-1:] in _TRAILING_SPACE:
-                value = value.rstrip(b" \t")
-            if name.lower() in RESPONSE_HEADERS:
-                self.head.add(name, value)
-            else:  # forwarded as received: the common case, without a call
-                self.head.pieces += (name, SEPARATOR, value, CRLF)
+    # -- httptools callbacks (no on_header: headers come from the native head) -------------
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
         if status < 200 and status != 101:
             self.interim = True  # 1xx: not forwarded, the final response follows
             return
+        head = self.head
+        if head is None or head.status != status:
+            raise _Disagreement()
         self.head_done = True
         exchange = self.exchange
         if exchange is not None:
-            exchange.on_response_head(status, self.head)
+            exchange.on_response_head(status, head)
         if self.head_only and self.exchange is not None:
             self.exchange.on_response_complete(False)
             raise _HeadDone()
@@ -187,7 +220,6 @@ class UpstreamConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self.interim:
             self.interim = False
-            self.head = UpstreamHead()
             return
         exchange = self.exchange
         if exchange is not None:
@@ -196,10 +228,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _reusable(self) -> bool:
         # llhttp's verdict (HTTP/1.1 unless "close", HTTP/1.0 only with "keep-alive", never a
         # close-delimited body), and no "close" anywhere in Connection either
-        if not self.parser.should_keep_alive():
-            return False
-        connection = self.head.connection
-        return connection is None or connection.lower().find(b"close") < 0  # find: see _TRAILING_SPACE
+        return self.parser.should_keep_alive() and not self.head.closes
 
     # -- timeouts ------------------------------------------------------------------------------
 

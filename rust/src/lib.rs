@@ -1,10 +1,12 @@
-//! Gantry's native core. Pure Rust: the router, the balancers and the LMDB reader.
+//! Gantry's native core. Pure Rust: the router, the balancers, the LMDB reader and HTTP head
+//! parsing for the proxy.
 //!
 //! This file only declares modules; logic lives in them, with unit tests beside it.
 //! The Python binding (`dataplane._core`) is compiled only with the `python` feature.
 
 pub mod balancer;
 pub mod entities;
+pub mod http;
 pub mod router;
 pub mod store;
 

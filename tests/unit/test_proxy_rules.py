@@ -7,7 +7,8 @@ import pytest
 from dataplane.proxy import errors
 from dataplane.proxy.forwarding import connection_named, header_value, header_values, host_parts, nginx_host, path_bytes
 from dataplane.proxy.realip import is_trusted, parse_ip, real_ip
-from dataplane.proxy.response import STATUS_LINES, UpstreamHead
+from dataplane._core import HttpHeadError, parse_response_head
+from dataplane.proxy.response import PROXY_LATENCY_LINES, STATUS_LINES, UPSTREAM_LATENCY_LINES
 from dataplane.proxy.runtime import host_header_value
 
 NETS = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -72,15 +73,18 @@ def test_upstream_host_header_values():
 
 
 def test_upstream_head_filter():
-    head = UpstreamHead()
-    for name, value in [(b"Content-Type", b"text/plain"), (b"Connection", b"keep-alive, X-Hop"), (b"X-Hop", b"1"),
-                        (b"Keep-Alive", b"timeout=5"), (b"Transfer-Encoding", b"chunked"), (b"Via", b"1.1 a"),
-                        (b"Server", b"up"), (b"Content-Length", b"5")]:
-        head.add(name, value)
-    assert b"".join(head.forwarded()) == b"Content-Type: text/plain\r\nServer: up\r\n"
-    plain = UpstreamHead()
-    for name, value in [(b"X-A", b"1"), (b"Connection", b"keep-alive"), (b"Date", b"d")]:
-        plain.add(name, value)
-    assert b"".join(plain.forwarded()) == b"X-A: 1\r\nDate: d\r\n" and plain.has_date
+    head = parse_response_head(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\n"
+        b"Keep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nVia: 1.1 a\r\nServer: up\r\n"
+        b"Content-Length: 5\r\n\r\nhello")
+    assert head.forwarded == b"Content-Type: text/plain\r\nServer: up\r\n"
     assert head.chunked and head.content_length == b"5" and head.via == b"1.1 a" and head.has_server
+    assert not head.closes and head.status == 200 and head.length == 180
+    plain = parse_response_head(b"HTTP/1.1 204 No Content\r\nX-A: 1\r\nConnection: close\r\nDate: d\r\n\r\n")
+    assert plain.forwarded == b"X-A: 1\r\nDate: d\r\n" and plain.has_date and plain.closes and not plain.has_server
+    assert parse_response_head(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n") is None  # incomplete
+    with pytest.raises(HttpHeadError, match="invalid response head"):
+        parse_response_head(b"HTTP/1.1 200 OK\r\nX A: 1\r\n\r\n")
+    assert UPSTREAM_LATENCY_LINES[7] == b"X-Kong-Upstream-Latency: 7\r\n"
+    assert PROXY_LATENCY_LINES[0] == b"X-Kong-Proxy-Latency: 0\r\n"
     assert STATUS_LINES[200] == b"HTTP/1.1 200 OK\r\n" and STATUS_LINES[599] == b"HTTP/1.1 599 \r\n"

@@ -6,11 +6,13 @@ use pyo3::prelude::*;
 create_exception!(_core, CoreError, pyo3::exceptions::PyException, "Base class of every error raised by the native core.");
 create_exception!(_core, RouterError, CoreError, "A route cannot be compiled.");
 create_exception!(_core, StoreError, CoreError, "The LMDB environment cannot be opened or read.");
+create_exception!(_core, HttpHeadError, CoreError, "An HTTP head that cannot be parsed.");
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("CoreError", py.get_type::<CoreError>())?;
     m.add("RouterError", py.get_type::<RouterError>())?;
     m.add("StoreError", py.get_type::<StoreError>())?;
+    m.add("HttpHeadError", py.get_type::<HttpHeadError>())?;
     Ok(())
 }

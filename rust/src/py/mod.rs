@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 mod balancer;
 mod errors;
+mod http;
 mod router;
 mod store;
 
@@ -16,5 +17,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     router::register(m)?;
     balancer::register(m)?;
     store::register(m)?;
+    http::register(m)?;
     Ok(())
 }

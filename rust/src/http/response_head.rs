@@ -1,0 +1,222 @@
+//! An upstream response head, sorted the way the header filter needs it (Kong's defaults:
+//! hop-by-hop headers dropped, framing ours, Via appended to, Server and Date kept when sent).
+//!
+//! Forwardable headers come out as one block of `Name: value\r\n` lines, names as the upstream
+//! spelled them, so the client head is a join of a few pieces whatever the header count.
+
+use super::headers::{tokens, trim_ows};
+
+/// Header fields beyond this make the head invalid (nginx bounds upstream heads by buffer size;
+/// a count bound is what a fixed-size parse needs).
+pub const MAX_HEADERS: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// Bytes of the head, the blank line included: the body (or the next response) starts here.
+    pub length: usize,
+    /// The headers sent on to the client as received, minus those named in `Connection`.
+    pub forwarded: Vec<u8>,
+    pub content_length: Option<Vec<u8>>,
+    /// The upstream framed the body with `Transfer-Encoding` (the proxy frames it itself).
+    pub chunked: bool,
+    /// `Via` values, joined with ", ".
+    pub via: Option<Vec<u8>>,
+    pub has_server: bool,
+    pub has_date: bool,
+    /// `Connection` lists `close`: the connection must not be reused.
+    pub closes: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseHeadError {
+    /// Not an HTTP/1.x response head; the text says what is wrong.
+    Invalid(String),
+    TooManyHeaders,
+}
+
+impl std::fmt::Display for ResponseHeadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResponseHeadError::Invalid(reason) => write!(f, "invalid response head: {reason}"),
+            ResponseHeadError::TooManyHeaders => write!(f, "more than {MAX_HEADERS} response header fields"),
+        }
+    }
+}
+
+impl std::error::Error for ResponseHeadError {}
+
+enum Kind {
+    Forward,
+    Drop,
+    Connection,
+    Via,
+    Server,
+    Date,
+    ContentLength,
+    TransferEncoding,
+}
+
+fn kind(name: &str) -> Kind {
+    // Lengths first: most names fall through without a case-insensitive comparison.
+    let is = |known: &str| name.len() == known.len() && name.eq_ignore_ascii_case(known);
+    if is("content-length") {
+        Kind::ContentLength
+    } else if is("date") {
+        Kind::Date
+    } else if is("server") {
+        Kind::Server
+    } else if is("connection") {
+        Kind::Connection
+    } else if is("transfer-encoding") {
+        Kind::TransferEncoding
+    } else if is("via") {
+        Kind::Via
+    } else if is("keep-alive") || is("proxy-connection") || is("upgrade") || is("trailer") {
+        Kind::Drop // per hop; trailers are not forwarded
+    } else {
+        Kind::Forward
+    }
+}
+
+fn append_joined(slot: &mut Option<Vec<u8>>, value: &[u8], separator: &[u8]) {
+    match slot {
+        Some(joined) => {
+            joined.extend_from_slice(separator);
+            joined.extend_from_slice(value);
+        }
+        None => *slot = Some(value.to_vec()),
+    }
+}
+
+/// Parses the response head at the start of `data`: `Ok(None)` while it is incomplete.
+pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, ResponseHeadError> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut slots);
+    let length = match response.parse(data) {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(ResponseHeadError::TooManyHeaders),
+        Err(error) => return Err(ResponseHeadError::Invalid(error.to_string())),
+    };
+    let status = response.code.ok_or_else(|| ResponseHeadError::Invalid("no status code".into()))?;
+    let mut head = ResponseHead {
+        status,
+        length,
+        forwarded: Vec::with_capacity(length),
+        content_length: None,
+        chunked: false,
+        via: None,
+        has_server: false,
+        has_date: false,
+        closes: false,
+    };
+    let mut connection: Option<Vec<u8>> = None;
+    let mut kept: Vec<(&str, &[u8])> = Vec::with_capacity(response.headers.len());
+    for header in response.headers.iter() {
+        let value = trim_ows(header.value);
+        match kind(header.name) {
+            Kind::Forward => kept.push((header.name, value)),
+            Kind::Drop => {}
+            Kind::Server => {
+                head.has_server = true;
+                kept.push((header.name, value));
+            }
+            Kind::Date => {
+                head.has_date = true;
+                kept.push((header.name, value));
+            }
+            Kind::Connection => append_joined(&mut connection, value, b","),
+            Kind::Via => append_joined(&mut head.via, value, b", "),
+            Kind::ContentLength => head.content_length = Some(value.to_vec()),
+            Kind::TransferEncoding => head.chunked = true,
+        }
+    }
+    // Connection names headers meant for this hop only (besides its own options).
+    let mut named: Vec<Vec<u8>> = Vec::new();
+    if let Some(connection) = &connection {
+        for token in tokens(connection) {
+            match token.as_slice() {
+                b"close" => head.closes = true,
+                b"keep-alive" | b"upgrade" => {}
+                _ => named.push(token),
+            }
+        }
+    }
+    for (name, value) in kept {
+        if !named.is_empty() && named.iter().any(|n| n.eq_ignore_ascii_case(name.as_bytes())) {
+            continue;
+        }
+        head.forwarded.extend_from_slice(name.as_bytes());
+        head.forwarded.extend_from_slice(b": ");
+        head.forwarded.extend_from_slice(value);
+        head.forwarded.extend_from_slice(b"\r\n");
+    }
+    Ok(Some(head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(data: &[u8]) -> ResponseHead {
+        parse_response_head(data).expect("valid").expect("complete")
+    }
+
+    #[test]
+    fn sorts_headers_for_the_filter() {
+        let data = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sun, 22 Nov 2026 04:56:13 GMT\r\n\
+Content-Type: text/plain\r\nContent-Length: 100\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\
+Via: 1.1 a\r\nVia: 1.0 b\r\n\r\nbody";
+        let head = parse(data);
+        assert_eq!(head.status, 200);
+        assert_eq!(head.length, data.len() - 4);
+        assert_eq!(
+            head.forwarded,
+            b"Server: nginx\r\nDate: Sun, 22 Nov 2026 04:56:13 GMT\r\nContent-Type: text/plain\r\n".to_vec()
+        );
+        assert_eq!(head.content_length.as_deref(), Some(&b"100"[..]));
+        assert_eq!(head.via.as_deref(), Some(&b"1.1 a, 1.0 b"[..]));
+        assert!(head.has_server && head.has_date && !head.chunked && !head.closes);
+    }
+
+    #[test]
+    fn drops_hop_by_hop_and_connection_named_headers() {
+        let head = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: X-Hop, close\r\nx-hop: 1\r\n\
+Trailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nX-Kept:  spaced \t\r\n\r\n",
+        );
+        assert!(head.chunked && head.closes);
+        assert_eq!(head.forwarded, b"X-Kept: spaced\r\n".to_vec());
+        assert!(!head.has_server && !head.has_date && head.content_length.is_none());
+    }
+
+    #[test]
+    fn an_incomplete_head_asks_for_more() {
+        assert_eq!(parse_response_head(b"HTTP/1.1 200 OK\r\nServer: x\r\n"), Ok(None));
+        assert_eq!(parse_response_head(b""), Ok(None));
+    }
+
+    #[test]
+    fn interim_heads_are_parsed_alone() {
+        let data = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+        let interim = parse(data);
+        assert_eq!((interim.status, interim.length), (100, 25));
+        assert_eq!(parse(&data[interim.length..]).status, 204);
+    }
+
+    #[test]
+    fn malformed_heads_are_errors_not_panics() {
+        for bad in [
+            &b"HTTP/1.1 2000 OK\r\n\r\n"[..],
+            b"HTTP/2 200 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n",
+            b"garbage\r\n\r\n",
+        ] {
+            assert!(matches!(parse_response_head(bad), Err(ResponseHeadError::Invalid(_))), "{bad:?}");
+        }
+        let many: Vec<u8> = [&b"HTTP/1.1 200 OK\r\n"[..], &b"X: y\r\n".repeat(MAX_HEADERS + 1), b"\r\n"].concat();
+        assert_eq!(parse_response_head(&many), Err(ResponseHeadError::TooManyHeaders));
+    }
+}
