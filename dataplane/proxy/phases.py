@@ -306,7 +306,7 @@ class Exchange:
         self.head_parts[HOST_AT] = host_line
         upstream = self.state.pool.acquire(key)
         if upstream is not None:
-            self.send(upstream, reused=True)
+            self.send(upstream, True, self.t_balancer)
         else:
             self.connecting = asyncio.ensure_future(self.open(key))
 
@@ -349,7 +349,7 @@ class Exchange:
         if self.finished:  # the client went away meanwhile
             upstream.close()
             return
-        self.send(upstream, reused=False)
+        self.send(upstream, False, loop.time())
 
     def connect_failed(self, address: str, port: int, err: object, status: int) -> None:
         self.connecting = None
@@ -363,13 +363,13 @@ class Exchange:
         else:
             self.error_page(status)
 
-    def send(self, upstream: UpstreamConnection, reused: bool) -> None:
+    def send(self, upstream: UpstreamConnection, reused: bool, now: float) -> None:
         """Write the request head and whatever body is already here; the rest streams from
         ``on_request_body``."""
         service = self.service
         self.upstream = upstream
         self.reused = reused
-        upstream.start(self, service.read_timeout, service.write_timeout, self.method == b"HEAD")
+        upstream.start(self, service.read_timeout, service.write_timeout, self.method == b"HEAD", self.body_done, now)
         head = b"".join(self.head_parts)
         if self.body_buffer or (self.body_done and self.chunked):
             data = [head]
@@ -384,8 +384,6 @@ class Exchange:
             upstream.transport.writelines(data)
         else:
             upstream.transport.write(head)
-        if self.body_done:
-            upstream.sent()
         conn = self.conn
         if conn.write_paused:
             self.upstream_paused = True
@@ -446,7 +444,7 @@ class Exchange:
         if self.finished:
             return
         state = self.state
-        self.t_response = now = self.conn.loop.time()
+        self.t_response = now = self.upstream.last_io  # the time of the read that brought the head
         self.status = status
         lines = [STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status]
         lines.append(head.forwarded)

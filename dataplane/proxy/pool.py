@@ -58,12 +58,11 @@ class UpstreamPool:
             oldest.in_pool = False
             oldest.close()
         conn.in_pool = True
-        loop = self.loop
-        if loop is None:
-            loop = self.loop = asyncio.get_running_loop()
-        conn.idle_since = loop.time()
+        conn.idle_since = conn.last_io  # the read that completed its last response
         idle.append(conn)
         if self.sweeper is None:
+            if self.loop is None:
+                self.loop = asyncio.get_running_loop()
             self._arm()
 
     def discard(self, conn: UpstreamConnection) -> None:

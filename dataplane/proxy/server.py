@@ -174,7 +174,7 @@ class ProxyProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         if self.closing:
             raise _Stop()
-        self.parsing = Exchange(self, self.state, self.loop.time())
+        self.parsing = Exchange(self, self.state, self.last_activity)  # the time of this read
         self.head_size = 0
         self.head_began = True
         self.header_size = 0

@@ -73,8 +73,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- used by the exchange ------------------------------------------------------------------
 
-    def start(self, exchange: Exchange, read_timeout: float, write_timeout: float, head_only: bool) -> None:
-        """Bind the connection to one request/response exchange."""
+    def start(self, exchange: Exchange, read_timeout: float, write_timeout: float, head_only: bool,
+              sent: bool, now: float) -> None:
+        """Bind the connection to one request/response exchange; ``sent``: the whole request is
+        written with the head (else ``sent()`` follows), ``now``: the loop's time."""
         self.exchange = exchange
         self.requests += 1
         self.read_timeout = read_timeout
@@ -85,8 +87,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_done = False
         self.interim = False
         self.received = 0
-        self.request_sent = False
-        self.last_io = now = self.loop.time()
+        self.request_sent = sent
+        self.last_io = now
         deadline = now + (read_timeout if read_timeout < write_timeout else write_timeout)
         timer = self.timer
         if timer is None or self.timer_at > deadline:  # else the armed timer fires first and re-arms
@@ -223,12 +225,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         exchange = self.exchange
         if exchange is not None:
-            exchange.on_response_complete(self._reusable())
-
-    def _reusable(self) -> bool:
-        # llhttp's verdict (HTTP/1.1 unless "close", HTTP/1.0 only with "keep-alive", never a
-        # close-delimited body), and no "close" anywhere in Connection either
-        return self.parser.should_keep_alive() and not self.head.closes
+            # reusable: llhttp's verdict (HTTP/1.1 unless "close", HTTP/1.0 only with
+            # "keep-alive", never a close-delimited body) and no "close" in any Connection
+            exchange.on_response_complete(self.parser.should_keep_alive() and not self.head.closes)
 
     # -- timeouts ------------------------------------------------------------------------------
 
