@@ -85,8 +85,9 @@ class Store:
         """(version, hash) of the committed config, or None when none is stored."""
     def load(self, cache_size: int = 4096, previous: Snapshot | None = None) -> Snapshot:
         """Read and compile the committed config. With `previous` (the snapshot loaded
-        before), each stored entity's JSON is compared with the one `previous` read, and only
-        what changed is decoded and compiled: its router is updated with the changed routes
+        before), only the entities the last delta changed are read when it was applied to
+        exactly `previous`'s config (else each stored entity's JSON is compared with the one
+        `previous` read), and only what changed is decoded and compiled: its router is updated with the changed routes
         (and the routes of changed services), or reused as the same object when no route or
         service changed; its balancers are reused unless an upstream or target changed."""
 
