@@ -97,6 +97,7 @@ class FakeConn:
         self.requests = 1
         self.in_pool = False
         self.idle_since = 0.0
+        self.last_io = asyncio.get_running_loop().time()  # when its last response arrived
         self.closed = False
 
     def close(self):
