@@ -73,9 +73,16 @@ class Snapshot:
     hashes: dict[str, str]
     router: Router
     balancers: dict[str, Balancer]
-    """By upstream name."""
+    """By upstream name. After a load with `previous`, the balancer of an upstream that did not
+    change, nor did its targets, is the same object as in `previous`."""
     def entities(self, entity_type: str) -> list[bytes]:
         """The JSON of every entity of a type ("services", "plugins", ...), in key order."""
+    def entity(self, entity_type: str, id: str) -> bytes | None:
+        """The JSON of one entity, or None when not stored."""
+    def changed(self, entity_type: str) -> tuple[list[bytes], list[str]] | None:
+        """What changed in a type since the `previous` snapshot this one was loaded against: the
+        JSON of the entities added or changed, and the ids of those removed (both empty when
+        the type did not change). None when loaded without `previous`: everything is new."""
 
 class Store:
     """Read-only handle on the LMDB environment written by `dataplane.store`."""
@@ -89,7 +96,8 @@ class Store:
         exactly `previous`'s config (else each stored entity's JSON is compared with the one
         `previous` read), and only what changed is decoded and compiled: its router is updated with the changed routes
         (and the routes of changed services), or reused as the same object when no route or
-        service changed; its balancers are reused unless an upstream or target changed."""
+        service changed; its balancers are reused except those of the upstreams that changed
+        or whose targets did. `Snapshot.changed` tells what changed."""
 
 class ResponseHead:
     """An upstream response head sorted for the header filter. Immutable."""

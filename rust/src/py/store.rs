@@ -3,7 +3,7 @@
 use super::balancer::PyBalancer;
 use super::errors::{RouterError as PyRouterError, StoreError as PyStoreError};
 use super::router::PyRouter;
-use crate::store::{Previous, Records, Snapshot, Store, StoreError};
+use crate::store::{Changes, Previous, Records, Snapshot, Store, StoreError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::collections::BTreeMap;
@@ -36,8 +36,8 @@ impl PyStore {
     /// Reading and compiling a big config takes a while: other Python threads run meanwhile.
     /// With `previous`, only the entities whose stored JSON changed are decoded and compiled:
     /// its router is updated with the routes that changed (or taken over when none of the
-    /// routes and services did), and its balancers are taken over unless an upstream or
-    /// target changed.
+    /// routes and services did), and its balancers are taken over except those of the
+    /// upstreams that changed or whose targets did.
     #[pyo3(signature = (cache_size = 4096, previous = None))]
     fn load(&self, py: Python<'_>, cache_size: usize, previous: Option<&PySnapshot>) -> PyResult<PySnapshot> {
         let snapshot = match previous {
@@ -70,22 +70,24 @@ pub struct PySnapshot {
     balancers: BTreeMap<String, Py<PyBalancer>>,
     /// What the next load compares the stored entities with.
     records: Records,
+    /// What changed since the previous snapshot; None when loaded without one.
+    changes: Option<Changes>,
 }
 
 impl PySnapshot {
-    /// The parts `snapshot` leaves None are shared with `previous` (the same Python objects).
+    /// What `snapshot` did not compile is shared with `previous` (the same Python objects).
     fn from_core(py: Python<'_>, snapshot: Snapshot, previous: Option<&PySnapshot>) -> PyResult<Self> {
-        let reused = || previous.ok_or_else(|| PyStoreError::new_err("nothing to reuse without a previous snapshot"));
-        let balancers = match snapshot.balancers {
-            Some(compiled) => compiled
-                .into_iter()
-                .map(|(name, balancer)| Ok((name, Py::new(py, PyBalancer::from_core(balancer))?)))
-                .collect::<PyResult<_>>()?,
-            None => reused()?.balancers(py),
-        };
-        let router = match snapshot.router {
-            Some(router) => Py::new(py, PyRouter::from_core(router))?,
-            None => reused()?.router.clone_ref(py),
+        let mut balancers = previous.map(|p| p.balancers(py)).unwrap_or_default();
+        for name in &snapshot.balancers.dropped {
+            balancers.remove(name);
+        }
+        for (name, balancer) in snapshot.balancers.compiled {
+            balancers.insert(name, Py::new(py, PyBalancer::from_core(balancer))?);
+        }
+        let router = match (snapshot.router, previous) {
+            (Some(router), _) => Py::new(py, PyRouter::from_core(router))?,
+            (None, Some(previous)) => previous.router.clone_ref(py),
+            (None, None) => return Err(PyStoreError::new_err("nothing to reuse without a previous snapshot")),
         };
         Ok(PySnapshot {
             version: snapshot.version,
@@ -94,6 +96,7 @@ impl PySnapshot {
             router,
             balancers,
             records: snapshot.records,
+            changes: snapshot.changes,
         })
     }
 }
@@ -108,6 +111,19 @@ impl PySnapshot {
 
     fn entities<'py>(&self, py: Python<'py>, entity_type: &str) -> Vec<Bound<'py, PyBytes>> {
         self.records.of(entity_type).iter().map(|record| PyBytes::new(py, &record.json)).collect()
+    }
+
+    /// The JSON of the entities of a type added or changed since the previous snapshot, and the
+    /// ids of those removed; None when loaded without a previous snapshot (all are new).
+    fn changed<'py>(&self, py: Python<'py>, entity_type: &str) -> Option<(Vec<Bound<'py, PyBytes>>, Vec<String>)> {
+        let diff = self.changes.as_ref()?.of(entity_type);
+        let upserted = diff.upserted.iter().map(|record| PyBytes::new(py, &record.json)).collect();
+        Some((upserted, diff.removed.iter().map(|id| id.to_string()).collect()))
+    }
+
+    /// One entity's JSON, by bisecting its type's records; None when not stored.
+    fn entity<'py>(&self, py: Python<'py>, entity_type: &str, id: &str) -> Option<Bound<'py, PyBytes>> {
+        self.records.get(entity_type, id).map(|record| PyBytes::new(py, &record.json))
     }
 
     fn __repr__(&self) -> String {

@@ -22,6 +22,7 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
+pub use compile::BalancerUpdate;
 pub use config::Config;
 pub use error::StoreError;
 pub use layout::FORMAT;

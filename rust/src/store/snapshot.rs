@@ -1,10 +1,9 @@
 //! A stored config compiled for serving: router, balancers, and the raw entities.
 
-use super::compile;
+use super::compile::{self, BalancerUpdate};
 use super::config::Config;
 use super::error::StoreError;
-use super::records::{Record, Records};
-use crate::balancer::Balancer;
+use super::records::{Changes, Record, Records};
 use crate::router::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,10 +14,14 @@ pub struct Snapshot {
     pub hashes: BTreeMap<String, String>,
     /// None: no route or service changed since the previous snapshot, whose router serves.
     pub router: Option<Router>,
-    /// By upstream name. None: no upstream or target changed since the previous snapshot.
-    pub balancers: Option<BTreeMap<String, Balancer>>,
+    /// The balancers compiled: all of them, or those that changed since the previous snapshot,
+    /// whose other balancers serve on.
+    pub balancers: BalancerUpdate,
     /// Every entity's JSON by type; a later load compares against it.
     pub records: Records,
+    /// What changed since the previous snapshot, entity by entity; None when loaded without
+    /// one, so that everything is new.
+    pub changes: Option<Changes>,
 }
 
 /// What a load derives its snapshot from: the snapshot before it, as far as it still serves.
@@ -34,11 +37,20 @@ pub struct Previous<'a> {
 impl Snapshot {
     /// Compiles `config`, read against `previous`'s records when given: the router from what
     /// changed (the routes of disabled services are left out by the router itself) and the
-    /// balancers when an upstream or target changed. Parts left None are `previous`'s.
+    /// balancers of the upstreams that changed or whose targets did. What is not compiled is
+    /// `previous`'s.
     pub fn compile(config: Config, previous: Option<Previous<'_>>, cache_size: usize) -> Result<Self, StoreError> {
         let router = compile::router(&config, previous.map(|p| p.router), cache_size)?;
-        let balancers = compile::balancers(&config, previous.is_some())?;
-        Ok(Snapshot { version: config.version, hash: config.hash, hashes: config.hashes, router, balancers, records: config.records })
+        let balancers = compile::balancers(&config, previous.map(|p| p.records))?;
+        Ok(Snapshot {
+            version: config.version,
+            hash: config.hash,
+            hashes: config.hashes,
+            router,
+            balancers,
+            records: config.records,
+            changes: previous.map(|_| config.changes),
+        })
     }
 
     /// The stored entities of a type, in key order; empty for a type with none.
@@ -54,7 +66,7 @@ impl std::fmt::Debug for Snapshot {
             .field("version", &self.version)
             .field("hash", &self.hash)
             .field("routes", &self.router.as_ref().map(Router::len))
-            .field("upstreams", &self.balancers.as_ref().map(|b| b.keys().collect::<Vec<_>>()))
+            .field("balancers", &self.balancers.compiled.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }

@@ -134,7 +134,7 @@ fn load_reads_meta_entities_router_and_balancers() {
     assert_eq!(&*snapshot.entities("plugins")[0].json, br#"{"id":"p1","name":"cors"}"#);
     assert_eq!(snapshot.entities("targets").len(), 2);
     assert!(snapshot.entities("consumers").is_empty());
-    let balancer = &snapshot.balancers.as_ref().unwrap()["backend"];
+    let balancer = &snapshot.balancers.compiled["backend"];
     let picks: Vec<&str> = (0..3).map(|_| balancer.pick().unwrap().host.as_str()).collect();
     assert_eq!(picks, ["a", "b", "a"]);
 }
@@ -149,7 +149,7 @@ fn a_new_version_replaces_the_old_one_whole() {
     let snapshot = store.load(16).unwrap();
     assert_eq!(snapshot.version, 2);
     assert!(snapshot.entities("plugins").is_empty());
-    assert!(snapshot.balancers.unwrap().is_empty());
+    assert!(snapshot.balancers.compiled.is_empty());
 }
 
 #[test]
@@ -225,8 +225,18 @@ fn routing(snapshot: &Snapshot, previous: Option<&Snapshot>) -> Vec<Option<(Stri
         .collect()
 }
 
+/// Whether a load compiled no balancer and dropped none: the previous ones all serve.
+fn keeps_balancers(snapshot: &Snapshot) -> bool {
+    snapshot.balancers.compiled.is_empty() && snapshot.balancers.dropped.is_empty()
+}
+
 fn since<'a>(snapshot: &'a Snapshot) -> Previous<'a> {
-    Previous { version: snapshot.version, hash: &snapshot.hash, records: &snapshot.records, router: snapshot.router.as_ref().unwrap() }
+    since_serving(snapshot, snapshot.router.as_ref().unwrap())
+}
+
+/// `snapshot` as the previous one when it took its router over from an earlier snapshot.
+fn since_serving<'a>(snapshot: &'a Snapshot, router: &'a crate::router::Router) -> Previous<'a> {
+    Previous { version: snapshot.version, hash: &snapshot.hash, records: &snapshot.records, router }
 }
 
 #[test]
@@ -262,7 +272,7 @@ fn load_since_compiles_what_changed_and_routes_as_a_full_load() {
     assert_eq!(routing(&second, None)[2], Some(("r4".into(), "/moved/9".into())));
     assert_eq!(second.router.as_ref().unwrap().len(), full.router.as_ref().unwrap().len());
     // Unchanged upstreams and targets: the previous balancers serve; unchanged records are shared.
-    assert!(second.balancers.is_none());
+    assert!(keeps_balancers(&second));
     assert!(Arc::ptr_eq(&first.entities("plugins")[0], &second.entities("plugins")[0]));
 
     // The service enabled again: its route is served again.
@@ -278,7 +288,7 @@ fn load_since_compiles_what_changed_and_routes_as_a_full_load() {
     next.retain(|(k, _)| *k != "plugins|p1");
     writer.apply(4, &next);
     let fourth = store.load_since(16, since(&third)).unwrap();
-    assert!(fourth.router.is_none() && fourth.balancers.is_none());
+    assert!(fourth.router.is_none() && keeps_balancers(&fourth));
     assert!(fourth.entities("plugins").is_empty());
     assert_eq!(routing(&fourth, Some(&third)), routing(&store.load(16).unwrap(), None));
 }
@@ -294,7 +304,7 @@ fn load_since_rebuilds_balancers_when_a_target_changes() {
     writer.apply(2, &config);
     let second = store.load_since(16, since(&first)).unwrap();
     assert!(second.router.is_none());
-    assert_eq!(second.balancers.unwrap()["backend"].targets().len(), 1);
+    assert_eq!(second.balancers.compiled["backend"].targets().len(), 1);
 }
 
 #[test]
@@ -325,7 +335,7 @@ fn a_delta_note_from_the_served_config_is_read_alone_and_routes_as_a_full_load()
     let second = store.load_since(16, since(&first)).unwrap();
     assert_eq!(routing(&second, None), routing(&store.load(16).unwrap(), None));
     assert_eq!(routing(&second, None)[2], Some(("r2".into(), "/moved/9".into())));
-    assert!(second.entities("plugins").is_empty() && second.balancers.is_none());
+    assert!(second.entities("plugins").is_empty() && keeps_balancers(&second));
     assert!(Arc::ptr_eq(&first.entities("targets")[0], &second.entities("targets")[0]));
 
     // A note from another config than the one served is ignored: every entity is compared.
@@ -337,4 +347,92 @@ fn a_delta_note_from_the_served_config_is_read_alone_and_routes_as_a_full_load()
     // A note from a config older than the one served is ignored too.
     let fourth = store.load_since(16, since(&first)).unwrap();
     assert_eq!(routing(&fourth, None), routing(&third, None));
+}
+
+/// Ids of a type's upserted records and its removed ids, as a load reports them.
+fn changed(snapshot: &Snapshot, entity_type: &str) -> (Vec<String>, Vec<String>) {
+    let diff = snapshot.changes.as_ref().unwrap().of(entity_type);
+    (diff.upserted.iter().map(|r| r.id.to_string()).collect(), diff.removed.iter().map(|id| id.to_string()).collect())
+}
+
+#[test]
+fn a_load_tells_what_changed_entity_by_entity() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    writer.apply(1, &full_config());
+    let store = Store::open(dir.path()).unwrap();
+    let first = store.load(16).unwrap();
+    assert!(first.changes.is_none(), "without a previous snapshot everything is new");
+
+    // Through the delta note: a service changed, one added, a plugin removed.
+    let s1 = r#"{"id":"s1","host":"example.org","enabled":true}"#;
+    let s2 = r#"{"id":"s2","host":"two","enabled":true}"#;
+    writer.delta((1, &first.hash), 2, &[("services|s1", s1), ("services|s2", s2)], &["plugins|p1"]);
+    let second = store.load_since(16, since(&first)).unwrap();
+    assert_eq!(changed(&second, "services"), (vec!["s1".into(), "s2".into()], vec![]));
+    assert_eq!(changed(&second, "plugins"), (vec![], vec!["p1".into()]));
+    assert_eq!(changed(&second, "routes"), (vec![], vec![]));
+
+    // Through a full config (every entity compared): only what differs is reported.
+    let config: Vec<_> = full_config().into_iter().filter(|(k, _)| *k != "plugins|p1").collect();
+    writer.apply(3, &config);
+    let third = store.load_since(16, since(&second)).unwrap();
+    assert_eq!(changed(&third, "services"), (vec!["s1".into()], vec!["s2".into()]));
+    assert!(!third.changes.as_ref().unwrap().touch(&["routes", "plugins", "upstreams", "targets"]));
+}
+
+const OTHER: &str = r#"{"id":"u2","name":"other","algorithm":"round-robin"}"#;
+const TARGET_C: &str = r#"{"id":"t3","target":"c:80","weight":10,"upstream":{"id":"u2"},"created_at":3}"#;
+
+fn two_upstreams() -> Vec<(&'static str, &'static str)> {
+    let mut config = full_config();
+    config.extend([("targets|t3", TARGET_C), ("upstreams|u2", OTHER)]);
+    config.sort();
+    config
+}
+
+/// The names of the balancers a load compiled, and of those it dropped.
+fn balancer_names(snapshot: &Snapshot) -> (Vec<&str>, Vec<&str>) {
+    let balancers = &snapshot.balancers;
+    (balancers.compiled.keys().map(String::as_str).collect(), balancers.dropped.iter().map(String::as_str).collect())
+}
+
+#[test]
+fn only_the_balancers_of_changed_upstreams_are_compiled() {
+    let dir = TempDir::new().unwrap();
+    let writer = Writer::new(dir.path());
+    writer.apply(1, &two_upstreams());
+    let store = Store::open(dir.path()).unwrap();
+    let first = store.load(16).unwrap();
+    assert_eq!(balancer_names(&first), (vec!["backend", "other"], vec![]));
+    let router = first.router.as_ref().unwrap(); // no route or service changes below
+
+    // A target's weight: its upstream only.
+    let t3 = r#"{"id":"t3","target":"c:80","weight":20,"upstream":{"id":"u2"},"created_at":3}"#;
+    writer.delta((1, &first.hash), 2, &[("targets|t3", t3)], &[]);
+    let second = store.load_since(16, since(&first)).unwrap();
+    assert_eq!(balancer_names(&second), (vec!["other"], vec!["other"]));
+    assert_eq!(second.balancers.compiled["other"].targets()[0].weight, 20);
+
+    // A target moved from one upstream to the other: both.
+    let moved = r#"{"id":"t2","target":"b:80","weight":50,"upstream":{"id":"u2"},"created_at":2}"#;
+    writer.delta((2, &second.hash), 3, &[("targets|t2", moved)], &[]);
+    let third = store.load_since(16, since_serving(&second, router)).unwrap();
+    assert_eq!(balancer_names(&third), (vec!["backend", "other"], vec!["backend", "other"]));
+    assert_eq!(third.balancers.compiled["backend"].targets().len(), 1);
+    assert_eq!(third.balancers.compiled["other"].targets().len(), 2);
+
+    // An upstream renamed: the old name dropped, the new one compiled; a removed one dropped.
+    let renamed = r#"{"id":"u2","name":"renamed","algorithm":"round-robin"}"#;
+    writer.delta((3, &third.hash), 4, &[("upstreams|u2", renamed)], &["upstreams|u1", "targets|t1"]);
+    let fourth = store.load_since(16, since_serving(&third, router)).unwrap();
+    let (mut compiled, mut dropped) = balancer_names(&fourth);
+    compiled.sort();
+    dropped.sort();
+    assert_eq!((compiled, dropped), (vec!["renamed"], vec!["backend", "other"]));
+    assert_eq!(fourth.balancers.compiled["renamed"].targets().len(), 2);
+
+    // Nothing about upstreams or targets: nothing compiled, nothing dropped.
+    writer.delta((4, &fourth.hash), 5, &[], &["plugins|p1"]);
+    assert!(keeps_balancers(&store.load_since(16, since_serving(&fourth, router)).unwrap()));
 }
