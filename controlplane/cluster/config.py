@@ -91,7 +91,7 @@ class ConfigState:
         self._publish(version, None)
 
     def _apply(self, version: int, changes: list, rows: dict[str, dict[str, dict]]) -> None:
-        touched: set[str] = set()
+        touched: list[tuple[str, str]] = []
         for logged_version, entity, id, _ in changes:
             section = self._config.get(entity)
             if section is None:
@@ -101,7 +101,7 @@ class ConfigState:
                 section.pop(id, None)
             else:
                 section[id] = row
-            touched.add(entity)
+            touched.append((entity, id))
             self._history.setdefault(logged_version, []).append((entity, id))
             self._history_size += 1
         while self._history_size > HISTORY_LIMIT and self._history:
@@ -110,7 +110,7 @@ class ConfigState:
             self._history_floor = dropped
         self._publish(version, touched)
 
-    def _publish(self, version: int, touched: set[str] | None) -> None:
+    def _publish(self, version: int, touched: list[tuple[str, str]] | None) -> None:
         digest, hashes = self._hasher.update(self._config, touched)
         plugins = frozenset(p["name"] for p in self._config["plugins"].values()
                             if p.get("enabled", True))
