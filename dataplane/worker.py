@@ -63,10 +63,10 @@ class Worker:
             self.tls = ServerTLS(cert, key, lambda: self.sni)
 
     async def _load_snapshot(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Read and compile one snapshot and swap it in, rebuilding only what Kong's per-type
-        hashes say changed: the Rust reader takes the router and balancers over from the
-        previous snapshot when their inputs are the same, the runtime its service targets, and
-        SNI certificates are rebuilt only when the "rest" hash (certificates, snis) changed."""
+        """Read and compile one snapshot and swap it in, rebuilding only what changed: the Rust
+        reader updates the router and balancers of the previous snapshot with the entities that
+        changed, the runtime rebuilds only the service targets those touch, and SNI
+        certificates are rebuilt only when Kong's "rest" hash (certificates, snis) changed."""
         previous = self.snapshot
         snapshot = await loop.run_in_executor(None, lambda: self.store.load(previous=previous))
         if self.tls is not None and (self.sni is None or snapshot.hashes.get("rest") != self.sni_hash):

@@ -24,11 +24,11 @@ class ServiceTarget:
     __slots__ = (
         "id", "name", "protocol", "host", "port", "host_is_ip", "balancer", "host_header",
         "fixed_host_header", "connect_timeout", "write_timeout", "read_timeout", "retries",
-        "tls", "tls_verify", "tls_verify_depth", "ssl_context",
+        "tls", "tls_verify", "tls_verify_depth", "ssl_context", "ca_ids",
     )
 
     def __init__(self, service: dict[str, Any], balancer: Any | None, upstream_host_header: str | None,
-                 ssl_context: ssl.SSLContext | None, verify_depth: int) -> None:
+                 ssl_context: ssl.SSLContext | None, verify_depth: int, ca_ids: tuple[str, ...]) -> None:
         self.id: str = service["id"]
         self.name: str | None = service.get("name")
         self.protocol: str = service.get("protocol") or "http"
@@ -37,7 +37,7 @@ class ServiceTarget:
         self.host_is_ip = is_ip(self.host)
         self.balancer = balancer
         self.host_header = upstream_host_header  # the upstream's host_header field, if any
-        self.tls = self.protocol in ("https", "grpcs", "wss", "tls")
+        self.tls = self.protocol in _TLS_PROTOCOLS
         # Host sent upstream when the service points at a host directly (no balancer).
         self.fixed_host_header = None if balancer is not None else host_header_value(self.host, self.port, self.tls).encode("latin-1")
         self.connect_timeout = _seconds(service.get("connect_timeout"))
@@ -48,6 +48,7 @@ class ServiceTarget:
         self.tls_verify = bool(service.get("tls_verify"))  # null: nginx's proxy_ssl_verify default, off
         self.tls_verify_depth = service_verify_depth(service, verify_depth)
         self.ssl_context = ssl_context
+        self.ca_ids = ca_ids  # the CA certificates `ssl_context` trusts: it changes with them
 
 
 def service_verify_depth(service: dict[str, Any], default: int) -> int:
@@ -69,22 +70,171 @@ def _seconds(milliseconds: Any) -> float:
     return 60.0 if milliseconds is None else int(milliseconds) / 1000.0
 
 
-# What the service targets are built from (ca_certificates are in Kong's "rest" hash).
-_SERVICE_INPUTS = ("services", "upstreams", "targets", "rest")
+_TLS_PROTOCOLS = ("https", "grpcs", "wss", "tls")
+
+# What the service targets are built from.
+_SERVICE_INPUTS = ("services", "upstreams", "targets", "ca_certificates")
+
+# (verify, CA certificate ids, verify depth): one TLS context per distinct trust setting.
+TrustKey = tuple[bool, tuple[str, ...], int | None]
+
+
+def trust_key(service: dict[str, Any], default_depth: int) -> TrustKey | None:
+    """The trust setting of a service's upstream TLS context; None when it does not use TLS."""
+    if (service.get("protocol") or "http") not in _TLS_PROTOCOLS:
+        return None
+    verify = bool(service.get("tls_verify"))
+    if not verify:
+        return (False, (), None)
+    return (True, tuple(service.get("ca_certificates") or ()), service_verify_depth(service, default_depth))
+
+
+class ServiceTable:
+    """The service targets of one config version with what they were built from, so that the
+    next version rebuilds only the targets whose inputs changed: with 10k services, rebuilding
+    them all (decoding each, building TLS contexts) costs a worker far more than the Rust
+    reader spends on a one-entity change."""
+
+    __slots__ = ("targets", "balancers", "upstream_names", "host_headers", "pems", "contexts", "settings")
+
+    def __init__(self, settings: ProxySettings) -> None:
+        self.targets: dict[str, ServiceTarget] = {}
+        self.balancers: dict[str, Any] = {}  # by upstream name, as the snapshot gave them
+        self.upstream_names: dict[str, str] = {}  # upstream id -> name
+        self.host_headers: dict[str, str | None] = {}  # upstream name -> its host_header field
+        self.pems: dict[str, str] = {}  # CA certificate id -> PEM
+        # Shared by the services of one trust setting, this version and the next ones until a
+        # CA certificate in it changes. The context is part of the upstream pool key, so a
+        # connection verified to one depth never serves a service with a smaller one.
+        self.contexts: dict[TrustKey, ssl.SSLContext] = {}
+        self.settings = settings
+
+    @classmethod
+    def build(cls, services: list[dict[str, Any]], balancers: dict[str, Any], upstreams: list[dict[str, Any]],
+              ca_certificates: list[dict[str, Any]], settings: ProxySettings) -> ServiceTable:
+        """Every target, from plain entities; ``balancers`` by upstream name."""
+        table = cls(settings)
+        table.balancers = dict(balancers)
+        table._set_upstreams(upstreams)
+        table._set_ca_certificates(ca_certificates)
+        for service in services:
+            table._put(service)
+        return table
+
+    def updated(self, snapshot: _core.Snapshot) -> ServiceTable:
+        """The table of ``snapshot``, loaded against the snapshot this one was built from.
+
+        Rebuilt: the services added or changed, those whose host names an upstream that was
+        added, changed or removed or whose balancer is not the one they hold (the reader
+        rebuilds the balancer of an upstream whose targets changed), and those whose TLS
+        context trusts a CA certificate that changed. The other targets are this table's
+        objects; the removed services are dropped. Finding the dependents is one pass over the
+        targets, without decoding anything, and only when an upstream, target or CA certificate
+        changed."""
+        changes = {kind: snapshot.changed(kind) or ([], []) for kind in _SERVICE_INPUTS}
+        if not any(upserted or removed for upserted, removed in changes.values()):
+            return self
+        table = self._copy()
+        hosts = table._update_upstreams(snapshot, changes["upstreams"], changes["targets"])
+        ca_ids = table._update_ca_certificates(changes["ca_certificates"])
+        upserted, removed = changes["services"]
+        for service_id in removed:
+            table.targets.pop(service_id, None)
+        rebuild = {service["id"]: service for service in map(orjson.loads, upserted)}
+        if hosts or ca_ids:
+            for service_id, target in table.targets.items():
+                if service_id not in rebuild and (target.host in hosts or not ca_ids.isdisjoint(target.ca_ids)):
+                    rebuild[service_id] = orjson.loads(snapshot.entity("services", service_id))
+        for service in rebuild.values():
+            table._put(service)
+        return table
+
+    def _copy(self) -> ServiceTable:
+        """A table to update: the runtime serving this one keeps it as it is."""
+        table = ServiceTable(self.settings)
+        table.targets = dict(self.targets)
+        table.balancers = self.balancers
+        table.upstream_names = dict(self.upstream_names)
+        table.host_headers = dict(self.host_headers)
+        table.pems = dict(self.pems)
+        table.contexts = dict(self.contexts)
+        return table
+
+    def _set_upstreams(self, upstreams: list[dict[str, Any]]) -> None:
+        for upstream in upstreams:
+            self.upstream_names[upstream["id"]] = upstream["name"]
+            self.host_headers[upstream["name"]] = upstream.get("host_header")
+
+    def _update_upstreams(self, snapshot: _core.Snapshot, upstreams: tuple[list[bytes], list[str]],
+                          targets: tuple[list[bytes], list[str]]) -> set[str]:
+        """Applies the upstream changes; returns the upstream names whose services need
+        rebuilding (old and new names of the changed upstreams, names whose balancer changed)."""
+        if not any(upstreams) and not any(targets):
+            return set()
+        upserted = [orjson.loads(raw) for raw in upstreams[0]]
+        names: set[str] = set()
+        # Every old name goes before any new one is set: two upstreams may swap names.
+        for upstream_id in [u["id"] for u in upserted] + upstreams[1]:
+            name = self.upstream_names.pop(upstream_id, None)
+            if name is not None:
+                self.host_headers.pop(name, None)
+                names.add(name)
+        self._set_upstreams(upserted)
+        names.update(u["name"] for u in upserted)
+        balancers = snapshot.balancers
+        names.update(name for name in balancers.keys() | self.balancers.keys()
+                     if balancers.get(name) is not self.balancers.get(name))
+        self.balancers = balancers
+        return names
+
+    def _set_ca_certificates(self, ca_certificates: list[dict[str, Any]]) -> None:
+        for ca in ca_certificates:
+            self.pems[ca["id"]] = ca.get("cert") or ""
+
+    def _update_ca_certificates(self, changes: tuple[list[bytes], list[str]]) -> set[str]:
+        """Applies the CA certificate changes; returns the ids of those that changed, whose
+        contexts are forgotten."""
+        upserted, removed = changes
+        cas = [orjson.loads(raw) for raw in upserted]
+        for ca_id in removed:
+            self.pems.pop(ca_id, None)
+        self._set_ca_certificates(cas)
+        changed = {ca["id"] for ca in cas}.union(removed)
+        if changed:
+            self.contexts = {key: c for key, c in self.contexts.items() if changed.isdisjoint(key[1])}
+        return changed
+
+    def _put(self, service: dict[str, Any]) -> None:
+        """(Re)builds the target of one service."""
+        key = trust_key(service, self.settings.verify_depth)
+        context = None if key is None else self._context(key)
+        host = service["host"]
+        self.targets[service["id"]] = ServiceTarget(
+            service, self.balancers.get(host), self.host_headers.get(host), context, self.settings.verify_depth,
+            () if key is None else key[1])
+
+    def _context(self, key: TrustKey) -> ssl.SSLContext:
+        context = self.contexts.get(key)
+        if context is None:
+            verify, ca_ids, depth = key
+            context = self.contexts[key] = tls.client_context(
+                verify, [self.pems.get(ca_id, "") for ca_id in ca_ids], self.settings.trusted_certificates,
+                verify_depth=self.settings.verify_depth if depth is None else depth)
+        return context
 
 
 class Runtime:
     """One compiled config version."""
 
-    __slots__ = ("version", "hash", "hashes", "router", "services", "route_header_names", "plugins")
+    __slots__ = ("version", "hash", "router", "services", "service_table", "route_header_names", "plugins")
 
-    def __init__(self, version: int, hash: str, router: Any, services: dict[str, ServiceTarget],
-                 plugins: list[dict[str, Any]], hashes: dict[str, str] | None = None) -> None:
+    def __init__(self, version: int, hash: str, router: Any, services: ServiceTable,
+                 plugins: list[dict[str, Any]]) -> None:
         self.version = version
         self.hash = hash
-        self.hashes = hashes or {}  # Kong's per-type hashes, to tell what the next version changed
         self.router = router
-        self.services = services
+        self.services = services.targets  # by service id
+        self.service_table = services  # what the next version's targets are updated from
         # Only these request headers are handed to the router (lower-case bytes).
         self.route_header_names = frozenset(name.encode("latin-1") for name in getattr(router, "header_names", ()) or ())
         # Stored for the plugin runtime; no plugin runs in this version.
@@ -93,27 +243,20 @@ class Runtime:
     @classmethod
     def from_snapshot(cls, snapshot: _core.Snapshot, settings: ProxySettings,
                       previous: Runtime | None = None) -> Runtime:
-        """Compile `snapshot`, taking over from `previous` (the runtime of the snapshot it was
-        loaded after) the parts whose per-type hashes did not change: with 10k services,
-        rebuilding their targets costs more than the whole of a one-route change."""
+        """Compile `snapshot`. With `previous`, the runtime (built with the same `settings`) of
+        the snapshot `snapshot` was loaded against, only what changed since is rebuilt: the
+        plugin list when a plugin changed, and the service targets that depend on a changed
+        service, upstream, target or CA certificate (`ServiceTable.updated`)."""
         def load(kind: str) -> list[dict[str, Any]]:
             return [orjson.loads(item) for item in snapshot.entities(kind)]
 
-        hashes = snapshot.hashes
-
-        def unchanged(*types: str) -> bool:
-            return previous is not None and all(
-                hashes.get(t) is not None and hashes.get(t) == previous.hashes.get(t) for t in types)
-
-        plugins = previous.plugins if unchanged("plugins") else load("plugins")
-        if unchanged(*_SERVICE_INPUTS):
-            return cls(snapshot.version, snapshot.hash, snapshot.router, previous.services, plugins, hashes)
-        runtime = cls.build(
-            snapshot.version, snapshot.hash, snapshot.router, load("services"), snapshot.balancers,
-            load("ca_certificates"), settings, upstreams=load("upstreams"), plugins=plugins,
-        )
-        runtime.hashes = hashes
-        return runtime
+        if previous is None or snapshot.changed("services") is None:
+            services = ServiceTable.build(load("services"), snapshot.balancers, load("upstreams"),
+                                          load("ca_certificates"), settings)
+            return cls(snapshot.version, snapshot.hash, snapshot.router, services, load("plugins"))
+        plugin_changes = snapshot.changed("plugins")
+        plugins = load("plugins") if plugin_changes and any(plugin_changes) else previous.plugins
+        return cls(snapshot.version, snapshot.hash, snapshot.router, previous.service_table.updated(snapshot), plugins)
 
     @classmethod
     def build(cls, version: int, hash: str, router: Any, services: list[dict[str, Any]],
@@ -121,27 +264,5 @@ class Runtime:
               *, upstreams: list[dict[str, Any]] | None = None, plugins: list[dict[str, Any]] | None = None) -> Runtime:
         """Compile from plain entities. ``balancers`` are keyed by upstream name; a service whose
         host names an upstream goes through its balancer."""
-        pems = {ca["id"]: ca.get("cert") or "" for ca in ca_certificates}
-        host_headers = {up["name"]: up.get("host_header") for up in upstreams or ()}
-        contexts: dict[tuple[bool, tuple[str, ...], int | None], ssl.SSLContext] = {}
-        targets: dict[str, ServiceTarget] = {}
-        for service in services:
-            protocol = service.get("protocol") or "http"
-            context = None
-            if protocol in ("https", "grpcs", "wss", "tls"):
-                verify = bool(service.get("tls_verify"))
-                ca_ids = tuple(service.get("ca_certificates") or ()) if verify else ()
-                depth = service_verify_depth(service, settings.verify_depth)
-                # One context per distinct trust setting, shared by services. The context is part
-                # of the pool key, so a connection verified to one depth never serves a service
-                # with a smaller one.
-                key = (verify, ca_ids, depth if verify else None)
-                context = contexts.get(key)
-                if context is None:
-                    context = contexts[key] = tls.client_context(
-                        verify, [pems.get(ca_id, "") for ca_id in ca_ids], settings.trusted_certificates,
-                        verify_depth=depth)
-            balancer = balancers.get(service["host"])
-            targets[service["id"]] = ServiceTarget(
-                service, balancer, host_headers.get(service["host"]), context, settings.verify_depth)
-        return cls(version, hash, router, targets, plugins or [])
+        table = ServiceTable.build(services, balancers, upstreams or [], ca_certificates, settings)
+        return cls(version, hash, router, table, plugins or [])
