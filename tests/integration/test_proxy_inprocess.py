@@ -614,6 +614,61 @@ def test_upstream_keepalive_reuses_connections_and_recovers_from_stale_ones():
     run(main())
 
 
+class ScriptedHeadUpstream(asyncio.Protocol):
+    """Answers by path, to exercise how the gateway reads upstream response heads: interim 1xx
+    heads before the final one (in the same write or apart), a head trickling in a few bytes at
+    a time, and a head that never ends within the gateway's limit."""
+
+    FINAL = b"HTTP/1.1 200 OK\r\nX-Final: yes\r\nContent-Length: 2\r\n\r\nok"
+    EARLY = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        path = data.split(b" ", 2)[1]
+        loop = asyncio.get_running_loop()
+        if path == b"/interim-joined":
+            self.transport.write(self.EARLY + self.FINAL)
+        elif path == b"/interim-apart":
+            self.transport.write(self.EARLY)
+            loop.call_later(0.05, self.transport.write, self.FINAL)
+        elif path == b"/trickle":
+            for at in range(0, len(self.FINAL), 7):
+                loop.call_later(0.002 * at, self.transport.write, self.FINAL[at:at + 7])
+        elif path == b"/huge-head":
+            self.transport.write(b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"a" * 100 + b"\r\n")
+            for _ in range(700):  # 70 KB of header lines, never ended
+                self.transport.write(b"X-Filler: " + b"a" * 100 + b"\r\n")
+        else:
+            self.transport.write(self.FINAL)
+
+
+def test_upstream_heads_read_whole_whatever_their_shape():
+    async def main():
+        loop = asyncio.get_running_loop()
+        upstream = await loop.create_server(ScriptedHeadUpstream, "127.0.0.1", 0)
+        port = upstream.sockets[0].getsockname()[1]
+        async with gateway([Route("r1", "/", "s1", strip_path=False)], [service("s1", "127.0.0.1", port, retries=0)]) as gw:
+            client = await Client.open(gw.port)
+            for path in ("/interim-joined", "/interim-apart", "/trickle", "/plain"):
+                await client.send(get(path))
+                (response,) = await client.read()
+                # interim heads are not relayed; the final head is, filtered like any other
+                assert response.status == 200, path
+                assert response.header("X-Final") == "yes" and response.header("Link") is None, path
+                assert bytes(response.body) == b"ok", path
+            await client.send(get("/huge-head"))
+            (response,) = await client.read()
+            assert response.status == 502
+            await client.send(get("/plain"))  # the same client connection goes on
+            (response,) = await client.read()
+            assert response.status == 200 and bytes(response.body) == b"ok"
+            client.close()
+        upstream.close()
+    run(main())
+
+
 def test_retries_move_to_the_next_target():
     async def main():
         dead = socket.socket()
