@@ -8,7 +8,7 @@ use crate::balancer::Balancer;
 use crate::entities::{Route, Service, Target, Upstream};
 use crate::router::{Changes, Router};
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The router of `config`, derived from `previous` (the router of the records `config` was
 /// read against) by compiling only the routes that changed or whose service did; None when no
@@ -52,8 +52,9 @@ pub struct BalancerUpdate {
     /// upstreams that changed or whose targets did. They replace the previous ones of that name.
     pub compiled: BTreeMap<String, Balancer>,
     /// The names the changed upstreams had in the previous snapshot (removed and renamed ones
-    /// included): those balancers stop serving, before `compiled` is merged in.
-    pub dropped: Vec<String>,
+    /// included): those balancers stop serving, before `compiled` is merged in. Sorted, so a
+    /// load's outcome does not depend on hash order.
+    pub dropped: BTreeSet<String>,
 }
 
 /// The balancers of the upstreams that changed since `previous` (the records `config` was read
@@ -67,7 +68,7 @@ pub fn balancers(config: &Config, previous: Option<&Records>) -> Result<Balancer
             let changed = changed_upstreams(config, previous)?;
             for id in &changed {
                 if let Some(record) = previous.get("upstreams", id) {
-                    update.dropped.push(decode::<Upstream>("upstreams", record)?.name);
+                    update.dropped.insert(decode::<Upstream>("upstreams", record)?.name);
                 }
             }
             Some(changed)
