@@ -75,12 +75,15 @@ class Registry:
 
     async def _flush(self) -> None:
         while self._dirty:
-            node_id, member = next(iter(self._dirty.items()))
-            del self._dirty[node_id]  # a touch during the write queues it again
+            batch = self._dirty
+            self._dirty = {}  # a touch during the write queues its member again
             try:
-                await self._store.upsert(member.row(), self._purge_delay)
+                await self._store.upsert_many([member.row() for member in batch.values()], self._purge_delay)
+            except asyncio.CancelledError:
+                self._requeue(batch)  # stopped mid-write: the final flush in stop() takes them
+                raise
             except (StoreError, OSError) as exc:
-                self._dirty.setdefault(node_id, member)
+                self._requeue(batch)
                 if not self._failing:
                     log.warning("unable to record data plane status in the database (%s); "
                                 "retrying every second", exc)
@@ -90,6 +93,11 @@ class Registry:
             if self._failing:
                 log.info("recording data plane status in the database again")
                 self._failing = False
+
+    def _requeue(self, batch: dict[str, Member]) -> None:
+        """Members whose write failed, unless touched again meanwhile (the newer state wins)."""
+        for node_id, member in batch.items():
+            self._dirty.setdefault(node_id, member)
 
     async def _purge_loop(self) -> None:
         while True:

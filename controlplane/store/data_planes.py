@@ -30,9 +30,15 @@ class DataPlaneStore:
 
     async def upsert(self, data_plane: dict, ttl: int) -> None:
         """`data_plane` has every column but the timestamps; `ttl` seconds until purged."""
+        await self.upsert_many([data_plane], ttl)
+
+    async def upsert_many(self, data_planes: list[dict], ttl: int) -> None:
+        """Several rows in one round trip (a change acked by every data plane at once makes one
+        write, not one per data plane)."""
         now = int(time.time())
+        args = [(*(data_plane[c] for c in _COLUMNS), now, now + ttl) for data_plane in data_planes]
         async with acquire(self._pool, self._server, self._timeout) as connection:
-            await connection.execute(_UPSERT, *(data_plane[c] for c in _COLUMNS), now, now + ttl)
+            await connection.executemany(_UPSERT, args)
 
     async def page(self, *, size: int = 100,
                    offset: str | None = None) -> tuple[list[dict], str | None]:
