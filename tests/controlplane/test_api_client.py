@@ -130,3 +130,12 @@ def test_unexpected_failure_is_500_without_details(db_conf, caplog):
         # the server keeps serving
         assert broken.get("/status").status_code == 200
     assert any("secret internal detail" in str(rec.exc_info) for rec in caplog.records)
+
+
+def test_no_httptools_leniency_reachable_through_uvicorn():
+    # uvicorn's httptools protocol turns on an httptools leniency flag; the build removes it, so
+    # neither the Admin API (h11) nor any configuration can run it.
+    import importlib.util
+
+    assert importlib.util.find_spec("uvicorn.protocols.http.h11_impl") is not None
+    assert importlib.util.find_spec("uvicorn.protocols.http.httptools_impl") is None
