@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 
 from dataplane.conf import Conf, load_conf
 
@@ -102,3 +103,15 @@ class PostgresCluster:
         settings = {"pg_host": self.host, "pg_port": self.port, "pg_user": SUPERUSER,
                     "pg_database": database, **overrides}
         return load_conf(None, env={}, overrides=settings)
+
+
+def throwaway_cluster() -> Iterator[PostgresCluster]:
+    """A fixture body: a fresh cluster for the fixture's scope, destroyed after it (skipped
+    where PostgreSQL's server binaries are not installed)."""
+    if server_bin_dir() is None:
+        import pytest
+
+        pytest.skip("PostgreSQL server binaries not installed")
+    cluster = PostgresCluster.start_new()
+    yield cluster
+    cluster.destroy()

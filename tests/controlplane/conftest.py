@@ -6,15 +6,11 @@ import pytest
 
 from controlplane.cli import with_db  # noqa: F401  (tests import it from here)
 from dataplane.conf import Conf
-from tests.postgres import PostgresCluster, server_bin_dir
+from tests.postgres import throwaway_cluster
 
 @pytest.fixture(scope="session")
 def postgres():
-    if server_bin_dir() is None:
-        pytest.skip("PostgreSQL server binaries not installed")
-    cluster = PostgresCluster.start_new()
-    yield cluster
-    cluster.destroy()
+    yield from throwaway_cluster()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ControlPlane, Gateway, Upstream, gen_cert
-from tests.postgres import SUPERUSER, PostgresCluster, server_bin_dir
+from tests.postgres import SUPERUSER, throwaway_cluster
 
 
 @pytest.fixture
@@ -70,11 +70,7 @@ def module_gateway_factory(tmp_path_factory):
 @pytest.fixture(scope="module")
 def postgres():
     """One throwaway PostgreSQL for a module; each control plane gets its own database."""
-    if server_bin_dir() is None:
-        pytest.skip("PostgreSQL server binaries not installed")
-    cluster = PostgresCluster.start_new()
-    yield cluster
-    cluster.destroy()
+    yield from throwaway_cluster()
 
 
 @pytest.fixture(scope="module")

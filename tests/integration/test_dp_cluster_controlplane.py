@@ -13,16 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import ROOT, free_port, wait_for
-from tests.postgres import PostgresCluster, server_bin_dir
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    if server_bin_dir() is None:
-        pytest.skip("PostgreSQL server binaries not installed")
-    cluster = PostgresCluster.start_new()
-    yield cluster
-    cluster.destroy()
+from tests.postgres import PostgresCluster
 
 
 def cli(*args: str) -> None:
