@@ -54,7 +54,7 @@ _IS_IP: dict[str, bool] = {}
 class Exchange:
     __slots__ = (
         # the request, filled by the downstream parser
-        "conn", "state", "method", "url", "version", "keep_alive", "headers", "forward", "host",
+        "conn", "state", "method", "url", "version", "keep_alive", "headers", "forward", "forwarded", "host",
         "host_name", "host_text", "host_count", "content_length", "chunked", "te_count", "connection", "expect_continue", "xff",
         "via", "te_trailers", "error", "head_complete", "body_done", "body_buffer", "body_received", "start",
         # decided by the phases
@@ -65,30 +65,39 @@ class Exchange:
         "status", "started", "finished", "resp_chunked", "resp_bytes", "out",
     )
 
-    def __init__(self, conn: ProxyProtocol, state: ProxyState, start: float) -> None:
+    def __init__(self, conn: ProxyProtocol, state: ProxyState, start: float, head: tuple | None = None) -> None:
+        """``head``: the tuple ``RequestHeadParser.parse`` made of a whole head (the fast lane),
+        else None and the general parser fills the request fields from its callbacks."""
         self.conn = conn
         self.state = state
         self.start = start
-        self.method = b""
-        self.url = b""
-        self.version = b"1.1"
-        self.keep_alive = False
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.forward: list[tuple[bytes, bytes]] = []
-        self.host: bytes | None = None
-        self.host_name = b""  # nginx's $host, set with a valid host
-        self.host_text = ""
+        if head is None:
+            self.method = b""
+            self.url = b""
+            self.version = b"1.1"
+            self.keep_alive = False
+            self.headers: list[tuple[bytes, bytes]] = []
+            self.host: bytes | None = None
+            self.host_name = b""  # nginx's $host, set with a valid host
+            self.host_text = ""
+            self.content_length: int | None = None
+            self.connection: bytes | None = None
+            self.xff: bytes | None = None
+            self.via: bytes | None = None
+            self.te_trailers = False
+            self.forwarded: bytes | None = None  # the forwarded fields as lines, once known
+            self.head_complete = False
+        else:
+            (_, self.method, self.url, self.version, self.keep_alive, self.headers, self.host, self.host_name,
+             self.host_text, self.content_length, self.connection, self.xff, self.via, self.te_trailers,
+             self.forwarded) = head
+            self.head_complete = True
+        self.forward: list[tuple[bytes, bytes]] = []  # general lane: the fields to forward
         self.host_count = 0
-        self.content_length: int | None = None
         self.chunked = False
         self.te_count = 0
-        self.connection: bytes | None = None
         self.expect_continue = False
-        self.xff: bytes | None = None
-        self.via: bytes | None = None
-        self.te_trailers = False
         self.error: tuple[int, str | None] | None = None
-        self.head_complete = False
         self.body_done = False
         self.body_buffer: list[bytes] | None = None  # body read before an upstream is connected
         self.body_received = 0
@@ -238,13 +247,16 @@ class Exchange:
             parts += (b"X-Kong-Request-Id: ", self.request_id, CRLF)
         if self.te_trailers:
             parts.append(b"TE: trailers\r\n")
-        forward = self.forward
-        if self.connection is not None:
-            named = connection_named(self.connection)
-            if named:
-                forward = [(name, value) for name, value in forward if name.lower() not in named]
-        for name, value in forward:
-            parts += (name, b": ", value, CRLF)
+        if self.forwarded is not None:
+            parts.append(self.forwarded)
+        else:
+            forward = self.forward
+            if self.connection is not None:
+                named = connection_named(self.connection)
+                if named:
+                    forward = [(name, value) for name, value in forward if name.lower() not in named]
+            for name, value in forward:
+                parts += (name, b": ", value, CRLF)
         if self.chunked:
             parts.append(CHUNKED)
         elif self.content_length is not None:

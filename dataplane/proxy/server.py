@@ -2,12 +2,23 @@
 
 HTTP/1.1 keep-alive, HTTP/1.0 (keep-alive only when asked), pipelining (requests are parsed as
 they come but answered one at a time, in order; reading pauses while any wait), and
-``Expect: 100-continue``. httptools runs strict (no leniency flags); on top of it the gateway
-rejects what it lets through but a proxy must not forward: more than one Host or none on
-HTTP/1.1, an invalid Host, Transfer-Encoding on HTTP/1.0, more than one Transfer-Encoding or any
-coding other than ``chunked``, versions other than 1.0 and 1.1. A rejected request gets Kong's
-400 (or 413, 414 for the request line, 431 "Request header or cookie too large") and the connection
-closes; nothing of it reaches an upstream.
+``Expect: 100-continue``.
+
+Two lanes read the input, always starting at a request boundary:
+
+* The fast lane (``parser`` is None): one native call (``RequestHeadParser.parse``) reads a
+  whole head that is plainly valid (a strict subset of what the general lane accepts: plain
+  bytes, origin-form target, one valid Host, no body or a ``Content-Length`` one, nothing
+  near a size limit) and the lane counts the body bytes itself.
+* The general lane: httptools, strict (no leniency flags), one callback per piece. It takes
+  over at the first head the fast lane declines (incomplete, unusual or invalid) and hands
+  back once a read ends between two requests.
+
+On top of httptools the gateway rejects what it lets through but a proxy must not forward: more
+than one Host or none on HTTP/1.1, an invalid Host, Transfer-Encoding on HTTP/1.0, more than one
+Transfer-Encoding or any coding other than ``chunked``, versions other than 1.0 and 1.1. A
+rejected request gets Kong's 400 (or 413, 414 for the request line, 431 "Request header or
+cookie too large") and the connection closes; nothing of it reaches an upstream.
 """
 
 from __future__ import annotations
@@ -55,6 +66,7 @@ class ProxyProtocol(asyncio.Protocol):
         "state", "loop", "transport", "parser", "peer", "peer_bytes", "trusted", "server_port", "port_bytes", "scheme",
         "scheme_bytes", "sni", "parsing", "active", "queue", "blocks", "requests", "closing", "closed", "reject",
         "write_paused", "lingering", "last_activity", "timer", "head_size", "head_began", "header_size", "table", "settings",
+        "body_left",
     )
 
     def __init__(self, state: ProxyState) -> None:
@@ -63,7 +75,8 @@ class ProxyProtocol(asyncio.Protocol):
         self.table = state.request_headers
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser: httptools.HttpRequestParser | None = None  # None: the fast lane reads
+        self.body_left = 0  # fast lane: Content-Length bytes of the current request still to come
         self.peer = "unix:"
         self.peer_bytes = b"unix:"
         self.trusted = False
@@ -132,6 +145,58 @@ class ProxyProtocol(asyncio.Protocol):
         if self.lingering:
             return  # discarded: we answered already and are closing
         self.last_activity = self.loop.time()
+        if self.parser is None:
+            self._fast_received(data)
+        else:
+            self._parse(data)
+
+    def _fast_received(self, data: bytes) -> None:
+        """The fast lane: whole plain heads and Content-Length bodies, counted here."""
+        left = self.body_left
+        if left:
+            exchange = self.parsing
+            if len(data) <= left:
+                self.body_left = left - len(data)
+                exchange.on_request_body(data)
+                if not self.body_left:
+                    self.on_message_complete()
+                return
+            self.body_left = 0
+            exchange.on_request_body(data[:left])
+            self.on_message_complete()
+            data = data[left:]
+        parse = self.state.head_parser.parse
+        while data and not self.closing:  # after a last request, input is ignored (as _Stop)
+            head = parse(data)
+            if head is None:
+                # incomplete, unusual or invalid: the general lane reads it from this boundary
+                self.parser = httptools.HttpRequestParser(self)
+                self._parse(data)
+                return
+            exchange = self.parsing = Exchange(self, self.state, self.last_activity, head)
+            self.requests += 1
+            self.state.counters[TOTAL_REQUESTS] += 1
+            length = head[0]
+            size = exchange.content_length
+            if not size:
+                exchange.body_done = True
+                self._dispatch(exchange)
+                self.on_message_complete()
+                data = data[length:]
+                continue
+            self._dispatch(exchange)
+            end = length + size
+            if end > len(data):
+                if length < len(data):
+                    exchange.on_request_body(data[length:])
+                self.body_left = end - len(data)
+                return
+            exchange.on_request_body(data[length:end])
+            self.on_message_complete()
+            data = data[end:]
+
+    def _parse(self, data: bytes) -> None:
+        """The general lane: httptools and its callbacks below."""
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -139,7 +204,7 @@ class ProxyProtocol(asyncio.Protocol):
             offset = upgrade.args[0] if upgrade.args else len(data)
             self.parser = httptools.HttpRequestParser(self)
             if offset < len(data) and not self.closing:
-                self.data_received(data[offset:])
+                self._parse(data[offset:])
         except httptools.HttpParserCallbackError:
             if self.reject is not None:
                 self.bad_input(self.reject, "limit exceeded")
@@ -158,6 +223,8 @@ class ProxyProtocol(asyncio.Protocol):
                 self.head_size += len(data)
                 if self.head_size > self.settings.max_header_size:
                     self.bad_input(431, "request head too large")
+        elif parsing is None and self.reject is None and not self.closing:
+            self.parser = None  # between two requests: back to the fast lane
 
     def pause_writing(self) -> None:
         self.write_paused = True

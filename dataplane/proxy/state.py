@@ -7,6 +7,7 @@ import logging
 from array import array
 from typing import TYPE_CHECKING
 
+from dataplane._core import RequestHeadParser
 from dataplane.workerstate import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, TOTAL_REQUESTS
 
 from . import forwarding
@@ -34,7 +35,7 @@ class ProxyState:
         "runtime", "settings", "pool", "dns", "counters", "access_log", "connections", "draining",
         "request_headers", "via", "inbound_via", "outbound_via", "via_line", "server_line", "via_on", "server_on", "proxy_latency_on",
         "upstream_latency_on", "response_latency_on", "request_id_on", "request_id_upstream",
-        "server_name",
+        "server_name", "head_parser",
     )
 
     def __init__(self, settings: ProxySettings, runtime: Runtime | None = None, *,
@@ -69,6 +70,9 @@ class ProxyState:
         if self.request_id_upstream:
             table[b"x-kong-request-id"] = forwarding.DROP  # ours replaces the client's
         self.request_headers = table
+        dropped = [b"x-kong-request-id"] if self.request_id_upstream else []
+        self.head_parser = RequestHeadParser(settings.max_request_line_size, settings.max_header_line_size,
+                                             settings.max_header_size, settings.client_max_body_size, dropped)
 
     async def drain(self, timeout: float) -> None:
         """Stop keep-alive: idle client connections close now, busy ones after their current

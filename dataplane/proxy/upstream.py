@@ -2,9 +2,16 @@
 the connection.
 
 The response head is read in one native call (``parse_response_head``: status and headers
-sorted for the header filter) rather than one httptools callback per header; every byte still
-goes through httptools (strict), which decides validity and where the body ends. The two must
-agree on the status of the head that completes, or the response is invalid.
+sorted for the header filter) rather than one httptools callback per header. Then one of two
+lanes, chosen per response:
+
+* The fast lane (``parser`` is None): the head is whole in the first read and plainly valid
+  with a framing the native parse settles (``Content-Length``, or no body: 204, 304, HEAD).
+  The body bytes are counted here; nothing else reads them.
+* The general lane, for everything else (interim 1xx heads, chunked or close-delimited bodies,
+  heads in pieces, anything unusual or invalid): every byte goes through httptools (strict),
+  which decides validity and where the body ends; the native head and httptools must agree on
+  the status of the head that completes, or the response is invalid.
 
 Timeouts follow nginx: ``read_timeout`` between two successive reads once the request is sent,
 ``write_timeout`` between two successive writes while the upstream is not taking our bytes. One
@@ -15,6 +22,7 @@ or created for every request: a busy keep-alive connection arms it about once pe
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 import httptools
@@ -24,6 +32,8 @@ from dataplane._core import HttpHeadError, ResponseHead, parse_response_head
 if TYPE_CHECKING:
     from .phases import Exchange
     from .pool import PoolKey, UpstreamPool
+
+log = logging.getLogger("gantry.proxy")
 
 # An upstream head still incomplete after this many bytes is refused (nginx: "upstream sent too
 # big header", with its proxy_buffer_size far below this).
@@ -43,7 +53,7 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "key", "loop", "transport", "parser", "exchange", "requests", "in_pool", "idle_since",
         "head", "pending", "head_done", "interim", "head_only", "received", "last_io", "timer", "timer_at", "read_timeout",
-        "write_timeout", "write_paused", "request_sent", "closed",
+        "write_timeout", "write_paused", "request_sent", "closed", "body_left",
     )
 
     def __init__(self, pool: UpstreamPool, key: PoolKey) -> None:
@@ -51,7 +61,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.key = key
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        self.parser = httptools.HttpResponseParser(self)
+        self.parser: httptools.HttpResponseParser | None = None  # None: the fast lane may read
+        self.body_left = 0  # fast lane: body bytes of the current response still to come
         self.exchange: Exchange | None = None
         self.requests = 0
         self.in_pool = False
@@ -83,6 +94,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.write_timeout = write_timeout
         self.head_only = head_only
         self.head = None
+        self.parser = None
+        self.body_left = 0
         self.pending = b""
         self.head_done = False
         self.interim = False
@@ -136,6 +149,13 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.received += len(data)
         self.last_io = self.loop.time()
+        if self.parser is None:
+            if self.body_left:
+                self._fast_body(data, exchange)
+                return
+            if self._fast_response(data, exchange):
+                return
+            self.parser = httptools.HttpResponseParser(self)  # the general lane, from the start
         if self.head is None and not self._read_head(data, exchange):
             return
         try:
@@ -174,6 +194,52 @@ class UpstreamConnection(asyncio.Protocol):
         self.last_io = self.loop.time()
         if self.exchange is not None:
             self.exchange.on_upstream_congested(False)
+
+    def _fast_response(self, data: bytes, exchange: Exchange) -> bool:
+        """The fast lane, at the start of a response: False (nothing done) when it declines."""
+        try:
+            head = parse_response_head(data)
+        except HttpHeadError:
+            return False  # the general lane reports it
+        if head is None or not head.plain:
+            return False
+        size = 0 if self.head_only else head.body_length
+        if size is None:
+            return False
+        self.head = head
+        self.head_done = True
+        exchange.on_response_head(head.status, head)
+        length = head.length
+        if len(data) == length:
+            if size:
+                self.body_left = size
+                exchange.flush()
+            else:
+                exchange.on_response_complete(head.reusable)
+            return True
+        self._fast_body(data[length:], exchange, size)
+        return True
+
+    def _fast_body(self, data: bytes, exchange: Exchange, left: int = 0) -> None:
+        """Body bytes of a fast-lane response: forwarded until its length is reached."""
+        left = left or self.body_left
+        if len(data) < left:
+            self.body_left = left - len(data)
+            exchange.on_response_body(data)
+            exchange.flush()
+            return
+        self.body_left = 0
+        if len(data) > left:
+            # bytes beyond the response: it is complete, but the connection is not trusted again
+            log.warning("upstream %s:%d sent %d bytes after the response; closing the connection",
+                        self.key[0], self.key[1], len(data) - left)
+            data = data[:left]
+            reusable = False
+        else:
+            reusable = self.head.reusable
+        if data:
+            exchange.on_response_body(data)
+        exchange.on_response_complete(reusable)
 
     def _read_head(self, data: bytes, exchange: Exchange) -> bool:
         """Look for the final response head in what has arrived; False when the response is

@@ -6,6 +6,8 @@
 //! end; a head llhttp rejects is rejected whatever these functions returned for it.
 
 mod headers;
+pub mod request_head;
 pub mod response_head;
 
+pub use request_head::{Decline, Limits, RequestHead, RequestHeadParser};
 pub use response_head::{parse_response_head, ResponseHead, ResponseHeadError};

@@ -4,7 +4,9 @@
 //! Forwardable headers come out as one block of `Name: value\r\n` lines, names as the upstream
 //! spelled them, so the client head is a join of a few pieces whatever the header count.
 
-use super::headers::{tokens, trim_ows};
+use std::mem::MaybeUninit;
+
+use super::headers::{content_length, list_tokens, plain_bytes, tokens, trim_ows};
 
 /// Header fields beyond this make the head invalid (nginx bounds upstream heads by buffer size;
 /// a count bound is what a fixed-size parse needs).
@@ -26,6 +28,17 @@ pub struct ResponseHead {
     pub has_date: bool,
     /// `Connection` lists `close`: the connection must not be reused.
     pub closes: bool,
+    /// For the proxy's fast lane, which frames the body itself without llhttp: the body length
+    /// of a plainly valid final head (plain bytes, one digits-only `Content-Length` or none on
+    /// 204 and 304, no `Transfer-Encoding`, a token-list `Connection`); None for anything else,
+    /// which llhttp reads (interim and close-delimited responses, chunked bodies, oddities).
+    /// A response to HEAD has no body whatever this says; `plain` tells whether it may take
+    /// the fast lane.
+    pub body_length: Option<u64>,
+    pub plain: bool,
+    /// llhttp's `should_keep_alive` for a plain head, and no `close`: the connection may be
+    /// pooled after the response.
+    pub reusable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,9 +104,10 @@ fn append_joined(slot: &mut Option<Vec<u8>>, value: &[u8], separator: &[u8]) {
 
 /// Parses the response head at the start of `data`: `Ok(None)` while it is incomplete.
 pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, ResponseHeadError> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut slots);
-    let length = match response.parse(data) {
+    // left uninitialised: httparse writes the slots it uses (no 8 KiB memset per call)
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let length = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, data, &mut slots) {
         Ok(httparse::Status::Complete(length)) => length,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(ResponseHeadError::TooManyHeaders),
@@ -110,7 +124,11 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
         has_server: false,
         has_date: false,
         closes: false,
+        body_length: None,
+        plain: false,
+        reusable: false,
     };
+    let mut lengths = 0;
     let mut connection: Option<Vec<u8>> = None;
     let mut kept: Vec<(&str, &[u8])> = Vec::with_capacity(response.headers.len());
     for header in response.headers.iter() {
@@ -128,7 +146,10 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
             }
             Kind::Connection => append_joined(&mut connection, value, b","),
             Kind::Via => append_joined(&mut head.via, value, b", "),
-            Kind::ContentLength => head.content_length = Some(value.to_vec()),
+            Kind::ContentLength => {
+                lengths += 1;
+                head.content_length = Some(value.to_vec());
+            }
             Kind::TransferEncoding => head.chunked = true,
         }
     }
@@ -143,6 +164,8 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
             }
         }
     }
+    let http10 = response.version == Some(0);
+    assess_framing(&mut head, &data[..length], lengths, connection.as_deref(), http10);
     for (name, value) in kept {
         if !named.is_empty() && named.iter().any(|n| n.eq_ignore_ascii_case(name.as_bytes())) {
             continue;
@@ -153,6 +176,29 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
         head.forwarded.extend_from_slice(b"\r\n");
     }
     Ok(Some(head))
+}
+
+/// Decides `plain`, `body_length` and `reusable` (see `ResponseHead`).
+fn assess_framing(head: &mut ResponseHead, bytes: &[u8], lengths: usize, connection: Option<&[u8]>, http10: bool) {
+    let tokens = match connection.map(list_tokens) {
+        Some(None) => return, // not a token list
+        Some(Some(tokens)) => tokens,
+        None => Vec::new(),
+    };
+    let has = |name: &[u8]| tokens.iter().any(|t| t.eq_ignore_ascii_case(name));
+    if head.status < 200 || head.chunked || lengths > 1 || !plain_bytes(bytes) {
+        return;
+    }
+    head.plain = true;
+    head.reusable = !head.closes && (!http10 || has(b"keep-alive"));
+    head.body_length = match (&head.content_length, head.status) {
+        (_, 204 | 304) => Some(0),
+        (Some(value), _) => content_length(value),
+        (None, _) => None, // the body ends when the upstream closes
+    };
+    if head.content_length.is_some() && head.body_length.is_none() && !matches!(head.status, 204 | 304) {
+        head.plain = false; // a Content-Length llhttp would have to judge
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +235,34 @@ Trailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nX-Kept:  spaced 
         assert!(head.chunked && head.closes);
         assert_eq!(head.forwarded, b"X-Kept: spaced\r\n".to_vec());
         assert!(!head.has_server && !head.has_date && head.content_length.is_none());
+    }
+
+    #[test]
+    fn plain_heads_are_framed_for_the_fast_lane() {
+        let framed = |data: &[u8]| {
+            let head = parse(data);
+            (head.plain, head.body_length, head.reusable)
+        };
+        assert_eq!(framed(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"), (true, Some(12), true));
+        assert_eq!(framed(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"), (true, Some(12), false));
+        assert_eq!(framed(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n"), (true, Some(1), false));
+        assert_eq!(framed(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\n"), (true, Some(1), true));
+        assert_eq!(framed(b"HTTP/1.1 204 No Content\r\n\r\n"), (true, Some(0), true));
+        assert_eq!(framed(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"), (true, Some(0), true));
+        // close-delimited: plain (a HEAD response may take the fast lane) but not framed
+        assert_eq!(framed(b"HTTP/1.1 200 OK\r\n\r\n"), (true, None, true));
+        for general in [
+            &b"HTTP/1.1 100 Continue\r\n\r\n"[..],
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: \"close\"\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX: caf\xc3\xa9\r\n\r\n",
+            b"HTTP/1.1 200 OK\nContent-Length: 1\r\n\r\n",
+        ] {
+            assert!(!parse(general).plain, "{:?}", String::from_utf8_lossy(general));
+        }
     }
 
     #[test]
