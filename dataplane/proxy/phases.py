@@ -60,7 +60,7 @@ class Exchange:
         # decided by the phases
         "request_id", "service", "preserve_host", "head_parts", "upstream", "upstream_paused", "reused", "tries",
         "stale_retried", "connecting", "proxied",
-        "t_balancer", "t_response", "remote_addr",
+        "t_balancer", "remote_addr",
         # the response
         "status", "started", "finished", "resp_chunked", "resp_bytes", "out",
     )
@@ -114,7 +114,6 @@ class Exchange:
         self.connecting: asyncio.Task | None = None
         self.proxied = False
         self.t_balancer = 0.0
-        self.t_response = 0.0
         self.remote_addr = conn.peer
         self.status = 0
         self.started = False
@@ -456,7 +455,7 @@ class Exchange:
         if self.finished:
             return
         state = self.state
-        self.t_response = now = self.upstream.last_io  # the time of the read that brought the head
+        now = self.upstream.last_io  # the time of the read that brought the head
         self.status = status
         lines = [STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status]
         lines.append(head.forwarded)
