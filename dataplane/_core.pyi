@@ -118,8 +118,43 @@ class ResponseHead:
     has_date: bool
     closes: bool
     """Connection lists `close`: the connection must not be reused."""
+    plain: bool
+    """A final head the proxy's fast lane may frame without llhttp: plain bytes (printable
+    ASCII, tabs, CRLF line ends), status 2xx-5xx, at most one Content-Length of digits, no
+    Transfer-Encoding, a Connection made of tokens."""
+    body_length: int | None
+    """For a plain head: the body length its framing gives (Content-Length; 0 for 204 and 304);
+    None when the body ends only when the upstream closes, or the head is not plain."""
+    reusable: bool
+    """For a plain head: llhttp's keep-alive verdict and no `close`: the connection may be
+    pooled once the response is read."""
 
 def parse_response_head(data: bytes) -> ResponseHead | None:
     """The response head at the start of `data`, or None while it is incomplete. Raises
     `HttpHeadError` for what is not an HTTP/1.x response head or has more than 256 fields.
-    Extraction only: llhttp still decides validity and framing."""
+    A head that is not `plain` is only extracted: llhttp decides its validity and framing."""
+
+RequestHead = tuple[int, bytes, bytes, bytes, bool, list[tuple[bytes, bytes]], bytes | None, bytes, str, int | None,
+                    bytes | None, bytes | None, bytes | None, bool, bytes]
+"""`(length, method, url, version, keep_alive, headers, host, host_name, host_text,
+content_length, connection, x_forwarded_for, via, te_trailers, forwarded)`: length is the bytes
+of the head, blank line included; url the origin-form target; version b"1.1" or b"1.0";
+keep_alive llhttp's verdict; headers every field with its value trimmed; host_name nginx's
+`$host` (lower-case, no port); connection, x_forwarded_for and via their values joined with
+", "; te_trailers whether TE lists `trailers`; forwarded the fields sent upstream as received,
+as `Name: value\r\n` lines (all but Host, Content-Length, Connection and the names it lists,
+the hop-by-hop ones, X-Forwarded-*, X-Real-IP, Proxy, Via, TE and the `dropped` names)."""
+
+class RequestHeadParser:
+    """The client request head for the proxy's fast lane, with one worker's limits."""
+
+    def __init__(self, request_line: int, header_line: int, head: int, body: int, dropped: list[bytes]) -> None:
+        """Limits in bytes (`body` is client_max_body_size, 0 for none); `dropped`: header
+        names never forwarded besides the fixed hop-by-hop and replaced ones."""
+    def parse(self, data: bytes) -> RequestHead | None:
+        """The head at the start of `data` when it is whole and plainly valid (a strict
+        subset of what llhttp in strict mode and the proxy's own checks accept: plain bytes,
+        GET/HEAD/POST/PUT/DELETE/PATCH/OPTIONS, origin-form target of RFC 3986 characters,
+        HTTP/1.0 or 1.1, exactly one valid Host on 1.1, at most one Content-Length within
+        `body`, no Transfer-Encoding, Expect, Upgrade or Proxy-Connection, nothing near a size
+        limit); None otherwise: incomplete, unusual or invalid heads all go to llhttp."""

@@ -1,9 +1,11 @@
 //! HTTP/1.x heads the proxy needs as a whole, parsed in one call instead of one Python callback
 //! per header.
 //!
-//! These parsers extract; they do not decide framing. The proxy still feeds every byte to
-//! llhttp (httptools, strict), which stays the authority on what is valid HTTP and where bodies
-//! end; a head llhttp rejects is rejected whatever these functions returned for it.
+//! Both parsers serve the proxy's fast lane: a head they find *plainly* valid (a strict subset
+//! of what llhttp in strict mode accepts: plain bytes, ordinary fields, a framing they can
+//! settle) is read and framed here alone. Anything else is declined (requests) or marked not
+//! plain (responses), and the proxy feeds it to llhttp (httptools, strict), which then decides
+//! validity and framing; for those heads these functions only extract.
 
 mod headers;
 pub mod request_head;
