@@ -68,6 +68,8 @@ enum Kind {
     Date,
     ContentLength,
     TransferEncoding,
+    /// Dropped like the other hop-by-hop fields, but llhttp reads it as `Connection`.
+    ProxyConnection,
 }
 
 fn kind(name: &str) -> Kind {
@@ -85,7 +87,9 @@ fn kind(name: &str) -> Kind {
         Kind::TransferEncoding
     } else if is("via") {
         Kind::Via
-    } else if is("keep-alive") || is("proxy-connection") || is("upgrade") || is("trailer") {
+    } else if is("proxy-connection") {
+        Kind::ProxyConnection
+    } else if is("keep-alive") || is("upgrade") || is("trailer") {
         Kind::Drop // per hop; trailers are not forwarded
     } else {
         Kind::Forward
@@ -129,6 +133,7 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
         reusable: false,
     };
     let mut lengths = 0;
+    let mut proxy_connection = false;
     let mut connection: Option<Vec<u8>> = None;
     let mut kept: Vec<(&str, &[u8])> = Vec::with_capacity(response.headers.len());
     for header in response.headers.iter() {
@@ -136,6 +141,7 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
         match kind(header.name) {
             Kind::Forward => kept.push((header.name, value)),
             Kind::Drop => {}
+            Kind::ProxyConnection => proxy_connection = true,
             Kind::Server => {
                 head.has_server = true;
                 kept.push((header.name, value));
@@ -165,7 +171,9 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
         }
     }
     let http10 = response.version == Some(0);
-    assess_framing(&mut head, &data[..length], lengths, connection.as_deref(), http10);
+    if !proxy_connection {
+        assess_framing(&mut head, &data[..length], lengths, connection.as_deref(), http10);
+    }
     for (name, value) in kept {
         if !named.is_empty() && named.iter().any(|n| n.eq_ignore_ascii_case(name.as_bytes())) {
             continue;
@@ -178,7 +186,8 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
     Ok(Some(head))
 }
 
-/// Decides `plain`, `body_length` and `reusable` (see `ResponseHead`).
+/// Decides `plain`, `body_length` and `reusable` (see `ResponseHead`); not called when the head
+/// has a `Proxy-Connection` field (llhttp's keep-alive verdict would depend on it).
 fn assess_framing(head: &mut ResponseHead, bytes: &[u8], lengths: usize, connection: Option<&[u8]>, http10: bool) {
     let tokens = match connection.map(list_tokens) {
         Some(None) => return, // not a token list
@@ -189,16 +198,20 @@ fn assess_framing(head: &mut ResponseHead, bytes: &[u8], lengths: usize, connect
     if head.status < 200 || head.chunked || lengths > 1 || !plain_bytes(bytes) {
         return;
     }
+    // a Content-Length is judged even where it frames nothing (204, 304), as llhttp does
+    let length = match &head.content_length {
+        Some(value) => match content_length(value) {
+            Some(length) => Some(length),
+            None => return,
+        },
+        None => None,
+    };
     head.plain = true;
     head.reusable = !head.closes && (!http10 || has(b"keep-alive"));
-    head.body_length = match (&head.content_length, head.status) {
-        (_, 204 | 304) => Some(0),
-        (Some(value), _) => content_length(value),
-        (None, _) => None, // the body ends when the upstream closes
+    head.body_length = match head.status {
+        204 | 304 => Some(0),
+        _ => length, // None: the body ends when the upstream closes
     };
-    if head.content_length.is_some() && head.body_length.is_none() && !matches!(head.status, 204 | 304) {
-        head.plain = false; // a Content-Length llhttp would have to judge
-    }
 }
 
 #[cfg(test)]
@@ -260,6 +273,9 @@ Trailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nX-Kept:  spaced 
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: \"close\"\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX: caf\xc3\xa9\r\n\r\n",
             b"HTTP/1.1 200 OK\nContent-Length: 1\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\nContent-Length: x\r\n\r\n",
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: +1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nProxy-Connection: close\r\n\r\n",
         ] {
             assert!(!parse(general).plain, "{:?}", String::from_utf8_lossy(general));
         }
