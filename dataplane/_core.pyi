@@ -100,7 +100,8 @@ class Store:
         or whose targets did. `Snapshot.changed` tells what changed."""
 
 class ResponseHead:
-    """An upstream response head sorted for the header filter. Immutable."""
+    """An upstream response head sorted for the header filter. Immutable; the parsed head stays
+    native and each field is converted when read."""
 
     status: int
     length: int
@@ -133,6 +134,24 @@ def parse_response_head(data: bytes) -> ResponseHead | None:
     """The response head at the start of `data`, or None while it is incomplete. Raises
     `HttpHeadError` for what is not an HTTP/1.x response head or has more than 256 fields.
     A head that is not `plain` is only extracted: llhttp decides its validity and framing."""
+
+class ClientHeadFilter:
+    """The header filter's default work (Kong's): the head sent to the client for an upstream
+    head. What is fixed for a worker is given once."""
+
+    def __init__(self, status_lines: list[bytes], via: bytes | None, server_line: bytes | None,
+                 upstream_latency: bool, proxy_latency: bool, request_id: bool) -> None:
+        """`status_lines`: `HTTP/1.1 <code> <reason>\r\n` for codes 100-999 in order; `via`: the
+        token this gateway appends to Via, None when Via is off; `server_line`: the whole
+        `Server: ...\r\n` line added when the upstream sent none, None when off; the flags turn
+        on X-Kong-Upstream-Latency, X-Kong-Proxy-Latency and X-Kong-Request-Id."""
+    def build(self, head: ResponseHead, head_request: bool, http10_client: bool, keep_alive: bool,
+              upstream_latency_ms: int, proxy_latency_ms: int, request_id: bytes) -> tuple[bytes, bool, bool]:
+        """`(head, chunked, keep_alive)`: nginx's status line, the upstream's forwardable fields,
+        the framing for this client (Content-Length as received; else nothing for HEAD, 204 and
+        304; else chunked for HTTP/1.1; else close-delimited, which ends keep-alive),
+        Connection, Via, Server and Date when the upstream sent none, the enabled Kong headers.
+        `chunked`: the body is to be re-chunked; `keep_alive`: the connection stays open."""
 
 RequestHead = tuple[int, bytes, bytes, bytes, bool, list[tuple[bytes, bytes]], bytes | None, bytes, str, int | None,
                     bytes | None, bytes | None, bytes | None, bool, bytes]

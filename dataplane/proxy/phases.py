@@ -29,8 +29,7 @@ from .dns import NameNotFound, ResolverError, is_ip
 from .errors import new_request_id
 from .forwarding import connection_named, header_value, header_values, nginx_host, path_bytes
 from .realip import real_ip
-from .response import (CHUNKED, CLOSE, KEEP_ALIVE, LATENCY_LINES_MADE, PROXY_LATENCY_LINES, STATUS_LINES,
-                       UPSTREAM_LATENCY_LINES, date_line)
+from .response import CHUNKED, CLOSE, KEEP_ALIVE, STATUS_LINES, date_line
 from .runtime import ServiceTarget, host_header_value
 from .upstream import UpstreamConnection
 
@@ -456,36 +455,15 @@ class Exchange:
             return
         state = self.state
         now = self.upstream.last_io  # the time of the read that brought the head
+        t_balancer = self.t_balancer
         self.status = status
-        lines = [STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status]
-        lines.append(head.forwarded)
-        if head.content_length is not None:
-            lines += (b"Content-Length: ", head.content_length, CRLF)
-        elif self.method == b"HEAD" or status in (204, 304):
-            pass
-        elif self.version == b"1.1":
-            self.resp_chunked = True
-            lines.append(CHUNKED)
-        else:
-            self.keep_alive = False  # HTTP/1.0 client: the body ends when we close
-        lines.append(self.connection_line())
-        if state.via_on:
-            lines.append(state.via_line if head.via is None else b"Via: %s, %s\r\n" % (head.via, state.outbound_via))
-        if not head.has_server and state.server_on:
-            lines.append(state.server_line)
-        if not head.has_date:
-            lines.append(date_line())
-        if state.upstream_latency_on:
-            ms = int((now - self.t_balancer) * 1000)
-            lines.append(UPSTREAM_LATENCY_LINES[ms] if ms < LATENCY_LINES_MADE else b"X-Kong-Upstream-Latency: %d\r\n" % ms)
-        if state.proxy_latency_on:
-            ms = int((self.t_balancer - self.start) * 1000)
-            lines.append(PROXY_LATENCY_LINES[ms] if ms < LATENCY_LINES_MADE else b"X-Kong-Proxy-Latency: %d\r\n" % ms)
-        if state.request_id_on:
-            lines += (b"X-Kong-Request-Id: ", self.request_id, CRLF)
-        lines.append(CRLF)
+        keep_alive = (self.keep_alive and not state.draining
+                      and self.conn.requests < state.settings.client_keepalive_requests)
+        head_bytes, self.resp_chunked, self.keep_alive = state.client_head.build(
+            head, self.method == b"HEAD", self.version == b"1.0", keep_alive, int((now - t_balancer) * 1000),
+            int((t_balancer - self.start) * 1000), self.request_id)
         self.started = True
-        self.out.append(b"".join(lines))
+        self.out.append(head_bytes)
 
     # ------------------------------------------------------------------------------------------
     # body_filter

@@ -1,6 +1,6 @@
-"""Pieces of response heads towards the client, made once: status lines, framing and latency
-lines, the Date line. How an upstream head is sorted for the header filter is in
-``dataplane._core.parse_response_head`` (rust/src/http/response_head.rs)."""
+"""Pieces of the gateway's own response heads, made once: status lines, framing lines, the Date
+line. Proxied responses get their head from ``dataplane._core.ClientHeadFilter``
+(rust/src/http/client_head.rs), given these status lines once per worker."""
 
 from __future__ import annotations
 
@@ -19,18 +19,6 @@ CRLF = b"\r\n"
 KEEP_ALIVE = b"Connection: keep-alive\r\n"
 CLOSE = b"Connection: close\r\n"
 CHUNKED = b"Transfer-Encoding: chunked\r\n"
-
-# Latency header lines for the usual values, made once: formatting one per response costs more
-# than the rest of the header filter's appends together.
-LATENCY_LINES_MADE = 1000  # milliseconds
-
-
-def _latency_lines(name: bytes) -> tuple[bytes, ...]:
-    return tuple(b"%s: %d\r\n" % (name, ms) for ms in range(LATENCY_LINES_MADE))
-
-
-UPSTREAM_LATENCY_LINES = _latency_lines(b"X-Kong-Upstream-Latency")
-PROXY_LATENCY_LINES = _latency_lines(b"X-Kong-Proxy-Latency")
 
 _date_second = -1
 _date_line = b""

@@ -7,13 +7,14 @@ import logging
 from array import array
 from typing import TYPE_CHECKING
 
-from dataplane._core import RequestHeadParser
+from dataplane._core import ClientHeadFilter, RequestHeadParser
 from dataplane.workerstate import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, TOTAL_REQUESTS
 
 from . import forwarding
 from .access_log import AccessLog
 from .dns import DnsCache
 from .pool import UpstreamPool
+from .response import STATUS_LINES
 from .runtime import Runtime
 from .settings import (PROXY_LATENCY, REQUEST_ID, RESPONSE_LATENCY, SERVER, UPSTREAM_LATENCY, VIA,
                        ProxySettings)
@@ -35,7 +36,7 @@ class ProxyState:
         "runtime", "settings", "pool", "dns", "counters", "access_log", "connections", "draining",
         "request_headers", "via", "inbound_via", "outbound_via", "via_line", "server_line", "via_on", "server_on", "proxy_latency_on",
         "upstream_latency_on", "response_latency_on", "request_id_on", "request_id_upstream",
-        "server_name", "head_parser",
+        "server_name", "head_parser", "client_head",
     )
 
     def __init__(self, settings: ProxySettings, runtime: Runtime | None = None, *,
@@ -71,6 +72,10 @@ class ProxyState:
             table[b"x-kong-request-id"] = forwarding.DROP  # ours replaces the client's
         self.request_headers = table
         dropped = [b"x-kong-request-id"] if self.request_id_upstream else []
+        self.client_head = ClientHeadFilter(
+            [STATUS_LINES[code] for code in range(100, 1000)], self.outbound_via if self.via_on else None,
+            self.server_line if self.server_on else None, self.upstream_latency_on, self.proxy_latency_on,
+            self.request_id_on)
         self.head_parser = RequestHeadParser(settings.max_request_line_size, settings.max_header_line_size,
                                              settings.max_header_size, settings.client_max_body_size, dropped)
 

@@ -8,7 +8,7 @@ from dataplane.proxy import errors
 from dataplane.proxy.forwarding import connection_named, header_value, header_values, host_parts, nginx_host, path_bytes
 from dataplane.proxy.realip import is_trusted, parse_ip, real_ip
 from dataplane._core import HttpHeadError, parse_response_head
-from dataplane.proxy.response import PROXY_LATENCY_LINES, STATUS_LINES, UPSTREAM_LATENCY_LINES
+from dataplane.proxy.response import STATUS_LINES
 from dataplane.proxy.runtime import host_header_value
 
 NETS = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
@@ -85,6 +85,4 @@ def test_upstream_head_filter():
     assert parse_response_head(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n") is None  # incomplete
     with pytest.raises(HttpHeadError, match="invalid response head"):
         parse_response_head(b"HTTP/1.1 200 OK\r\nX A: 1\r\n\r\n")
-    assert UPSTREAM_LATENCY_LINES[7] == b"X-Kong-Upstream-Latency: 7\r\n"
-    assert PROXY_LATENCY_LINES[0] == b"X-Kong-Proxy-Latency: 0\r\n"
     assert STATUS_LINES[200] == b"HTTP/1.1 200 OK\r\n" and STATUS_LINES[599] == b"HTTP/1.1 599 \r\n"

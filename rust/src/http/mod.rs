@@ -7,9 +7,11 @@
 //! plain (responses), and the proxy feeds it to llhttp (httptools, strict), which then decides
 //! validity and framing; for those heads these functions only extract.
 
+pub mod client_head;
 mod headers;
 pub mod request_head;
 pub mod response_head;
 
+pub use client_head::{ClientHead, ClientHeadFilter};
 pub use request_head::{Decline, Limits, RequestHead, RequestHeadParser};
 pub use response_head::{parse_response_head, ResponseHead, ResponseHeadError};

@@ -1,12 +1,14 @@
 //! HTTP heads in one call each: `RequestHeadParser` (the client's head, for the proxy's fast
-//! lane) and `parse_response_head` / `ResponseHead` (the upstream's).
+//! lane), `parse_response_head` / `ResponseHead` (the upstream's) and `ClientHeadFilter` (the
+//! head sent to the client).
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use super::errors::HttpHeadError;
 use crate::http::request_head::METHODS;
-use crate::http::{parse_response_head, Limits, RequestHeadParser, ResponseHead};
+use crate::http::client_head::Exchange as ClientExchange;
+use crate::http::{parse_response_head, ClientHeadFilter, Limits, RequestHeadParser, ResponseHead};
 
 /// Parses client request heads with one worker's limits; method and version objects are made
 /// once and shared by every request.
@@ -67,67 +69,122 @@ impl PyRequestHeadParser {
     }
 }
 
-/// Fields are Python objects made once, so reading them costs no conversion.
+/// The parsed head stays in Rust: the header filter reads it there, and a field read from
+/// Python is converted when read (the proxy reads a few scalars per response).
 #[pyclass(frozen, name = "ResponseHead", module = "dataplane._core")]
 pub struct PyResponseHead {
-    #[pyo3(get)]
-    status: u16,
-    #[pyo3(get)]
-    length: usize,
-    #[pyo3(get)]
-    forwarded: Py<PyBytes>,
-    #[pyo3(get)]
-    content_length: Option<Py<PyBytes>>,
-    #[pyo3(get)]
-    chunked: bool,
-    #[pyo3(get)]
-    via: Option<Py<PyBytes>>,
-    #[pyo3(get)]
-    has_server: bool,
-    #[pyo3(get)]
-    has_date: bool,
-    #[pyo3(get)]
-    closes: bool,
-    #[pyo3(get)]
-    body_length: Option<u64>,
-    #[pyo3(get)]
-    plain: bool,
-    #[pyo3(get)]
-    reusable: bool,
-}
-
-impl PyResponseHead {
-    fn new(py: Python<'_>, head: ResponseHead) -> Self {
-        let bytes = |value: &[u8]| PyBytes::new(py, value).unbind();
-        PyResponseHead {
-            status: head.status,
-            length: head.length,
-            forwarded: bytes(&head.forwarded),
-            content_length: head.content_length.as_deref().map(bytes),
-            chunked: head.chunked,
-            via: head.via.as_deref().map(bytes),
-            has_server: head.has_server,
-            has_date: head.has_date,
-            closes: head.closes,
-            body_length: head.body_length,
-            plain: head.plain,
-            reusable: head.reusable,
-        }
-    }
+    head: ResponseHead,
 }
 
 #[pymethods]
 impl PyResponseHead {
+    #[getter]
+    fn status(&self) -> u16 {
+        self.head.status
+    }
+    #[getter]
+    fn length(&self) -> usize {
+        self.head.length
+    }
+    #[getter]
+    fn forwarded<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.head.forwarded)
+    }
+    #[getter]
+    fn content_length<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.head.content_length.as_deref().map(|value| PyBytes::new(py, value))
+    }
+    #[getter]
+    fn chunked(&self) -> bool {
+        self.head.chunked
+    }
+    #[getter]
+    fn via<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.head.via.as_deref().map(|value| PyBytes::new(py, value))
+    }
+    #[getter]
+    fn has_server(&self) -> bool {
+        self.head.has_server
+    }
+    #[getter]
+    fn has_date(&self) -> bool {
+        self.head.has_date
+    }
+    #[getter]
+    fn closes(&self) -> bool {
+        self.head.closes
+    }
+    #[getter]
+    fn body_length(&self) -> Option<u64> {
+        self.head.body_length
+    }
+    #[getter]
+    fn plain(&self) -> bool {
+        self.head.plain
+    }
+    #[getter]
+    fn reusable(&self) -> bool {
+        self.head.reusable
+    }
+
     fn __repr__(&self) -> String {
-        format!("<ResponseHead {} ({} bytes)>", self.status, self.length)
+        format!("<ResponseHead {} ({} bytes)>", self.head.status, self.head.length)
+    }
+}
+
+/// The header filter's default work for one worker (see `crate::http::client_head`).
+#[pyclass(frozen, name = "ClientHeadFilter", module = "dataplane._core")]
+pub struct PyClientHeadFilter {
+    filter: ClientHeadFilter,
+}
+
+#[pymethods]
+impl PyClientHeadFilter {
+    #[new]
+    fn new(
+        status_lines: Vec<Vec<u8>>,
+        via: Option<Vec<u8>>,
+        server_line: Option<Vec<u8>>,
+        upstream_latency: bool,
+        proxy_latency: bool,
+        request_id: bool,
+    ) -> Self {
+        PyClientHeadFilter {
+            filter: ClientHeadFilter::new(status_lines, via, server_line, upstream_latency, proxy_latency, request_id),
+        }
+    }
+
+    /// `(head bytes, chunked, keep_alive)` for the client, from the upstream `head`.
+    #[allow(clippy::too_many_arguments)]
+    fn build<'py>(
+        &self,
+        py: Python<'py>,
+        head: &PyResponseHead,
+        head_request: bool,
+        http10_client: bool,
+        keep_alive: bool,
+        upstream_latency_ms: i64,
+        proxy_latency_ms: i64,
+        request_id: &[u8],
+    ) -> (Bound<'py, PyBytes>, bool, bool) {
+        let exchange = ClientExchange {
+            head_request,
+            http10_client,
+            keep_alive,
+            upstream_latency_ms,
+            proxy_latency_ms,
+            request_id,
+        };
+        let built = self.filter.build(&head.head, &exchange);
+        (PyBytes::new(py, &built.bytes), built.chunked, built.keep_alive)
     }
 }
 
 /// The response head at the start of `data`, or None while it is incomplete.
 #[pyfunction(name = "parse_response_head")]
-fn py_parse_response_head(py: Python<'_>, data: &[u8]) -> PyResult<Option<PyResponseHead>> {
+fn py_parse_response_head(data: &[u8]) -> PyResult<Option<PyResponseHead>> {
     match parse_response_head(data) {
-        Ok(head) => Ok(head.map(|head| PyResponseHead::new(py, head))),
+        Ok(head) => Ok(head.map(|head| PyResponseHead { head })),
         Err(error) => Err(HttpHeadError::new_err(error.to_string())),
     }
 }
@@ -135,5 +192,6 @@ fn py_parse_response_head(py: Python<'_>, data: &[u8]) -> PyResult<Option<PyResp
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRequestHeadParser>()?;
     m.add_class::<PyResponseHead>()?;
+    m.add_class::<PyClientHeadFilter>()?;
     m.add_function(wrap_pyfunction!(py_parse_response_head, m)?)
 }
