@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from binascii import hexlify as _hexlify
 
 # kong/error_handlers.lua BODIES and the runloop's own messages.
 MESSAGES = {
@@ -66,15 +67,14 @@ _CACHE_LIMIT = 256
 _negotiated: dict[bytes, bytes] = {}
 
 
-_id_counter = itertools.count()
+_next_id = itertools.count().__next__
 
 
 def _new_id_sequence() -> None:
     """A counter starting at a random 64-bit prefix shifted left 64 bits, new per process (and
-    after fork): ids are unique across workers and restarts without a random draw per request,
-    and one format call makes one."""
-    global _id_counter
-    _id_counter = itertools.count(int.from_bytes(os.urandom(8), "big") << 64)
+    after fork): ids are unique across workers and restarts without a random draw per request."""
+    global _next_id
+    _next_id = itertools.count(int.from_bytes(os.urandom(8), "big") << 64).__next__
 
 
 _new_id_sequence()
@@ -82,8 +82,9 @@ os.register_at_fork(after_in_child=_new_id_sequence)
 
 
 def new_request_id() -> bytes:
-    """32 hex digits (ASCII bytes), the shape of Kong's ``$kong_request_id``."""
-    return b"%032x" % next(_id_counter)
+    """32 hex digits (ASCII bytes), the shape of Kong's ``$kong_request_id``. hexlify of the
+    counter's 16 bytes: half the cost of formatting a 128-bit int with ``%032x``."""
+    return _hexlify(_next_id().to_bytes(16, "big"))
 
 
 def message_for(status: int) -> str:

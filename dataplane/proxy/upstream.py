@@ -94,11 +94,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.write_timeout = write_timeout
         self.head_only = head_only
         self.head = None
-        self.parser = None
-        self.body_left = 0
-        self.pending = b""
+        self.parser = None  # each response starts in the fast lane (body_left is 0 between two)
         self.head_done = False
-        self.interim = False
         self.received = 0
         self.request_sent = sent
         self.last_io = now
@@ -156,6 +153,8 @@ class UpstreamConnection(asyncio.Protocol):
             if self._fast_response(data, exchange):
                 return
             self.parser = httptools.HttpResponseParser(self)  # the general lane, from the start
+            self.pending = b""
+            self.interim = False
         if self.head is None and not self._read_head(data, exchange):
             return
         try:
