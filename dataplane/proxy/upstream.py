@@ -148,7 +148,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.last_io = self.loop.time()
         if self.parser is None:
             if self.body_left:
-                self._fast_body(data, exchange)
+                self._fast_body(data, exchange, self.body_left)
                 return
             if self._fast_response(data, exchange):
                 return
@@ -219,9 +219,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._fast_body(data[length:], exchange, size)
         return True
 
-    def _fast_body(self, data: bytes, exchange: Exchange, left: int = 0) -> None:
-        """Body bytes of a fast-lane response: forwarded until its length is reached."""
-        left = left or self.body_left
+    def _fast_body(self, data: bytes, exchange: Exchange, left: int) -> None:
+        """Body bytes of a fast-lane response, ``left`` of which are still due: forwarded until
+        the response is complete."""
         if len(data) < left:
             self.body_left = left - len(data)
             exchange.on_response_body(data)
