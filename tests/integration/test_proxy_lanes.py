@@ -8,6 +8,7 @@ the tests look at them to be sure each case took the lane it is meant to exercis
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from .test_proxy_inprocess import Client, Route, echo, gateway, get, request, run, service
 
@@ -19,6 +20,14 @@ def post(size: int, path: str = "/anything") -> bytes:
     return b"POST %s HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % (path.encode(), size) + b"b" * size
 
 
+@contextlib.asynccontextmanager
+async def echo_gateway():
+    """An echo upstream and a gateway routing everything to it: (upstream port, gateway)."""
+    async with echo() as (_, up), gateway([Route("r1", "/", "s1", strip_path=False)],
+                                          [service("s1", "127.0.0.1", up)]) as gw:
+        yield up, gw
+
+
 def client_connection(gw):
     (conn,) = gw.state.connections
     return conn
@@ -26,8 +35,7 @@ def client_connection(gw):
 
 def test_one_connection_moves_between_the_lanes():
     async def main():
-        async with echo() as (_, up), gateway([Route("r1", "/", "s1", strip_path=False)],
-                                               [service("s1", "127.0.0.1", up)]) as gw:
+        async with echo_gateway() as (_, gw):
             client = await Client.open(gw.port)
 
             async def exchange(data: bytes, lane_after: str, body_size: int = 0) -> None:
@@ -55,8 +63,7 @@ def test_one_connection_moves_between_the_lanes():
 
 def test_pipelined_requests_across_both_lanes_keep_their_order():
     async def main():
-        async with echo() as (_, up), gateway([Route("r1", "/", "s1", strip_path=False)],
-                                               [service("s1", "127.0.0.1", up)]) as gw:
+        async with echo_gateway() as (_, gw):
             client = await Client.open(gw.port)
             await client.send(get("/anything?n=1") + CHUNKED_POST + get("/anything?n=3") + post(7)
                               + get("/anything?n=5"))
@@ -72,8 +79,7 @@ def test_pipelined_requests_across_both_lanes_keep_their_order():
 
 def test_fast_lane_bodies_span_reads_and_requests_may_follow_in_the_same_read():
     async def main():
-        async with echo() as (_, up), gateway([Route("r1", "/", "s1", strip_path=False)],
-                                               [service("s1", "127.0.0.1", up)]) as gw:
+        async with echo_gateway() as (_, gw):
             client = await Client.open(gw.port)
             data = post(300_000) + get("/anything?after=1")
             for at in range(0, len(data), 65_000):  # the body's end and the next head share a read
@@ -89,8 +95,7 @@ def test_fast_lane_bodies_span_reads_and_requests_may_follow_in_the_same_read():
 
 def test_a_declined_head_gets_the_general_lanes_answer():
     async def main():
-        async with echo() as (_, up), gateway([Route("r1", "/", "s1", strip_path=False)],
-                                               [service("s1", "127.0.0.1", up)]) as gw:
+        async with echo_gateway() as (up, gw):
             for raw, status in (
                 (b"GET /anything HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
                 (b"GET /anything HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
