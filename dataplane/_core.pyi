@@ -145,6 +145,8 @@ class ClientHeadFilter:
         token this gateway appends to Via, None when Via is off; `server_line`: the whole
         `Server: ...\r\n` line added when the upstream sent none, None when off; the flags turn
         on X-Kong-Upstream-Latency, X-Kong-Proxy-Latency and X-Kong-Request-Id."""
+    def date_line(self) -> bytes:
+        """`Date: <IMF-fixdate>\r\n` for the current second (formatted once a second)."""
     def build(self, head: ResponseHead, head_request: bool, http10_client: bool, keep_alive: bool,
               upstream_latency_ms: int, proxy_latency_ms: int, request_id: bytes) -> tuple[bytes, bool, bool]:
         """`(head, chunked, keep_alive)`: nginx's status line, the upstream's forwardable fields,
@@ -162,14 +164,15 @@ keep_alive llhttp's verdict; headers every field with its value trimmed; host_na
 `$host` (lower-case, no port); connection, x_forwarded_for and via their values joined with
 ", "; te_trailers whether TE lists `trailers`; forwarded the fields sent upstream as received,
 as `Name: value\r\n` lines (all but Host, Content-Length, Connection and the names it lists,
-the hop-by-hop ones, X-Forwarded-*, X-Real-IP, Proxy, Via, TE and the `dropped` names)."""
+X-Forwarded-For, Via, TE and the `dropped` names)."""
 
 class RequestHeadParser:
     """The client request head for the proxy's fast lane, with one worker's limits."""
 
     def __init__(self, request_line: int, header_line: int, head: int, body: int, dropped: list[bytes]) -> None:
-        """Limits in bytes (`body` is client_max_body_size, 0 for none); `dropped`: header
-        names never forwarded besides the fixed hop-by-hop and replaced ones."""
+        """Limits in bytes (`body` is client_max_body_size, 0 for none); `dropped`: the header
+        names never forwarded (the proxy's table in `dataplane.proxy.forwarding`, so that both
+        lanes drop the same fields)."""
     def parse(self, data: bytes) -> RequestHead | None:
         """The head at the start of `data` when it is whole and plainly valid (a strict
         subset of what llhttp in strict mode and the proxy's own checks accept: plain bytes,

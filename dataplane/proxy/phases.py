@@ -29,7 +29,7 @@ from .dns import NameNotFound, ResolverError, is_ip
 from .errors import new_request_id
 from .forwarding import connection_named, header_value, header_values, nginx_host, path_bytes
 from .realip import real_ip
-from .response import CHUNKED, CLOSE, KEEP_ALIVE, STATUS_LINES, date_line
+from .response import CHUNKED, CLOSE, KEEP_ALIVE, STATUS_LINES
 from .runtime import ServiceTarget, host_header_value
 from .upstream import UpstreamConnection
 
@@ -457,10 +457,8 @@ class Exchange:
         now = self.upstream.last_io  # the time of the read that brought the head
         t_balancer = self.t_balancer
         self.status = status
-        keep_alive = (self.keep_alive and not state.draining
-                      and self.conn.requests < state.settings.client_keepalive_requests)
         head_bytes, self.resp_chunked, self.keep_alive = state.client_head.build(
-            head, self.method == b"HEAD", self.version == b"1.0", keep_alive, int((now - t_balancer) * 1000),
+            head, self.method == b"HEAD", self.version == b"1.0", self.may_keep_alive(), int((now - t_balancer) * 1000),
             int((t_balancer - self.start) * 1000), self.request_id)
         self.started = True
         self.out.append(head_bytes)
@@ -610,7 +608,7 @@ class Exchange:
             self.keep_alive = False
         state = self.state
         self.status = status
-        lines = [STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status, date_line()]
+        lines = [STATUS_LINES.get(status) or b"HTTP/1.1 %d \r\n" % status, state.client_head.date_line()]
         if content_type is not None:
             lines.append(b"Content-Type: %s\r\n" % content_type)
         lines.append(b"Content-Length: %d\r\n" % len(body))
@@ -640,9 +638,14 @@ class Exchange:
         self.conn.transport.write(b"".join(lines))
         self.finish()
 
+    def may_keep_alive(self) -> bool:
+        """The client connection may stay open after this response: the client asked, the
+        worker is not draining, the connection is under ``client_keepalive_requests``."""
+        state = self.state
+        return self.keep_alive and not state.draining and self.conn.requests < state.settings.client_keepalive_requests
+
     def connection_line(self) -> bytes:
-        conn = self.conn
-        if self.keep_alive and not self.state.draining and conn.requests < self.state.settings.client_keepalive_requests:
+        if self.may_keep_alive():
             return KEEP_ALIVE
         self.keep_alive = False
         return CLOSE

@@ -1,11 +1,10 @@
-"""Pieces of the gateway's own response heads, made once: status lines, framing lines, the Date
-line. Proxied responses get their head from ``dataplane._core.ClientHeadFilter``
-(rust/src/http/client_head.rs), given these status lines once per worker."""
+"""Pieces of the gateway's own response heads, made once: status lines and framing lines.
+Proxied responses get their head from ``dataplane._core.ClientHeadFilter``
+(rust/src/http/client_head.rs), given these status lines once per worker; the Date line of
+every response comes from there too."""
 
 from __future__ import annotations
 
-import time
-from email.utils import formatdate
 from http import HTTPStatus
 
 
@@ -19,16 +18,3 @@ CRLF = b"\r\n"
 KEEP_ALIVE = b"Connection: keep-alive\r\n"
 CLOSE = b"Connection: close\r\n"
 CHUNKED = b"Transfer-Encoding: chunked\r\n"
-
-_date_second = -1
-_date_line = b""
-
-
-def date_line() -> bytes:
-    """``Date: ...\\r\\n``, formatted at most once a second."""
-    global _date_second, _date_line
-    now = int(time.time())
-    if now != _date_second:
-        _date_second = now
-        _date_line = b"Date: %s\r\n" % formatdate(now, usegmt=True).encode()
-    return _date_line

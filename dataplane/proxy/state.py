@@ -71,7 +71,7 @@ class ProxyState:
         if self.request_id_upstream:
             table[b"x-kong-request-id"] = forwarding.DROP  # ours replaces the client's
         self.request_headers = table
-        dropped = [b"x-kong-request-id"] if self.request_id_upstream else []
+        dropped = [name for name, code in table.items() if code == forwarding.DROP]  # the same for both lanes
         self.client_head = ClientHeadFilter(
             [STATUS_LINES[code] for code in range(100, 1000)], self.outbound_via if self.via_on else None,
             self.server_line if self.server_on else None, self.upstream_latency_on, self.proxy_latency_on,

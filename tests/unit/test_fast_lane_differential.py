@@ -34,11 +34,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from dataplane._core import HttpHeadError, RequestHeadParser, parse_response_head
+from dataplane.proxy import forwarding
 
 T = TypeVar("T")
 
-# The proxy's defaults (nginx's large_client_header_buffers), no body limit.
-PARSER = RequestHeadParser(8192, 8192, 32768, 0, [b"x-kong-request-id"])
+# The proxy's defaults (nginx's large_client_header_buffers), no body limit, and the fields the
+# proxy drops (its one table, as ProxyState passes it) plus its own request id.
+TABLE = {**forwarding.REQUEST_HEADERS, b"x-kong-request-id": forwarding.DROP}
+PARSER = RequestHeadParser(8192, 8192, 32768, 0, [name for name, code in TABLE.items() if code == forwarding.DROP])
 
 # Bodies are fed to httptools up to this size; beyond it only the head is checked.
 MAX_FED_BODY = 1 << 16
@@ -411,6 +414,12 @@ def check_request(data: bytes) -> bool:
     assert native.connection == joined(headers, b"connection"), head
     assert native.xff == joined(headers, b"x-forwarded-for"), head
     assert native.via == joined(headers, b"via"), head
+    # the fields forwarded as received are those the general lane forwards: not in the proxy's
+    # table, not named by Connection
+    named = forwarding.connection_named(native.connection) if native.connection else set()
+    assert native.forwarded == b"".join(
+        b"%s: %s\r\n" % (name, value) for name, value in headers
+        if name.lower() not in TABLE and name.lower() not in named), head
     size = native.content_length or 0
     if not size:
         assert recorder.completed == 1, f"httptools expects a body after {head!r}"

@@ -129,8 +129,9 @@ impl ClientHeadFilter {
         ClientHead { bytes: out, chunked, keep_alive }
     }
 
-    /// `Date: <IMF-fixdate>\r\n`, formatted at most once a second.
-    fn date_line(&self, out: &mut Vec<u8>) {
+    /// Appends `Date: <IMF-fixdate>\r\n`, formatted at most once a second (the gateway's own
+    /// responses take theirs from here too).
+    pub fn date_line(&self, out: &mut Vec<u8>) {
         let now = SystemTime::now();
         let second = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut cached = self.date.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

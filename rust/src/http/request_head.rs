@@ -82,12 +82,13 @@ enum Kind {
     Decline,
 }
 
-/// Request-head parser with the limits and the configured extra dropped fields of one worker.
+/// Request-head parser with the limits and the dropped fields of one worker.
 #[derive(Debug, Clone)]
 pub struct RequestHeadParser {
     limits: Limits,
-    /// Lower-case names dropped besides the fixed ones (`X-Kong-Request-Id` when the gateway
-    /// sends its own upstream).
+    /// Lower-case names never forwarded, replaced by the gateway's own or hop-by-hop: given by
+    /// the proxy from its one table of them (`dataplane.proxy.forwarding`), so both lanes drop
+    /// the same fields.
     dropped: Vec<Vec<u8>>,
 }
 
@@ -110,18 +111,6 @@ impl RequestHeadParser {
             6 if is("expect") => Kind::Decline,
             7 if is("upgrade") => Kind::Decline,
             16 if is("proxy-connection") => Kind::Decline, // llhttp reads it as Connection
-            _ if is("keep-alive")
-                || is("trailer")
-                || is("proxy") // httpoxy: Kong clears it
-                || is("x-forwarded-proto")
-                || is("x-forwarded-host")
-                || is("x-forwarded-port")
-                || is("x-forwarded-path")
-                || is("x-forwarded-prefix")
-                || is("x-real-ip") =>
-            {
-                Kind::Drop
-            }
             _ if self.dropped.iter().any(|d| d.len() == name.len() && d.eq_ignore_ascii_case(name.as_bytes())) => {
                 Kind::Drop
             }
@@ -309,7 +298,11 @@ mod tests {
     use super::*;
 
     fn parser() -> RequestHeadParser {
-        RequestHeadParser::new(Limits { request_line: 8192, header_line: 8192, head: 32768, body: 1 << 20 }, vec![b"X-Kong-Request-Id".to_vec()])
+        let dropped = ["Keep-Alive", "Trailer", "Proxy", "X-Real-IP", "X-Forwarded-Proto", "X-Kong-Request-Id"];
+        RequestHeadParser::new(
+            Limits { request_line: 8192, header_line: 8192, head: 32768, body: 1 << 20 },
+            dropped.iter().map(|name| name.as_bytes().to_vec()).collect(),
+        )
     }
 
     fn accept(data: &[u8]) -> RequestHead<'_> {

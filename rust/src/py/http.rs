@@ -154,6 +154,13 @@ impl PyClientHeadFilter {
         }
     }
 
+    /// `Date: <IMF-fixdate>\r\n` for the current second.
+    fn date_line<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        let mut line = Vec::with_capacity(40);
+        self.filter.date_line(&mut line);
+        PyBytes::new(py, &line)
+    }
+
     /// `(head bytes, chunked, keep_alive)` for the client, from the upstream `head`.
     #[allow(clippy::too_many_arguments)]
     fn build<'py>(
