@@ -147,6 +147,13 @@ class ClientHeadFilter:
         on X-Kong-Upstream-Latency, X-Kong-Proxy-Latency and X-Kong-Request-Id."""
     def date_line(self) -> bytes:
         """`Date: <IMF-fixdate>\r\n` for the current second (formatted once a second)."""
+    def relay(self, data: bytes, head_request: bool, http10_client: bool, keep_alive: bool,
+              upstream_latency_ms: int, proxy_latency_ms: int,
+              request_id: bytes) -> tuple[int, int, int, bool, bytes, bool, bool] | None:
+        """The fast lane's response side in one call: when the upstream head at the start of
+        `data` is whole, `plain` and has a `body_length`, `(head length, status, body length
+        (0 for HEAD), reusable, client head, chunked, keep_alive)` with the client head as
+        `build` makes it; otherwise None and the general lane reads the response."""
     def build(self, head: ResponseHead, head_request: bool, http10_client: bool, keep_alive: bool,
               upstream_latency_ms: int, proxy_latency_ms: int, request_id: bytes) -> tuple[bytes, bool, bool]:
         """`(head, chunked, keep_alive)`: nginx's status line, the upstream's forwardable fields,
@@ -156,27 +163,68 @@ class ClientHeadFilter:
         `chunked`: the body is to be re-chunked; `keep_alive`: the connection stays open."""
 
 RequestHead = tuple[int, bytes, bytes, bytes, bool, list[tuple[bytes, bytes]], bytes | None, bytes, str, int | None,
-                    bytes | None, bytes | None, bytes | None, bool, bytes]
+                    bytes | None, bytes | None, bytes | None, bool, bytes | None, bytes, object | None, bool,
+                    bytes | None, bytes | None]
 """`(length, method, url, version, keep_alive, headers, host, host_name, host_text,
-content_length, connection, x_forwarded_for, via, te_trailers, forwarded)`: length is the bytes
-of the head, blank line included; url the origin-form target; version b"1.1" or b"1.0";
-keep_alive llhttp's verdict; headers every field with its value trimmed; host_name nginx's
-`$host` (lower-case, no port); connection, x_forwarded_for and via their values joined with
-", "; te_trailers whether TE lists `trailers`; forwarded the fields sent upstream as received,
-as `Name: value\r\n` lines (all but Host, Content-Length, Connection and the names it lists,
-X-Forwarded-For, Via, TE and the `dropped` names)."""
+content_length, connection, x_forwarded_for, via, te_trailers, forwarded, request_id, service,
+preserve_host, upstream_before, upstream_after)`: length is the bytes of the head, blank line
+included; url the origin-form target; version b"1.1" or b"1.0"; keep_alive llhttp's verdict;
+headers every field with its value trimmed; host_name nginx's `$host` (lower-case, no port);
+connection, x_forwarded_for and via their values joined with ", "; te_trailers whether TE lists
+`trailers`; request_id a new id for the request.
 
-class RequestHeadParser:
-    """The client request head for the proxy's fast lane, with one worker's limits."""
+When the head is planned (routed, see `RequestPlanner.plan`): service is the object of the
+matched route's service, preserve_host the route's flag, and the upstream request head is
+`upstream_before + <Host value> + upstream_after`; forwarded is None. Otherwise service,
+upstream_before and upstream_after are None, preserve_host False, and forwarded the fields sent
+upstream as received, as `Name: value\r\n` lines (all but Host, Content-Length, Connection and
+the names it lists, X-Forwarded-For, Via, TE and the `dropped` names)."""
 
-    def __init__(self, request_line: int, header_line: int, head: int, body: int, dropped: list[bytes]) -> None:
+class RequestPlanner:
+    """The proxy's fast lane, request side: one call reads a client head and, when it can,
+    routes it and builds the upstream request head (Kong's access-phase default). Also builds
+    the upstream head for requests the general lane read, so both lanes share one
+    implementation."""
+
+    def __init__(self, request_line: int, header_line: int, head: int, body: int, dropped: list[bytes],
+                 inbound_via: tuple[bytes, bytes], server_name: bytes, request_id_upstream: bool) -> None:
         """Limits in bytes (`body` is client_max_body_size, 0 for none); `dropped`: the header
         names never forwarded (the proxy's table in `dataplane.proxy.forwarding`, so that both
-        lanes drop the same fields)."""
-    def parse(self, data: bytes) -> RequestHead | None:
+        lanes drop the same fields); `inbound_via`: the Via token this gateway appends for
+        HTTP/1.1 and HTTP/1.0 requests; `server_name`: X-Forwarded-Host without a Host;
+        `request_id_upstream`: X-Kong-Request-Id goes upstream. Without `routed`, no head is
+        planned."""
+    def routed(self, router: Router, services: dict[str, object]) -> RequestPlanner:
+        """A planner with the same rules routing with `router`; `services`: the objects handed
+        back for a planned head, by service id."""
+    def plan(self, data: bytes, peer: bytes, port: bytes, https: bool, sni: str | None,
+             trusted: bool) -> RequestHead | None:
         """The head at the start of `data` when it is whole and plainly valid (a strict
         subset of what llhttp in strict mode and the proxy's own checks accept: plain bytes,
         GET/HEAD/POST/PUT/DELETE/PATCH/OPTIONS, origin-form target of RFC 3986 characters,
         HTTP/1.0 or 1.1, exactly one valid Host on 1.1, at most one Content-Length within
         `body`, no Transfer-Encoding, Expect, Upgrade or Proxy-Connection, nothing near a size
-        limit); None otherwise: incomplete, unusual or invalid heads all go to llhttp."""
+        limit); None otherwise: incomplete, unusual or invalid heads all go to llhttp.
+
+        The head is planned when this planner routes, the connection (`peer`, the local
+        `port`, `https`, `sni`) is not `trusted` (its X-Forwarded-* headers count), a route
+        matched, it has a service known here and does not redirect to https."""
+    def upstream_head(self, method: bytes, target: bytes, http10: bool, host_name: bytes | None,
+                      x_forwarded_for: bytes | None, via: bytes | None, te_trailers: bool, fields: bytes,
+                      chunked: bool, content_length: int | None, upstream_path: str, forwarded_prefix: str | None,
+                      peer: bytes, port: bytes, https: bool,
+                      trusted: tuple[bytes | None, bytes | None, bytes | None, bytes | None, bytes | None,
+                                     bytes | None] | None,
+                      request_id: bytes) -> tuple[bytes, bytes]:
+        """`(before, after)`: the upstream request head around the Host value. `target` the
+        origin-form target as received (its query is kept); `host_name` nginx's `$host` (None
+        without Host); `fields` the forwardable fields as lines; `trusted`: `(remote, proto,
+        host, port, path, prefix)` a trusted client supplied (real IP and X-Forwarded-*), each
+        None when absent."""
+
+def new_request_id() -> bytes:
+    """A new request id: 32 hex digits, the shape of Kong's `$kong_request_id`."""
+
+def seed_request_ids(prefix: int) -> None:
+    """Starts this process's request id sequence under a random 64-bit `prefix` (again in each
+    forked child)."""

@@ -8,9 +8,9 @@ request, too large, upstream failures) go through Kong's error handler, which fa
 
 from __future__ import annotations
 
-import itertools
 import os
-from binascii import hexlify as _hexlify
+
+from dataplane import _core
 
 # kong/error_handlers.lua BODIES and the runloop's own messages.
 MESSAGES = {
@@ -67,24 +67,16 @@ _CACHE_LIMIT = 256
 _negotiated: dict[bytes, bytes] = {}
 
 
-_next_id = itertools.count().__next__
-
-
 def _new_id_sequence() -> None:
-    """A counter starting at a random 64-bit prefix shifted left 64 bits, new per process (and
-    after fork): ids are unique across workers and restarts without a random draw per request."""
-    global _next_id
-    _next_id = itertools.count(int.from_bytes(os.urandom(8), "big") << 64).__next__
+    """Request ids are a native 128-bit sequence (``new_request_id``) whose high half is drawn
+    here, again in each forked child: unique across workers and restarts without a random draw
+    per request."""
+    _core.seed_request_ids(int.from_bytes(os.urandom(8), "big"))
 
 
 _new_id_sequence()
 os.register_at_fork(after_in_child=_new_id_sequence)
-
-
-def new_request_id() -> bytes:
-    """32 hex digits (ASCII bytes), the shape of Kong's ``$kong_request_id``. hexlify of the
-    counter's 16 bytes: half the cost of formatting a 128-bit int with ``%032x``."""
-    return _hexlify(_next_id().to_bytes(16, "big"))
+new_request_id = _core.new_request_id  # 32 hex digits (ASCII bytes), Kong's $kong_request_id
 
 
 def message_for(status: int) -> str:

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import re
 
+from dataplane._core import RequestPlanner
+
+from .settings import REQUEST_ID, ProxySettings
+
 # What the downstream parser does with each request header it sees (lower-case names).
 FORWARD = 0  # not in this table: sent upstream as received
 HOST = 1
@@ -46,6 +50,29 @@ REQUEST_HEADERS: dict[bytes, int] = {
     b"x-real-ip": DROP,
 }
 
+SERVER_NAME = b"gantry"  # nginx's $host when a request has no Host
+
+
+def request_headers(settings: ProxySettings) -> dict[bytes, int]:
+    """The table above for a worker: with X-Kong-Request-Id sent upstream, ours replaces the
+    client's."""
+    table = dict(REQUEST_HEADERS)
+    if REQUEST_ID in settings.headers_upstream:
+        table[b"x-kong-request-id"] = DROP
+    return table
+
+
+def request_planner(settings: ProxySettings) -> RequestPlanner:
+    """The fast lane's request planner with a worker's limits and forwarding rules; the
+    runtime of each config version derives its routed one from it. The dropped names come from
+    the table above, so both lanes drop and forward the same fields."""
+    dropped = [name for name, code in request_headers(settings).items() if code == DROP]
+    via = settings.server_tokens.encode()
+    return RequestPlanner(settings.max_request_line_size, settings.max_header_line_size, settings.max_header_size,
+                          settings.client_max_body_size, dropped, (b"1.1 " + via, b"1.0 " + via), SERVER_NAME,
+                          REQUEST_ID in settings.headers_upstream)
+
+
 # Connection tokens nginx handles itself; any other token names a header to drop.
 CONNECTION_OPTIONS = frozenset((b"keep-alive", b"close", b"upgrade"))
 
@@ -53,36 +80,6 @@ CONNECTION_OPTIONS = frozenset((b"keep-alive", b"close", b"upgrade"))
 _VALID_HOST = re.compile(rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]*)?")
 _HOST_CACHE_LIMIT = 1024
 _hosts: dict[bytes, tuple[bytes, str] | None] = {}
-
-# Characters kept as they are in an upstream path (Kong's uri escape keeps reserved,
-# unreserved and existing %-escapes); anything else is %-encoded.
-_PATH_UNSAFE = re.compile(rb"[^A-Za-z0-9\-._~!$&'()*+,;=:@/%]")
-
-
-_PATH_CACHE_LIMIT = 4096
-_paths: dict[str, bytes] = {}
-
-
-def path_bytes(path: str) -> bytes:
-    """The router's upstream path as request-line bytes (cached: routes yield few paths)."""
-    raw = _paths.get(path)
-    if raw is None:
-        raw = _path_bytes(path)
-        if len(_paths) >= _PATH_CACHE_LIMIT:
-            _paths.clear()
-        _paths[path] = raw
-    return raw
-
-
-def _path_bytes(path: str) -> bytes:
-    try:
-        raw = path.encode("latin-1")
-    except UnicodeEncodeError:
-        raw = path.encode("utf-8")
-    if _PATH_UNSAFE.search(raw) is None:
-        return raw
-    return _PATH_UNSAFE.sub(lambda m: b"%%%02X" % m.group()[0], raw)
-
 
 def nginx_host(host: bytes | None, server_name: bytes) -> bytes:
     """nginx's ``$host``: the Host header lower-cased without its port, else the server name."""

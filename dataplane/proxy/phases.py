@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 from . import errors
 from .dns import NameNotFound, ResolverError, is_ip
 from .errors import new_request_id
-from .forwarding import connection_named, header_value, header_values, nginx_host, path_bytes
+from .forwarding import SERVER_NAME, connection_named, header_value, header_values, nginx_host
 from .realip import real_ip
-from .response import CHUNKED, CLOSE, KEEP_ALIVE, STATUS_LINES
+from .response import CLOSE, KEEP_ALIVE, STATUS_LINES
 from .runtime import ServiceTarget, host_header_value
 from .upstream import UpstreamConnection
 
@@ -45,7 +45,7 @@ log = logging.getLogger("gantry.proxy")
 CRLF = b"\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
-HOST_AT = 5  # where the upstream Host value goes in ``head_parts`` (known only after the balancer)
+HOST_AT = 1  # where the upstream Host value goes in ``head_parts`` (known only after the balancer)
 _METHODS: dict[bytes, str] = {}
 _IS_IP: dict[str, bool] = {}
 
@@ -65,12 +65,17 @@ class Exchange:
     )
 
     def __init__(self, conn: ProxyProtocol, state: ProxyState, start: float, head: tuple | None = None) -> None:
-        """``head``: the tuple ``RequestHeadParser.parse`` made of a whole head (the fast lane),
+        """``head``: the tuple ``RequestPlanner.plan`` made of a whole head (the fast lane),
         else None and the general parser fills the request fields from its callbacks."""
         self.conn = conn
         self.state = state
         self.start = start
         if head is None:
+            self.request_id = b""  # drawn when the exchange runs
+            self.service: ServiceTarget | None = None
+            self.preserve_host = False
+            # The upstream request head as pieces, joined once per connect (Host goes at HOST_AT).
+            self.head_parts: list[bytes] = []
             self.method = b""
             self.url = b""
             self.version = b"1.1"
@@ -89,7 +94,8 @@ class Exchange:
         else:
             (_, self.method, self.url, self.version, self.keep_alive, self.headers, self.host, self.host_name,
              self.host_text, self.content_length, self.connection, self.xff, self.via, self.te_trailers,
-             self.forwarded) = head
+             self.forwarded, self.request_id, self.service, self.preserve_host, before, after) = head
+            self.head_parts = [before, b"", after] if before is not None else []
             self.head_complete = True
         self.forward: list[tuple[bytes, bytes]] = []  # general lane: the fields to forward
         self.host_count = 0
@@ -100,11 +106,6 @@ class Exchange:
         self.body_done = False
         self.body_buffer: list[bytes] | None = None  # body read before an upstream is connected
         self.body_received = 0
-        self.request_id = b""
-        self.service: ServiceTarget | None = None
-        self.preserve_host = False
-        # The upstream request head as pieces, joined once per connect (Host goes at HOST_AT).
-        self.head_parts: list[bytes] = []
         self.upstream: UpstreamConnection | None = None
         self.upstream_paused = False
         self.reused = False
@@ -127,8 +128,17 @@ class Exchange:
     # Entry point
 
     def run(self) -> None:
-        """Called once, when this exchange is the connection's oldest unanswered request."""
-        self.request_id = new_request_id()
+        """Called once, when this exchange is the connection's oldest unanswered request.
+
+        A head the fast lane planned (``RequestPlanner.plan``) is routed and has its upstream
+        head already, built by the same router and rules as ``route`` and ``access`` use: it
+        goes straight to the balancer. Planning is for requests nothing else has a say in; once
+        plugins run, a request a plugin applies to must not be planned."""
+        if self.service is not None:
+            self.balancer()
+            return
+        if not self.request_id:
+            self.request_id = new_request_id()
         if self.error is not None:
             status, message = self.error
             self.error_page(status, message)
@@ -189,35 +199,26 @@ class Exchange:
         service_id = match.service_id
         service = runtime.services.get(service_id) if service_id else None
         conn = self.conn
-        host = self.host_name if self.host is not None else state.server_name
-        port = conn.port_bytes
-        proto = conn.scheme_bytes
-        remote = conn.peer_bytes
-        fwd_path = fwd_prefix = None
+        trusted = None
         if conn.trusted:
             headers = self.headers
+            remote = None
             real = header_values(headers, state.settings.real_ip_header.lower().encode())
             if real is not None:
                 self.remote_addr = real_ip(conn.peer, real.decode("latin-1"), state.settings.trusted_ips,
                                            state.settings.real_ip_recursive)
                 remote = self.remote_addr.encode()
-            proto = header_value(headers, b"x-forwarded-proto") or proto
-            host = header_value(headers, b"x-forwarded-host") or host
-            port = header_value(headers, b"x-forwarded-port") or port
-            fwd_path = header_value(headers, b"x-forwarded-path")
-            fwd_prefix = header_value(headers, b"x-forwarded-prefix")
-        url = self.url
-        query_at = url.find(b"?")
-        if fwd_path is None:
-            fwd_path = url if query_at < 0 else url[:query_at]
-        prefix = match.forwarded_prefix
-        if fwd_prefix is None and prefix and prefix != "/":
-            fwd_prefix = prefix.encode("latin-1")
+            # an empty X-Forwarded-Proto, -Host or -Port counts as absent
+            trusted = (remote, header_value(headers, b"x-forwarded-proto") or None,
+                       header_value(headers, b"x-forwarded-host") or None,
+                       header_value(headers, b"x-forwarded-port") or None, header_value(headers, b"x-forwarded-path"),
+                       header_value(headers, b"x-forwarded-prefix"))
 
         redirect = match.https_redirect_status
-        if redirect and proto != b"https":
+        if redirect and ((trusted and trusted[1]) or conn.scheme_bytes) != b"https":
             if redirect in (301, 302, 307, 308):
-                self.respond(redirect, b"", None, (b"Location: https://%s%s\r\n" % (host, url),))
+                host = (trusted and trusted[2]) or (self.host_name if self.host is not None else SERVER_NAME)
+                self.respond(redirect, b"", None, (b"Location: https://%s%s\r\n" % (host, self.url),))
             else:
                 self.exit(426, errors.HTTPS_REQUIRED, (b"Upgrade: TLS/1.2, HTTP/1.1\r\n",))
             return
@@ -227,40 +228,20 @@ class Exchange:
         self.service = service
         self.preserve_host = match.preserve_host
 
-        via = state.inbound_via[self.version]
-        if self.via is not None:
-            via = self.via + b", " + via
-        parts = [
-            self.method, b" ", path_bytes(match.upstream_path), b"" if query_at < 0 else url[query_at:],
-            b" HTTP/1.1\r\nHost: ", b"",  # HOST_AT
-            b"\r\nConnection: keep-alive\r\nX-Forwarded-For: ",
-            remote if self.xff is None else self.xff + b", " + conn.peer_bytes,
-            b"\r\nX-Forwarded-Proto: ", proto, b"\r\nX-Forwarded-Host: ", host,
-            b"\r\nX-Forwarded-Port: ", port, b"\r\nX-Forwarded-Path: ", fwd_path,
-        ]
-        if fwd_prefix:
-            parts += (b"\r\nX-Forwarded-Prefix: ", fwd_prefix)
-        parts += (b"\r\nX-Real-IP: ", remote, b"\r\nVia: ", via, CRLF)
-        if state.request_id_upstream:
-            parts += (b"X-Kong-Request-Id: ", self.request_id, CRLF)
-        if self.te_trailers:
-            parts.append(b"TE: trailers\r\n")
-        if self.forwarded is not None:
-            parts.append(self.forwarded)
-        else:
+        fields = self.forwarded
+        if fields is None:  # the general lane: the fields as its parser sorted them
             forward = self.forward
             if self.connection is not None:
                 named = connection_named(self.connection)
                 if named:
                     forward = [(name, value) for name, value in forward if name.lower() not in named]
-            for name, value in forward:
-                parts += (name, b": ", value, CRLF)
-        if self.chunked:
-            parts.append(CHUNKED)
-        elif self.content_length is not None:
-            parts.append(b"Content-Length: %d\r\n" % self.content_length)
-        parts.append(CRLF)
-        self.head_parts = parts
+            fields = b"".join([b"%s: %s\r\n" % field for field in forward])
+        before, after = state.planner.upstream_head(
+            self.method, self.url, self.version == b"1.0", self.host_name if self.host is not None else None, self.xff,
+            self.via, self.te_trailers, fields, self.chunked, self.content_length, match.upstream_path,
+            match.forwarded_prefix, conn.peer_bytes, conn.port_bytes, conn.https, trusted,
+            self.request_id)
+        self.head_parts = [before, b"", after]
 
         if self.expect_continue and not self.body_done and self.body_received == 0:
             conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -463,6 +444,25 @@ class Exchange:
         self.started = True
         self.out.append(head_bytes)
 
+    def on_plain_response(self, data: bytes) -> tuple | None:
+        """header_filter for the fast lane, with the same default as ``on_response_head``, the
+        upstream head parsed and the client head built in one native call
+        (``ClientHeadFilter.relay``). None when the head at the start of ``data`` is not whole,
+        plain and framed by a length: the general lane reads the response. Else the relay
+        tuple; the upstream side reads the head length [0], body length [2] and reusable [3]."""
+        if self.finished:
+            return None
+        now = self.upstream.last_io
+        t_balancer = self.t_balancer
+        relayed = self.state.client_head.relay(
+            data, self.method == b"HEAD", self.version == b"1.0", self.may_keep_alive(), int((now - t_balancer) * 1000),
+            int((t_balancer - self.start) * 1000), self.request_id)
+        if relayed is not None:
+            _, self.status, _, _, head_bytes, self.resp_chunked, self.keep_alive = relayed
+            self.started = True
+            self.out.append(head_bytes)
+        return relayed
+
     # ------------------------------------------------------------------------------------------
     # body_filter
 
@@ -513,9 +513,8 @@ class Exchange:
             return
         self.upstream = None
         if upstream.head_done:
-            head = upstream.head
-            if head.content_length is None and not head.chunked:
-                self.on_response_complete(False)  # close-delimited body: EOF ends it
+            if upstream.close_delimited():
+                self.on_response_complete(False)  # EOF ends the body
                 return
             log.error("upstream %s:%d closed the connection in the middle of the response body (request %s)",
                       upstream.key[0], upstream.key[1], self.request_id.decode())

@@ -14,6 +14,7 @@ import orjson
 from dataplane import _core
 
 from . import tls
+from .forwarding import request_planner
 from .dns import is_ip
 from .settings import ProxySettings
 
@@ -226,7 +227,7 @@ class ServiceTable:
 class Runtime:
     """One compiled config version."""
 
-    __slots__ = ("version", "hash", "router", "services", "service_table", "route_header_names", "plugins")
+    __slots__ = ("version", "hash", "router", "services", "service_table", "route_header_names", "plugins", "planner")
 
     def __init__(self, version: int, hash: str, router: Any, services: ServiceTable,
                  plugins: list[dict[str, Any]]) -> None:
@@ -239,6 +240,8 @@ class Runtime:
         self.route_header_names = frozenset(name.encode("latin-1") for name in getattr(router, "header_names", ()) or ())
         # Stored for the plugin runtime; no plugin runs in this version.
         self.plugins = plugins
+        # The fast lane's request side routes with this version's router.
+        self.planner = request_planner(services.settings).routed(router, self.services)
 
     @classmethod
     def from_snapshot(cls, snapshot: _core.Snapshot, settings: ProxySettings,

@@ -6,10 +6,11 @@ they come but answered one at a time, in order; reading pauses while any wait), 
 
 Two lanes read the input, always starting at a request boundary:
 
-* The fast lane (``parser`` is None): one native call (``RequestHeadParser.parse``) reads a
+* The fast lane (``parser`` is None): one native call (``RequestPlanner.plan``) reads a
   whole head that is plainly valid (a strict subset of what the general lane accepts: plain
   bytes, origin-form target, one valid Host, no body or a ``Content-Length`` one, nothing
-  near a size limit) and the lane counts the body bytes itself.
+  near a size limit), and mostly also routes it and builds its upstream head; the lane counts
+  the body bytes itself.
 * The general lane: httptools, strict (no leniency flags), one callback per piece. It takes
   over at the first head the fast lane declines (incomplete, unusual or invalid) and hands
   back once a read ends between two requests.
@@ -64,7 +65,7 @@ class _Stop(Exception):
 class ProxyProtocol(asyncio.Protocol):
     __slots__ = (
         "state", "loop", "transport", "parser", "peer", "peer_bytes", "trusted", "server_port", "port_bytes", "scheme",
-        "scheme_bytes", "sni", "parsing", "active", "queue", "blocks", "requests", "closing", "closed", "reject",
+        "scheme_bytes", "https", "sni", "parsing", "active", "queue", "blocks", "requests", "closing", "closed", "reject",
         "write_paused", "lingering", "last_activity", "timer", "head_size", "head_began", "header_size", "table", "settings",
         "body_left",
     )
@@ -84,6 +85,7 @@ class ProxyProtocol(asyncio.Protocol):
         self.port_bytes = b"0"
         self.scheme = "http"
         self.scheme_bytes = b"http"
+        self.https = False
         self.sni: str | None = None
         self.parsing: Exchange | None = None
         self.active: Exchange | None = None
@@ -117,6 +119,7 @@ class ProxyProtocol(asyncio.Protocol):
         if transport.get_extra_info("sslcontext") is not None:
             self.scheme = "https"
             self.scheme_bytes = b"https"
+            self.https = True
             self.sni = server_name_of(transport.get_extra_info("ssl_object"))
         state = self.state
         state.connections.add(self)
@@ -165,17 +168,19 @@ class ProxyProtocol(asyncio.Protocol):
             exchange.on_request_body(data[:left])
             self.on_message_complete()
             data = data[left:]
-        parse = self.state.head_parser.parse
+        state = self.state
+        runtime = state.runtime
+        plan = (state.planner if runtime is None else runtime.planner).plan
         while data and not self.closing:  # after a last request, input is ignored (as _Stop)
-            head = parse(data)
+            head = plan(data, self.peer_bytes, self.port_bytes, self.https, self.sni, self.trusted)
             if head is None:
                 # incomplete, unusual or invalid: the general lane reads it from this boundary
                 self.parser = httptools.HttpRequestParser(self)
                 self._parse(data)
                 return
-            exchange = self.parsing = Exchange(self, self.state, self.last_activity, head)
+            exchange = self.parsing = Exchange(self, state, self.last_activity, head)
             self.requests += 1
-            self.state.counters[TOTAL_REQUESTS] += 1
+            state.counters[TOTAL_REQUESTS] += 1
             length = head[0]
             size = exchange.content_length
             if not size:

@@ -7,7 +7,7 @@ import logging
 from array import array
 from typing import TYPE_CHECKING
 
-from dataplane._core import ClientHeadFilter, RequestHeadParser
+from dataplane._core import ClientHeadFilter
 from dataplane.workerstate import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, TOTAL_REQUESTS
 
 from . import forwarding
@@ -34,9 +34,8 @@ class ProxyState:
 
     __slots__ = (
         "runtime", "settings", "pool", "dns", "counters", "access_log", "connections", "draining",
-        "request_headers", "via", "inbound_via", "outbound_via", "via_line", "server_line", "via_on", "server_on", "proxy_latency_on",
-        "upstream_latency_on", "response_latency_on", "request_id_on", "request_id_upstream",
-        "server_name", "head_parser", "client_head",
+        "request_headers", "via_line", "server_line", "via_on", "server_on", "proxy_latency_on",
+        "upstream_latency_on", "response_latency_on", "request_id_on", "planner", "client_head",
     )
 
     def __init__(self, settings: ProxySettings, runtime: Runtime | None = None, *,
@@ -60,24 +59,18 @@ class ProxyState:
         self.upstream_latency_on = UPSTREAM_LATENCY in enabled
         self.response_latency_on = RESPONSE_LATENCY in enabled
         self.request_id_on = REQUEST_ID in enabled
-        self.request_id_upstream = REQUEST_ID in settings.headers_upstream
-        self.via = settings.server_tokens.encode()
-        self.inbound_via = {b"1.1": b"1.1 " + self.via, b"1.0": b"1.0 " + self.via}  # by request version
-        self.outbound_via = b"1.1 " + self.via
-        self.via_line = b"Via: %s\r\n" % self.outbound_via
-        self.server_line = b"Server: %s\r\n" % self.via
-        self.server_name = b"gantry"  # nginx's $host when a request has no Host
-        table = dict(forwarding.REQUEST_HEADERS)
-        if self.request_id_upstream:
-            table[b"x-kong-request-id"] = forwarding.DROP  # ours replaces the client's
-        self.request_headers = table
-        dropped = [name for name, code in table.items() if code == forwarding.DROP]  # the same for both lanes
+        via = settings.server_tokens.encode()
+        outbound_via = b"1.1 " + via
+        self.via_line = b"Via: %s\r\n" % outbound_via
+        self.server_line = b"Server: %s\r\n" % via
+        self.request_headers = forwarding.request_headers(settings)  # the general lane's table
         self.client_head = ClientHeadFilter(
-            [STATUS_LINES[code] for code in range(100, 1000)], self.outbound_via if self.via_on else None,
+            [STATUS_LINES[code] for code in range(100, 1000)], outbound_via if self.via_on else None,
             self.server_line if self.server_on else None, self.upstream_latency_on, self.proxy_latency_on,
             self.request_id_on)
-        self.head_parser = RequestHeadParser(settings.max_request_line_size, settings.max_header_line_size,
-                                             settings.max_header_size, settings.client_max_body_size, dropped)
+        # Reads heads while no config is loaded (none is planned), and builds the general lane's
+        # upstream heads; each runtime has a routed one.
+        self.planner = forwarding.request_planner(settings)
 
     async def drain(self, timeout: float) -> None:
         """Stop keep-alive: idle client connections close now, busy ones after their current

@@ -1,16 +1,18 @@
 """One connection to an upstream server: hands each response to the exchange that currently owns
 the connection.
 
-The response head is read in one native call (``parse_response_head``: status and headers
-sorted for the header filter) rather than one httptools callback per header. Then one of two
-lanes, chosen per response:
+The response head is read in one native call rather than one httptools callback per header.
+Then one of two lanes, chosen per response:
 
 * The fast lane (``parser`` is None): the head is whole in the first read and plainly valid
   with a framing the native parse settles (``Content-Length``, or no body: 204, 304, HEAD).
-  The body bytes are counted here; nothing else reads them.
+  One call (``ClientHeadFilter.relay``) parses it and builds the client's head; the body
+  bytes are counted here, nothing else reads them.
 * The general lane, for everything else (interim 1xx heads, chunked or close-delimited bodies,
-  heads in pieces, anything unusual or invalid): every byte goes through httptools (strict),
-  which decides validity and where the body ends; the native head and httptools must agree on
+  heads in pieces, anything unusual or invalid): the head is parsed natively
+  (``parse_response_head``: status and headers sorted for the header filter) and every byte
+  goes through httptools (strict), which decides validity and where the body ends; the native
+  head and httptools must agree on
   the status of the head that completes, or the response is invalid.
 
 Timeouts follow nginx: ``read_timeout`` between two successive reads once the request is sent,
@@ -53,7 +55,7 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "key", "loop", "transport", "parser", "exchange", "requests", "in_pool", "idle_since",
         "head", "pending", "head_done", "interim", "head_only", "received", "last_io", "timer", "timer_at", "read_timeout",
-        "write_timeout", "write_paused", "request_sent", "closed", "body_left",
+        "write_timeout", "write_paused", "request_sent", "closed", "body_left", "reusable",
     )
 
     def __init__(self, pool: UpstreamPool, key: PoolKey) -> None:
@@ -63,6 +65,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser: httptools.HttpResponseParser | None = None  # None: the fast lane may read
         self.body_left = 0  # fast lane: body bytes of the current response still to come
+        self.reusable = False  # fast lane: the current response leaves the connection reusable
         self.exchange: Exchange | None = None
         self.requests = 0
         self.in_pool = False
@@ -110,6 +113,12 @@ class UpstreamConnection(asyncio.Protocol):
         """The whole request is written: the read timeout starts now."""
         self.request_sent = True
         self.last_io = self.loop.time()
+
+    def close_delimited(self) -> bool:
+        """The current response's body ends when the upstream closes (never in the fast lane,
+        which takes length-framed bodies only)."""
+        head = self.head
+        return self.parser is not None and head is not None and head.content_length is None and not head.chunked
 
     def detach(self) -> None:
         """Unbind from the exchange; an armed timer stays and lapses when it finds none."""
@@ -195,26 +204,19 @@ class UpstreamConnection(asyncio.Protocol):
             self.exchange.on_upstream_congested(False)
 
     def _fast_response(self, data: bytes, exchange: Exchange) -> bool:
-        """The fast lane, at the start of a response: False (nothing done) when it declines."""
-        try:
-            head = parse_response_head(data)
-        except HttpHeadError:
-            return False  # the general lane reports it
-        if head is None or not head.plain:
+        """The fast lane, at the start of a response: False (nothing done) when it declines
+        (an invalid head included: the general lane reports it)."""
+        relayed = exchange.on_plain_response(data)
+        if relayed is None:
             return False
-        size = 0 if self.head_only else head.body_length
-        if size is None:
-            return False
-        self.head = head
+        length, _, size, self.reusable = relayed[:4]
         self.head_done = True
-        exchange.on_response_head(head.status, head)
-        length = head.length
         if len(data) == length:
             if size:
                 self.body_left = size
                 exchange.flush()
             else:
-                exchange.on_response_complete(head.reusable)
+                exchange.on_response_complete(self.reusable)
             return True
         self._fast_body(data[length:], exchange, size)
         return True
@@ -235,7 +237,7 @@ class UpstreamConnection(asyncio.Protocol):
             data = data[:left]
             reusable = False
         else:
-            reusable = self.head.reusable
+            reusable = self.reusable
         if data:
             exchange.on_response_body(data)
         exchange.on_response_complete(reusable)

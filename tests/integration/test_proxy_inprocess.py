@@ -1,7 +1,6 @@
 """The proxy in-process: a ProxyProtocol server on 127.0.0.1:0 in front of demo echo upstreams,
-driven with real sockets and raw bytes. Router and balancer are small stand-ins honouring the
-``dataplane._core`` contract (RouteMatch.upstream_path already built), so these tests exercise
-the proxy alone."""
+driven with real sockets and raw bytes, routed by the native router. The balancer is a small
+stand-in honouring the ``dataplane._core`` contract, so that tests choose the targets."""
 
 from __future__ import annotations
 
@@ -17,53 +16,35 @@ import pytest
 import trustme
 import uvloop
 
+from dataplane import _core
 from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
 from dataplane.proxy.state import ACTIVE_CONNECTIONS, TOTAL_REQUESTS
 from demo.echo_upstream import serve
 
 
-# -- stand-ins for the native router and balancer ------------------------------------------------
-
-@dataclass
-class Match:
-    route_id: str
-    service_id: str | None
-    upstream_path: str
-    preserve_host: bool = False
-    https_redirect_status: int | None = None
-    forwarded_prefix: str | None = None
-    captures: dict | None = None
-
+# -- routes as the native router takes them, and a stand-in balancer ------------------------------
 
 @dataclass
 class Route:
+    """A prefix route to a service, compiled by the real router (``dataplane._core.Router``)."""
+
     id: str
     prefix: str
     service_id: str | None
-    service_path: str = "/"
     strip_path: bool = True
     preserve_host: bool = False
-    https_redirect_status: int | None = None
+    https_redirect_status: int | None = None  # set: the route takes https only
+
+    def entity(self) -> bytes:
+        route = {"id": self.id, "paths": [self.prefix], "strip_path": self.strip_path,
+                 "preserve_host": self.preserve_host, "service": {"id": self.service_id} if self.service_id else None}
+        if self.https_redirect_status is not None:
+            route.update(protocols=["https"], https_redirect_status_code=self.https_redirect_status)
+        return orjson.dumps(route)
 
 
-class Router:
-    header_names: list[str] = []
-
-    def __init__(self, routes: list[Route]) -> None:
-        self.routes = routes
-
-    def find(self, method, scheme, host, path, sni=None, headers=None):
-        for route in self.routes:
-            if path.startswith(route.prefix):
-                rest = path[len(route.prefix):] if route.strip_path else path
-                upstream = route.service_path.rstrip("/") + "/" + rest.lstrip("/") if rest else route.service_path
-                redirect = route.https_redirect_status if scheme == "http" else None
-                prefix = route.prefix if route.strip_path else None
-                return Match(route.id, route.service_id, upstream, route.preserve_host, redirect, prefix)
-        return None
-
-    def __len__(self) -> int:
-        return len(self.routes)
+def router(routes: list[Route], services: list[dict]) -> _core.Router:
+    return _core.Router.from_json([route.entity() for route in routes], [orjson.dumps(s) for s in services])
 
 
 class Balancer:
@@ -104,7 +85,7 @@ class Gateway:
 @contextlib.asynccontextmanager
 async def gateway(routes, services, balancers=None, settings=None, ca_certificates=None, upstreams=None):
     settings = settings or ProxySettings()
-    runtime = Runtime.build(1, "0" * 32, Router(routes), services, balancers or {}, ca_certificates or [], settings,
+    runtime = Runtime.build(1, "0" * 32, router(routes, services), services, balancers or {}, ca_certificates or [], settings,
                             upstreams=upstreams)
     state = ProxyState(settings, runtime)
     loop = asyncio.get_running_loop()
@@ -431,8 +412,8 @@ def test_request_line_and_header_limits():
 
 def test_forwarding_headers_from_an_untrusted_client():
     async def main():
-        routes = [Route("r1", "/api", "s1", service_path="/anything")]
-        async with echo() as (_, up), gateway(routes, [service("s1", "127.0.0.1", up)]) as gw:
+        routes = [Route("r1", "/api", "s1")]
+        async with echo() as (_, up), gateway(routes, [service("s1", "127.0.0.1", up, path="/anything")]) as gw:
             response = await request(gw.port, (
                 b"GET /api/x/y?q=1 HTTP/1.1\r\nHost: Example.COM:8000\r\nX-Forwarded-For: 1.1.1.1\r\n"
                 b"X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Port: 1\r\nX-Real-IP: 2.2.2.2\r\n"

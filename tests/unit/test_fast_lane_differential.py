@@ -33,15 +33,30 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from dataplane._core import HttpHeadError, RequestHeadParser, parse_response_head
-from dataplane.proxy import forwarding
+import orjson
+
+from dataplane._core import HttpHeadError, Router, parse_response_head
+from dataplane.proxy import ProxySettings, forwarding
 
 T = TypeVar("T")
 
 # The proxy's defaults (nginx's large_client_header_buffers), no body limit, and the fields the
-# proxy drops (its one table, as ProxyState passes it) plus its own request id.
-TABLE = {**forwarding.REQUEST_HEADERS, b"x-kong-request-id": forwarding.DROP}
-PARSER = RequestHeadParser(8192, 8192, 32768, 0, [name for name, code in TABLE.items() if code == forwarding.DROP])
+# proxy drops (its one table, with its own request id).
+SETTINGS = ProxySettings()
+TABLE = forwarding.request_headers(SETTINGS)
+assert TABLE[b"x-kong-request-id"] == forwarding.DROP
+PLANNER = forwarding.request_planner(SETTINGS)  # reads heads, plans none
+# One route taking every request, for the planned upstream head.
+SERVICES = [orjson.dumps({"id": "svc", "host": "127.0.0.1", "port": 9, "path": "/base"})]
+ROUTER = Router.from_json([orjson.dumps({"id": "all", "service": {"id": "svc"}, "paths": ["/"]})], SERVICES)
+ROUTED = PLANNER.routed(ROUTER, {"svc": "the service"})
+PEER, PORT = b"10.0.0.1", b"8000"
+
+
+def parse(data: bytes) -> tuple | None:
+    """The head fields of ``RequestPlanner.plan`` (without the request id and the plan)."""
+    planned = PLANNER.plan(data, PEER, PORT, False, None, False)
+    return None if planned is None else planned[:15]
 
 # Bodies are fed to httptools up to this size; beyond it only the head is checked.
 MAX_FED_BODY = 1 << 16
@@ -299,7 +314,7 @@ def response_heads(draw: st.DrawFn) -> bytes:
 
 
 class NativeRequest(NamedTuple):
-    """The tuple `RequestHeadParser.parse` returns."""
+    """The head fields of the tuple `RequestPlanner.plan` returns."""
 
     length: int
     method: bytes
@@ -379,7 +394,7 @@ def joined(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
 def check_request(data: bytes) -> bool:
     """Asserts that httptools reads a head the native parser accepts the same way; False when
     the native parser declines it."""
-    parsed = PARSER.parse(data)
+    parsed = parse(data)
     if parsed is None:
         return False
     native = NativeRequest(*parsed)
@@ -387,7 +402,7 @@ def check_request(data: bytes) -> bool:
     # the head ends at its first blank line, and nothing but a request line precedes it
     assert head.endswith(b"\r\n\r\n") and data.find(b"\r\n\r\n") + 4 == native.length, data
     # what follows the head (a body, the next request) does not change how it is read
-    assert PARSER.parse(head) == parsed, data
+    assert parse(head) == parsed, data
     recorder, parser = request_parser()
     try:
         parser.feed_data(head)
@@ -420,6 +435,7 @@ def check_request(data: bytes) -> bool:
     assert native.forwarded == b"".join(
         b"%s: %s\r\n" % (name, value) for name, value in headers
         if name.lower() not in TABLE and name.lower() not in named), head
+    check_planned(data, native, headers)
     size = native.content_length or 0
     if not size:
         assert recorder.completed == 1, f"httptools expects a body after {head!r}"
@@ -433,6 +449,27 @@ def check_request(data: bytes) -> bool:
         assert (recorder.completed, recorder.body) == (1, size), head
         assert recorder.keep_alive_at_end is native.keep_alive, head
     return True
+
+
+def check_planned(data: bytes, native: NativeRequest, headers: list[tuple[bytes, bytes]]) -> None:
+    """Planned, the head goes upstream as the general lane sends it: the access phase's
+    builder fed with what httptools read, after the router's match."""
+    planned = ROUTED.plan(data, PEER, PORT, False, None, False)
+    assert planned[16] == "the service" and planned[14] is None, data
+    url = native.url
+    path = url.partition(b"?")[0].decode()
+    match = ROUTER.find(native.method.decode(), "http", native.host_text, path)
+    hosts = values_of(headers, b"host")
+    host_name = forwarding.host_parts(hosts[0])[0] if hosts else None
+    te_trailers = any(b"trailers" in (t.strip() for t in v.lower().split(b",")) for v in values_of(headers, b"te"))
+    named = forwarding.connection_named(native.connection) if native.connection else set()
+    fields = b"".join(b"%s: %s\r\n" % (name, value) for name, value in headers
+                      if name.lower() not in TABLE and name.lower() not in named)
+    general = PLANNER.upstream_head(
+        native.method, url, native.version == b"1.0", host_name, joined(headers, b"x-forwarded-for"),
+        joined(headers, b"via"), te_trailers, fields, False, native.content_length, match.upstream_path,
+        match.forwarded_prefix, PEER, PORT, False, None, planned[15])
+    assert (planned[18], planned[19]) == general, data
 
 
 def check_response(data: bytes) -> bool:
@@ -562,7 +599,7 @@ def test_plain_requests_are_accepted_and_read_alike(data: bytes) -> None:
     b"GET / HTTP/1.1\r\nHost: a\r\nConnection: \"close\"\r\n\r\n",
 ])
 def test_smuggling_shapes_are_declined(data: bytes) -> None:
-    assert PARSER.parse(data) is None
+    assert parse(data) is None
 
 
 @pytest.mark.parametrize("data", [

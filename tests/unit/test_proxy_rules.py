@@ -5,7 +5,7 @@ import ipaddress
 import pytest
 
 from dataplane.proxy import errors
-from dataplane.proxy.forwarding import connection_named, header_value, header_values, host_parts, nginx_host, path_bytes
+from dataplane.proxy.forwarding import connection_named, header_value, header_values, host_parts, nginx_host
 from dataplane.proxy.realip import is_trusted, parse_ip, real_ip
 from dataplane._core import HttpHeadError, parse_response_head
 from dataplane.proxy.response import STATUS_LINES
@@ -49,8 +49,6 @@ def test_realip():
 
 
 def test_forwarding_helpers():
-    assert path_bytes("/a/b;c=d/%41") == b"/a/b;c=d/%41"
-    assert path_bytes("/with space/é") == b"/with%20space/%E9"
     assert nginx_host(b"Example.COM:8000", b"srv") == b"example.com"
     assert nginx_host(b"[::1]:80", b"srv") == b"[::1]"
     assert nginx_host(None, b"srv") == b"srv"

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use super::response_head::ResponseHead;
+use super::response_head::{parse_response_head, ResponseHead};
 
 /// The worker-wide part of the header filter.
 #[derive(Debug)]
@@ -53,7 +53,33 @@ pub struct ClientHead {
     pub keep_alive: bool,
 }
 
+/// A plain upstream head and the client head made of it (see [`ClientHeadFilter::relay`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relayed {
+    /// Bytes of the upstream head: its body starts here.
+    pub head_length: usize,
+    pub status: u16,
+    /// Body bytes that follow (0 for a response to HEAD, 204, 304).
+    pub body_length: u64,
+    /// The upstream connection may serve another request after this response.
+    pub reusable: bool,
+    pub client: ClientHead,
+}
+
 impl ClientHeadFilter {
+    /// The fast lane's response side in one call: the upstream head at the start of `data`
+    /// parsed and the client head built, when the head is whole, plain and framed by a length
+    /// (or has no body); None otherwise, and the general lane reads the response.
+    pub fn relay(&self, data: &[u8], exchange: &Exchange<'_>) -> Option<Relayed> {
+        let head = parse_response_head(data).ok()??;
+        if !head.plain {
+            return None;
+        }
+        let body_length = if exchange.head_request { 0 } else { head.body_length? };
+        let client = self.build(&head, exchange);
+        Some(Relayed { head_length: head.length, status: head.status, body_length, reusable: head.reusable, client })
+    }
+
     /// `status_lines`: for codes 100..=999 in order. Fewer lines than that is a caller bug;
     /// missing codes get a line without a reason phrase.
     pub fn new(
@@ -220,6 +246,21 @@ Via: 1.0 a, 1.1 gantry\r\nX-Kong-Upstream-Latency: 7\r\nX-Kong-Proxy-Latency: 12
         assert!(!head_request.chunked && head_request.keep_alive);
         let closing = f.build(&unframed, &Exchange { keep_alive: false, ..exchange() });
         assert!(!closing.keep_alive && String::from_utf8_lossy(&closing.bytes).contains("Connection: close\r\n"));
+    }
+
+    #[test]
+    fn relays_plain_heads_only() {
+        let f = filter(false, false, false, false);
+        let data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let relayed = f.relay(data, &exchange()).expect("plain");
+        assert_eq!((relayed.head_length, relayed.status, relayed.body_length, relayed.reusable), (38, 200, 5, true));
+        assert_eq!(relayed.client.bytes, f.build(&head(data), &exchange()).bytes);
+        let to_head = f.relay(data, &Exchange { head_request: true, ..exchange() }).expect("plain");
+        assert_eq!(to_head.body_length, 0);
+        assert!(f.relay(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", &exchange()).is_none());
+        assert!(f.relay(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", &exchange()).is_none());
+        assert!(f.relay(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", &exchange()).is_none());
+        assert!(f.relay(b"HTTP/1.1 100 Continue\r\n\r\n", &exchange()).is_none());
     }
 
     #[test]

@@ -9,9 +9,14 @@
 
 pub mod client_head;
 mod headers;
+pub mod planner;
 pub mod request_head;
+pub mod request_id;
 pub mod response_head;
+pub mod upstream_head;
 
-pub use client_head::{ClientHead, ClientHeadFilter};
+pub use client_head::{ClientHead, ClientHeadFilter, Relayed};
+pub use planner::{Plan, Planner};
 pub use request_head::{Decline, Limits, RequestHead, RequestHeadParser};
 pub use response_head::{parse_response_head, ResponseHead, ResponseHeadError};
+pub use upstream_head::{Downstream, Forwarding, Framing, RouteTarget, Trusted, UpstreamHead, UpstreamHeadRules};

@@ -1,73 +1,13 @@
-//! HTTP heads in one call each: `RequestHeadParser` (the client's head, for the proxy's fast
-//! lane), `parse_response_head` / `ResponseHead` (the upstream's) and `ClientHeadFilter` (the
-//! head sent to the client).
+//! HTTP heads in one call each: `parse_response_head` / `ResponseHead` (the upstream's head),
+//! `ClientHeadFilter` (the head sent to the client) and request ids. The client's head is read
+//! by `RequestPlanner` (`super::planner`).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyTuple};
 
 use super::errors::HttpHeadError;
-use crate::http::request_head::METHODS;
 use crate::http::client_head::Exchange as ClientExchange;
-use crate::http::{parse_response_head, ClientHeadFilter, Limits, RequestHeadParser, ResponseHead};
-
-/// Parses client request heads with one worker's limits; method and version objects are made
-/// once and shared by every request.
-#[pyclass(frozen, name = "RequestHeadParser", module = "dataplane._core")]
-pub struct PyRequestHeadParser {
-    parser: RequestHeadParser,
-    methods: Vec<Py<PyBytes>>,
-    versions: [Py<PyBytes>; 2],
-}
-
-#[pymethods]
-impl PyRequestHeadParser {
-    #[new]
-    fn new(py: Python<'_>, request_line: usize, header_line: usize, head: usize, body: u64, dropped: Vec<Vec<u8>>) -> Self {
-        let limits = Limits { request_line, header_line, head, body };
-        PyRequestHeadParser {
-            parser: RequestHeadParser::new(limits, dropped),
-            methods: METHODS.iter().map(|m| PyBytes::new(py, m.as_bytes()).unbind()).collect(),
-            versions: [PyBytes::new(py, b"1.1").unbind(), PyBytes::new(py, b"1.0").unbind()],
-        }
-    }
-
-    /// The head at the start of `data` as a tuple (see the stub), or None when the fast lane
-    /// declines it: incomplete, unusual or invalid, all left to the general parser.
-    fn parse<'py>(&self, py: Python<'py>, data: &[u8]) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let Ok(head) = self.parser.parse(data) else {
-            return Ok(None);
-        };
-        let bytes = |value: &[u8]| PyBytes::new(py, value);
-        let optional = |value: &Option<Vec<u8>>| value.as_deref().map(bytes);
-        let fields = PyList::empty(py);
-        for (name, value) in &head.fields {
-            fields.append((bytes(name), bytes(value)))?;
-        }
-        let host_text = match head.host {
-            // plain ASCII (checked by the parser), so this is its latin-1 text too
-            Some(host) => PyString::new(py, std::str::from_utf8(host).unwrap_or_default()),
-            None => PyString::new(py, ""),
-        };
-        let items: [Bound<'py, PyAny>; 15] = [
-            head.length.into_pyobject(py)?.into_any(),
-            self.methods[head.method].bind(py).clone().into_any(),
-            bytes(head.target).into_any(),
-            self.versions[usize::from(head.http10)].bind(py).clone().into_any(),
-            pyo3::types::PyBool::new(py, head.keep_alive).to_owned().into_any(),
-            fields.into_any(),
-            head.host.map(bytes).into_pyobject(py)?.into_any(),
-            bytes(&head.host_name).into_any(),
-            host_text.into_any(),
-            head.content_length.into_pyobject(py)?.into_any(),
-            optional(&head.connection).into_pyobject(py)?.into_any(),
-            optional(&head.x_forwarded_for).into_pyobject(py)?.into_any(),
-            optional(&head.via).into_pyobject(py)?.into_any(),
-            pyo3::types::PyBool::new(py, head.te_trailers).to_owned().into_any(),
-            bytes(&head.forwarded).into_any(),
-        ];
-        PyTuple::new(py, items).map(Some)
-    }
-}
+use crate::http::{parse_response_head, request_id, ClientHeadFilter, ResponseHead};
 
 /// The parsed head stays in Rust: the header filter reads it there, and a field read from
 /// Python is converted when read (the proxy reads a few scalars per response).
@@ -161,6 +101,45 @@ impl PyClientHeadFilter {
         PyBytes::new(py, &line)
     }
 
+    /// The fast lane's response head: `(head length, status, body length, reusable, client
+    /// head bytes, chunked, keep_alive)` when the head at the start of `data` is whole, plain
+    /// and framed by a length, else None (see `crate::http::ClientHeadFilter::relay`).
+    #[allow(clippy::too_many_arguments)]
+    fn relay<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        head_request: bool,
+        http10_client: bool,
+        keep_alive: bool,
+        upstream_latency_ms: i64,
+        proxy_latency_ms: i64,
+        request_id: &[u8],
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let exchange = ClientExchange {
+            head_request,
+            http10_client,
+            keep_alive,
+            upstream_latency_ms,
+            proxy_latency_ms,
+            request_id,
+        };
+        let Some(relayed) = self.filter.relay(data, &exchange) else {
+            return Ok(None);
+        };
+        let client = relayed.client;
+        let items = (
+            relayed.head_length,
+            relayed.status,
+            relayed.body_length,
+            relayed.reusable,
+            PyBytes::new(py, &client.bytes),
+            client.chunked,
+            client.keep_alive,
+        );
+        items.into_pyobject(py).map(Some)
+    }
+
     /// `(head bytes, chunked, keep_alive)` for the client, from the upstream `head`.
     #[allow(clippy::too_many_arguments)]
     fn build<'py>(
@@ -196,8 +175,22 @@ fn py_parse_response_head(data: &[u8]) -> PyResult<Option<PyResponseHead>> {
     }
 }
 
+/// A new request id: 32 hex digits (ASCII bytes).
+#[pyfunction]
+fn new_request_id(py: Python<'_>) -> Bound<'_, PyBytes> {
+    PyBytes::new(py, &request_id::next())
+}
+
+/// Starts this process's request id sequence under `prefix` (drawn at random by the caller,
+/// again in each forked child).
+#[pyfunction]
+fn seed_request_ids(prefix: u64) {
+    request_id::seed(prefix);
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyRequestHeadParser>()?;
+    m.add_function(wrap_pyfunction!(new_request_id, m)?)?;
+    m.add_function(wrap_pyfunction!(seed_request_ids, m)?)?;
     m.add_class::<PyResponseHead>()?;
     m.add_class::<PyClientHeadFilter>()?;
     m.add_function(wrap_pyfunction!(py_parse_response_head, m)?)

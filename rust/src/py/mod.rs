@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 mod balancer;
 mod errors;
 mod http;
+mod planner;
 mod router;
 mod store;
 
@@ -18,5 +19,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     balancer::register(m)?;
     store::register(m)?;
     http::register(m)?;
+    planner::register(m)?;
     Ok(())
 }

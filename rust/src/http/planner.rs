@@ -1,0 +1,168 @@
+//! The fast lane's request side in one call: parse a plain head, route it and build the
+//! upstream request head.
+//!
+//! What the general lane does in several steps (parse, router, access phase) is done here for
+//! a head the fast lane accepts (see [`RequestHeadParser`]), with the same pieces: the same
+//! router and the same [`UpstreamHeadRules`]. A head is *planned* (routed, upstream head
+//! built) only when nothing else has a say in it: the connection is not from a trusted address
+//! (whose `X-Forwarded-*` headers the access phase reads), a route matched, and it does not
+//! redirect to https. Otherwise the head comes back unplanned and the proxy routes it and runs
+//! the access phase itself, exactly as for a head of the general lane.
+//!
+//! No plugin runs in this version; a request a plugin applies to must not be planned once
+//! they do, since plugins may rewrite what the router sees and what goes upstream.
+
+use std::sync::Arc;
+
+use super::request_head::{Decline, RequestHead, RequestHeadParser, METHODS};
+use super::upstream_head::{Downstream, Forwarding, Framing, RouteTarget, Trusted, UpstreamHead, UpstreamHeadRules};
+use crate::router::{Match, RequestInput, Router};
+
+/// One worker's fast-lane rules.
+#[derive(Debug, Clone)]
+pub struct Planner {
+    pub parser: RequestHeadParser,
+    pub rules: UpstreamHeadRules,
+}
+
+/// A head the fast lane took, planned or not.
+#[derive(Debug)]
+pub struct Plan<'a> {
+    pub head: RequestHead<'a>,
+    /// The route and the upstream head, when planned.
+    pub routed: Option<(Arc<Match>, UpstreamHead)>,
+}
+
+impl Planner {
+    /// The head at the start of `data` (declined as [`RequestHeadParser::parse`] declines),
+    /// routed by `router` when it is given and the connection is not `trusted`.
+    pub fn plan<'a>(
+        &self,
+        data: &'a [u8],
+        router: Option<&Router>,
+        downstream: &Downstream<'_>,
+        sni: Option<&str>,
+        trusted: bool,
+        request_id: &[u8],
+    ) -> Result<Plan<'a>, Decline> {
+        let head = self.parser.parse(data)?;
+        let routed = match router {
+            Some(router) if !trusted => self.route(&head, router, downstream, sni, request_id),
+            _ => None,
+        };
+        Ok(Plan { head, routed })
+    }
+
+    fn route(
+        &self,
+        head: &RequestHead<'_>,
+        router: &Router,
+        downstream: &Downstream<'_>,
+        sni: Option<&str>,
+        request_id: &[u8],
+    ) -> Option<(Arc<Match>, UpstreamHead)> {
+        let path_end = head.target.iter().position(|b| *b == b'?').unwrap_or(head.target.len());
+        // Only the headers some route looks at, names lower-cased as the router compares them.
+        let names = router.header_names();
+        let headers: Vec<(String, &str)> = if names.is_empty() {
+            Vec::new()
+        } else {
+            head.fields
+                .iter()
+                .filter(|(name, _)| names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name)))
+                .map(|(name, value)| (text(name).to_ascii_lowercase(), text(value)))
+                .collect()
+        };
+        let pairs: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (name.as_str(), *value)).collect();
+        let found = router.find(&RequestInput {
+            method: METHODS[head.method],
+            scheme: if downstream.https { "https" } else { "http" },
+            host: head.host.map_or("", text),
+            path: text(&head.target[..path_end]),
+            sni,
+            headers: &pairs,
+        })?;
+        if found.service_id.is_none() || (found.https_redirect_status.is_some() && !downstream.https) {
+            return None;
+        }
+        let request = Forwarding {
+            method: METHODS[head.method].as_bytes(),
+            target: head.target,
+            http10: head.http10,
+            host_name: head.host.map(|_| head.host_name.as_slice()),
+            x_forwarded_for: head.x_forwarded_for.as_deref(),
+            via: head.via.as_deref(),
+            te_trailers: head.te_trailers,
+            fields: &head.forwarded,
+            framing: head.content_length.map_or(Framing::None, Framing::Length),
+        };
+        let route = RouteTarget {
+            upstream_path: &found.upstream_path,
+            forwarded_prefix: found.forwarded_prefix.as_deref(),
+        };
+        let upstream = self.rules.build(&request, &route, downstream, &Trusted::default(), request_id);
+        Some((found, upstream))
+    }
+}
+
+/// The parser accepted plain ASCII only: every slice of a head is valid UTF-8.
+fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entities::{Route, Service};
+    use crate::http::Limits;
+
+    fn planner() -> Planner {
+        let limits = Limits { request_line: 8192, header_line: 8192, head: 32768, body: 0 };
+        Planner {
+            parser: RequestHeadParser::new(limits, vec![b"x-real-ip".to_vec()]),
+            rules: UpstreamHeadRules {
+                inbound_via: [b"1.1 gantry".to_vec(), b"1.0 gantry".to_vec()],
+                server_name: b"gantry".to_vec(),
+                request_id: false,
+            },
+        }
+    }
+
+    fn router(routes: serde_json::Value) -> Router {
+        let routes: Vec<Route> = serde_json::from_value(routes).unwrap();
+        let services: Vec<Service> = serde_json::from_value(serde_json::json!([{"id": "s", "host": "up", "port": 80}])).unwrap();
+        Router::new(routes, &services, 16).unwrap()
+    }
+
+    const DOWN: Downstream<'static> = Downstream { peer: b"10.0.0.1", port: b"8000", https: false };
+
+    #[test]
+    fn routes_and_builds_the_upstream_head() {
+        let router = router(serde_json::json!([{"id": "r", "service": {"id": "s"}, "paths": ["/api"]}]));
+        let data = b"GET /api/users?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Real-IP: 6.6.6.6\r\nAccept: */*\r\n\r\n";
+        let plan = planner().plan(data, Some(&router), &DOWN, None, false, b"id").unwrap();
+        let (found, head) = plan.routed.expect("planned");
+        assert_eq!(&*found.route_id, "r");
+        let text = format!("{}up{}", String::from_utf8_lossy(&head.before), String::from_utf8_lossy(&head.after));
+        assert!(text.starts_with("GET /users?x=1 HTTP/1.1\r\nHost: up\r\nConnection: keep-alive\r\n"), "{text}");
+        assert!(text.contains("X-Forwarded-Prefix: /api\r\nX-Real-IP: 10.0.0.1\r\n"), "{text}");
+        assert!(text.ends_with("Via: 1.1 gantry\r\nAccept: */*\r\n\r\n"), "{text}");
+    }
+
+    #[test]
+    fn leaves_to_the_access_phase_what_it_must_decide() {
+        let router = router(serde_json::json!([
+            {"id": "r", "service": {"id": "s"}, "paths": ["/api"]},
+            {"id": "secure", "service": {"id": "s"}, "paths": ["/secure"], "protocols": ["https"]},
+            {"id": "h", "service": {"id": "s"}, "headers": {"x-v": ["2"]}},
+        ]));
+        let p = planner();
+        let unplanned = |data: &[u8], trusted: bool| p.plan(data, Some(&router), &DOWN, None, trusted, b"").unwrap().routed.is_none();
+        assert!(unplanned(b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n", true), "trusted client");
+        assert!(unplanned(b"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n", false), "no route");
+        assert!(unplanned(b"GET /secure HTTP/1.1\r\nHost: a\r\n\r\n", false), "https redirect");
+        assert!(!unplanned(b"GET /other HTTP/1.1\r\nHost: a\r\nX-V: 2\r\n\r\n", false), "header route");
+        assert!(p.plan(b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n", None, &DOWN, None, false, b"").unwrap().routed.is_none());
+        assert_eq!(p.plan(b"GET /api HTTP/1.1\r\n", Some(&router), &DOWN, None, false, b"").unwrap_err(), Decline::Incomplete);
+    }
+}
