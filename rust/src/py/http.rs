@@ -116,14 +116,8 @@ impl PyClientHeadFilter {
         proxy_latency_ms: i64,
         request_id: &[u8],
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let exchange = ClientExchange {
-            head_request,
-            http10_client,
-            keep_alive,
-            upstream_latency_ms,
-            proxy_latency_ms,
-            request_id,
-        };
+        let exchange =
+            client_exchange(head_request, http10_client, keep_alive, upstream_latency_ms, proxy_latency_ms, request_id);
         let Some(relayed) = self.filter.relay(data, &exchange) else {
             return Ok(None);
         };
@@ -153,17 +147,23 @@ impl PyClientHeadFilter {
         proxy_latency_ms: i64,
         request_id: &[u8],
     ) -> (Bound<'py, PyBytes>, bool, bool) {
-        let exchange = ClientExchange {
-            head_request,
-            http10_client,
-            keep_alive,
-            upstream_latency_ms,
-            proxy_latency_ms,
-            request_id,
-        };
+        let exchange =
+            client_exchange(head_request, http10_client, keep_alive, upstream_latency_ms, proxy_latency_ms, request_id);
         let built = self.filter.build(&head.head, &exchange);
         (PyBytes::new(py, &built.bytes), built.chunked, built.keep_alive)
     }
+}
+
+/// The per-response inputs of the header filter, in the order the Python methods take them.
+fn client_exchange(
+    head_request: bool,
+    http10_client: bool,
+    keep_alive: bool,
+    upstream_latency_ms: i64,
+    proxy_latency_ms: i64,
+    request_id: &[u8],
+) -> ClientExchange<'_> {
+    ClientExchange { head_request, http10_client, keep_alive, upstream_latency_ms, proxy_latency_ms, request_id }
 }
 
 /// The response head at the start of `data`, or None while it is incomplete.
