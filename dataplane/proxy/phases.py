@@ -134,14 +134,14 @@ class Exchange:
         head already, built by the same router and rules as ``route`` and ``access`` use: it
         goes straight to the balancer. Planning is for requests nothing else has a say in; once
         plugins run, a request a plugin applies to must not be planned."""
-        if self.service is not None:
-            self.balancer()
-            return
         if not self.request_id:
             self.request_id = new_request_id()
         if self.error is not None:
             status, message = self.error
             self.error_page(status, message)
+            return
+        if self.service is not None:
+            self.balancer()
             return
         self.rewrite()
         runtime = self.state.runtime

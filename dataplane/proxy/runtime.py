@@ -14,8 +14,8 @@ import orjson
 from dataplane import _core
 
 from . import tls
-from .forwarding import request_planner
 from .dns import is_ip
+from .forwarding import request_planner
 from .settings import ProxySettings
 
 

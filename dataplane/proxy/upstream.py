@@ -12,8 +12,8 @@ Then one of two lanes, chosen per response:
   heads in pieces, anything unusual or invalid): the head is parsed natively
   (``parse_response_head``: status and headers sorted for the header filter) and every byte
   goes through httptools (strict), which decides validity and where the body ends; the native
-  head and httptools must agree on
-  the status of the head that completes, or the response is invalid.
+  head and httptools must agree on the status of the head that completes, or the response is
+  invalid.
 
 Timeouts follow nginx: ``read_timeout`` between two successive reads once the request is sent,
 ``write_timeout`` between two successive writes while the upstream is not taking our bytes. One

@@ -186,3 +186,33 @@ def test_bytes_after_a_fast_lane_response_retire_the_upstream_connection():
             assert ScriptedUpstream.connections == 2  # the first one was not trusted again
         upstream.close()
     run(main())
+
+
+def test_a_planned_head_goes_upstream_as_the_general_lane_sends_it():
+    """The fast lane routes and builds the upstream head in one native call; the same request
+    read by the general lane (its head split over two reads) reaches the upstream with the same
+    request line and the same fields, in the same order (the request id aside)."""
+    async def main():
+        async with echo_gateway() as (_, gw):
+            client = await Client.open(gw.port)
+            head = (b"GET /anything/x?q=1 HTTP/1.1\r\nHost: Example.com:8000\r\nX-Forwarded-For: 1.1.1.1\r\n"
+                    b"Via: 1.0 edge\r\nTE: trailers\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\n"
+                    b"User-Agent: t\r\nAccept: */*\r\n\r\n")
+            seen = []
+            for pieces in ((head,), (head[:30], head[30:])):
+                for piece in pieces:
+                    await client.send(piece)
+                    await asyncio.sleep(0.05)
+                    if piece is not pieces[-1]:
+                        assert client_connection(gw).parser is not None  # the general lane reads it
+                (response,) = await client.read()
+                assert response.status == 200
+                echoed = response.json()
+                fields = [(name.lower(), value) for name, value in echoed["headers"]
+                          if name.lower() != "x-kong-request-id"]
+                seen.append((echoed["method"], echoed["path"], echoed["query"], fields))
+            assert seen[0] == seen[1]
+            assert ("via", "1.0 edge, 1.1 gantry/0.1.0") in seen[0][3] and ("te", "trailers") in seen[0][3]
+            assert not any(name == "x-drop" for name, _ in seen[0][3])
+            client.close()
+    run(main())
