@@ -155,12 +155,15 @@ class ClientHeadFilter:
         (0 for HEAD), reusable, client head, chunked, keep_alive)` with the client head as
         `build` makes it; otherwise None and the general lane reads the response."""
     def build(self, head: ResponseHead, head_request: bool, http10_client: bool, keep_alive: bool,
-              upstream_latency_ms: int, proxy_latency_ms: int, request_id: bytes) -> tuple[bytes, bool, bool]:
+              upstream_latency_ms: int, proxy_latency_ms: int, request_id: bytes,
+              upgrade: bool) -> tuple[bytes, bool, bool]:
         """`(head, chunked, keep_alive)`: nginx's status line, the upstream's forwardable fields,
         the framing for this client (Content-Length as received; else nothing for HEAD, 204 and
         304; else chunked for HTTP/1.1; else close-delimited, which ends keep-alive),
         Connection, Via, Server and Date when the upstream sent none, the enabled Kong headers.
-        `chunked`: the body is to be re-chunked; `keep_alive`: the connection stays open."""
+        `chunked`: the body is to be re-chunked; `keep_alive`: the connection stays open.
+        `upgrade`: the client asked for WebSocket; a 101 then gets `Connection: upgrade` and the
+        upstream's `Upgrade` instead of framing and keep-alive."""
 
 RequestHead = tuple[int, bytes, bytes, bytes, bool, list[tuple[bytes, bytes]], bytes | None, bytes, str, int | None,
                     bytes | None, bytes | None, bytes | None, bool, bytes | None, bytes, object | None, bool,
@@ -210,7 +213,8 @@ class RequestPlanner:
         `port`, `https`, `sni`) is not `trusted` (its X-Forwarded-* headers count), a route
         matched, it has a service known here and does not redirect to https."""
     def upstream_head(self, method: bytes, target: bytes, http10: bool, host_name: bytes | None,
-                      x_forwarded_for: bytes | None, via: bytes | None, te_trailers: bool, fields: bytes,
+                      x_forwarded_for: bytes | None, via: bytes | None, te_trailers: bool, websocket: bool,
+                      fields: bytes,
                       chunked: bool, content_length: int | None, upstream_path: str, forwarded_prefix: str | None,
                       peer: bytes, port: bytes, https: bool,
                       trusted: tuple[bytes | None, bytes | None, bytes | None, bytes | None, bytes | None,
@@ -218,7 +222,8 @@ class RequestPlanner:
                       request_id: bytes) -> tuple[bytes, bytes]:
         """`(before, after)`: the upstream request head around the Host value. `target` the
         origin-form target as received (its query is kept); `host_name` nginx's `$host` (None
-        without Host); `fields` the forwardable fields as lines; `trusted`: `(remote, proto,
+        without Host); `websocket`: a WebSocket handshake (sent with `Connection: upgrade` and
+        `Upgrade: websocket`); `fields` the forwardable fields as lines; `trusted`: `(remote, proto,
         host, port, path, prefix)` a trusted client supplied (real IP and X-Forwarded-*), each
         None when absent."""
 

@@ -5,7 +5,9 @@ The request is re-serialised from parsed fields, never copied: Host, Connection,
 X-Forwarded-*, X-Real-IP and X-Kong-Request-Id are ours; hop-by-hop headers (Connection and the
 names it lists, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, Proxy)
 are dropped, and so is Expect (the gateway answers ``100 Continue`` itself); the body is
-re-framed by us (Content-Length kept, chunked re-chunked).
+re-framed by us (Content-Length kept, chunked re-chunked). A WebSocket handshake (``Upgrade:
+websocket`` with ``Connection: upgrade``) goes upstream as ``Connection: upgrade`` and
+``Upgrade: websocket``, as Kong sends it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ X_FORWARDED_FOR = 6
 VIA = 7
 DROP = 8  # replaced by ours or hop-by-hop
 TE = 9  # hop-by-hop, but "trailers" is passed on as Kong does (gRPC needs it)
+UPGRADE = 10  # hop-by-hop, but a switch to WebSocket is passed on as Kong does
 
 REQUEST_HEADERS: dict[bytes, int] = {
     b"host": HOST,
@@ -40,7 +43,7 @@ REQUEST_HEADERS: dict[bytes, int] = {
     b"proxy-connection": DROP,
     b"te": TE,
     b"trailer": DROP,
-    b"upgrade": DROP,
+    b"upgrade": UPGRADE,
     b"proxy": DROP,  # httpoxy: Kong clears it
     b"x-forwarded-proto": DROP,
     b"x-forwarded-host": DROP,

@@ -31,6 +31,7 @@ from .forwarding import SERVER_NAME, connection_named, header_value, header_valu
 from .realip import real_ip
 from .response import CLOSE, KEEP_ALIVE, STATUS_LINES
 from .runtime import ServiceTarget, host_header_value
+from .tunnel import Tunnel
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ class Exchange:
         # the request, filled by the downstream parser
         "conn", "state", "method", "url", "version", "keep_alive", "headers", "forward", "forwarded", "host",
         "host_name", "host_text", "host_count", "content_length", "chunked", "te_count", "connection", "expect_continue", "xff",
-        "via", "te_trailers", "error", "head_complete", "body_done", "body_buffer", "body_received", "start",
+        "via", "te_trailers", "upgrade", "websocket", "tunnel_data", "error", "head_complete", "body_done",
+        "body_buffer", "body_received", "start",
         # decided by the phases
         "request_id", "service", "preserve_host", "head_parts", "upstream", "upstream_paused", "reused", "tries",
         "stale_retried", "connecting", "proxied",
@@ -98,6 +100,9 @@ class Exchange:
             self.head_parts = [before, b"", after] if before is not None else []
             self.head_complete = True
         self.forward: list[tuple[bytes, bytes]] = []  # general lane: the fields to forward
+        self.upgrade: bytes | None = None  # general lane: the Upgrade values
+        self.websocket = False  # a WebSocket handshake, passed on to the upstream
+        self.tunnel_data = b""  # what the client sent after its handshake, held until the switch
         self.host_count = 0
         self.chunked = False
         self.te_count = 0
@@ -238,7 +243,7 @@ class Exchange:
             fields = b"".join([b"%s: %s\r\n" % field for field in forward])
         before, after = state.planner.upstream_head(
             self.method, self.url, self.version == b"1.0", self.host_name if self.host is not None else None, self.xff,
-            self.via, self.te_trailers, fields, self.chunked, self.content_length, match.upstream_path,
+            self.via, self.te_trailers, self.websocket, fields, self.chunked, self.content_length, match.upstream_path,
             match.forwarded_prefix, conn.peer_bytes, conn.port_bytes, conn.https, trusted,
             self.request_id)
         self.head_parts = [before, b"", after]
@@ -440,7 +445,7 @@ class Exchange:
         self.status = status
         head_bytes, self.resp_chunked, self.keep_alive = state.client_head.build(
             head, self.method == b"HEAD", self.version == b"1.0", self.may_keep_alive(), int((now - t_balancer) * 1000),
-            int((t_balancer - self.start) * 1000), self.request_id)
+            int((t_balancer - self.start) * 1000), self.request_id, self.websocket)
         self.started = True
         self.out.append(head_bytes)
 
@@ -494,7 +499,8 @@ class Exchange:
         upstream = self.upstream
         self.upstream = None
         if upstream is not None:
-            if reusable and self.body_done and not upstream.closed:
+            # after a refused WebSocket handshake the connection is not trusted for another request
+            if reusable and self.body_done and not upstream.closed and not self.websocket:
                 upstream.detach()
                 if self.upstream_paused:
                     upstream.transport.resume_reading()
@@ -504,6 +510,19 @@ class Exchange:
         if not self.body_done:
             self.keep_alive = False  # the rest of the request body is still on the wire
         self.finish()
+
+    def on_upgraded(self, upstream: UpstreamConnection, data: bytes) -> None:
+        """The upstream switched to WebSocket (its 101 head is in ``out``; ``data`` is what
+        followed it in the same read). The exchange ends here, logged as 101, and the two
+        connections become one byte tunnel until either side closes or nothing moves for the
+        service's read_timeout (nginx's proxy_read_timeout on upgraded connections)."""
+        if data:
+            self.out.append(data)
+        self.flush()
+        self.upstream = None
+        self.finished = True
+        self.log()
+        Tunnel(self.conn, upstream, self.service.read_timeout, self.tunnel_data)
 
     # ------------------------------------------------------------------------------------------
     # upstream failures

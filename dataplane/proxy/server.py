@@ -56,6 +56,7 @@ _EXPECT = forwarding.EXPECT
 _X_FORWARDED_FOR = forwarding.X_FORWARDED_FOR
 _TE = forwarding.TE
 _VIA = forwarding.VIA
+_UPGRADE = forwarding.UPGRADE
 
 
 class _Stop(Exception):
@@ -67,7 +68,7 @@ class ProxyProtocol(asyncio.Protocol):
         "state", "loop", "transport", "parser", "peer", "peer_bytes", "trusted", "server_port", "port_bytes", "scheme",
         "scheme_bytes", "https", "sni", "parsing", "active", "queue", "blocks", "requests", "closing", "closed", "reject",
         "write_paused", "lingering", "last_activity", "timer", "head_size", "head_began", "header_size", "table", "settings",
-        "body_left",
+        "body_left", "upgrading",
     )
 
     def __init__(self, state: ProxyState) -> None:
@@ -78,6 +79,7 @@ class ProxyProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser: httptools.HttpRequestParser | None = None  # None: the fast lane reads
         self.body_left = 0  # fast lane: Content-Length bytes of the current request still to come
+        self.upgrading: Exchange | None = None  # a WebSocket handshake, until httptools stops after it
         self.peer = "unix:"
         self.peer_bytes = b"unix:"
         self.trusted = False
@@ -205,8 +207,16 @@ class ProxyProtocol(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
-            # Upgrade is not proxied (the request went upstream without it): carry on as HTTP.
             offset = upgrade.args[0] if upgrade.args else len(data)
+            handshake = self.upgrading
+            if handshake is not None:
+                # A WebSocket handshake: what follows it is the client's first frames, held until
+                # the upstream switches (reading is stopped meanwhile).
+                self.upgrading = None
+                handshake.tunnel_data = data[offset:]
+                return
+            # Another protocol: not proxied (the request went upstream without Upgrade), so
+            # carry on as HTTP.
             self.parser = httptools.HttpRequestParser(self)
             if offset < len(data) and not self.closing:
                 self._parse(data[offset:])
@@ -290,6 +300,8 @@ class ProxyProtocol(asyncio.Protocol):
         elif code == _TE:
             if b"trailers" in (token.strip() for token in value.lower().split(b",")):
                 exchange.te_trailers = True
+        elif code == _UPGRADE:
+            exchange.upgrade = value if exchange.upgrade is None else exchange.upgrade + b", " + value
 
     def on_headers_complete(self) -> None:
         exchange = self.parsing
@@ -336,6 +348,12 @@ class ProxyProtocol(asyncio.Protocol):
                 self.closing = True
         if not exchange.chunked and not exchange.content_length:
             exchange.body_done = True  # nothing follows the head
+        if (exchange.upgrade is not None and exchange.error is None and exchange.body_done and version == "1.1"
+                and parser.should_upgrade() and exchange.upgrade.strip().lower() == b"websocket"):
+            # After the handshake the connection tunnels or, refused, closes: never HTTP again.
+            exchange.websocket = True
+            exchange.keep_alive = False
+            self.upgrading = exchange
         self.requests += 1
         self.state.counters[TOTAL_REQUESTS] += 1
         if exchange.error is not None:

@@ -51,11 +51,16 @@ class _Disagreement(Exception):
     invalid rather than trusted to either parser alone."""
 
 
+class _UnaskedSwitch(Exception):
+    """A 101 to a request that did not ask for WebSocket, or without the Upgrade and
+    Connection fields that make it a switch: invalid."""
+
+
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "key", "loop", "transport", "parser", "exchange", "requests", "in_pool", "idle_since",
         "head", "pending", "head_done", "interim", "head_only", "received", "last_io", "timer", "timer_at", "read_timeout",
-        "write_timeout", "write_paused", "request_sent", "closed", "body_left", "reusable",
+        "write_timeout", "write_paused", "request_sent", "closed", "body_left", "reusable", "switching",
     )
 
     def __init__(self, pool: UpstreamPool, key: PoolKey) -> None:
@@ -66,6 +71,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser: httptools.HttpResponseParser | None = None  # None: the fast lane may read
         self.body_left = 0  # fast lane: body bytes of the current response still to come
         self.reusable = False  # fast lane: the current response leaves the connection reusable
+        self.switching = False  # a 101 to a WebSocket handshake was read: the tunnel starts
         self.exchange: Exchange | None = None
         self.requests = 0
         self.in_pool = False
@@ -99,6 +105,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head = None
         self.parser = None  # each response starts in the fast lane (body_left is 0 between two)
         self.head_done = False
+        self.switching = False
         self.received = 0
         self.request_sent = sent
         self.last_io = now
@@ -171,12 +178,22 @@ class UpstreamConnection(asyncio.Protocol):
             if exchange.out:
                 exchange.flush()
         except httptools.HttpParserCallbackError as err:
-            if isinstance(err.__context__, _Disagreement):
+            problem = err.__context__
+            if isinstance(problem, (_Disagreement, _UnaskedSwitch)):
                 exchange = self.exchange
                 if exchange is not None:
-                    exchange.on_upstream_invalid("response head parsed inconsistently")
+                    exchange.on_upstream_invalid("switched protocols unasked" if isinstance(problem, _UnaskedSwitch)
+                                                 else "response head parsed inconsistently")
             elif not self.head_only or not self.head_done:
                 raise  # our own bug: surface it
+        except httptools.HttpParserUpgrade as upgrade:
+            if self.switching and self.exchange is exchange:
+                # the rest of this read is the upstream's first frames
+                offset = upgrade.args[0] if upgrade.args else len(data)
+                self._stop_timer()  # the tunnel keeps its own
+                exchange.on_upgraded(self, data[offset:])
+            elif self.exchange is not None:
+                self.exchange.on_upstream_invalid(f"switched protocols unasked: {upgrade}")
         except httptools.HttpParserError as err:
             exchange = self.exchange
             if exchange is not None:
@@ -276,6 +293,8 @@ class UpstreamConnection(asyncio.Protocol):
             raise _Disagreement()
         self.head_done = True
         exchange = self.exchange
+        if status == 101 and (exchange is None or not exchange.websocket or not self.parser.should_upgrade()):
+            raise _UnaskedSwitch()
         if exchange is not None:
             exchange.on_response_head(status, head)
         if self.head_only and self.exchange is not None:
@@ -291,6 +310,9 @@ class UpstreamConnection(asyncio.Protocol):
             self.interim = False
             return
         exchange = self.exchange
+        if self.head.status == 101:
+            self.switching = True  # httptools stops right after: see data_received
+            return
         if exchange is not None:
             # reusable: llhttp's verdict (HTTP/1.1 unless "close", HTTP/1.0 only with
             # "keep-alive", never a close-delimited body) and no "close" in any Connection

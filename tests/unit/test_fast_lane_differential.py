@@ -467,7 +467,7 @@ def check_planned(data: bytes, native: NativeRequest, headers: list[tuple[bytes,
                       if name.lower() not in TABLE and name.lower() not in named)
     general = PLANNER.upstream_head(
         native.method, url, native.version == b"1.0", host_name, joined(headers, b"x-forwarded-for"),
-        joined(headers, b"via"), te_trailers, fields, False, native.content_length, match.upstream_path,
+        joined(headers, b"via"), te_trailers, False, fields, False, native.content_length, match.upstream_path,
         match.forwarded_prefix, PEER, PORT, False, None, planned[15])
     assert (planned[18], planned[19]) == general, data
 

@@ -41,6 +41,9 @@ pub struct Exchange<'a> {
     pub upstream_latency_ms: i64,
     pub proxy_latency_ms: i64,
     pub request_id: &'a [u8],
+    /// The client asked for a WebSocket: a `101` switches the connection to the upstream's
+    /// protocol (`Connection: upgrade` and its `Upgrade`, no framing).
+    pub upgrade: bool,
 }
 
 /// What the filter decided besides the bytes.
@@ -112,7 +115,12 @@ impl ClientHeadFilter {
         out.extend_from_slice(&head.forwarded);
         let mut chunked = false;
         let mut keep_alive = exchange.keep_alive;
-        if let Some(length) = &head.content_length {
+        if exchange.upgrade && head.status == 101 {
+            out.extend_from_slice(b"Connection: upgrade\r\nUpgrade: ");
+            out.extend_from_slice(head.upgrade.as_deref().unwrap_or(b"websocket"));
+            out.extend_from_slice(b"\r\n");
+            keep_alive = false; // the connection is no longer HTTP
+        } else if let Some(length) = &head.content_length {
             out.extend_from_slice(b"Content-Length: ");
             out.extend_from_slice(length);
             out.extend_from_slice(b"\r\n");
@@ -124,7 +132,9 @@ impl ClientHeadFilter {
         } else {
             keep_alive = false; // an HTTP/1.0 client: the body ends when we close
         }
-        out.extend_from_slice(if keep_alive { b"Connection: keep-alive\r\n" } else { b"Connection: close\r\n" });
+        if !(exchange.upgrade && head.status == 101) {
+            out.extend_from_slice(if keep_alive { b"Connection: keep-alive\r\n" } else { b"Connection: close\r\n" });
+        }
         if let Some(via) = &self.via {
             out.extend_from_slice(b"Via: ");
             if let Some(theirs) = &head.via {
@@ -203,6 +213,7 @@ mod tests {
             upstream_latency_ms: 7,
             proxy_latency_ms: 1234,
             request_id: b"abc",
+            upgrade: false,
         }
     }
 
@@ -246,6 +257,18 @@ Via: 1.0 a, 1.1 gantry\r\nX-Kong-Upstream-Latency: 7\r\nX-Kong-Proxy-Latency: 12
         assert!(!head_request.chunked && head_request.keep_alive);
         let closing = f.build(&unframed, &Exchange { keep_alive: false, ..exchange() });
         assert!(!closing.keep_alive && String::from_utf8_lossy(&closing.bytes).contains("Connection: close\r\n"));
+    }
+
+    #[test]
+    fn a_switch_to_websocket_passes_the_protocol_on() {
+        let upstream = head(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: k\r\n\r\n");
+        let f = filter(false, false, false, false);
+        let built = f.build(&upstream, &Exchange { upgrade: true, ..exchange() });
+        let text = String::from_utf8(built.bytes).unwrap();
+        assert!(text.starts_with("HTTP/1.1 101 R101\r\nSec-WebSocket-Accept: k\r\nConnection: upgrade\r\nUpgrade: websocket\r\nDate: "), "{text}");
+        assert!(!text.contains("keep-alive") && !text.contains("chunked") && !built.keep_alive, "{text}");
+        let refused = f.build(&head(b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n"), &Exchange { upgrade: true, ..exchange() });
+        assert!(String::from_utf8_lossy(&refused.bytes).contains("Connection: keep-alive\r\n"));
     }
 
     #[test]

@@ -93,6 +93,7 @@ impl Planner {
             x_forwarded_for: head.x_forwarded_for.as_deref(),
             via: head.via.as_deref(),
             te_trailers: head.te_trailers,
+            websocket: false, // Upgrade is declined by the fast lane
             fields: &head.forwarded,
             framing: head.content_length.map_or(Framing::None, Framing::Length),
         };

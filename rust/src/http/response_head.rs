@@ -24,6 +24,9 @@ pub struct ResponseHead {
     pub chunked: bool,
     /// `Via` values, joined with ", ".
     pub via: Option<Vec<u8>>,
+    /// `Upgrade` values, joined with ", " (per hop, so not in `forwarded`: the header filter
+    /// passes the protocol on when the connection switches to it).
+    pub upgrade: Option<Vec<u8>>,
     pub has_server: bool,
     pub has_date: bool,
     /// `Connection` lists `close`: the connection must not be reused.
@@ -70,6 +73,7 @@ enum Kind {
     TransferEncoding,
     /// Dropped like the other hop-by-hop fields, but llhttp reads it as `Connection`.
     ProxyConnection,
+    Upgrade,
 }
 
 fn kind(name: &str) -> Kind {
@@ -89,7 +93,9 @@ fn kind(name: &str) -> Kind {
         Kind::Via
     } else if is("proxy-connection") {
         Kind::ProxyConnection
-    } else if is("keep-alive") || is("upgrade") || is("trailer") {
+    } else if is("upgrade") {
+        Kind::Upgrade
+    } else if is("keep-alive") || is("trailer") {
         Kind::Drop // per hop; trailers are not forwarded
     } else {
         Kind::Forward
@@ -125,6 +131,7 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
         content_length: None,
         chunked: false,
         via: None,
+        upgrade: None,
         has_server: false,
         has_date: false,
         closes: false,
@@ -152,6 +159,7 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
             }
             Kind::Connection => append_joined(&mut connection, value, b","),
             Kind::Via => append_joined(&mut head.via, value, b", "),
+            Kind::Upgrade => append_joined(&mut head.upgrade, value, b", "),
             Kind::ContentLength => {
                 lengths += 1;
                 head.content_length = Some(value.to_vec());

@@ -43,6 +43,9 @@ pub struct Forwarding<'a> {
     pub x_forwarded_for: Option<&'a [u8]>,
     pub via: Option<&'a [u8]>,
     pub te_trailers: bool,
+    /// The client asked to switch to WebSocket (`Upgrade: websocket` with `Connection:
+    /// upgrade`): passed on as Kong does, instead of keep-alive.
+    pub websocket: bool,
     /// The client's forwardable fields as `Name: value\r\n` lines.
     pub fields: &'a [u8],
     pub framing: Framing,
@@ -125,7 +128,11 @@ impl UpstreamHeadRules {
             }
             after.extend_from_slice(b"\r\n");
         };
-        line(b"Connection: keep-alive", &[]);
+        if request.websocket {
+            line(b"Connection: upgrade\r\nUpgrade: websocket", &[]);
+        } else {
+            line(b"Connection: keep-alive", &[]);
+        }
         match request.x_forwarded_for {
             // the client's list, then the address the connection came from
             Some(list) => line(b"X-Forwarded-For: ", &[list, b", ", downstream.peer]),
@@ -217,6 +224,7 @@ mod tests {
             x_forwarded_for: None,
             via: None,
             te_trailers: false,
+            websocket: false,
             fields: b"Accept: */*\r\n",
             framing: Framing::None,
         }
@@ -259,6 +267,8 @@ X-Forwarded-Prefix: /api\r\nX-Real-IP: 10.0.0.1\r\nVia: 1.1 gantry\r\nX-Kong-Req
         assert!(text.contains("Via: 1.1 edge, 1.0 gantry\r\nTE: trailers\r\nAccept: */*\r\nContent-Length: 12\r\n\r\n"), "{text}");
         assert!(!text.contains("Prefix") && !text.contains("Request-Id"), "{text}");
         let chunked = Forwarding { framing: Framing::Chunked, ..request };
+        let text = String::from_utf8(rules().build(&Forwarding { websocket: true, ..request }, &route, &DOWN, &Trusted::default(), b"").after).unwrap();
+        assert!(text.starts_with("\r\nConnection: upgrade\r\nUpgrade: websocket\r\nX-Forwarded-For: "), "{text}");
         let text = String::from_utf8(rules().build(&chunked, &route, &DOWN, &Trusted::default(), b"").after).unwrap();
         assert!(text.ends_with("Transfer-Encoding: chunked\r\n\r\n"), "{text}");
     }

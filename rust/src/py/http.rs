@@ -134,7 +134,8 @@ impl PyClientHeadFilter {
         items.into_pyobject(py).map(Some)
     }
 
-    /// `(head bytes, chunked, keep_alive)` for the client, from the upstream `head`.
+    /// `(head bytes, chunked, keep_alive)` for the client, from the upstream `head`;
+    /// `upgrade`: the client asked for a WebSocket.
     #[allow(clippy::too_many_arguments)]
     fn build<'py>(
         &self,
@@ -146,9 +147,12 @@ impl PyClientHeadFilter {
         upstream_latency_ms: i64,
         proxy_latency_ms: i64,
         request_id: &[u8],
+        upgrade: bool,
     ) -> (Bound<'py, PyBytes>, bool, bool) {
-        let exchange =
-            client_exchange(head_request, http10_client, keep_alive, upstream_latency_ms, proxy_latency_ms, request_id);
+        let exchange = ClientExchange {
+            upgrade,
+            ..client_exchange(head_request, http10_client, keep_alive, upstream_latency_ms, proxy_latency_ms, request_id)
+        };
         let built = self.filter.build(&head.head, &exchange);
         (PyBytes::new(py, &built.bytes), built.chunked, built.keep_alive)
     }
@@ -163,7 +167,15 @@ fn client_exchange(
     proxy_latency_ms: i64,
     request_id: &[u8],
 ) -> ClientExchange<'_> {
-    ClientExchange { head_request, http10_client, keep_alive, upstream_latency_ms, proxy_latency_ms, request_id }
+    ClientExchange {
+        head_request,
+        http10_client,
+        keep_alive,
+        upstream_latency_ms,
+        proxy_latency_ms,
+        request_id,
+        upgrade: false,
+    }
 }
 
 /// The response head at the start of `data`, or None while it is incomplete.

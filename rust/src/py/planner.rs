@@ -144,8 +144,9 @@ impl PyRequestPlanner {
     /// The upstream request head in two pieces around the Host value, for a request the
     /// general lane read or the fast lane left unplanned (see the stub).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (method, target, http10, host_name, x_forwarded_for, via, te_trailers, fields, chunked,
-                        content_length, upstream_path, forwarded_prefix, peer, port, https, trusted, request_id))]
+    #[pyo3(signature = (method, target, http10, host_name, x_forwarded_for, via, te_trailers, websocket, fields,
+                        chunked, content_length, upstream_path, forwarded_prefix, peer, port, https, trusted,
+                        request_id))]
     fn upstream_head<'py>(
         &self,
         py: Python<'py>,
@@ -156,6 +157,7 @@ impl PyRequestPlanner {
         x_forwarded_for: Option<&[u8]>,
         via: Option<&[u8]>,
         te_trailers: bool,
+        websocket: bool,
         fields: &[u8],
         chunked: bool,
         content_length: Option<u64>,
@@ -172,8 +174,18 @@ impl PyRequestPlanner {
             (false, Some(length)) => Framing::Length(length),
             (false, None) => Framing::None,
         };
-        let request =
-            Forwarding { method, target, http10, host_name, x_forwarded_for, via, te_trailers, fields, framing };
+        let request = Forwarding {
+            method,
+            target,
+            http10,
+            host_name,
+            x_forwarded_for,
+            via,
+            te_trailers,
+            websocket,
+            fields,
+            framing,
+        };
         let route = RouteTarget { upstream_path, forwarded_prefix };
         let downstream = Downstream { peer, port, https };
         let trusted = trusted.as_ref().map_or_else(Trusted::default, |t| Trusted {
