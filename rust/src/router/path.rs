@@ -95,6 +95,14 @@ impl PathPattern {
                 matched_len: p.len(),
                 captures: None,
             }),
+            PathPattern::Regex(re) if re.captures_len() == 1 => {
+                // no groups: finding the match is enough, and cheaper than capturing
+                let whole = re.find(path)?;
+                Some(PathHit {
+                    matched_len: whole.end(),
+                    captures: None,
+                })
+            }
             PathPattern::Regex(re) => {
                 let caps = re.captures(path)?;
                 let whole = caps.get(0)?;
