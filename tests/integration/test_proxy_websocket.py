@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 
 import pytest
+import trustme
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
 from dataplane.proxy.state import ACTIVE_CONNECTIONS
 
-from .test_proxy_inprocess import Route, gateway, get, request, run, service
+from .test_proxy_inprocess import Route, gateway, get, request, router, run, service
 
 SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
 HANDSHAKE = (b"GET /ws/chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -170,4 +173,41 @@ def test_an_idle_tunnel_closes_after_the_read_timeout():
             # nothing moves: closed after about 0.3 s
             assert await asyncio.wait_for(reader.read(), 5) == b""
             writer.close()
+    run(main())
+
+
+def test_wss_on_both_sides():
+    """TLS from the client (a TLS listener) and to the upstream (an https service): the tunnel
+    carries the decrypted bytes between the two TLS sessions."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_side)
+    client_side = ssl.create_default_context()
+    ca.configure_trust(client_side)
+
+    async def main():
+        seen = []
+
+        async def echo(ws) -> None:
+            seen.append(ws.request.path)
+            async for message in ws:
+                await ws.send(message)
+
+        async with serve(echo, "127.0.0.1", 0, ssl=server_side) as upstream:
+            up = upstream.sockets[0].getsockname()[1]
+            settings = ProxySettings()
+            services = [service("s1", "127.0.0.1", up, protocol="https")]
+            runtime = Runtime.build(1, "0" * 32, router([Route("r1", "/ws", "s1")], services), services, {}, [],
+                                    settings)
+            state = ProxyState(settings, runtime)
+            listener = await asyncio.get_running_loop().create_server(
+                make_protocol_factory(state), "127.0.0.1", 0, ssl=server_side)
+            port = listener.sockets[0].getsockname()[1]
+            async with connect(f"wss://localhost:{port}/ws/secure", ssl=client_side) as ws:
+                await ws.send("over tls")
+                assert await ws.recv() == "over tls"
+            assert seen == ["/secure"]
+            listener.close()
+            await state.drain(1)
     run(main())
