@@ -211,3 +211,18 @@ def test_wss_on_both_sides():
             listener.close()
             await state.drain(1)
     run(main())
+
+
+def test_draining_the_worker_closes_open_tunnels():
+    async def main():
+        async with ws_upstream() as (up, _), gateway(*routes()(up)) as gw:
+            async with connect(f"ws://127.0.0.1:{gw.port}/ws") as ws:
+                await ws.send("hi")
+                assert await ws.recv() == "hi"
+                loop = asyncio.get_running_loop()
+                started = loop.time()
+                await gw.state.drain(5)
+                assert loop.time() - started < 2 and not gw.state.connections
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), 5)
+    run(main())
