@@ -233,3 +233,10 @@ def new_request_id() -> bytes:
 def seed_request_ids(prefix: int) -> None:
     """Starts this process's request id sequence under a random 64-bit `prefix` (again in each
     forked child)."""
+
+def format_access_line(remote_addr: str, headers: list[tuple[bytes, bytes]], time_local: bytes, method: bytes,
+                       url: bytes, version: bytes, status: int, body_bytes_sent: int, request_id: bytes) -> bytes:
+    """One access log line in Kong's `kong_log_format`, newline included: `$remote_user` from
+    the first Authorization of `headers` (HTTP Basic), Referer and User-Agent the first of
+    each; values escaped as nginx does (`"`, `\\` and bytes outside 0x20-0x7e as `\\xHH`,
+    empty as `-`); the request line `-` when `method` is empty."""

@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import time
 from functools import partial
 from typing import TYPE_CHECKING
+
+from dataplane._core import format_access_line
 
 from . import errors
 from .dns import NameNotFound, ResolverError, is_ip
@@ -699,11 +700,7 @@ class Exchange:
         access_log = self.state.access_log
         if access_log is None:
             return
-        headers = self.headers
-        request_line = b"%s %s HTTP/%s" % (self.method, self.url, self.version) if self.method else b""
-        access_log.record((
-            self.remote_addr, header_value(headers, b"authorization"), time.time(), request_line, self.status,
-            self.resp_bytes, header_value(headers, b"referer"), header_value(headers, b"user-agent"),
-            self.request_id or b"-",
-        ))
+        access_log.record(format_access_line(
+            self.remote_addr, self.headers, access_log.time_local(), self.method, self.url, self.version, self.status,
+            self.resp_bytes, self.request_id or b"-"))
 

@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from dataplane.proxy.access_log import AccessLog, remote_user
+from dataplane._core import format_access_line
+from dataplane.proxy.access_log import AccessLog
 from dataplane.proxy.dns import DnsCache, NameNotFound, _Entry, read_hosts
 from dataplane.proxy.pool import UpstreamPool
 from dataplane.proxy.settings import ProxySettings
@@ -72,14 +73,17 @@ def test_access_log_format_and_batching(tmp_path):
     async def main():
         path = tmp_path / "access.log"
         log = AccessLog(str(path))
-        log.record(("1.2.3.4", None, 0.0, b'GET /a"b HTTP/1.1', 200, 12, None, b"ua\x01", b"f" * 32))
-        assert os.path.getsize(path) == 0
+        headers = [(b"User-Agent", b"ua\x01"), (b"authorization", b"Basic dXNlcjpwYXNz"), (b"User-Agent", b"second")]
+        log.record(format_access_line("1.2.3.4", headers, log.time_local(), b"GET", b'/a"b', b"1.1", 200, 12,
+                                      b"f" * 32))
+        log.record(format_access_line("1.2.3.4", [], b"T", b"", b"", b"1.1", 400, 0, b"-"))
+        assert os.path.getsize(path) == 0  # buffered
         log.close()
-        line = path.read_text()
-        assert line.startswith('1.2.3.4 - - [')
-        assert line.endswith('"GET /a\\x22b HTTP/1.1" 200 12 "-" "ua\\x01" kong_request_id: "' + "f" * 32 + '"\n')
+        first, second = path.read_text().splitlines()
+        assert first.startswith("1.2.3.4 - user [")
+        assert first.endswith('"GET /a\\x22b HTTP/1.1" 200 12 "-" "ua\\x01" kong_request_id: "' + "f" * 32 + '"')
+        assert second == '1.2.3.4 - - [T] "-" 400 0 "-" "-" kong_request_id: "-"'
     asyncio.run(main())
-    assert remote_user(b"Basic dXNlcjpwYXNz") == b"user" and remote_user(b"Bearer x") == b"-"
 
 
 class FakeTransport:

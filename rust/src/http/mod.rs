@@ -7,6 +7,7 @@
 //! plain (responses), and the proxy feeds it to llhttp (httptools, strict), which then decides
 //! validity and framing; for those heads these functions only extract.
 
+pub mod access_log;
 pub mod client_head;
 mod headers;
 pub mod planner;

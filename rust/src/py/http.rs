@@ -3,10 +3,11 @@
 //! by `RequestPlanner` (`super::planner`).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::errors::HttpHeadError;
 use crate::http::client_head::Exchange as ClientExchange;
+use crate::http::access_log::{write_line, AccessEntry};
 use crate::http::{parse_response_head, request_id, ClientHeadFilter, ResponseHead};
 
 /// The parsed head stays in Rust: the header filter reads it there, and a field read from
@@ -187,6 +188,52 @@ fn py_parse_response_head(data: &[u8]) -> PyResult<Option<PyResponseHead>> {
     }
 }
 
+/// One access log line (Kong's format, see `crate::http::access_log`); Authorization (for the
+/// user), Referer and User-Agent are the first of each in `headers`, a list of (name, value).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn format_access_line<'py>(
+    py: Python<'py>,
+    remote_addr: &str,
+    headers: &Bound<'py, PyList>,
+    time_local: &[u8],
+    method: &[u8],
+    url: &[u8],
+    version: &[u8],
+    status: u16,
+    body_bytes_sent: u64,
+    request_id: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut found: [Option<Bound<'py, PyBytes>>; 3] = [None, None, None];
+    for item in headers.iter() {
+        let (name, value): (Bound<'py, PyBytes>, Bound<'py, PyBytes>) = item.extract()?;
+        let slot = match name.as_bytes() {
+            n if n.eq_ignore_ascii_case(b"authorization") => 0,
+            n if n.eq_ignore_ascii_case(b"referer") => 1,
+            n if n.eq_ignore_ascii_case(b"user-agent") => 2,
+            _ => continue,
+        };
+        found[slot].get_or_insert(value);
+    }
+    let [authorization, referer, user_agent] = &found;
+    let entry = AccessEntry {
+        remote_addr: remote_addr.as_bytes(),
+        authorization: authorization.as_ref().map(|v| v.as_bytes()),
+        time_local,
+        method,
+        url,
+        version,
+        status,
+        body_bytes_sent,
+        referer: referer.as_ref().map(|v| v.as_bytes()),
+        user_agent: user_agent.as_ref().map(|v| v.as_bytes()),
+        request_id,
+    };
+    let mut line = Vec::with_capacity(256);
+    write_line(&entry, &mut line);
+    Ok(PyBytes::new(py, &line))
+}
+
 /// A new request id: 32 hex digits (ASCII bytes).
 #[pyfunction]
 fn new_request_id(py: Python<'_>) -> Bound<'_, PyBytes> {
@@ -202,6 +249,7 @@ fn seed_request_ids(prefix: u64) {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(new_request_id, m)?)?;
+    m.add_function(wrap_pyfunction!(format_access_line, m)?)?;
     m.add_function(wrap_pyfunction!(seed_request_ids, m)?)?;
     m.add_class::<PyResponseHead>()?;
     m.add_class::<PyClientHeadFilter>()?;
