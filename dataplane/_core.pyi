@@ -4,6 +4,8 @@ Everything here is a thin handle over pure-Rust code; no call made on the reques
 back into Python.
 """
 
+from collections.abc import Iterator
+
 class CoreError(Exception):
     """Base class of every error raised by the native core."""
 
@@ -165,14 +167,14 @@ class ClientHeadFilter:
         `upgrade`: the client asked for WebSocket; a 101 then gets `Connection: upgrade` and the
         upstream's `Upgrade` instead of framing and keep-alive."""
 
-RequestHead = tuple[int, bytes, bytes, bytes, bool, list[tuple[bytes, bytes]], bytes | None, bytes, str, int | None,
+RequestHead = tuple[int, bytes, bytes, bytes, bool, RequestFields, bytes | None, bytes, str, int | None,
                     bytes | None, bytes | None, bytes | None, bool, bytes | None, bytes, object | None, bool,
                     bytes | None, bytes | None]
 """`(length, method, url, version, keep_alive, headers, host, host_name, host_text,
 content_length, connection, x_forwarded_for, via, te_trailers, forwarded, request_id, service,
 preserve_host, upstream_before, upstream_after)`: length is the bytes of the head, blank line
 included; url the origin-form target; version b"1.1" or b"1.0"; keep_alive llhttp's verdict;
-headers every field with its value trimmed; host_name nginx's `$host` (lower-case, no port);
+headers every field with its value trimmed (`RequestFields`); host_name nginx's `$host` (lower-case, no port);
 connection, x_forwarded_for and via their values joined with ", "; te_trailers whether TE lists
 `trailers`; request_id a new id for the request.
 
@@ -234,9 +236,20 @@ def seed_request_ids(prefix: int) -> None:
     """Starts this process's request id sequence under a random 64-bit `prefix` (again in each
     forked child)."""
 
-def format_access_line(remote_addr: str, headers: list[tuple[bytes, bytes]], time_local: bytes, method: bytes,
-                       url: bytes, version: bytes, status: int, body_bytes_sent: int, request_id: bytes) -> bytes:
+def format_access_line(remote_addr: str, authorization: bytes | None, referer: bytes | None,
+                       user_agent: bytes | None, time_local: bytes, method: bytes, url: bytes, version: bytes,
+                       status: int, body_bytes_sent: int, request_id: bytes) -> bytes:
     """One access log line in Kong's `kong_log_format`, newline included: `$remote_user` from
-    the first Authorization of `headers` (HTTP Basic), Referer and User-Agent the first of
-    each; values escaped as nginx does (`"`, `\\` and bytes outside 0x20-0x7e as `\\xHH`,
-    empty as `-`); the request line `-` when `method` is empty."""
+    `authorization` (HTTP Basic); values escaped as nginx does (`"`, `\\` and bytes outside
+    0x20-0x7e as `\\xHH`, empty as `-`); the request line `-` when `method` is empty."""
+
+class RequestFields:
+    """The header fields of a head the fast lane read: iterating gives `(name, value)` pairs
+    in order of arrival (names as received, values trimmed); lookups ignore case."""
+
+    def value(self, name: bytes) -> bytes | None:
+        """The first value of the field `name`."""
+    def values(self, name: bytes) -> bytes | None:
+        """Every value of the field `name`, joined with ", "."""
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]: ...
+    def __len__(self) -> int: ...

@@ -115,15 +115,21 @@ def connection_named(tokens: bytes) -> set[bytes]:
     return names - CONNECTION_OPTIONS
 
 
-def header_value(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    """The first value of a header (``name`` lower-case); a scan, for the rare callers."""
-    for key, value in headers:
-        if len(key) == len(name) and key.lower() == name:
-            return value
-    return None
+class FieldList(list):
+    """The request's header fields as the general lane reads them: ``(name, value)`` pairs in
+    order of arrival, with the lookups of the fast lane's ``dataplane._core.RequestFields``
+    (``name`` lower-case here)."""
 
+    __slots__ = ()
 
-def header_values(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    """Every value of a header joined with ", " (``name`` lower-case)."""
-    values = [value for key, value in headers if len(key) == len(name) and key.lower() == name]
-    return b", ".join(values) if values else None
+    def value(self, name: bytes) -> bytes | None:
+        """The first value of the field ``name``; a scan, for the rare callers."""
+        for key, value in self:
+            if len(key) == len(name) and key.lower() == name:
+                return value
+        return None
+
+    def values(self, name: bytes) -> bytes | None:
+        """Every value of the field ``name`` joined with ", "."""
+        values = [value for key, value in self if len(key) == len(name) and key.lower() == name]
+        return b", ".join(values) if values else None

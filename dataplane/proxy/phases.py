@@ -28,7 +28,7 @@ from dataplane._core import format_access_line
 from . import errors
 from .dns import NameNotFound, ResolverError, is_ip
 from .errors import new_request_id
-from .forwarding import SERVER_NAME, connection_named, header_value, header_values, nginx_host
+from .forwarding import SERVER_NAME, FieldList, connection_named, nginx_host
 from .realip import real_ip
 from .response import CLOSE, KEEP_ALIVE, STATUS_LINES
 from .runtime import ServiceTarget, host_header_value
@@ -36,7 +36,7 @@ from .tunnel import Tunnel
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
-    from dataplane._core import ResponseHead
+    from dataplane._core import RequestFields, ResponseHead
 
     from .runtime import Runtime
     from .server import ProxyProtocol
@@ -83,7 +83,7 @@ class Exchange:
             self.url = b""
             self.version = b"1.1"
             self.keep_alive = False
-            self.headers: list[tuple[bytes, bytes]] = []
+            self.headers: FieldList | RequestFields = FieldList()
             self.host: bytes | None = None
             self.host_name = b""  # nginx's $host, set with a valid host
             self.host_text = ""
@@ -209,16 +209,15 @@ class Exchange:
         if conn.trusted:
             headers = self.headers
             remote = None
-            real = header_values(headers, state.settings.real_ip_header.lower().encode())
+            real = headers.values(state.settings.real_ip_header.lower().encode())
             if real is not None:
                 self.remote_addr = real_ip(conn.peer, real.decode("latin-1"), state.settings.trusted_ips,
                                            state.settings.real_ip_recursive)
                 remote = self.remote_addr.encode()
             # an empty X-Forwarded-Proto, -Host or -Port counts as absent
-            trusted = (remote, header_value(headers, b"x-forwarded-proto") or None,
-                       header_value(headers, b"x-forwarded-host") or None,
-                       header_value(headers, b"x-forwarded-port") or None, header_value(headers, b"x-forwarded-path"),
-                       header_value(headers, b"x-forwarded-prefix"))
+            trusted = (remote, headers.value(b"x-forwarded-proto") or None, headers.value(b"x-forwarded-host") or None,
+                       headers.value(b"x-forwarded-port") or None, headers.value(b"x-forwarded-path"),
+                       headers.value(b"x-forwarded-prefix"))
 
         redirect = match.https_redirect_status
         if redirect and ((trusted and trusted[1]) or conn.scheme_bytes) != b"https":
@@ -595,7 +594,7 @@ class Exchange:
 
     def exit(self, status: int, message: str, extra: tuple[bytes, ...] = ()) -> None:
         """``kong.response.error``: format from Accept, JSON by default."""
-        content_type = errors.media_type(header_value(self.headers, b"accept"))
+        content_type = errors.media_type(self.headers.value(b"accept"))
         self.respond(status, errors.render(status, message, self.request_id, content_type), content_type, extra)
 
     def error_page(self, status: int, message: str | None = None) -> None:
@@ -603,7 +602,7 @@ class Exchange:
         ``error_default_type``. Oversized request headers get 431 (nginx's 494 answered as 400
         told the client nothing precise)."""
         headers = self.headers
-        accept = header_value(headers, b"accept") or header_value(headers, b"content-type") \
+        accept = headers.value(b"accept") or headers.value(b"content-type") \
             or self.state.settings.error_default_type.encode()
         content_type = errors.media_type(accept)
         body = errors.render(status, message, self.request_id, content_type)
@@ -700,7 +699,9 @@ class Exchange:
         access_log = self.state.access_log
         if access_log is None:
             return
+        headers = self.headers
         access_log.record(format_access_line(
-            self.remote_addr, self.headers, access_log.time_local(), self.method, self.url, self.version, self.status,
-            self.resp_bytes, self.request_id or b"-"))
+            self.remote_addr, headers.value(b"authorization"), headers.value(b"referer"), headers.value(b"user-agent"),
+            access_log.time_local(), self.method, self.url, self.version, self.status, self.resp_bytes,
+            self.request_id or b"-"))
 

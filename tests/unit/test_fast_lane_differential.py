@@ -54,9 +54,10 @@ PEER, PORT = b"10.0.0.1", b"8000"
 
 
 def parse(data: bytes) -> tuple | None:
-    """The head fields of ``RequestPlanner.plan`` (without the request id and the plan)."""
+    """The head fields of ``RequestPlanner.plan`` (without the request id and the plan), the
+    header fields as a list."""
     planned = PLANNER.plan(data, PEER, PORT, False, None, False)
-    return None if planned is None else planned[:15]
+    return None if planned is None else (*planned[:5], list(planned[5]), *planned[6:15])
 
 # Bodies are fed to httptools up to this size; beyond it only the head is checked.
 MAX_FED_BODY = 1 << 16
@@ -321,7 +322,7 @@ class NativeRequest(NamedTuple):
     url: bytes
     version: bytes
     keep_alive: bool
-    headers: list[tuple[bytes, bytes]]
+    headers: list[tuple[bytes, bytes]]  # RequestFields, as a list
     host: bytes | None
     host_name: bytes
     host_text: str

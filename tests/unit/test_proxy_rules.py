@@ -5,7 +5,8 @@ import ipaddress
 import pytest
 
 from dataplane.proxy import errors
-from dataplane.proxy.forwarding import connection_named, header_value, header_values, host_parts, nginx_host
+from dataplane.proxy import ProxySettings
+from dataplane.proxy.forwarding import FieldList, connection_named, host_parts, nginx_host, request_planner
 from dataplane.proxy.realip import is_trusted, parse_ip, real_ip
 from dataplane._core import HttpHeadError, parse_response_head
 from dataplane.proxy.response import STATUS_LINES
@@ -57,10 +58,15 @@ def test_forwarding_helpers():
     for bad in (b"", b"a b", b"a/b", b"[::1", b"a:b"):
         assert host_parts(bad) is None and host_parts(bad) is None  # cached verdict too
     assert connection_named(b"keep-alive, X-Foo,Upgrade , close") == {b"x-foo"}
-    headers = [(b"Accept", b"a"), (b"X-F", b"1"), (b"x-f", b"2")]
-    assert header_value(headers, b"accept") == b"a"
-    assert header_values(headers, b"x-f") == b"1, 2"
-    assert header_value(headers, b"missing") is None
+    # the two lanes' field lists answer the same lookups
+    head = b"GET / HTTP/1.1\r\nAccept: a\r\nX-F: 1\r\nHost: h\r\nx-f:  2 \r\n\r\n"
+    native = request_planner(ProxySettings()).plan(head, b"1.1.1.1", b"80", False, None, False)[5]
+    general = FieldList([(b"Accept", b"a"), (b"X-F", b"1"), (b"Host", b"h"), (b"x-f", b"2")])
+    assert list(native) == list(general) and len(native) == 4
+    for headers in (native, general):
+        assert headers.value(b"accept") == b"a"
+        assert headers.values(b"x-f") == b"1, 2"
+        assert headers.value(b"missing") is None and headers.values(b"missing") is None
 
 
 def test_upstream_host_header_values():

@@ -73,10 +73,9 @@ def test_access_log_format_and_batching(tmp_path):
     async def main():
         path = tmp_path / "access.log"
         log = AccessLog(str(path))
-        headers = [(b"User-Agent", b"ua\x01"), (b"authorization", b"Basic dXNlcjpwYXNz"), (b"User-Agent", b"second")]
-        log.record(format_access_line("1.2.3.4", headers, log.time_local(), b"GET", b'/a"b', b"1.1", 200, 12,
-                                      b"f" * 32))
-        log.record(format_access_line("1.2.3.4", [], b"T", b"", b"", b"1.1", 400, 0, b"-"))
+        log.record(format_access_line("1.2.3.4", b"Basic dXNlcjpwYXNz", None, b"ua\x01", log.time_local(), b"GET",
+                                      b'/a"b', b"1.1", 200, 12, b"f" * 32))
+        log.record(format_access_line("1.2.3.4", None, None, None, b"T", b"", b"", b"1.1", 400, 0, b"-"))
         assert os.path.getsize(path) == 0  # buffered
         log.close()
         first, second = path.read_text().splitlines()

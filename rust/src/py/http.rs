@@ -3,7 +3,7 @@
 //! by `RequestPlanner` (`super::planner`).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyTuple};
 
 use super::errors::HttpHeadError;
 use crate::http::client_head::Exchange as ClientExchange;
@@ -188,14 +188,15 @@ fn py_parse_response_head(data: &[u8]) -> PyResult<Option<PyResponseHead>> {
     }
 }
 
-/// One access log line (Kong's format, see `crate::http::access_log`); Authorization (for the
-/// user), Referer and User-Agent are the first of each in `headers`, a list of (name, value).
+/// One access log line (Kong's format, see `crate::http::access_log`).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn format_access_line<'py>(
     py: Python<'py>,
     remote_addr: &str,
-    headers: &Bound<'py, PyList>,
+    authorization: Option<&[u8]>,
+    referer: Option<&[u8]>,
+    user_agent: Option<&[u8]>,
     time_local: &[u8],
     method: &[u8],
     url: &[u8],
@@ -203,35 +204,23 @@ fn format_access_line<'py>(
     status: u16,
     body_bytes_sent: u64,
     request_id: &[u8],
-) -> PyResult<Bound<'py, PyBytes>> {
-    let mut found: [Option<Bound<'py, PyBytes>>; 3] = [None, None, None];
-    for item in headers.iter() {
-        let (name, value): (Bound<'py, PyBytes>, Bound<'py, PyBytes>) = item.extract()?;
-        let slot = match name.as_bytes() {
-            n if n.eq_ignore_ascii_case(b"authorization") => 0,
-            n if n.eq_ignore_ascii_case(b"referer") => 1,
-            n if n.eq_ignore_ascii_case(b"user-agent") => 2,
-            _ => continue,
-        };
-        found[slot].get_or_insert(value);
-    }
-    let [authorization, referer, user_agent] = &found;
+) -> Bound<'py, PyBytes> {
     let entry = AccessEntry {
         remote_addr: remote_addr.as_bytes(),
-        authorization: authorization.as_ref().map(|v| v.as_bytes()),
+        authorization,
         time_local,
         method,
         url,
         version,
         status,
         body_bytes_sent,
-        referer: referer.as_ref().map(|v| v.as_bytes()),
-        user_agent: user_agent.as_ref().map(|v| v.as_bytes()),
+        referer,
+        user_agent,
         request_id,
     };
     let mut line = Vec::with_capacity(256);
     write_line(&entry, &mut line);
-    Ok(PyBytes::new(py, &line))
+    PyBytes::new(py, &line)
 }
 
 /// A new request id: 32 hex digits (ASCII bytes).

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 
 mod balancer;
 mod errors;
+mod fields;
 mod http;
 mod planner;
 mod router;
@@ -15,6 +16,7 @@ mod store;
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
+    fields::register(m)?;
     router::register(m)?;
     balancer::register(m)?;
     store::register(m)?;

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyString, PyTuple};
 
+use super::fields::PyRequestFields;
 use super::router::PyRouter;
 use crate::http::request_head::METHODS;
 use crate::http::{
@@ -103,10 +104,7 @@ impl PyRequestPlanner {
         }
         let bytes = |value: &[u8]| PyBytes::new(py, value).into_any();
         let optional = |value: Option<&[u8]>| value.map_or_else(|| py.None().into_bound(py), bytes);
-        let fields = PyList::empty(py);
-        for (name, value) in &head.fields {
-            fields.append((PyBytes::new(py, name), PyBytes::new(py, value)))?;
-        }
+        let fields = Bound::new(py, PyRequestFields::new(&data[..head.length], &head.fields))?;
         // plain ASCII (checked by the parser), so this is its latin-1 text too
         let host_text = PyString::new(py, head.host.map_or("", |h| std::str::from_utf8(h).unwrap_or_default()));
         let flag = |value: bool| PyBool::new(py, value).to_owned().into_any();
