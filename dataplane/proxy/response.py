@@ -1,4 +1,4 @@
-"""Pieces of the gateway's own response heads, made once: status lines and framing lines.
+"""Pieces of the gateway's own response heads, made once: status lines and Connection lines.
 Proxied responses get their head from ``dataplane._core.ClientHeadFilter``
 (rust/src/http/client_head.rs), given these status lines once per worker; the Date line of
 every response comes from there too."""
@@ -14,7 +14,5 @@ STATUS_LINES = {
     for code in range(100, 1000)
 }
 
-CRLF = b"\r\n"
 KEEP_ALIVE = b"Connection: keep-alive\r\n"
 CLOSE = b"Connection: close\r\n"
-CHUNKED = b"Transfer-Encoding: chunked\r\n"

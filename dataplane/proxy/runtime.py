@@ -237,7 +237,7 @@ class Runtime:
         self.services = services.targets  # by service id
         self.service_table = services  # what the next version's targets are updated from
         # Only these request headers are handed to the router (lower-case bytes).
-        self.route_header_names = frozenset(name.encode("latin-1") for name in getattr(router, "header_names", ()) or ())
+        self.route_header_names = frozenset(name.encode("latin-1") for name in router.header_names)
         # Stored for the plugin runtime; no plugin runs in this version.
         self.plugins = plugins
         # The fast lane's request side routes with this version's router.
