@@ -27,6 +27,8 @@ class RouteMatch:
     """Path (no query string) to send upstream: service path + request path after strip_path,
     joined per the route's path_handling (v0 or v1), exactly as Kong builds `upstream_uri`."""
     preserve_host: bool
+    request_buffering: bool
+    """The route's `request_buffering`: the whole body is read before the upstream gets anything."""
     https_redirect_status: int | None
     """Set when the route accepts only https and the request came over http."""
     forwarded_prefix: str | None
@@ -208,12 +210,13 @@ class RequestPlanner:
         subset of what llhttp in strict mode and the proxy's own checks accept: plain bytes,
         GET/HEAD/POST/PUT/DELETE/PATCH/OPTIONS, origin-form target of RFC 3986 characters,
         HTTP/1.0 or 1.1, exactly one valid Host on 1.1, at most one Content-Length within
-        `body`, no Transfer-Encoding, Expect, Upgrade or Proxy-Connection, nothing near a size
-        limit); None otherwise: incomplete, unusual or invalid heads all go to llhttp.
+        `body`, no Transfer-Encoding, Expect, Upgrade or Proxy-Connection, no header name with an
+        underscore, nothing near a size limit); None otherwise: incomplete, unusual or invalid heads all go to llhttp.
 
         The head is planned when this planner routes, the connection (`peer`, the local
         `port`, `https`, `sni`) is not `trusted` (its X-Forwarded-* headers count), a route
-        matched, it has a service known here and does not redirect to https."""
+        matched, it has a service known here, does not redirect to https and buffers request bodies
+        (`request_buffering`, so a planned request's body is always read whole first)."""
     def upstream_head(self, method: bytes, target: bytes, http10: bool, host_name: bytes | None,
                       x_forwarded_for: bytes | None, via: bytes | None, te_trailers: bool, websocket: bool,
                       fields: bytes,

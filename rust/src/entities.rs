@@ -58,6 +58,9 @@ pub struct Route {
     pub path_handling: String,
     #[serde(default)]
     pub preserve_host: bool,
+    /// Kong's default: the whole request body is read before anything goes upstream.
+    #[serde(default = "default_true")]
+    pub request_buffering: bool,
     #[serde(default)]
     pub service: Option<ForeignKey>,
     /// Kong breaks ties between equally specific routes by creation time.

@@ -5,8 +5,9 @@
 //! a head the fast lane accepts (see [`RequestHeadParser`]), with the same pieces: the same
 //! router and the same [`UpstreamHeadRules`]. A head is *planned* (routed, upstream head
 //! built) only when nothing else has a say in it: the connection is not from a trusted address
-//! (whose `X-Forwarded-*` headers the access phase reads), a route matched, and it does not
-//! redirect to https. Otherwise the head comes back unplanned and the proxy routes it and runs
+//! (whose `X-Forwarded-*` headers the access phase reads), a route matched, it does not
+//! redirect to https, and it buffers request bodies (Kong's default `request_buffering`: a
+//! planned request is always buffered, so the proxy need not ask the route). Otherwise the head comes back unplanned and the proxy routes it and runs
 //! the access phase itself, exactly as for a head of the general lane.
 //!
 //! No plugin runs in this version; a request a plugin applies to must not be planned once
@@ -82,7 +83,10 @@ impl Planner {
             sni,
             headers: &pairs,
         })?;
-        if found.service_id.is_none() || (found.https_redirect_status.is_some() && !downstream.https) {
+        if found.service_id.is_none()
+            || (found.https_redirect_status.is_some() && !downstream.https)
+            || !found.request_buffering
+        {
             return None;
         }
         let request = Forwarding {
@@ -156,12 +160,14 @@ mod tests {
             {"id": "r", "service": {"id": "s"}, "paths": ["/api"]},
             {"id": "secure", "service": {"id": "s"}, "paths": ["/secure"], "protocols": ["https"]},
             {"id": "h", "service": {"id": "s"}, "headers": {"x-v": ["2"]}},
+            {"id": "stream", "service": {"id": "s"}, "paths": ["/stream"], "request_buffering": false},
         ]));
         let p = planner();
         let unplanned = |data: &[u8], trusted: bool| p.plan(data, Some(&router), &DOWN, None, trusted, b"").unwrap().routed.is_none();
         assert!(unplanned(b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n", true), "trusted client");
         assert!(unplanned(b"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n", false), "no route");
         assert!(unplanned(b"GET /secure HTTP/1.1\r\nHost: a\r\n\r\n", false), "https redirect");
+        assert!(unplanned(b"POST /stream HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", false), "body streamed");
         assert!(!unplanned(b"GET /other HTTP/1.1\r\nHost: a\r\nX-V: 2\r\n\r\n", false), "header route");
         assert!(p.plan(b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n", None, &DOWN, None, false, b"").unwrap().routed.is_none());
         assert_eq!(p.plan(b"GET /api HTTP/1.1\r\n", Some(&router), &DOWN, None, false, b"").unwrap_err(), Decline::Incomplete);

@@ -171,6 +171,10 @@ impl RequestHeadParser {
             if field.name.len() + value.len() + 4 > self.limits.header_line {
                 return Err(Decline::Unusual("header line near the size limit"));
             }
+            if field.name.contains('_') {
+                // nginx drops these unless `underscores_in_headers`: the general lane decides
+                return Err(Decline::Unusual("underscore in a header name"));
+            }
             head.fields.push((field.name.as_bytes(), value));
             match self.kind(field.name) {
                 Kind::Forward => kept.push((field.name, value)),
@@ -379,6 +383,8 @@ TE: trailers, deflate\r\nKeep-Alive: 5\r\nX-Real-IP: 1.2.3.4\r\nX-Kong-Request-I
             b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
             b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n",
             b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"TRACE / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\nX_Custom: 1\r\n\r\n",
             b"get / HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
             b"GET * HTTP/1.1\r\nHost: a\r\n\r\n",

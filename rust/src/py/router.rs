@@ -137,6 +137,11 @@ impl PyRouteMatch {
     }
 
     #[getter]
+    fn request_buffering(&self) -> bool {
+        self.inner.request_buffering
+    }
+
+    #[getter]
     fn https_redirect_status(&self) -> Option<u16> {
         self.inner.https_redirect_status
     }

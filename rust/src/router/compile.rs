@@ -120,6 +120,7 @@ pub fn compile_route(
         strip_path: route.strip_path,
         path_handling_v1: v1,
         preserve_host: route.preserve_host,
+        request_buffering: route.request_buffering,
         https_only_status: https_only.then_some(route.https_redirect_status_code),
     });
 

@@ -17,6 +17,7 @@ pub struct Target {
     pub strip_path: bool,
     pub path_handling_v1: bool,
     pub preserve_host: bool,
+    pub request_buffering: bool,
     /// `Some(status)` when the route accepts https but not http.
     pub https_only_status: Option<u16>,
 }

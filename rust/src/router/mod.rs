@@ -63,6 +63,8 @@ pub struct Match {
     /// Escaped, ready for the request line (Kong escapes `upstream_uri` the same way).
     pub upstream_path: String,
     pub preserve_host: bool,
+    /// The route's `request_buffering`: the body is read whole before the upstream is sent anything.
+    pub request_buffering: bool,
     pub https_redirect_status: Option<u16>,
     pub forwarded_prefix: Option<String>,
     pub captures: Option<Captures>,
@@ -201,6 +203,7 @@ fn build_match(m: &Matcher, req: &Prepared<'_>, hit: path::PathHit) -> Match {
         service_id: t.service_id.clone(),
         upstream_path: normalize::escape(&path).into_owned(),
         preserve_host: t.preserve_host,
+        request_buffering: t.request_buffering,
         https_redirect_status: t.https_only_status.filter(|_| !req.https),
         forwarded_prefix: forwarded_prefix.map(|p| normalize::escape(p).into_owned()),
         captures: hit.captures,
