@@ -164,7 +164,15 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
                 lengths += 1;
                 head.content_length = Some(value.to_vec());
             }
-            Kind::TransferEncoding => head.chunked = true,
+            Kind::TransferEncoding => {
+                // nginx relays exactly one `chunked` and answers 502 to anything else: a
+                // final coding other than chunked means a close-delimited body in a coding the
+                // client would get re-chunked and without its name (RFC 9112 section 6.3)
+                if head.chunked || !value.eq_ignore_ascii_case(b"chunked") {
+                    return Err(ResponseHeadError::Invalid("Transfer-Encoding other than a single chunked".into()));
+                }
+                head.chunked = true;
+            }
         }
     }
     // Connection names headers meant for this hop only (besides its own options).
@@ -311,6 +319,11 @@ Trailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nX-Kept:  spaced 
             b"HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nX: a\r\n folded\r\n\r\n",
             b"garbage\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunkedchunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
         ] {
             assert!(matches!(parse_response_head(bad), Err(ResponseHeadError::Invalid(_))), "{bad:?}");
         }
