@@ -49,7 +49,8 @@ pub fn list_tokens(value: &[u8]) -> Option<Vec<&[u8]>> {
     Some(found)
 }
 
-fn is_tchar(b: &u8) -> bool {
+/// An RFC 9110 tchar: a byte a token may hold.
+pub fn is_tchar(b: &u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
 }

@@ -6,8 +6,11 @@
 //! settle) is read and framed here alone. Anything else is declined (requests) or marked not
 //! plain (responses), and the proxy feeds it to llhttp (httptools, strict), which then decides
 //! validity and framing; for those heads these functions only extract.
+//!
+//! `chunked` decodes chunked bodies, strictly too, and tells where such a message ends.
 
 pub mod access_log;
+pub mod chunked;
 pub mod client_head;
 mod headers;
 pub mod planner;
@@ -16,6 +19,7 @@ pub mod request_id;
 pub mod response_head;
 pub mod upstream_head;
 
+pub use chunked::{ChunkedDecoder, ChunkedError, ChunkedLimits, Feed};
 pub use client_head::{ClientHead, ClientHeadFilter, Relayed};
 pub use planner::{Plan, Planner};
 pub use request_head::{Decline, Limits, RequestHead, RequestHeadParser};
