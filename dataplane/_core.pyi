@@ -18,6 +18,10 @@ class StoreError(CoreError):
 class HttpHeadError(CoreError):
     """An HTTP head that cannot be parsed; the message says why."""
 
+class ChunkedBodyError(CoreError, ValueError):
+    """A malformed chunked body; the message says what is wrong ("invalid chunk size",
+    "chunk data not followed by CRLF", "forbidden trailer field Content-Length", ...)."""
+
 class RouteMatch:
     """The result of one router lookup. Immutable."""
 
@@ -138,6 +142,29 @@ def parse_response_head(data: bytes) -> ResponseHead | None:
     """The response head at the start of `data`, or None while it is incomplete. Raises
     `HttpHeadError` for what is not an HTTP/1.x response head or has more than 256 fields.
     A head that is not `plain` is only extracted: llhttp decides its validity and framing."""
+
+class ChunkedDecoder:
+    """One chunked message body (RFC 9112 section 7.1), decoded as its bytes arrive, split
+    anywhere. Strict: what it accepts, llhttp in strict mode accepts and frames the same way
+    (1 to 16 hex digits of size; `;name[=value]` extensions of tokens or quoted strings, no
+    whitespace; CRLF exactly; trailer fields of a token name and VCHAR/SP/HTAB/obs-text value,
+    none of Content-Length, Transfer-Encoding, Host, Connection, Proxy-Connection, Keep-Alive,
+    Upgrade, TE, Trailer)."""
+
+    def __init__(self, max_line: int = 4096, max_trailers: int = 16384) -> None:
+        """`max_line`: most bytes of a chunk-size line, extensions included, CRLF not;
+        `max_trailers`: most bytes of the trailer field lines, their CRLFs included, the final
+        CRLF not. Nothing else is buffered (at most 64 trailer fields)."""
+    def feed(self, data: bytes) -> tuple[bytes, int]:
+        """`(payload, end)`: the chunk data in `data`, joined, and the offset in `data` just
+        past the message's final CRLF, -1 while the message is not complete (0 when it ended
+        in an earlier call). Bytes from `end` on are not part of the message. Raises
+        `ChunkedBodyError` for a malformed body or one past a limit; the decoder then raises it
+        again on every call."""
+    done: bool
+    """The message is complete."""
+    trailers: list[tuple[bytes, bytes]]
+    """The trailer fields, names as received, values trimmed; empty until `done`."""
 
 class ClientHeadFilter:
     """The header filter's default work (Kong's): the head sent to the client for an upstream

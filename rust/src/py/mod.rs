@@ -5,6 +5,7 @@
 use pyo3::prelude::*;
 
 mod balancer;
+mod chunked;
 mod errors;
 mod fields;
 mod http;
@@ -22,5 +23,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     store::register(m)?;
     http::register(m)?;
     planner::register(m)?;
+    chunked::register(m)?;
     Ok(())
 }
