@@ -32,6 +32,8 @@ from dataplane.cluster import ClusterClient, ClusterSettings, ConfigApplier, Lin
 from dataplane.declarative import DeclarativeConfigError
 from dataplane.logs import NOTICE
 from dataplane.sockets import bind
+from dataplane.proxy.body import prepare_temp_dir
+from dataplane.proxy.settings import BODY_TEMP_DIR
 from dataplane.status.server import StatusProtocol
 from dataplane.tls import ensure_default_certificate
 from dataplane.store.lmdb_writer import ConfigStore, StoreFullError
@@ -191,6 +193,7 @@ class Supervisor:
     # ---- listeners and workers -------------------------------------------------------------
 
     def bind_listeners(self) -> None:
+        prepare_temp_dir(os.path.join(self.conf.prefix, BODY_TEMP_DIR))  # buffered request bodies
         if any(listener.ssl for listener in self.conf.proxy_listen) and not self.conf.ssl_cert:
             ensure_default_certificate(self.conf.prefix)  # once here, not racing in every worker
         count = self.conf.nginx_worker_processes

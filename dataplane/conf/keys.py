@@ -63,6 +63,8 @@ HONOURED: Final[Mapping[str, KeySpec]] = MappingProxyType({spec.name: spec for s
     _spec("upstream_keepalive_idle_timeout", _non_negative),
     _spec("nginx_http_client_max_body_size", types.size()),
     _spec("nginx_http_client_header_buffer_size", types.size(minimum=1)),
+    _spec("client_body_buffer_size", types.size(minimum=1), "nginx_http_client_body_buffer_size"),
+    _spec("nginx_http_underscores_in_headers", types.boolean),
     _spec("nginx_http_large_client_header_buffers", values.header_buffers),
     _spec("real_ip_header", _text, "nginx_proxy_real_ip_header"),
     _spec("real_ip_recursive", types.boolean, "nginx_proxy_real_ip_recursive"),

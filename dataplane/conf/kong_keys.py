@@ -224,6 +224,12 @@ DOCUMENTED_ONLY: Final[Mapping[str, str]] = MappingProxyType({
     "vault_env_prefix": "",
 })
 
+# nginx directives Kong users set through the nginx_http_ prefix that Gantry honours, with
+# nginx's own default (Kong's template leaves them unset).
+INJECTED: Final[Mapping[str, str]] = MappingProxyType({
+    "nginx_http_underscores_in_headers": "off",
+})
+
 # Keys earlier 3.x releases shipped (with their last default), so older files stay quiet.
 RETIRED: Final[Mapping[str, str]] = MappingProxyType({
     "admin_gui_origin": "",
@@ -292,7 +298,7 @@ SENSITIVE: Final[frozenset[str]] = frozenset({
 })
 
 ALL_DEFAULTS: Final[Mapping[str, str]] = MappingProxyType(
-    {**RETIRED, **DEPRECATED, **DOCUMENTED_ONLY, **KONG_DEFAULTS}
+    {**RETIRED, **DEPRECATED, **DOCUMENTED_ONLY, **INJECTED, **KONG_DEFAULTS}
 )
 
 

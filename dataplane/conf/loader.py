@@ -28,7 +28,7 @@ def load_conf(
 ) -> Conf:
     """Load a kong.conf (or Kong's default locations when ``path`` is None)."""
     settings, errors = _user_settings(path, os.environ if env is None else env, overrides or {})
-    raw = {**kong_keys.KONG_DEFAULTS, **kong_keys.DOCUMENTED_ONLY}
+    raw = {**kong_keys.KONG_DEFAULTS, **kong_keys.DOCUMENTED_ONLY, **kong_keys.INJECTED}
     raw.update({key: value for key, (value, _) in settings.items()})
 
     values: dict[str, Any] = {}

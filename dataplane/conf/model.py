@@ -41,6 +41,8 @@ class Conf:
     upstream_keepalive_idle_timeout: float  # seconds
     nginx_http_client_max_body_size: int  # bytes, 0 = unlimited
     nginx_http_client_header_buffer_size: int  # bytes
+    client_body_buffer_size: int  # bytes of a buffered request body kept in memory, the rest in a file
+    nginx_http_underscores_in_headers: bool  # off: header names with '_' are dropped
     nginx_http_large_client_header_buffers: tuple[int, int]  # (number, bytes each)
     real_ip_header: str
     real_ip_recursive: bool

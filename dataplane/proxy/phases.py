@@ -27,6 +27,7 @@ from dataplane._core import format_access_line
 
 from . import errors
 from .dns import NameNotFound, ResolverError, is_ip
+from .body import BufferedBody
 from .errors import new_request_id
 from .forwarding import SERVER_NAME, FieldList, connection_named, nginx_host
 from .realip import real_ip
@@ -58,7 +59,7 @@ class Exchange:
         "conn", "state", "method", "url", "version", "keep_alive", "headers", "forward", "forwarded", "host",
         "host_name", "host_text", "host_count", "content_length", "chunked", "te_count", "connection", "expect_continue", "xff",
         "via", "te_trailers", "upgrade", "websocket", "tunnel_data", "error", "head_complete", "body_done",
-        "body_buffer", "body_received", "start",
+        "body_buffer", "body_received", "start", "buffering", "buffered", "body_sent",
         # decided by the phases
         "request_id", "service", "preserve_host", "head_parts", "upstream", "upstream_paused", "reused", "tries",
         "stale_retried", "connecting", "proxied",
@@ -112,6 +113,11 @@ class Exchange:
         self.body_done = False
         self.body_buffer: list[bytes] | None = None  # body read before an upstream is connected
         self.body_received = 0
+        # request_buffering: a planned head's route buffers (the planner plans no other), a
+        # general one's is known after routing
+        self.buffering = head is not None
+        self.buffered: BufferedBody | None = None  # the body while it is read whole
+        self.body_sent = -1  # while a spilled body is written upstream: how much of it is
         self.upstream: UpstreamConnection | None = None
         self.upstream_paused = False
         self.reused = False
@@ -147,7 +153,7 @@ class Exchange:
             self.error_page(status, message)
             return
         if self.service is not None:
-            self.balancer()
+            self.proceed()
             return
         self.rewrite()
         runtime = self.state.runtime
@@ -157,6 +163,24 @@ class Exchange:
             return
         self.access(runtime, match)
         if self.finished:
+            return
+        self.proceed()
+
+    def proceed(self) -> None:
+        """From access to the balancer, once the request may go upstream: at once when the
+        route streams the body (``request_buffering`` false) or the body is here already,
+        else when it is complete (``on_request_complete``), so that a body llhttp finds
+        malformed is refused before the upstream was sent a byte, as nginx and Kong do."""
+        if self.buffering and not self.body_done:
+            settings = self.state.settings
+            try:
+                self.buffered = BufferedBody(settings.client_body_buffer_size, settings.body_temp_dir,
+                                             self.body_buffer)
+            except OSError as err:
+                self.spill_failed(err)
+                return
+            self.body_buffer = None
+            self.conn.body_flowing()  # read on: the body is kept here, not held back by the client
             return
         self.balancer()
 
@@ -232,6 +256,7 @@ class Exchange:
             return
         self.service = service
         self.preserve_host = match.preserve_host
+        self.buffering = match.request_buffering
 
         fields = self.forwarded
         if fields is None:  # the general lane: the fields as its parser sorted them
@@ -365,21 +390,27 @@ class Exchange:
         service = self.service
         self.upstream = upstream
         self.reused = reused
-        upstream.start(self, service.read_timeout, service.write_timeout, self.method == b"HEAD", self.body_done, now)
+        buffered = self.buffered
+        held = self.body_buffer if buffered is None else buffered.in_memory()
+        whole = self.body_done and (buffered is None or held is not None)  # the request goes in one write
+        upstream.start(self, service.read_timeout, service.write_timeout, self.method == b"HEAD", whole, now)
         head = b"".join(self.head_parts)
-        if self.body_buffer or (self.body_done and self.chunked):
+        if held or (whole and self.chunked):
             data = [head]
-            for chunk in self.body_buffer or ():
+            for chunk in held or ():
                 if self.chunked:
                     data += (b"%x\r\n" % len(chunk), chunk, CRLF)
                 else:
                     data.append(chunk)
-            self.body_buffer = None
-            if self.body_done and self.chunked:
+            self.body_buffer = None  # a buffered body stays, for a retry on another connection
+            if whole and self.chunked:
                 data.append(LAST_CHUNK)
             upstream.transport.writelines(data)
         else:
             upstream.transport.write(head)
+            if not whole and buffered is not None:
+                self.body_sent = 0
+                self.write_spilled()
         conn = self.conn
         if conn.write_paused:
             self.upstream_paused = True
@@ -387,8 +418,38 @@ class Exchange:
         if conn.blocks:
             conn.body_flowing()
 
+    def write_spilled(self) -> None:
+        """Write the spilled body upstream while the upstream takes it; ``on_upstream_congested``
+        resumes it."""
+        upstream = self.upstream
+        buffered = self.buffered
+        offset = self.body_sent
+        while not upstream.write_paused:
+            try:
+                piece = buffered.read(offset)
+            except OSError as err:
+                self.spill_failed(err)
+                return
+            if not piece:
+                self.body_sent = -1
+                if self.chunked:
+                    upstream.transport.write(LAST_CHUNK)
+                upstream.sent()
+                return
+            offset += len(piece)
+            self.body_sent = offset
+            if self.chunked:
+                upstream.transport.writelines((b"%x\r\n" % len(piece), piece, CRLF))
+            else:
+                upstream.transport.write(piece)
+
+    def spill_failed(self, err: OSError) -> None:
+        log.error("could not keep the request body in %s: %s (request %s)", self.state.settings.body_temp_dir, err,
+                  self.request_id.decode())
+        self.error_page(500)
+
     # ------------------------------------------------------------------------------------------
-    # request body (streams while the upstream answers)
+    # request body (read whole first, or streamed while the upstream answers)
 
     def on_request_body(self, chunk: bytes) -> None:
         self.body_received += len(chunk)
@@ -398,6 +459,13 @@ class Exchange:
             return
         if self.finished:
             return  # answered already (an early error): the body is dropped
+        buffered = self.buffered
+        if buffered is not None:
+            try:
+                buffered.add(chunk)
+            except OSError as err:
+                self.spill_failed(err)
+            return
         upstream = self.upstream
         if upstream is not None:
             if self.chunked:
@@ -413,6 +481,10 @@ class Exchange:
 
     def on_request_complete(self) -> None:
         self.body_done = True
+        if self.buffered is not None:
+            if not self.finished:
+                self.balancer()
+            return
         upstream = self.upstream
         if upstream is not None and not self.finished:
             if self.chunked:
@@ -502,7 +574,8 @@ class Exchange:
         self.upstream = None
         if upstream is not None:
             # after a refused WebSocket handshake the connection is not trusted for another request
-            if reusable and self.body_done and not upstream.closed and not self.websocket:
+            # and never before the whole request went out: the rest would be read as a request
+            if reusable and upstream.request_sent and self.body_done and not upstream.closed and not self.websocket:
                 upstream.detach()
                 if self.upstream_paused:
                     upstream.transport.resume_reading()
@@ -575,7 +648,10 @@ class Exchange:
             self.error_page(504)
 
     def on_upstream_congested(self, paused: bool) -> None:
-        """The upstream's write buffer is full (or drained): stop (resume) reading the client."""
+        """The upstream's write buffer is full (or drained): stop (resume) reading the client,
+        or writing a spilled body."""
+        if not paused and self.body_sent >= 0 and self.upstream is not None:
+            self.write_spilled()
         self.conn.upstream_congested(paused)
 
     def on_client_congested(self, paused: bool) -> None:
@@ -675,6 +751,7 @@ class Exchange:
 
     def finish(self) -> None:
         self.finished = True
+        self.release_body()
         self.log()
         self.conn.exchange_done(self)
 
@@ -683,6 +760,7 @@ class Exchange:
         if self.finished:
             return
         self.finished = True
+        self.release_body()
         if self.connecting is not None:
             self.connecting.cancel()
             self.connecting = None
@@ -693,6 +771,13 @@ class Exchange:
             self.status = 499  # nginx's "client closed request"
         if self.head_complete:
             self.log()
+
+    def release_body(self) -> None:
+        """A buffered body is dropped with its exchange (a spill file goes with its descriptor)."""
+        if self.buffered is not None:
+            self.buffered.close()
+            self.buffered = None
+        self.body_sent = -1
 
     def log(self) -> None:
         """log: runs after the response has been handed to the client's transport. Plugins

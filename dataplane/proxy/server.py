@@ -17,9 +17,12 @@ Two lanes read the input, always starting at a request boundary:
 
 On top of httptools the gateway rejects what it lets through but a proxy must not forward: more
 than one Host or none on HTTP/1.1, an invalid Host, Transfer-Encoding on HTTP/1.0, more than one
-Transfer-Encoding or any coding other than ``chunked``, versions other than 1.0 and 1.1. A
-rejected request gets Kong's 400 (or 413, 414 for the request line, 431 "Request header or
-cookie too large") and the connection closes; nothing of it reaches an upstream.
+Transfer-Encoding or any coding other than ``chunked``, versions other than 1.0 and 1.1, a
+fragment in the target, and ``Upgrade`` together with a body (llhttp stops framing at an upgrade
+head, so its body would be read as the next request). A rejected request gets Kong's 400 (or
+405 for CONNECT and TRACE, 413, 414 for the request line, 431 "Request header or cookie too
+large") and the connection closes; nothing of it reaches an upstream. Header names with an
+underscore are ignored, as nginx does unless ``underscores_in_headers``.
 """
 
 from __future__ import annotations
@@ -191,16 +194,21 @@ class ProxyProtocol(asyncio.Protocol):
                 self.on_message_complete()
                 data = data[length:]
                 continue
-            self._dispatch(exchange)
             end = length + size
-            if end > len(data):
-                if length < len(data):
-                    exchange.on_request_body(data[length:])
-                self.body_left = end - len(data)
-                return
-            exchange.on_request_body(data[length:end])
-            self.on_message_complete()
-            data = data[end:]
+            if end <= len(data):
+                # the whole body is here: it goes upstream with the head, in one write
+                exchange.body_buffer = [data[length:end]]
+                exchange.body_received = size
+                exchange.body_done = True
+                self._dispatch(exchange)
+                self.on_message_complete()
+                data = data[end:]
+                continue
+            self._dispatch(exchange)
+            if length < len(data):
+                exchange.on_request_body(data[length:])
+            self.body_left = end - len(data)
+            return
 
     def _parse(self, data: bytes) -> None:
         """The general lane: httptools and its callbacks below."""
@@ -274,6 +282,8 @@ class ProxyProtocol(asyncio.Protocol):
         if size > self.settings.max_header_line_size or self.header_size > self.settings.max_header_size:
             self.reject = 431
             raise _Stop()
+        if b"_" in name and not self.settings.underscores_in_headers:
+            return  # nginx ignores such a field (underscores_in_headers off): nothing sees it
         if value[-1:] in (b" ", b"\t"):
             value = value.rstrip(b" \t")
         exchange = self.parsing
@@ -310,6 +320,7 @@ class ProxyProtocol(asyncio.Protocol):
         exchange.keep_alive = parser.should_keep_alive()
         exchange.head_complete = True
         version = parser.get_http_version()
+        upgrade = parser.should_upgrade()
         problem = None
         if version == "1.1":
             if exchange.host_count != 1:
@@ -320,6 +331,7 @@ class ProxyProtocol(asyncio.Protocol):
                 problem = "repeated Host"
             elif exchange.te_count:
                 problem = "Transfer-Encoding on HTTP/1.0"
+            exchange.expect_continue = False  # RFC 9110 section 10.1.1: ignored from HTTP/1.0
         else:
             problem = f"HTTP version {version}"
         if problem is None:
@@ -331,14 +343,22 @@ class ProxyProtocol(asyncio.Protocol):
                     problem = "invalid Host"
                 else:
                     exchange.host_name, exchange.host_text = parts
-        if problem is None and exchange.url == b"*":
-            problem = "asterisk-form request target"
+        if problem is None:
+            if exchange.url == b"*":
+                problem = "asterisk-form request target"
+            elif b"#" in exchange.url:
+                problem = "fragment in the request target"  # RFC 9112 section 3.2: not sent by clients
+            elif upgrade and (exchange.chunked or exchange.content_length):
+                # llhttp stops framing at an upgrade head: the body would be read as the next
+                # request. Refused rather than framed by hand (a WebSocket handshake has none).
+                problem = "Upgrade with a request body"
         if problem is not None:
             log.info("client %s sent a bad request: %s", self.peer, problem)
             exchange.error = (400, None)
             self.closing = True
-        elif exchange.method == b"CONNECT":
-            # A gateway is no tunnel: nginx (so Kong) refuses CONNECT outright.
+        elif exchange.method == b"CONNECT" or exchange.method == b"TRACE":
+            # A gateway is no tunnel, nor a mirror of what it was sent: nginx (so Kong) refuses
+            # CONNECT and TRACE outright.
             exchange.error = (405, None)
             self.closing = True
         else:
@@ -349,7 +369,7 @@ class ProxyProtocol(asyncio.Protocol):
         if not exchange.chunked and not exchange.content_length:
             exchange.body_done = True  # nothing follows the head
         if (exchange.upgrade is not None and exchange.error is None and exchange.body_done and version == "1.1"
-                and parser.should_upgrade() and exchange.upgrade.strip().lower() == b"websocket"):
+                and upgrade and exchange.upgrade.strip().lower() == b"websocket"):
             # After the handshake the connection tunnels or, refused, closes: never HTTP again.
             exchange.websocket = True
             exchange.keep_alive = False

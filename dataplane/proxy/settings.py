@@ -6,6 +6,7 @@ Built once per worker. Tests construct it directly; the worker uses ``from_conf`
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ REQUEST_ID = "X-Kong-Request-Id"
 
 DEFAULT_HEADERS = frozenset({VIA, SERVER, PROXY_LATENCY, RESPONSE_LATENCY, UPSTREAM_LATENCY, REQUEST_ID})
 SERVER_TOKENS = f"gantry/{__version__}"
+BODY_TEMP_DIR = "client_body_temp"  # nginx's directory name under the prefix
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +33,9 @@ class ProxySettings:
     """Defaults are Kong 3.x's (kong.conf.default and the nginx template)."""
 
     client_max_body_size: int = 0  # bytes, 0 = unlimited (nginx_http_client_max_body_size)
+    client_body_buffer_size: int = 8192  # a buffered body beyond this goes to a file in body_temp_dir
+    body_temp_dir: str = "/tmp"  # <prefix>/client_body_temp for a worker, as nginx's
+    underscores_in_headers: bool = False  # nginx's default: names with '_' are dropped
     max_request_line_size: int = 8192  # large_client_header_buffers "4 8k": one buffer
     max_header_line_size: int = 8192
     max_header_size: int = 32768  # all four buffers
@@ -66,6 +71,9 @@ class ProxySettings:
         number, each = conf.nginx_http_large_client_header_buffers
         return cls(
             client_max_body_size=conf.nginx_http_client_max_body_size,
+            client_body_buffer_size=conf.client_body_buffer_size,
+            body_temp_dir=os.path.join(conf.prefix, BODY_TEMP_DIR),
+            underscores_in_headers=conf.nginx_http_underscores_in_headers,
             max_request_line_size=each,
             max_header_line_size=each,
             max_header_size=number * each,
