@@ -11,9 +11,15 @@ Then one of two lanes, chosen per response:
 * The general lane, for everything else (interim 1xx heads, chunked or close-delimited bodies,
   heads in pieces, anything unusual or invalid): the head is parsed natively
   (``parse_response_head``: status and headers sorted for the header filter) and every byte
-  goes through httptools (strict), which decides validity and where the body ends; the native
-  head and httptools must agree on the status of the head that completes, or the response is
-  invalid.
+  of the heads goes through httptools (strict), which decides their validity; the native head
+  and httptools must agree on the status of the head that completes, or the response is
+  invalid. The body is framed here: no body (HEAD, 204, 304), Content-Length counted, chunked
+  by the native strict decoder (``ChunkedDecoder``, a subset of llhttp's grammar), or until
+  the upstream closes.
+
+On every path the end of a response is known to the byte, and any byte beyond it (a second
+response, garbage, even a lone CRLF) means the connection is not trusted again: it is closed,
+never pooled, so nothing an upstream sent can be read as the answer to another request.
 
 Timeouts follow nginx: ``read_timeout`` between two successive reads once the request is sent,
 ``write_timeout`` between two successive writes while the upstream is not taking our bytes. One
@@ -29,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from dataplane._core import HttpHeadError, ResponseHead, parse_response_head
+from dataplane._core import ChunkedBodyError, ChunkedDecoder, HttpHeadError, ResponseHead, parse_response_head
 
 if TYPE_CHECKING:
     from .phases import Exchange
@@ -42,8 +48,8 @@ log = logging.getLogger("gantry.proxy")
 MAX_HEAD_SIZE = 65536
 
 
-class _HeadDone(Exception):
-    """Stops the parser after the head of a response to HEAD (httptools would wait for a body)."""
+_INCOMPLETE = -1  # ``_read_head``: the final head has not arrived whole
+_INVALID = -2  # ``_read_head``: the response is invalid
 
 
 class _Disagreement(Exception):
@@ -60,7 +66,7 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "key", "loop", "transport", "parser", "exchange", "requests", "in_pool", "idle_since",
         "head", "pending", "head_done", "interim", "head_only", "received", "last_io", "timer", "timer_at", "read_timeout",
-        "write_timeout", "write_paused", "request_sent", "closed", "body_left", "reusable", "switching",
+        "write_timeout", "write_paused", "request_sent", "closed", "body_left", "reusable", "switching", "decoder",
     )
 
     def __init__(self, pool: UpstreamPool, key: PoolKey) -> None:
@@ -69,8 +75,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser: httptools.HttpResponseParser | None = None  # None: the fast lane may read
-        self.body_left = 0  # fast lane: body bytes of the current response still to come
-        self.reusable = False  # fast lane: the current response leaves the connection reusable
+        self.body_left = 0  # body bytes of the current response still to come; -1: until the upstream closes
+        self.reusable = False  # the current response, whole and alone, leaves the connection reusable
+        self.decoder: ChunkedDecoder | None = None  # the current response's chunked body
         self.switching = False  # a 101 to a WebSocket handshake was read: the tunnel starts
         self.exchange: Exchange | None = None
         self.requests = 0
@@ -104,6 +111,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_only = head_only
         self.head = None
         self.parser = None  # each response starts in the fast lane (body_left is 0 between two)
+        self.decoder = None
         self.head_done = False
         self.switching = False
         self.received = 0
@@ -124,8 +132,7 @@ class UpstreamConnection(asyncio.Protocol):
     def close_delimited(self) -> bool:
         """The current response's body ends when the upstream closes (never in the fast lane,
         which takes length-framed bodies only)."""
-        head = self.head
-        return self.parser is not None and head is not None and head.content_length is None and not head.chunked
+        return self.parser is not None and self.head_done and self.decoder is None and self.body_left < 0
 
     def detach(self) -> None:
         """Unbind from the exchange; an armed timer stays and lapses when it finds none."""
@@ -164,40 +171,49 @@ class UpstreamConnection(asyncio.Protocol):
         self.last_io = self.loop.time()
         if self.parser is None:
             if self.body_left:
-                self._fast_body(data, exchange, self.body_left)
+                self._length_body(data, exchange, self.body_left)
                 return
             if self._fast_response(data, exchange):
                 return
             self.parser = httptools.HttpResponseParser(self)  # the general lane, from the start
             self.pending = b""
             self.interim = False
-        if self.head is None and not self._read_head(data, exchange):
+        elif self.head_done:
+            self._general_body(data, exchange)
+            return
+        end = self._read_head(data, exchange)
+        if end == _INVALID:
             return
         try:
-            self.parser.feed_data(data)
-            if exchange.out:
-                exchange.flush()
+            # httptools reads the heads only: the body is framed here
+            self.parser.feed_data(data if end == _INCOMPLETE else data[:end])
         except httptools.HttpParserCallbackError as err:
             problem = err.__context__
-            if isinstance(problem, (_Disagreement, _UnaskedSwitch)):
-                exchange = self.exchange
-                if exchange is not None:
-                    exchange.on_upstream_invalid("switched protocols unasked" if isinstance(problem, _UnaskedSwitch)
-                                                 else "response head parsed inconsistently")
-            elif not self.head_only or not self.head_done:
+            if not isinstance(problem, (_Disagreement, _UnaskedSwitch)):
                 raise  # our own bug: surface it
-        except httptools.HttpParserUpgrade as upgrade:
+            exchange = self.exchange
+            if exchange is not None:
+                exchange.on_upstream_invalid("switched protocols unasked" if isinstance(problem, _UnaskedSwitch)
+                                             else "response head parsed inconsistently")
+            return
+        except httptools.HttpParserUpgrade:
             if self.switching and self.exchange is exchange:
-                # the rest of this read is the upstream's first frames
-                offset = upgrade.args[0] if upgrade.args else len(data)
                 self._stop_timer()  # the tunnel keeps its own
-                exchange.on_upgraded(self, data[offset:])
+                exchange.on_upgraded(self, data[end:])  # the rest of this read: the upstream's first frames
             elif self.exchange is not None:
-                self.exchange.on_upstream_invalid(f"switched protocols unasked: {upgrade}")
+                self.exchange.on_upstream_invalid("switched protocols unasked")
+            return
         except httptools.HttpParserError as err:
             exchange = self.exchange
             if exchange is not None:
                 exchange.on_upstream_invalid(str(err))
+            return
+        if end == _INCOMPLETE or self.exchange is not exchange:
+            return
+        if not self.head_done:
+            exchange.on_upstream_invalid("response head parsed inconsistently")
+            return
+        self._general_body(data[end:], exchange)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -235,56 +251,91 @@ class UpstreamConnection(asyncio.Protocol):
             else:
                 exchange.on_response_complete(self.reusable)
             return True
-        self._fast_body(data[length:], exchange, size)
+        self._length_body(data[length:], exchange, size)
         return True
 
-    def _fast_body(self, data: bytes, exchange: Exchange, left: int) -> None:
-        """Body bytes of a fast-lane response, ``left`` of which are still due: forwarded until
-        the response is complete."""
+    def _length_body(self, data: bytes, exchange: Exchange, left: int) -> None:
+        """Body bytes of a response framed by a length (0 for none), ``left`` of which are
+        still due: forwarded until the response is complete."""
         if len(data) < left:
             self.body_left = left - len(data)
             exchange.on_response_body(data)
             exchange.flush()
             return
         self.body_left = 0
+        reusable = self.reusable
         if len(data) > left:
-            # bytes beyond the response: it is complete, but the connection is not trusted again
-            log.warning("upstream %s:%d sent %d bytes after the response; closing the connection",
-                        self.key[0], self.key[1], len(data) - left)
+            self._overrun(len(data) - left)
             data = data[:left]
             reusable = False
-        else:
-            reusable = self.reusable
         if data:
             exchange.on_response_body(data)
         exchange.on_response_complete(reusable)
 
-    def _read_head(self, data: bytes, exchange: Exchange) -> bool:
-        """Look for the final response head in what has arrived; False when the response is
-        invalid (the exchange has been told)."""
-        buffer = self.pending + data if self.pending else data
+    def _general_body(self, data: bytes, exchange: Exchange) -> None:
+        """Body bytes of a general-lane response, framed as its head said (``on_headers_complete``)."""
+        decoder = self.decoder
+        if decoder is None:
+            if self.body_left >= 0:
+                self._length_body(data, exchange, self.body_left)
+            elif data:  # until the upstream closes
+                exchange.on_response_body(data)
+                exchange.flush()
+            return
+        try:
+            payload, end = decoder.feed(data)
+        except ChunkedBodyError as err:
+            exchange.on_upstream_invalid(f"chunked body: {err}")
+            return
+        if payload:
+            exchange.on_response_body(payload)
+        if end < 0:
+            exchange.flush()
+            return
+        self.decoder = None
+        reusable = self.reusable
+        if end < len(data):
+            self._overrun(len(data) - end)
+            reusable = False
+        exchange.on_response_complete(reusable)
+
+    def _overrun(self, extra: int) -> None:
+        # bytes beyond the response: it is complete, but the connection is not trusted again
+        log.warning("upstream %s:%d sent %d bytes after the response; closing the connection",
+                    self.key[0], self.key[1], extra)
+
+    def _read_head(self, data: bytes, exchange: Exchange) -> int:
+        """Look for the final response head in what has arrived: the offset in ``data`` just
+        past it, ``_INCOMPLETE`` while it is not whole (its start is kept), ``_INVALID`` when the
+        response is invalid (the exchange has been told)."""
+        pending = self.pending
+        buffer = pending + data if pending else data
+        start = 0  # where the head being looked at begins in ``buffer``
         try:
             while True:
-                head = parse_response_head(buffer)
+                head = parse_response_head(buffer[start:] if start else buffer)
                 if head is None:
-                    if len(buffer) > MAX_HEAD_SIZE:
+                    if len(buffer) - start > MAX_HEAD_SIZE:
                         exchange.on_upstream_invalid("response head larger than %d bytes" % MAX_HEAD_SIZE)
-                        return False
-                    self.pending = buffer
-                    return True
+                        return _INVALID
+                    self.pending = buffer[start:]
+                    return _INCOMPLETE
+                start += head.length
                 if head.status >= 200 or head.status == 101:
                     self.head = head
                     self.pending = b""
-                    return True
-                buffer = buffer[head.length:]  # an interim 1xx head: the final one follows it
+                    return start - len(pending)
+                # an interim 1xx head: the final one follows it
         except HttpHeadError as err:
             exchange.on_upstream_invalid(str(err))
-            return False
+            return _INVALID
 
-    # -- httptools callbacks (no on_header: headers come from the native head) -------------
+    # -- httptools callbacks (heads only: headers come from the native head, bodies are framed
+    # by data_received) ---------------------------------------------------------------------
 
     def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
+        parser = self.parser
+        status = parser.get_status_code()
         if status < 200 and status != 101:
             self.interim = True  # 1xx: not forwarded, the final response follows
             return
@@ -293,30 +344,27 @@ class UpstreamConnection(asyncio.Protocol):
             raise _Disagreement()
         self.head_done = True
         exchange = self.exchange
-        if status == 101 and (exchange is None or not exchange.websocket or not self.parser.should_upgrade()):
+        if status == 101 and (exchange is None or not exchange.websocket or not parser.should_upgrade()):
             raise _UnaskedSwitch()
+        # reusable: llhttp's verdict (HTTP/1.1 unless "close", HTTP/1.0 only with "keep-alive",
+        # never a close-delimited body) and no "close" in any Connection
+        self.reusable = parser.should_keep_alive() and not head.closes
+        if self.head_only or status in (204, 304):
+            self.body_left = 0
+        elif head.chunked:
+            self.decoder = ChunkedDecoder()
+        elif head.content_length is not None:
+            self.body_left = int(head.content_length)  # llhttp accepted it: digits only
+        else:
+            self.body_left = -1
         if exchange is not None:
             exchange.on_response_head(status, head)
-        if self.head_only and self.exchange is not None:
-            self.exchange.on_response_complete(False)
-            raise _HeadDone()
-
-    def on_body(self, body: bytes) -> None:
-        if self.exchange is not None and not self.interim:
-            self.exchange.on_response_body(body)
 
     def on_message_complete(self) -> None:
         if self.interim:
             self.interim = False
-            return
-        exchange = self.exchange
-        if self.head.status == 101:
+        elif self.head is not None and self.head.status == 101:
             self.switching = True  # httptools stops right after: see data_received
-            return
-        if exchange is not None:
-            # reusable: llhttp's verdict (HTTP/1.1 unless "close", HTTP/1.0 only with
-            # "keep-alive", never a close-delimited body) and no "close" in any Connection
-            exchange.on_response_complete(self.parser.should_keep_alive() and not self.head.closes)
 
     # -- timeouts ------------------------------------------------------------------------------
 
