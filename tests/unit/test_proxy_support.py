@@ -24,10 +24,13 @@ def test_settings_from_conf():
         headers=frozenset({"Via"}), headers_upstream=frozenset(), lua_ssl_trusted_certificate=("system",),
         lua_ssl_verify_depth=2, proxy_access_log="/tmp/x.log", dns_hostsfile="/etc/hosts",
         dns_resolver=(SimpleNamespace(host="1.1.1.1", port=53),), dns_valid_ttl=None, dns_stale_ttl=10.0,
-        dns_not_found_ttl=3.0, dns_error_ttl=1.0,
+        dns_not_found_ttl=3.0, dns_error_ttl=1.0, client_body_buffer_size=4096, prefix="/srv/gantry",
+        nginx_http_underscores_in_headers=True,
     )
     settings = ProxySettings.from_conf(conf)
     assert settings.client_max_body_size == 1024
+    assert (settings.client_body_buffer_size, settings.body_temp_dir) == (4096, "/srv/gantry/client_body_temp")
+    assert settings.underscores_in_headers
     assert (settings.max_request_line_size, settings.max_header_size) == (16384, 65536)
     assert settings.client_keepalive_requests == 50 and settings.error_default_type == "application/json"
     assert settings.trusted_ips == (ipaddress.ip_network("10.0.0.0/8"),)
