@@ -15,12 +15,8 @@ $(PY):
 	$(VENV)/bin/pip install --quiet maturin==1.16.0
 
 # The native module in release mode, the package installed editable, runtime and test deps.
-# uvicorn ships an httptools protocol that turns on an httptools leniency flag; the Admin API
-# runs uvicorn's h11 protocol, and the other one is removed so that nothing can select it.
 $(STAMP): $(PY) $(SOURCES)
 	$(VENV)/bin/maturin develop --release --extras test
-	rm -rf $(VENV)/lib/python3*/site-packages/uvicorn/protocols/http/httptools_impl.py \
-	       $(VENV)/lib/python3*/site-packages/uvicorn/protocols/http/__pycache__/httptools_impl.*
 	touch $(STAMP)
 
 build: $(STAMP)

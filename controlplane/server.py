@@ -78,8 +78,8 @@ def server_for(api: ApiContext, cluster: ClusterServer | None = None) -> uvicorn
     app = create_app(api)
     app.state.cluster = cluster
     # h11, not uvicorn's httptools protocol: that one switches on an httptools leniency flag
-    # (lenient_data_after_close), and no leniency is ever turned on in Gantry (the build removes
-    # that module from .venv, see the Makefile).
+    # (lenient_data_after_close), and no leniency is ever turned on in Gantry
+    # (tests/controlplane/test_api_client.py checks the running server's protocol).
     config = uvicorn.Config(app, http="h11", loop="uvloop", lifespan="off",
                             access_log=False, log_config=None, server_header=False,
                             date_header=True)

@@ -132,10 +132,14 @@ def test_unexpected_failure_is_500_without_details(db_conf, caplog):
     assert any("secret internal detail" in str(rec.exc_info) for rec in caplog.records)
 
 
-def test_no_httptools_leniency_reachable_through_uvicorn():
-    # uvicorn's httptools protocol turns on an httptools leniency flag; the build removes it, so
-    # neither the Admin API (h11) nor any configuration can run it.
-    import importlib.util
+def test_the_running_admin_api_speaks_h11(api):
+    # uvicorn's httptools protocol turns on an httptools leniency flag: the Admin API must serve
+    # every connection with the h11 one, whatever uvicorn would pick by default.
+    from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    assert importlib.util.find_spec("uvicorn.protocols.http.h11_impl") is not None
-    assert importlib.util.find_spec("uvicorn.protocols.http.httptools_impl") is None
+    assert api.server.config.http_protocol_class is H11Protocol
+    with socket.create_connection(("127.0.0.1", int(api.url.rsplit(":", 1)[1])), timeout=5) as client:
+        client.sendall(b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert client.recv(65536).startswith(b"HTTP/1.1 200 ")
+        connections = list(api.server.server_state.connections)  # ours is still open (keep-alive)
+        assert connections and all(isinstance(c, H11Protocol) for c in connections)
