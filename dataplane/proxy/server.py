@@ -504,9 +504,15 @@ class ProxyProtocol(asyncio.Protocol):
         self.timer = self.loop.call_later(LINGER_TIMEOUT, self.abort)
 
     def eof_received(self) -> bool | None:
-        """The client shut its sending side: answer what is pending, then close."""
+        """The client shut its sending side: answer what is pending, then close; a request it
+        left unfinished can never be answered, so the connection is dropped at once (nginx's
+        "client prematurely closed connection"), and with it any body buffered for it."""
         if self.lingering or (self.active is None and not self.queue):
             self.close()
+            return None
+        if self.parsing is not None:
+            log.info("client %s closed the connection in the middle of a request", self.peer)
+            self.abort()
             return None
         self.closing = True
         for exchange in (self.active, *self.queue):
