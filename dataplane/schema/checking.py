@@ -8,6 +8,7 @@ names only schema data are built here once.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Callable
 
@@ -18,6 +19,10 @@ from .fields import MISSING, Field
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 Errors = dict[Any, Any]
+
+# Integers without bounds of their own are still 64-bit signed: Lua's doubles hold more, but
+# nothing past this survives the trip to the native core (i64) or to JSON (orjson)
+INTEGER_RANGE = (-2**63, 2**63 - 1)
 Check = Callable[[Any], Any]  # value -> None, a message or nested errors
 EntityCheck = Callable[[dict, Errors], None]
 
@@ -77,7 +82,7 @@ def _compile(field: Field) -> Check:
     if field.type in ("array", "set"):
         return _remembering_lists(check)
     kind = _SCALAR_KINDS.get(field.type)
-    if kind is None or len(validators) <= (field.type == "string"):  # only the implicit len_min
+    if kind is None or len(validators) <= _implicit_validators(field):
         return check
     return _remembering(check, kind)
 
@@ -142,7 +147,10 @@ def _integer(field: Field) -> Check:
 
 def _number(field: Field) -> Check:
     def typed(value: Any) -> Any:
-        return M.NUMBER if isinstance(value, bool) or not isinstance(value, (int, float)) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return M.NUMBER
+        # JSON has no infinity or NaN (a form's "1e400" parses to one): nothing could store it
+        return None if value.__class__ is int or math.isfinite(value) else M.NUMBER
     return typed
 
 
@@ -223,8 +231,10 @@ def _foreign(field: Field) -> Check:
     id_check = field_check(Field("string", uuid=True))
 
     def typed(value: Any) -> Any:
-        if not isinstance(value, dict) or "id" not in value or value["id"] is None:
+        if not isinstance(value, dict) or "id" not in value:
             return {"id": M.MISSING_PK}
+        if value["id"] is None:  # Kong's validate_primary_key: a null key is a missing field
+            return {"id": M.REQUIRED}
         err = id_check(value["id"])
         return {"id": err} if err else None
     return typed
@@ -256,8 +266,11 @@ def _validators(field: Field) -> tuple[Check, ...]:
         out.append(lambda value: None if value > 0 else M.TIMESTAMP)
     if field.uuid:
         out.append(lambda value: None if is_uuid(value) else M.UUID)
-    if field.between is not None:
-        lo, hi = field.between
+    between_bounds = field.between
+    if between_bounds is None and field.type == "integer":
+        between_bounds = INTEGER_RANGE  # what the store and the native core can hold
+    if between_bounds is not None:
+        lo, hi = between_bounds
         between = M.BETWEEN.format(M.fmt_number(lo), M.fmt_number(hi))
         out.append(lambda value: between if value < lo or value > hi else None)
     if field.len_eq is not None:
@@ -288,6 +301,14 @@ def _validators(field: Field) -> tuple[Check, ...]:
     if field.mutually_exclusive_subsets is not None:
         out.append(_exclusive_subsets(field.mutually_exclusive_subsets))
     return tuple(out)
+
+
+def _implicit_validators(field: Field) -> int:
+    """How many of `_validators(field)` no schema asked for (a string's len_min, an integer's
+    64-bit range): a check with only those has nothing worth remembering."""
+    if field.type == "string":
+        return 1
+    return int(field.type == "integer" and field.between is None)
 
 
 def _member(values: tuple, fail_when_in: bool, msg: str) -> Check:
@@ -330,10 +351,13 @@ class RecordPlan:
 
     __slots__ = ("checks", "required", "entity_checks")
 
-    def __init__(self, fields: tuple[tuple[str, Field], ...], entity_checks: tuple) -> None:
+    def __init__(self, fields: tuple[tuple[str, Field], ...], entity_checks: tuple,
+                 primary_key: tuple[str, ...] = ()) -> None:
         fmap = dict(fields)
         self.checks: dict[str, Check] = {name: field_check(f) for name, f in fmap.items()}
-        self.required = tuple(name for name, f in fields if f.required)
+        # an entity's primary key is generated when absent, but can never be null (Kong's
+        # validate_primary_key; its database refuses the row)
+        self.required = tuple(name for name, f in fields if f.required or name in primary_key)
         self.entity_checks = tuple(_entity_check(c, fmap) for c in entity_checks)
 
     def validate(self, data: dict) -> Errors | None:

@@ -451,6 +451,8 @@ CA_CERTIFICATES = EntitySchema(
 
 # ------------------------------------------------------------------ key-auth credentials
 
+MAX_TTL = 100_000_000  # Kong's DAO_MAX_TTL, seconds
+
 KEYAUTH_CREDENTIALS = EntitySchema(
     "keyauth_credentials",
     endpoint_key="key",
@@ -462,7 +464,8 @@ KEYAUTH_CREDENTIALS = EntitySchema(
         ("consumer", Field("foreign", reference="consumers", required=True)),
         ("key", Field("string", unique=True, auto=True)),
         ("tags", t.tags),
-        ("ttl", Field("number", between=(0, 100000000))),
+        # Kong takes it as a DAO option, a whole number of seconds (kong/db/dao/init.lua)
+        ("ttl", Field("integer", between=(0, MAX_TTL))),
     ),
 )
 

@@ -85,7 +85,10 @@ def _auto(name: str, field: Field) -> Auto | None:
 
 
 def _adjust(field: Field) -> Adjust | None:
-    """The adjustment of a container field's value; None for a scalar (default only)."""
+    """The adjustment of a container or integer field's value; None for other scalars
+    (default only)."""
+    if field.type == "integer":
+        return _integral(field)
     if field.type not in _CONTAINERS:
         return None
     default, copy_default = _default(field)
@@ -133,6 +136,19 @@ def _adjust(field: Field) -> Adjust | None:
             return _dedupe(value) if is_set else list(value)
         return [elements(v, now) for v in (_dedupe(value) if is_set else value)]
     return adjust_sequence
+
+
+def _integral(field: Field) -> Adjust:
+    """An integer given as an integral float (80.0, 1e3) is that integer, as to Lua, whose
+    JSON encoder writes it without a fraction: stored as given, the native core's typed
+    entities would refuse the whole configuration."""
+    default = None if field.default is MISSING else field.default
+
+    def adjust_integer(value: Any, now: float) -> Any:
+        if value.__class__ is float and value.is_integer():
+            return int(value)
+        return default if value is MISSING else value
+    return adjust_integer
 
 
 def _undefined(value: Any, now: float) -> Any:

@@ -38,7 +38,7 @@ def _plan(schema: EntitySchema, sub: EntitySubschema | None) -> _Plan:
     if hit is None:
         fields = _effective(schema, sub)
         checks = schema.entity_checks if sub is None else (*schema.entity_checks, *sub.entity_checks)
-        hit = plans[id(sub)] = (sub, _Plan(fields, FillPlan(fields), RecordPlan(fields, checks)))
+        hit = plans[id(sub)] = (sub, _Plan(fields, FillPlan(fields), RecordPlan(fields, checks, schema.primary_key)))
     return hit[1]
 
 
