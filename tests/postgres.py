@@ -1,4 +1,4 @@
-"""Throwaway PostgreSQL clusters for tests (DESIGN.md section 8).
+"""Throwaway PostgreSQL clusters for tests (docs/architecture.md, "Testing and benchmarks").
 
     cluster = PostgresCluster.start_new()      # initdb + pg_ctl start on a free local port
     conf = cluster.conf(cluster.create_database())
