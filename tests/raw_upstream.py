@@ -127,6 +127,10 @@ class RawUpstream:
 
     def stop(self) -> None:
         self.running = False
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() that close() alone would not
+        except OSError:
+            pass
         self.listener.close()
         with self.lock:
             for conn in self.connections:
