@@ -7,15 +7,44 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import clustering, entities, failures, info, openapi, schemas, tags
+from . import clustering, entities, errors, failures, info, openapi, schemas, tags
+from .body import MAX_BODY_SIZE
 from .context import ApiContext, Counters
+from .rendering import json_response
 
 log = logging.getLogger("controlplane.api")
 
 
+TOO_LARGE = "Payload too large"  # Kong's error_handlers.lua body for nginx's 413
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None  # the server refuses bad ones
+    return None
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """`receive` refusing a body past `limit` bytes, however it is framed: the 413 is raised
+    where a handler reads the body, before anything is parsed or written."""
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise errors.message(413, TOO_LARGE)
+        return message
+    return limited
+
+
 class Guard:
     """Outermost layer: counts requests, serves `/services/` as `/services` (Kong's default
-    route), and turns any unexpected exception into a logged 500 without details."""
+    route), refuses bodies over nginx_admin_client_max_body_size's default (413), and turns
+    any unexpected exception into a logged 500 without details."""
 
     def __init__(self, app: ASGIApp, counters: Counters) -> None:
         self.app = app
@@ -40,7 +69,12 @@ class Guard:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            length = _declared_length(scope)
+            if length is not None and length > MAX_BODY_SIZE:
+                response = json_response({"message": TOO_LARGE}, 413)
+                await response(scope, receive, send)
+                return
+            await self.app(scope, _limited(receive, MAX_BODY_SIZE), tracking_send)
         except Exception:
             log.exception("%s %s failed", scope.get("method"), scope.get("path"))
             if started:

@@ -80,14 +80,21 @@ def _listify(value: Any) -> Any:
     return {k: _listify(v) for k, v in value.items()}
 
 
-def nest(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
-    """Form pairs (in order, names may repeat) to nested dicts and lists, still untyped."""
+class TooDeep(ValueError):
+    """A form name nests more levels than a body may."""
+
+
+def nest(pairs: Iterable[tuple[str, Any]], max_depth: int | None = None) -> dict[str, Any]:
+    """Form pairs (in order, names may repeat) to nested dicts and lists, still untyped; a
+    name of more than `max_depth` levels is refused (the tables are built recursively)."""
     grouped: dict[str, list[Any]] = {}
     for name, value in pairs:
         grouped.setdefault(name, []).append(value)
     root: dict = {}
     for name, values in grouped.items():
         path = key_path(name)
+        if max_depth is not None and len(path) >= max_depth:  # a repeat adds a level
+            raise TooDeep(f"names nest deeper than {max_depth} levels")
         if len(values) > 1 and path[-1] is not None and not isinstance(path[-1], int):
             path = [*path, None]  # `hosts=a&hosts=b` is the list [a, b]
         _assign(root, path, values)
@@ -139,5 +146,5 @@ def infer(data: dict[str, Any], schema: EntitySchema, plugins: frozenset[str],
 
 
 def decode(pairs: Iterable[tuple[str, Any]], schema: EntitySchema, plugins: frozenset[str],
-           fallback: dict[str, Any] | None = None) -> dict[str, Any]:
-    return infer(nest(pairs), schema, plugins, fallback)
+           fallback: dict[str, Any] | None = None, max_depth: int | None = None) -> dict[str, Any]:
+    return infer(nest(pairs, max_depth), schema, plugins, fallback)

@@ -22,6 +22,10 @@ UNAVAILABLE = "database unavailable; the Admin API answers again once it is back
 def _from_store(exc: store_errors.StoreError) -> errors.ApiError | None:
     if isinstance(exc, store_errors.UniqueViolation):
         return errors.unique_violation(exc.fields)
+    if isinstance(exc, store_errors.ValueTooLong):
+        msg = f"length must be at most {exc.limit} bytes"
+        return errors.schema_violation(
+            {exc.field: msg if exc.position is None else {exc.position: msg}})
     if isinstance(exc, store_errors.SniTaken):
         return errors.schema_violation({"snis": str(exc)})
     if isinstance(exc, store_errors.ForeignKeyViolation):

@@ -7,6 +7,7 @@ from typing import Any
 
 from dataplane import schema as S
 from dataplane.schema import Field
+from dataplane.schema.entities import MAX_TTL
 from dataplane.schema.validator import effective_fields, get_subschema
 
 from . import certificates, errors
@@ -30,8 +31,23 @@ def has_nul(value: Any) -> bool:
     return False
 
 
+TTL_MESSAGE = f"must be an integer between 0 and {MAX_TTL}"
+
+
+def _check_ttl(res: Resource, data: dict[str, Any]) -> None:
+    """Kong's Admin API passes `ttl` to its DAO as an option, checked before the entity
+    (kong/db/dao/init.lua validate_options_value): a bad one is an invalid option, code 11."""
+    ttl = data.get("ttl")
+    if not res.schema.ttl or ttl is None:
+        return
+    whole = isinstance(ttl, int) or (isinstance(ttl, float) and ttl.is_integer())
+    if isinstance(ttl, bool) or not whole or not 0 <= ttl <= MAX_TTL:
+        raise errors.invalid_options({"ttl": TTL_MESSAGE})
+
+
 def validated(api: ApiContext, res: Resource, data: dict[str, Any]) -> dict[str, Any]:
-    """The complete entity (defaults filled), or Kong's schema violation."""
+    """The complete entity (defaults filled), or Kong's invalid option or schema violation."""
+    _check_ttl(res, data)
     if res.entity == certificates.ENTITY:
         certificates.check_names(data)
     entity, errs = S.process(res.entity, data, extra_plugins=api.extra_plugins)

@@ -44,6 +44,19 @@ class SniTaken(StoreError):
         super().__init__(f"{name} already associated with existing certificate '{certificate_id}'")
 
 
+class ValueTooLong(StoreError):
+    """A value of an indexed column (or one tag, at 1-based `position`) too long for its
+    index; `limit` is in UTF-8 bytes."""
+
+    def __init__(self, entity: str, field: str, limit: int, position: int | None = None) -> None:
+        self.entity = entity
+        self.field = field
+        self.position = position
+        self.limit = limit
+        where = field if position is None else f"{field}[{position}]"
+        super().__init__(f"'{entity}' {where} is longer than {self.limit} bytes, too long to index")
+
+
 class NotFound(StoreError):
     def __init__(self, entity: str, key: dict) -> None:
         self.entity = entity

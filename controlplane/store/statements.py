@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from .errors import ValueTooLong
 from .tables import Table, table
 
 
@@ -27,11 +28,35 @@ class Statements:
                 f"{_on_conflict(self.columns)}")
 
     def params(self, row: dict) -> list:
-        """Column values of `row`, in `columns` order."""
+        """Column values of `row`, in `columns` order; ValueTooLong for a value no index can
+        hold."""
         t = self.table
         fks = [(row.get(fk.field) or {}).get("id") for fk in t.foreign]
-        return [row["id"], row.get("created_at"), row.get("updated_at"), row.get("tags"), row,
-                *fks, *(row.get(c) for c in t.columns)]
+        indexed = [row.get(c) for c in t.columns]
+        tags = row.get("tags")
+        _check_indexed(t.entity, t.columns, indexed, tags)
+        return [row["id"], row.get("created_at"), row.get("updated_at"), tags, row, *fks, *indexed]
+
+
+# A btree (unique and lookup columns) or GIN (tags) index entry holds at most about 2.7 kB,
+# and PostgreSQL refuses a row past that: a round limit well inside it, in UTF-8 bytes.
+MAX_INDEXED_BYTES = 2048
+
+
+def _too_long(value: object) -> bool:
+    # a character is at most 4 bytes: only long strings need encoding to tell
+    return isinstance(value, str) and len(value) * 4 > MAX_INDEXED_BYTES and \
+        len(value.encode("utf-8", "surrogatepass")) > MAX_INDEXED_BYTES
+
+
+def _check_indexed(entity: str, columns: tuple[str, ...], values: list, tags: object) -> None:
+    for column, value in zip(columns, values):
+        if _too_long(value):
+            raise ValueTooLong(entity, column, MAX_INDEXED_BYTES)
+    if isinstance(tags, list):
+        for position, tag in enumerate(tags, start=1):
+            if _too_long(tag):
+                raise ValueTooLong(entity, "tags", MAX_INDEXED_BYTES, position)
 
 
 def _on_conflict(columns: tuple[str, ...]) -> str:
