@@ -4,12 +4,16 @@ Targets, all measured in the same run so their numbers can be compared as ratios
 
     upstream   wrk straight at the upstream nginx (reference: the ceiling of this setup)
     nginx      nginx as a keep-alive reverse proxy (1 worker) in front of the upstream
-    gantry     `dataplane run -c kong.conf` (1 worker, DB-less, one service, one route `/`)
+    gantry     `dataplane run -c kong.conf` (1 worker, DB-less, one service, route `/`)
+    gantry-stream  the same Gantry process, route `/stream` with `request_buffering: false`
+
+Loads: a bodiless `GET` and a `POST` with a 1 KiB body (Content-Length), each target measured
+under each. gantry/gantry-stream is what buffering the request body costs.
 
 Pinning: the proxy under test (nginx proxy or Gantry) runs on CPU 0; the upstream and wrk share
 CPU 1, so the two proxies compete for exactly the same resources.
 
-Usage: python -m bench.run [--duration SECS] [--quick] [--rounds N] [--keep-tmp]
+Usage: python -m bench.run [--duration SECS] [--quick] [--rounds N] [--load get|post|both] [--keep-tmp]
 """
 
 from __future__ import annotations
@@ -39,6 +43,14 @@ DATAPLANE = REPO / ".venv" / "bin" / "dataplane"
 # A small fixed body (100 bytes) so the numbers measure proxying, not payload copying.
 BODY = ("gantry bench upstream: a small fixed body of one hundred bytes, " + "x" * 35 + "\n").encode()
 assert len(BODY) == 100
+# The small POST's body: below client_body_buffer_size (8k), so a buffered one stays in memory.
+POST_BYTES = 1024
+POST_BODY = b"x" * POST_BYTES  # what post_script's string.rep sends
+STREAM_PATH = "/stream"  # Gantry's route with request_buffering: false
+TARGETS = ("upstream", "nginx", "gantry", "gantry-stream")
+LOADS = {"get": "bodiless GET", "post": f"POST with a {POST_BYTES}-byte body (Content-Length)"}
+# (target, baseline) pairs reported as throughput ratios, per load.
+RATIOS = (("gantry", "nginx"), ("gantry", "gantry-stream"))
 
 PROXY_CPU = "0"
 CLIENT_CPU = "1"  # wrk and the upstream
@@ -55,6 +67,7 @@ class BenchError(RuntimeError):
 @dataclass
 class Result:
     target: str
+    load: str = "get"
     rps: float | None = None
     p50_ms: float | None = None
     p99_ms: float | None = None
@@ -126,10 +139,11 @@ def pinned(cpu: str, argv: list[str], cpus_ok: bool) -> list[str]:
     return ["taskset", "-c", cpu, *argv] if cpus_ok else argv
 
 
-def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+def http_request(port: int, path: str, body: bytes | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
+    """GET, or POST when there is a body (sent with its Content-Length, as wrk sends it)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request("GET" if body is None else "POST", path, body=body)
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
@@ -152,7 +166,7 @@ def wait_ready(proc: subprocess.Popen, port: int, path: str, log: Path, timeout:
         if proc.poll() is not None:
             raise BenchError(f"exited with code {proc.returncode}: {log_tail(log, 1) or 'no output'}")
         try:
-            status, _ = http_get(port, path, timeout=1.0)
+            status, _ = http_request(port, path, timeout=1.0)
             if status == 200:
                 return
             last = f"HTTP {status}"
@@ -162,14 +176,21 @@ def wait_ready(proc: subprocess.Popen, port: int, path: str, log: Path, timeout:
     raise BenchError(f"not ready after {timeout:.0f}s on :{port}{path} ({last})")
 
 
-def check_body(port: int) -> None:
-    """The target must relay the upstream's answer, or we would be measuring error pages."""
-    try:
-        status, body = http_get(port, "/", timeout=5.0)
-    except (OSError, http.client.HTTPException) as exc:
-        raise BenchError(f"GET / failed: {exc!r}") from None
-    if status != 200 or body != BODY:
-        raise BenchError(f"GET / answered {status} with {body[:80]!r} instead of the upstream body")
+def check_body(port: int, path: str = "/") -> None:
+    """The target must relay the upstream's answer under every load, or we would be measuring
+    error pages (a 404 from a missing route, a 405 from a server refusing POST)."""
+    for load in LOADS:
+        what = f"{'POST' if load == 'post' else 'GET'} {path}"
+        try:
+            status, body = http_request(port, path, load_body(load), timeout=5.0)
+        except (OSError, http.client.HTTPException) as exc:
+            raise BenchError(f"{what} failed: {exc!r}") from None
+        if status != 200 or body != BODY:
+            raise BenchError(f"{what} answered {status} with {body[:80]!r} instead of the upstream body")
+
+
+def load_body(load: str) -> bytes | None:
+    return POST_BODY if load == "post" else None
 
 
 # --------------------------------------------------------------------------- configs
@@ -237,6 +258,10 @@ services:
     routes:
       - name: bench-all
         paths: ["/"]
+      # The same service, body streamed: the baseline that isolates request_buffering's cost.
+      - name: bench-stream
+        paths: ["{STREAM_PATH}"]
+        request_buffering: false
 """
 
 
@@ -281,9 +306,26 @@ def parse_wrk(text: str) -> dict:
     return out
 
 
-def run_wrk(port: int, secs: int, cpus_ok: bool) -> dict:
+def post_script() -> str:
+    """wrk's Lua for the small POST; wrk.format adds the Content-Length of wrk.body."""
+    return f"""-- generated by bench/run.py
+wrk.method = "POST"
+wrk.body = string.rep("x", {POST_BYTES})
+wrk.headers["Content-Type"] = "application/octet-stream"
+"""
+
+
+def write_scripts(tmp: Path) -> dict[str, Path | None]:
+    """The wrk script per load (none for the bodiless GET)."""
+    path = tmp / "post.lua"
+    path.write_text(post_script())
+    return {"get": None, "post": path}
+
+
+def run_wrk(url: str, secs: int, cpus_ok: bool, script: Path | None = None) -> dict:
+    lua = ["-s", str(script)] if script else []
     argv = pinned(CLIENT_CPU, ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{secs}s", "--latency",
-                               f"http://127.0.0.1:{port}/"], cpus_ok)
+                               *lua, url], cpus_ok)
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 30)
     except subprocess.TimeoutExpired:
@@ -340,6 +382,7 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def render_table(results: list[Result]) -> str:
+    """The table of one load's results."""
     nginx = next((r for r in results if r.target == "nginx" and r.rps), None)
     rows = ["| target | requests/s | p50 (ms) | p99 (ms) | throughput vs nginx | note |",
             "|---|---:|---:|---:|---:|---|"]
@@ -350,24 +393,49 @@ def render_table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
-def per_round_ratios(results: list[Result], target: str = "gantry") -> list[float]:
-    """target/nginx throughput within each round: the pair measured closest together in time."""
+def per_round_ratios(results: list[Result], target: str = "gantry", base: str = "nginx") -> list[float]:
+    """target/base throughput within each round (one load's results): the pair measured closest
+    together in time."""
     by_name = {r.target: r for r in results}
-    pairs = zip(by_name[target].rounds, by_name["nginx"].rounds) if target in by_name and "nginx" in by_name else []
-    return [round(t["rps"] / n["rps"], 3) for t, n in pairs if n["rps"]]
+    pairs = zip(by_name[target].rounds, by_name[base].rounds) if target in by_name and base in by_name else []
+    return [round(t["rps"] / b["rps"], 3) for t, b in pairs if b["rps"]]
+
+
+def ratios(results: list[Result]) -> dict[str, dict]:
+    """One load's RATIOS, each as the ratio of the medians and the per-round ratios; a pair
+    with a target that was not measured is left out."""
+    rps = {r.target: r.rps for r in results if r.rps}
+    return {f"{t}/{b}": {"medians": round(rps[t] / rps[b], 3), "per_round": per_round_ratios(results, t, b)}
+            for t, b in RATIOS if t in rps and b in rps}
+
+
+def by_load(results: list[Result]) -> dict[str, list[Result]]:
+    groups: dict[str, list[Result]] = {}
+    for r in results:
+        groups.setdefault(r.load, []).append(r)
+    return groups
+
+
+def render_load(load: str, results: list[Result]) -> str:
+    """One load's table and ratio lines, as printed and written to the markdown results."""
+    lines = [f"## {load}: {LOADS[load]}", "", render_table(results), ""]
+    for name, value in ratios(results).items():
+        lines.append(f"- {name}: {value['medians']:.3f} (medians); per round: {value['per_round']}")
+    return "\n".join(lines)
 
 
 def write_results(results: list[Result], info: dict, args: argparse.Namespace) -> tuple[Path, Path]:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    table = render_table(results)
-    ratios = per_round_ratios(results)
+    groups = by_load(results)
     payload = {"machine": info, "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
-               "results": [asdict(r) for r in results], "gantry_vs_nginx_per_round": ratios}
+               "post_body_bytes": POST_BYTES, "results": [asdict(r) for r in results],
+               "ratios": {load: ratios(group) for load, group in groups.items()}}
     meta = "\n".join(f"- {k}: {v}" for k, v in info.items())
-    md = (f"# Gantry proxy benchmark, {info['date']}\n\n{table}\n\n"
-          f"Measured {args.rounds} round(s) of {args.duration}s after a {args.warmup}s warm-up per target; "
-          f"medians across rounds. Gantry/nginx throughput per round: {ratios or '-'}.\n\n{meta}\n")
+    sections = "\n\n".join(render_load(load, group) for load, group in groups.items())
+    md = (f"# Gantry proxy benchmark, {info['date']}\n\n{sections}\n\n"
+          f"Measured {args.rounds} round(s) of {args.duration}s after a {args.warmup}s warm-up per target "
+          f"and load; medians across rounds.\n\n{meta}\n")
     json_path, md_path = RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / f"{stamp}.md"
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
     md_path.write_text(md)
@@ -421,22 +489,31 @@ def start_gantry(procs: Processes, tmp: Path, port: int, upstream_port: int, cpu
     wait_ready(proc, status_port, "/status/ready", log)
     try:
         check_body(port)
+        check_body(port, STREAM_PATH)
     except BenchError as exc:
         raise BenchError(f"{exc}; log: {log_tail(log, 1)}") from None
 
 
-def measure(results: list[Result], ports: dict[str, int], args: argparse.Namespace, cpus_ok: bool) -> None:
-    live = [r for r in results if r.target in ports]
+def round_order(live: list[Result], rnd: int) -> list[Result]:
+    """Every other round backwards (A B C D, D C B A, ...), so that no target is always the one
+    measured just before or after another: a slow drift of the machine's load then favours none."""
+    return live if rnd % 2 else live[::-1]
+
+
+def measure(results: list[Result], urls: dict[str, str], scripts: dict[str, Path | None],
+            args: argparse.Namespace, cpus_ok: bool) -> None:
+    live = [r for r in results if r.target in urls]
     for rnd in range(1, args.rounds + 1):
-        for r in live:
+        for r in round_order(live, rnd):
             if r.note.startswith("failed"):
                 continue
-            label = f"[round {rnd}/{args.rounds}] {r.target}"
+            label = f"[round {rnd}/{args.rounds}] {r.load} {r.target}"
+            url, script = urls[r.target], scripts[r.load]
             try:
                 print(f"{label}: warm-up {args.warmup}s", flush=True)
-                run_wrk(ports[r.target], args.warmup, cpus_ok)
+                run_wrk(url, args.warmup, cpus_ok, script)
                 print(f"{label}: measuring {args.duration}s", flush=True)
-                out = run_wrk(ports[r.target], args.duration, cpus_ok)
+                out = run_wrk(url, args.duration, cpus_ok, script)
             except BenchError as exc:
                 r.note = f"failed: {exc}"
                 continue
@@ -444,15 +521,20 @@ def measure(results: list[Result], ports: dict[str, int], args: argparse.Namespa
                   f"p99 {_fmt(out['p99_ms'], '.2f')} ms", flush=True)
             r.rounds.append(out)
     for r in live:
-        if not r.rounds:
-            continue
-        r.rps = statistics.median(o["rps"] for o in r.rounds)
-        r.p50_ms = _median([o["p50_ms"] for o in r.rounds])
-        r.p99_ms = _median([o["p99_ms"] for o in r.rounds])
-        errors = sum(o["socket_errors"] for o in r.rounds)
-        non2xx = sum(o["non_2xx"] for o in r.rounds)
-        if errors or non2xx:
-            r.note = (r.note + f" socket errors {errors}, non-2xx {non2xx}").strip()
+        summarize(r)
+
+
+def summarize(r: Result) -> None:
+    """Medians across rounds, and the errors wrk counted in any of them."""
+    if not r.rounds:
+        return
+    r.rps = statistics.median(o["rps"] for o in r.rounds)
+    r.p50_ms = _median([o["p50_ms"] for o in r.rounds])
+    r.p99_ms = _median([o["p99_ms"] for o in r.rounds])
+    errors = sum(o["socket_errors"] for o in r.rounds)
+    non2xx = sum(o["non_2xx"] for o in r.rounds)
+    if errors or non2xx:
+        r.note = (r.note + f" socket errors {errors}, non-2xx {non2xx}").strip()
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -466,8 +548,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=None, help="seconds of warm-up per target (default 3, 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="3 s measured runs")
     parser.add_argument("--rounds", type=int, default=1, help="alternate the targets N times, report medians")
+    parser.add_argument("--load", choices=[*LOADS, "both"], default="both",
+                        help="bodiless GET, small POST, or both (default)")
     parser.add_argument("--keep-tmp", action="store_true", help="keep generated configs and logs")
     args = parser.parse_args(argv)
+    args.loads = list(LOADS) if args.load == "both" else [args.load]
     if args.quick:
         args.duration = 3
     if args.warmup is None:
@@ -475,6 +560,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.duration < 1 or args.warmup < 1 or args.rounds < 1:
         parser.error("--duration, --warmup and --rounds must be at least 1")
     return args
+
+
+def set_note(results: list[Result], target: str, note: str) -> None:
+    for r in results:
+        if r.target == target:
+            r.note = note
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -492,34 +583,36 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="gantry-bench-"))
     tmp.chmod(0o755)  # nginx workers drop privileges when started as root
     procs = Processes()
-    results = [Result("upstream"), Result("nginx"), Result("gantry")]
-    by_name = {r.target: r for r in results}
-    ports: dict[str, int] = {}
+    # Loads outer, so that one load's targets are measured one after the other in each round.
+    results = [Result(target, load) for load in args.loads for target in TARGETS]
+    urls: dict[str, str] = {}
     try:
         info = machine_info(cpus_ok)
+        scripts = write_scripts(tmp)
         up_port = free_port()
         start_nginx(procs, "upstream", tmp, upstream_conf(tmp / "upstream", up_port), up_port, CLIENT_CPU, cpus_ok)
-        ports["upstream"] = up_port
-        by_name["upstream"].note = "reference: wrk straight at the upstream"
+        urls["upstream"] = f"http://127.0.0.1:{up_port}/"
+        set_note(results, "upstream", "reference: wrk straight at the upstream")
 
         px_port = free_port()
         start_nginx(procs, "nginx", tmp, proxy_conf(tmp / "nginx", px_port, up_port), px_port, PROXY_CPU, cpus_ok)
-        ports["nginx"] = px_port
+        urls["nginx"] = f"http://127.0.0.1:{px_port}/"
 
         gw_port = free_port()
         try:
             start_gantry(procs, tmp, gw_port, up_port, cpus_ok)
-            ports["gantry"] = gw_port
+            urls["gantry"] = f"http://127.0.0.1:{gw_port}/"
+            urls["gantry-stream"] = f"http://127.0.0.1:{gw_port}{STREAM_PATH}"
         except BenchError as exc:
-            by_name["gantry"].note = f"gantry: not available ({exc})"
-            print(by_name["gantry"].note, file=sys.stderr)
+            for target in ("gantry", "gantry-stream"):
+                set_note(results, target, f"gantry: not available ({exc})")
+            print(f"gantry: not available ({exc})", file=sys.stderr)
 
-        measure(results, ports, args, cpus_ok)
+        measure(results, urls, scripts, args, cpus_ok)
         info["loadavg_at_end"] = _loadavg()
-        table = render_table(results)
-        print("\n" + table + "\n")
-        if per_round_ratios(results):
-            print(f"gantry/nginx throughput per round: {per_round_ratios(results)}")
+        for load, group in by_load(results).items():
+            print("\n" + render_load(load, group))
+        print()
         json_path, md_path = write_results(results, info, args)
         print(f"wrote {json_path.relative_to(REPO)} and {md_path.relative_to(REPO)}")
         return 0

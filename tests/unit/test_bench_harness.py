@@ -66,7 +66,19 @@ def test_generated_configs(tmp_path: Path) -> None:
     assert "proxy_listen = 127.0.0.1:8300 reuseport" in conf
     assert "status_listen = 127.0.0.1:8301" in conf
     assert "database = off" in conf and "nginx_worker_processes = 1" in conf
-    assert "url: http://127.0.0.1:8200" in run.gantry_yml(8200)
+    yml = run.gantry_yml(8200)
+    assert "url: http://127.0.0.1:8200" in yml
+    # One service, two routes: the default (buffered) one and the streamed baseline.
+    assert yml.count("url:") == 1 and 'paths: ["/"]' in yml
+    assert f'paths: ["{run.STREAM_PATH}"]\n        request_buffering: false' in yml
+
+
+def test_post_script_sends_the_checked_body() -> None:
+    script = run.post_script()
+    assert 'wrk.method = "POST"' in script
+    # check_body sends POST_BODY; wrk must send the same bytes.
+    assert f'string.rep("x", {len(run.POST_BODY)})' in script and run.POST_BODY == b"x" * len(run.POST_BODY)
+    assert run.load_body("post") == run.POST_BODY and run.load_body("get") is None
 
 
 def test_table_ratios_are_relative_to_nginx() -> None:
@@ -90,3 +102,38 @@ def test_per_round_ratios_pair_rounds() -> None:
     gantry = run.Result("gantry", rounds=[{"rps": 10000.0}, {"rps": 15000.0}])
     assert run.per_round_ratios([nginx, gantry]) == [0.25, 0.3]
     assert run.per_round_ratios([nginx, run.Result("gantry", note="not available")]) == []
+
+
+def test_per_round_ratios_against_another_base() -> None:
+    gantry = run.Result("gantry", rounds=[{"rps": 19000.0}, {"rps": 21000.0}])
+    stream = run.Result("gantry-stream", rounds=[{"rps": 20000.0}, {"rps": 20000.0}])
+    assert run.per_round_ratios([gantry, stream], "gantry", "gantry-stream") == [0.95, 1.05]
+
+
+def test_ratios_of_one_load() -> None:
+    results = [
+        run.Result("nginx", rps=40000.0, rounds=[{"rps": 40000.0}]),
+        run.Result("gantry", rps=20000.0, rounds=[{"rps": 20000.0}]),
+        run.Result("gantry-stream", note="failed: wrk"),
+    ]
+    # A pair whose baseline was not measured is left out, not reported as zero.
+    assert run.ratios(results) == {"gantry/nginx": {"medians": 0.5, "per_round": [0.5]}}
+
+
+def test_results_grouped_and_rendered_per_load() -> None:
+    results = [run.Result(t, load) for load in ("get", "post") for t in ("nginx", "gantry")]
+    groups = run.by_load(results)
+    assert list(groups) == ["get", "post"] and [r.target for r in groups["post"]] == ["nginx", "gantry"]
+    assert run.render_load("post", groups["post"]).startswith("## post: POST with a 1024-byte body")
+
+
+def test_rounds_alternate_direction() -> None:
+    live = [run.Result(t) for t in run.TARGETS]
+    assert run.round_order(live, 1) == live and run.round_order(live, 2) == live[::-1]
+
+
+def test_load_option() -> None:
+    assert run.parse_args([]).loads == ["get", "post"]
+    assert run.parse_args(["--load", "post"]).loads == ["post"]
+    with pytest.raises(SystemExit):
+        run.parse_args(["--load", "put"])
