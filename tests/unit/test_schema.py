@@ -240,3 +240,50 @@ def test_values_remembered_valid_do_not_pass_for_equal_values_of_other_types():
         assert errors("services", {"host": "a.example", "tags": ["1"]}) is None
         assert errors("services", {"host": "a.example", "tags": [1]}) == {"tags": {1: "expected a string"}}
     assert errors("services", {"host": "a.example", "retries": 1.5}) == {"retries": "expected an integer"}
+
+
+def test_integral_floats_are_integers_everywhere_in_an_entity():
+    # 80.0 is 80 to Lua; the native core's typed entities take only the integer
+    up, err = process("upstreams", {"name": "u", "slots": 100.0, "healthchecks": {"active": {
+        "concurrency": 5.0, "healthy": {"http_statuses": [200.0, 302]}}}}, now=1)
+    assert err is None
+    active = up["healthchecks"]["active"]
+    assert (up["slots"], active["concurrency"], active["healthy"]["http_statuses"]) == (100, 5, [200, 302])
+    assert all(type(v) is int for v in (up["slots"], active["concurrency"], *active["healthy"]["http_statuses"]))
+    route, err = process("routes", {"paths": ["/"], "regex_priority": -3.0, "created_at": 5.0}, now=1)
+    assert err is None and (route["regex_priority"], route["created_at"]) == (-3, 5)
+    assert type(route["regex_priority"]) is int and type(route["created_at"]) is int
+
+
+@pytest.mark.parametrize("value", [2**63, -2**63 - 1, 1e19, 10**30])
+def test_an_unbounded_integer_is_still_64_bit(value):
+    assert errors("routes", {"paths": ["/"], "regex_priority": value}) == {
+        "regex_priority": "value should be between -9223372036854775808 and 9223372036854775807"}
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_numbers_are_finite(value):
+    assert errors("upstreams", {"name": "u", "healthchecks": {"threshold": value}}) == {
+        "healthchecks": {"threshold": "expected a number"}}
+    assert errors("routes", {"paths": ["/"], "regex_priority": value}) == {
+        "regex_priority": "expected an integer"}
+
+
+def test_a_null_primary_key_is_a_missing_field():
+    # Kong's validate_primary_key: a null key is "required field missing", an absent one
+    # (or one given as a bare string) "missing primary key"
+    assert errors("consumers", {"id": None, "username": "c"}) == {"id": "required field missing"}
+    assert errors("routes", {"paths": ["/"], "service": {"id": None}}) == {
+        "service": {"id": "required field missing"}}
+    assert errors("routes", {"paths": ["/"], "service": UID}) == {
+        "service": {"id": "missing primary key"}}
+
+
+def test_key_auth_ttl_is_whole_seconds():
+    consumer = {"id": UID}
+    cred, err = process("keyauth_credentials", {"consumer": consumer, "ttl": 60.0}, now=1)
+    assert err is None and type(cred["ttl"]) is int
+    assert errors("keyauth_credentials", {"consumer": consumer, "ttl": 1.5}) == {
+        "ttl": "expected an integer"}
+    assert errors("keyauth_credentials", {"consumer": consumer, "ttl": 100000001}) == {
+        "ttl": "value should be between 0 and 100000000"}
