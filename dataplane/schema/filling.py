@@ -42,13 +42,14 @@ class FillPlan:
     __slots__ = ("steps", "names")
 
     def __init__(self, fields: tuple[tuple[str, Field], ...]) -> None:
-        self.steps = tuple((name, _auto(name, f), _adjust(f), *_default(f)) for name, f in fields)
+        self.steps = tuple((name, _auto(name, f), _adjust(f), f.type == "integer", *_default(f))
+                           for name, f in fields)
         self.names = frozenset(name for name, _ in fields)
 
     def fill(self, data: dict, now: float) -> dict:
         out = {}
         get = data.get
-        for name, auto, adjust, default, copy_default in self.steps:
+        for name, auto, adjust, integer, default, copy_default in self.steps:
             value = get(name, MISSING)
             if auto is not None:
                 value = auto(value, now)
@@ -56,6 +57,8 @@ class FillPlan:
                 value = adjust(value, now)
             elif value is MISSING:
                 value = default if copy_default is None else copy_default(default)
+            elif integer and value.__class__ is float and value.is_integer():
+                value = int(value)  # see `_integral`; inline, as integer fields are many
             out[name] = value
         if not data.keys() <= self.names:
             for k, v in data.items():
@@ -85,10 +88,8 @@ def _auto(name: str, field: Field) -> Auto | None:
 
 
 def _adjust(field: Field) -> Adjust | None:
-    """The adjustment of a container or integer field's value; None for other scalars
-    (default only)."""
-    if field.type == "integer":
-        return _integral(field)
+    """The adjustment of a container field's value; None for a scalar (default only, and
+    integral floats made integers: `FillPlan.fill`)."""
     if field.type not in _CONTAINERS:
         return None
     default, copy_default = _default(field)
@@ -113,7 +114,7 @@ def _adjust(field: Field) -> Adjust | None:
         return adjust_record
     if field.type == "map":
         has_values = field.values is not None
-        values = _adjust(field.values) if has_values else None
+        values = _element_adjust(field.values) if has_values else None
 
         def adjust_map(value: Any, now: float) -> Any:
             if value == []:
@@ -124,7 +125,7 @@ def _adjust(field: Field) -> Adjust | None:
                 return {k: values(v, now) for k, v in value.items()}
             return absent() if value is MISSING else value
         return adjust_map
-    elements = _undefined if field.elements is None else _adjust(field.elements)
+    elements = _undefined if field.elements is None else _element_adjust(field.elements)
     is_set = field.type == "set"
 
     def adjust_sequence(value: Any, now: float) -> Any:
@@ -138,17 +139,15 @@ def _adjust(field: Field) -> Adjust | None:
     return adjust_sequence
 
 
-def _integral(field: Field) -> Adjust:
+def _element_adjust(field: Field) -> Adjust | None:
+    return _integral if field.type == "integer" else _adjust(field)
+
+
+def _integral(value: Any, now: float) -> Any:
     """An integer given as an integral float (80.0, 1e3) is that integer, as to Lua, whose
     JSON encoder writes it without a fraction: stored as given, the native core's typed
     entities would refuse the whole configuration."""
-    default = None if field.default is MISSING else field.default
-
-    def adjust_integer(value: Any, now: float) -> Any:
-        if value.__class__ is float and value.is_integer():
-            return int(value)
-        return default if value is MISSING else value
-    return adjust_integer
+    return int(value) if value.__class__ is float and value.is_integer() else value
 
 
 def _undefined(value: Any, now: float) -> Any:
