@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import unquote_to_bytes
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import clustering, entities, errors, failures, info, openapi, schemas, tags
@@ -16,12 +18,29 @@ log = logging.getLogger("controlplane.api")
 
 
 TOO_LARGE = "Payload too large"  # Kong's error_handlers.lua body for nginx's 413
+BAD_PATH = "Bad request: the path is not UTF-8"
 
 
 def _declared_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             return int(value) if value.isdigit() else None  # the server refuses bad ones
+    return None
+
+
+def _refusal(scope: Scope) -> Response | None:
+    """The answer to a request refused before routing: a declared body over the limit, or a
+    path whose escapes are not UTF-8 (the server decodes them with replacement characters,
+    which would name, and create, an entity the client never named)."""
+    length = _declared_length(scope)
+    if length is not None and length > MAX_BODY_SIZE:
+        return json_response({"message": TOO_LARGE}, 413)
+    raw = scope.get("raw_path")
+    if raw is not None:
+        try:
+            unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return json_response({"message": BAD_PATH}, 400)
     return None
 
 
@@ -43,8 +62,9 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
 class Guard:
     """Outermost layer: counts requests, serves `/services/` as `/services` (Kong's default
-    route), refuses bodies over nginx_admin_client_max_body_size's default (413), and turns
-    any unexpected exception into a logged 500 without details."""
+    route), refuses bodies over nginx_admin_client_max_body_size's default (413) and paths
+    that are not UTF-8, and turns any unexpected exception into a logged 500 without
+    details."""
 
     def __init__(self, app: ASGIApp, counters: Counters) -> None:
         self.app = app
@@ -69,10 +89,9 @@ class Guard:
             await send(message)
 
         try:
-            length = _declared_length(scope)
-            if length is not None and length > MAX_BODY_SIZE:
-                response = json_response({"message": TOO_LARGE}, 413)
-                await response(scope, receive, send)
+            refused = _refusal(scope)
+            if refused is not None:
+                await refused(scope, receive, send)
                 return
             await self.app(scope, _limited(receive, MAX_BODY_SIZE), tracking_send)
         except Exception:

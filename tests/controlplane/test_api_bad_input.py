@@ -501,6 +501,17 @@ def test_two_content_types_are_refused(api):
     assert snapshot(api) == before
 
 
+@pytest.mark.parametrize("method,path", [
+    ("PUT", "/consumers/%FF"), ("PUT", "/services/%C3%28"), ("PATCH", "/services/%FF"),
+    ("POST", "/services/%FF/routes"), ("GET", "/consumers/%FF")])
+def test_a_path_that_is_not_utf8_is_refused(api, method, path):
+    # decoded with replacement characters it would name (and a PUT create) "\ufffd"
+    before = snapshot(api)
+    r = api.request(method, path, json={"host": "a.test", "paths": ["/x"]})
+    assert (r.status_code, r.json()) == (400, {"message": "Bad request: the path is not UTF-8"})
+    assert snapshot(api) == before
+
+
 def test_integral_floats_are_stored_as_integers(api):
     # 80.0 is 80 to Kong (Lua numbers); the native core's typed entities accept only the latter
     svc = _created(api.post("/services", json={"host": "f.test", "port": 8080.0, "retries": 3.0}))
