@@ -196,85 +196,107 @@ class ClientHeadFilter:
         `upgrade`: the client asked for WebSocket; a 101 then gets `Connection: upgrade` and the
         upstream's `Upgrade` instead of framing and keep-alive."""
 
-RequestHead = tuple[int, bytes, bytes, bytes, bool, RequestFields, bytes | None, bytes, str, int | None,
-                    bytes | None, bytes | None, bytes | None, bool, bytes | None, bytes, object | None, bool,
-                    bytes | None, bytes | None]
-"""`(length, method, url, version, keep_alive, headers, host, host_name, host_text,
-content_length, connection, x_forwarded_for, via, te_trailers, forwarded, request_id, service,
-preserve_host, upstream_before, upstream_after)`: length is the bytes of the head, blank line
-included; url the origin-form target; version b"1.1" or b"1.0"; keep_alive llhttp's verdict;
-headers every field with its value trimmed (`RequestFields`); host_name nginx's `$host` (lower-case, no port);
-connection, x_forwarded_for and via their values joined with ", "; te_trailers whether TE lists
-`trailers`; request_id a new id for the request.
+class RequestRefused(CoreError):
+    """A client request head that cannot be read: `args` are `(status, reason)`, the status
+    Kong answers it with (400, or 414 and 431 for a head growing past the limits)."""
 
-When the head is planned (routed, see `RequestPlanner.plan`): service is the object of the
-matched route's service, preserve_host the route's flag, and the upstream request head is
-`upstream_before + <Host value> + upstream_after`; forwarded is None. Otherwise service,
-upstream_before and upstream_after are None, preserve_host False, and forwarded the fields sent
-upstream as received, as `Name: value\r\n` lines (all but Host, Content-Length, Connection and
-the names it lists, X-Forwarded-For, Via, TE and the `dropped` names)."""
+class Downstream:
+    """One client connection, made once when it opens."""
+
+    def __init__(self, peer: bytes, port: bytes, https: bool, sni: str | None, trusted: bool) -> None:
+        """`peer`: the client's address; `port`: the local port the request came in on;
+        `trusted`: the peer is in `trusted_ips` (its X-Forwarded-* headers count)."""
+    https: bool
+    sni: str | None
+    trusted: bool
+
+class RequestHead:
+    """One client request head as `RequestPlanner.plan` read it. Immutable."""
+
+    length: int
+    """Bytes of the head, blank line included: the body (or the next request) starts here."""
+    method: bytes
+    url: bytes
+    """Origin-form target: path and query as received (an absolute-form target reduced to them)."""
+    version: bytes
+    """b"1.1" or b"1.0"."""
+    keep_alive: bool
+    """llhttp's verdict for a plain head; for another the proxy asks llhttp itself."""
+    headers: RequestFields
+    """Every field kept (names with an underscore left out unless `underscores` was set)."""
+    host: bytes | None
+    host_name: bytes
+    """nginx's `$host`: the Host value lower-cased, without its port (empty without Host)."""
+    host_text: str
+    content_length: int | None
+    chunked: bool
+    connection: bytes | None
+    x_forwarded_for: bytes | None
+    via: bytes | None
+    """Each: the values of the field joined with ", "."""
+    te_trailers: bool
+    """TE lists `trailers`."""
+    expect_continue: bool
+    """`Expect: 100-continue` on HTTP/1.1 (ignored from HTTP/1.0, RFC 9110 section 10.1.1)."""
+    upgrade: bool
+    """llhttp's upgrade flag (Upgrade with an `upgrade` Connection token); never with a body."""
+    websocket: bool
+    """An upgrade to WebSocket on HTTP/1.1."""
+    forwarded: bytes | None
+    """The fields sent upstream as received, as `Name: value\r\n` lines (all but Host,
+    Content-Length, Transfer-Encoding, Connection and the names it lists, Proxy-Connection,
+    Expect, Upgrade, TE, X-Forwarded-For, Via and the `dropped` names); None when planned."""
+    plain: bool
+    """Plainly valid, a strict subset of what llhttp in strict mode accepts (plain bytes,
+    GET/HEAD/POST/PUT/DELETE/PATCH/OPTIONS, origin-form target of RFC 3986 characters, no
+    Transfer-Encoding, Expect, Upgrade or Proxy-Connection, a Connection of tokens): read and
+    framed without llhttp. Any other head must also be accepted by llhttp."""
+    refusal: tuple[int, str] | None
+    """Set when the head is whole but refused: `(status, reason)` (400; 405 for CONNECT and
+    TRACE; 413 for a Content-Length beyond `body`; 414; 431). Never planned."""
+    request_id: bytes
+    """A new id for the request."""
+    service: object | None
+    """Planned: the object of the matched route's service (else None)."""
+    preserve_host: bool
+    upstream_before: bytes | None
+    upstream_after: bytes | None
+    """Planned: the upstream request head is `upstream_before + <Host value> + upstream_after`."""
 
 class RequestPlanner:
-    """The proxy's fast lane, request side: one call reads a client head and, when it can,
-    routes it and builds the upstream request head (Kong's access-phase default). Also builds
-    the upstream head for requests the general lane read, so both lanes share one
+    """The proxy's request side: one call reads a client head and, when it is plain and
+    routable, routes it and builds the upstream request head (Kong's access-phase default).
+    Also builds the upstream head of an unplanned head, so every request shares one
     implementation."""
 
     def __init__(self, request_line: int, header_line: int, head: int, body: int, dropped: list[bytes],
-                 inbound_via: tuple[bytes, bytes], server_name: bytes, request_id_upstream: bool) -> None:
+                 underscores: bool, inbound_via: tuple[bytes, bytes], server_name: bytes,
+                 request_id_upstream: bool) -> None:
         """Limits in bytes (`body` is client_max_body_size, 0 for none); `dropped`: the header
-        names never forwarded (the proxy's table in `dataplane.proxy.forwarding`, so that both
-        lanes drop the same fields); `inbound_via`: the Via token this gateway appends for
-        HTTP/1.1 and HTTP/1.0 requests; `server_name`: X-Forwarded-Host without a Host;
-        `request_id_upstream`: X-Kong-Request-Id goes upstream. Without `routed`, no head is
-        planned."""
+        names never forwarded (the proxy's table in `dataplane.proxy.forwarding`);
+        `underscores`: nginx's underscores_in_headers (off: names with `_` are left out);
+        `inbound_via`: the Via token this gateway appends for HTTP/1.1 and HTTP/1.0 requests;
+        `server_name`: X-Forwarded-Host without a Host; `request_id_upstream`: X-Kong-Request-Id
+        goes upstream. Without `routed`, no head is planned."""
     def routed(self, router: Router, services: dict[str, object]) -> RequestPlanner:
         """A planner with the same rules routing with `router`; `services`: the objects handed
         back for a planned head, by service id."""
-    def plan(self, data: bytes, peer: bytes, port: bytes, https: bool, sni: str | None,
-             trusted: bool) -> RequestHead | None:
-        """The head at the start of `data` when it is whole and plainly valid (a strict
-        subset of what llhttp in strict mode and the proxy's own checks accept: plain bytes,
-        GET/HEAD/POST/PUT/DELETE/PATCH/OPTIONS, origin-form target of RFC 3986 characters,
-        HTTP/1.0 or 1.1, exactly one valid Host on 1.1, at most one Content-Length within
-        `body`, no Transfer-Encoding, Expect, Upgrade or Proxy-Connection, no header name with an
-        underscore, nothing near a size limit); None otherwise: incomplete, unusual or invalid heads all go to llhttp.
-
-        The head is planned when this planner routes, the connection (`peer`, the local
-        `port`, `https`, `sni`) is not `trusted` (its X-Forwarded-* headers count), a route
-        matched, it has a service known here, does not redirect to https and buffers request bodies
-        (`request_buffering`, so a planned request's body is always read whole first)."""
-    def upstream_head(self, method: bytes, target: bytes, http10: bool, host_name: bytes | None,
-                      x_forwarded_for: bytes | None, via: bytes | None, te_trailers: bool, websocket: bool,
-                      fields: bytes,
-                      chunked: bool, content_length: int | None, upstream_path: str, forwarded_prefix: str | None,
-                      peer: bytes, port: bytes, https: bool,
+    def plan(self, data: bytes, downstream: Downstream) -> RequestHead | None:
+        """The head at the start of `data`; None while it is incomplete (within the limits).
+        Raises `RequestRefused` for a head that cannot be read. The head is planned when this
+        planner routes, it is plain and not refused, the connection is not trusted, a route
+        matched, it has a service known here, does not redirect to https and buffers request
+        bodies (`request_buffering`, so a planned request's body is always read whole first)."""
+    def upstream_head(self, head: RequestHead, route: RouteMatch, downstream: Downstream,
                       trusted: tuple[bytes | None, bytes | None, bytes | None, bytes | None, bytes | None,
                                      bytes | None] | None,
                       request_id: bytes) -> tuple[bytes, bytes]:
-        """`(before, after)`: the upstream request head around the Host value. `target` the
-        origin-form target as received (its query is kept); `host_name` nginx's `$host` (None
-        without Host); `websocket`: a WebSocket handshake (sent with `Connection: upgrade` and
-        `Upgrade: websocket`); `fields` the forwardable fields as lines; `trusted`: `(remote, proto,
-        host, port, path, prefix)` a trusted client supplied (real IP and X-Forwarded-*), each
-        None when absent."""
-
-def new_request_id() -> bytes:
-    """A new request id: 32 hex digits, the shape of Kong's `$kong_request_id`."""
-
-def seed_request_ids(prefix: int) -> None:
-    """Starts this process's request id sequence under a random 64-bit `prefix` (again in each
-    forked child)."""
-
-def format_access_line(remote_addr: str, authorization: bytes | None, referer: bytes | None,
-                       user_agent: bytes | None, time_local: bytes, method: bytes, url: bytes, version: bytes,
-                       status: int, body_bytes_sent: int, request_id: bytes) -> bytes:
-    """One access log line in Kong's `kong_log_format`, newline included: `$remote_user` from
-    `authorization` (HTTP Basic); values escaped as nginx does (`"`, `\\` and bytes outside
-    0x20-0x7e as `\\xHH`, empty as `-`); the request line `-` when `method` is empty."""
+        """`(before, after)`: the upstream request head of an unplanned `head` around the Host
+        value, for the route's path and prefix; `trusted`: `(remote, proto, host, port, path,
+        prefix)` a trusted client supplied (real IP and X-Forwarded-*), each None when absent."""
 
 class RequestFields:
-    """The header fields of a head the fast lane read: iterating gives `(name, value)` pairs
+    """The header fields of a request head: iterating gives `(name, value)` pairs
     in order of arrival (names as received, values trimmed); lookups ignore case."""
 
     def value(self, name: bytes) -> bytes | None:

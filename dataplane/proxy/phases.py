@@ -20,16 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
 from dataplane._core import format_access_line
 
 from . import errors
-from .dns import NameNotFound, ResolverError, is_ip
 from .body import BufferedBody
+from .dns import NameNotFound, ResolverError, is_ip
 from .errors import new_request_id
-from .forwarding import SERVER_NAME, FieldList, connection_named, nginx_host
+from .forwarding import SERVER_NAME, nginx_host
 from .realip import real_ip
 from .response import CLOSE, KEEP_ALIVE, STATUS_LINES
 from .runtime import ServiceTarget, host_header_value
@@ -37,10 +38,10 @@ from .tunnel import Tunnel
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
-    from dataplane._core import RequestFields, ResponseHead
+    from dataplane._core import RequestHead, ResponseHead, RouteMatch
 
     from .runtime import Runtime
-    from .server import ProxyProtocol
+    from .contracts import ClientConnection
     from .state import ProxyState
 
 log = logging.getLogger("gantry.proxy")
@@ -53,13 +54,50 @@ _METHODS: dict[bytes, str] = {}
 _IS_IP: dict[str, bool] = {}
 
 
+class _NoFields:
+    """The header fields of a request refused before its head was read: none."""
+
+    __slots__ = ()
+
+    def value(self, name: bytes) -> None:
+        return None
+
+    def values(self, name: bytes) -> None:
+        return None
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(())
+
+
+class _NoHead:
+    """Stands in for the head of a request refused before it had one (``RequestRefused``):
+    what its error page and its log line read."""
+
+    __slots__ = ()
+    method = b""
+    url = b""
+    version = b"1.1"
+    keep_alive = False
+    headers = _NoFields()
+    content_length = None
+    chunked = False
+    websocket = False
+    request_id = b""  # drawn when the exchange runs
+    service = None
+    preserve_host = False
+    upstream_before = None
+    upstream_after = None
+
+
+NO_HEAD = _NoHead()
+
+
 class Exchange:
     __slots__ = (
-        # the request, filled by the downstream parser
-        "conn", "state", "method", "url", "version", "keep_alive", "headers", "forward", "forwarded", "host",
-        "host_name", "host_text", "host_count", "content_length", "chunked", "te_count", "connection", "expect_continue", "xff",
-        "via", "te_trailers", "upgrade", "websocket", "tunnel_data", "error", "head_complete", "body_done",
-        "body_buffer", "body_received", "start", "buffering", "buffered", "body_sent",
+        # the request as read (``head``) and what the exchange uses of it on every request
+        "conn", "state", "head", "method", "url", "version", "keep_alive", "headers", "content_length", "chunked",
+        "websocket", "tunnel_data", "error", "body_done", "body_buffer", "body_received", "start", "buffering",
+        "buffered", "body_sent",
         # decided by the phases
         "request_id", "service", "preserve_host", "head_parts", "upstream", "upstream_paused", "reused", "tries",
         "stale_retried", "connecting", "proxied",
@@ -68,54 +106,36 @@ class Exchange:
         "status", "started", "finished", "resp_chunked", "resp_bytes", "out",
     )
 
-    def __init__(self, conn: ProxyProtocol, state: ProxyState, start: float, head: tuple | None = None) -> None:
-        """``head``: the tuple ``RequestPlanner.plan`` made of a whole head (the fast lane),
-        else None and the general parser fills the request fields from its callbacks."""
+    def __init__(self, conn: ClientConnection, state: ProxyState, start: float, head: RequestHead | _NoHead) -> None:
+        """``head``: the request head as ``RequestPlanner.plan`` read it, planned (routed, with
+        its service and upstream head) or not; ``NO_HEAD`` for a request refused before it had
+        one."""
         self.conn = conn
         self.state = state
         self.start = start
-        if head is None:
-            self.request_id = b""  # drawn when the exchange runs
-            self.service: ServiceTarget | None = None
-            self.preserve_host = False
-            # The upstream request head as pieces, joined once per connect (Host goes at HOST_AT).
-            self.head_parts: list[bytes] = []
-            self.method = b""
-            self.url = b""
-            self.version = b"1.1"
-            self.keep_alive = False
-            self.headers: FieldList | RequestFields = FieldList()
-            self.host: bytes | None = None
-            self.host_name = b""  # nginx's $host, set with a valid host
-            self.host_text = ""
-            self.content_length: int | None = None
-            self.connection: bytes | None = None
-            self.xff: bytes | None = None
-            self.via: bytes | None = None
-            self.te_trailers = False
-            self.forwarded: bytes | None = None  # the forwarded fields as lines, once known
-            self.head_complete = False
-        else:
-            (_, self.method, self.url, self.version, self.keep_alive, self.headers, self.host, self.host_name,
-             self.host_text, self.content_length, self.connection, self.xff, self.via, self.te_trailers,
-             self.forwarded, self.request_id, self.service, self.preserve_host, before, after) = head
-            self.head_parts = [before, b"", after] if before is not None else []
-            self.head_complete = True
-        self.forward: list[tuple[bytes, bytes]] = []  # general lane: the fields to forward
-        self.upgrade: bytes | None = None  # general lane: the Upgrade values
-        self.websocket = False  # a WebSocket handshake, passed on to the upstream
+        self.head = head
+        self.method = head.method
+        self.url = head.url
+        self.version = head.version
+        self.keep_alive = head.keep_alive
+        self.headers = head.headers
+        self.content_length = head.content_length
+        self.chunked = head.chunked
+        self.websocket = head.websocket  # a WebSocket handshake, passed on to the upstream
+        self.request_id = head.request_id
+        self.service: ServiceTarget | None = head.service
+        self.preserve_host = head.preserve_host
+        before = head.upstream_before
+        # The upstream request head as pieces, joined once per connect (Host goes at HOST_AT).
+        self.head_parts: list[bytes] = [before, b"", head.upstream_after] if before is not None else []
+        # request_buffering: a planned head's route buffers (the planner plans no other), an
+        # unplanned one's is known after routing
+        self.buffering = before is not None
         self.tunnel_data = b""  # what the client sent after its handshake, held until the switch
-        self.host_count = 0
-        self.chunked = False
-        self.te_count = 0
-        self.expect_continue = False
         self.error: tuple[int, str | None] | None = None
         self.body_done = False
         self.body_buffer: list[bytes] | None = None  # body read before an upstream is connected
         self.body_received = 0
-        # request_buffering: a planned head's route buffers (the planner plans no other), a
-        # general one's is known after routing
-        self.buffering = head is not None
         self.buffered: BufferedBody | None = None  # the body while it is read whole
         self.body_sent = -1  # while a spilled body is written upstream: how much of it is
         self.upstream: UpstreamConnection | None = None
@@ -196,13 +216,8 @@ class Exchange:
     # ------------------------------------------------------------------------------------------
     # router (between rewrite and access, as in Kong's access.before)
 
-    def route(self, runtime: Runtime):
-        url = self.url
-        if url[:1] != b"/":  # absolute-form target: keep only its path and query
-            scheme_end = url.find(b"://")
-            slash = url.find(b"/", scheme_end + 3) if scheme_end >= 0 else -1
-            url = url[slash:] if slash >= 0 else b"/"
-            self.url = url
+    def route(self, runtime: Runtime) -> RouteMatch | None:
+        url = self.url  # origin-form (the reader reduced an absolute-form target to it)
         query_at = url.find(b"?")
         path = url if query_at < 0 else url[:query_at]
         method = _METHODS.get(self.method)
@@ -213,7 +228,8 @@ class Exchange:
         if names:
             route_headers = [(name.lower().decode("latin-1"), value.decode("latin-1"))
                              for name, value in self.headers if name.lower() in names]
-        return runtime.router.find(method, self.conn.scheme, self.host_text, path.decode("latin-1"), self.conn.sni,
+        conn = self.conn
+        return runtime.router.find(method, conn.scheme, self.head.host_text, path.decode("latin-1"), conn.downstream.sni,
                                    route_headers)
 
     # ------------------------------------------------------------------------------------------
@@ -246,7 +262,8 @@ class Exchange:
         redirect = match.https_redirect_status
         if redirect and ((trusted and trusted[1]) or conn.scheme_bytes) != b"https":
             if redirect in (301, 302, 307, 308):
-                host = (trusted and trusted[2]) or (self.host_name if self.host is not None else SERVER_NAME)
+                head = self.head
+                host = (trusted and trusted[2]) or (head.host_name if head.host is not None else SERVER_NAME)
                 self.respond(redirect, b"", None, (b"Location: https://%s%s\r\n" % (host, self.url),))
             else:
                 self.exit(426, errors.HTTPS_REQUIRED, (b"Upgrade: TLS/1.2, HTTP/1.1\r\n",))
@@ -258,23 +275,11 @@ class Exchange:
         self.preserve_host = match.preserve_host
         self.buffering = match.request_buffering
 
-        fields = self.forwarded
-        if fields is None:  # the general lane: the fields as its parser sorted them
-            forward = self.forward
-            if self.connection is not None:
-                named = connection_named(self.connection)
-                if named:
-                    forward = [(name, value) for name, value in forward if name.lower() not in named]
-            fields = b"".join([b"%s: %s\r\n" % field for field in forward])
-        before, after = state.planner.upstream_head(
-            self.method, self.url, self.version == b"1.0", self.host_name if self.host is not None else None, self.xff,
-            self.via, self.te_trailers, self.websocket, fields, self.chunked, self.content_length, match.upstream_path,
-            match.forwarded_prefix, conn.peer_bytes, conn.port_bytes, conn.https, trusted,
-            self.request_id)
+        before, after = state.planner.upstream_head(self.head, match, conn.downstream, trusted, self.request_id)
         self.head_parts = [before, b"", after]
 
-        if self.expect_continue and not self.body_done and self.body_received == 0:
-            conn.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.head.expect_continue and not self.body_done and self.body_received == 0:
+            conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     # ------------------------------------------------------------------------------------------
     # balancer
@@ -301,7 +306,7 @@ class Exchange:
             literal = service.host_is_ip
             host_line = service.fixed_host_header
         if self.preserve_host:
-            host_line = self.host or b""
+            host_line = self.head.host or b""
         self.proxied = True
         address = host
         if not literal:
@@ -562,7 +567,7 @@ class Exchange:
         out = self.out
         if out:
             self.out = []
-            self.conn.transport.writelines(out)
+            self.conn.writelines(out)
 
     def on_response_complete(self, reusable: bool) -> None:
         if self.finished:
@@ -731,7 +736,7 @@ class Exchange:
         if self.method != b"HEAD":
             lines.append(body)
             self.resp_bytes = len(body)
-        self.conn.transport.write(b"".join(lines))
+        self.conn.write(b"".join(lines))
         self.finish()
 
     def may_keep_alive(self) -> bool:
@@ -769,8 +774,7 @@ class Exchange:
             self.upstream = None
         if not self.started:
             self.status = 499  # nginx's "client closed request"
-        if self.head_complete:
-            self.log()
+        self.log()
 
     def release_body(self) -> None:
         """A buffered body is dropped with its exchange (a spill file goes with its descriptor)."""

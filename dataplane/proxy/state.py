@@ -34,7 +34,7 @@ class ProxyState:
 
     __slots__ = (
         "runtime", "settings", "pool", "dns", "counters", "access_log", "connections", "draining",
-        "request_headers", "via_line", "server_line", "via_on", "server_on", "proxy_latency_on",
+        "via_line", "server_line", "via_on", "server_on", "proxy_latency_on",
         "upstream_latency_on", "response_latency_on", "request_id_on", "planner", "client_head",
     )
 
@@ -63,13 +63,12 @@ class ProxyState:
         outbound_via = b"1.1 " + via
         self.via_line = b"Via: %s\r\n" % outbound_via
         self.server_line = b"Server: %s\r\n" % via
-        self.request_headers = forwarding.request_headers(settings)  # the general lane's table
         self.client_head = ClientHeadFilter(
             [STATUS_LINES[code] for code in range(100, 1000)], outbound_via if self.via_on else None,
             self.server_line if self.server_on else None, self.upstream_latency_on, self.proxy_latency_on,
             self.request_id_on)
-        # Reads heads while no config is loaded (none is planned), and builds the general lane's
-        # upstream heads; each runtime has a routed one.
+        # Reads heads while no config is loaded (none is planned), and builds the upstream heads
+        # of unplanned requests; each runtime has a routed one.
         self.planner = forwarding.request_planner(settings)
 
     async def drain(self, timeout: float) -> None:

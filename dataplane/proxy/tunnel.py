@@ -17,7 +17,7 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .server import ProxyProtocol
+    from .contracts import ClientConnection
     from .upstream import UpstreamConnection
 
 log = logging.getLogger("gantry.proxy")
@@ -53,7 +53,7 @@ class _End(asyncio.Protocol):
 class Tunnel:
     __slots__ = ("conn", "upstream", "loop", "timeout", "last_io", "timer", "closed")
 
-    def __init__(self, conn: ProxyProtocol, upstream: UpstreamConnection, timeout: float, held: bytes) -> None:
+    def __init__(self, conn: ClientConnection, upstream: UpstreamConnection, timeout: float, held: bytes) -> None:
         """Takes both connections over now; ``held``: what the client sent after its handshake,
         written upstream first."""
         self.conn = conn
@@ -62,18 +62,11 @@ class Tunnel:
         self.timeout = timeout
         self.last_io = self.loop.time()
         self.closed = False
-        # The client connection's HTTP state ends here: its exchange is over, its timer off.
-        conn.active = None
-        if conn.timer is not None:
-            conn.timer.cancel()
-            conn.timer = None
-        client, server = conn.transport, upstream.transport
+        client, server = conn.hand_over(), upstream.transport  # the client's HTTP life ends here
         client.set_protocol(_End(self, server))
         server.set_protocol(_End(self, client))
         if held:
             server.write(held)
-        conn.blocks = 0
-        client.resume_reading()
         server.resume_reading()
         self.timer = self.loop.call_later(timeout, self._on_timer)
 
@@ -88,10 +81,7 @@ class Tunnel:
             self.timer = None
         self.upstream.closed = True
         self.upstream.transport.close()
-        conn = self.conn
-        if not conn.closed:
-            conn.transport.close()
-        conn.connection_lost(exc)
+        self.conn.tunnel_closed(exc)
 
     def _on_timer(self) -> None:
         self.timer = None

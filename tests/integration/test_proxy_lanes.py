@@ -1,9 +1,12 @@
-"""The two lanes of the proxy on real sockets: plain heads take the fast lane (one native parse,
-bodies counted by the proxy), everything else takes the general lane (httptools), and one
-connection moves between them at request boundaries without losing or reordering a byte.
+"""The two lanes of the proxy on real sockets. Request side: every head is read natively; a
+plain one may be planned (routed and given its upstream head in the same call), any other is
+also read by httptools and goes through the router and the access phase; one connection mixes
+them freely without losing or reordering a byte. Response side: plain responses are framed in
+one native call, the others with httptools reading their heads.
 
-``ProxyProtocol.parser`` and ``UpstreamConnection.parser`` are None while the fast lane reads;
-the tests look at them to be sure each case took the lane it is meant to exercise."""
+``RequestHead.plain`` (asked of the worker's planner) and ``UpstreamConnection.parser`` (None
+while the fast lane reads) tell which lane a case takes; the tests check them so that each case
+exercises the lane it is meant to."""
 
 from __future__ import annotations
 
@@ -33,30 +36,36 @@ def client_connection(gw):
     return conn
 
 
+def plain(gw, data: bytes) -> bool:
+    """Whether the gateway's reader finds the head at the start of ``data`` plain."""
+    return gw.state.planner.plan(data, client_connection(gw).downstream).plain
+
+
 def test_one_connection_moves_between_the_lanes():
     async def main():
         async with echo_gateway() as (_, gw):
             client = await Client.open(gw.port)
 
-            async def exchange(data: bytes, lane_after: str, body_size: int = 0) -> None:
+            async def exchange(data: bytes, lane: str, body_size: int = 0) -> None:
+                assert ("fast" if plain(gw, data) else "general") == lane, data[:40]
                 await client.send(data)
                 (response,) = await client.read()
                 assert response.status == 200, data[:40]
                 assert response.json()["body_size"] == body_size, data[:40]
-                assert ("fast" if client_connection(gw).parser is None else "general") == lane_after, data[:40]
 
             await exchange(get("/anything"), "fast")
-            await exchange(CHUNKED_POST, "fast", 11)  # general lane for it, back once it ended a read
+            await exchange(CHUNKED_POST, "general", 11)
             await exchange(post(10), "fast", 10)
-            # a head in two reads: the general lane reads it, then hands back
+            # a head in two reads: its start is kept until the rest arrives
             await client.send(b"GET /anything HTTP/1.1\r\nHo")
             await asyncio.sleep(0.05)
-            assert client_connection(gw).parser is not None
+            assert client_connection(gw).pending == b"GET /anything HTTP/1.1\r\nHo"
             await client.send(b"st: a\r\n\r\n")
             (response,) = await client.read()
-            assert response.status == 200 and client_connection(gw).parser is None
-            # unusual but valid bytes (obs-text in a value): general lane, same answer
-            await exchange(get("/anything", extra="X-Name: caf\xe9\r\n"), "fast")
+            assert response.status == 200 and client_connection(gw).pending == b""
+            # unusual but valid bytes (obs-text in a value): the general lane, same answer
+            await exchange(get("/anything", extra="X-Name: caf\xe9\r\n"), "general")
+            await exchange(get("/anything"), "fast")
             client.close()
     run(main())
 
@@ -88,7 +97,8 @@ def test_fast_lane_bodies_span_reads_and_requests_may_follow_in_the_same_read():
             first, second = await client.read(2)
             assert first.json()["body_size"] == 300_000
             assert second.json()["query"] == "after=1"
-            assert client_connection(gw).parser is None
+            conn = client_connection(gw)
+            assert (conn.pending, conn.body_left, conn.decoder) == (b"", 0, None)
             client.close()
     run(main())
 
@@ -190,21 +200,24 @@ def test_bytes_after_a_fast_lane_response_retire_the_upstream_connection():
 
 def test_a_planned_head_goes_upstream_as_the_general_lane_sends_it():
     """The fast lane routes and builds the upstream head in one native call; the same request
-    read by the general lane (its head split over two reads) reaches the upstream with the same
-    request line and the same fields, in the same order (the request id aside)."""
+    made not plain (an Expect field, never forwarded) and sent in two reads goes through the
+    router and the access phase, and reaches the upstream with the same request line and the
+    same fields, in the same order (the request id aside)."""
     async def main():
         async with echo_gateway() as (_, gw):
             client = await Client.open(gw.port)
             head = (b"GET /anything/x?q=1 HTTP/1.1\r\nHost: Example.com:8000\r\nX-Forwarded-For: 1.1.1.1\r\n"
                     b"Via: 1.0 edge\r\nTE: trailers\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\n"
                     b"User-Agent: t\r\nAccept: */*\r\n\r\n")
+            unplain = head.replace(b"User-Agent", b"Expect: 100-continue\r\nUser-Agent")
+            assert plain(gw, head) and not plain(gw, unplain)
             seen = []
-            for pieces in ((head,), (head[:30], head[30:])):
+            for pieces in ((head,), (unplain[:30], unplain[30:])):
                 for piece in pieces:
                     await client.send(piece)
                     await asyncio.sleep(0.05)
                     if piece is not pieces[-1]:
-                        assert client_connection(gw).parser is not None  # the general lane reads it
+                        assert client_connection(gw).pending  # waits for the rest of the head
                 (response,) = await client.read()
                 assert response.status == 200
                 echoed = response.json()

@@ -1,14 +1,16 @@
 """Differential test of the proxy's fast lane against httptools (llhttp, strict mode).
 
-The fast lane reads plain client request heads with the native ``RequestHeadParser`` and plain
-Content-Length upstream responses with ``parse_response_head``, without llhttp; whatever they
-decline goes to httptools in strict mode, no leniency flag set. That split is safe only if the
-native side accepts a subset of what llhttp accepts, and reads it the same way. Otherwise one
+The native reader (``RequestPlanner.plan``) reads every client request head; a head it finds
+*plain* is proxied without llhttp (routed and given its upstream head in the same call), any
+other is also read by httptools in strict mode, no leniency flag set, which must accept it.
+Plain Content-Length upstream responses are likewise framed with ``parse_response_head`` alone.
+That split is safe only if what the native side calls plain is a subset of what llhttp
+accepts, and read the same way. Otherwise one
 request could mean one thing to the gateway and another to the server behind it (request
 smuggling), or a response be framed otherwise than llhttp frames it (a desynchronised
 upstream connection).
 
-The properties tested, for any input the native side accepts:
+The properties tested, for any input the native side calls plain:
 
 * requests: a fresh strict ``HttpRequestParser`` fed the same head raises nothing, completes
   the head, and reports the same method, target, version, keep-alive and headers; the body
@@ -35,7 +37,7 @@ from hypothesis import strategies as st
 
 import orjson
 
-from dataplane._core import HttpHeadError, Router, parse_response_head
+from dataplane._core import Downstream, HttpHeadError, RequestRefused, Router, parse_response_head
 from dataplane.proxy import ProxySettings, forwarding
 
 T = TypeVar("T")
@@ -43,21 +45,37 @@ T = TypeVar("T")
 # The proxy's defaults (nginx's large_client_header_buffers), no body limit, and the fields the
 # proxy drops (its one table, with its own request id).
 SETTINGS = ProxySettings()
-TABLE = forwarding.request_headers(SETTINGS)
-assert TABLE[b"x-kong-request-id"] == forwarding.DROP
+# Never forwarded as received: the proxy's table, its own request id, and what the reader sorts
+# out itself (written out here, as the oracle).
+NOT_FORWARDED = {*forwarding.DROPPED, b"x-kong-request-id", b"host", b"content-length", b"transfer-encoding",
+                 b"connection", b"proxy-connection", b"expect", b"upgrade", b"te", b"x-forwarded-for", b"via"}
 PLANNER = forwarding.request_planner(SETTINGS)  # reads heads, plans none
 # One route taking every request, for the planned upstream head.
 SERVICES = [orjson.dumps({"id": "svc", "host": "127.0.0.1", "port": 9, "path": "/base"})]
 ROUTER = Router.from_json([orjson.dumps({"id": "all", "service": {"id": "svc"}, "paths": ["/"]})], SERVICES)
 ROUTED = PLANNER.routed(ROUTER, {"svc": "the service"})
 PEER, PORT = b"10.0.0.1", b"8000"
+DOWN = Downstream(PEER, PORT, False, None, False)
 
 
 def parse(data: bytes) -> tuple | None:
-    """The head fields of ``RequestPlanner.plan`` (without the request id and the plan), the
-    header fields as a list."""
-    planned = PLANNER.plan(data, PEER, PORT, False, None, False)
-    return None if planned is None else (*planned[:5], list(planned[5]), *planned[6:15])
+    """The head fields of a plain head as ``RequestPlanner.plan`` reads it (without the request
+    id and the plan), the header fields as a list; None for a head that is not plain, refused
+    or incomplete."""
+    try:
+        head = PLANNER.plan(data, DOWN)
+    except RequestRefused:
+        return None
+    if head is None or not head.plain:
+        return None
+    return (head.length, head.method, head.url, head.version, head.keep_alive, list(head.headers), head.host,
+            head.host_name, head.host_text, head.content_length, head.connection, head.x_forwarded_for, head.via,
+            head.te_trailers, head.forwarded)
+
+
+def connection_named(tokens: bytes) -> set[bytes]:
+    """Header names listed in a Connection value (lower-case), its options excluded."""
+    return {token.strip() for token in tokens.lower().split(b",")} - {b"", b"keep-alive", b"close", b"upgrade"}
 
 # Bodies are fed to httptools up to this size; beyond it only the head is checked.
 MAX_FED_BODY = 1 << 16
@@ -317,7 +335,7 @@ def response_heads(draw: st.DrawFn) -> bytes:
 
 
 class NativeRequest(NamedTuple):
-    """The head fields of the tuple `RequestPlanner.plan` returns."""
+    """The head fields of the head `RequestPlanner.plan` returns."""
 
     length: int
     method: bytes
@@ -419,7 +437,8 @@ def check_request(data: bytes) -> bool:
     assert recorder.keep_alive_at_head is native.keep_alive, head
     # llhttp strips the whitespace before a value but not after it (nor does the general lane,
     # which strips it itself)
-    headers = [(name, value.rstrip(b" \t")) for name, value in recorder.headers]
+    # and names with an underscore are left out, as nginx does (underscores_in_headers off)
+    headers = [(name, value.rstrip(b" \t")) for name, value in recorder.headers if b"_" not in name]
     assert headers == native.headers, head
     assert (native.host is None) == (native.host_text == ""), head
     hosts = values_of(headers, b"host")
@@ -432,12 +451,11 @@ def check_request(data: bytes) -> bool:
     assert native.connection == joined(headers, b"connection"), head
     assert native.xff == joined(headers, b"x-forwarded-for"), head
     assert native.via == joined(headers, b"via"), head
-    # the fields forwarded as received are those the general lane forwards: not in the proxy's
-    # table, not named by Connection
-    named = forwarding.connection_named(native.connection) if native.connection else set()
+    # the fields forwarded as received: not in the proxy's table, not named by Connection
+    named = connection_named(native.connection) if native.connection else set()
     assert native.forwarded == b"".join(
         b"%s: %s\r\n" % (name, value) for name, value in headers
-        if name.lower() not in TABLE and name.lower() not in named), head
+        if name.lower() not in NOT_FORWARDED and name.lower() not in named), head
     check_planned(data, native, headers)
     size = native.content_length or 0
     if not size:
@@ -455,24 +473,17 @@ def check_request(data: bytes) -> bool:
 
 
 def check_planned(data: bytes, native: NativeRequest, headers: list[tuple[bytes, bytes]]) -> None:
-    """Planned, the head goes upstream as the general lane sends it: the access phase's
-    builder fed with what httptools read, after the router's match."""
-    planned = ROUTED.plan(data, PEER, PORT, False, None, False)
-    assert planned[16] == "the service" and planned[14] is None, data
-    url = native.url
-    path = url.partition(b"?")[0].decode()
+    """Planned, the head goes upstream as the access phase sends an unplanned one: its builder
+    fed with the same head, after the router's match; and the Host the head carries is the one
+    httptools read, as nginx's ``$host``."""
+    planned = ROUTED.plan(data, DOWN)
+    assert planned.service == "the service" and planned.forwarded is None, data
+    path = native.url.partition(b"?")[0].decode()
     match = ROUTER.find(native.method.decode(), "http", native.host_text, path)
     hosts = values_of(headers, b"host")
-    host_name = forwarding.host_parts(hosts[0])[0] if hosts else None
-    te_trailers = any(b"trailers" in (t.strip() for t in v.lower().split(b",")) for v in values_of(headers, b"te"))
-    named = forwarding.connection_named(native.connection) if native.connection else set()
-    fields = b"".join(b"%s: %s\r\n" % (name, value) for name, value in headers
-                      if name.lower() not in TABLE and name.lower() not in named)
-    general = PLANNER.upstream_head(
-        native.method, url, native.version == b"1.0", host_name, joined(headers, b"x-forwarded-for"),
-        joined(headers, b"via"), te_trailers, False, fields, False, native.content_length, match.upstream_path,
-        match.forwarded_prefix, PEER, PORT, False, None, planned[15])
-    assert (planned[18], planned[19]) == general, data
+    assert planned.host_name == (forwarding.nginx_host(hosts[0], b"") if hosts else b""), data
+    general = PLANNER.upstream_head(PLANNER.plan(data, DOWN), match, DOWN, None, planned.request_id)
+    assert (planned.upstream_before, planned.upstream_after) == general, data
 
 
 def check_response(data: bytes) -> bool:

@@ -22,6 +22,6 @@ pub mod upstream_head;
 pub use chunked::{ChunkedDecoder, ChunkedError, ChunkedLimits, Feed};
 pub use client_head::{ClientHead, ClientHeadFilter, Relayed};
 pub use planner::{Plan, Planner};
-pub use request_head::{Decline, Limits, RequestHead, RequestHeadParser};
+pub use request_head::{Limits, Refusal, RequestHead, RequestHeadParser};
 pub use response_head::{parse_response_head, ResponseHead, ResponseHeadError};
 pub use upstream_head::{Downstream, Forwarding, Framing, RouteTarget, Trusted, UpstreamHead, UpstreamHeadRules};

@@ -1,10 +1,10 @@
-//! The fast lane's request side in one call: parse a plain head, route it and build the
+//! The request side in one call: read a head and, when it is plain, route it and build the
 //! upstream request head.
 //!
-//! What the general lane does in several steps (parse, router, access phase) is done here for
-//! a head the fast lane accepts (see [`RequestHeadParser`]), with the same pieces: the same
-//! router and the same [`UpstreamHeadRules`]. A head is *planned* (routed, upstream head
-//! built) only when nothing else has a say in it: the connection is not from a trusted address
+//! What the proxy otherwise does in several steps (router, access phase) is done here for a
+//! plain head (see [`RequestHeadParser`]), with the same pieces: the same router and the same
+//! [`UpstreamHeadRules`]. A head is *planned* (routed, upstream head built) only when it is
+//! plain and nothing else has a say in it: the connection is not from a trusted address
 //! (whose `X-Forwarded-*` headers the access phase reads), a route matched, it does not
 //! redirect to https, and it buffers request bodies (Kong's default `request_buffering`: a
 //! planned request is always buffered, so the proxy need not ask the route). Otherwise the head comes back unplanned and the proxy routes it and runs
@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use super::request_head::{Decline, RequestHead, RequestHeadParser, METHODS};
+use super::request_head::{Refusal, RequestHead, RequestHeadParser};
 use super::upstream_head::{Downstream, Forwarding, Framing, RouteTarget, Trusted, UpstreamHead, UpstreamHeadRules};
 use crate::router::{Match, RequestInput, Router};
 
@@ -26,7 +26,7 @@ pub struct Planner {
     pub rules: UpstreamHeadRules,
 }
 
-/// A head the fast lane took, planned or not.
+/// A head the reader accepted, planned or not.
 #[derive(Debug)]
 pub struct Plan<'a> {
     pub head: RequestHead<'a>,
@@ -35,8 +35,9 @@ pub struct Plan<'a> {
 }
 
 impl Planner {
-    /// The head at the start of `data` (declined as [`RequestHeadParser::parse`] declines),
-    /// routed by `router` when it is given and the connection is not `trusted`.
+    /// The head at the start of `data` (`Ok(None)` while incomplete, refused as
+    /// [`RequestHeadParser::parse`] refuses), routed by `router` when it is given, the head is
+    /// plain and the connection is not `trusted`.
     pub fn plan<'a>(
         &self,
         data: &'a [u8],
@@ -45,13 +46,15 @@ impl Planner {
         sni: Option<&str>,
         trusted: bool,
         request_id: &[u8],
-    ) -> Result<Plan<'a>, Decline> {
-        let head = self.parser.parse(data)?;
+    ) -> Result<Option<Plan<'a>>, Refusal> {
+        let Some(head) = self.parser.parse(data)? else {
+            return Ok(None);
+        };
         let routed = match router {
-            Some(router) if !trusted => self.route(&head, router, downstream, sni, request_id),
+            Some(router) if !trusted && head.plain => self.route(&head, router, downstream, sni, request_id),
             _ => None,
         };
-        Ok(Plan { head, routed })
+        Ok(Some(Plan { head, routed }))
     }
 
     fn route(
@@ -76,7 +79,7 @@ impl Planner {
         };
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (name.as_str(), *value)).collect();
         let found = router.find(&RequestInput {
-            method: METHODS[head.method],
+            method: head.method,
             scheme: if downstream.https { "https" } else { "http" },
             host: head.host.map_or("", text),
             path: text(&head.target[..path_end]),
@@ -90,14 +93,14 @@ impl Planner {
             return None;
         }
         let request = Forwarding {
-            method: METHODS[head.method].as_bytes(),
+            method: head.method.as_bytes(),
             target: head.target,
             http10: head.http10,
             host_name: head.host.map(|_| head.host_name.as_slice()),
             x_forwarded_for: head.x_forwarded_for.as_deref(),
             via: head.via.as_deref(),
             te_trailers: head.te_trailers,
-            websocket: false, // Upgrade is declined by the fast lane
+            websocket: false, // a plain head has no Upgrade
             fields: &head.forwarded,
             framing: head.content_length.map_or(Framing::None, Framing::Length),
         };
@@ -124,7 +127,7 @@ mod tests {
     fn planner() -> Planner {
         let limits = Limits { request_line: 8192, header_line: 8192, head: 32768, body: 0 };
         Planner {
-            parser: RequestHeadParser::new(limits, vec![b"x-real-ip".to_vec()]),
+            parser: RequestHeadParser::new(limits, vec![b"x-real-ip".to_vec()], false),
             rules: UpstreamHeadRules {
                 inbound_via: [b"1.1 gantry".to_vec(), b"1.0 gantry".to_vec()],
                 server_name: b"gantry".to_vec(),
@@ -145,7 +148,7 @@ mod tests {
     fn routes_and_builds_the_upstream_head() {
         let router = router(serde_json::json!([{"id": "r", "service": {"id": "s"}, "paths": ["/api"]}]));
         let data = b"GET /api/users?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Real-IP: 6.6.6.6\r\nAccept: */*\r\n\r\n";
-        let plan = planner().plan(data, Some(&router), &DOWN, None, false, b"id").unwrap();
+        let plan = planner().plan(data, Some(&router), &DOWN, None, false, b"id").unwrap().unwrap();
         let (found, head) = plan.routed.expect("planned");
         assert_eq!(&*found.route_id, "r");
         let text = format!("{}up{}", String::from_utf8_lossy(&head.before), String::from_utf8_lossy(&head.after));
@@ -163,13 +166,15 @@ mod tests {
             {"id": "stream", "service": {"id": "s"}, "paths": ["/stream"], "request_buffering": false},
         ]));
         let p = planner();
-        let unplanned = |data: &[u8], trusted: bool| p.plan(data, Some(&router), &DOWN, None, trusted, b"").unwrap().routed.is_none();
+        let unplanned =
+            |data: &[u8], trusted: bool| p.plan(data, Some(&router), &DOWN, None, trusted, b"").unwrap().unwrap().routed.is_none();
         assert!(unplanned(b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n", true), "trusted client");
         assert!(unplanned(b"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n", false), "no route");
         assert!(unplanned(b"GET /secure HTTP/1.1\r\nHost: a\r\n\r\n", false), "https redirect");
         assert!(unplanned(b"POST /stream HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", false), "body streamed");
         assert!(!unplanned(b"GET /other HTTP/1.1\r\nHost: a\r\nX-V: 2\r\n\r\n", false), "header route");
-        assert!(p.plan(b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n", None, &DOWN, None, false, b"").unwrap().routed.is_none());
-        assert_eq!(p.plan(b"GET /api HTTP/1.1\r\n", Some(&router), &DOWN, None, false, b"").unwrap_err(), Decline::Incomplete);
+        assert!(unplanned(b"GET /api HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", false), "not plain");
+        assert!(p.plan(b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n", None, &DOWN, None, false, b"").unwrap().unwrap().routed.is_none());
+        assert!(p.plan(b"GET /api HTTP/1.1\r\n", Some(&router), &DOWN, None, false, b"").unwrap().is_none());
     }
 }

@@ -7,6 +7,12 @@ create_exception!(_core, CoreError, pyo3::exceptions::PyException, "Base class o
 create_exception!(_core, RouterError, CoreError, "A route cannot be compiled.");
 create_exception!(_core, StoreError, CoreError, "The LMDB environment cannot be opened or read.");
 create_exception!(_core, HttpHeadError, CoreError, "An HTTP head that cannot be parsed.");
+create_exception!(
+    _core,
+    RequestRefused,
+    CoreError,
+    "A client request head refused: args are (status, reason), the status Kong answers it with."
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -14,5 +20,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RouterError", py.get_type::<RouterError>())?;
     m.add("StoreError", py.get_type::<StoreError>())?;
     m.add("HttpHeadError", py.get_type::<HttpHeadError>())?;
+    m.add("RequestRefused", py.get_type::<RequestRefused>())?;
     Ok(())
 }

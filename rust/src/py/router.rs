@@ -114,6 +114,13 @@ pub struct PyRouteMatch {
     inner: Arc<Match>,
 }
 
+impl PyRouteMatch {
+    /// The core match (the upstream head builder reads its path and prefix).
+    pub fn core(&self) -> &Match {
+        &self.inner
+    }
+}
+
 #[pymethods]
 impl PyRouteMatch {
     #[getter]
