@@ -6,7 +6,7 @@ that does not parse or nests deeper than `MAX_DEPTH`, forms that are not UTF-8 o
 nest deeper than `MAX_DEPTH`. The body size limit is the Guard's (app.py)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import unquote_to_bytes
 
 import orjson
@@ -42,7 +42,7 @@ def nests_deeper(value: Any, limit: int) -> bool:
     while stack:
         node, depth = stack.pop()
         if isinstance(node, dict):
-            children = node.values()
+            children: Iterable[Any] = node.values()
         elif isinstance(node, list):
             children = node
         else:

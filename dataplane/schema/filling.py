@@ -114,7 +114,7 @@ def _adjust(field: Field) -> Adjust | None:
         return adjust_record
     if field.type == "map":
         has_values = field.values is not None
-        values = _element_adjust(field.values) if has_values else None
+        values = _element_adjust(field.values) if field.values is not None else None
 
         def adjust_map(value: Any, now: float) -> Any:
             if value == []:
