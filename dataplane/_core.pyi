@@ -154,7 +154,7 @@ class ChunkedDecoder:
     def __init__(self, max_line: int = 4096, max_trailers: int = 16384) -> None:
         """`max_line`: most bytes of a chunk-size line, extensions included, CRLF not;
         `max_trailers`: most bytes of the trailer field lines, their CRLFs included, the final
-        CRLF not. Nothing else is buffered (at most 64 trailer fields)."""
+        CRLF not. Nothing else is buffered."""
     def feed(self, data: bytes) -> tuple[bytes, int]:
         """`(payload, end)`: the chunk data in `data`, joined, and the offset in `data` just
         past the message's final CRLF, -1 while the message is not complete (0 when it ended

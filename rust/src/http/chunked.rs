@@ -1,7 +1,8 @@
 //! The chunked transfer coding (RFC 9112 section 7.1), decoded incrementally and strictly.
 //!
-//! The proxy relays chunked upstream bodies and must know exactly where such a message ends:
-//! a byte after the end means the upstream connection cannot be reused. The decoder accepts a
+//! The proxy reads chunked bodies (upstream responses it relays, client requests) and must know
+//! exactly where such a message ends: a byte after the end belongs to no message of this
+//! exchange (a pipelined request, or an upstream connection that cannot be reused). The decoder accepts a
 //! strict subset of what llhttp in strict mode accepts, so a message it accepts is framed the
 //! same way by both, whichever of them reads it:
 //!
