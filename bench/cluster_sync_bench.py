@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import grpc  # noqa: E402
 
 from controlplane.cluster import encoding  # noqa: E402
-from controlplane.store import Database  # noqa: E402
+from controlplane.database import Database  # noqa: E402
 from dataplane import __version__  # noqa: E402
 from dataplane.cluster.protocol import cluster_pb2 as pb  # noqa: E402
 from dataplane.cluster.protocol import cluster_pb2_grpc as pb_grpc  # noqa: E402

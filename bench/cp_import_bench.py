@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import yaml  # noqa: E402
 
-from controlplane.store import Database  # noqa: E402
+from controlplane.database import Database  # noqa: E402
 from dataplane.declarative import parse_file  # noqa: E402
 from tests.postgres import PostgresCluster  # noqa: E402
 

@@ -24,7 +24,7 @@ from typing import Any
 from dataplane import _core
 from dataplane.declarative.hashing import config_hash
 from dataplane.proxy import ProxySettings, Runtime
-from dataplane.store import ConfigStore
+from dataplane.lmdb_cache import ConfigStore
 
 Flat = dict[str, list[dict[str, Any]]]
 UPSTREAMS = 100

@@ -23,7 +23,7 @@ from dataplane.declarative import DeclarativeConfigError, parse_file, summary
 
 from . import export
 from .cluster import CertificateError
-from .store import Database, Status, StoreError
+from .database import Database, Status, StoreError
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ from dataplane.sockets import bind
 
 from .api import ApiContext, create_app
 from .cluster import ClusterServer
-from .store import Database
+from .database import Database
 
 log = logging.getLogger("controlplane")
 

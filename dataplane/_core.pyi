@@ -93,7 +93,7 @@ class Snapshot:
         the type did not change). None when loaded without `previous`: everything is new."""
 
 class Store:
-    """Read-only handle on the LMDB environment written by `dataplane.store`."""
+    """Read-only handle on the LMDB environment written by `dataplane.lmdb_cache`."""
 
     def __init__(self, path: str) -> None: ...
     def meta(self) -> tuple[int, str] | None:

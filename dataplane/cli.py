@@ -32,7 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from dataplane.cluster import ClusterSettingsError
     from dataplane.supervisor import Supervisor
-    from dataplane.store.lmdb_writer import StoreFullError
+    from dataplane.lmdb_cache.lmdb_writer import StoreFullError
 
     conf = _load(args.conf, args.prefix)
     if conf.role == "control_plane":

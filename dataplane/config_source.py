@@ -17,7 +17,7 @@ from dataplane import _core
 
 from dataplane.declarative import DeclarativeConfigError, config_hash, parse_file, summary
 from dataplane.declarative.validate_flat import StoredConfig
-from dataplane.store.lmdb_writer import ConfigStore
+from dataplane.lmdb_cache.lmdb_writer import ConfigStore
 
 log = logging.getLogger("gantry.config")
 

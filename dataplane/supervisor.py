@@ -35,8 +35,8 @@ from dataplane.sockets import bind
 from dataplane.proxy.body import prepare_temp_dir
 from dataplane.proxy.settings import BODY_TEMP_DIR
 from dataplane.status.server import StatusProtocol
-from dataplane.tls import ensure_default_certificate
-from dataplane.store.lmdb_writer import ConfigStore, StoreFullError
+from dataplane.listener_tls import ensure_default_certificate
+from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StoreFullError
 from dataplane.workerstate import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, CONFIG_VERSION, PID, TOTAL_REQUESTS, WorkerState
 
 log = logging.getLogger("gantry.supervisor")

@@ -26,7 +26,7 @@ import uvloop
 from dataplane import _core, logs
 from dataplane.conf import load_conf
 from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
-from dataplane.tls import ServerTLS, SniCertificates, ensure_default_certificate
+from dataplane.listener_tls import ServerTLS, SniCertificates, ensure_default_certificate
 from dataplane.workerstate import CONFIG_VERSION, PID, WorkerState
 
 log = logging.getLogger("gantry.worker")

@@ -34,7 +34,7 @@ class Counters:
 @dataclass
 class ApiContext:
     conf: Conf
-    db: Any  # controlplane.store.database.Database (duck-typed so tests may wrap it)
+    db: Any  # controlplane.database.database.Database (duck-typed so tests may wrap it)
     node_id: str
     hostname: str = field(default_factory=socket.gethostname)
     counters: Counters = field(default_factory=Counters)

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from controlplane.store import errors as store_errors
+from controlplane.database import errors as store_errors
 
 from . import errors
 from .rendering import json_response

@@ -10,9 +10,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from controlplane.store import EntityStore, Migrations
-from controlplane.store.changes import ChangeLogReader
-from controlplane.store.tables import ORDER
+from controlplane.database import EntityStore, Migrations
+from controlplane.database.changes import ChangeLogReader
+from controlplane.database.tables import ORDER
 from dataplane.cluster.protocol import cluster_pb2 as pb
 
 from . import encoding

@@ -79,7 +79,7 @@ class IncrementalHasher:
             out.check()  # the table's own
             for key, value in _REST_PREFIX:
                 out.put(f"{key}:")
-                kong._put(value, out)
+                kong.write_sorted(value, out)
                 out.put(";")
         for name in names[first:]:
             out.put(f"{name}:")

@@ -115,7 +115,7 @@ class Section:
             start = 0
             self._states = [out.copy()]
         if len(self) <= SHORT:
-            kong._put([self._rows[id][0] for block in self._blocks for id in block.ids], out)
+            kong.write_sorted([self._rows[id][0] for block in self._blocks for id in block.ids], out)
         else:
             if start == 0:
                 out.check()  # the array's own, before its first row

@@ -7,8 +7,8 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-from controlplane.store import StoreError
-from controlplane.store.data_planes import DataPlaneStore
+from controlplane.database import StoreError
+from controlplane.database.data_planes import DataPlaneStore
 
 log = logging.getLogger("controlplane.cluster")
 

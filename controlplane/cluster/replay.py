@@ -13,7 +13,7 @@ import hashlib
 
 from dataplane.declarative import hashing as kong
 
-LIMIT = kong._BUFFER_LIMIT
+LIMIT = kong.BUFFER_LIMIT
 
 Recorded = tuple[bytes, tuple[int, ...]]  # an entity's bytes followed by ";", its checks
 
@@ -38,7 +38,7 @@ class _Recorder:
 def record(entity: dict) -> Recorded:
     """An entity as Kong serialises it inside an array of more than five."""
     recorder = _Recorder()
-    kong._put(entity, recorder)
+    kong.write_sorted(entity, recorder)
     recorder.put(b";")  # what follows each element of a long array
     return b"".join(recorder.parts), tuple(recorder.checks)
 

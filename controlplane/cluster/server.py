@@ -16,7 +16,7 @@ import socket
 import grpc
 
 from controlplane.api.context import enabled_plugins
-from controlplane.store import Database, StoreError
+from controlplane.database import Database, StoreError
 from dataplane import __version__
 from dataplane.cluster.protocol import cluster_pb2_grpc as pb_grpc
 from dataplane.conf import Conf

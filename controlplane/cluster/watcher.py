@@ -8,9 +8,9 @@ import asyncio
 import logging
 from typing import Callable
 
-from controlplane.store import StoreError
-from controlplane.store.changelog import CHANNEL
-from controlplane.store.notifications import listen
+from controlplane.database import StoreError
+from controlplane.database.changelog import CHANNEL
+from controlplane.database.notifications import listen
 from dataplane.conf import Conf
 
 log = logging.getLogger("controlplane.cluster")

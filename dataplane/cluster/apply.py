@@ -23,7 +23,7 @@ from dataplane.cluster.protocol import cluster_pb2
 from dataplane.declarative import EMPTY_HASH, DeclarativeConfigError, summary, validate_flat
 from dataplane.declarative.validate_flat import StoredConfig, validate_delta
 from dataplane.logs import NOTICE
-from dataplane.store.lmdb_writer import ConfigStore, StaleBaseError, StoreFullError
+from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StaleBaseError, StoreFullError
 
 log = logging.getLogger("gantry.cluster")
 

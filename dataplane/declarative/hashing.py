@@ -8,11 +8,11 @@ order of entities in a file.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Protocol
 
 EMPTY_HASH = "0" * 32
 HASHED_TYPES = ("routes", "services", "plugins", "upstreams", "targets")
-_BUFFER_LIMIT = 1_000_000  # Kong replaces a longer buffer by its binary md5 to bound memory
+BUFFER_LIMIT = 1_000_000  # Kong replaces a longer buffer by its binary md5 to bound memory
 
 
 class _Buffer:
@@ -26,7 +26,7 @@ class _Buffer:
         self.size += len(data)
 
     def check(self) -> None:
-        if self.size > _BUFFER_LIMIT:
+        if self.size > BUFFER_LIMIT:
             digest = hashlib.md5(b"".join(self.parts)).digest()
             self.parts, self.size = [digest], len(digest)
 
@@ -39,7 +39,19 @@ def _number(value: int | float) -> str:
     return str(value)
 
 
-def _put(value: Any, o: _Buffer) -> None:
+class SortedOutput(Protocol):
+    """Where ``write_sorted`` writes: Kong's hasher buffer, or the control plane's incremental
+    hasher (controlplane/cluster/), which keeps the same buffer as a running md5."""
+
+    def put(self, text: str | bytes) -> None: ...
+
+    def check(self) -> None:
+        """Called before each value, where Kong's buffer may collapse to its md5."""
+
+
+def write_sorted(value: Any, o: SortedOutput) -> None:
+    """``value`` in Kong's sorted serialisation (kong/db/declarative/hasher ``to_sorted_string``),
+    written piece by piece to ``o``."""
     o.check()
     if value is None:
         o.put("/null/")
@@ -56,16 +68,16 @@ def _put(value: Any, o: _Buffer) -> None:
             for i, v in enumerate(value):
                 if i:
                     o.put(";")
-                _put(v, o)
+                write_sorted(v, o)
         else:
             for v in value:
-                _put(v, o)
+                write_sorted(v, o)
                 o.put(";")
     elif isinstance(value, dict):
         for k in sorted(value):
             o.put(k)
             o.put(":")
-            _put(value[k], o)
+            write_sorted(value[k], o)
             o.put(";")
     else:
         raise TypeError(f"invalid type to be sorted (JSON types are supported): {type(value)}")
@@ -73,7 +85,7 @@ def _put(value: Any, o: _Buffer) -> None:
 
 def to_sorted_string(value: Any) -> bytes:
     o = _Buffer()
-    _put(value, o)
+    write_sorted(value, o)
     return b"".join(o.parts)
 
 

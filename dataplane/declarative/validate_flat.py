@@ -34,7 +34,7 @@ def validate_flat(flat: Mapping[str, Any], *, changed: Mapping[str, Collection[s
 
 
 class StoredConfig(Protocol):
-    """Key lookups into the stored config a delta applies to (dataplane.store.index)."""
+    """Key lookups into the stored config a delta applies to (dataplane.lmdb_cache.index)."""
 
     def has(self, entity_type: str, entity_id: str) -> bool: ...
     def get(self, entity_type: str, entity_id: str) -> dict | None: ...

@@ -13,7 +13,7 @@ import orjson
 
 from dataplane import _core
 
-from . import tls
+from . import upstream_tls
 from .dns import is_ip
 from .forwarding import request_planner
 from .settings import ProxySettings
@@ -218,7 +218,7 @@ class ServiceTable:
         context = self.contexts.get(key)
         if context is None:
             verify, ca_ids, depth = key
-            context = self.contexts[key] = tls.client_context(
+            context = self.contexts[key] = upstream_tls.client_context(
                 verify, [self.pems.get(ca_id, "") for ca_id in ca_ids], self.settings.trusted_certificates,
                 verify_depth=self.settings.verify_depth if depth is None else depth)
         return context

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 import httptools
 
 from dataplane._core import ChunkedBodyError, ChunkedDecoder, Downstream, RequestHead, RequestRefused
-from dataplane.tls.sni import server_name_of
+from dataplane.listener_tls.sni import server_name_of
 
 from .phases import NO_HEAD, Exchange
 from .realip import is_trusted

@@ -5,6 +5,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from dataplane.conf.addresses import host_type
+
 _IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?::(\d+))?$")
 _HOSTNAME = re.compile(r"^[0-9A-Za-z\-._]+$")
 _HEX4 = re.compile(r"^[0-9A-Fa-f]{1,4}$")
@@ -19,14 +21,6 @@ class Address:
 
 class AddressError(ValueError):
     pass
-
-
-def hostname_type(name: str) -> str:
-    if name.count(":") > 1:
-        return "ipv6"
-    if re.fullmatch(r"[\d.]+", name.replace(":", "")):
-        return "ipv4"
-    return "name"
 
 
 def _port(text: str) -> int:
@@ -87,7 +81,7 @@ def _name(address: str) -> Address:
 
 def normalize_ip(address: str) -> Address:
     """Kong's `normalize_ip`: ipv4, ipv4:port, ipv6, [ipv6]:port, name, name:port."""
-    return {"ipv4": _ipv4, "ipv6": _ipv6, "name": _name}[hostname_type(address)](address)
+    return {"ipv4": _ipv4, "ipv6": _ipv6, "name": _name}[host_type(address)](address)
 
 
 def format_host(addr: Address, default_port: int | None = None) -> str:

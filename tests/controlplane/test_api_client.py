@@ -15,7 +15,7 @@ import uvloop
 
 from controlplane.api import ApiContext
 from controlplane.server import server_for
-from controlplane.store import Database
+from controlplane.database import Database
 from dataplane.conf import Conf
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from controlplane.store.data_planes import DataPlaneStore
+from controlplane.database.data_planes import DataPlaneStore
 from tests.controlplane.conftest import with_db
 from tests.controlplane.test_api_client import AdminApi
 from tests.controlplane.test_cluster_support import ControlPlane, TestDataPlane, shared_pair

@@ -22,7 +22,7 @@ from controlplane.cluster import ClusterServer
 from controlplane.cluster import encoding
 from controlplane.cluster.gencert import generate
 from controlplane.server import server_for
-from controlplane.store import Database
+from controlplane.database import Database
 from dataplane import __version__
 from dataplane.cluster.protocol import cluster_pb2 as pb
 from dataplane.cluster.protocol import cluster_pb2_grpc as pb_grpc

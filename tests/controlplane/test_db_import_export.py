@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from controlplane import export
-from controlplane.store import Database, UniqueViolation
+from controlplane.database import Database, UniqueViolation
 from dataplane.declarative import parse_file, parse_text
 from tests.controlplane.conftest import with_db
 

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from controlplane.store import Database, MigrationsPending, NotBootstrapped
-from controlplane.store.migrations import CORE, Migration
-from controlplane.store.migrator import Migrations
-from controlplane.store.tables import TABLES
+from controlplane.database import Database, MigrationsPending, NotBootstrapped
+from controlplane.database.migrations import CORE, Migration
+from controlplane.database.migrator import Migrations
+from controlplane.database.tables import TABLES
 from tests.controlplane.conftest import with_db
 
 ALL = [m.name for m in CORE]

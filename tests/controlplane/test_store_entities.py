@@ -7,7 +7,7 @@ import uuid
 import asyncpg
 import pytest
 
-from controlplane.store import (Database, ForeignKeyViolation, NotFound, ReferencedByOthers,
+from controlplane.database import (Database, ForeignKeyViolation, NotFound, ReferencedByOthers,
                                 UniqueViolation)
 from dataplane.schema import process
 from tests.controlplane.conftest import with_db

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from controlplane.store import Database, InvalidOffset
+from controlplane.database import Database, InvalidOffset
 from dataplane.schema import process
 from tests.controlplane.conftest import with_db
 

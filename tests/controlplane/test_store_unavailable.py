@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from controlplane.store import Database, DatabaseUnavailable
-from controlplane.store.migrations import CORE
+from controlplane.database import Database, DatabaseUnavailable
+from controlplane.database.migrations import CORE
 from tests.postgres import PostgresCluster, server_bin_dir
 
 

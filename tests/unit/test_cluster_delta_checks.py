@@ -6,7 +6,7 @@ from dataplane import config_source
 from dataplane.cluster.apply import ConfigApplier
 from dataplane.declarative import DeclarativeConfigError, config_hash, parse_text
 from dataplane.declarative.validate_flat import validate_delta
-from dataplane.store import ConfigStore
+from dataplane.lmdb_cache import ConfigStore
 
 MAP_SIZE = 16 << 20
 S1, S2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"
@@ -110,7 +110,7 @@ def test_balancer_compile_check_takes_stored_targets(store):
 
 
 def test_stale_base_is_checked_before_anything(store):
-    from dataplane.store import StaleBaseError
+    from dataplane.lmdb_cache import StaleBaseError
     with pytest.raises(StaleBaseError):
         store.apply_delta(5, 6, {}, {}, "h", {}, check=lambda stored: pytest.fail("checked a stale delta"))
 

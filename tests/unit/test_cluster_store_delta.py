@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from dataplane.store import ConfigStore, StaleBaseError
+from dataplane.lmdb_cache import ConfigStore, StaleBaseError
 
 MAP_SIZE = 16 << 20
 S1, S2 = "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"

@@ -20,7 +20,7 @@ from dataplane import _core
 from dataplane.declarative.hashing import config_hash
 from dataplane.proxy import ProxySettings, Runtime
 from dataplane.proxy.runtime import ServiceTarget
-from dataplane.store import ConfigStore
+from dataplane.lmdb_cache import ConfigStore
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "declarative"
 CA_PEM = (FIXTURES / "ca.pem").read_text()

@@ -1,4 +1,4 @@
-"""LMDB config cache: `dataplane.store.ConfigStore` writes, `dataplane._core.Store` reads.
+"""LMDB config cache: `dataplane.lmdb_cache.ConfigStore` writes, `dataplane._core.Store` reads.
 
 Reads run in child processes: a reader and a writer must never share a process (their LMDB
 copies would release each other's fcntl locks), as in production where workers read.
@@ -20,7 +20,7 @@ import lmdb
 import orjson
 import pytest
 
-from dataplane.store import ConfigStore, StoreFullError
+from dataplane.lmdb_cache import ConfigStore, StoreFullError
 
 MAP_SIZE = 64 << 20
 
@@ -68,7 +68,7 @@ WATCH_SCRIPT = textwrap.dedent("""
 # Applies ever larger configs until killed; prints each committed version.
 WRITE_LOOP_SCRIPT = textwrap.dedent("""
     import sys
-    from dataplane.store import ConfigStore
+    from dataplane.lmdb_cache import ConfigStore
     sys.path.insert(0, sys.argv[2])
     from test_store import generation_config
     store = ConfigStore(sys.argv[1], 512 << 20)
@@ -184,7 +184,7 @@ def test_other_format_is_wiped_with_a_warning(tmp_path, caplog):
     env.close()
     assert "incompatible cache format" in read(path)["error"]
 
-    with caplog.at_level(logging.WARNING, logger="dataplane.store.lmdb_writer"):
+    with caplog.at_level(logging.WARNING, logger="dataplane.lmdb_cache.lmdb_writer"):
         store = ConfigStore(path, MAP_SIZE)
     assert "wiping" in caplog.text
     assert store.current() is None

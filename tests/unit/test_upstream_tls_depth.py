@@ -15,7 +15,7 @@ import pytest
 import trustme
 import uvloop
 
-from dataplane.proxy import tls
+from dataplane.proxy import upstream_tls as tls
 
 INTERMEDIATES = (0, 1, 2)
 

@@ -17,7 +17,7 @@ from typing import Any
 import lmdb
 import orjson
 
-from dataplane.store.index import REFS_DB, UNIQUE_DB, StoredEntities, entity_key, index_records
+from dataplane.lmdb_cache.index import REFS_DB, UNIQUE_DB, StoredEntities, entity_key, index_records
 
 log = logging.getLogger(__name__)
 
