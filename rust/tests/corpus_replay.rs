@@ -5,9 +5,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use gantry_core::http::{
-    parse_response_head, ChunkedDecoder, ChunkedLimits, Limits, RequestHeadParser,
-};
+use gantry_core::http::chunked::{decode_reads, Decoded};
+use gantry_core::http::{parse_response_head, ChunkedLimits, Limits, RequestHeadParser};
 
 /// `(verdict, bytes, file name)` of every case of one parser.
 fn cases(parser: &str) -> Vec<(String, Vec<u8>, String)> {
@@ -35,23 +34,13 @@ fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The verdict of the chunked decoder fed `parts`, and the payload and end when complete.
-fn chunked_verdict(parts: &[&[u8]]) -> (&'static str, Vec<u8>, Option<usize>) {
-    let mut decoder = ChunkedDecoder::new(ChunkedLimits::default());
-    let (mut payload, mut offset) = (Vec::new(), 0);
-    for part in parts {
-        match decoder.feed(part) {
-            Err(_) => return ("error", Vec::new(), None),
-            Ok(feed) => {
-                payload.extend(feed.payload(part));
-                if let Some(end) = feed.end {
-                    return ("complete", payload, Some(offset + end));
-                }
-            }
-        }
-        offset += part.len();
+/// The verdict of the chunked decoder fed `parts`, and what it decoded.
+fn chunked_verdict(parts: &[&[u8]]) -> (&'static str, Option<Decoded>) {
+    match decode_reads(ChunkedLimits::default(), parts.iter().copied()) {
+        Err(_) => ("error", None),
+        Ok(decoded) if decoded.end.is_some() => ("complete", Some(decoded)),
+        Ok(decoded) => ("partial", Some(decoded)),
     }
-    ("partial", payload, None)
 }
 
 #[test]

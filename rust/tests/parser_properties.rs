@@ -10,9 +10,9 @@
 //! Every case found to break one of these is kept in `tests/fuzz_corpus/` and replayed by
 //! `corpus_replay.rs`.
 
-use gantry_core::http::chunked::FORBIDDEN_TRAILERS;
+use gantry_core::http::chunked::{decode_reads, Decoded, FORBIDDEN_TRAILERS};
 use gantry_core::http::{
-    parse_response_head, ChunkedDecoder, ChunkedError, ChunkedLimits, Limits, RequestHeadParser,
+    parse_response_head, ChunkedError, ChunkedLimits, Limits, RequestHeadParser,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -31,40 +31,9 @@ fn config() -> ProptestConfig {
     config
 }
 
-/// What a chunked input comes to, compared across splits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Decoded {
-    payload: Vec<u8>,
-    /// Offset just past the message in the whole input, once complete.
-    end: Option<usize>,
-    trailers: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
+/// What a chunked input comes to in these reads, compared across splits.
 fn decode_parts(parts: &[&[u8]]) -> Result<Decoded, ChunkedError> {
-    let mut decoder = ChunkedDecoder::new(ChunkedLimits::default());
-    let (mut payload, mut offset, mut end) = (Vec::new(), 0, None);
-    for part in parts {
-        let feed = decoder.feed(part)?;
-        payload.extend(feed.payload(part));
-        if end.is_none() {
-            end = feed.end.map(|at| offset + at);
-        } else {
-            assert!(
-                feed.data.is_empty() && feed.end == Some(0),
-                "a done decoder takes nothing more"
-            );
-        }
-        offset += part.len();
-    }
-    let trailers = decoder
-        .trailers()
-        .map(|(n, v)| (n.to_vec(), v.to_vec()))
-        .collect();
-    Ok(Decoded {
-        payload,
-        end,
-        trailers,
-    })
+    decode_reads(ChunkedLimits::default(), parts.iter().copied())
 }
 
 /// `data` cut at the given points (any order, repeats allowed).

@@ -431,6 +431,44 @@ impl ChunkedDecoder {
     }
 }
 
+/// A chunked message decoded from the reads it arrived in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// The chunk data, joined.
+    pub payload: Vec<u8>,
+    /// Once complete: the offset just past the message in the reads joined.
+    pub end: Option<usize>,
+    /// The trailer fields, values trimmed.
+    pub trailers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Decodes a message from `reads` fed in turn, up to its end (later reads are not fed).
+pub fn decode_reads<'a>(
+    limits: ChunkedLimits,
+    reads: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Decoded, ChunkedError> {
+    let mut decoder = ChunkedDecoder::new(limits);
+    let (mut payload, mut offset, mut end) = (Vec::new(), 0, None);
+    for read in reads {
+        let feed = decoder.feed(read)?;
+        payload.extend(feed.payload(read));
+        if let Some(at) = feed.end {
+            end = Some(offset + at);
+            break;
+        }
+        offset += read.len();
+    }
+    let trailers = decoder
+        .trailers()
+        .map(|(name, value)| (name.to_vec(), value.to_vec()))
+        .collect();
+    Ok(Decoded {
+        payload,
+        end,
+        trailers,
+    })
+}
+
 fn extension_step(at: Extension, byte: u8) -> Result<Extension, ChunkedError> {
     let next = match at {
         Extension::NameStart if is_tchar(&byte) => Extension::Name,
@@ -455,47 +493,8 @@ fn extension_step(at: Extension, byte: u8) -> Result<Extension, ChunkedError> {
 mod tests {
     use super::*;
 
-    /// What a whole message comes to.
-    #[derive(Debug, PartialEq, Eq)]
-    struct Decoded {
-        payload: Vec<u8>,
-        /// Offset just past the end in the concatenated input, if complete.
-        end: Option<usize>,
-        trailers: Vec<(Vec<u8>, Vec<u8>)>,
-    }
-
     fn decode_parts(parts: &[&[u8]], limits: ChunkedLimits) -> Result<Decoded, ChunkedError> {
-        let mut decoder = ChunkedDecoder::new(limits);
-        let mut payload = Vec::new();
-        let mut offset = 0;
-        let mut end = None;
-        for part in parts {
-            let feed = decoder.feed(part)?;
-            payload.extend(feed.payload(part));
-            if end.is_none() {
-                end = feed.end.map(|at| offset + at);
-            } else {
-                assert_eq!(
-                    feed,
-                    Feed {
-                        data: vec![],
-                        end: Some(0)
-                    },
-                    "a done decoder takes nothing more"
-                );
-            }
-            offset += part.len();
-        }
-        assert_eq!(decoder.is_done(), end.is_some());
-        let trailers = decoder
-            .trailers()
-            .map(|(n, v)| (n.to_vec(), v.to_vec()))
-            .collect();
-        Ok(Decoded {
-            payload,
-            end,
-            trailers,
-        })
+        decode_reads(limits, parts.iter().copied())
     }
 
     fn decode(data: &[u8]) -> Result<Decoded, ChunkedError> {
@@ -835,5 +834,9 @@ mod tests {
         assert_eq!(feed.payload_len(), 6);
         let feed = decoder.feed(b"\r\n0\r\n\r\n").expect("valid");
         assert_eq!((feed.data, feed.end), (vec![], Some(7)));
+        assert!(decoder.is_done());
+        // once done, nothing more is part of the message
+        let feed = decoder.feed(b"1\r\nx\r\n").expect("done");
+        assert_eq!((feed.data, feed.end), (vec![], Some(0)));
     }
 }
