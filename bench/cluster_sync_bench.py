@@ -9,6 +9,7 @@ Targets: a one-route delta under 10 KB; a full sync of 10k services + routes und
 The data planes here are light clients (generated stubs) that decode what they receive and
 acknowledge it; the real data plane's apply time (validation, LMDB) is not included.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,19 +43,27 @@ NOW = 1_700_000_000
 
 def flat_config(services: int, consumers: int = 0) -> dict[str, list[dict]]:
     """`services` services with a route each, plus `consumers` consumers with a key each."""
-    flat: dict[str, list[dict]] = {"services": [], "routes": [], "consumers": [],
-                                   "keyauth_credentials": []}
+    flat: dict[str, list[dict]] = {"services": [], "routes": [], "consumers": [], "keyauth_credentials": []}
     for i in range(services):
-        svc, _ = process("services", {"id": str(uuid.uuid4()), "name": f"svc-{i}",
-                                      "url": f"http://backend-{i % 50}.internal:8080/api"}, now=NOW)
-        route, _ = process("routes", {"id": str(uuid.uuid4()), "name": f"route-{i}",
-                                      "paths": [f"/svc/{i}"], "service": {"id": svc["id"]}}, now=NOW)
+        svc, _ = process(
+            "services",
+            {"id": str(uuid.uuid4()), "name": f"svc-{i}", "url": f"http://backend-{i % 50}.internal:8080/api"},
+            now=NOW,
+        )
+        route, _ = process(
+            "routes",
+            {"id": str(uuid.uuid4()), "name": f"route-{i}", "paths": [f"/svc/{i}"], "service": {"id": svc["id"]}},
+            now=NOW,
+        )
         flat["services"].append(svc)
         flat["routes"].append(route)
     for i in range(consumers):
         consumer, _ = process("consumers", {"id": str(uuid.uuid4()), "username": f"user-{i}"}, now=NOW)
-        key, _ = process("keyauth_credentials", {"id": str(uuid.uuid4()), "key": f"key-{i}",
-                                                 "consumer": {"id": consumer["id"]}}, now=NOW)
+        key, _ = process(
+            "keyauth_credentials",
+            {"id": str(uuid.uuid4()), "key": f"key-{i}", "consumer": {"id": consumer["id"]}},
+            now=NOW,
+        )
         flat["consumers"].append(consumer)
         flat["keyauth_credentials"].append(key)
     return flat
@@ -74,14 +83,27 @@ class BenchDataPlane:
         pem = Path(self.cert).read_bytes()
         credentials = grpc.ssl_channel_credentials(pem, Path(self.key).read_bytes(), pem)
         self.channel = grpc.aio.secure_channel(
-            f"127.0.0.1:{self.port}", credentials,
-            options=[("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1),
-                     ("grpc.ssl_target_name_override", "kong_clustering")])
+            f"127.0.0.1:{self.port}",
+            credentials,
+            options=[
+                ("grpc.max_receive_message_length", -1),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.ssl_target_name_override", "kong_clustering"),
+            ],
+        )
         self.call = pb_grpc.ClusterStub(self.channel).Connect()
-        await self.call.write(pb.DataPlaneMessage(hello=pb.Hello(
-            node_id=str(uuid.uuid4()), hostname="bench", version=__version__,
-            plugins=[pb.PluginInfo(name=n, version=__version__) for n in sorted(BUNDLED_PLUGINS)],
-            config_version=0, config_hash=EMPTY_HASH)))
+        await self.call.write(
+            pb.DataPlaneMessage(
+                hello=pb.Hello(
+                    node_id=str(uuid.uuid4()),
+                    hostname="bench",
+                    version=__version__,
+                    plugins=[pb.PluginInfo(name=n, version=__version__) for n in sorted(BUNDLED_PLUGINS)],
+                    config_version=0,
+                    config_hash=EMPTY_HASH,
+                )
+            )
+        )
         self.reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
@@ -95,8 +117,7 @@ class BenchDataPlane:
             self.version = body.version if kind == "full" else body.to_version
             self.arrivals.append((arrived, time.perf_counter(), message))
             self.event.set()
-            await self.call.write(pb.DataPlaneMessage(ack=pb.Ack(
-                version=self.version, hash=body.hash, applied=True)))
+            await self.call.write(pb.DataPlaneMessage(ack=pb.Ack(version=self.version, hash=body.hash, applied=True)))
 
     async def until(self, version: int) -> None:
         while self.version < version:
@@ -126,10 +147,10 @@ def full_sync(cluster: PostgresCluster, certs: tuple[str, str], flat) -> tuple[f
     """(seconds from connecting to a received and decoded full config, the same for a second
     data plane (encoding cached), bytes of the message)."""
     cert, key = certs
-    conf = cluster.conf(cluster.create_database(), role="control_plane", cluster_cert=cert,
-                        cluster_cert_key=key)
+    conf = cluster.conf(cluster.create_database(), role="control_plane", cluster_cert=cert, cluster_cert_key=key)
     asyncio.run(import_flat(conf, flat))
     with ControlPlane(conf) as cp:
+
         async def one() -> tuple[float, int]:
             dp = BenchDataPlane(cp.port, cert, key)
             started = time.perf_counter()
@@ -154,8 +175,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def propagation(cp: ControlPlane, certs: tuple[str, str], clients: int, writes: int,
-                service_id: str) -> tuple[list[float], int]:
+def propagation(
+    cp: ControlPlane, certs: tuple[str, str], clients: int, writes: int, service_id: str
+) -> tuple[list[float], int]:
     """Admin API answer -> receipt of the delta at each data plane, one route per write."""
     cert, key = certs
 
@@ -168,8 +190,12 @@ def propagation(cp: ControlPlane, certs: tuple[str, str], clients: int, writes: 
         samples: list[float] = []
         delta_size = 0
         for i in range(writes):
-            r = await asyncio.to_thread(cp.request, "POST", f"/services/{service_id}/routes",
-                                        json={"name": f"p-{clients}-{i}", "paths": [f"/p/{clients}/{i}"]})
+            r = await asyncio.to_thread(
+                cp.request,
+                "POST",
+                f"/services/{service_id}/routes",
+                json={"name": f"p-{clients}-{i}", "paths": [f"/p/{clients}/{i}"]},
+            )
             answered = time.perf_counter()
             assert r.status_code == 201, r.text
             target = max(dp.version for dp in dps) + 1
@@ -198,16 +224,25 @@ def main() -> None:
             progress("10k services + 10k routes: full sync")
             small = flat_config(10_000)
             first, cached, size = full_sync(cluster, certs, small)
-            rows.append(("full sync, 10k services + 10k routes (first / encoding cached)",
-                         f"{first:.2f} s / {cached:.2f} s, {size / 1e6:.2f} MB "
-                         f"({'under' if first < FULL_TARGET else 'OVER'} the {FULL_TARGET:g} s target)"))
+            rows.append(
+                (
+                    "full sync, 10k services + 10k routes (first / encoding cached)",
+                    f"{first:.2f} s / {cached:.2f} s, {size / 1e6:.2f} MB "
+                    f"({'under' if first < FULL_TARGET else 'OVER'} the {FULL_TARGET:g} s target)",
+                )
+            )
             progress("100k entities: full sync")
             big = flat_config(25_000, consumers=25_000)
             first, cached, size = full_sync(cluster, certs, big)
-            rows.append(("full sync, 100k entities (first / encoding cached)",
-                         f"{first:.2f} s / {cached:.2f} s, {size / 1e6:.2f} MB"))
-            conf = cluster.conf(cluster.create_database(), role="control_plane",
-                                cluster_cert=certs[0], cluster_cert_key=certs[1])
+            rows.append(
+                (
+                    "full sync, 100k entities (first / encoding cached)",
+                    f"{first:.2f} s / {cached:.2f} s, {size / 1e6:.2f} MB",
+                )
+            )
+            conf = cluster.conf(
+                cluster.create_database(), role="control_plane", cluster_cert=certs[0], cluster_cert_key=certs[1]
+            )
             asyncio.run(import_flat(conf, small))
             with ControlPlane(conf) as cp:
                 service_id = small["services"][0]["id"]
@@ -215,14 +250,21 @@ def main() -> None:
                     progress(f"propagation with {clients} data plane(s)")
                     samples, delta = propagation(cp, certs, clients, args.writes, service_id)
                     if clients == 1:
-                        rows.append(("one-route delta on the wire",
-                                     f"{delta} bytes ({'under' if delta < DELTA_TARGET else 'OVER'} "
-                                     f"the {DELTA_TARGET // 1024} KB target)"))
-                    rows.append((f"propagation, {clients} data plane(s), {args.writes} writes "
-                                 "(p50 / p99 / max)",
-                                 f"{statistics.median(samples) * 1000:.1f} / "
-                                 f"{percentile(samples, 99) * 1000:.1f} / "
-                                 f"{max(samples) * 1000:.1f} ms"))
+                        rows.append(
+                            (
+                                "one-route delta on the wire",
+                                f"{delta} bytes ({'under' if delta < DELTA_TARGET else 'OVER'} "
+                                f"the {DELTA_TARGET // 1024} KB target)",
+                            )
+                        )
+                    rows.append(
+                        (
+                            f"propagation, {clients} data plane(s), {args.writes} writes (p50 / p99 / max)",
+                            f"{statistics.median(samples) * 1000:.1f} / "
+                            f"{percentile(samples, 99) * 1000:.1f} / "
+                            f"{max(samples) * 1000:.1f} ms",
+                        )
+                    )
     finally:
         cluster.destroy()
     width = max(len(name) for name, _ in rows)

@@ -6,6 +6,7 @@ Starts a throwaway PostgreSQL (tests/postgres.py) and the Admin API in this proc
 (uvicorn, h11, uvloop, on 127.0.0.1), then times each request end to end.
 Target: p50 under 5 ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,7 @@ def measure(port: int, count: int, warmup: int) -> list[float]:
     headers = {"Content-Type": "application/json"}
     timings: list[float] = []
     for i in range(warmup + count):
-        body = json.dumps({"name": f"bench-{i}", "url": "http://upstream.test:8080/v1",
-                           "tags": ["bench"]})
+        body = json.dumps({"name": f"bench-{i}", "url": "http://upstream.test:8080/v1", "tags": ["bench"]})
         start = time.perf_counter()
         conn.request("POST", "/services", body, headers)
         response = conn.getresponse()
@@ -60,8 +60,7 @@ def main() -> None:
         cluster.destroy()
     p50, p99 = percentile(timings, 50), percentile(timings, 99)
     print(f"POST /services, 1 client, {len(timings)} requests (after {args.warmup} warm-up)")
-    print(f"  p50 {p50:.2f} ms   p99 {p99:.2f} ms   mean {statistics.fmean(timings):.2f} ms   "
-          f"max {timings[-1]:.2f} ms")
+    print(f"  p50 {p50:.2f} ms   p99 {p99:.2f} ms   mean {statistics.fmean(timings):.2f} ms   max {timings[-1]:.2f} ms")
     print(f"  target p50 < {TARGET_P50_MS:.0f} ms: {'met' if p50 < TARGET_P50_MS else 'NOT met'}")
 
 

@@ -3,6 +3,7 @@ PostgreSQL; prints the time of each stage. Target: under 10 s in all.
 
     .venv/bin/python bench/cp_import_bench.py [--services N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,13 +25,19 @@ TARGET_SECONDS = 10.0
 
 
 def write_config(path: str, count: int) -> None:
-    services = [{"name": f"svc-{i}", "url": f"http://backend-{i % 50}.internal:8080/api",
-                 "routes": [{"name": f"route-{i}", "paths": [f"/svc/{i}"]}],
-                 "plugins": [{"name": "rate-limiting", "config": {"minute": 100}}]}
-                for i in range(count)]
+    services = [
+        {
+            "name": f"svc-{i}",
+            "url": f"http://backend-{i % 50}.internal:8080/api",
+            "routes": [{"name": f"route-{i}", "paths": [f"/svc/{i}"]}],
+            "plugins": [{"name": "rate-limiting", "config": {"minute": 100}}],
+        }
+        for i in range(count)
+    ]
     with open(path, "w") as f:
-        yaml.dump({"_format_version": "3.0", "services": services}, f,
-                  Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper))
+        yaml.dump(
+            {"_format_version": "3.0", "services": services}, f, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        )
 
 
 async def load(conf, flat) -> float:
@@ -61,9 +68,11 @@ def main() -> None:
     finally:
         cluster.destroy()
     total = parsed + written
-    print(f"db_import of {args.services} services (+1 route, +1 plugin each): "
-          f"parse {parsed:.2f} s, write {written:.2f} s, total {total:.2f} s "
-          f"({'under' if total < TARGET_SECONDS else 'OVER'} the {TARGET_SECONDS:.0f} s target)")
+    print(
+        f"db_import of {args.services} services (+1 route, +1 plugin each): "
+        f"parse {parsed:.2f} s, write {written:.2f} s, total {total:.2f} s "
+        f"({'under' if total < TARGET_SECONDS else 'OVER'} the {TARGET_SECONDS:.0f} s target)"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ Prints the best of R runs of each stage: YAML load alone, `parse_file` (load + f
 defaults + validation) and `validate_flat` on its output. `--profile` prints the top of a
 cProfile of one `parse_file` and one `validate_flat` instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,10 @@ def main() -> None:
         parsed = best_of(args.repeat, lambda: parse_file(path))
         validated = best_of(args.repeat, lambda: validate_flat(flat))
     entities = sum(len(items) for items in flat.values())
-    print(f"{args.services} services, {entities} entities, libyaml "
-          f"{'yes' if yaml.__with_libyaml__ else 'NO'}; best of {args.repeat}:")
+    print(
+        f"{args.services} services, {entities} entities, libyaml "
+        f"{'yes' if yaml.__with_libyaml__ else 'NO'}; best of {args.repeat}:"
+    )
     print(f"  yaml load      {loaded:6.2f} s")
     print(f"  parse_file     {parsed:6.2f} s  (includes the load)")
     print(f"  validate_flat  {validated:6.2f} s")

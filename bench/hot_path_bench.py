@@ -73,8 +73,9 @@ def build_state() -> ProxyState:
     routes = [orjson.dumps({"id": "route", "service": {"id": "svc"}, "paths": ["/"]})]
     router = Router.from_json(routes, services)
     # one connection each way for the whole run: lift the per-connection request limits
-    settings = dataclasses.replace(ProxySettings(), client_keepalive_requests=1 << 40,
-                                   upstream_keepalive_max_requests=1 << 40)
+    settings = dataclasses.replace(
+        ProxySettings(), client_keepalive_requests=1 << 40, upstream_keepalive_max_requests=1 << 40
+    )
     runtime = Runtime.build(1, "hash", router, [orjson.loads(s) for s in services], {}, [], settings)
     return ProxyState(settings, runtime)
 
@@ -117,8 +118,10 @@ def run(requests: int, rounds: int, profile: bool) -> None:
             per_request.append((time.process_time() - started) / requests * 1e6)
             if profiler:
                 profiler.disable()
-        print(f"Python per proxied request: median {statistics.median(per_request):.2f} µs, "
-              f"best {min(per_request):.2f} µs over {rounds} rounds of {requests}")
+        print(
+            f"Python per proxied request: median {statistics.median(per_request):.2f} µs, "
+            f"best {min(per_request):.2f} µs over {rounds} rounds of {requests}"
+        )
         if profiler:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 

@@ -36,8 +36,9 @@ def payload_sizes(error_log: str) -> tuple[str, int, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--services", type=int, default=50_000,
-                        help="services, each with one route (default 50000: 100k entities)")
+    parser.add_argument(
+        "--services", type=int, default=50_000, help="services, each with one route (default 50000: 100k entities)"
+    )
     args = parser.parse_args()
     if args.services < 1:
         parser.error("--services must be at least 1")
@@ -46,7 +47,9 @@ def main() -> int:
         try:
             # A connected data plane tells when the control plane serves the import; it is
             # ready once it serves something.
-            code, body = bench.cp.admin("POST", "/services", {"name": "bench", "url": f"http://127.0.0.1:{bench.upstream.port}"})
+            code, body = bench.cp.admin(
+                "POST", "/services", {"name": "bench", "url": f"http://127.0.0.1:{bench.upstream.port}"}
+            )
             assert code == 201, body
             bench.start_dps(1)
             started = time.monotonic()
@@ -58,8 +61,10 @@ def main() -> int:
         finally:
             bench.stop()
     print(f"import + first data plane routing the last route: {loaded:.1f} s")
-    print(f"full sync of {counts} to a fresh data plane: {sync_seconds * 1000:.0f} ms, "
-          f"{sync_bytes:,} wire bytes (payload {compressed:,} bytes compressed, {json:,} bytes of JSON)")
+    print(
+        f"full sync of {counts} to a fresh data plane: {sync_seconds * 1000:.0f} ms, "
+        f"{sync_bytes:,} wire bytes (payload {compressed:,} bytes compressed, {json:,} bytes of JSON)"
+    )
     return 0
 
 

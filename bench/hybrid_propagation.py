@@ -37,8 +37,16 @@ from pathlib import Path
 
 import httptools
 
-from tests.harness import ControlPlane, Gateway, Upstream, controlplane_cli, free_port, gen_cert, wait_for, \
-    write_services_yml
+from tests.harness import (
+    ControlPlane,
+    Gateway,
+    Upstream,
+    controlplane_cli,
+    free_port,
+    gen_cert,
+    wait_for,
+    write_services_yml,
+)
 from tests.postgres import SUPERUSER, PostgresCluster
 
 ROUTES = 10_000
@@ -131,8 +139,7 @@ class Prober:
         for connection in self.connections:
             connection.sock.close()
 
-    def first_routed(self, path: str, since: float, interval: float,
-                     timeout: float = 30.0) -> list[float]:
+    def first_routed(self, path: str, since: float, interval: float, timeout: float = 30.0) -> list[float]:
         """Seconds from `since` until each data plane routes `path`. Data plane i is probed at
         `since + (i / count + k) * interval`; a slot missed while its previous probe was out is
         skipped, so the rate stays bounded."""
@@ -148,8 +155,7 @@ class Prober:
             while pending:
                 now = time.monotonic()
                 if now > since + timeout:
-                    raise TimeoutError(f"{path} not routed by the data planes on "
-                                       f"{[c.port for c in pending.values()]}")
+                    raise TimeoutError(f"{path} not routed by the data planes on {[c.port for c in pending.values()]}")
                 for connection in pending.values():
                     if not connection.waiting and connection.due <= now:
                         connection.sock.sendall(request)
@@ -178,8 +184,12 @@ class Bench:
         self.tmp, self.max_dps, self.writes = tmp, dps, writes
         self.postgres = PostgresCluster.start_new()
         self.upstream = Upstream("bench")
-        pg = {"pg_host": self.postgres.host, "pg_port": str(self.postgres.port), "pg_user": SUPERUSER,
-              "pg_database": self.postgres.create_database()}
+        pg = {
+            "pg_host": self.postgres.host,
+            "pg_port": str(self.postgres.port),
+            "pg_user": SUPERUSER,
+            "pg_database": self.postgres.create_database(),
+        }
         self.cert, self.key = gen_cert(tmp)
         self.cp = ControlPlane(tmp, pg, self.cert, self.key, {"log_level": "notice"}).bootstrap().start()
         self.relay = Relay(self.cp.cluster_port)
@@ -192,8 +202,11 @@ class Bench:
         for _ in range(count):
             directory = self.tmp / f"dp{len(self.dps)}"
             directory.mkdir()
-            conf = {**self.cp.data_plane_conf(), "cluster_control_plane": f"127.0.0.1:{self.relay.port}",
-                    "log_level": "notice"}
+            conf = {
+                **self.cp.data_plane_conf(),
+                "cluster_control_plane": f"127.0.0.1:{self.relay.port}",
+                "log_level": "notice",
+            }
             dp = Gateway(directory, None, workers=1, conf=conf).start(wait=False)
             self.dps.append(dp)
             new.append(dp)
@@ -225,8 +238,18 @@ class Bench:
             slowest.append(max(times))
         time.sleep(0.2)  # the pongs after the last acks
         per_change = (self.relay.down_bytes - bytes_before) / self.writes / len(self.dps)
-        self.rows.append([label, str(count), ms(interval), ms(percentile(samples, 0.5)), ms(percentile(samples, 0.99)),
-                          ms(percentile(slowest, 0.5)), ms(percentile(slowest, 0.99)), f"{per_change:,.0f}"])
+        self.rows.append(
+            [
+                label,
+                str(count),
+                ms(interval),
+                ms(percentile(samples, 0.5)),
+                ms(percentile(samples, 0.99)),
+                ms(percentile(slowest, 0.5)),
+                ms(percentile(slowest, 0.99)),
+                f"{per_change:,.0f}",
+            ]
+        )
         print(" | ".join(self.rows[-1]), flush=True)
 
     def load_routes(self, routes: int = ROUTES) -> None:
@@ -234,8 +257,12 @@ class Bench:
         path = self.tmp / "routes.yml"
         write_services_yml(path, routes, self.upstream.port)
         controlplane_cli("config", "db_import", str(path), "-c", str(self.cp.conf_path))
-        wait_for(lambda: all(dp.request("GET", f"/big{routes - 1}/")[0] == 200 for dp in self.dps),
-                 timeout=300, interval=0.2, message=f"{routes:,} routes on every data plane")
+        wait_for(
+            lambda: all(dp.request("GET", f"/big{routes - 1}/")[0] == 200 for dp in self.dps),
+            timeout=300,
+            interval=0.2,
+            message=f"{routes:,} routes on every data plane",
+        )
 
     def full_sync(self, routes: int = ROUTES) -> tuple[float, int]:
         """A fresh data plane's full sync of what load_routes(routes) loaded: seconds from the
@@ -243,8 +270,12 @@ class Bench:
         connections, before = len(self.relay.first_byte), self.relay.down_bytes
         self.start_dps(1)
         dp = self.dps.pop()
-        wait_for(lambda: dp.request("GET", f"/big{routes - 1}/")[0] == 200, timeout=60, interval=0.005,
-                 message=f"the fresh data plane serving {routes:,} routes")
+        wait_for(
+            lambda: dp.request("GET", f"/big{routes - 1}/")[0] == 200,
+            timeout=60,
+            interval=0.005,
+            message=f"the fresh data plane serving {routes:,} routes",
+        )
         served = time.monotonic()
         elapsed = served - self.relay.first_byte[connections]
         sent = self.relay.down_bytes - before
@@ -264,10 +295,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gantry-hybrid-bench-") as tmp:
         bench = Bench(Path(tmp), args.dps, args.writes)
         try:
-            code, body = bench.cp.admin("POST", "/services", {"name": "bench", "url": f"http://127.0.0.1:{bench.upstream.port}"})
+            code, body = bench.cp.admin(
+                "POST", "/services", {"name": "bench", "url": f"http://127.0.0.1:{bench.upstream.port}"}
+            )
             assert code == 201, body
-            print("routes loaded | DPs | probe interval ms | p50 ms | p99 ms | slowest DP p50 ms | slowest DP p99 ms "
-                  "| bytes/change/DP")
+            print(
+                "routes loaded | DPs | probe interval ms | p50 ms | p99 ms | slowest DP p50 ms | slowest DP p99 ms "
+                "| bytes/change/DP"
+            )
             bench.start_dps(1)
             bench.propagation("1")
             bench.start_dps(args.dps - 1)
@@ -281,18 +316,24 @@ def main() -> int:
             bench.propagation("10k")
         finally:
             bench.stop()
-    print("\n| routes loaded | data planes | probe interval per DP (ms) | p50 (ms) | p99 (ms) | slowest DP p50 (ms) "
-          "| slowest DP p99 (ms) | wire bytes per change per DP |")
+    print(
+        "\n| routes loaded | data planes | probe interval per DP (ms) | p50 (ms) | p99 (ms) | slowest DP p50 (ms) "
+        "| slowest DP p99 (ms) | wire bytes per change per DP |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for row in bench.rows:
         print("| " + " | ".join(row) + " |")
-    print(f"\nfull sync of {ROUTES:,} services + {ROUTES:,} routes to a fresh data plane: "
-          f"{sync_seconds * 1000:.0f} ms, {sync_bytes:,} wire bytes")
+    print(
+        f"\nfull sync of {ROUTES:,} services + {ROUTES:,} routes to a fresh data plane: "
+        f"{sync_seconds * 1000:.0f} ms, {sync_bytes:,} wire bytes"
+    )
     p99_10k = max(float(row[4]) for row in bench.rows if row[0] == "10k") / 1000
     change = max(float(row[7].replace(",", "")) for row in bench.rows)
-    print(f"targets: p99 with 10k routes {ms(p99_10k)} ms < {ms(TARGET_P99)} ms: {p99_10k < TARGET_P99}; "
-          f"one-route change {change:,.0f} B < {TARGET_CHANGE_BYTES:,} B: {change < TARGET_CHANGE_BYTES}; "
-          f"full sync {sync_seconds:.2f} s < {TARGET_FULL_SYNC} s: {sync_seconds < TARGET_FULL_SYNC}")
+    print(
+        f"targets: p99 with 10k routes {ms(p99_10k)} ms < {ms(TARGET_P99)} ms: {p99_10k < TARGET_P99}; "
+        f"one-route change {change:,.0f} B < {TARGET_CHANGE_BYTES:,} B: {change < TARGET_CHANGE_BYTES}; "
+        f"full sync {sync_seconds:.2f} s < {TARGET_FULL_SYNC} s: {sync_seconds < TARGET_FULL_SYNC}"
+    )
     return 0
 
 

@@ -87,8 +87,13 @@ class Processes:
     def start(self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=REPO, env=env, start_new_session=True,
+                argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=REPO,
+                env=env,
+                start_new_session=True,
             )
         self.procs.append((name, proc))
         return proc
@@ -197,13 +202,15 @@ def load_body(load: str) -> bytes | None:
 
 
 def nginx_conf(prefix: Path, server_block: str, http_extra: str = "") -> str:
-    temp = "\n".join(f"    {kind}_temp_path {prefix / (kind + '_temp')};" for kind in
-                     ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temp = "\n".join(
+        f"    {kind}_temp_path {prefix / (kind + '_temp')};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     return f"""daemon off;
 master_process on;
 worker_processes 1;
-pid {prefix / 'nginx.pid'};
-error_log {prefix / 'error.log'} warn;
+pid {prefix / "nginx.pid"};
+error_log {prefix / "error.log"} warn;
 
 events {{
     worker_connections 4096;
@@ -324,8 +331,9 @@ def write_scripts(tmp: Path) -> dict[str, Path | None]:
 
 def run_wrk(url: str, secs: int, cpus_ok: bool, script: Path | None = None) -> dict:
     lua = ["-s", str(script)] if script else []
-    argv = pinned(CLIENT_CPU, ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{secs}s", "--latency",
-                               *lua, url], cpus_ok)
+    argv = pinned(
+        CLIENT_CPU, ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{secs}s", "--latency", *lua, url], cpus_ok
+    )
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 30)
     except subprocess.TimeoutExpired:
@@ -372,7 +380,9 @@ def machine_info(cpus_ok: bool) -> dict:
         "wrk": _version(["wrk", "-v"]).split(" Copyright")[0],
         "python": platform.python_version(),
         "gantry_commit": git,
-        "pinning": f"proxy on CPU {PROXY_CPU}, upstream and wrk on CPU {CLIENT_CPU}" if cpus_ok else "none (fewer than 2 CPUs)",
+        "pinning": f"proxy on CPU {PROXY_CPU}, upstream and wrk on CPU {CLIENT_CPU}"
+        if cpus_ok
+        else "none (fewer than 2 CPUs)",
         "wrk_args": f"-t{WRK_THREADS} -c{WRK_CONNECTIONS} --latency",
     }
 
@@ -384,12 +394,16 @@ def _fmt(value: float | None, spec: str) -> str:
 def render_table(results: list[Result]) -> str:
     """The table of one load's results."""
     nginx = next((r for r in results if r.target == "nginx" and r.rps), None)
-    rows = ["| target | requests/s | p50 (ms) | p99 (ms) | throughput vs nginx | note |",
-            "|---|---:|---:|---:|---:|---|"]
+    rows = [
+        "| target | requests/s | p50 (ms) | p99 (ms) | throughput vs nginx | note |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for r in results:
         ratio = f"{r.rps / nginx.rps:.2f}" if (r.rps and nginx) else "-"
-        rows.append(f"| {r.target} | {_fmt(r.rps, ',.0f')} | {_fmt(r.p50_ms, '.2f')} | "
-                    f"{_fmt(r.p99_ms, '.2f')} | {ratio} | {r.note.replace('|', '/')} |")
+        rows.append(
+            f"| {r.target} | {_fmt(r.rps, ',.0f')} | {_fmt(r.p50_ms, '.2f')} | "
+            f"{_fmt(r.p99_ms, '.2f')} | {ratio} | {r.note.replace('|', '/')} |"
+        )
     return "\n".join(rows)
 
 
@@ -405,8 +419,11 @@ def ratios(results: list[Result]) -> dict[str, dict]:
     """One load's RATIOS, each as the ratio of the medians and the per-round ratios; a pair
     with a target that was not measured is left out."""
     rps = {r.target: r.rps for r in results if r.rps}
-    return {f"{t}/{b}": {"medians": round(rps[t] / rps[b], 3), "per_round": per_round_ratios(results, t, b)}
-            for t, b in RATIOS if t in rps and b in rps}
+    return {
+        f"{t}/{b}": {"medians": round(rps[t] / rps[b], 3), "per_round": per_round_ratios(results, t, b)}
+        for t, b in RATIOS
+        if t in rps and b in rps
+    }
 
 
 def by_load(results: list[Result]) -> dict[str, list[Result]]:
@@ -428,14 +445,22 @@ def write_results(results: list[Result], info: dict, args: argparse.Namespace) -
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     groups = by_load(results)
-    payload = {"machine": info, "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
-               "post_body_bytes": POST_BYTES, "results": [asdict(r) for r in results],
-               "ratios": {load: ratios(group) for load, group in groups.items()}}
+    payload = {
+        "machine": info,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "rounds": args.rounds,
+        "post_body_bytes": POST_BYTES,
+        "results": [asdict(r) for r in results],
+        "ratios": {load: ratios(group) for load, group in groups.items()},
+    }
     meta = "\n".join(f"- {k}: {v}" for k, v in info.items())
     sections = "\n\n".join(render_load(load, group) for load, group in groups.items())
-    md = (f"# Gantry proxy benchmark, {info['date']}\n\n{sections}\n\n"
-          f"Measured {args.rounds} round(s) of {args.duration}s after a {args.warmup}s warm-up per target "
-          f"and load; medians across rounds.\n\n{meta}\n")
+    md = (
+        f"# Gantry proxy benchmark, {info['date']}\n\n{sections}\n\n"
+        f"Measured {args.rounds} round(s) of {args.duration}s after a {args.warmup}s warm-up per target "
+        f"and load; medians across rounds.\n\n{meta}\n"
+    )
     json_path, md_path = RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / f"{stamp}.md"
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
     md_path.write_text(md)
@@ -500,8 +525,13 @@ def round_order(live: list[Result], rnd: int) -> list[Result]:
     return live if rnd % 2 else live[::-1]
 
 
-def measure(results: list[Result], urls: dict[str, str], scripts: dict[str, Path | None],
-            args: argparse.Namespace, cpus_ok: bool) -> None:
+def measure(
+    results: list[Result],
+    urls: dict[str, str],
+    scripts: dict[str, Path | None],
+    args: argparse.Namespace,
+    cpus_ok: bool,
+) -> None:
     live = [r for r in results if r.target in urls]
     for rnd in range(1, args.rounds + 1):
         for r in round_order(live, rnd):
@@ -517,8 +547,11 @@ def measure(results: list[Result], urls: dict[str, str], scripts: dict[str, Path
             except BenchError as exc:
                 r.note = f"failed: {exc}"
                 continue
-            print(f"{label}: {out['rps']:,.0f} req/s, p50 {_fmt(out['p50_ms'], '.2f')} ms, "
-                  f"p99 {_fmt(out['p99_ms'], '.2f')} ms", flush=True)
+            print(
+                f"{label}: {out['rps']:,.0f} req/s, p50 {_fmt(out['p50_ms'], '.2f')} ms, "
+                f"p99 {_fmt(out['p99_ms'], '.2f')} ms",
+                flush=True,
+            )
             r.rounds.append(out)
     for r in live:
         summarize(r)
@@ -545,11 +578,14 @@ def _median(values: list[float | None]) -> float | None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Gantry vs nginx proxy benchmark (wrk, one run, pinned CPUs)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (default 10)")
-    parser.add_argument("--warmup", type=int, default=None, help="seconds of warm-up per target (default 3, 1 with --quick)")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="seconds of warm-up per target (default 3, 1 with --quick)"
+    )
     parser.add_argument("--quick", action="store_true", help="3 s measured runs")
     parser.add_argument("--rounds", type=int, default=1, help="alternate the targets N times, report medians")
-    parser.add_argument("--load", choices=[*LOADS, "both"], default="both",
-                        help="bodiless GET, small POST, or both (default)")
+    parser.add_argument(
+        "--load", choices=[*LOADS, "both"], default="both", help="bodiless GET, small POST, or both (default)"
+    )
     parser.add_argument("--keep-tmp", action="store_true", help="keep generated configs and logs")
     args = parser.parse_args(argv)
     args.loads = list(LOADS) if args.load == "both" else [args.load]

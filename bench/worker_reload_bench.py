@@ -38,19 +38,43 @@ def base_config(services: int) -> Flat:
     flat: Flat = {"services": [], "routes": [], "upstreams": [], "targets": []}
     for n in range(UPSTREAMS):
         flat["upstreams"].append({"id": _id("upstream", n), "name": f"up-{n}", "algorithm": "round-robin"})
-        flat["targets"].append({"id": _id("target", n), "target": f"127.0.0.1:{9000 + n}", "weight": 100,
-                                "upstream": {"id": _id("upstream", n)}, "created_at": n})
+        flat["targets"].append(
+            {
+                "id": _id("target", n),
+                "target": f"127.0.0.1:{9000 + n}",
+                "weight": 100,
+                "upstream": {"id": _id("upstream", n)},
+                "created_at": n,
+            }
+        )
     for n in range(services):
         host = f"up-{n % UPSTREAMS}" if n % 10 == 0 else "127.0.0.1"
         # Every field a control plane sends, as in a real config.
-        flat["services"].append({
-            "id": _id("service", n), "name": f"s{n}", "protocol": "http", "host": host, "port": 8000 + n % 1000,
-            "path": None, "enabled": True, "retries": 5, "connect_timeout": 60000, "write_timeout": 60000,
-            "read_timeout": 60000, "tags": None, "client_certificate": None, "tls_verify": None,
-            "tls_verify_depth": None, "ca_certificates": None, "created_at": 1700000000 + n,
-            "updated_at": 1700000000 + n})
-        flat["routes"].append({"id": _id("route", n), "paths": [f"/s{n}/"], "service": {"id": _id("service", n)},
-                               "created_at": n})
+        flat["services"].append(
+            {
+                "id": _id("service", n),
+                "name": f"s{n}",
+                "protocol": "http",
+                "host": host,
+                "port": 8000 + n % 1000,
+                "path": None,
+                "enabled": True,
+                "retries": 5,
+                "connect_timeout": 60000,
+                "write_timeout": 60000,
+                "read_timeout": 60000,
+                "tags": None,
+                "client_certificate": None,
+                "tls_verify": None,
+                "tls_verify_depth": None,
+                "ca_certificates": None,
+                "created_at": 1700000000 + n,
+                "updated_at": 1700000000 + n,
+            }
+        )
+        flat["routes"].append(
+            {"id": _id("route", n), "paths": [f"/s{n}/"], "service": {"id": _id("service", n)}, "created_at": n}
+        )
     return flat
 
 
@@ -68,8 +92,9 @@ def write(path: Path, flat: Flat, change: tuple[str, dict[str, Any]] | None, as_
         store.apply(flat, digest, hashes, version=1)
         if change is not None:
             kind, entity = change
-            changed = {k: [entity if e["id"] == entity["id"] else e for e in v] if k == kind else v
-                       for k, v in flat.items()}
+            changed = {
+                k: [entity if e["id"] == entity["id"] else e for e in v] if k == kind else v for k, v in flat.items()
+            }
             digest, hashes = config_hash(changed)
             if as_delta:
                 store.apply_delta(1, 2, {kind: [entity]}, {}, digest, hashes)

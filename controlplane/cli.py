@@ -9,6 +9,7 @@
 Each subcommand is one `cmd_*` function; `build_parser()` wires them and is where new
 subcommands are added. Failures are a message on stderr and a non-zero exit status.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,7 @@ EXIT_NEW = 5
 
 def with_db(conf: Conf, action: Callable[[Database], Awaitable[T]]) -> T:
     """Run `action(db)` on its own event loop with a Database opened for it."""
+
     async def main() -> T:
         db = await Database.connect(conf)
         try:
@@ -50,6 +52,7 @@ def _names(names: list[str]) -> str:
 
 
 # ------------------------------------------------------------------ migrations
+
 
 def cmd_migrations_bootstrap(args: argparse.Namespace) -> int:
     conf = load_conf(args.conf)
@@ -122,8 +125,7 @@ def cmd_migrations_reset(args: argparse.Namespace) -> int:
     conf = load_conf(args.conf)
     if not args.yes:
         if not sys.stdin.isatty():
-            print("Error: not a tty: invoke 'reset' non-interactively with the --yes flag",
-                  file=sys.stderr)
+            print("Error: not a tty: invoke 'reset' non-interactively with the --yes flag", file=sys.stderr)
             return 1
         if not _confirmed():
             print("cancelled")
@@ -137,11 +139,11 @@ def cmd_migrations_reset(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ config
 
+
 def cmd_config_db_import(args: argparse.Namespace) -> int:
     conf = load_conf(args.conf)
     if conf.database == "off":
-        print("Error: 'controlplane config db_import' only works with a database "
-              "(database = off)", file=sys.stderr)
+        print("Error: 'controlplane config db_import' only works with a database (database = off)", file=sys.stderr)
         return 1
     try:
         flat = parse_file(args.file, timestamp=int(time.time()))
@@ -182,14 +184,14 @@ async def _export(db: Database) -> dict[str, list[dict]]:
 
 # ------------------------------------------------------------------ hybrid
 
+
 def cmd_hybrid_gen_cert(args: argparse.Namespace) -> int:
     from .cluster import gencert
 
     if len(args.files) not in (0, 2):
         print("Error: both cert and key path needs to be provided", file=sys.stderr)
         return 1
-    cert, key = (os.path.abspath(p) for p in (args.files or
-                                              [gencert.CERT_FILENAME, gencert.KEY_FILENAME]))
+    cert, key = (os.path.abspath(p) for p in (args.files or [gencert.CERT_FILENAME, gencert.KEY_FILENAME]))
     if args.days is not None and args.days < 1:
         print("Error: --days must be 1 or more", file=sys.stderr)
         return 1
@@ -198,12 +200,12 @@ def cmd_hybrid_gen_cert(args: argparse.Namespace) -> int:
     except gencert.FileExists as err:
         print(f"Error: {err}", file=sys.stderr)
         return 1
-    print("Successfully generated certificate/key pairs, they have been written to: "
-          f"'{cert}' and '{key}'.")
+    print(f"Successfully generated certificate/key pairs, they have been written to: '{cert}' and '{key}'.")
     return 0
 
 
 # ------------------------------------------------------------------ run
+
 
 def cmd_run(args: argparse.Namespace) -> int:
     import uvloop
@@ -214,12 +216,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     conf = load_conf(args.conf, overrides={"prefix": args.prefix} if args.prefix else None)
     if conf.role not in ("control_plane", "traditional"):
-        print(f"Error: role = {conf.role} is served by `dataplane run`, not the control plane",
-              file=sys.stderr)
+        print(f"Error: role = {conf.role} is served by `dataplane run`, not the control plane", file=sys.stderr)
         return 1
     if conf.database != "postgres":
-        print(f"Error: the control plane needs database = postgres, not {conf.database}",
-              file=sys.stderr)
+        print(f"Error: the control plane needs database = postgres, not {conf.database}", file=sys.stderr)
         return 1
     logs.setup(conf.log_level, conf.proxy_error_log)
     uvloop.run(serve(conf))  # NotBootstrapped/MigrationsPending: main() prints them, exit 1
@@ -227,6 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ wiring
+
 
 def _conf_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--conf", help="kong.conf to load (Kong's default paths otherwise)")
@@ -236,16 +237,18 @@ def _add_migrations(sub: argparse._SubParsersAction) -> None:
     migrations = sub.add_parser("migrations", help="manage the database schema")
     commands = migrations.add_subparsers(dest="migrations_command", required=True)
     for name, func, text in (
-            ("bootstrap", cmd_migrations_bootstrap, "bootstrap the database and run all migrations"),
-            ("up", cmd_migrations_up, "run any new migrations"),
-            ("finish", cmd_migrations_finish, "finish running any pending migrations after 'up'"),
-            ("list", cmd_migrations_list, "list executed, pending and new migrations"),
-            ("reset", cmd_migrations_reset, "drop everything in the database's schema")):
+        ("bootstrap", cmd_migrations_bootstrap, "bootstrap the database and run all migrations"),
+        ("up", cmd_migrations_up, "run any new migrations"),
+        ("finish", cmd_migrations_finish, "finish running any pending migrations after 'up'"),
+        ("list", cmd_migrations_list, "list executed, pending and new migrations"),
+        ("reset", cmd_migrations_reset, "drop everything in the database's schema"),
+    ):
         command = commands.add_parser(name, help=text)
         _conf_option(command)
         if name == "reset":
-            command.add_argument("-y", "--yes", action="store_true",
-                                 help="assume yes to the prompt (required without a terminal)")
+            command.add_argument(
+                "-y", "--yes", action="store_true", help="assume yes to the prompt (required without a terminal)"
+            )
         command.set_defaults(func=func)
 
 
@@ -253,7 +256,8 @@ def _add_config(sub: argparse._SubParsersAction) -> None:
     config = sub.add_parser("config", help="import and export declarative configuration")
     commands = config.add_subparsers(dest="config_command", required=True)
     db_import = commands.add_parser(
-        "db_import", help="upsert a kong.yml's entities into the database (others are kept)")
+        "db_import", help="upsert a kong.yml's entities into the database (others are kept)"
+    )
     db_import.add_argument("file")
     _conf_option(db_import)
     db_import.set_defaults(func=cmd_config_db_import)
@@ -267,11 +271,12 @@ def _add_hybrid(sub: argparse._SubParsersAction) -> None:
     hybrid = sub.add_parser("hybrid", help="hybrid mode utilities")
     commands = hybrid.add_subparsers(dest="hybrid_command", required=True)
     gen_cert = commands.add_parser(
-        "gen_cert", help="write a certificate/key pair for cluster_mtls = shared "
-                         "(./cluster.crt and ./cluster.key unless both paths are given)")
+        "gen_cert",
+        help="write a certificate/key pair for cluster_mtls = shared "
+        "(./cluster.crt and ./cluster.key unless both paths are given)",
+    )
     gen_cert.add_argument("files", nargs="*", metavar="CERT KEY")
-    gen_cert.add_argument("-d", "--days", type=int,
-                          help="validity in days (default: 1095, 3 years)")
+    gen_cert.add_argument("-d", "--days", type=int, help="validity in days (default: 1095, 3 years)")
     gen_cert.set_defaults(func=cmd_hybrid_gen_cert)
 
 

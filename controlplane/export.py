@@ -1,6 +1,7 @@
 """Flat config -> a kong.yml document shaped like Kong's `kong config db_export`: flat
 entity lists (parents first), foreign keys as plain ids, `_transform: false`, nulls kept.
 `dataplane.declarative` reads it back to the same flat config."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -37,5 +38,4 @@ def _exported(row: dict, order: list[str], foreign: set[str]) -> dict:
 
 
 def to_yaml(flat: dict[str, list[dict]]) -> str:
-    return yaml.dump(to_document(flat), Dumper=_Dumper, sort_keys=False,
-                     default_flow_style=False, allow_unicode=True)
+    return yaml.dump(to_document(flat), Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)

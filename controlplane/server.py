@@ -1,6 +1,7 @@
 """`controlplane run`: check the database, then serve the Admin API on `admin_listen` with
 uvicorn (h11, uvloop) in this process until SIGTERM or SIGINT; with role =
 control_plane, the cluster listener (controlplane.cluster) runs beside it on the same loop."""
+
 from __future__ import annotations
 
 import asyncio
@@ -80,9 +81,16 @@ def server_for(api: ApiContext, cluster: ClusterServer | None = None) -> uvicorn
     # h11, not uvicorn's httptools protocol: that one switches on an httptools leniency flag
     # (lenient_data_after_close), and no leniency is ever turned on in Gantry
     # (tests/controlplane/test_api_client.py checks the running server's protocol).
-    config = uvicorn.Config(app, http="h11", loop="uvloop", lifespan="off",
-                            access_log=False, log_config=None, server_header=False,
-                            date_header=True)
+    config = uvicorn.Config(
+        app,
+        http="h11",
+        loop="uvloop",
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        date_header=True,
+    )
     server = _Server(config)
     api.counters.open_connections = lambda: len(server.server_state.connections)
     return server

@@ -39,8 +39,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("Error: role = control_plane is served by `controlplane run`, not the data plane", file=sys.stderr)
         return 1
     if conf.database != "off":
-        print(f"Error: database = {conf.database} is not supported by the data plane yet; "
-              "set database = off and declarative_config for DB-less mode", file=sys.stderr)
+        print(
+            f"Error: database = {conf.database} is not supported by the data plane yet; "
+            "set database = off and declarative_config for DB-less mode",
+            file=sys.stderr,
+        )
         return 1
     os.makedirs(conf.prefix, exist_ok=True)
     logs.setup(conf.log_level, conf.proxy_error_log)

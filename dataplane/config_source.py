@@ -39,8 +39,9 @@ def check_compiles(flat: dict[str, list[dict]]) -> None:
     cannot build: a validated file can still hold a regex the Rust engine refuses."""
     dumps = orjson.dumps
     try:
-        _core.Router.from_json([dumps(r) for r in flat.get("routes", ())],
-                               [dumps(s) for s in flat.get("services", ())], cache_size=0)
+        _core.Router.from_json(
+            [dumps(r) for r in flat.get("routes", ())], [dumps(s) for s in flat.get("services", ())], cache_size=0
+        )
         targets: dict[str, list[bytes]] = defaultdict(list)
         for target in flat.get("targets", ()):
             targets[target["upstream"]["id"]].append(dumps(target))
@@ -50,8 +51,7 @@ def check_compiles(flat: dict[str, list[dict]]) -> None:
         raise ConfigRejected(str(err)) from None
 
 
-def check_delta_compiles(upserts: dict[str, list[dict]], deletes: dict[str, list[str]],
-                         stored: StoredConfig) -> None:
+def check_delta_compiles(upserts: dict[str, list[dict]], deletes: dict[str, list[str]], stored: StoredConfig) -> None:
     """check_compiles for what a validated delta can break, on top of a stored config that
     compiled: a route compiles alone against its service, a balancer from its upstream and
     targets. So: the upserted routes, the routes of services the delta enables (a disabled
@@ -67,19 +67,29 @@ def check_delta_compiles(upserts: dict[str, list[dict]], deletes: dict[str, list
 
     def stored_referrers(entity_type: str, entity_id: str, referrer_type: str) -> list[dict]:
         """Referrers as they will be stored: neither deleted nor replaced by the delta."""
-        return [found for t, i in stored.referrers(entity_type, entity_id)
-                if t == referrer_type and i not in new.get(t, {}) and (found := entity(t, i)) is not None]
+        return [
+            found
+            for t, i in stored.referrers(entity_type, entity_id)
+            if t == referrer_type and i not in new.get(t, {}) and (found := entity(t, i)) is not None
+        ]
 
     routes = dict(new.get("routes", {}))
     for service_id, service in new.get("services", {}).items():
         before = stored.get("services", service_id)
         if service.get("enabled", True) and before is not None and not before.get("enabled", True):
             routes.update((r["id"], r) for r in stored_referrers("services", service_id, "routes"))
-    services = {ref["id"]: found for r in routes.values()
-                if isinstance(ref := r.get("service"), dict) and (found := entity("services", ref["id"])) is not None}
+    services = {
+        ref["id"]: found
+        for r in routes.values()
+        if isinstance(ref := r.get("service"), dict) and (found := entity("services", ref["id"])) is not None
+    }
     upstream_ids = set(new.get("upstreams", {})) | {t["upstream"]["id"] for t in new.get("targets", {}).values()}
-    flat: dict[str, list[dict]] = {"routes": list(routes.values()), "services": list(services.values()),
-                                   "upstreams": [], "targets": []}
+    flat: dict[str, list[dict]] = {
+        "routes": list(routes.values()),
+        "services": list(services.values()),
+        "upstreams": [],
+        "targets": [],
+    }
     for upstream_id in upstream_ids:
         upstream = entity("upstreams", upstream_id)
         if upstream is None:

@@ -25,8 +25,14 @@ LEVELS = {
     "emerg": logging.CRITICAL,
 }
 
-_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", NOTICE: "notice", logging.WARNING: "warn",
-          logging.ERROR: "error", logging.CRITICAL: "crit"}
+_NAMES = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    NOTICE: "notice",
+    logging.WARNING: "warn",
+    logging.ERROR: "error",
+    logging.CRITICAL: "crit",
+}
 
 
 class KongFormatter(logging.Formatter):

@@ -37,7 +37,14 @@ from dataplane.proxy.settings import BODY_TEMP_DIR
 from dataplane.status.server import StatusProtocol
 from dataplane.listener_tls import ensure_default_certificate
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StoreFullError
-from dataplane.workerstate import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, CONFIG_VERSION, PID, TOTAL_REQUESTS, WorkerState
+from dataplane.workerstate import (
+    ACCEPTED_CONNECTIONS,
+    ACTIVE_CONNECTIONS,
+    CONFIG_VERSION,
+    PID,
+    TOTAL_REQUESTS,
+    WorkerState,
+)
 
 log = logging.getLogger("gantry.supervisor")
 
@@ -95,8 +102,12 @@ class Supervisor:
             loaded = config_source.load_declarative(path)
         elif self.store.current() is not None:
             self.version, self.hash = self.store.current()
-            log.log(NOTICE, "no declarative_config: serving the configuration cached in LMDB (version %d, hash %s)",
-                       self.version, self.hash)
+            log.log(
+                NOTICE,
+                "no declarative_config: serving the configuration cached in LMDB (version %d, hash %s)",
+                self.version,
+                self.hash,
+            )
             return
         else:
             loaded = config_source.empty_config()
@@ -113,18 +124,30 @@ class Supervisor:
         path = self.conf.declarative_config
         if current is not None and (current[0] > 0 or not path):
             self.version, self.hash = current
-            log.log(NOTICE, "serving the configuration cached in LMDB (version %d, hash %s) until the "
-                    "control plane sends one", self.version, self.hash)
+            log.log(
+                NOTICE,
+                "serving the configuration cached in LMDB (version %d, hash %s) until the control plane sends one",
+                self.version,
+                self.hash,
+            )
         elif path:
             loaded = config_source.load_declarative(path)
             if current is None or current[1] != loaded.hash:
                 self.store.apply(loaded.flat, loaded.hash, loaded.hashes, version=0)
             self.version, self.hash = 0, loaded.hash
-            log.log(NOTICE, "no configuration from a control plane yet: serving %s (hash %s; %s) until "
-                    "the control plane sends one", path, loaded.hash, loaded.summary)
+            log.log(
+                NOTICE,
+                "no configuration from a control plane yet: serving %s (hash %s; %s) until the control plane sends one",
+                path,
+                loaded.hash,
+                loaded.summary,
+            )
         else:
-            log.log(NOTICE, "no cached configuration and no declarative_config: not ready until the "
-                    "control plane sends a configuration")
+            log.log(
+                NOTICE,
+                "no cached configuration and no declarative_config: not ready until the "
+                "control plane sends a configuration",
+            )
 
     def on_cluster_config(self, version: int, config_hash: str) -> None:
         """A control plane's config was committed to LMDB: the workers load it."""
@@ -136,8 +159,10 @@ class Supervisor:
         leave the older file applied last. A SIGHUP during a reload (any number of them) makes
         one more reload follow it, which reads the file as it is then."""
         if self.hybrid:
-            log.warning("reload requested: with role = data_plane the configuration comes from the "
-                        "control plane, nothing to re-read")
+            log.warning(
+                "reload requested: with role = data_plane the configuration comes from the "
+                "control plane, nothing to re-read"
+            )
             return
         if self.reloading is not None:
             self.reload_again = True
@@ -215,13 +240,26 @@ class Supervisor:
         self.state.reset_slot(worker.slot)
         read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         fds = self.worker_sockets[worker.slot]
-        cmd = [sys.executable, "-m", "dataplane.worker",
-               "--slot", str(worker.slot), "--workers", str(self.state.workers),
-               "--state-fd", str(self.state.fd), "--notify-fd", str(read_fd),
-               "--listen-fds", ",".join(f"{fd}:{backlog}:{int(tls)}" for fd, backlog, tls in fds)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dataplane.worker",
+            "--slot",
+            str(worker.slot),
+            "--workers",
+            str(self.state.workers),
+            "--state-fd",
+            str(self.state.fd),
+            "--notify-fd",
+            str(read_fd),
+            "--listen-fds",
+            ",".join(f"{fd}:{backlog}:{int(tls)}" for fd, backlog, tls in fds),
+        ]
         if self.conf_path:
             cmd += ["--conf", self.conf_path]
-        worker.proc = subprocess.Popen(cmd, pass_fds=(self.state.fd, read_fd, *(fd for fd, _, _ in fds)), close_fds=True)
+        worker.proc = subprocess.Popen(
+            cmd, pass_fds=(self.state.fd, read_fd, *(fd for fd, _, _ in fds)), close_fds=True
+        )
         os.close(read_fd)
         worker.notify_w = write_fd
         worker.started = time.monotonic()
@@ -258,7 +296,10 @@ class Supervisor:
             return False, "no configuration available (empty configuration present)"
         behind = [w.slot for w in self.workers if not self._serving(w)]
         if behind:
-            return False, f"{len(behind)} of {len(self.workers)} workers not yet serving configuration version {self.version}"
+            return (
+                False,
+                f"{len(behind)} of {len(self.workers)} workers not yet serving configuration version {self.version}",
+            )
         return True, "ready"
 
     def _serving(self, worker: WorkerProcess) -> bool:
@@ -304,7 +345,8 @@ class Supervisor:
         server_header = f"gantry/{__version__}".encode()
         sock = bind(listeners[0], reuseport=False)
         self.status_server = await loop.create_server(
-            lambda: StatusProtocol(self.status_handler, server_header), sock=sock)
+            lambda: StatusProtocol(self.status_handler, server_header), sock=sock
+        )
 
     # ---- life cycle ----------------------------------------------------------------------------
 
@@ -319,8 +361,9 @@ class Supervisor:
             self.spawn(worker)
         await self.start_status()
         if self.cluster_settings is not None:
-            client = ClusterClient(self.cluster_settings, load_or_create_node_id(self.conf.prefix),
-                                   self.applier, self.link)
+            client = ClusterClient(
+                self.cluster_settings, load_or_create_node_id(self.conf.prefix), self.applier, self.link
+            )
             self.cluster = asyncio.ensure_future(client.run())
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop, sig)

@@ -35,11 +35,27 @@ DRAIN_TIMEOUT = 10.0
 
 
 class Worker:
-    __slots__ = ("conf", "slot", "counters", "store", "snapshot", "proxy", "notify_fd", "listen_fds", "servers",
-                 "stop", "loading", "pending", "tls", "sni", "sni_hash")
+    __slots__ = (
+        "conf",
+        "slot",
+        "counters",
+        "store",
+        "snapshot",
+        "proxy",
+        "notify_fd",
+        "listen_fds",
+        "servers",
+        "stop",
+        "loading",
+        "pending",
+        "tls",
+        "sni",
+        "sni_hash",
+    )
 
-    def __init__(self, conf, slot: int, counters: memoryview, notify_fd: int,
-                 listen_fds: list[tuple[int, int, bool]]) -> None:
+    def __init__(
+        self, conf, slot: int, counters: memoryview, notify_fd: int, listen_fds: list[tuple[int, int, bool]]
+    ) -> None:
         self.conf = conf
         self.slot = slot
         self.counters = counters
@@ -72,10 +88,12 @@ class Worker:
         if self.tls is not None and (self.sni is None or snapshot.hashes.get("rest") != self.sni_hash):
             self.sni = SniCertificates.build(
                 [orjson.loads(c) for c in snapshot.entities("certificates")],
-                [orjson.loads(s) for s in snapshot.entities("snis")])
+                [orjson.loads(s) for s in snapshot.entities("snis")],
+            )
             self.sni_hash = snapshot.hashes.get("rest")
         self.proxy.runtime = Runtime.from_snapshot(
-            snapshot, self.proxy.settings, self.proxy.runtime if previous is not None else None)
+            snapshot, self.proxy.settings, self.proxy.runtime if previous is not None else None
+        )
         self.snapshot = snapshot
         log.debug("serving configuration version %d (hash %s)", snapshot.version, snapshot.hash)
 

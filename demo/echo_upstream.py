@@ -115,7 +115,9 @@ class EchoProtocol(asyncio.Protocol):
             }
         )
 
-    def _send(self, status: int, body: bytes, *, close: bool = False, content_type: bytes = b"application/json") -> None:
+    def _send(
+        self, status: int, body: bytes, *, close: bool = False, content_type: bytes = b"application/json"
+    ) -> None:
         if self.transport is None or self.transport.is_closing():
             return
         keep = not close and self.parser.should_keep_alive()

@@ -17,8 +17,10 @@ class DemoPostgres(PostgresCluster):
         """Start the cluster in `directory`, creating it when missing or half-made."""
         bin_dir = server_bin_dir()
         if bin_dir is None:
-            raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql; "
-                               "install the postgresql package (apt-get install postgresql)")
+            raise RuntimeError(
+                "PostgreSQL server binaries not found under /usr/lib/postgresql; "
+                "install the postgresql package (apt-get install postgresql)"
+            )
         directory = os.path.abspath(directory)  # pg_ctl runs inside it
         os.makedirs(directory, exist_ok=True)
         if os.geteuid() == 0:
@@ -29,8 +31,7 @@ class DemoPostgres(PostgresCluster):
             cluster.stop_leftover()
         else:
             shutil.rmtree(cluster.data, ignore_errors=True)  # an initdb cut short
-            cluster._server("initdb", "-D", cluster.data, "-U", SUPERUSER, "-A", "trust",
-                            "-E", "UTF8", "--no-sync")
+            cluster._server("initdb", "-D", cluster.data, "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-sync")
         cluster.start()
         return cluster
 
@@ -43,8 +44,10 @@ class DemoPostgres(PostgresCluster):
                 pass  # a stale pid file: pg_ctl start copes with it
 
     def ensure_database(self, name: str) -> None:
-        done = subprocess.run([os.path.join(self.bin_dir, "createdb"), "-h", self.host,
-                               "-p", str(self.port), "-U", SUPERUSER, name],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [os.path.join(self.bin_dir, "createdb"), "-h", self.host, "-p", str(self.port), "-U", SUPERUSER, name],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0 and "already exists" not in done.stderr:
             raise RuntimeError(f"createdb {name} failed: {done.stderr}")

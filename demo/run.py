@@ -29,8 +29,12 @@ ADMIN, PROXY, STATUS, UPSTREAM = 8001, 8000, 8100, 9000
 def call(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                     headers={"Content-Type": "application/json"})
+        conn.request(
+            method,
+            path,
+            body=json.dumps(body) if body is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
         response = conn.getresponse()
         raw = response.read()
         return response.status, json.loads(raw) if raw.startswith(b"{") else {}
@@ -64,8 +68,7 @@ def seed() -> None:
     """PUT upserts by name, so a re-run finds the same service and route."""
     code, service = call(ADMIN, "PUT", "/services/demo", {"url": f"http://127.0.0.1:{UPSTREAM}"})
     assert code in (200, 201), service
-    code, route = call(ADMIN, "PUT", "/routes/echo",
-                       {"paths": ["/echo"], "service": {"id": service["id"]}})
+    code, route = call(ADMIN, "PUT", "/routes/echo", {"paths": ["/echo"], "service": {"id": service["id"]}})
     assert code in (200, 201), route
 
 
@@ -100,14 +103,12 @@ def main() -> int:
                     os.remove(stale)
             controlplane("hybrid", "gen_cert", CERT, KEY, env=env)
         controlplane("migrations", "bootstrap", "-c", CP_CONF, env=env)
-        upstream = start([sys.executable, "-m", "demo.echo_upstream", "--port", str(UPSTREAM),
-                          "--name", "demo"], env)
+        upstream = start([sys.executable, "-m", "demo.echo_upstream", "--port", str(UPSTREAM), "--name", "demo"], env)
         cp = start([*CONTROLPLANE, "run", "-c", CP_CONF], env)
         procs[:0] = [cp, upstream]
         wait_for("the Admin API", lambda: call(ADMIN, "GET", "/")[0] == 200, procs)
         seed()
-        dp = start([os.path.join(BIN, "dataplane"), "run", "-c", DP_CONF],
-                   {**env, "KONG_NGINX_WORKER_PROCESSES": "2"})
+        dp = start([os.path.join(BIN, "dataplane"), "run", "-c", DP_CONF], {**env, "KONG_NGINX_WORKER_PROCESSES": "2"})
         procs.insert(0, dp)
         wait_for("the data plane to route /echo", lambda: call(PROXY, "GET", "/echo")[0] == 200, procs)
         print(

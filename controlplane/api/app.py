@@ -1,4 +1,5 @@
 """The Admin API application: every route, Kong-shaped errors, request counters."""
+
 from __future__ import annotations
 
 import logging
@@ -57,6 +58,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
             if seen > limit:
                 raise errors.message(413, TOO_LARGE)
         return message
+
     return limited
 
 
@@ -105,10 +107,10 @@ class Guard:
 
 
 def create_app(api: ApiContext) -> Starlette:
-    routes = [*info.ROUTES, *schemas.ROUTES, *tags.ROUTES, *openapi.ROUTES, *clustering.ROUTES,
-              *entities.routes()]
-    app = Starlette(routes=routes, exception_handlers=failures.HANDLERS,
-                    middleware=[Middleware(Guard, counters=api.counters)])
+    routes = [*info.ROUTES, *schemas.ROUTES, *tags.ROUTES, *openapi.ROUTES, *clustering.ROUTES, *entities.routes()]
+    app = Starlette(
+        routes=routes, exception_handlers=failures.HANDLERS, middleware=[Middleware(Guard, counters=api.counters)]
+    )
     app.router.redirect_slashes = False
     app.state.api = api
     return app

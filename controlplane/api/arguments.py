@@ -5,6 +5,7 @@ Names nest on dots and brackets: `config.minute=5`, `service.id=...`, `paths[]=/
 entity schema as Kong infers them: "" is null, numbers and booleans are parsed, a single
 value given to an array field becomes a one-element list.
 """
+
 from __future__ import annotations
 
 import re
@@ -136,8 +137,9 @@ def _infer_fields(data: dict, fields: tuple[tuple[str, Field], ...]) -> dict:
     return {k: infer_value(v, known.get(k)) for k, v in data.items()}
 
 
-def infer(data: dict[str, Any], schema: EntitySchema, plugins: frozenset[str],
-          fallback: dict[str, Any] | None = None) -> dict[str, Any]:
+def infer(
+    data: dict[str, Any], schema: EntitySchema, plugins: frozenset[str], fallback: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Type every field of a decoded form, with the subschema its data selects (a plugin's
     config record is known from its `name`, or from `fallback`'s: the entity a PATCH updates)."""
     selector = data if fallback is None or schema.subschema_key in data else fallback
@@ -145,6 +147,11 @@ def infer(data: dict[str, Any], schema: EntitySchema, plugins: frozenset[str],
     return _infer_fields(data, effective_fields(schema, sub))
 
 
-def decode(pairs: Iterable[tuple[str, Any]], schema: EntitySchema, plugins: frozenset[str],
-           fallback: dict[str, Any] | None = None, max_depth: int | None = None) -> dict[str, Any]:
+def decode(
+    pairs: Iterable[tuple[str, Any]],
+    schema: EntitySchema,
+    plugins: frozenset[str],
+    fallback: dict[str, Any] | None = None,
+    max_depth: int | None = None,
+) -> dict[str, Any]:
     return infer(nest(pairs, max_depth), schema, plugins, fallback)

@@ -4,6 +4,7 @@
 What cannot become entity fields is refused here, before any schema or store sees it: JSON
 that does not parse or nests deeper than `MAX_DEPTH`, forms that are not UTF-8 or whose names
 nest deeper than `MAX_DEPTH`. The body size limit is the Guard's (app.py)."""
+
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -81,8 +82,9 @@ async def _check_utf8(request: Request, urlencoded: bool) -> None:
         raise _form_error("invalid UTF-8") from None
 
 
-async def read_args(request: Request, schema: EntitySchema, plugins: frozenset[str],
-                    fallback: dict[str, Any] | None = None) -> dict[str, Any]:
+async def read_args(
+    request: Request, schema: EntitySchema, plugins: frozenset[str], fallback: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The entity fields a POST, PUT or PATCH carries; an absent body is no field at all.
     Form values are typed from the schema (`fallback`: see `arguments.infer`)."""
     content_types = request.headers.getlist("content-type")

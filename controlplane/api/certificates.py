@@ -1,6 +1,7 @@
 """Kong's certificates endpoints (kong/api/routes/certificates.lua, kong/db/dao/certificates.lua):
 a certificate is also named by one of its SNIs in the path, and its `snis` list is checked for
 duplicates before anything is written."""
+
 from __future__ import annotations
 
 from typing import Any

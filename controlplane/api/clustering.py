@@ -5,6 +5,7 @@ paginated; and Kong's deprecated `GET /clustering/status`.
 Beyond Kong's fields, each data plane shows what it should be serving
 (`expected_config_hash`, `expected_config_version`), the version it serves
 (`config_version`) and how many versions it is behind (`versions_behind`)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,7 @@ from .context import ctx
 from .pagination import MAX_SIZE, next_link, page_args, page_body
 from .rendering import json_response
 
-NOT_CONTROL_PLANE = ("this endpoint is only available when Kong is configured to run as "
-                     "Control Plane for the cluster")
+NOT_CONTROL_PLANE = "this endpoint is only available when Kong is configured to run as Control Plane for the cluster"
 
 
 def _cluster(request: Request) -> Any:
@@ -66,8 +66,12 @@ async def status(request: Request) -> Response:
     while True:
         rows, offset = await ctx(request).db.data_planes.page(size=MAX_SIZE, offset=offset)
         for row in rows:
-            body[row["id"]] = {"config_hash": row["config_hash"], "hostname": row["hostname"],
-                               "ip": row["ip"], "last_seen": row["last_seen"]}
+            body[row["id"]] = {
+                "config_hash": row["config_hash"],
+                "hostname": row["hostname"],
+                "ip": row["ip"],
+                "last_seen": row["last_seen"],
+            }
         if offset is None:
             return json_response(body, headers={"Deprecation": "true"})
 

@@ -1,5 +1,6 @@
 """`GET /consumers?custom_id=...` (kong/api/routes/consumers.lua): the one consumer with that
 custom_id, as a one-page list; no paging, no tag filter."""
+
 from __future__ import annotations
 
 from starlette.requests import Request

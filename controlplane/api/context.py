@@ -1,5 +1,6 @@
 """What every handler needs: the store, the conf, the node's identity, enabled plugins and
 request counters. One instance per Admin API, kept in `app.state.api`."""
+
 from __future__ import annotations
 
 import socket

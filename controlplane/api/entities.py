@@ -1,6 +1,7 @@
 """HTTP handlers for every generated entity endpoint (resources.ENDPOINTS), Kong's verbs and
 statuses: GET 200, POST 201, PUT 200 (upsert), PATCH 200 (merge), DELETE 204 even when
 absent; nested paths check that the entity belongs to its parent, else 404."""
+
 from __future__ import annotations
 
 import uuid
@@ -22,8 +23,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 async def _parent_row(request: Request, parent: Resource) -> dict[str, Any]:
-    row = await ops.find(ctx(request), parent, request.path_params[parent.param],
-                         for_put=request.method == "PUT")
+    row = await ops.find(ctx(request), parent, request.path_params[parent.param], for_put=request.method == "PUT")
     if row is None:
         raise errors.not_found()
     return row
@@ -43,8 +43,8 @@ def collection_get(ep: Endpoint) -> Handler:
         if parent is not None:
             foreign = (ep.fk, (await _parent_row(request, parent))["id"])
         rows, offset = await ctx(request).store.page(
-            res.entity, size=args.size, offset=args.offset, tags=args.tags,
-            tags_any=args.tags_any, foreign=foreign)
+            res.entity, size=args.size, offset=args.offset, tags=args.tags, tags_any=args.tags_any, foreign=foreign
+        )
         link = None
         if offset is not None:
             if parent is None:
@@ -257,4 +257,3 @@ def routes() -> list[Route]:
         endpoint = dispatcher(handlers)
         out.append(Route(ep.path, endpoint, methods=list(endpoint.methods)))
     return out
-

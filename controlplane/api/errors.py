@@ -3,6 +3,7 @@
 
 Entity errors are `{"code", "name", "message", "fields"}`; routing errors are `{"message"}`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,8 +32,13 @@ _NAMES = {
     INVALID_OPTIONS: "invalid options",
 }
 _STATUS = {
-    INVALID_PRIMARY_KEY: 400, SCHEMA_VIOLATION: 400, FOREIGN_KEY_VIOLATION: 400,
-    UNIQUE_VIOLATION: 409, NOT_FOUND: 404, INVALID_OFFSET: 400, INVALID_SIZE: 400,
+    INVALID_PRIMARY_KEY: 400,
+    SCHEMA_VIOLATION: 400,
+    FOREIGN_KEY_VIOLATION: 400,
+    UNIQUE_VIOLATION: 409,
+    NOT_FOUND: 404,
+    INVALID_OFFSET: 400,
+    INVALID_SIZE: 400,
     INVALID_OPTIONS: 400,
 }
 
@@ -90,8 +96,7 @@ def schema_violation(errors: Errors) -> ApiError:
 
 
 def unique_violation(fields: dict[str, Any]) -> ApiError:
-    return _entity_error(UNIQUE_VIOLATION, f"UNIQUE violation detected on '{lua_pretty(fields)}'",
-                         fields)
+    return _entity_error(UNIQUE_VIOLATION, f"UNIQUE violation detected on '{lua_pretty(fields)}'", fields)
 
 
 def not_found_by_key(key: dict[str, Any]) -> ApiError:
@@ -106,13 +111,13 @@ def not_found_by_key(key: dict[str, Any]) -> ApiError:
 
 def invalid_primary_key(value: str) -> ApiError:
     key = {"id": value}
-    return _entity_error(INVALID_PRIMARY_KEY, f"invalid primary key: '{lua_pretty(key)}'",
-                         {"id": "expected a valid UUID"})
+    return _entity_error(
+        INVALID_PRIMARY_KEY, f"invalid primary key: '{lua_pretty(key)}'", {"id": "expected a valid UUID"}
+    )
 
 
 def foreign_key_violation(field: str, parent_entity: str, parent_key: dict[str, Any]) -> ApiError:
-    text = (f"the foreign key '{lua_pretty(parent_key)}' does not reference an existing "
-            f"'{parent_entity}' entity.")
+    text = f"the foreign key '{lua_pretty(parent_key)}' does not reference an existing '{parent_entity}' entity."
     return _entity_error(FOREIGN_KEY_VIOLATION, text, {field: parent_key})
 
 

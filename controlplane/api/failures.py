@@ -1,6 +1,7 @@
 """Every failure as a Kong-shaped answer: API errors as built, store errors mapped to Kong's
 codes, routing misses as 404/405, the database down as 503, anything else a logged 500 with
 no detail (never a traceback)."""
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,7 @@ def _from_store(exc: store_errors.StoreError) -> errors.ApiError | None:
         return errors.unique_violation(exc.fields)
     if isinstance(exc, store_errors.ValueTooLong):
         msg = f"length must be at most {exc.limit} bytes"
-        return errors.schema_violation(
-            {exc.field: msg if exc.position is None else {exc.position: msg}})
+        return errors.schema_violation({exc.field: msg if exc.position is None else {exc.position: msg}})
     if isinstance(exc, store_errors.SniTaken):
         return errors.schema_violation({"snis": str(exc)})
     if isinstance(exc, store_errors.ForeignKeyViolation):

@@ -1,4 +1,5 @@
 """Node information (kong/api/routes/kong.lua, health.lua): `GET /`, `/status`, `/endpoints`."""
+
 from __future__ import annotations
 
 import inspect
@@ -34,20 +35,22 @@ async def _plugins_in_use(request: Request) -> list[str]:
 
 async def root(request: Request) -> Response:
     api = ctx(request)
-    return json_response({
-        "tagline": "Welcome to gantry",
-        "version": VERSION,
-        "edition": "community",
-        "hostname": api.hostname,
-        "node_id": api.node_id,
-        "plugins": {
-            "available_on_server": available_on_server(api.plugins),
-            "enabled_in_cluster": await _plugins_in_use(request),
-        },
-        # `database` ("postgres" or "off") is what go-kong reads to tell DB-less from DB mode
-        "configuration": api.conf.as_sanitized_dict(),
-        "pids": {"master": os.getpid()},
-    })
+    return json_response(
+        {
+            "tagline": "Welcome to gantry",
+            "version": VERSION,
+            "edition": "community",
+            "hostname": api.hostname,
+            "node_id": api.node_id,
+            "plugins": {
+                "available_on_server": available_on_server(api.plugins),
+                "enabled_in_cluster": await _plugins_in_use(request),
+            },
+            # `database` ("postgres" or "off") is what go-kong reads to tell DB-less from DB mode
+            "configuration": api.conf.as_sanitized_dict(),
+            "pids": {"master": os.getpid()},
+        }
+    )
 
 
 async def status(request: Request) -> Response:
@@ -57,15 +60,17 @@ async def status(request: Request) -> Response:
         reachable = await reachable
     counters = api.counters
     connections = counters.open_connections() if counters.open_connections else counters.in_flight
-    return json_response({
-        "database": {"reachable": bool(reachable)},
-        "server": {
-            "total_requests": counters.total_requests,
-            "connections_active": connections,
-            "connections_writing": counters.in_flight,
-            "connections_waiting": max(connections - counters.in_flight, 0),
-        },
-    })
+    return json_response(
+        {
+            "database": {"reachable": bool(reachable)},
+            "server": {
+                "total_requests": counters.total_requests,
+                "connections_active": connections,
+                "connections_writing": counters.in_flight,
+                "connections_waiting": max(connections - counters.in_flight, 0),
+            },
+        }
+    )
 
 
 def _segment_order(path: str) -> str:

@@ -5,6 +5,7 @@ Request bodies carry the field constraints JSON Schema can say (types, enums, bo
 lengths); cross-field checks stay with the validator, so any write may answer 400.
 Responses describe types only, except /clustering/*, whose fields are all listed as required.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -21,9 +22,17 @@ from dataplane.schema import MISSING, Field
 from .rendering import json_response
 from .resources import COLLECTION, ENDPOINTS, PARENT, RESOURCES, Endpoint, Resource
 
-_JSON_TYPES = {"string": "string", "integer": "integer", "number": "number",
-               "boolean": "boolean", "array": "array", "set": "array", "map": "object",
-               "record": "object", "foreign": "object"}
+_JSON_TYPES = {
+    "string": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+    "array": "array",
+    "set": "array",
+    "map": "object",
+    "record": "object",
+    "foreign": "object",
+}
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -80,15 +89,21 @@ def _properties(res: Resource, strict: bool) -> dict[str, Any]:
 def _required(res: Resource, skip: str | None) -> list[str]:
     """Fields a POST must give: required, not generated, no default (foreign key of a
     nested collection excepted: the path sets it)."""
-    return [n for n, f in res.schema.fields
-            if f.required and not f.auto and f.default is MISSING and n != skip]
+    return [n for n, f in res.schema.fields if f.required and not f.auto and f.default is MISSING and n != skip]
 
 
 def _components() -> dict[str, Any]:
     schemas: dict[str, Any] = {
-        "Error": {"type": "object", "properties": {
-            "message": {"type": "string"}, "code": {"type": "integer"},
-            "name": {"type": "string"}, "fields": {}, "options": {}}},
+        "Error": {
+            "type": "object",
+            "properties": {
+                "message": {"type": "string"},
+                "code": {"type": "integer"},
+                "name": {"type": "string"},
+                "fields": {},
+                "options": {},
+            },
+        },
     }
     for res in RESOURCES.values():
         schemas[res.entity] = {"type": "object", "properties": _properties(res, False)}
@@ -103,9 +118,15 @@ def _ref(name: str) -> dict[str, Any]:
 
 def _page(item: dict[str, Any]) -> dict[str, Any]:
     """Kong's page of `item`s: `next` is null on the last page, `offset` only when there is more."""
-    return {"type": "object", "required": ["data", "next"], "properties": {
-        "data": {"type": "array", "items": item}, "next": {"type": ["string", "null"]},
-        "offset": {"type": "string"}}}
+    return {
+        "type": "object",
+        "required": ["data", "next"],
+        "properties": {
+            "data": {"type": "array", "items": item},
+            "next": {"type": ["string", "null"]},
+            "offset": {"type": "string"},
+        },
+    }
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -128,8 +149,7 @@ def _body(res: Resource, required: list[str] | None) -> dict[str, Any]:
 
 def _path_params(path: str) -> list[dict[str, Any]]:
     names = [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
-    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-            for n in names]
+    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}} for n in names]
 
 
 _PAGE_QUERY = [
@@ -146,8 +166,10 @@ def _operations(ep: Endpoint) -> dict[str, Any]:
         skip = ep.fk if ep.parent else None
         return {
             "get": {"parameters": _PAGE_QUERY, "responses": _answers(200, _ref(f"{name}_page"), 400, 404)},
-            "post": {"requestBody": _body(res, _required(res, skip)),
-                     "responses": _answers(201, entity, 400, 404, 409, 415)},
+            "post": {
+                "requestBody": _body(res, _required(res, skip)),
+                "responses": _answers(201, entity, 400, 404, 409, 415),
+            },
         }
     writes = {"requestBody": _body(res, None), "responses": _answers(200, entity, 400, 404, 409, 415)}
     return {
@@ -173,41 +195,80 @@ _INTEGER, _STRING = {"type": "integer"}, {"type": "string"}
 _HASH = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
 _VERSION = {"type": "integer", "minimum": 0}
 _DATA_PLANE_FIELDS: dict[str, Any] = {
-    "id": {"type": "string", "format": "uuid"}, "ip": _STRING, "hostname": _STRING, "version": _STRING,
-    "sync_status": {"type": "string", "enum": list(SYNC_STATUSES)}, "config_hash": _HASH,
-    "last_seen": _INTEGER, "labels": {"type": "object", "additionalProperties": _STRING},
-    "cert_details": {"type": "object", "required": ["expiry_timestamp"],
-                     "properties": {"expiry_timestamp": {"type": ["integer", "null"]}}},
-    "ttl": _INTEGER, "updated_at": _INTEGER, "config_version": _VERSION,
-    "expected_config_hash": _HASH, "expected_config_version": _VERSION, "versions_behind": _VERSION,
+    "id": {"type": "string", "format": "uuid"},
+    "ip": _STRING,
+    "hostname": _STRING,
+    "version": _STRING,
+    "sync_status": {"type": "string", "enum": list(SYNC_STATUSES)},
+    "config_hash": _HASH,
+    "last_seen": _INTEGER,
+    "labels": {"type": "object", "additionalProperties": _STRING},
+    "cert_details": {
+        "type": "object",
+        "required": ["expiry_timestamp"],
+        "properties": {"expiry_timestamp": {"type": ["integer", "null"]}},
+    },
+    "ttl": _INTEGER,
+    "updated_at": _INTEGER,
+    "config_version": _VERSION,
+    "expected_config_hash": _HASH,
+    "expected_config_version": _VERSION,
+    "versions_behind": _VERSION,
 }
 _DATA_PLANE = {"type": "object", "required": list(_DATA_PLANE_FIELDS), "properties": _DATA_PLANE_FIELDS}
 # Kong's deprecated GET /clustering/status: node id -> a few of the row's fields.
 _CLUSTER_STATUS_FIELDS = {"config_hash": _HASH, "hostname": _STRING, "ip": _STRING, "last_seen": _INTEGER}
-_CLUSTER_STATUS = {"type": "object", "additionalProperties": {
-    "type": "object", "required": list(_CLUSTER_STATUS_FIELDS), "properties": _CLUSTER_STATUS_FIELDS}}
+_CLUSTER_STATUS = {
+    "type": "object",
+    "additionalProperties": {
+        "type": "object",
+        "required": list(_CLUSTER_STATUS_FIELDS),
+        "properties": _CLUSTER_STATUS_FIELDS,
+    },
+}
 
 # the few hand-written routes (info, schemas, tags, clustering), described where they are listed
 _FIXED: dict[str, dict[str, Any]] = {
-    "/": {"get": {"responses": _answers(200, _object(version={"type": "string"}, node_id={"type": "string"},
-                                                     hostname={"type": "string"}, plugins=_object(),
-                                                     configuration=_object()))}},
-    "/status": {"get": {"responses": _answers(200, _object(database=_object(reachable={"type": "boolean"}),
-                                                           server=_object()))}},
+    "/": {
+        "get": {
+            "responses": _answers(
+                200,
+                _object(
+                    version={"type": "string"},
+                    node_id={"type": "string"},
+                    hostname={"type": "string"},
+                    plugins=_object(),
+                    configuration=_object(),
+                ),
+            )
+        }
+    },
+    "/status": {
+        "get": {"responses": _answers(200, _object(database=_object(reachable={"type": "boolean"}), server=_object()))}
+    },
     "/endpoints": {"get": {"responses": _answers(200, _object(data=_STRING_LIST))}},
     "/openapi.json": {"get": {"responses": _answers(200, _object())}},
     "/plugins/enabled": {"get": {"responses": _answers(200, _object(enabled_plugins=_STRING_LIST))}},
     "/schemas/{name}": {"get": {"parameters": _ENTITY_NAME, "responses": _answers(200, _object(), 404)}},
     "/schemas/plugins/{name}": {"get": {"parameters": _ENTITY_NAME, "responses": _answers(200, _object(), 404)}},
-    "/schemas/{name}/validate": {"post": {
-        "parameters": _ENTITY_NAME, "requestBody": {"required": False, **_json(_object())},
-        "responses": _answers(200, _object(message={"type": "string"}), 400, 404, 415)}},
+    "/schemas/{name}/validate": {
+        "post": {
+            "parameters": _ENTITY_NAME,
+            "requestBody": {"required": False, **_json(_object())},
+            "responses": _answers(200, _object(message={"type": "string"}), 400, 404, 415),
+        }
+    },
     "/tags": {"get": {"parameters": _PAGE_QUERY[:2], "responses": _answers(200, _TAG_PAGE, 400)}},
-    "/tags/{tags}": {"get": {"parameters": [*_path_params("/tags/{tags}"), *_PAGE_QUERY[:2]],
-                             "responses": _answers(200, _TAG_PAGE, 400)}},
+    "/tags/{tags}": {
+        "get": {
+            "parameters": [*_path_params("/tags/{tags}"), *_PAGE_QUERY[:2]],
+            "responses": _answers(200, _TAG_PAGE, 400),
+        }
+    },
     # both answer 400 on a node that is not a control plane
-    "/clustering/data-planes": {"get": {"parameters": _PAGE_QUERY[:2],
-                                        "responses": _answers(200, _page(_ref("data_plane")), 400)}},
+    "/clustering/data-planes": {
+        "get": {"parameters": _PAGE_QUERY[:2], "responses": _answers(200, _page(_ref("data_plane")), 400)}
+    },
     "/clustering/status": {"get": {"deprecated": True, "responses": _answers(200, _CLUSTER_STATUS, 400)}},
 }
 
@@ -223,8 +284,11 @@ def document() -> dict[str, Any]:
         paths[ep.path] = ops
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Gantry Admin API", "version": __version__,
-                 "description": "Kong-compatible Admin API of the Gantry control plane."},
+        "info": {
+            "title": "Gantry Admin API",
+            "version": __version__,
+            "description": "Kong-compatible Admin API of the Gantry control plane.",
+        },
         "paths": paths,
         "components": _components(),
     }

@@ -1,5 +1,6 @@
 """Kong's DAO semantics over the store: find by id or endpoint key, validate with the shared
 schemas, merge for PATCH, replace for PUT (kong/db/dao/init.lua, kong/api/endpoints.lua)."""
+
 from __future__ import annotations
 
 import uuid
@@ -68,8 +69,7 @@ def _target_key(key: str) -> str | None:
     return entity["target"]
 
 
-async def find(api: ApiContext, res: Resource, key: str, *,
-               for_put: bool = False) -> dict[str, Any] | None:
+async def find(api: ApiContext, res: Resource, key: str, *, for_put: bool = False) -> dict[str, Any] | None:
     """GET-style lookup: by id, else by the entity's endpoint key (name, username, ...); a
     certificate by one of its SNI names (`for_put`: see `certificates.by_sni`)."""
     if has_nul(key):
@@ -83,8 +83,9 @@ async def find(api: ApiContext, res: Resource, key: str, *,
     return await api.store.get_by_key(res.entity, key)
 
 
-async def find_child(api: ApiContext, res: Resource, key: str, fk: str,
-                     parent: dict[str, Any]) -> dict[str, Any] | None:
+async def find_child(
+    api: ApiContext, res: Resource, key: str, fk: str, parent: dict[str, Any]
+) -> dict[str, Any] | None:
     """An entity that must belong to `parent` through `fk` (None when it does not).
 
     A target's endpoint key is only unique within its upstream, so it is searched there.
@@ -93,8 +94,7 @@ async def find_child(api: ApiContext, res: Resource, key: str, fk: str,
         wanted = {key, _target_key(key)}
         offset = None
         while True:
-            rows, offset = await api.store.page("targets", size=1000, offset=offset,
-                                                foreign=(fk, parent["id"]))
+            rows, offset = await api.store.page("targets", size=1000, offset=offset, foreign=(fk, parent["id"]))
             for row in rows:
                 if row["target"] in wanted:
                     return row
@@ -126,16 +126,16 @@ def merged(api: ApiContext, res: Resource, changes: dict[str, Any], current: dic
     return out
 
 
-async def update(api: ApiContext, res: Resource, current: dict[str, Any],
-                 changes: dict[str, Any]) -> dict[str, Any]:
+async def update(api: ApiContext, res: Resource, current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """PATCH: merge, validate the whole entity, write."""
     changes = {k: v for k, v in changes.items() if k != "id"}
     entity = validated(api, res, merged(api, res, changes, current))
     return await api.store.update(res.entity, current["id"], entity)
 
 
-async def upsert(api: ApiContext, res: Resource, key: str, data: dict[str, Any],
-                 current: dict[str, Any] | None) -> dict[str, Any]:
+async def upsert(
+    api: ApiContext, res: Resource, key: str, data: dict[str, Any], current: dict[str, Any] | None
+) -> dict[str, Any]:
     """PUT: the body replaces the entity named by `key` (an id, or its endpoint key, which
     the body cannot contradict), creating it when absent. A certificate keeps its SNIs when
     the body does not mention `snis` (Kong's DAO upsert)."""

@@ -1,5 +1,6 @@
 """Collection query arguments (`size`, `offset`, `tags`) and the page body, as Kong's
 kong/api/endpoints.lua and kong/db/dao/init.lua check and build them."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Responses as Kong's Admin API sends them: compact JSON, `application/json; charset=utf-8`."""
+
 from __future__ import annotations
 
 from typing import Any

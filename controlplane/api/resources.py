@@ -2,6 +2,7 @@
 for every entity a collection and an entity path, and for every foreign key the nested
 collection, the nested entity and the "parent of" path. Handlers and the OpenAPI document
 are both built from this one list."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,8 +13,7 @@ from dataplane.schema import ENTITIES, EntitySchema
 _PATH_NAMES = {"keyauth_credentials": ("key-auths", "key-auth")}
 
 # Paths Kong switches off (kong/api/routes/targets.lua, snis.lua): 404 as for unknown paths
-DISABLED = frozenset({"/targets", "/targets/{targets}", "/targets/{targets}/upstream",
-                      "/snis/{snis}/certificate"})
+DISABLED = frozenset({"/targets", "/targets/{targets}", "/targets/{targets}/upstream", "/snis/{snis}/certificate"})
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,7 @@ class Resource:
 
 
 RESOURCES: dict[str, Resource] = {
-    name: Resource(name, *_PATH_NAMES.get(name, (name, name)), schema)
-    for name, schema in ENTITIES.items()
+    name: Resource(name, *_PATH_NAMES.get(name, (name, name)), schema) for name, schema in ENTITIES.items()
 }
 
 COLLECTION = "collection"  # /services, /services/{services}/routes

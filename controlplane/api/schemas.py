@@ -1,5 +1,6 @@
 """Schema endpoints (kong/api/routes/kong.lua, plugins.lua): `/schemas/{entity}`,
 `/schemas/plugins/{name}`, `/schemas/{entity}/validate`, `/plugins/enabled`."""
+
 from __future__ import annotations
 
 from starlette.requests import Request

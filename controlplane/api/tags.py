@@ -1,5 +1,6 @@
 """`GET /tags` and `GET /tags/{tags}` (kong/api/routes/tags.lua): every tagged entity, as
 `{"entity_name", "entity_id", "tag"}` rows, paginated like any collection."""
+
 from __future__ import annotations
 
 from urllib.parse import quote

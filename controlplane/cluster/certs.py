@@ -1,4 +1,5 @@
 """The cluster listener's TLS settings from kong.conf: who may connect, and how to tell."""
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,10 @@ class ClusterTls:
     def refusal(self, peer_der: bytes) -> str | None:
         """Why a verified client certificate is still refused, or None."""
         if self.mode == "shared" and hashlib.sha256(peer_der).digest() != self.own_digest:
-            return ("data plane presented incorrect client certificate during handshake "
-                    "(digest does not match the control plane certificate)")
+            return (
+                "data plane presented incorrect client certificate during handshake "
+                "(digest does not match the control plane certificate)"
+            )
         return None
 
 
@@ -34,8 +37,7 @@ def _read_certificate(path: str) -> x509.Certificate:
         with open(path, "rb") as f:
             return x509.load_pem_x509_certificate(f.read())
     except (OSError, ValueError) as exc:
-        raise CertificateError(f"cluster_cert: failed loading certificate from {path}: {exc}") \
-            from None
+        raise CertificateError(f"cluster_cert: failed loading certificate from {path}: {exc}") from None
 
 
 def expiry(der: bytes) -> int:
@@ -54,15 +56,14 @@ def load(conf: Conf) -> ClusterTls:
     try:
         context.load_cert_chain(conf.cluster_cert, conf.cluster_cert_key)
     except (OSError, ssl.SSLError) as exc:
-        raise CertificateError(f"cluster_cert_key: cannot use {conf.cluster_cert_key} with "
-                               f"{conf.cluster_cert}: {exc}") from None
+        raise CertificateError(
+            f"cluster_cert_key: cannot use {conf.cluster_cert_key} with {conf.cluster_cert}: {exc}"
+        ) from None
     context.verify_mode = ssl.CERT_REQUIRED
     # shared: the cluster certificate is the only trust root; pki: the cluster CA.
     root = conf.cluster_ca_cert if conf.cluster_mtls == "pki" else conf.cluster_cert
     try:
         context.load_verify_locations(cafile=root)
     except (OSError, ssl.SSLError) as exc:
-        raise CertificateError(f"cluster_ca_cert: failed loading certificate from {root}: {exc}") \
-            from None
-    return ClusterTls(conf.cluster_mtls, context,
-                      hashlib.sha256(own.public_bytes(Encoding.DER)).digest())
+        raise CertificateError(f"cluster_ca_cert: failed loading certificate from {root}: {exc}") from None
+    return ClusterTls(conf.cluster_mtls, context, hashlib.sha256(own.public_bytes(Encoding.DER)).digest())

@@ -1,6 +1,7 @@
 """Which data planes may receive configuration, with Kong's rules and wording
 (kong/clustering/compat): the same major version and a minor no newer than the control
 plane's; every plugin configured present on the data plane, same major, minor no newer."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,7 @@ UNKNOWN = "unknown"
 KONG_VERSION_INCOMPATIBLE = "kong_version_incompatible"
 PLUGIN_SET_INCOMPATIBLE = "plugin_set_incompatible"
 PLUGIN_VERSION_INCOMPATIBLE = "plugin_version_incompatible"
-SYNC_STATUSES = (NORMAL, UNKNOWN, KONG_VERSION_INCOMPATIBLE, PLUGIN_SET_INCOMPATIBLE,
-                 PLUGIN_VERSION_INCOMPATIBLE)
+SYNC_STATUSES = (NORMAL, UNKNOWN, KONG_VERSION_INCOMPATIBLE, PLUGIN_SET_INCOMPATIBLE, PLUGIN_VERSION_INCOMPATIBLE)
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.\d+)?")
 
@@ -33,32 +33,38 @@ def check_version(dp: str, cp: str) -> Refused | None:
     dp_mm, cp_mm = _major_minor(dp), _major_minor(cp)
     assert cp_mm is not None, f"control plane version '{cp}' is not major.minor.patch"
     if dp_mm is None or dp_mm[0] != cp_mm[0]:
-        return Refused(KONG_VERSION_INCOMPATIBLE,
-                       f"data plane version {dp or '(none)'} is incompatible with control plane "
-                       f"version {cp} ({cp_mm[0]}.x.y are accepted)")
+        return Refused(
+            KONG_VERSION_INCOMPATIBLE,
+            f"data plane version {dp or '(none)'} is incompatible with control plane "
+            f"version {cp} ({cp_mm[0]}.x.y are accepted)",
+        )
     if dp_mm[1] > cp_mm[1]:
-        return Refused(KONG_VERSION_INCOMPATIBLE,
-                       f"data plane version {dp} is incompatible with older control plane "
-                       f"version {cp}")
+        return Refused(
+            KONG_VERSION_INCOMPATIBLE, f"data plane version {dp} is incompatible with older control plane version {cp}"
+        )
     return None
 
 
-def check_plugins(dp_plugins: Mapping[str, str], configured: Iterable[str],
-                  cp_plugins: Mapping[str, str], cp_version: str) -> Refused | None:
+def check_plugins(
+    dp_plugins: Mapping[str, str], configured: Iterable[str], cp_plugins: Mapping[str, str], cp_version: str
+) -> Refused | None:
     """`configured`: plugin names in the config to push; versions are major.minor.patch,
     a plugin the control plane does not list has the control plane's version."""
     names = sorted(set(configured))
     for name in names:
         if name not in dp_plugins:
-            return Refused(PLUGIN_SET_INCOMPATIBLE,
-                           f"configured {name} plugin {cp_plugins.get(name, cp_version)} "
-                           "is missing from data plane")
+            return Refused(
+                PLUGIN_SET_INCOMPATIBLE,
+                f"configured {name} plugin {cp_plugins.get(name, cp_version)} is missing from data plane",
+            )
     for name in names:
         cp = cp_plugins.get(name, cp_version)
         dp_mm, cp_mm = _major_minor(dp_plugins[name]), _major_minor(cp)
         if dp_mm is None or cp_mm is None or dp_mm[0] != cp_mm[0] or dp_mm[1] > cp_mm[1]:
-            return Refused(PLUGIN_VERSION_INCOMPATIBLE,
-                           f"configured data plane {name} plugin version "
-                           f"{dp_plugins[name] or '(none)'} is different to control plane "
-                           f"plugin version {cp}")
+            return Refused(
+                PLUGIN_VERSION_INCOMPATIBLE,
+                f"configured data plane {name} plugin version "
+                f"{dp_plugins[name] or '(none)'} is different to control plane "
+                f"plugin version {cp}",
+            )
     return None

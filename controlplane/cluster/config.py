@@ -2,6 +2,7 @@
 advanced by reading only what the change log says changed, and encoded into FullConfig and
 Delta messages once per version (per version pair for deltas), whatever the number of data
 planes. Reads that fail raise and change nothing: data planes keep what they have."""
+
 from __future__ import annotations
 
 import asyncio
@@ -41,8 +42,7 @@ class Snapshot:
 
 
 class ConfigState:
-    def __init__(self, entities: EntityStore, changes: ChangeLogReader,
-                 migrations: Migrations) -> None:
+    def __init__(self, entities: EntityStore, changes: ChangeLogReader, migrations: Migrations) -> None:
         self._entities = entities
         self._changes = changes
         self._migrations = migrations
@@ -70,9 +70,12 @@ class ConfigState:
             if version == self.current.version:
                 return False
             if version < self.current.version:
-                log.warning("the database's configuration version went back from %d to %d "
-                            "(database restored or replaced?): reading it whole",
-                            self.current.version, version)
+                log.warning(
+                    "the database's configuration version went back from %d to %d "
+                    "(database restored or replaced?): reading it whole",
+                    self.current.version,
+                    version,
+                )
             if changes is None:
                 await self._load_whole()
             else:
@@ -112,10 +115,8 @@ class ConfigState:
 
     def _publish(self, version: int, touched: list[tuple[str, str]] | None) -> None:
         digest, hashes = self._hasher.update(self._config, touched)
-        plugins = frozenset(p["name"] for p in self._config["plugins"].values()
-                            if p.get("enabled", True))
-        self.current = Snapshot(version, digest, hashes, plugins,
-                                sum(len(s) for s in self._config.values()))
+        plugins = frozenset(p["name"] for p in self._config["plugins"].values() if p.get("enabled", True))
+        self.current = Snapshot(version, digest, hashes, plugins, sum(len(s) for s in self._config.values()))
         self._hashes[version] = digest
         while len(self._hashes) > HASHES_KEPT:
             self._hashes.popitem(last=False)
@@ -146,12 +147,10 @@ class ConfigState:
             changed = await self._changed_since(base, snapshot.version)
             # A delta carrying more than half the config is no cheaper than the config.
             if changed is not None and len(changed) <= max(100, snapshot.size // 2):
-                return await self._once(("delta", base, snapshot.version),
-                                        lambda: self._delta(snapshot, base, changed))
+                return await self._once(("delta", base, snapshot.version), lambda: self._delta(snapshot, base, changed))
         return await self._once(("full", snapshot.version), lambda: self._full(snapshot))
 
-    async def _once(self, key: tuple, build: Callable[[], Awaitable[pb.ControlPlaneMessage]]
-                    ) -> pb.ControlPlaneMessage:
+    async def _once(self, key: tuple, build: Callable[[], Awaitable[pb.ControlPlaneMessage]]) -> pb.ControlPlaneMessage:
         task = self._messages.get(key)
         if task is None or (task.done() and task.exception() is not None):
             task = self._messages[key] = asyncio.ensure_future(build())
@@ -159,13 +158,15 @@ class ConfigState:
 
     async def _changed_since(self, base: int, to: int) -> set[tuple[str, str]] | None:
         if base >= self._history_floor:
-            return {entry for v, entries in self._history.items() if base < v <= to
-                    for entry in entries}
+            return {entry for v, entries in self._history.items() if base < v <= to for entry in entries}
         try:
             changes = await self._changes.changes_since(base)
         except Exception as exc:  # the database is needed only here: fall back to a full config
-            log.warning("cannot read the change log since version %d (%s): sending the whole "
-                        "configuration instead of a delta", base, exc)
+            log.warning(
+                "cannot read the change log since version %d (%s): sending the whole configuration instead of a delta",
+                base,
+                exc,
+            )
             return None
         if changes is None:
             return None
@@ -175,15 +176,19 @@ class ConfigState:
         # Serialised synchronously so the rows are those of `snapshot`; compressed off-loop.
         if self.current is not snapshot:
             raise _Stale()
-        flat = {name: [section[id] for id in sorted(section)]
-                for name, section in self._config.items()}
+        flat = {name: [section[id] for id in sorted(section)] for name, section in self._config.items()}
         payload = await asyncio.to_thread(encoding.compress, encoding.to_json(flat))
-        return pb.ControlPlaneMessage(full=pb.FullConfig(
-            version=snapshot.version, hash=snapshot.hash, hashes=snapshot.hashes,
-            encoding=encoding.ENCODING, payload=payload))
+        return pb.ControlPlaneMessage(
+            full=pb.FullConfig(
+                version=snapshot.version,
+                hash=snapshot.hash,
+                hashes=snapshot.hashes,
+                encoding=encoding.ENCODING,
+                payload=payload,
+            )
+        )
 
-    async def _delta(self, snapshot: Snapshot, base: int,
-                     changed: set[tuple[str, str]]) -> pb.ControlPlaneMessage:
+    async def _delta(self, snapshot: Snapshot, base: int, changed: set[tuple[str, str]]) -> pb.ControlPlaneMessage:
         if self.current is not snapshot:
             raise _Stale()
         upserts: dict[str, list[dict]] = {}
@@ -195,8 +200,14 @@ class ConfigState:
             else:
                 upserts.setdefault(entity, []).append(row)
         data = encoding.to_json({"upserts": upserts, "deletes": deletes})
-        payload = encoding.compress(data) if len(data) < 65536 else \
-            await asyncio.to_thread(encoding.compress, data)
-        return pb.ControlPlaneMessage(delta=pb.Delta(
-            from_version=base, to_version=snapshot.version, hash=snapshot.hash,
-            hashes=snapshot.hashes, encoding=encoding.ENCODING, payload=payload))
+        payload = encoding.compress(data) if len(data) < 65536 else await asyncio.to_thread(encoding.compress, data)
+        return pb.ControlPlaneMessage(
+            delta=pb.Delta(
+                from_version=base,
+                to_version=snapshot.version,
+                hash=snapshot.hash,
+                hashes=snapshot.hashes,
+                encoding=encoding.ENCODING,
+                payload=payload,
+            )
+        )

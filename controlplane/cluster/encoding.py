@@ -1,6 +1,7 @@
 """Config payloads on the wire: JSON (orjson) compressed with gzip, named "gzip+json" in
 the messages. Level 6 is used: measured on 10k services + 10k routes it is 11% smaller
 than level 1 for 0.08 s more, paid once per version, not once per data plane."""
+
 from __future__ import annotations
 
 import gzip

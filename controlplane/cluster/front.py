@@ -8,6 +8,7 @@ relayed, in plain HTTP/2, to the gRPC server on a loopback port. Each relayed co
 recorded by the local port it comes from, so the RPC learns the data plane's address and
 certificate (`peer_for`) and rejects connections that did not come through here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -34,10 +35,14 @@ def _handshake_failure(exc: BaseException, mode: str) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return f"TLS handshake not completed within {HANDSHAKE_TIMEOUT:g} seconds"
     if isinstance(exc, ssl.SSLCertVerificationError):
-        trusted = ("the cluster certificate (cluster_mtls = shared)" if mode == "shared"
-                   else "the cluster CA (cluster_ca_cert)")
-        return (f"client certificate not trusted: {exc.verify_message}; only certificates "
-                f"issued by {trusted} are accepted")
+        trusted = (
+            "the cluster certificate (cluster_mtls = shared)"
+            if mode == "shared"
+            else "the cluster CA (cluster_ca_cert)"
+        )
+        return (
+            f"client certificate not trusted: {exc.verify_message}; only certificates issued by {trusted} are accepted"
+        )
     reason = getattr(exc, "reason", None)
     if reason in ("PEER_DID_NOT_RETURN_A_CERTIFICATE", "NO_CERTIFICATE_RETURNED"):
         return "data plane presented no client certificate (set cluster_cert and cluster_cert_key)"
@@ -92,11 +97,12 @@ class TlsFront:
         # The handshake runs inside this call, so its failure reaches this code (and the log).
         try:
             transport, _ = await loop.connect_accepted_socket(
-                lambda: protocol, conn, ssl=self._tls.context,
-                ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+                lambda: protocol, conn, ssl=self._tls.context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
+            )
         except (ssl.SSLError, OSError, asyncio.TimeoutError) as exc:
-            log.warning("refused a data plane connection from %s:%s: %s", ip, port,
-                        _handshake_failure(exc, self._tls.mode))
+            log.warning(
+                "refused a data plane connection from %s:%s: %s", ip, port, _handshake_failure(exc, self._tls.mode)
+            )
             conn.close()
             return
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
@@ -107,8 +113,7 @@ class TlsFront:
             writer.transport.abort()
             return
         try:
-            backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1",
-                                                                           self._backend_port)
+            backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", self._backend_port)
         except OSError as exc:
             log.error("cluster listener cannot reach its gRPC server: %s", exc)
             writer.transport.abort()
@@ -130,11 +135,16 @@ async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass  # the other side went away: the relay ends
 
 
-async def _relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 backend_reader: asyncio.StreamReader,
-                 backend_writer: asyncio.StreamWriter) -> None:
-    copies = [asyncio.ensure_future(_copy(reader, backend_writer)),
-              asyncio.ensure_future(_copy(backend_reader, writer))]
+async def _relay(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    backend_reader: asyncio.StreamReader,
+    backend_writer: asyncio.StreamWriter,
+) -> None:
+    copies = [
+        asyncio.ensure_future(_copy(reader, backend_writer)),
+        asyncio.ensure_future(_copy(backend_reader, writer)),
+    ]
     try:
         await asyncio.wait(copies, return_when=asyncio.FIRST_COMPLETED)
     finally:

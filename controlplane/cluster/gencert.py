@@ -1,5 +1,6 @@
 """The shared cluster certificate, as `kong hybrid gen_cert` writes it: a self-signed EC P-384
 certificate with CN `kong_clustering`, valid three years, and its key (mode 0600)."""
+
 from __future__ import annotations
 
 import datetime
@@ -28,14 +29,19 @@ def generate(cert_path: str, key_path: str, days: int = DEFAULT_DAYS) -> None:
     key = ec.generate_private_key(ec.SECP384R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, COMMON_NAME)])
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    cert = (x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=days))
-            .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM,
-                                serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
     # The key is created 0600 from the start, never readable by others even for an instant.
     _write(key_path, key_pem, 0o600)
     _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)

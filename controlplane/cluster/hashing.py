@@ -8,6 +8,7 @@ cost is those entities plus md5 over the bytes after them in their type (the `re
 chains its types in name order, so the types after a changed one are fed again too). The
 result is identical to `config_hash` (the tests compare them).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,9 @@ class IncrementalHasher:
         self._hashes: dict[str, str] = {}  # type -> hash of its section (hashed types), "rest"
         self._rest_names: list[str] | None = None  # the rest's types when it was last hashed
 
-    def update(self, config: dict[str, dict[str, dict]],
-               changed: Iterable[tuple[str, str]] | None = None) -> tuple[str, dict[str, str]]:
+    def update(
+        self, config: dict[str, dict[str, dict]], changed: Iterable[tuple[str, str]] | None = None
+    ) -> tuple[str, dict[str, str]]:
         """(config hash, per-type hashes). `changed` names the (type, id) pairs upserted or
         deleted in `config` since the last call; None rehashes everything."""
         if changed is None:
@@ -63,12 +65,10 @@ class IncrementalHasher:
     def _hash_rest(self) -> None:
         """Kong's rest: a table of the format keys and every other non-empty type, written in
         key order; it resumes at the first changed type when the same types are there."""
-        names = sorted(name for name, section in self._sections.items()
-                       if name not in HASHED_TYPES and section)
+        names = sorted(name for name, section in self._sections.items() if name not in HASHED_TYPES and section)
         first = 0
         if names == self._rest_names:
-            first = next((i for i, name in enumerate(names) if self._sections[name].dirty),
-                         len(names))
+            first = next((i for i, name in enumerate(names) if self._sections[name].dirty), len(names))
             if first == len(names):
                 return
             out = self._sections[names[first]].emit(None)

@@ -7,6 +7,7 @@ with its bytes joined and the hasher's state at its start: a change re-joins one
 hash resumes from that block's state, feeding md5 one joined block at a time (no Python per row
 after the change).
 """
+
 from __future__ import annotations
 
 import bisect
@@ -58,7 +59,7 @@ class Section:
         section = cls()
         ids = sorted(entities)
         section._rows = {id: (entities[id], record(entities[id])) for id in ids}
-        section._blocks = [_Block(ids[i:i + BLOCK]) for i in range(0, len(ids), BLOCK)]
+        section._blocks = [_Block(ids[i : i + BLOCK]) for i in range(0, len(ids), BLOCK)]
         section._firsts = [block.ids[0] for block in section._blocks]
         return section
 
@@ -107,10 +108,11 @@ class Section:
         carries on from the state kept before the first changed block). Returns the state
         after it."""
         if out is None:
-            start = 0 if len(self) <= SHORT or self._dirty_from is None else \
-                min(self._dirty_from, len(self._states) - 1)
+            start = (
+                0 if len(self) <= SHORT or self._dirty_from is None else min(self._dirty_from, len(self._states) - 1)
+            )
             out = self._states[start].copy()
-            del self._states[start + 1:]
+            del self._states[start + 1 :]
         else:
             start = 0
             self._states = [out.copy()]

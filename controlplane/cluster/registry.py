@@ -1,6 +1,7 @@
 """Data planes connected to this control plane (in memory) and their rows in
 `clustering_data_planes`, written in the background, coalesced per data plane, so a slow or
 absent database never holds up a config push or a pong."""
+
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,7 @@ class Registry:
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
-        self._tasks = [asyncio.ensure_future(self._write_loop()),
-                       asyncio.ensure_future(self._purge_loop())]
+        self._tasks = [asyncio.ensure_future(self._write_loop()), asyncio.ensure_future(self._purge_loop())]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -85,8 +85,7 @@ class Registry:
             except (StoreError, OSError) as exc:
                 self._requeue(batch)
                 if not self._failing:
-                    log.warning("unable to record data plane status in the database (%s); "
-                                "retrying every second", exc)
+                    log.warning("unable to record data plane status in the database (%s); retrying every second", exc)
                     self._failing = True
                 await asyncio.sleep(1.0)
                 continue
@@ -106,6 +105,5 @@ class Registry:
             except (StoreError, OSError):
                 purged = 0  # the write loop reports the database; try again next round
             if purged:
-                log.info("purged %d data plane(s) not seen for %d seconds", purged,
-                         self._purge_delay)
+                log.info("purged %d data plane(s) not seen for %d seconds", purged, self._purge_delay)
             await asyncio.sleep(PURGE_INTERVAL)

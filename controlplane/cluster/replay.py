@@ -6,6 +6,7 @@ one of its checks (one before every value it writes), so the hash depends on whe
 fall. An entity is therefore kept as its bytes plus the offsets of its checks; replaying it
 honours only the checks that can collapse.
 """
+
 from __future__ import annotations
 
 import bisect

@@ -7,6 +7,7 @@ new version to every connected data plane.
     ...
     await cluster.stop()
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -66,8 +67,8 @@ class ClusterServer:
         backend_port = self._grpc.add_insecure_port("127.0.0.1:0")
         self._front = TlsFront(self._tls, backend_port)
         pb_grpc.add_ClusterServicer_to_server(
-            ClusterService(self.state, self.registry, self._front.peer_for, __version__,
-                           cp_plugins), self._grpc)
+            ClusterService(self.state, self.registry, self._front.peer_for, __version__, cp_plugins), self._grpc
+        )
         await self._grpc.start()
         if sockets is None:
             sockets = [bind(listener, listener.reuseport) for listener in self._conf.cluster_listen]
@@ -78,8 +79,12 @@ class ClusterServer:
         self.registry.start()
         self.watcher.start()
         self._refresher = asyncio.ensure_future(self._refresh_loop())
-        log.info("serving configuration version %d (hash %s) to data planes (cluster_mtls = %s)",
-                 self.state.current.version, self.state.current.hash, self._conf.cluster_mtls)
+        log.info(
+            "serving configuration version %d (hash %s) to data planes (cluster_mtls = %s)",
+            self.state.current.version,
+            self.state.current.hash,
+            self._conf.cluster_mtls,
+        )
 
     async def stop(self) -> None:
         if self._refresher is not None:
@@ -109,17 +114,18 @@ class ClusterServer:
             if changed:
                 snapshot = self.state.current
                 members = self.registry.members()
-                log.debug("configuration version %d: pushing to %d data plane(s)",
-                          snapshot.version, len(members))
+                log.debug("configuration version %d: pushing to %d data plane(s)", snapshot.version, len(members))
                 for member in members:
                     member.wake()
 
     def _report(self, problem: str | None) -> None:
         # One line when reading starts failing and one when it recovers, not one a second.
         if problem and not self._failing:
-            log.error("unable to read the configuration from the database, not pushing to data "
-                      "planes (they keep serving their current configuration): %s", problem)
+            log.error(
+                "unable to read the configuration from the database, not pushing to data "
+                "planes (they keep serving their current configuration): %s",
+                problem,
+            )
         elif problem is None and self._failing:
-            log.info("configuration readable again (version %d); pushes resume",
-                     self.state.current.version)
+            log.info("configuration readable again (version %d); pushes resume", self.state.current.version)
         self._failing = problem

@@ -1,5 +1,6 @@
 """`Cluster.Connect`: one stream per data plane. The first message must be a Hello; then
 pings are answered and acks handed to the session, while the session pushes config."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,21 +26,29 @@ PING_WAIT = 45.0
 
 
 class ClusterService(pb_grpc.ClusterServicer):
-    def __init__(self, state: ConfigState, registry: Registry,
-                 peer_for: Callable[[str], Peer | None], cp_version: str,
-                 cp_plugins: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        state: ConfigState,
+        registry: Registry,
+        peer_for: Callable[[str], Peer | None],
+        cp_version: str,
+        cp_plugins: Mapping[str, str],
+    ) -> None:
         self._state = state
         self._registry = registry
         self._peer_for = peer_for
         self._cp_version = cp_version
         self._cp_plugins = cp_plugins
 
-    async def Connect(self, request_iterator: AsyncIterator[pb.DataPlaneMessage],
-                      context: grpc.aio.ServicerContext) -> None:
+    async def Connect(
+        self, request_iterator: AsyncIterator[pb.DataPlaneMessage], context: grpc.aio.ServicerContext
+    ) -> None:
         peer = self._peer_for(context.peer())
         if peer is None:
-            log.warning("refused a cluster connection from %s that did not come through the "
-                        "cluster listener's TLS", context.peer())
+            log.warning(
+                "refused a cluster connection from %s that did not come through the cluster listener's TLS",
+                context.peer(),
+            )
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "connect through cluster_listen")
         messages = aiter(request_iterator)
         try:
@@ -57,13 +66,13 @@ class ClusterService(pb_grpc.ClusterServicer):
             async with write_lock:  # pongs and pushes come from two tasks
                 await context.write(message)
 
-        session = Session(first.hello, peer, self._state, write, self._cp_version,
-                          self._cp_plugins, self._registry.touch)
+        session = Session(
+            first.hello, peer, self._state, write, self._cp_version, self._cp_plugins, self._registry.touch
+        )
         previous = self._registry.add(session)
         if previous is not None:
             log.info("%s reconnected before its previous stream ended", session)
-        log.info("%s connected (version %s, config version %d)", session, session.version,
-                 session.config_version)
+        log.info("%s connected (version %s, config version %d)", session, session.version, session.config_version)
         pusher = asyncio.ensure_future(session.run())
         try:
             await _read(messages, session, write)
@@ -79,8 +88,7 @@ class ClusterService(pb_grpc.ClusterServicer):
             log.error("pushing to %s failed: %r", session, pusher.exception())
 
 
-async def _read(messages: AsyncIterator[pb.DataPlaneMessage], session: Session,
-                write: Callable) -> None:
+async def _read(messages: AsyncIterator[pb.DataPlaneMessage], session: Session, write: Callable) -> None:
     while True:
         try:
             message = await asyncio.wait_for(anext(messages), PING_WAIT)
@@ -89,8 +97,7 @@ async def _read(messages: AsyncIterator[pb.DataPlaneMessage], session: Session,
         kind = message.WhichOneof("kind")
         if kind == "ping":
             session.seen(message.ping.config_version, message.ping.config_hash)
-            await write(pb.ControlPlaneMessage(
-                pong=pb.Pong(config_version=session.expected_version())))
+            await write(pb.ControlPlaneMessage(pong=pb.Pong(config_version=session.expected_version())))
         elif kind == "ack":
             session.acked(message.ack)
         else:

@@ -5,6 +5,7 @@ Pushes are latest-wins: a wake-up while a push is in flight (sent, ack awaited) 
 the session dirty, and one more push from the acknowledged version follows. A data plane
 whose version is unknown, rejected a delta, or stopped answering gets the whole config.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,9 +28,16 @@ Writer = Callable[[pb.ControlPlaneMessage], Awaitable[None]]
 
 
 class Session:
-    def __init__(self, hello: pb.Hello, peer: Peer, state: ConfigState, write: Writer,
-                 cp_version: str, cp_plugins: Mapping[str, str],
-                 on_change: Callable[[Session], None]) -> None:
+    def __init__(
+        self,
+        hello: pb.Hello,
+        peer: Peer,
+        state: ConfigState,
+        write: Writer,
+        cp_version: str,
+        cp_plugins: Mapping[str, str],
+        on_change: Callable[[Session], None],
+    ) -> None:
         self.node_id = hello.node_id
         self.hostname = hello.hostname
         self.ip = peer.ip
@@ -49,8 +57,9 @@ class Session:
         # The version a delta may start from: what the data plane holds, unless its hash
         # shows it is another database's config.
         known = state.hash_of(hello.config_version)
-        self._base: int | None = hello.config_version if known in (None, self.config_hash) \
-            and hello.config_version > 0 else None
+        self._base: int | None = (
+            hello.config_version if known in (None, self.config_hash) and hello.config_version > 0 else None
+        )
         self._wake = asyncio.Event()
         self._ack: asyncio.Future[pb.Ack] | None = None
         self._refused: compat.Refused | None = None
@@ -60,11 +69,18 @@ class Session:
         return f"data plane {self.hostname} (id: {self.node_id}, ip: {self.ip})"
 
     def row(self) -> dict[str, Any]:
-        return {"id": self.node_id, "hostname": self.hostname, "ip": self.ip,
-                "version": self.version, "sync_status": self.sync_status,
-                "config_hash": self.config_hash, "config_version": self.config_version,
-                "labels": self.labels, "cert_expiry": self.cert_expiry,
-                "last_seen": self.last_seen}
+        return {
+            "id": self.node_id,
+            "hostname": self.hostname,
+            "ip": self.ip,
+            "version": self.version,
+            "sync_status": self.sync_status,
+            "config_hash": self.config_hash,
+            "config_version": self.config_version,
+            "labels": self.labels,
+            "cert_expiry": self.cert_expiry,
+            "last_seen": self.last_seen,
+        }
 
     def expected_version(self) -> int:
         snapshot = self._state.current
@@ -114,8 +130,7 @@ class Session:
             self._set_status(compat.NORMAL)
             await self._write(pb.ControlPlaneMessage(pong=pb.Pong(config_version=snapshot.version)))
             return
-        refused = compat.check_plugins(self.plugins, snapshot.plugins, self._cp_plugins,
-                                       self._cp_version)
+        refused = compat.check_plugins(self.plugins, snapshot.plugins, self._cp_plugins, self._cp_version)
         if refused is not None:
             if refused != self._refused:
                 await self._refuse(refused)
@@ -123,10 +138,13 @@ class Session:
         self._refused = None
         if snapshot.version == 0 and snapshot.size == 0 and self.config_hash != EMPTY_HASH:
             # The #12861 trap: a database never written to would wipe a working data plane.
-            log.warning("unable to send updated configuration to %s: the database has never "
-                        "been written to (configuration version 0) while the data plane holds "
-                        "version %d; not replacing it with an empty configuration",
-                        self, self.config_version)
+            log.warning(
+                "unable to send updated configuration to %s: the database has never "
+                "been written to (configuration version 0) while the data plane holds "
+                "version %d; not replacing it with an empty configuration",
+                self,
+                self.config_version,
+            )
             return
         message = await self._state.message_for(self._base)
         kind = message.WhichOneof("kind")
@@ -137,8 +155,13 @@ class Session:
         try:
             ack = await asyncio.wait_for(self._ack, ACK_TIMEOUT)
         except asyncio.TimeoutError:
-            log.warning("%s did not acknowledge configuration version %d within %g seconds; "
-                        "it will get the whole configuration next", self, sent, ACK_TIMEOUT)
+            log.warning(
+                "%s did not acknowledge configuration version %d within %g seconds; "
+                "it will get the whole configuration next",
+                self,
+                sent,
+                ACK_TIMEOUT,
+            )
             self._base = None
             return
         finally:
@@ -146,11 +169,15 @@ class Session:
         if ack.applied and ack.version == sent:
             self._base = sent
             self._set_status(compat.NORMAL)
-            log.debug("%s applied %s to version %d in %.3f s", self, kind, sent,
-                      time.monotonic() - started)
+            log.debug("%s applied %s to version %d in %.3f s", self, kind, sent, time.monotonic() - started)
             return
-        log.warning("%s did not apply configuration version %d (%s): %s", self, sent, kind,
-                    ack.error or f"acknowledged version {ack.version} instead")
+        log.warning(
+            "%s did not apply configuration version %d (%s): %s",
+            self,
+            sent,
+            kind,
+            ack.error or f"acknowledged version {ack.version} instead",
+        )
         self._base = None
         if kind == "delta":
             self._wake.set()  # retry at once with the whole configuration
@@ -159,8 +186,9 @@ class Session:
         log.warning("unable to send updated configuration to %s: %s", self, refused.reason)
         self._refused = refused
         self._set_status(refused.sync_status)
-        await self._write(pb.ControlPlaneMessage(refusal=pb.Refusal(
-            sync_status=refused.sync_status, reason=refused.reason)))
+        await self._write(
+            pb.ControlPlaneMessage(refusal=pb.Refusal(sync_status=refused.sync_status, reason=refused.reason))
+        )
 
     def _set_status(self, status: str) -> None:
         if status != self.sync_status:

@@ -2,6 +2,7 @@
 connection (so a write through any control plane on the database is heard at once), and a
 poll every `poll_interval` seconds in case a notification is lost or the listening
 connection is down. Both only call `on_change()`; the reader finds out what changed."""
+
 from __future__ import annotations
 
 import asyncio
@@ -43,8 +44,11 @@ class ChangeWatcher:
                 connection = await listen(self._conf, CHANNEL, lambda _: self._on_change(), lost.set)
             except (StoreError, OSError) as exc:
                 if not reported:
-                    log.warning("cannot LISTEN for configuration changes (%s); polling every "
-                                "%g s until the database is back", exc, self._poll_interval)
+                    log.warning(
+                        "cannot LISTEN for configuration changes (%s); polling every %g s until the database is back",
+                        exc,
+                        self._poll_interval,
+                    )
                     reported = True
                 await asyncio.sleep(RECONNECT_DELAY)
                 continue

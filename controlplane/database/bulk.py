@@ -1,4 +1,5 @@
 """Whole-configuration reads and writes: the consistent export and the upserting import."""
+
 from __future__ import annotations
 
 import asyncpg
@@ -41,10 +42,10 @@ async def upsert_all(connection: asyncpg.Connection, flat: dict[str, list[dict]]
             continue
         st = statements(name)
         staging = f"import_{name}"
-        await connection.execute(
-            f'CREATE TEMPORARY TABLE "{staging}" (LIKE "{name}") ON COMMIT DROP')
+        await connection.execute(f'CREATE TEMPORARY TABLE "{staging}" (LIKE "{name}") ON COMMIT DROP')
         await connection.copy_records_to_table(
-            staging, records=[st.params(row) for row in rows], columns=list(st.columns))
+            staging, records=[st.params(row) for row in rows], columns=list(st.columns)
+        )
         try:
             done = await connection.fetch(st.upsert_from(staging))
         except asyncpg.UniqueViolationError as exc:

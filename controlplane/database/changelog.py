@@ -1,5 +1,6 @@
 """The change log: every committed write gets the next version, one row per entity it touched,
 and a NOTIFY on 'gantry_changes' carrying that version (delivered at commit)."""
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -14,13 +15,16 @@ Change = tuple[str, str, str]  # (entity, id, op: insert | update | delete)
 async def record(connection: asyncpg.Connection, changes: Iterable[Change]) -> int:
     """Append `changes` under a new version; call last in the write's transaction, because
     the counter's row lock is held until commit and serializes writers from here on."""
-    version = await connection.fetchval(
-        'UPDATE "change_version" SET "version" = "version" + 1 RETURNING "version"')
+    version = await connection.fetchval('UPDATE "change_version" SET "version" = "version" + 1 RETURNING "version"')
     entities, ids, ops = zip(*changes)
     await connection.execute(
         'INSERT INTO "change_log" ("version", "entity", "entity_id", "op") '
         "SELECT $1, * FROM unnest($2::text[], $3::uuid[], $4::text[])",
-        version, entities, ids, ops)
+        version,
+        entities,
+        ids,
+        ops,
+    )
     await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, str(version))
     return version
 
@@ -32,8 +36,9 @@ async def current(connection: asyncpg.Connection) -> int:
 LoggedChange = tuple[int, str, str, str]  # (version, entity, id, op)
 
 
-async def changes_since(connection: asyncpg.Connection, version: int,
-                        latest: int | None = None) -> list[LoggedChange] | None:
+async def changes_since(
+    connection: asyncpg.Connection, version: int, latest: int | None = None
+) -> list[LoggedChange] | None:
     """Every change after `version` in version order; None when the log cannot tell (the
     version is ahead of the database, or its successors were removed from the log).
     `latest`: the current version, when the caller has read it in the same transaction."""
@@ -45,7 +50,9 @@ async def changes_since(connection: asyncpg.Connection, version: int,
         return []
     records = await connection.fetch(
         'SELECT "version", "entity", "entity_id", "op" FROM "change_log" '
-        'WHERE "version" > $1 ORDER BY "version", "entity", "entity_id"', version)
+        'WHERE "version" > $1 ORDER BY "version", "entity", "entity_id"',
+        version,
+    )
     # Every version has at least one row (writes log what they touch, empty imports take no
     # version), so a log that starts later than version + 1 has lost what came between.
     if not records or records[0][0] != version + 1:

@@ -1,8 +1,9 @@
 """Reads of the change log for incremental sync (the control plane's cluster side).
 
-    version = await db.changes.current_version()
-    changes = await db.changes.changes_since(41)     # [(version, entity, id, op)] or None
+version = await db.changes.current_version()
+changes = await db.changes.changes_since(41)     # [(version, entity, id, op)] or None
 """
+
 from __future__ import annotations
 
 from typing import Awaitable, Callable, TypeVar

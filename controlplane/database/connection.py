@@ -1,5 +1,6 @@
 """The asyncpg pool built from kong.conf's pg_* keys, and the translation of connection
 failures into DatabaseUnavailable naming the server."""
+
 from __future__ import annotations
 
 import asyncio
@@ -59,9 +60,12 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     # Rows travel as JSONB; orjson both ways keeps large exports and imports fast.
     # Binary format (a version byte, then the JSON text) so COPY can use it too.
     await connection.set_type_codec(
-        "jsonb", schema="pg_catalog", format="binary",
+        "jsonb",
+        schema="pg_catalog",
+        format="binary",
         encoder=lambda value: b"\x01" + orjson.dumps(value),
-        decoder=lambda data: orjson.loads(data[1:]))
+        decoder=lambda data: orjson.loads(data[1:]),
+    )
 
 
 async def create_pool(conf: Conf) -> asyncpg.Pool:
@@ -71,10 +75,19 @@ async def create_pool(conf: Conf) -> asyncpg.Pool:
     if conf.pg_schema:
         settings["search_path"] = conf.pg_schema
     return await asyncpg.create_pool(
-        host=conf.pg_host, port=conf.pg_port, user=conf.pg_user, password=conf.pg_password,
-        database=conf.pg_database, ssl=_ssl_context(conf), timeout=conf.pg_timeout / 1000,
-        command_timeout=conf.pg_timeout / 1000, server_settings=settings,
-        min_size=0, max_size=conf.pg_pool_size or DEFAULT_POOL_SIZE, init=_init_connection)
+        host=conf.pg_host,
+        port=conf.pg_port,
+        user=conf.pg_user,
+        password=conf.pg_password,
+        database=conf.pg_database,
+        ssl=_ssl_context(conf),
+        timeout=conf.pg_timeout / 1000,
+        command_timeout=conf.pg_timeout / 1000,
+        server_settings=settings,
+        min_size=0,
+        max_size=conf.pg_pool_size or DEFAULT_POOL_SIZE,
+        init=_init_connection,
+    )
 
 
 @contextlib.contextmanager
@@ -103,8 +116,7 @@ _BROKEN = (asyncpg.exceptions.InterfaceError, asyncpg.exceptions.InternalClientE
 
 
 @contextlib.asynccontextmanager
-async def acquire(pool: asyncpg.Pool, server: str,
-                  timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
+async def acquire(pool: asyncpg.Pool, server: str, timeout: float | None = None) -> AsyncIterator[asyncpg.Connection]:
     with unavailable_as_error(server):
         async with pool.acquire(timeout=timeout) as connection:
             try:

@@ -1,5 +1,6 @@
 """The `clustering_data_planes` registry: every data plane any control plane sharing this
 database has seen, kept `cluster_data_plane_purge_delay` seconds after its last report."""
+
 from __future__ import annotations
 
 import time
@@ -9,15 +10,26 @@ import asyncpg
 from . import paging
 from .connection import acquire
 
-_COLUMNS = ("id", "hostname", "ip", "version", "sync_status", "config_hash", "config_version",
-            "labels", "cert_expiry", "last_seen")
+_COLUMNS = (
+    "id",
+    "hostname",
+    "ip",
+    "version",
+    "sync_status",
+    "config_hash",
+    "config_version",
+    "labels",
+    "cert_expiry",
+    "last_seen",
+)
 
 _WRITTEN = (*_COLUMNS, "updated_at", "expires_at")
 _NAMES = ", ".join(f'"{c}"' for c in _WRITTEN)
 _VALUES = ", ".join(f"${i}" for i in range(1, len(_WRITTEN) + 1))
 _UPDATES = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in _WRITTEN[1:])
-_UPSERT = (f'INSERT INTO "clustering_data_planes" ({_NAMES}) VALUES ({_VALUES}) '
-           f'ON CONFLICT ("id") DO UPDATE SET {_UPDATES}')
+_UPSERT = (
+    f'INSERT INTO "clustering_data_planes" ({_NAMES}) VALUES ({_VALUES}) ON CONFLICT ("id") DO UPDATE SET {_UPDATES}'
+)
 
 _SELECT = 'SELECT * FROM "clustering_data_planes" WHERE "expires_at" > $1'
 
@@ -40,8 +52,7 @@ class DataPlaneStore:
         async with acquire(self._pool, self._server, self._timeout) as connection:
             await connection.executemany(_UPSERT, args)
 
-    async def page(self, *, size: int = 100,
-                   offset: str | None = None) -> tuple[list[dict], str | None]:
+    async def page(self, *, size: int = 100, offset: str | None = None) -> tuple[list[dict], str | None]:
         """Live rows in id order, with `ttl` (seconds left); the next offset or None."""
         now = int(time.time())
         args: list = [now]
@@ -51,8 +62,7 @@ class DataPlaneStore:
             where = ' AND "id" > $2'
         args.append(size + 1)
         async with acquire(self._pool, self._server, self._timeout) as connection:
-            records = await connection.fetch(
-                f'{_SELECT}{where} ORDER BY "id" LIMIT ${len(args)}', *args)
+            records = await connection.fetch(f'{_SELECT}{where} ORDER BY "id" LIMIT ${len(args)}', *args)
         rows = [_row(r, now) for r in records]
         if len(rows) <= size:
             return rows, None
@@ -63,7 +73,8 @@ class DataPlaneStore:
         """Delete the rows whose time is up; how many."""
         async with acquire(self._pool, self._server, self._timeout) as connection:
             status = await connection.execute(
-                'DELETE FROM "clustering_data_planes" WHERE "expires_at" <= $1', int(time.time()))
+                'DELETE FROM "clustering_data_planes" WHERE "expires_at" <= $1', int(time.time())
+            )
         return int(status.split()[-1])
 
 

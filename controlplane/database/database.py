@@ -1,4 +1,5 @@
 """Database: the control plane's handle on PostgreSQL (entities and migrations)."""
+
 from __future__ import annotations
 
 import asyncpg

@@ -1,5 +1,6 @@
 """EntityStore: entity rows in PostgreSQL. Every write is one transaction that also appends
 to the change log; uniqueness and references are enforced by the database's constraints."""
+
 from __future__ import annotations
 
 import contextlib
@@ -129,14 +130,23 @@ class EntityStore:
         """The row whose `field` (unique, so one of its table's columns) is `value`."""
         if field not in table(entity).columns:
             raise ValueError(f"'{entity}' cannot be searched by '{field}'")
-        rows = await self._read(lambda c: _fetch(
-            c, entity, f'{statements(entity).select} WHERE "{field}" = $1 ORDER BY "id" LIMIT 1',
-            value))
+        rows = await self._read(
+            lambda c: _fetch(
+                c, entity, f'{statements(entity).select} WHERE "{field}" = $1 ORDER BY "id" LIMIT 1', value
+            )
+        )
         return rows[0] if rows else None
 
-    async def page(self, entity: str, *, size: int = 100, offset: str | None = None,
-                   tags: list[str] | None = None, tags_any: bool = False,
-                   foreign: tuple[str, str] | None = None) -> tuple[list[dict], str | None]:
+    async def page(
+        self,
+        entity: str,
+        *,
+        size: int = 100,
+        offset: str | None = None,
+        tags: list[str] | None = None,
+        tags_any: bool = False,
+        foreign: tuple[str, str] | None = None,
+    ) -> tuple[list[dict], str | None]:
         """Rows in id order; the offset to pass for the next page, or None after the last."""
         if size < 1:
             raise ValueError(f"page size must be at least 1, got {size}")
@@ -157,15 +167,17 @@ class EntityStore:
             conditions.append(f'"{st.table.foreign_key(field).column}" = ${len(args)}')
         args.append(size + 1)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        rows = await self._read(lambda c: _fetch(
-            c, entity, f'{st.select}{where} ORDER BY "id" LIMIT ${len(args)}', *args))
+        rows = await self._read(
+            lambda c: _fetch(c, entity, f'{st.select}{where} ORDER BY "id" LIMIT ${len(args)}', *args)
+        )
         if len(rows) <= size:
             return rows, None
         rows = rows[:size]
         return rows, paging.encode(rows[-1]["id"])
 
-    async def tags(self, *, size: int = 100, offset: str | None = None,
-                   tag: str | None = None) -> tuple[list[dict], str | None]:
+    async def tags(
+        self, *, size: int = 100, offset: str | None = None, tag: str | None = None
+    ) -> tuple[list[dict], str | None]:
         """Rows {entity_name, entity_id, tag}, as Kong's /tags and /tags/{tag}."""
         if size < 1:
             raise ValueError(f"page size must be at least 1, got {size}")
@@ -180,11 +192,14 @@ class EntityStore:
             conditions.append(f'("entity_id", "tag") > (${len(args) - 1}::uuid, ${len(args)})')
         args.append(size + 1)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        records = await self._read(lambda c: c.fetch(
-            f'SELECT "entity_name", "entity_id", "tag" FROM "tags"{where} '
-            f'ORDER BY "entity_id", "tag" LIMIT ${len(args)}', *args))
-        rows = [{"entity_name": r["entity_name"], "entity_id": str(r["entity_id"]), "tag": r["tag"]}
-                for r in records]
+        records = await self._read(
+            lambda c: c.fetch(
+                f'SELECT "entity_name", "entity_id", "tag" FROM "tags"{where} '
+                f'ORDER BY "entity_id", "tag" LIMIT ${len(args)}',
+                *args,
+            )
+        )
+        rows = [{"entity_name": r["entity_name"], "entity_id": str(r["entity_id"]), "tag": r["tag"]} for r in records]
         if len(rows) <= size:
             return rows, None
         rows = rows[:size]
@@ -201,8 +216,7 @@ class EntityStore:
         return await self._read(changelog.current)
 
 
-async def _record(connection: asyncpg.Connection, entity: str, id: str, op: str,
-                  names: list[str] | None) -> None:
+async def _record(connection: asyncpg.Connection, entity: str, id: str, op: str, names: list[str] | None) -> None:
     """Log the write; a certificate's SNI list is replaced first, in the same transaction."""
     changes: list[Change] = [(entity, id, op)]
     if names is not None:
@@ -233,8 +247,12 @@ async def _cascaded(connection: asyncpg.Connection, entity: str, ids: list[str])
         for fk in child.foreign:
             if fk.parent != entity or not fk.cascade:
                 continue
-            child_ids = [str(r[0]) for r in await connection.fetch(
-                f'SELECT "id" FROM "{child.entity}" WHERE "{fk.column}" = ANY($1::uuid[])', ids)]
+            child_ids = [
+                str(r[0])
+                for r in await connection.fetch(
+                    f'SELECT "id" FROM "{child.entity}" WHERE "{fk.column}" = ANY($1::uuid[])', ids
+                )
+            ]
             if child_ids:
                 changes += await _cascaded(connection, child.entity, child_ids)
                 changes += [(child.entity, i, "delete") for i in child_ids]

@@ -1,4 +1,5 @@
 """Typed store errors: the Admin API maps each one to Kong's error body and status."""
+
 from __future__ import annotations
 
 
@@ -22,8 +23,9 @@ class ForeignKeyViolation(StoreError):
         self.field = field
         self.parent_entity = parent_entity
         self.parent_key = parent_key
-        super().__init__(f"the foreign key '{field}' of '{entity}' names a '{parent_entity}' "
-                         f"that does not exist: {parent_key}")
+        super().__init__(
+            f"the foreign key '{field}' of '{entity}' names a '{parent_entity}' that does not exist: {parent_key}"
+        )
 
 
 class ReferencedByOthers(StoreError):

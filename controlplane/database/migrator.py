@@ -4,6 +4,7 @@ Every run holds a PostgreSQL advisory lock, so two nodes migrating at once take 
 second then finds the work done. Each migration step is one transaction (DDL is
 transactional in PostgreSQL), recorded in `schema_meta` in that same transaction.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,9 @@ class Status:
 
 
 class Migrations:
-    def __init__(self, pool: asyncpg.Pool, server: str, schema: str | None,
-                 migrations: Sequence[Migration] = CORE) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, server: str, schema: str | None, migrations: Sequence[Migration] = CORE
+    ) -> None:
         self._pool = pool
         self._server = server
         self._schema = schema
@@ -62,16 +64,18 @@ class Migrations:
             return Status(False, [], [], [m.name for m in self._migrations])
         states = dict(await connection.fetch('SELECT "name", "state" FROM "schema_meta"'))
         names = [m.name for m in self._migrations]
-        return Status(True, [n for n in names if states.get(n) == "executed"],
-                      [n for n in names if states.get(n) == "pending"],
-                      [n for n in names if n not in states])
+        return Status(
+            True,
+            [n for n in names if states.get(n) == "executed"],
+            [n for n in names if states.get(n) == "pending"],
+            [n for n in names if n not in states],
+        )
 
     async def state(self) -> tuple[bool, list[str], list[str]]:
         """(bootstrapped, executed, pending): pending lists every migration not fully run."""
         status = await self.status()
         pending = set(status.pending) | set(status.new)
-        return (status.bootstrapped, status.executed,
-                [m.name for m in self._migrations if m.name in pending])
+        return (status.bootstrapped, status.executed, [m.name for m in self._migrations if m.name in pending])
 
     async def check(self) -> None:
         """Raise unless the database can serve this version. Migrations waiting for `finish`
@@ -80,8 +84,9 @@ class Migrations:
         if not status.bootstrapped:
             raise NotBootstrapped()
         if status.new:
-            raise MigrationsPending(f"new migrations available: {', '.join(status.new)}; "
-                                    "run 'controlplane migrations up'")
+            raise MigrationsPending(
+                f"new migrations available: {', '.join(status.new)}; run 'controlplane migrations up'"
+            )
 
     async def bootstrap(self) -> list[str]:
         """Create the schema and run every migration to completion; [] if already done."""
@@ -93,8 +98,7 @@ class Migrations:
                     await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
                 await connection.execute(_SCHEMA_META)
                 for migration in self._migrations:
-                    await self._run(connection, migration, migration.up,
-                                    finish=migration.teardown is None)
+                    await self._run(connection, migration, migration.up, finish=migration.teardown is None)
                     if migration.teardown:
                         await self._run(connection, migration, migration.teardown, finish=True)
         return [m.name for m in self._migrations]
@@ -106,14 +110,15 @@ class Migrations:
             if not status.bootstrapped:
                 raise NotBootstrapped()
             if status.pending:
-                raise MigrationsPending(f"database has pending migrations: "
-                                        f"{', '.join(status.pending)}; "
-                                        "run 'controlplane migrations finish'")
+                raise MigrationsPending(
+                    f"database has pending migrations: "
+                    f"{', '.join(status.pending)}; "
+                    "run 'controlplane migrations finish'"
+                )
             for migration in self._migrations:
                 if migration.name in status.new:
                     async with connection.transaction():
-                        await self._run(connection, migration, migration.up,
-                                        finish=migration.teardown is None)
+                        await self._run(connection, migration, migration.up, finish=migration.teardown is None)
         return status.new
 
     async def finish(self) -> list[str]:
@@ -125,8 +130,7 @@ class Migrations:
             for migration in self._migrations:
                 if migration.name in status.pending:
                     async with connection.transaction():
-                        await self._run(connection, migration, migration.teardown or "",
-                                        finish=True)
+                        await self._run(connection, migration, migration.teardown or "", finish=True)
         return status.pending
 
     async def reset(self) -> bool:
@@ -144,11 +148,12 @@ class Migrations:
         return True
 
     @staticmethod
-    async def _run(connection: asyncpg.Connection, migration: Migration, sql: str,
-                   *, finish: bool) -> None:
+    async def _run(connection: asyncpg.Connection, migration: Migration, sql: str, *, finish: bool) -> None:
         if sql:
             await connection.execute(sql, timeout=TIMEOUT)
         await connection.execute(
             'INSERT INTO "schema_meta" ("name", "state") VALUES ($1, $2) '
             'ON CONFLICT ("name") DO UPDATE SET "state" = EXCLUDED."state", "executed_at" = now()',
-            migration.name, "executed" if finish else "pending")
+            migration.name,
+            "executed" if finish else "pending",
+        )

@@ -1,5 +1,6 @@
 """A certificate's `snis` list, as Kong's certificates DAO keeps it: not a column but the SNI
 rows naming the certificate, written in the certificate's transaction and read back sorted."""
+
 from __future__ import annotations
 
 import time
@@ -30,14 +31,15 @@ def joined(row: dict, names: list[str] | None) -> dict:
     return row if names is None else {**row, FIELD: names}
 
 
-async def replace(connection: asyncpg.Connection, certificate_id: str,
-                  names: list[str]) -> list[Change]:
+async def replace(connection: asyncpg.Connection, certificate_id: str, names: list[str]) -> list[Change]:
     """Give the certificate exactly `names`: SNIs it already has are kept as they are, the
     others are deleted or created. Refused when a name belongs to another certificate."""
     rows = await connection.fetch(
         'SELECT "id"::text AS "id", "name", "certificate_id"::text AS "certificate" FROM "snis" '
         'WHERE "certificate_id" = $1 OR "name" = ANY($2::text[]) FOR UPDATE',
-        certificate_id, names)
+        certificate_id,
+        names,
+    )
     for row in sorted(rows, key=lambda r: r["name"]):
         if row["certificate"] != certificate_id:
             raise SniTaken(row["name"], row["certificate"])
@@ -55,8 +57,9 @@ async def replace(connection: asyncpg.Connection, certificate_id: str,
 
 
 def _sni(name: str, certificate_id: str, now: int) -> dict:
-    row, errors = process("snis", {"id": str(uuid.uuid4()), "name": name,
-                                   "certificate": {"id": certificate_id}}, now=now)
+    row, errors = process(
+        "snis", {"id": str(uuid.uuid4()), "name": name, "certificate": {"id": certificate_id}}, now=now
+    )
     if errors:  # the certificate's schema already checked every name
         raise StoreError(f"invalid SNI '{name}': {errors}")
     return row
@@ -64,8 +67,7 @@ def _sni(name: str, certificate_id: str, now: int) -> dict:
 
 async def drop(connection: asyncpg.Connection, certificate_id: str) -> list[Change]:
     """Delete the certificate's SNIs (Kong deletes them with it)."""
-    ids = await connection.fetch(
-        'DELETE FROM "snis" WHERE "certificate_id" = $1 RETURNING "id"::text', certificate_id)
+    ids = await connection.fetch('DELETE FROM "snis" WHERE "certificate_id" = $1 RETURNING "id"::text', certificate_id)
     return [("snis", r[0], "delete") for r in ids]
 
 
@@ -75,7 +77,8 @@ async def attach(connection: asyncpg.Connection, entity: str, rows: list[dict]) 
         return rows
     found = await connection.fetch(
         'SELECT "certificate_id"::text, "name" FROM "snis" WHERE "certificate_id" = ANY($1::uuid[])',
-        [r["id"] for r in rows])
+        [r["id"] for r in rows],
+    )
     names: dict[str, list[str]] = {}
     for certificate_id, name in found:
         names.setdefault(certificate_id, []).append(name)

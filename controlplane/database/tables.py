@@ -4,6 +4,7 @@ Every entity table holds the complete row as JSONB plus real columns for what th
 must enforce or search: the id, one `<field>_id` column per foreign key, the unique and
 lookup fields, tags and timestamps. The constraint names here match migrations/core.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,10 +14,15 @@ from dataplane.schema import ENTITIES, get_schema
 
 # Kong's schemas declare `on_delete = "cascade"` on these foreign keys; every other foreign
 # key restricts the delete of its parent (Kong's "an existing ... references this ...").
-CASCADING: Final = frozenset({
-    ("plugins", "route"), ("plugins", "service"), ("plugins", "consumer"),
-    ("targets", "upstream"), ("keyauth_credentials", "consumer"),
-})
+CASCADING: Final = frozenset(
+    {
+        ("plugins", "route"),
+        ("plugins", "service"),
+        ("plugins", "consumer"),
+        ("targets", "upstream"),
+        ("keyauth_credentials", "consumer"),
+    }
+)
 
 # Uniqueness Kong enforces through a cache_key column rather than a unique field.
 CACHE_KEYS: Final[dict[str, tuple[str, ...]]] = {
@@ -50,8 +56,9 @@ class Table:
 
 def _table(entity: str) -> Table:
     schema = get_schema(entity)
-    foreign = tuple(ForeignKey(name, f"{name}_id", f.reference, (entity, name) in CASCADING)
-                    for name, f in schema.foreign_fields())
+    foreign = tuple(
+        ForeignKey(name, f"{name}_id", f.reference, (entity, name) in CASCADING) for name, f in schema.foreign_fields()
+    )
     fk_fields = {fk.field for fk in foreign}
     unique = [name for name, f in schema.fields if f.unique and name != "id"]
     uniques = {f"{entity}_{name}_key": (name,) for name in unique}

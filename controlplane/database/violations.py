@@ -1,4 +1,5 @@
 """PostgreSQL constraint violations -> typed store errors, named from the constraint."""
+
 from __future__ import annotations
 
 import asyncpg

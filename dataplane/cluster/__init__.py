@@ -14,5 +14,11 @@ from .link import LinkStatus  # noqa: E402
 from .node_id import load_or_create as load_or_create_node_id  # noqa: E402
 from .settings import ClusterSettings, ClusterSettingsError  # noqa: E402
 
-__all__ = ["ClusterClient", "ClusterSettings", "ClusterSettingsError", "ConfigApplier", "LinkStatus",
-           "load_or_create_node_id"]
+__all__ = [
+    "ClusterClient",
+    "ClusterSettings",
+    "ClusterSettingsError",
+    "ConfigApplier",
+    "LinkStatus",
+    "load_or_create_node_id",
+]

@@ -46,8 +46,9 @@ class Outcome:
     error: str = ""
 
     def ack(self) -> cluster_pb2.DataPlaneMessage:
-        return cluster_pb2.DataPlaneMessage(ack=cluster_pb2.Ack(
-            version=self.version, hash=self.hash, applied=self.applied, error=self.error))
+        return cluster_pb2.DataPlaneMessage(
+            ack=cluster_pb2.Ack(version=self.version, hash=self.hash, applied=self.applied, error=self.error)
+        )
 
 
 class ConfigApplier:
@@ -65,8 +66,9 @@ class ConfigApplier:
 
     async def full(self, msg: cluster_pb2.FullConfig) -> Outcome:
         if (msg.version, msg.hash) == self.current():
-            log.info("configuration version %d (hash %s) from the control plane is already stored",
-                     msg.version, msg.hash)
+            log.info(
+                "configuration version %d (hash %s) from the control plane is already stored", msg.version, msg.hash
+            )
             return Outcome(msg.version, msg.hash, True)
         return await self._run(msg.version, msg.hash, self._write_full, msg)
 
@@ -91,22 +93,33 @@ class ConfigApplier:
             return self._stale(msg, err.stored or 0)
         except (PayloadError, DeclarativeConfigError, config_source.ConfigRejected, StoreFullError) as err:
             reason = str(err)
-            log.error("configuration version %d from the control plane rejected, still serving version %d: %s",
-                      version, previous, reason)
+            log.error(
+                "configuration version %d from the control plane rejected, still serving version %d: %s",
+                version,
+                previous,
+                reason,
+            )
             if len(reason) > MAX_ERROR_CHARS:
                 reason = reason[:MAX_ERROR_CHARS] + " [...]"
             return Outcome(version, config_hash, False, reason)
         finally:
             if busy.done():  # else a stop cancelled the wait: idle() still has to see the write end
                 self._busy = None
-        log.log(NOTICE, "configuration version %d from the control plane applied (hash %s; %s)",
-                version, config_hash, detail)
+        log.log(
+            NOTICE,
+            "configuration version %d from the control plane applied (hash %s; %s)",
+            version,
+            config_hash,
+            detail,
+        )
         self.on_applied(version, config_hash)
         return Outcome(version, config_hash, True)
 
     def _stale(self, msg: cluster_pb2.Delta, stored: int) -> Outcome:
-        reason = (f"delta {msg.from_version} -> {msg.to_version} does not apply: configuration version "
-                  f"{stored} is stored; a full configuration is needed")
+        reason = (
+            f"delta {msg.from_version} -> {msg.to_version} does not apply: configuration version "
+            f"{stored} is stored; a full configuration is needed"
+        )
         log.warning("%s", reason)
         return Outcome(msg.to_version, msg.hash, False, reason)
 
@@ -130,8 +143,9 @@ class ConfigApplier:
             validate_delta(upserts, deletes, stored)
             config_source.check_delta_compiles(upserts, deletes, stored)
 
-        self.store.apply_delta(msg.from_version, msg.to_version, upserts, deletes, msg.hash, dict(msg.hashes),
-                               check=check)
+        self.store.apply_delta(
+            msg.from_version, msg.to_version, upserts, deletes, msg.hash, dict(msg.hashes), check=check
+        )
         return f"{sum(map(len, upserts.values()))} upserted, {sum(map(len, deletes.values()))} deleted"
 
 
@@ -160,9 +174,11 @@ def _delta_parts(doc: object) -> tuple[dict[str, list[dict]], dict[str, list[str
         raise PayloadError("delta payload is not an object")
     upserts, deletes = doc.get("upserts") or {}, doc.get("deletes") or {}
     if not isinstance(upserts, dict) or not all(
-            isinstance(items, list) and all(isinstance(e, dict) for e in items) for items in upserts.values()):
+        isinstance(items, list) and all(isinstance(e, dict) for e in items) for items in upserts.values()
+    ):
         raise PayloadError("delta 'upserts' must map entity types to lists of entities")
     if not isinstance(deletes, dict) or not all(
-            isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in deletes.values()):
+        isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in deletes.values()
+    ):
         raise PayloadError("delta 'deletes' must map entity types to lists of ids")
     return upserts, deletes

@@ -14,8 +14,7 @@ from collections.abc import Callable
 class Backoff:
     __slots__ = ("initial", "cap", "attempt", "_random")
 
-    def __init__(self, initial: float = 0.5, cap: float = 30.0,
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(self, initial: float = 0.5, cap: float = 30.0, rand: Callable[[], float] = random.random) -> None:
         self.initial = initial
         self.cap = cap
         self.attempt = 0

@@ -40,14 +40,19 @@ PING_INTERVAL = 30.0  # Kong's CLUSTERING_PING_INTERVAL
 PING_WAIT = 45.0  # silence after which the link counts as dead (Kong's PING_WAIT)
 
 
-
 class SessionEnded(Exception):
     """A session is over for a reason already logged or worth one line."""
 
 
 class ClusterClient:
-    def __init__(self, settings: ClusterSettings, node_id: str, applier: ConfigApplier,
-                 status: LinkStatus, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        settings: ClusterSettings,
+        node_id: str,
+        applier: ConfigApplier,
+        status: LinkStatus,
+        backoff: Backoff | None = None,
+    ) -> None:
         self.settings = settings
         self.node_id = node_id
         self.applier = applier
@@ -143,9 +148,15 @@ class ClusterClient:
         elif kind == "refusal":
             self._refused = True
             version, config_hash = self.applier.current()
-            log.warning("control plane %s refuses to send configuration to this node (sync_status %s): %s; "
-                        "still serving configuration version %d (hash %s)",
-                        plane, msg.refusal.sync_status, msg.refusal.reason, version, config_hash)
+            log.warning(
+                "control plane %s refuses to send configuration to this node (sync_status %s): %s; "
+                "still serving configuration version %d (hash %s)",
+                plane,
+                msg.refusal.sync_status,
+                msg.refusal.reason,
+                version,
+                config_hash,
+            )
         # a Pong needs nothing beyond last_seen; unknown kinds come from a newer control plane
 
     async def _ping_every(self, send) -> None:
@@ -158,9 +169,17 @@ class ClusterClient:
 
     def _hello(self) -> cluster_pb2.DataPlaneMessage:
         version, config_hash = self.applier.current()
-        return cluster_pb2.DataPlaneMessage(hello=cluster_pb2.Hello(
-            node_id=self.node_id, hostname=self.settings.hostname, version=__version__,
-            plugins=_PLUGINS, labels=self.settings.labels, config_version=version, config_hash=config_hash))
+        return cluster_pb2.DataPlaneMessage(
+            hello=cluster_pb2.Hello(
+                node_id=self.node_id,
+                hostname=self.settings.hostname,
+                version=__version__,
+                plugins=_PLUGINS,
+                labels=self.settings.labels,
+                config_version=version,
+                config_hash=config_hash,
+            )
+        )
 
     def _ping(self) -> cluster_pb2.DataPlaneMessage:
         version, config_hash = self.applier.current()

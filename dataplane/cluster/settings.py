@@ -59,13 +59,17 @@ class ClusterSettings:
         key = _read("cluster_cert_key", conf.cluster_cert_key)
         trusted = cert if mtls == "shared" else _read("cluster_ca_cert", conf.cluster_ca_cert)
         planes = tuple(
-            ControlPlane(a.host, a.port, SHARED_SERVER_NAME if mtls == "shared" else (conf.cluster_server_name or a.host))
-            for a in conf.cluster_control_plane)
+            ControlPlane(
+                a.host, a.port, SHARED_SERVER_NAME if mtls == "shared" else (conf.cluster_server_name or a.host)
+            )
+            for a in conf.cluster_control_plane
+        )
         return cls(planes, mtls, cert, key, trusted, dict(conf.cluster_dp_labels), socket.gethostname())
 
     def channel(self, plane: ControlPlane) -> grpc.aio.Channel:
         credentials = grpc.ssl_channel_credentials(
-            root_certificates=self.trusted, private_key=self.key, certificate_chain=self.cert)
+            root_certificates=self.trusted, private_key=self.key, certificate_chain=self.cert
+        )
         options = (*_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", plane.server_name))
         return grpc.aio.secure_channel(str(plane), credentials, options=options)
 
@@ -78,4 +82,3 @@ def _read(key: str, path: str | None) -> bytes:
             return f.read()
     except OSError as err:
         raise ClusterSettingsError(f"{key}: cannot read {path}: {err.strerror}") from None
-

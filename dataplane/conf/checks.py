@@ -21,8 +21,7 @@ def cross_check(values: Mapping[str, Any], source: Callable[[str], str]) -> list
                 fail(key, f'{key} must be specified when role = "control_plane"')
     elif role == "data_plane":
         if database not in (None, "off"):
-            fail("database", 'only in-memory storage can be used when role = "data_plane" '
-                             "(set database = off)")
+            fail("database", 'only in-memory storage can be used when role = "data_plane" (set database = off)')
         if values.get("proxy_listen") == ():
             fail("proxy_listen", 'proxy_listen must be specified when role = "data_plane"')
     if role in ("control_plane", "data_plane"):

@@ -22,7 +22,7 @@ def env_values(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     for name, value in env.items():
         if not name.startswith(PREFIX):
             continue
-        key = name[len(PREFIX):].lower()
+        key = name[len(PREFIX) :].lower()
         if name == env_name(key) and is_kong_key(key):
             found[key] = (value.strip(), name)
     return found

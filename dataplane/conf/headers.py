@@ -15,10 +15,19 @@ REQUEST_ID = "X-Kong-Request-Id"
 _DOWNSTREAM: dict[str, tuple[str, ...]] = {
     "server_tokens": (VIA, SERVER),
     "latency_tokens": (PROXY_LATENCY, RESPONSE_LATENCY, ADMIN_LATENCY, UPSTREAM_LATENCY),
-    **{name.lower(): (name,) for name in (
-        VIA, SERVER, PROXY_LATENCY, RESPONSE_LATENCY, ADMIN_LATENCY, UPSTREAM_LATENCY,
-        UPSTREAM_STATUS, REQUEST_ID,
-    )},
+    **{
+        name.lower(): (name,)
+        for name in (
+            VIA,
+            SERVER,
+            PROXY_LATENCY,
+            RESPONSE_LATENCY,
+            ADMIN_LATENCY,
+            UPSTREAM_LATENCY,
+            UPSTREAM_STATUS,
+            REQUEST_ID,
+        )
+    },
 }
 _UPSTREAM: dict[str, tuple[str, ...]] = {REQUEST_ID.lower(): (REQUEST_ID,)}
 

@@ -87,7 +87,11 @@ def _parse_entry(entry: str) -> Listener:
     address = parse_host_port(addresses[0])
     text = " ".join([str(address), *words])
     return Listener(
-        address.host, address.port, address.host_type, listener=text, **flags  # type: ignore[arg-type]
+        address.host,
+        address.port,
+        address.host_type,
+        listener=text,
+        **flags,  # type: ignore[arg-type]
     )
 
 

@@ -71,5 +71,5 @@ def parse_text(text: str) -> tuple[list[Line], list[Ignored]]:
         if sep is None or not key:
             ignored.append(Ignored(logical.strip(), number))
             continue
-        lines.append(Line(key, strip_comment(logical[sep.end():]), number))
+        lines.append(Line(key, strip_comment(logical[sep.end() :]), number))
     return lines, ignored

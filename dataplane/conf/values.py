@@ -26,8 +26,7 @@ def worker_processes(value: str) -> int:
 def database(value: str) -> str:
     if value == "cassandra":  # Kong's own message
         raise ValueError(
-            "Cassandra as a datastore for Kong is not supported in versions 3.4 and above. "
-            "Please use Postgres."
+            "Cassandra as a datastore for Kong is not supported in versions 3.4 and above. Please use Postgres."
         )
     return types.enum("postgres", "off")(value)
 
@@ -55,8 +54,7 @@ def dns_resolver(value: str) -> tuple[HostPort, ...]:
         except ValueError:
             # Kong's wording
             raise ValueError(
-                "must be a comma separated list in the form of IPv4/6 or IPv4/6:port, "
-                f"got '{entry}'"
+                f"must be a comma separated list in the form of IPv4/6 or IPv4/6:port, got '{entry}'"
             ) from None
     return tuple(servers)
 
@@ -104,8 +102,10 @@ def dp_labels(value: str) -> Mapping[str, str]:
     for entry in types.split_list(value):
         key, sep, label = (part.strip() for part in entry.partition(":"))
         if not sep or not _LABEL.fullmatch(key) or not _LABEL.fullmatch(label):
-            raise ValueError(f"label '{entry}' must be 'key:value', each 1-63 letters, digits, "
-                             "'_', '.' or '-', starting and ending with a letter or digit")
+            raise ValueError(
+                f"label '{entry}' must be 'key:value', each 1-63 letters, digits, "
+                "'_', '.' or '-', starting and ending with a letter or digit"
+            )
         if key.lower().startswith("kong"):
             raise ValueError(f"label key '{key}' is reserved (keys may not start with 'kong')")
         if key in labels:

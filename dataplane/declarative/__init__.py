@@ -5,6 +5,7 @@ validate, flatten; config hashes.
     digest, per_type = config_hash(flat)
     validate_flat(flat)                    # a flat config received as is (from a control plane)
 """
+
 from __future__ import annotations
 
 from .errors import DeclarativeConfigError
@@ -15,17 +16,30 @@ from .loader import load
 from .migrate import migrate
 from .validate_flat import validate_flat
 
-__all__ = ["DEFAULT_TIMESTAMP", "DeclarativeConfigError", "EMPTY_HASH", "FlatConfig",
-           "config_hash", "parse_file", "parse_text", "summary", "validate_flat"]
+__all__ = [
+    "DEFAULT_TIMESTAMP",
+    "DeclarativeConfigError",
+    "EMPTY_HASH",
+    "FlatConfig",
+    "config_hash",
+    "parse_file",
+    "parse_text",
+    "summary",
+    "validate_flat",
+]
 
 # created_at/updated_at of entities that do not set them. Kong uses the load time; a constant
 # keeps re-loads of an unchanged file byte-identical (same config hash, no rebuild).
 DEFAULT_TIMESTAMP = 1
 
 
-def parse_text(text: str | bytes, *, filename: str = "kong.yml",
-               extra_plugins: frozenset[str] = frozenset(),
-               timestamp: int = DEFAULT_TIMESTAMP) -> FlatConfig:
+def parse_text(
+    text: str | bytes,
+    *,
+    filename: str = "kong.yml",
+    extra_plugins: frozenset[str] = frozenset(),
+    timestamp: int = DEFAULT_TIMESTAMP,
+) -> FlatConfig:
     """Parse a declarative config (YAML or JSON) into a flat config.
 
     Raises DeclarativeConfigError listing every invalid entity.

@@ -4,6 +4,7 @@ and a readable rendering.
 Nested errors use Kong's Lua shape: dicts keyed by field name, 1-based ints for positions,
 "@entity" for entity-wide messages.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,8 +23,7 @@ def singular(noun: str) -> str:
 
 
 def _children(entity_type: str) -> tuple[tuple[str, str], ...]:
-    return tuple((name, fk) for name, s in ENTITIES.items()
-                 for fk, f in s.foreign if f.reference == entity_type)
+    return tuple((name, fk) for name, s in ENTITIES.items() for fk, f in s.foreign if f.reference == entity_type)
 
 
 _CHILDREN = {entity_type: _children(entity_type) for entity_type in ENTITIES}
@@ -210,5 +210,10 @@ class DeclarativeConfigError(Exception):
 
     def to_kong_body(self) -> dict:
         """Kong's body for a rejected POST /config."""
-        return {"code": CODE, "name": NAME, "message": self.message, "fields": self.fields,
-                "flattened_errors": self.flattened_errors}
+        return {
+            "code": CODE,
+            "name": NAME,
+            "message": self.message,
+            "fields": self.fields,
+            "flattened_errors": self.flattened_errors,
+        }

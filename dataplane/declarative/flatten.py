@@ -1,4 +1,5 @@
 """Nested declarative document -> flat config (docs/internals.md), collecting every error."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -61,8 +62,7 @@ def _check_toplevel(doc: dict, errors: dict) -> None:
         errors["_format_version"] = M.STRING
     elif version not in FORMAT_VERSIONS:
         errors["_format_version"] = M.ONE_OF.format(", ".join(FORMAT_VERSIONS))
-    for key, kind, msg in (("_transform", bool, M.BOOLEAN), ("_comment", str, M.STRING),
-                           ("_ignore", list, M.ARRAY)):
+    for key, kind, msg in (("_transform", bool, M.BOOLEAN), ("_comment", str, M.STRING), ("_ignore", list, M.ARRAY)):
         if doc.get(key) is not None and not isinstance(doc[key], kind):
             errors[key] = msg
     for key in doc:
@@ -82,8 +82,9 @@ class _Flattener:
 
     # -- pass 1: walk the nesting, assigning ids parents first (as Kong's generate_ids)
 
-    def walk(self, entity_type: str, items: Any, prefix: tuple, parent: Entry | None,
-             parent_fk: str | None) -> list[Entry]:
+    def walk(
+        self, entity_type: str, items: Any, prefix: tuple, parent: Entry | None, parent_fk: str | None
+    ) -> list[Entry]:
         if items is None:
             return []
         if items == {}:
@@ -160,8 +161,13 @@ class _Flattener:
                 continue
             if value is None:
                 continue
-            ref = value["id"] if isinstance(value, dict) and isinstance(value.get("id"), str) \
-                else value if isinstance(value, str) else None
+            ref = (
+                value["id"]
+                if isinstance(value, dict) and isinstance(value.get("id"), str)
+                else value
+                if isinstance(value, str)
+                else None
+            )
             if ref is None:
                 e.errors[fname] = M.STRING
                 data.pop(fname, None)
@@ -169,8 +175,7 @@ class _Flattener:
             target = self.by_key[f.reference].get(ref) or self.by_id[f.reference].get(ref)
             if target is None:
                 shown = value if isinstance(value, str) else orjson.dumps(value).decode()
-                _entity_error(e, f"invalid reference '{fname}: {shown}' "
-                                 f"(no such entry in '{f.reference}')")
+                _entity_error(e, f"invalid reference '{fname}: {shown}' (no such entry in '{f.reference}')")
                 data[fname] = {"id": _PLACEHOLDER_ID}
             else:
                 data[fname] = {"id": target.id}
@@ -232,11 +237,8 @@ class _Flattener:
 
 
 def _uniqueness(entity_type: str, key: str, value: Any) -> str:
-    return (f"uniqueness violation: '{entity_type}' entity with {key} set to '{value}' "
-            "already declared")
+    return f"uniqueness violation: '{entity_type}' entity with {key} set to '{value}' already declared"
 
 
-def flatten(doc: dict, *, extra_plugins: frozenset[str] = frozenset(),
-            timestamp: float) -> FlatConfig:
+def flatten(doc: dict, *, extra_plugins: frozenset[str] = frozenset(), timestamp: float) -> FlatConfig:
     return _Flattener(doc, BUNDLED_PLUGINS | extra_plugins, timestamp).run()
-

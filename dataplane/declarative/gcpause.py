@@ -5,6 +5,7 @@ almost no cyclic garbage; every collection triggered meanwhile walks the growing
 which cost more than half of a 30,000-entity parse. Reference counting still frees everything
 at once; cycles made meanwhile wait for the first collection after the pause.
 """
+
 from __future__ import annotations
 
 import gc

@@ -5,6 +5,7 @@ array per non-empty entity type, rows in primary-key order. The same is done her
 flat config (foreign keys in their `{"id": ...}` form), so that the hash does not depend on the
 order of entities in a file.
 """
+
 from __future__ import annotations
 
 import hashlib

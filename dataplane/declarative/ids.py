@@ -6,6 +6,7 @@ name, a consumer's username, ...), so those ids match Kong's. Where Kong falls b
 uuid (no name, certificates, credentials), Gantry derives one from the entity's position under
 its parent instead, so that re-loading the same file yields the same ids.
 """
+
 from __future__ import annotations
 
 import uuid

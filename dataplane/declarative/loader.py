@@ -1,4 +1,5 @@
 """kong.yml text -> Python data (YAML or JSON), with syntax errors as DeclarativeConfigError."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,6 +1,7 @@
 """On-the-fly migration of _format_version 1.1 / 2.1 files to 3.0, as Kong does
 (kong/db/declarative/migrations/route_path.lua, kong/db/migrations/migrate_path_280_300.lua):
 route paths that are not plain prefixes become `~` regexes."""
+
 from __future__ import annotations
 
 import re
@@ -9,8 +10,7 @@ from dataplane.schema.netaddr import normalize_path
 
 _NOT_REGEX = re.compile(r"[a-zA-Z0-9.\-_~/%]*")
 _RESERVED = set(b"!#$%&'()*+,/:;=?@[]")
-_REGEX_META = {0x2E: r"\.", 0x5E: r"\^", 0x2D: r"\-", 0x7B: r"\{", 0x7D: r"\}", 0x5C: "\\\\",
-               0x7C: r"\|"}
+_REGEX_META = {0x2E: r"\.", 0x5E: r"\^", 0x2D: r"\-", 0x7B: r"\{", 0x7D: r"\}", 0x5C: "\\\\", 0x7C: r"\|"}
 OLD_VERSIONS = ("1.1", "2.1")
 
 

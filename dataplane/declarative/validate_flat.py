@@ -9,6 +9,7 @@ points at an entity of the config. Errors use the same Kong-shaped table as a ko
 A delta is checked against the stored config it applies to (`validate_delta`) by looking up
 only what it touches, so its cost does not grow with the stored config.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
@@ -21,8 +22,12 @@ from .errors import DeclarativeConfigError
 from .gcpause import gc_paused
 
 
-def validate_flat(flat: Mapping[str, Any], *, changed: Mapping[str, Collection[str]] | None = None,
-                  extra_plugins: frozenset[str] = frozenset()) -> None:
+def validate_flat(
+    flat: Mapping[str, Any],
+    *,
+    changed: Mapping[str, Collection[str]] | None = None,
+    extra_plugins: frozenset[str] = frozenset(),
+) -> None:
     """Raise DeclarativeConfigError unless `flat` is a valid flat config.
 
     `changed` ({type: ids}) limits the schema checks to those entities, for a delta applied to
@@ -42,8 +47,12 @@ class StoredConfig(Protocol):
     def unique_owner(self, entity_type: str, field: str, value: Any) -> str | None: ...
 
 
-def validate_delta(upserts: Mapping[str, list], deletes: Mapping[str, list[str]], stored: StoredConfig,
-                   extra_plugins: frozenset[str] = frozenset()) -> None:
+def validate_delta(
+    upserts: Mapping[str, list],
+    deletes: Mapping[str, list[str]],
+    stored: StoredConfig,
+    extra_plugins: frozenset[str] = frozenset(),
+) -> None:
     """Raise DeclarativeConfigError unless the config that `stored` becomes with the delta
     applied (deletes, then upserts) is valid, given that `stored` was.
 
@@ -60,7 +69,8 @@ def validate_delta(upserts: Mapping[str, list], deletes: Mapping[str, list[str]]
 
     def exists(entity_type: str, entity_id: str) -> bool:
         return entity_id in upserted.get(entity_type, ()) or (
-            entity_id not in deleted.get(entity_type, ()) and stored.has(entity_type, entity_id))
+            entity_id not in deleted.get(entity_type, ()) and stored.has(entity_type, entity_id)
+        )
 
     report = {t: list(items) for t, items in upserts.items()}
     for entity_type in upserted:
@@ -87,8 +97,14 @@ def validate_delta(upserts: Mapping[str, list], deletes: Mapping[str, list[str]]
         raise DeclarativeConfigError(errors, report)
 
 
-def _check_stored_unique(entity_type: str, items: list, upserted: Mapping[str, set[str]],
-                         deleted: Mapping[str, set[str]], stored: StoredConfig, errors: dict) -> None:
+def _check_stored_unique(
+    entity_type: str,
+    items: list,
+    upserted: Mapping[str, set[str]],
+    deleted: Mapping[str, set[str]],
+    stored: StoredConfig,
+    errors: dict,
+) -> None:
     """Unique values of upserts against the stored entities the delta keeps as they are."""
     for name, field in ENTITIES[entity_type].fields:
         if not field.unique:
@@ -98,13 +114,18 @@ def _check_stored_unique(entity_type: str, items: list, upserted: Mapping[str, s
             if value is None or not isinstance(value, (str, int, float)):
                 continue
             owner = stored.unique_owner(entity_type, name, value)
-            if (owner is not None and owner != entity.get("id") and owner not in upserted.get(entity_type, ())
-                    and owner not in deleted.get(entity_type, ())):
+            if (
+                owner is not None
+                and owner != entity.get("id")
+                and owner not in upserted.get(entity_type, ())
+                and owner not in deleted.get(entity_type, ())
+            ):
                 _merge(errors, entity_type, position, {"@entity": [_uniqueness(entity_type, name, value)]})
 
 
-def _validate_flat(flat: Mapping[str, Any], changed: Mapping[str, Collection[str]] | None,
-                   extra_plugins: frozenset[str]) -> None:
+def _validate_flat(
+    flat: Mapping[str, Any], changed: Mapping[str, Collection[str]] | None, extra_plugins: frozenset[str]
+) -> None:
     errors: dict = {}
     if not isinstance(flat, Mapping):
         raise DeclarativeConfigError({"error": "expected an object of entity lists"})
@@ -153,18 +174,23 @@ def _check_ids(entity_type: str, items: list, errors: dict) -> set[str]:
     return seen
 
 
-def _check_references(entity_type: str, position: int, entity: dict, exists: Callable[[str, str], bool],
-                      errors: dict) -> None:
+def _check_references(
+    entity_type: str, position: int, entity: dict, exists: Callable[[str, str], bool], errors: dict
+) -> None:
     for name, field in ENTITIES[entity_type].foreign:
         value = entity.get(name)
         if value is None:
             continue
         ref = value.get("id") if isinstance(value, dict) else None
         if not isinstance(ref, str):
-            _merge(errors, entity_type, position, {name: "expected a foreign key of the form {\"id\": \"<uuid>\"}"})
+            _merge(errors, entity_type, position, {name: 'expected a foreign key of the form {"id": "<uuid>"}'})
         elif not exists(field.reference, ref):
-            _merge(errors, entity_type, position, {"@entity": [
-                f"invalid reference '{name}: {ref}' (no such entry in '{field.reference}')"]})
+            _merge(
+                errors,
+                entity_type,
+                position,
+                {"@entity": [f"invalid reference '{name}: {ref}' (no such entry in '{field.reference}')"]},
+            )
 
 
 def _check_unique_fields(entity_type: str, items: list, errors: dict) -> None:

@@ -7,6 +7,7 @@ keys, sequences, scalars of the core tags). Any other node (merge keys, `=` keys
 keys, other tags, aliases of a node inside itself) sends the whole document through PyYAML's
 own constructor, so the result and every error stay exactly PyYAML's.
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,8 +23,10 @@ _TAG = "tag:yaml.org,2002:"
 _STR, _MAP, _SEQ = _TAG + "str", _TAG + "map", _TAG + "seq"
 _CONSTRUCTORS = yaml.SafeLoader.yaml_constructors
 # scalar tags built by PyYAML's own functions; `plain` applies to the YAML-only results
-_SCALARS = {_TAG + t: (_CONSTRUCTORS[_TAG + t], t in ("binary", "timestamp"))
-            for t in ("null", "bool", "int", "float", "binary", "timestamp")}
+_SCALARS = {
+    _TAG + t: (_CONSTRUCTORS[_TAG + t], t in ("binary", "timestamp"))
+    for t in ("null", "bool", "int", "float", "binary", "timestamp")
+}
 
 
 class _Unusual(Exception):

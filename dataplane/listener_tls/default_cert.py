@@ -27,8 +27,9 @@ def ensure_default_certificate(prefix: str) -> tuple[str, str]:
         return cert_path, key_path
     os.makedirs(directory, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Gantry")])
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, "localhost"), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Gantry")]
+    )
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
         x509.CertificateBuilder()
@@ -43,8 +44,13 @@ def ensure_default_certificate(prefix: str) -> tuple[str, str]:
     )
     # Write to temporary names then rename, so two workers starting together never read half a file.
     for path, data, mode in (
-        (key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption()), 0o600),
+        (
+            key_path,
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+            0o600,
+        ),
         (cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644),
     ):
         tmp = f"{path}.{os.getpid()}.tmp"

@@ -81,8 +81,9 @@ def index_records(flat: Mapping[str, Any]) -> tuple[list[tuple[bytes, bytes]], l
 class StoredEntities:
     """The committed config seen from one write transaction: lookups and index upkeep."""
 
-    def __init__(self, txn: lmdb.Transaction, entities: lmdb._Database, refs: lmdb._Database,
-                 unique: lmdb._Database) -> None:
+    def __init__(
+        self, txn: lmdb.Transaction, entities: lmdb._Database, refs: lmdb._Database, unique: lmdb._Database
+    ) -> None:
         self._txn = txn
         self._entities = entities
         self._refs = refs
@@ -105,7 +106,7 @@ class StoredEntities:
                 for key in cursor.iternext(values=False):
                     if not key.startswith(prefix):
                         break
-                    referrer_type, referrer_id = bytes(key[len(prefix):]).decode().split("|", 1)
+                    referrer_type, referrer_id = bytes(key[len(prefix) :]).decode().split("|", 1)
                     found.append((referrer_type, referrer_id))
         return found
 

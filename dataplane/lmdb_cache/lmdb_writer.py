@@ -43,8 +43,10 @@ class StaleBaseError(Exception):
     def __init__(self, expected: int, stored: int | None) -> None:
         self.expected = expected
         self.stored = stored
-        super().__init__(f"delta applies to configuration version {expected}, "
-                         f"but version {stored if stored is not None else 'none'} is stored")
+        super().__init__(
+            f"delta applies to configuration version {expected}, "
+            f"but version {stored if stored is not None else 'none'} is stored"
+        )
 
 
 class ConfigStore:
@@ -69,8 +71,13 @@ class ConfigStore:
             return None
         return int(version), config_hash.decode()
 
-    def apply(self, flat_config: Mapping[str, Sequence[Mapping[str, Any]]], config_hash: str,
-              hashes: Mapping[str, str], version: int | None = None) -> int:
+    def apply(
+        self,
+        flat_config: Mapping[str, Sequence[Mapping[str, Any]]],
+        config_hash: str,
+        hashes: Mapping[str, str],
+        version: int | None = None,
+    ) -> int:
         """Replaces the stored config in one write transaction; returns the stored version:
         `version` when given (a control plane's), else the previous one plus one."""
         records = _encode(flat_config)
@@ -91,10 +98,16 @@ class ConfigStore:
 
         return self._write(write, records)
 
-    def apply_delta(self, from_version: int, to_version: int,
-                    upserts: Mapping[str, Sequence[Mapping[str, Any]]],
-                    deletes: Mapping[str, Sequence[str]], config_hash: str,
-                    hashes: Mapping[str, str], check: Callable[[StoredEntities], None] | None = None) -> int:
+    def apply_delta(
+        self,
+        from_version: int,
+        to_version: int,
+        upserts: Mapping[str, Sequence[Mapping[str, Any]]],
+        deletes: Mapping[str, Sequence[str]],
+        config_hash: str,
+        hashes: Mapping[str, str],
+        check: Callable[[StoredEntities], None] | None = None,
+    ) -> int:
         """Applies a control plane's delta in one write transaction; returns `to_version`.
 
         Raises StaleBaseError, writing nothing, unless the stored version is `from_version`:
@@ -118,8 +131,11 @@ class ConfigStore:
                     view.delete(entity_type, str(entity_id))
             for key, value in records:
                 view.put(*upserted[key], value)
-            txn.put(DELTA_KEY, _delta_record(from_version, txn.get(b"hash", db=self._meta),
-                                             deleted + [key for key, _ in records]), db=self._meta)
+            txn.put(
+                DELTA_KEY,
+                _delta_record(from_version, txn.get(b"hash", db=self._meta), deleted + [key for key, _ in records]),
+                db=self._meta,
+            )
             self._put_meta(txn, to_version, config_hash, hashes)
             return to_version
 
@@ -140,8 +156,7 @@ class ConfigStore:
                     flat.setdefault(entity_type, []).append(orjson.loads(value))
         return int(version), config_hash.decode(), flat
 
-    def _put_meta(self, txn: lmdb.Transaction, version: int, config_hash: str,
-                  hashes: Mapping[str, str]) -> None:
+    def _put_meta(self, txn: lmdb.Transaction, version: int, config_hash: str, hashes: Mapping[str, str]) -> None:
         txn.put(b"format", FORMAT, db=self._meta)
         txn.put(b"version", str(version).encode(), db=self._meta)
         txn.put(b"hash", config_hash.encode(), db=self._meta)
@@ -156,7 +171,7 @@ class ConfigStore:
         except lmdb.MapFullError as err:
             size = sum(len(key) + len(value) for key, value in records)
             raise StoreFullError(
-                f"configuration does not fit in LMDB database, consider raising \"lmdb_map_size\" "
+                f'configuration does not fit in LMDB database, consider raising "lmdb_map_size" '
                 f"(now {_mib(self.map_size)}; this config holds {len(records)} entities, "
                 f"{_mib(size)} of keys and JSON, and LMDB keeps the previous config until the new "
                 f"one commits); the previous config is still in use"
@@ -172,9 +187,12 @@ class ConfigStore:
             if found == FORMAT:
                 return
             if found is not None or any(txn.stat(db)["entries"] for db in (self._meta, self._entities)):
-                log.warning("LMDB cache %s has format %r, expected %r: wiping it", self.path,
-                            found.decode(errors="replace") if found is not None else None,
-                            FORMAT.decode())
+                log.warning(
+                    "LMDB cache %s has format %r, expected %r: wiping it",
+                    self.path,
+                    found.decode(errors="replace") if found is not None else None,
+                    FORMAT.decode(),
+                )
                 for db in (self._meta, self._entities, self._refs, self._unique):
                     txn.drop(db, delete=False)
             txn.put(b"format", FORMAT, db=self._meta)
@@ -182,8 +200,9 @@ class ConfigStore:
 
 def _open_env(path: str, map_size: int) -> lmdb.Environment:
     def open_env() -> lmdb.Environment:
-        return lmdb.open(path, map_size=map_size, max_dbs=MAX_DBS, max_readers=MAX_READERS,
-                         subdir=True, lib_version=LMDB_MAJOR)
+        return lmdb.open(
+            path, map_size=map_size, max_dbs=MAX_DBS, max_readers=MAX_READERS, subdir=True, lib_version=LMDB_MAJOR
+        )
 
     try:
         return open_env()
@@ -211,8 +230,13 @@ def _encode(flat_config: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[tupl
 
 def _delta_record(from_version: int, from_hash: bytes | None, keys: list[bytes]) -> bytes:
     """`{"from_version", "from_hash", "keys"}`: keys sorted and unique, as `<type>|<id>`."""
-    return orjson.dumps({"from_version": from_version, "from_hash": (from_hash or b"").decode(),
-                         "keys": [key.decode() for key in sorted(set(keys))]})
+    return orjson.dumps(
+        {
+            "from_version": from_version,
+            "from_hash": (from_hash or b"").decode(),
+            "keys": [key.decode() for key in sorted(set(keys))],
+        }
+    )
 
 
 def _mib(size: int) -> str:

@@ -10,6 +10,13 @@ from .settings import ProxySettings
 from .state import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, TOTAL_REQUESTS, ProxyState
 
 __all__ = [
-    "ACCEPTED_CONNECTIONS", "ACTIVE_CONNECTIONS", "TOTAL_REQUESTS", "ProxyProtocol", "ProxySettings",
-    "ProxyState", "Runtime", "ServiceTarget", "make_protocol_factory",
+    "ACCEPTED_CONNECTIONS",
+    "ACTIVE_CONNECTIONS",
+    "TOTAL_REQUESTS",
+    "ProxyProtocol",
+    "ProxySettings",
+    "ProxyState",
+    "Runtime",
+    "ServiceTarget",
+    "make_protocol_factory",
 ]

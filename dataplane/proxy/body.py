@@ -44,7 +44,7 @@ class BufferedBody:
             self._spill()
         view = memoryview(chunk)
         while view:
-            view = view[os.write(self.fd, view):]
+            view = view[os.write(self.fd, view) :]
         self.size += len(chunk)
 
     def _spill(self) -> None:
@@ -55,7 +55,7 @@ class BufferedBody:
         for chunk in held:
             view = memoryview(chunk)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
 
     def in_memory(self) -> list[bytes] | None:
         """The whole body as chunks, when it never went to a file."""

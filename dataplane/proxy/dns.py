@@ -90,7 +90,9 @@ class DnsCache:
         self.error_ttl = settings.dns_error_ttl
         self.resolver = dns.asyncresolver.Resolver(configure=not settings.dns_resolvers)
         if settings.dns_resolvers:
-            self.resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in settings.dns_resolvers]
+            self.resolver.nameservers = [
+                dns.nameserver.Do53Nameserver(host, port) for host, port in settings.dns_resolvers
+            ]
 
     def cached(self, name: str) -> str | None:
         """The next address of a name known and fresh (or stale: a refresh is then started);
@@ -150,7 +152,12 @@ class DnsCache:
         if entry is None:
             entry = _Entry([], self.not_found_ttl, 0.0, NameNotFound(f"{name}: name error"))
         previous = self.entries.get(name)
-        if entry.error is not None and previous is not None and previous.addresses and time.monotonic() < previous.stale_until:
+        if (
+            entry.error is not None
+            and previous is not None
+            and previous.addresses
+            and time.monotonic() < previous.stale_until
+        ):
             log.warning("dns refresh of %s failed, serving stale records: %s", name, entry.error)
             return previous
         self.entries[name] = entry

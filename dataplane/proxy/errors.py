@@ -52,7 +52,7 @@ _BY_MEDIA = {
 _TEMPLATES = {
     JSON: '{\n  "message":"%s",\n  "request_id":"%s"\n}',
     HTML: (
-        "<!doctype html>\n<html>\n  <head>\n    <meta charset=\"utf-8\">\n    <title>Error</title>\n"
+        '<!doctype html>\n<html>\n  <head>\n    <meta charset="utf-8">\n    <title>Error</title>\n'
         "  </head>\n  <body>\n    <h1>Error</h1>\n    <p>%s.</p>\n    <p>request_id: %s</p>\n"
         "  </body>\n</html>\n"
     ),

@@ -43,9 +43,17 @@ def request_planner(settings: ProxySettings) -> RequestPlanner:
     if REQUEST_ID in settings.headers_upstream:
         dropped.append(b"x-kong-request-id")
     via = settings.server_tokens.encode()
-    return RequestPlanner(settings.max_request_line_size, settings.max_header_line_size, settings.max_header_size,
-                          settings.client_max_body_size, dropped, settings.underscores_in_headers,
-                          (b"1.1 " + via, b"1.0 " + via), SERVER_NAME, REQUEST_ID in settings.headers_upstream)
+    return RequestPlanner(
+        settings.max_request_line_size,
+        settings.max_header_line_size,
+        settings.max_header_size,
+        settings.client_max_body_size,
+        dropped,
+        settings.underscores_in_headers,
+        (b"1.1 " + via, b"1.0 " + via),
+        SERVER_NAME,
+        REQUEST_ID in settings.headers_upstream,
+    )
 
 
 def nginx_host(host: bytes | None, server_name: bytes) -> bytes:

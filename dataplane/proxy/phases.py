@@ -95,15 +95,47 @@ NO_HEAD = _NoHead()
 class Exchange:
     __slots__ = (
         # the request as read (``head``) and what the exchange uses of it on every request
-        "conn", "state", "head", "method", "url", "version", "keep_alive", "headers", "content_length", "chunked",
-        "websocket", "tunnel_data", "error", "body_done", "body_buffer", "body_received", "start", "buffering",
-        "buffered", "body_sent",
+        "conn",
+        "state",
+        "head",
+        "method",
+        "url",
+        "version",
+        "keep_alive",
+        "headers",
+        "content_length",
+        "chunked",
+        "websocket",
+        "tunnel_data",
+        "error",
+        "body_done",
+        "body_buffer",
+        "body_received",
+        "start",
+        "buffering",
+        "buffered",
+        "body_sent",
         # decided by the phases
-        "request_id", "service", "preserve_host", "head_parts", "upstream", "upstream_paused", "reused", "tries",
-        "stale_retried", "connecting", "proxied",
-        "t_balancer", "remote_addr",
+        "request_id",
+        "service",
+        "preserve_host",
+        "head_parts",
+        "upstream",
+        "upstream_paused",
+        "reused",
+        "tries",
+        "stale_retried",
+        "connecting",
+        "proxied",
+        "t_balancer",
+        "remote_addr",
         # the response
-        "status", "started", "finished", "resp_chunked", "resp_bytes", "out",
+        "status",
+        "started",
+        "finished",
+        "resp_chunked",
+        "resp_bytes",
+        "out",
     )
 
     def __init__(self, conn: ClientConnection, state: ProxyState, start: float, head: RequestHead | _NoHead) -> None:
@@ -194,8 +226,7 @@ class Exchange:
         if self.buffering and not self.body_done:
             settings = self.state.settings
             try:
-                self.buffered = BufferedBody(settings.client_body_buffer_size, settings.body_temp_dir,
-                                             self.body_buffer)
+                self.buffered = BufferedBody(settings.client_body_buffer_size, settings.body_temp_dir, self.body_buffer)
             except OSError as err:
                 self.spill_failed(err)
                 return
@@ -226,11 +257,15 @@ class Exchange:
         names = runtime.route_header_names
         route_headers = None
         if names:
-            route_headers = [(name.lower().decode("latin-1"), value.decode("latin-1"))
-                             for name, value in self.headers if name.lower() in names]
+            route_headers = [
+                (name.lower().decode("latin-1"), value.decode("latin-1"))
+                for name, value in self.headers
+                if name.lower() in names
+            ]
         conn = self.conn
-        return runtime.router.find(method, conn.scheme, self.head.host_text, path.decode("latin-1"), conn.downstream.sni,
-                                   route_headers)
+        return runtime.router.find(
+            method, conn.scheme, self.head.host_text, path.decode("latin-1"), conn.downstream.sni, route_headers
+        )
 
     # ------------------------------------------------------------------------------------------
     # access
@@ -251,13 +286,19 @@ class Exchange:
             remote = None
             real = headers.values(state.settings.real_ip_header.lower().encode())
             if real is not None:
-                self.remote_addr = real_ip(conn.peer, real.decode("latin-1"), state.settings.trusted_ips,
-                                           state.settings.real_ip_recursive)
+                self.remote_addr = real_ip(
+                    conn.peer, real.decode("latin-1"), state.settings.trusted_ips, state.settings.real_ip_recursive
+                )
                 remote = self.remote_addr.encode()
             # an empty X-Forwarded-Proto, -Host or -Port counts as absent
-            trusted = (remote, headers.value(b"x-forwarded-proto") or None, headers.value(b"x-forwarded-host") or None,
-                       headers.value(b"x-forwarded-port") or None, headers.value(b"x-forwarded-path"),
-                       headers.value(b"x-forwarded-prefix"))
+            trusted = (
+                remote,
+                headers.value(b"x-forwarded-proto") or None,
+                headers.value(b"x-forwarded-host") or None,
+                headers.value(b"x-forwarded-port") or None,
+                headers.value(b"x-forwarded-path"),
+                headers.value(b"x-forwarded-prefix"),
+            )
 
         redirect = match.https_redirect_status
         if redirect and ((trusted and trusted[1]) or conn.scheme_bytes) != b"https":
@@ -363,8 +404,12 @@ class Exchange:
         try:
             async with asyncio.timeout(service.connect_timeout):
                 _, upstream = await loop.create_connection(
-                    partial(UpstreamConnection, self.state.pool, key), address, port,
-                    ssl=service.ssl_context, server_hostname=(sni or address) if service.tls else None)
+                    partial(UpstreamConnection, self.state.pool, key),
+                    address,
+                    port,
+                    ssl=service.ssl_context,
+                    server_hostname=(sni or address) if service.tls else None,
+                )
         except TimeoutError:
             self.connect_failed(address, port, "timed out", 504)
             return
@@ -382,8 +427,14 @@ class Exchange:
         if self.finished:
             return
         self.tries += 1
-        log.error("upstream %s:%d connect failed (try %d): %s (request %s)", address, port, self.tries, err,
-                  self.request_id.decode())
+        log.error(
+            "upstream %s:%d connect failed (try %d): %s (request %s)",
+            address,
+            port,
+            self.tries,
+            err,
+            self.request_id.decode(),
+        )
         if self.tries <= self.service.retries:
             self.balancer()
         else:
@@ -449,8 +500,12 @@ class Exchange:
                 upstream.transport.write(piece)
 
     def spill_failed(self, err: OSError) -> None:
-        log.error("could not keep the request body in %s: %s (request %s)", self.state.settings.body_temp_dir, err,
-                  self.request_id.decode())
+        log.error(
+            "could not keep the request body in %s: %s (request %s)",
+            self.state.settings.body_temp_dir,
+            err,
+            self.request_id.decode(),
+        )
         self.error_page(500)
 
     # ------------------------------------------------------------------------------------------
@@ -497,8 +552,11 @@ class Exchange:
             upstream.sent()
 
     def too_large(self) -> None:
-        log.info("client sent a body larger than client_max_body_size (%d bytes), request %s",
-                 self.state.settings.client_max_body_size, self.request_id.decode() or "-")
+        log.info(
+            "client sent a body larger than client_max_body_size (%d bytes), request %s",
+            self.state.settings.client_max_body_size,
+            self.request_id.decode() or "-",
+        )
         if self.finished:
             return
         if self.conn.active is not self:
@@ -521,8 +579,15 @@ class Exchange:
         t_balancer = self.t_balancer
         self.status = status
         head_bytes, self.resp_chunked, self.keep_alive = state.client_head.build(
-            head, self.method == b"HEAD", self.version == b"1.0", self.may_keep_alive(), int((now - t_balancer) * 1000),
-            int((t_balancer - self.start) * 1000), self.request_id, self.websocket)
+            head,
+            self.method == b"HEAD",
+            self.version == b"1.0",
+            self.may_keep_alive(),
+            int((now - t_balancer) * 1000),
+            int((t_balancer - self.start) * 1000),
+            self.request_id,
+            self.websocket,
+        )
         self.started = True
         self.out.append(head_bytes)
 
@@ -539,8 +604,14 @@ class Exchange:
         now = self.upstream.last_io
         t_balancer = self.t_balancer
         relayed = self.state.client_head.relay(
-            data, self.method == b"HEAD", self.version == b"1.0", self.may_keep_alive(), int((now - t_balancer) * 1000),
-            int((t_balancer - self.start) * 1000), self.request_id)
+            data,
+            self.method == b"HEAD",
+            self.version == b"1.0",
+            self.may_keep_alive(),
+            int((now - t_balancer) * 1000),
+            int((t_balancer - self.start) * 1000),
+            self.request_id,
+        )
         if relayed is not None:
             _, self.status, _, _, head_bytes, self.resp_chunked, self.keep_alive = relayed
             self.started = True
@@ -615,8 +686,12 @@ class Exchange:
             if upstream.close_delimited():
                 self.on_response_complete(False)  # EOF ends the body
                 return
-            log.error("upstream %s:%d closed the connection in the middle of the response body (request %s)",
-                      upstream.key[0], upstream.key[1], self.request_id.decode())
+            log.error(
+                "upstream %s:%d closed the connection in the middle of the response body (request %s)",
+                upstream.key[0],
+                upstream.key[1],
+                self.request_id.decode(),
+            )
             self.conn.abort()
             return
         if self.reused and upstream.received == 0 and not self.stale_retried and self.replayable():
@@ -624,8 +699,13 @@ class Exchange:
             self.stale_retried = True
             self.connecting = asyncio.ensure_future(self.open(upstream.key))
             return
-        log.error("upstream %s:%d prematurely closed the connection (%s) (request %s)", upstream.key[0],
-                  upstream.key[1], exc or "EOF", self.request_id.decode())
+        log.error(
+            "upstream %s:%d prematurely closed the connection (%s) (request %s)",
+            upstream.key[0],
+            upstream.key[1],
+            exc or "EOF",
+            self.request_id.decode(),
+        )
         self.error_page(502)
 
     def on_upstream_invalid(self, reason: str) -> None:
@@ -634,8 +714,13 @@ class Exchange:
             return
         self.upstream = None
         upstream.abort()
-        log.error("upstream %s:%d sent an invalid response: %s (request %s)", upstream.key[0], upstream.key[1],
-                  reason, self.request_id.decode())
+        log.error(
+            "upstream %s:%d sent an invalid response: %s (request %s)",
+            upstream.key[0],
+            upstream.key[1],
+            reason,
+            self.request_id.decode(),
+        )
         if self.started:
             self.conn.abort()
         else:
@@ -685,8 +770,11 @@ class Exchange:
         ``error_default_type``. Oversized request headers get 431 (nginx's 494 answered as 400
         told the client nothing precise)."""
         headers = self.headers
-        accept = headers.value(b"accept") or headers.value(b"content-type") \
+        accept = (
+            headers.value(b"accept")
+            or headers.value(b"content-type")
             or self.state.settings.error_default_type.encode()
+        )
         content_type = errors.media_type(accept)
         body = errors.render(status, message, self.request_id, content_type)
         if status in (400, 413, 414, 431):
@@ -791,8 +879,18 @@ class Exchange:
         if access_log is None:
             return
         headers = self.headers
-        access_log.record(format_access_line(
-            self.remote_addr, headers.value(b"authorization"), headers.value(b"referer"), headers.value(b"user-agent"),
-            access_log.time_local(), self.method, self.url, self.version, self.status, self.resp_bytes,
-            self.request_id or b"-"))
-
+        access_log.record(
+            format_access_line(
+                self.remote_addr,
+                headers.value(b"authorization"),
+                headers.value(b"referer"),
+                headers.value(b"user-agent"),
+                access_log.time_local(),
+                self.method,
+                self.url,
+                self.version,
+                self.status,
+                self.resp_bytes,
+                self.request_id or b"-",
+            )
+        )

@@ -10,7 +10,8 @@ from http import HTTPStatus
 
 # nginx writes its own status line whatever reason phrase the upstream used.
 STATUS_LINES = {
-    code: b"HTTP/1.1 %d %s\r\n" % (code, (HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "").encode())
+    code: b"HTTP/1.1 %d %s\r\n"
+    % (code, (HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "").encode())
     for code in range(100, 1000)
 }
 

@@ -23,13 +23,35 @@ class ServiceTarget:
     """A service as the proxy uses it: where to connect and how, all precomputed."""
 
     __slots__ = (
-        "id", "name", "protocol", "host", "port", "host_is_ip", "balancer", "host_header",
-        "fixed_host_header", "connect_timeout", "write_timeout", "read_timeout", "retries",
-        "tls", "tls_verify", "tls_verify_depth", "ssl_context", "ca_ids",
+        "id",
+        "name",
+        "protocol",
+        "host",
+        "port",
+        "host_is_ip",
+        "balancer",
+        "host_header",
+        "fixed_host_header",
+        "connect_timeout",
+        "write_timeout",
+        "read_timeout",
+        "retries",
+        "tls",
+        "tls_verify",
+        "tls_verify_depth",
+        "ssl_context",
+        "ca_ids",
     )
 
-    def __init__(self, service: dict[str, Any], balancer: Any | None, upstream_host_header: str | None,
-                 ssl_context: ssl.SSLContext | None, verify_depth: int, ca_ids: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        service: dict[str, Any],
+        balancer: Any | None,
+        upstream_host_header: str | None,
+        ssl_context: ssl.SSLContext | None,
+        verify_depth: int,
+        ca_ids: tuple[str, ...],
+    ) -> None:
         self.id: str = service["id"]
         self.name: str | None = service.get("name")
         self.protocol: str = service.get("protocol") or "http"
@@ -40,7 +62,9 @@ class ServiceTarget:
         self.host_header = upstream_host_header  # the upstream's host_header field, if any
         self.tls = self.protocol in _TLS_PROTOCOLS
         # Host sent upstream when the service points at a host directly (no balancer).
-        self.fixed_host_header = None if balancer is not None else host_header_value(self.host, self.port, self.tls).encode("latin-1")
+        self.fixed_host_header = (
+            None if balancer is not None else host_header_value(self.host, self.port, self.tls).encode("latin-1")
+        )
         self.connect_timeout = _seconds(service.get("connect_timeout"))
         self.write_timeout = _seconds(service.get("write_timeout"))
         self.read_timeout = _seconds(service.get("read_timeout"))
@@ -111,8 +135,14 @@ class ServiceTable:
         self.settings = settings
 
     @classmethod
-    def build(cls, services: list[dict[str, Any]], balancers: dict[str, Any], upstreams: list[dict[str, Any]],
-              ca_certificates: list[dict[str, Any]], settings: ProxySettings) -> ServiceTable:
+    def build(
+        cls,
+        services: list[dict[str, Any]],
+        balancers: dict[str, Any],
+        upstreams: list[dict[str, Any]],
+        ca_certificates: list[dict[str, Any]],
+        settings: ProxySettings,
+    ) -> ServiceTable:
         """Every target, from plain entities; ``balancers`` by upstream name."""
         table = cls(settings)
         table.balancers = dict(balancers)
@@ -166,8 +196,9 @@ class ServiceTable:
             self.upstream_names[upstream["id"]] = upstream["name"]
             self.host_headers[upstream["name"]] = upstream.get("host_header")
 
-    def _update_upstreams(self, snapshot: _core.Snapshot, upstreams: tuple[list[bytes], list[str]],
-                          targets: tuple[list[bytes], list[str]]) -> set[str]:
+    def _update_upstreams(
+        self, snapshot: _core.Snapshot, upstreams: tuple[list[bytes], list[str]], targets: tuple[list[bytes], list[str]]
+    ) -> set[str]:
         """Applies the upstream changes; returns the upstream names whose services need
         rebuilding (old and new names of the changed upstreams, names whose balancer changed)."""
         if not any(upstreams) and not any(targets):
@@ -183,8 +214,11 @@ class ServiceTable:
         self._set_upstreams(upserted)
         names.update(u["name"] for u in upserted)
         balancers = snapshot.balancers
-        names.update(name for name in balancers.keys() | self.balancers.keys()
-                     if balancers.get(name) is not self.balancers.get(name))
+        names.update(
+            name
+            for name in balancers.keys() | self.balancers.keys()
+            if balancers.get(name) is not self.balancers.get(name)
+        )
         self.balancers = balancers
         return names
 
@@ -211,16 +245,24 @@ class ServiceTable:
         context = None if key is None else self._context(key)
         host = service["host"]
         self.targets[service["id"]] = ServiceTarget(
-            service, self.balancers.get(host), self.host_headers.get(host), context, self.settings.verify_depth,
-            () if key is None else key[1])
+            service,
+            self.balancers.get(host),
+            self.host_headers.get(host),
+            context,
+            self.settings.verify_depth,
+            () if key is None else key[1],
+        )
 
     def _context(self, key: TrustKey) -> ssl.SSLContext:
         context = self.contexts.get(key)
         if context is None:
             verify, ca_ids, depth = key
             context = self.contexts[key] = upstream_tls.client_context(
-                verify, [self.pems.get(ca_id, "") for ca_id in ca_ids], self.settings.trusted_certificates,
-                verify_depth=self.settings.verify_depth if depth is None else depth)
+                verify,
+                [self.pems.get(ca_id, "") for ca_id in ca_ids],
+                self.settings.trusted_certificates,
+                verify_depth=self.settings.verify_depth if depth is None else depth,
+            )
         return context
 
 
@@ -229,8 +271,9 @@ class Runtime:
 
     __slots__ = ("version", "hash", "router", "services", "service_table", "route_header_names", "plugins", "planner")
 
-    def __init__(self, version: int, hash: str, router: Any, services: ServiceTable,
-                 plugins: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, version: int, hash: str, router: Any, services: ServiceTable, plugins: list[dict[str, Any]]
+    ) -> None:
         self.version = version
         self.hash = hash
         self.router = router
@@ -244,27 +287,40 @@ class Runtime:
         self.planner = request_planner(services.settings).routed(router, self.services)
 
     @classmethod
-    def from_snapshot(cls, snapshot: _core.Snapshot, settings: ProxySettings,
-                      previous: Runtime | None = None) -> Runtime:
+    def from_snapshot(
+        cls, snapshot: _core.Snapshot, settings: ProxySettings, previous: Runtime | None = None
+    ) -> Runtime:
         """Compile `snapshot`. With `previous`, the runtime (built with the same `settings`) of
         the snapshot `snapshot` was loaded against, only what changed since is rebuilt: the
         plugin list when a plugin changed, and the service targets that depend on a changed
         service, upstream, target or CA certificate (`ServiceTable.updated`)."""
+
         def load(kind: str) -> list[dict[str, Any]]:
             return [orjson.loads(item) for item in snapshot.entities(kind)]
 
         if previous is None or snapshot.changed("services") is None:
-            services = ServiceTable.build(load("services"), snapshot.balancers, load("upstreams"),
-                                          load("ca_certificates"), settings)
+            services = ServiceTable.build(
+                load("services"), snapshot.balancers, load("upstreams"), load("ca_certificates"), settings
+            )
             return cls(snapshot.version, snapshot.hash, snapshot.router, services, load("plugins"))
         plugin_changes = snapshot.changed("plugins")
         plugins = load("plugins") if plugin_changes and any(plugin_changes) else previous.plugins
         return cls(snapshot.version, snapshot.hash, snapshot.router, previous.service_table.updated(snapshot), plugins)
 
     @classmethod
-    def build(cls, version: int, hash: str, router: Any, services: list[dict[str, Any]],
-              balancers: dict[str, Any], ca_certificates: list[dict[str, Any]], settings: ProxySettings,
-              *, upstreams: list[dict[str, Any]] | None = None, plugins: list[dict[str, Any]] | None = None) -> Runtime:
+    def build(
+        cls,
+        version: int,
+        hash: str,
+        router: Any,
+        services: list[dict[str, Any]],
+        balancers: dict[str, Any],
+        ca_certificates: list[dict[str, Any]],
+        settings: ProxySettings,
+        *,
+        upstreams: list[dict[str, Any]] | None = None,
+        plugins: list[dict[str, Any]] | None = None,
+    ) -> Runtime:
         """Compile from plain entities. ``balancers`` are keyed by upstream name; a service whose
         host names an upstream goes through its balancer."""
         table = ServiceTable.build(services, balancers, upstreams or [], ca_certificates, settings)

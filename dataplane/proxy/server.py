@@ -59,9 +59,29 @@ class _HeadCheck:
 
 class ProxyProtocol(asyncio.Protocol):
     __slots__ = (
-        "state", "loop", "transport", "peer", "trusted", "scheme", "scheme_bytes", "downstream", "parsing", "active",
-        "queue", "blocks", "requests", "closing", "closed", "write_paused", "lingering", "last_activity", "timer",
-        "settings", "pending", "body_left", "decoder",
+        "state",
+        "loop",
+        "transport",
+        "peer",
+        "trusted",
+        "scheme",
+        "scheme_bytes",
+        "downstream",
+        "parsing",
+        "active",
+        "queue",
+        "blocks",
+        "requests",
+        "closing",
+        "closed",
+        "write_paused",
+        "lingering",
+        "last_activity",
+        "timer",
+        "settings",
+        "pending",
+        "body_left",
+        "decoder",
     )
 
     def __init__(self, state: ProxyState) -> None:
@@ -126,8 +146,11 @@ class ProxyProtocol(asyncio.Protocol):
         if active is not None:
             self.active = None
             if not active.finished:
-                log.info("client %s closed the connection before the response was complete (request %s)",
-                         self.peer, active.request_id.decode())
+                log.info(
+                    "client %s closed the connection before the response was complete (request %s)",
+                    self.peer,
+                    active.request_id.decode(),
+                )
             active.abort()
         self.queue.clear()
 
@@ -160,14 +183,14 @@ class ProxyProtocol(asyncio.Protocol):
             if head.refusal is not None:
                 self.bad_input(*head.refusal, head)
                 return
-            keep_alive = head.keep_alive if head.plain else self._llhttp_keep_alive(data[:head.length], head)
+            keep_alive = head.keep_alive if head.plain else self._llhttp_keep_alive(data[: head.length], head)
             if keep_alive is None:
                 return
             exchange = self.parsing = Exchange(self, state, self.last_activity, head)
             exchange.keep_alive = keep_alive
             self.requests += 1
             state.counters[TOTAL_REQUESTS] += 1
-            data = data[head.length:]
+            data = data[head.length :]
             if head.websocket:
                 # after the handshake the connection tunnels or, refused, closes: never HTTP
                 # again; what follows is the client's first frames, held until the switch
@@ -213,8 +236,12 @@ class ProxyProtocol(asyncio.Protocol):
         except httptools.HttpParserError as err:
             self.bad_input(400, f"llhttp: {err}")
             return None
-        if (not check.complete or parser.get_method() != head.method or parser.should_upgrade() != head.upgrade
-                or parser.get_http_version().encode() != head.version):
+        if (
+            not check.complete
+            or parser.get_method() != head.method
+            or parser.should_upgrade() != head.upgrade
+            or parser.get_http_version().encode() != head.version
+        ):
             self.bad_input(400, "request head read differently by llhttp")
             return None
         return parser.should_keep_alive()

@@ -16,8 +16,7 @@ from .dns import DnsCache
 from .pool import UpstreamPool
 from .response import STATUS_LINES
 from .runtime import Runtime
-from .settings import (PROXY_LATENCY, REQUEST_ID, RESPONSE_LATENCY, SERVER, UPSTREAM_LATENCY, VIA,
-                       ProxySettings)
+from .settings import PROXY_LATENCY, REQUEST_ID, RESPONSE_LATENCY, SERVER, UPSTREAM_LATENCY, VIA, ProxySettings
 
 if TYPE_CHECKING:
     from .server import ProxyProtocol
@@ -33,17 +32,41 @@ class ProxyState:
     ``ACTIVE_CONNECTIONS``, ``TOTAL_REQUESTS`` and ``ACCEPTED_CONNECTIONS`` are incremented here."""
 
     __slots__ = (
-        "runtime", "settings", "pool", "dns", "counters", "access_log", "connections", "draining",
-        "via_line", "server_line", "via_on", "server_on", "proxy_latency_on",
-        "upstream_latency_on", "response_latency_on", "request_id_on", "planner", "client_head",
+        "runtime",
+        "settings",
+        "pool",
+        "dns",
+        "counters",
+        "access_log",
+        "connections",
+        "draining",
+        "via_line",
+        "server_line",
+        "via_on",
+        "server_on",
+        "proxy_latency_on",
+        "upstream_latency_on",
+        "response_latency_on",
+        "request_id_on",
+        "planner",
+        "client_head",
     )
 
-    def __init__(self, settings: ProxySettings, runtime: Runtime | None = None, *,
-                 counters: memoryview | None = None, access_log: AccessLog | None = None) -> None:
+    def __init__(
+        self,
+        settings: ProxySettings,
+        runtime: Runtime | None = None,
+        *,
+        counters: memoryview | None = None,
+        access_log: AccessLog | None = None,
+    ) -> None:
         self.runtime = runtime
         self.settings = settings
-        self.pool = UpstreamPool(settings.upstream_keepalive_pool_size, settings.upstream_keepalive_max_requests,
-                                 settings.upstream_keepalive_idle_timeout)
+        self.pool = UpstreamPool(
+            settings.upstream_keepalive_pool_size,
+            settings.upstream_keepalive_max_requests,
+            settings.upstream_keepalive_idle_timeout,
+        )
         self.dns = DnsCache(settings)
         self.counters = counters if counters is not None else memoryview(array("q", [0] * 8))
         if access_log is None and settings.access_log:
@@ -64,9 +87,13 @@ class ProxyState:
         self.via_line = b"Via: %s\r\n" % outbound_via
         self.server_line = b"Server: %s\r\n" % via
         self.client_head = ClientHeadFilter(
-            [STATUS_LINES[code] for code in range(100, 1000)], outbound_via if self.via_on else None,
-            self.server_line if self.server_on else None, self.upstream_latency_on, self.proxy_latency_on,
-            self.request_id_on)
+            [STATUS_LINES[code] for code in range(100, 1000)],
+            outbound_via if self.via_on else None,
+            self.server_line if self.server_on else None,
+            self.upstream_latency_on,
+            self.proxy_latency_on,
+            self.request_id_on,
+        )
         # Reads heads while no config is loaded (none is planned), and builds the upstream heads
         # of unplanned requests; each runtime has a routed one.
         self.planner = forwarding.request_planner(settings)

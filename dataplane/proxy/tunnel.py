@@ -89,8 +89,13 @@ class Tunnel:
             return
         deadline = self.last_io + self.timeout
         if self.loop.time() >= deadline:
-            log.info("WebSocket tunnel between client %s and upstream %s:%d idle for %.0f s: closing",
-                     self.conn.peer, self.upstream.key[0], self.upstream.key[1], self.timeout)
+            log.info(
+                "WebSocket tunnel between client %s and upstream %s:%d idle for %.0f s: closing",
+                self.conn.peer,
+                self.upstream.key[0],
+                self.upstream.key[1],
+                self.timeout,
+            )
             self.close()
             return
         self.timer = self.loop.call_at(deadline, self._on_timer)

@@ -64,9 +64,33 @@ class _UnaskedSwitch(Exception):
 
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
-        "pool", "key", "loop", "transport", "parser", "exchange", "requests", "in_pool", "idle_since",
-        "head", "pending", "head_done", "interim", "head_only", "received", "last_io", "timer", "timer_at", "read_timeout",
-        "write_timeout", "write_paused", "request_sent", "closed", "body_left", "reusable", "switching", "decoder",
+        "pool",
+        "key",
+        "loop",
+        "transport",
+        "parser",
+        "exchange",
+        "requests",
+        "in_pool",
+        "idle_since",
+        "head",
+        "pending",
+        "head_done",
+        "interim",
+        "head_only",
+        "received",
+        "last_io",
+        "timer",
+        "timer_at",
+        "read_timeout",
+        "write_timeout",
+        "write_paused",
+        "request_sent",
+        "closed",
+        "body_left",
+        "reusable",
+        "switching",
+        "decoder",
     )
 
     def __init__(self, pool: UpstreamPool, key: PoolKey) -> None:
@@ -100,8 +124,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- used by the exchange ------------------------------------------------------------------
 
-    def start(self, exchange: Exchange, read_timeout: float, write_timeout: float, head_only: bool,
-              sent: bool, now: float) -> None:
+    def start(
+        self, exchange: Exchange, read_timeout: float, write_timeout: float, head_only: bool, sent: bool, now: float
+    ) -> None:
         """Bind the connection to one request/response exchange; ``sent``: the whole request is
         written with the head (else ``sent()`` follows), ``now``: the loop's time."""
         self.exchange = exchange
@@ -193,8 +218,11 @@ class UpstreamConnection(asyncio.Protocol):
                 raise  # our own bug: surface it
             exchange = self.exchange
             if exchange is not None:
-                exchange.on_upstream_invalid("switched protocols unasked" if isinstance(problem, _UnaskedSwitch)
-                                             else "response head parsed inconsistently")
+                exchange.on_upstream_invalid(
+                    "switched protocols unasked"
+                    if isinstance(problem, _UnaskedSwitch)
+                    else "response head parsed inconsistently"
+                )
             return
         except httptools.HttpParserUpgrade:
             if self.switching and self.exchange is exchange:
@@ -301,8 +329,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _overrun(self, extra: int) -> None:
         # bytes beyond the response: it is complete, but the connection is not trusted again
-        log.warning("upstream %s:%d sent %d bytes after the response; closing the connection",
-                    self.key[0], self.key[1], extra)
+        log.warning(
+            "upstream %s:%d sent %d bytes after the response; closing the connection", self.key[0], self.key[1], extra
+        )
 
     def _read_head(self, data: bytes, exchange: Exchange) -> int:
         """Look for the final response head in what has arrived: the offset in ``data`` just

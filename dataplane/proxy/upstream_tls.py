@@ -57,7 +57,8 @@ def chain_too_long(ssl_object: ssl.SSLObject | ssl.SSLSocket, depth: int) -> ssl
     reason = "certificate chain too long"
     err = ssl.SSLCertVerificationError(
         ssl.SSL_ERROR_SSL,
-        f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: {reason} ({detail}, verify depth {depth})")
+        f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: {reason} ({detail}, verify depth {depth})",
+    )
     err.library = "SSL"
     err.reason = "CERTIFICATE_VERIFY_FAILED"
     err.verify_code = X509_V_ERR_CERT_CHAIN_TOO_LONG
@@ -88,8 +89,9 @@ class DepthCheckedContext(ssl.SSLContext):
     verify_depth: int
 
 
-def client_context(verify: bool, ca_pems: Iterable[str] = (), trusted: Iterable[str] = ("system",), *,
-                   verify_depth: int) -> ssl.SSLContext:
+def client_context(
+    verify: bool, ca_pems: Iterable[str] = (), trusted: Iterable[str] = ("system",), *, verify_depth: int
+) -> ssl.SSLContext:
     """A context for one (verify, CA set, depth) combination.
 
     ``ca_pems``: the service's CA certificates (PEM text); when empty, ``trusted`` is used:

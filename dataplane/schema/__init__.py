@@ -4,6 +4,7 @@ the Admin API.
     process("services", {"name": "s", "url": "http://example.com"}, now=1700000000)
         -> (complete entity, None) or (partial entity, Kong-shaped errors)
 """
+
 from __future__ import annotations
 
 import time
@@ -15,22 +16,35 @@ from .plugins import BUNDLED_PLUGINS, register_plugin_config
 from .validator import Errors, fill_defaults, is_uuid, validate, validate_field
 
 __all__ = [
-    "BUNDLED_PLUGINS", "ENTITIES", "EntitySchema", "EntitySubschema", "Errors", "Field",
-    "MISSING", "Shorthand", "fill_defaults", "get_schema", "is_uuid", "process",
-    "register_plugin_config", "schema_json", "validate", "validate_field",
+    "BUNDLED_PLUGINS",
+    "ENTITIES",
+    "EntitySchema",
+    "EntitySubschema",
+    "Errors",
+    "Field",
+    "MISSING",
+    "Shorthand",
+    "fill_defaults",
+    "get_schema",
+    "is_uuid",
+    "process",
+    "register_plugin_config",
+    "schema_json",
+    "validate",
+    "validate_field",
 ]
 
 
-def process(entity: str, data: dict, *, now: float | None = None,
-            extra_plugins: frozenset[str] = frozenset()) -> tuple[dict, Errors | None]:
+def process(
+    entity: str, data: dict, *, now: float | None = None, extra_plugins: frozenset[str] = frozenset()
+) -> tuple[dict, Errors | None]:
     """Fill defaults and validate one entity as Kong does on insert.
 
     Returns the complete entity and None, or the entity as far as it got and the errors.
     """
     schema = get_schema(entity)
     plugins = BUNDLED_PLUGINS | extra_plugins
-    full, errors = fill_defaults(schema, data, now=time.time() if now is None else now,
-                                 plugins=plugins)
+    full, errors = fill_defaults(schema, data, now=time.time() if now is None else now, plugins=plugins)
     if errors is None:
         errors = validate(schema, full, plugins)
     if errors is None and schema.finalize is not None:

@@ -6,6 +6,7 @@ A `Field` compiles into a check, `check(value) -> None | error`, kept on the fie
 the element check of an array, a conditional check's overridden field and every message that
 names only schema data are built here once.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,14 +23,13 @@ Errors = dict[Any, Any]
 
 # Integers without bounds of their own are still 64-bit signed: Lua's doubles hold more, but
 # nothing past this survives the trip to the native core (i64) or to JSON (orjson)
-INTEGER_RANGE = (-2**63, 2**63 - 1)
+INTEGER_RANGE = (-(2**63), 2**63 - 1)
 Check = Callable[[Any], Any]  # value -> None, a message or nested errors
 EntityCheck = Callable[[dict, Errors], None]
 
 
 def is_nonempty(value: Any) -> bool:
-    return not (value is None or value is MISSING or value == "" or
-                (isinstance(value, (list, dict)) and not value))
+    return not (value is None or value is MISSING or value == "" or (isinstance(value, (list, dict)) and not value))
 
 
 def is_uuid(value: Any) -> bool:
@@ -62,6 +62,7 @@ def _compile(field: Field) -> Check:
 
         def check_unset(value: Any) -> Any:
             return when_null if value is None or value is MISSING else set_error
+
         return check_unset
 
     def check(value: Any) -> Any:
@@ -110,6 +111,7 @@ def _remembering(check: Check, kind: type) -> Check:
                 valid.add(value)
             return err
         return check(value)
+
     return remembered
 
 
@@ -129,6 +131,7 @@ def _remembering_lists(check: Check) -> Check:
         if err is None and len(valid) < _REMEMBERED and all(v.__class__ is str for v in key):
             valid.add(key)
         return err
+
     return remembered
 
 
@@ -138,10 +141,14 @@ def _no_type_check(field: Field) -> None:
 
 def _integer(field: Field) -> Check:
     def typed(value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                (isinstance(value, float) and not value.is_integer()):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not value.is_integer())
+        ):
             return M.INTEGER
         return None
+
     return typed
 
 
@@ -151,18 +158,21 @@ def _number(field: Field) -> Check:
             return M.NUMBER
         # JSON has no infinity or NaN (a form's "1e400" parses to one): nothing could store it
         return None if value.__class__ is int or math.isfinite(value) else M.NUMBER
+
     return typed
 
 
 def _string(field: Field) -> Check:
     def typed(value: Any) -> Any:
         return None if isinstance(value, str) else M.STRING
+
     return typed
 
 
 def _boolean(field: Field) -> Check:
     def typed(value: Any) -> Any:
         return None if isinstance(value, bool) else M.BOOLEAN
+
     return typed
 
 
@@ -175,6 +185,7 @@ def _sub_check(field: Field, attr: str) -> Check:
 
     def undefined(value: Any) -> Any:
         raise TypeError(f"'NoneType' object is not callable ({attr} of a {field.type} field)")
+
     return undefined
 
 
@@ -193,6 +204,7 @@ def _sequence(field: Field) -> Check:
             if err is not None:
                 errs[i] = err
         return errs or None
+
     return typed
 
 
@@ -212,6 +224,7 @@ def _map(field: Field) -> Check:
             if err is not None:
                 return err
         return None
+
     return typed
 
 
@@ -224,6 +237,7 @@ def _record(field: Field) -> Check:
                 return M.RECORD
             value = {}
         return None if plan is None else plan.validate(value)
+
     return typed
 
 
@@ -237,12 +251,20 @@ def _foreign(field: Field) -> Check:
             return {"id": M.REQUIRED}
         err = id_check(value["id"])
         return {"id": err} if err else None
+
     return typed
 
 
 _TYPES: dict[str, Callable[[Field], Check | None]] = {
-    "integer": _integer, "number": _number, "string": _string, "boolean": _boolean,
-    "array": _sequence, "set": _sequence, "map": _map, "record": _record, "foreign": _foreign,
+    "integer": _integer,
+    "number": _number,
+    "string": _string,
+    "boolean": _boolean,
+    "array": _sequence,
+    "set": _sequence,
+    "map": _map,
+    "record": _record,
+    "foreign": _foreign,
 }
 
 
@@ -256,10 +278,10 @@ def _validators(field: Field) -> tuple[Check, ...]:
             if value == ne:
                 return M.NE.format(str(value).lower() if isinstance(value, bool) else value)
             return None
+
         out.append(not_equal)
     if field.not_one_of is not None:
-        out.append(_member(field.not_one_of, True,
-                           M.NOT_ONE_OF.format(", ".join(map(str, field.not_one_of)))))
+        out.append(_member(field.not_one_of, True, M.NOT_ONE_OF.format(", ".join(map(str, field.not_one_of)))))
     if field.one_of is not None:
         out.append(_member(field.one_of, False, M.ONE_OF.format(", ".join(map(str, field.one_of)))))
     if field.timestamp:
@@ -339,6 +361,7 @@ def _exclusive_subsets(subsets: tuple[tuple[str, ...], ...]) -> Check:
         if len(member_of) > 1:
             return M.MUTUALLY_EXCLUSIVE_SETS.format(M.quoted_list(member_of))
         return None
+
     return exclusive
 
 
@@ -351,8 +374,9 @@ class RecordPlan:
 
     __slots__ = ("checks", "required", "entity_checks")
 
-    def __init__(self, fields: tuple[tuple[str, Field], ...], entity_checks: tuple,
-                 primary_key: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, fields: tuple[tuple[str, Field], ...], entity_checks: tuple, primary_key: tuple[str, ...] = ()
+    ) -> None:
         fmap = dict(fields)
         self.checks: dict[str, Check] = {name: field_check(f) for name, f in fmap.items()}
         # an entity's primary key is generated when absent, but can never be null (Kong's
@@ -413,6 +437,7 @@ def _field_set_check(check: AtLeastOneOf | MutuallyRequired | Distinct) -> Entit
         def at_least_one_of(entity: dict, errors: Errors) -> None:
             if not any(is_nonempty(entity.get(n)) for n in names):
                 _entity_error(errors, msg)
+
         return at_least_one_of
     if isinstance(check, MutuallyRequired):
         msg = M.MUTUALLY_REQUIRED.format(listed)
@@ -420,6 +445,7 @@ def _field_set_check(check: AtLeastOneOf | MutuallyRequired | Distinct) -> Entit
         def mutually_required(entity: dict, errors: Errors) -> None:
             if sum(is_nonempty(entity.get(f)) for f in names) not in (0, len(names)):
                 _entity_error(errors, msg)
+
         return mutually_required
     msg = M.DISTINCT.format(listed)
 
@@ -427,6 +453,7 @@ def _field_set_check(check: AtLeastOneOf | MutuallyRequired | Distinct) -> Entit
         seen = [entity.get(f) for f in names if is_nonempty(entity.get(f))]
         if len(seen) != len({repr(v) for v in seen}):
             _entity_error(errors, msg)
+
     return distinct
 
 
@@ -451,6 +478,7 @@ def _conditional(check: Conditional, fields: dict[str, Field]) -> EntityCheck:
         if err is not None:
             errors[then_field] = err
             _entity_error(errors, then_err)
+
     return conditional
 
 
@@ -479,6 +507,7 @@ def _conditional_at_least_one_of(check: ConditionalAtLeastOneOf, fields: dict[st
             return
         if not any(is_nonempty(entity.get(n)) for n in names):
             _entity_error(errors, msg)
+
     return conditional_at_least_one_of
 
 
@@ -491,4 +520,5 @@ def _custom(check: Custom) -> EntityCheck:
         msg = fn({f: entity.get(f) for f in sources})
         if msg is not None:
             _entity_error(errors, msg)
+
     return custom

@@ -1,4 +1,5 @@
 """Kong's entity checks (cross-field rules) as data; `validator` interprets them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Schemas as JSON, in the shape of Kong's `GET /schemas/{entity}`."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +9,21 @@ from .checks import AtLeastOneOf, Conditional, ConditionalAtLeastOneOf, Custom, 
 from .entities import get_schema
 from .fields import MISSING, Field
 
-_SKIP = {"custom_validator", "entity_checks", "fields", "elements", "keys", "values",
-         "match_none", "match_all", "match_any", "eq_null", "ne", "transient", "description"}
+_SKIP = {
+    "custom_validator",
+    "entity_checks",
+    "fields",
+    "elements",
+    "keys",
+    "values",
+    "match_none",
+    "match_all",
+    "match_any",
+    "eq_null",
+    "ne",
+    "transient",
+    "description",
+}
 
 
 def _field_json(f: Field) -> dict[str, Any]:
@@ -47,8 +61,11 @@ def _field_json(f: Field) -> dict[str, Any]:
 
 
 def _match_json(match: dict[str, Any]) -> dict[str, Any]:
-    return {k: (_field_json(v) if isinstance(v, Field) else list(v) if isinstance(v, tuple) else v)
-            for k, v in match.items() if v is not None}
+    return {
+        k: (_field_json(v) if isinstance(v, Field) else list(v) if isinstance(v, tuple) else v)
+        for k, v in match.items()
+        if v is not None
+    }
 
 
 def _check_json(c: Any) -> dict[str, Any]:
@@ -59,16 +76,23 @@ def _check_json(c: Any) -> dict[str, Any]:
     if isinstance(c, Distinct):
         return {"distinct": list(c.fields)}
     if isinstance(c, Conditional):
-        body = {"if_field": c.if_field, "if_match": _match_json(c.if_match),
-                "then_field": c.then_field, "then_match": _match_json(c.then_match)}
+        body = {
+            "if_field": c.if_field,
+            "if_match": _match_json(c.if_match),
+            "then_field": c.then_field,
+            "then_match": _match_json(c.then_match),
+        }
         if "eq_null" in c.then_match:
             body["then_match"] = {"eq": None}
         if c.then_err:
             body["then_err"] = c.then_err
         return {"conditional": body}
     if isinstance(c, ConditionalAtLeastOneOf):
-        body = {"if_field": c.if_field, "if_match": _match_json(c.if_match),
-                "then_at_least_one_of": list(c.then_at_least_one_of)}
+        body = {
+            "if_field": c.if_field,
+            "if_match": _match_json(c.if_match),
+            "then_at_least_one_of": list(c.then_at_least_one_of),
+        }
         if c.then_err:
             body["then_err"] = c.then_err.replace("{}", "%s")
         if c.else_match is not None:

@@ -1,4 +1,5 @@
 """Kong's core entities (kong/db/schema/entities/*.lua, kong/plugins/key-auth/daos.lua) as data."""
+
 from __future__ import annotations
 
 from . import netaddr, pem
@@ -27,13 +28,11 @@ def _expand_service_url(value: str) -> dict:
     protocol = parsed.scheme or default_protocol or "http"
     if port is None:
         port = 80 if protocol == "http" else 443 if protocol == "https" else 80
-    return {"protocol": protocol, "host": parsed.hostname or None, "port": port,
-            "path": parsed.path or None}
+    return {"protocol": protocol, "host": parsed.hostname or None, "port": port, "path": parsed.path or None}
 
 
 def _not(protocols: tuple[str, ...], then_field: str) -> Conditional:
-    return Conditional("protocol", {"not_one_of": protocols, "one_of": None}, then_field,
-                       {"eq_null": True})
+    return Conditional("protocol", {"not_one_of": protocols, "one_of": None}, then_field, {"eq_null": True})
 
 
 SERVICES = EntitySchema(
@@ -60,8 +59,7 @@ SERVICES = EntitySchema(
         ("enabled", Field("boolean", required=True, default=True)),
     ),
     entity_checks=(
-        Conditional("protocol", {"one_of": ("tcp", "tls", "udp", "grpc", "grpcs")}, "path",
-                    {"eq_null": True}),
+        Conditional("protocol", {"one_of": ("tcp", "tls", "udp", "grpc", "grpcs")}, "path", {"eq_null": True}),
         _not(("https", "tls"), "client_certificate"),
         _not(("https", "tls"), "tls_verify"),
         _not(("https", "tls"), "tls_verify_depth"),
@@ -82,64 +80,96 @@ _http_sub = EntitySubschema(
         ("sources", t.sources(eq_null=True, err=_HTTP_ERR.format("sources"))),
         ("destinations", t.destinations(eq_null=True, err=_HTTP_ERR.format("destinations"))),
     ),
-    entity_checks=(ConditionalAtLeastOneOf(
-        "protocols", {"contains": "https"}, ("methods", "hosts", "headers", "paths", "snis"),
-        "must set one of {} when 'protocols' is 'https'",
-        else_match={"contains": "http"},
-        else_then_at_least_one_of=("methods", "hosts", "headers", "paths"),
-        else_then_err="must set one of {} when 'protocols' is 'http'",
-    ),),
+    entity_checks=(
+        ConditionalAtLeastOneOf(
+            "protocols",
+            {"contains": "https"},
+            ("methods", "hosts", "headers", "paths", "snis"),
+            "must set one of {} when 'protocols' is 'https'",
+            else_match={"contains": "http"},
+            else_then_at_least_one_of=("methods", "hosts", "headers", "paths"),
+            else_then_err="must set one of {} when 'protocols' is 'http'",
+        ),
+    ),
 )
 _stream_sub = EntitySubschema(
     "tcp",
-    fields=tuple((f, d(eq_null=True, err=_STREAM_ERR.format(f))) for f, d in (
-        ("methods", t.methods), ("hosts", t.hosts), ("paths", t.router_paths), ("headers", t.headers))),
+    fields=tuple(
+        (f, d(eq_null=True, err=_STREAM_ERR.format(f)))
+        for f, d in (("methods", t.methods), ("hosts", t.hosts), ("paths", t.router_paths), ("headers", t.headers))
+    ),
     entity_checks=(
         ConditionalAtLeastOneOf(
-            "protocols", {"elements": Field("string", one_of=("tcp", "tls", "udp"))},
+            "protocols",
+            {"elements": Field("string", one_of=("tcp", "tls", "udp"))},
             ("sources", "destinations", "snis"),
-            "must set one of {} when 'protocols' is 'tcp', 'tls' or 'udp'"),
+            "must set one of {} when 'protocols' is 'tcp', 'tls' or 'udp'",
+        ),
         ConditionalAtLeastOneOf(
-            "protocols", {"elements": Field("string", one_of=("tls_passthrough",))}, ("snis",),
-            "must set snis when 'protocols' is 'tls_passthrough'"),
+            "protocols",
+            {"elements": Field("string", one_of=("tls_passthrough",))},
+            ("snis",),
+            "must set snis when 'protocols' is 'tls_passthrough'",
+        ),
     ),
 )
 _grpc_sub = EntitySubschema(
     "grpc",
     fields=(
-        ("strip_path", Field("boolean", required=True, default=False, ne=True,
-                             err=_GRPC_ERR.format("strip_path"))),
+        ("strip_path", Field("boolean", required=True, default=False, ne=True, err=_GRPC_ERR.format("strip_path"))),
         ("methods", t.methods(eq_null=True, err=_GRPC_ERR.format("methods"))),
         ("sources", t.sources(eq_null=True, err=_GRPC_ERR.format("sources"))),
         ("destinations", t.sources(eq_null=True, err=_GRPC_ERR.format("destinations"))),
     ),
-    entity_checks=(ConditionalAtLeastOneOf(
-        "protocols", {"contains": "grpcs"}, ("hosts", "headers", "paths", "snis"),
-        "must set one of {} when 'protocols' is 'grpcs'",
-        else_match={"contains": "grpc"},
-        else_then_at_least_one_of=("hosts", "headers", "paths"),
-        else_then_err="must set one of {} when 'protocols' is 'grpc'",
-    ),),
+    entity_checks=(
+        ConditionalAtLeastOneOf(
+            "protocols",
+            {"contains": "grpcs"},
+            ("hosts", "headers", "paths", "snis"),
+            "must set one of {} when 'protocols' is 'grpcs'",
+            else_match={"contains": "grpc"},
+            else_then_at_least_one_of=("hosts", "headers", "paths"),
+            else_then_err="must set one of {} when 'protocols' is 'grpc'",
+        ),
+    ),
 )
 
 ROUTES = EntitySchema(
     "routes",
     endpoint_key="name",
     subschema_key="protocols",
-    subschemas={"http": _http_sub, "https": _http_sub, "tcp": _stream_sub, "tls": _stream_sub,
-                "udp": _stream_sub, "tls_passthrough": _stream_sub, "grpc": _grpc_sub,
-                "grpcs": _grpc_sub},
+    subschemas={
+        "http": _http_sub,
+        "https": _http_sub,
+        "tcp": _stream_sub,
+        "tls": _stream_sub,
+        "udp": _stream_sub,
+        "tls_passthrough": _stream_sub,
+        "grpc": _grpc_sub,
+        "grpcs": _grpc_sub,
+    },
     fields=(
         ("id", t.uuid),
         ("created_at", t.auto_timestamp_s),
         ("updated_at", t.auto_timestamp_s),
         ("name", t.utf8_name),
-        ("protocols", Field("set", len_min=1, required=True, elements=t.protocol,
-                            mutually_exclusive_subsets=(("http", "https"), ("tcp", "tls", "udp"),
-                                                        ("tls_passthrough",), ("grpc", "grpcs")),
-                            default=["http", "https"])),
-        ("https_redirect_status_code", Field("integer", one_of=(426, 301, 302, 307, 308),
-                                             default=426, required=True)),
+        (
+            "protocols",
+            Field(
+                "set",
+                len_min=1,
+                required=True,
+                elements=t.protocol,
+                mutually_exclusive_subsets=(
+                    ("http", "https"),
+                    ("tcp", "tls", "udp"),
+                    ("tls_passthrough",),
+                    ("grpc", "grpcs"),
+                ),
+                default=["http", "https"],
+            ),
+        ),
+        ("https_redirect_status_code", Field("integer", one_of=(426, 301, 302, 307, 308), default=426, required=True)),
         ("strip_path", Field("boolean", required=True, default=True)),
         ("preserve_host", Field("boolean", required=True, default=False)),
         ("request_buffering", Field("boolean", required=True, default=True)),
@@ -152,24 +182,38 @@ ROUTES = EntitySchema(
         ("methods", t.methods),
         ("hosts", t.hosts),
         ("paths", t.router_paths),
-        ("headers", t.headers(keys=t.header_name(match_none=((
-            r"^[Hh][Oo][Ss][Tt]$",
-            "cannot contain 'host' header, which must be specified in the 'hosts' attribute"),)))),
+        (
+            "headers",
+            t.headers(
+                keys=t.header_name(
+                    match_none=(
+                        (
+                            r"^[Hh][Oo][Ss][Tt]$",
+                            "cannot contain 'host' header, which must be specified in the 'hosts' attribute",
+                        ),
+                    )
+                )
+            ),
+        ),
         ("regex_priority", Field("integer", default=0)),
         ("path_handling", Field("string", default="v0", one_of=("v0", "v1"))),
     ),
-    entity_checks=(Conditional(
-        "protocols",
-        {"elements": Field("string", not_one_of=("grpcs", "https", "tls", "tls_passthrough"))},
-        "snis", {"len_eq": 0},
-        "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'",
-    ),),
+    entity_checks=(
+        Conditional(
+            "protocols",
+            {"elements": Field("string", not_one_of=("grpcs", "https", "tls", "tls_passthrough"))},
+            "snis",
+            {"len_eq": 0},
+            "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'",
+        ),
+    ),
 )
 
 # ------------------------------------------------------------------ upstreams
 
-_hash_on = Field("string", default="none", one_of=("none", "consumer", "ip", "header", "cookie",
-                                                    "path", "query_arg", "uri_capture"))
+_hash_on = Field(
+    "string", default="none", one_of=("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture")
+)
 _http_statuses = Field("array", elements=Field("integer", between=(100, 999)))
 _seconds = Field("number", between=(0, 65535))
 _positive_int = Field("integer", between=(1, 2**31))
@@ -184,42 +228,83 @@ def _defaulted(*fields: tuple[str, Field], **kw) -> Field:
 
 
 _healthchecks = _defaulted(
-    ("active", _defaulted(
-        ("type", _check_type),
-        ("timeout", _seconds(default=1)),
-        ("concurrency", _positive_int(default=10)),
-        ("http_path", t.path(default="/")),
-        ("https_sni", t.sni),
-        ("https_verify_certificate", Field("boolean", default=True, required=True)),
-        ("headers", t.headers),
-        ("healthy", _defaulted(
-            ("interval", _seconds(default=0)),
-            ("http_statuses", _http_statuses(default=[200, 302])),
-            ("successes", _byte(default=0)),
-        )),
-        ("unhealthy", _defaulted(
-            ("interval", _seconds(default=0)),
-            ("http_statuses", _http_statuses(default=[429, 404, 500, 501, 502, 503, 504, 505])),
-            ("tcp_failures", _byte(default=0)),
-            ("timeouts", _byte(default=0)),
-            ("http_failures", _byte(default=0)),
-        )),
-    )),
-    ("passive", _defaulted(
-        ("type", _check_type),
-        ("healthy", _defaulted(
-            ("http_statuses", _http_statuses(default=[200, 201, 202, 203, 204, 205, 206, 207, 208,
-                                                      226, 300, 301, 302, 303, 304, 305, 306, 307,
-                                                      308])),
-            ("successes", _byte(default=0)),
-        )),
-        ("unhealthy", _defaulted(
-            ("http_statuses", _http_statuses(default=[429, 500, 503])),
-            ("tcp_failures", _byte(default=0)),
-            ("timeouts", _byte(default=0)),
-            ("http_failures", _byte(default=0)),
-        )),
-    )),
+    (
+        "active",
+        _defaulted(
+            ("type", _check_type),
+            ("timeout", _seconds(default=1)),
+            ("concurrency", _positive_int(default=10)),
+            ("http_path", t.path(default="/")),
+            ("https_sni", t.sni),
+            ("https_verify_certificate", Field("boolean", default=True, required=True)),
+            ("headers", t.headers),
+            (
+                "healthy",
+                _defaulted(
+                    ("interval", _seconds(default=0)),
+                    ("http_statuses", _http_statuses(default=[200, 302])),
+                    ("successes", _byte(default=0)),
+                ),
+            ),
+            (
+                "unhealthy",
+                _defaulted(
+                    ("interval", _seconds(default=0)),
+                    ("http_statuses", _http_statuses(default=[429, 404, 500, 501, 502, 503, 504, 505])),
+                    ("tcp_failures", _byte(default=0)),
+                    ("timeouts", _byte(default=0)),
+                    ("http_failures", _byte(default=0)),
+                ),
+            ),
+        ),
+    ),
+    (
+        "passive",
+        _defaulted(
+            ("type", _check_type),
+            (
+                "healthy",
+                _defaulted(
+                    (
+                        "http_statuses",
+                        _http_statuses(
+                            default=[
+                                200,
+                                201,
+                                202,
+                                203,
+                                204,
+                                205,
+                                206,
+                                207,
+                                208,
+                                226,
+                                300,
+                                301,
+                                302,
+                                303,
+                                304,
+                                305,
+                                306,
+                                307,
+                                308,
+                            ]
+                        ),
+                    ),
+                    ("successes", _byte(default=0)),
+                ),
+            ),
+            (
+                "unhealthy",
+                _defaulted(
+                    ("http_statuses", _http_statuses(default=[429, 500, 503])),
+                    ("tcp_failures", _byte(default=0)),
+                    ("timeouts", _byte(default=0)),
+                    ("http_failures", _byte(default=0)),
+                ),
+            ),
+        ),
+    ),
     ("threshold", Field("number", default=0, between=(0, 100))),
 )
 
@@ -254,8 +339,14 @@ UPSTREAMS = EntitySchema(
         ("created_at", t.auto_timestamp_s),
         ("name", Field("string", required=True, unique=True, custom_validator=v.upstream_name)),
         ("updated_at", t.auto_timestamp_s),
-        ("algorithm", Field("string", default="round-robin", one_of=(
-            "consistent-hashing", "least-connections", "round-robin", "latency"))),
+        (
+            "algorithm",
+            Field(
+                "string",
+                default="round-robin",
+                one_of=("consistent-hashing", "least-connections", "round-robin", "latency"),
+            ),
+        ),
         ("hash_on", _hash_on),
         ("hash_fallback", _hash_on),
         ("hash_on_header", t.header_name),
@@ -280,12 +371,9 @@ UPSTREAMS = EntitySchema(
         _hash_cond("hash_fallback", "cookie", "hash_on_cookie", {"required": True}),
         _fallback_one_of("none", ("none",)),
         _fallback_one_of("cookie", ("none",)),
-        _fallback_one_of("consumer", ("none", "ip", "header", "cookie", "path", "query_arg",
-                                      "uri_capture")),
-        _fallback_one_of("ip", ("none", "consumer", "header", "cookie", "path", "query_arg",
-                                "uri_capture")),
-        _fallback_one_of("path", ("none", "consumer", "header", "cookie", "query_arg", "ip",
-                                  "uri_capture")),
+        _fallback_one_of("consumer", ("none", "ip", "header", "cookie", "path", "query_arg", "uri_capture")),
+        _fallback_one_of("ip", ("none", "consumer", "header", "cookie", "path", "query_arg", "uri_capture")),
+        _fallback_one_of("path", ("none", "consumer", "header", "cookie", "query_arg", "ip", "uri_capture")),
         Distinct(("hash_on_header", "hash_fallback_header")),
         _hash_cond("hash_on", "query_arg", "hash_on_query_arg", {"required": True}),
         _hash_cond("hash_fallback", "query_arg", "hash_fallback_query_arg", {"required": True}),
@@ -345,8 +433,9 @@ CONSUMERS = EntitySchema(
 
 # ------------------------------------------------------------------ plugins
 
-_ordering_phases = Field("map", keys=Field("string", one_of=("access",)),
-                         values=Field("array", elements=Field("string")))
+_ordering_phases = Field(
+    "map", keys=Field("string", one_of=("access",)), values=Field("array", elements=Field("string"))
+)
 
 PLUGINS = EntitySchema(
     "plugins",
@@ -382,17 +471,21 @@ def _cert_key_match(e: dict) -> str | None:
 
 
 def _alt_key_match(e: dict) -> str | None:
-    if isinstance(e["cert_alt"], str) and isinstance(e["key_alt"], str) \
-            and pem.cert_matches_key(e["cert_alt"], e["key_alt"]) is False:
+    if (
+        isinstance(e["cert_alt"], str)
+        and isinstance(e["key_alt"], str)
+        and pem.cert_matches_key(e["cert_alt"], e["key_alt"]) is False
+    ):
         return "alternative certificate does not match key"
     return None
 
 
 def _alt_type_differs(e: dict) -> str | None:
-    if isinstance(e["cert"], str) and isinstance(e["cert_alt"], str) \
-            and pem.same_key_type(e["cert"], e["cert_alt"]):
-        return ("certificate and alternative certificate need to have different type (e.g. RSA "
-                "and ECDSA), the provided certificates were both of the same type")
+    if isinstance(e["cert"], str) and isinstance(e["cert_alt"], str) and pem.same_key_type(e["cert"], e["cert_alt"]):
+        return (
+            "certificate and alternative certificate need to have different type (e.g. RSA "
+            "and ECDSA), the provided certificates were both of the same type"
+        )
     return None
 
 
@@ -470,10 +563,21 @@ KEYAUTH_CREDENTIALS = EntitySchema(
 )
 
 # In the flat config's order (docs/internals.md): referenced entities before their referrers.
-ENTITIES: dict[str, EntitySchema] = {s.name: s for s in (
-    CA_CERTIFICATES, CERTIFICATES, SNIS, SERVICES, ROUTES, UPSTREAMS, TARGETS, CONSUMERS,
-    KEYAUTH_CREDENTIALS, PLUGINS,
-)}
+ENTITIES: dict[str, EntitySchema] = {
+    s.name: s
+    for s in (
+        CA_CERTIFICATES,
+        CERTIFICATES,
+        SNIS,
+        SERVICES,
+        ROUTES,
+        UPSTREAMS,
+        TARGETS,
+        CONSUMERS,
+        KEYAUTH_CREDENTIALS,
+        PLUGINS,
+    )
+}
 
 
 def get_schema(name: str) -> EntitySchema:

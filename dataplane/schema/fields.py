@@ -4,6 +4,7 @@ A `Field` is immutable; calling it returns a copy with some attributes overridde
 Kong's typedefs are specialised (`typedefs.port { default = 80 }` is `PORT(default=80)`).
 Patterns are Python regular expressions translated from Kong's Lua patterns.
 """
+
 from __future__ import annotations
 
 import dataclasses

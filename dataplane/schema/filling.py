@@ -1,5 +1,6 @@
 """Defaults compiled: Kong's `process_auto_fields` for inserts (auto ids and timestamps,
 defaults, `{}`/`[]` read as the container a field expects), as a `FillPlan` per record."""
+
 from __future__ import annotations
 
 import copy
@@ -42,8 +43,7 @@ class FillPlan:
     __slots__ = ("steps", "names")
 
     def __init__(self, fields: tuple[tuple[str, Field], ...]) -> None:
-        self.steps = tuple((name, _auto(name, f), _adjust(f), f.type == "integer", *_default(f))
-                           for name, f in fields)
+        self.steps = tuple((name, _auto(name, f), _adjust(f), f.type == "integer", *_default(f)) for name, f in fields)
         self.names = frozenset(name for name, _ in fields)
 
     def fill(self, data: dict, now: float) -> dict:
@@ -111,6 +111,7 @@ def _adjust(field: Field) -> Adjust | None:
             if fill is not None and isinstance(value, dict):
                 return fill(value, now)
             return value
+
         return adjust_record
     if field.type == "map":
         has_values = field.values is not None
@@ -124,6 +125,7 @@ def _adjust(field: Field) -> Adjust | None:
                     return dict(value)
                 return {k: values(v, now) for k, v in value.items()}
             return absent() if value is MISSING else value
+
         return adjust_map
     elements = _undefined if field.elements is None else _element_adjust(field.elements)
     is_set = field.type == "set"
@@ -136,6 +138,7 @@ def _adjust(field: Field) -> Adjust | None:
         if elements is None:  # scalar elements are kept as they are
             return _dedupe(value) if is_set else list(value)
         return [elements(v, now) for v in (_dedupe(value) if is_set else value)]
+
     return adjust_sequence
 
 

@@ -1,4 +1,5 @@
 """Host, ip and uri helpers with Kong's semantics (kong/tools/ip.lua, kong/tools/uri.lua)."""
+
 from __future__ import annotations
 
 import ipaddress

@@ -1,5 +1,6 @@
 """Certificate and key parsing. Uses `cryptography` when it is installed; otherwise only the
 PEM structure (armour and base64 body) is checked and key/certificate matching is skipped."""
+
 from __future__ import annotations
 
 import base64

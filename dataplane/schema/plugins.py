@@ -1,19 +1,59 @@
 """Plugin names Kong bundles (kong/constants.lua BUNDLED_PLUGINS) and the plugin `config`
 subschemas registered by the plugin runtime."""
+
 from __future__ import annotations
 
 from .fields import EntitySubschema, Field
 
-BUNDLED_PLUGINS: frozenset[str] = frozenset({
-    "jwt", "acl", "correlation-id", "cors", "oauth2", "tcp-log", "udp-log", "file-log",
-    "http-log", "key-auth", "hmac-auth", "basic-auth", "ip-restriction", "request-transformer",
-    "response-transformer", "request-size-limiting", "rate-limiting", "response-ratelimiting",
-    "syslog", "loggly", "datadog", "ldap-auth", "statsd", "bot-detection", "aws-lambda",
-    "request-termination", "prometheus", "proxy-cache", "session", "acme", "grpc-gateway",
-    "grpc-web", "pre-function", "post-function", "azure-functions", "zipkin", "opentelemetry",
-    "ai-proxy", "ai-prompt-decorator", "ai-prompt-template", "ai-prompt-guard",
-    "ai-request-transformer", "ai-response-transformer", "standard-webhooks", "redirect",
-})
+BUNDLED_PLUGINS: frozenset[str] = frozenset(
+    {
+        "jwt",
+        "acl",
+        "correlation-id",
+        "cors",
+        "oauth2",
+        "tcp-log",
+        "udp-log",
+        "file-log",
+        "http-log",
+        "key-auth",
+        "hmac-auth",
+        "basic-auth",
+        "ip-restriction",
+        "request-transformer",
+        "response-transformer",
+        "request-size-limiting",
+        "rate-limiting",
+        "response-ratelimiting",
+        "syslog",
+        "loggly",
+        "datadog",
+        "ldap-auth",
+        "statsd",
+        "bot-detection",
+        "aws-lambda",
+        "request-termination",
+        "prometheus",
+        "proxy-cache",
+        "session",
+        "acme",
+        "grpc-gateway",
+        "grpc-web",
+        "pre-function",
+        "post-function",
+        "azure-functions",
+        "zipkin",
+        "opentelemetry",
+        "ai-proxy",
+        "ai-prompt-decorator",
+        "ai-prompt-template",
+        "ai-prompt-guard",
+        "ai-request-transformer",
+        "ai-response-transformer",
+        "standard-webhooks",
+        "redirect",
+    }
+)
 
 # Until a plugin registers its schema, its config only has to be an object.
 ANY_CONFIG = Field("record", fields=None, required=True, default={})
@@ -32,6 +72,5 @@ def register_plugin_config(name: str, config: Field) -> None:
 def plugin_subschema(name: str) -> EntitySubschema:
     sub = _subschemas.get(name)
     if sub is None:
-        sub = _subschemas[name] = EntitySubschema(
-            name, fields=(("config", _config_schemas.get(name, ANY_CONFIG)),))
+        sub = _subschemas[name] = EntitySubschema(name, fields=(("config", _config_schemas.get(name, ANY_CONFIG)),))
     return sub

@@ -1,4 +1,5 @@
 """Kong's typedefs (kong/db/schema/typedefs.lua) as `Field` values."""
+
 from __future__ import annotations
 
 from . import validators as v
@@ -18,8 +19,7 @@ ip = Field("string", custom_validator=v.ip)
 ip_or_cidr = Field("string", custom_validator=v.ip_or_cidr)
 cidr = Field("string", custom_validator=v.cidr_v4)
 port = Field("integer", between=(0, 65535))
-path = Field("string", starts_with="/", match_none=(("//", "must not have empty segments"),),
-             custom_validator=v.path)
+path = Field("string", starts_with="/", match_none=(("//", "must not have empty segments"),), custom_validator=v.path)
 url = Field("string", custom_validator=v.url)
 header_name = Field("string", custom_validator=v.header_name)
 cookie_name = Field("string", custom_validator=v.http_token)
@@ -40,13 +40,15 @@ _endpoint = record(("ip", ip_or_cidr), ("port", port), entity_checks=(AtLeastOne
 sources = Field("set", elements=_endpoint)
 destinations = Field("set", elements=_endpoint)
 methods = Field("set", elements=http_method)
-hosts = Field("array", elements=Field(
-    "string",
-    match_all=((r"^[^*]*\*?[^*]*$", "invalid wildcard: must have at most one wildcard"),),
-    match_any=((r"^\*\.", r"\.\*$", r"^[^*]*$"),
-               "invalid wildcard: must be placed at leftmost or rightmost label"),
-    custom_validator=v.host_with_wildcards,
-))
+hosts = Field(
+    "array",
+    elements=Field(
+        "string",
+        match_all=((r"^[^*]*\*?[^*]*$", "invalid wildcard: must have at most one wildcard"),),
+        match_any=((r"^\*\.", r"\.\*$", r"^[^*]*$"), "invalid wildcard: must be placed at leftmost or rightmost label"),
+        custom_validator=v.host_with_wildcards,
+    ),
+)
 router_path = Field(
     "string",
     match_any=((r"^/", r"^~/"), "should start with: / (fixed path) or ~/ (regex path)"),

@@ -8,6 +8,7 @@ Errors are nested dicts: field name -> message, record fields -> nested dict, ar
 Schemas are compiled once (`checking`, `filling`); a plan per (entity schema, subschema) is
 kept on the schema, so validating an entity does no schema work.
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -17,8 +18,17 @@ from .checking import Errors, RecordPlan, field_check, is_nonempty, is_uuid
 from .fields import EntitySchema, EntitySubschema, Field
 from .filling import FillPlan
 
-__all__ = ["Errors", "effective_fields", "fill_defaults", "fill_record", "get_subschema",
-           "is_nonempty", "is_uuid", "validate", "validate_field"]
+__all__ = [
+    "Errors",
+    "effective_fields",
+    "fill_defaults",
+    "fill_record",
+    "get_subschema",
+    "is_nonempty",
+    "is_uuid",
+    "validate",
+    "validate_field",
+]
 
 
 class _Plan(NamedTuple):
@@ -73,8 +83,9 @@ def effective_fields(schema: EntitySchema, sub: EntitySubschema | None) -> tuple
     return _plan(schema, sub).fields
 
 
-def fill_defaults(schema: EntitySchema, data: dict, *, now: float,
-                  plugins: frozenset[str] = frozenset()) -> tuple[dict, Errors | None]:
+def fill_defaults(
+    schema: EntitySchema, data: dict, *, now: float, plugins: frozenset[str] = frozenset()
+) -> tuple[dict, Errors | None]:
     """Expand shorthands, generate auto fields and fill defaults, as Kong does on insert.
 
     Returns the completed entity, or the shorthand errors (Kong stops there when a

@@ -2,6 +2,7 @@
 
 Each returns None when the value is valid, else the message.
 """
+
 from __future__ import annotations
 
 import re
@@ -77,7 +78,7 @@ def cidr_v4(value: str) -> str | None:
 def _percent_error(path: str) -> str | None:
     raw = re.sub(r"%[0-9A-Fa-f]{2}", "___", path)
     i = raw.find("%")
-    return None if i == -1 else f"invalid url-encoded value: '{raw[i:i + 3]}'"
+    return None if i == -1 else f"invalid url-encoded value: '{raw[i : i + 3]}'"
 
 
 def path(value: str) -> str | None:
@@ -115,15 +116,13 @@ def name(value: str) -> str | None:
 def utf8_name(value: str) -> str | None:
     if _UTF8_NAME.match(value):
         return None
-    return (f"invalid value '{value}': the only accepted ascii characters are alphanumerics "
-            "or ., -, _, and ~")
+    return f"invalid value '{value}': the only accepted ascii characters are alphanumerics or ., -, _, and ~"
 
 
 def tag(value: str) -> str | None:
     if _TAG.match(value):
         return None
-    return (f"invalid tag '{value}': expected printable ascii (except `,` and `/`) "
-            "or valid utf-8 sequences")
+    return f"invalid tag '{value}': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"
 
 
 def url(value: str) -> str | None:
@@ -147,8 +146,10 @@ def header_name(value: str) -> str | None:
 def http_token(value: str) -> str | None:
     if not _HTTP_TOKEN_FORBIDDEN.search(value):
         return None
-    return ("contains one or more invalid characters. ASCII control characters (0-31;127), "
-            'space, tab and the characters ()<>@,;:\\"/?={}[] are not allowed.')
+    return (
+        "contains one or more invalid characters. ASCII control characters (0-31;127), "
+        'space, tab and the characters ()<>@,;:\\"/?={}[] are not allowed.'
+    )
 
 
 def target(value: str) -> str | None:

@@ -58,9 +58,16 @@ class StatusProtocol(asyncio.Protocol):
         if self.transport is None or self.transport.is_closing():
             return
         payload = orjson.dumps(body)
-        head_bytes = b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %d\r\nServer: %s\r\n%s\r\n" % (
-            status, _REASONS.get(status, b"Unknown"), len(payload), self.server_header,
-            b"" if keep_alive else b"Connection: close\r\n")
+        head_bytes = (
+            b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %d\r\nServer: %s\r\n%s\r\n"
+            % (
+                status,
+                _REASONS.get(status, b"Unknown"),
+                len(payload),
+                self.server_header,
+                b"" if keep_alive else b"Connection: close\r\n",
+            )
+        )
         self.transport.writelines((head_bytes,) if head else (head_bytes, payload))
         if not keep_alive:
             self.transport.close()

@@ -3,6 +3,7 @@
 A migration's `up` must be safe to run while older nodes still use the database; its optional
 `teardown` (run by `migrations finish`) removes what those nodes needed, as in Kong.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

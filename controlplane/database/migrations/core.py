@@ -1,4 +1,5 @@
 """Core migrations. Never edit one that has shipped: add the next instead."""
+
 from __future__ import annotations
 
 from . import Migration
@@ -14,15 +15,29 @@ _ENTITY_COLUMNS = """
 # so they are folded to the nil uuid (portable to PostgreSQL < 15, no NULLS NOT DISTINCT).
 _NIL = "'00000000-0000-0000-0000-000000000000'::uuid"
 
-_ENTITY_TABLES = ("ca_certificates", "certificates", "snis", "services", "routes", "upstreams",
-                  "targets", "consumers", "keyauth_credentials", "plugins")
-_TAG_INDEXES = "\n".join(f'CREATE INDEX IF NOT EXISTS "{t}_tags_idx" ON "{t}" USING GIN ("tags");'
-                         for t in _ENTITY_TABLES)
+_ENTITY_TABLES = (
+    "ca_certificates",
+    "certificates",
+    "snis",
+    "services",
+    "routes",
+    "upstreams",
+    "targets",
+    "consumers",
+    "keyauth_credentials",
+    "plugins",
+)
+_TAG_INDEXES = "\n".join(
+    f'CREATE INDEX IF NOT EXISTS "{t}_tags_idx" ON "{t}" USING GIN ("tags");' for t in _ENTITY_TABLES
+)
 _TAGS_VIEW = "\nUNION ALL\n".join(
     f'''SELECT '{t}'::text AS "entity_name", "id" AS "entity_id", unnest("tags") AS "tag" FROM "{t}"'''
-    for t in _ENTITY_TABLES)
+    for t in _ENTITY_TABLES
+)
 
-BASE_000 = Migration("000_base", up=f"""
+BASE_000 = Migration(
+    "000_base",
+    up=f"""
 CREATE TABLE IF NOT EXISTS "ca_certificates" ({_ENTITY_COLUMNS},
     "cert_digest" TEXT CONSTRAINT "ca_certificates_cert_digest_key" UNIQUE
 );
@@ -118,11 +133,14 @@ CREATE TABLE IF NOT EXISTS "change_log" (
     "at"          TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
     PRIMARY KEY ("version", "entity", "entity_id")
 );
-""")
+""",
+)
 
 # Data planes seen by any control plane on this database (Kong's clustering_data_planes);
 # times are epoch seconds, `expires_at` is last report + cluster_data_plane_purge_delay.
-CLUSTERING_001 = Migration("001_clustering_data_planes", up="""
+CLUSTERING_001 = Migration(
+    "001_clustering_data_planes",
+    up="""
 CREATE TABLE IF NOT EXISTS "clustering_data_planes" (
     "id"             UUID PRIMARY KEY,
     "hostname"       TEXT NOT NULL,
@@ -139,6 +157,7 @@ CREATE TABLE IF NOT EXISTS "clustering_data_planes" (
 );
 CREATE INDEX IF NOT EXISTS "clustering_data_planes_expires_at_idx"
     ON "clustering_data_planes" ("expires_at");
-""")
+""",
+)
 
 CORE: tuple[Migration, ...] = (BASE_000, CLUSTERING_001)
