@@ -38,8 +38,9 @@ RESPONSE_HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 REQUEST_HEAD = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
 CORPUS = Path(__file__).resolve().parents[1] / "fuzz_corpus" / "chunked"
 
-# A few seconds on two cores.
-SETTINGS = settings(max_examples=int(os.environ.get("CHUNKED_EXAMPLES", 1500)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# A few seconds on two cores; CHUNKED_EXAMPLES for longer runs.
+EXAMPLES = int(os.environ.get("CHUNKED_EXAMPLES", 1500))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 DIGITS = b"0123456789"
 ALPHA = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -118,8 +119,9 @@ def messages(draw: st.DrawFn) -> Message:
 # -- odd pieces ---------------------------------------------------------------------------------
 
 ODD: dict[str, st.SearchStrategy[bytes]] = {
-    "size": st.sampled_from([b"", b" 1", b"1 ", b"1\t", b"0x1", b"+1", b"-1", b"g", b"1g", b"1\x00", b"00000000000000001",
-                             b"10000000000000000", b"ffffffffffffffff", b"1" * 17, b"\xd9\xa1", b"1_0", b"0", b"ff"]),
+    "size": st.sampled_from([b"", b" 1", b"1 ", b"1\t", b"0x1", b"+1", b"-1", b"g", b"1g", b"1\x00",
+                             b"00000000000000001", b"10000000000000000", b"ffffffffffffffff", b"1" * 17,
+                             b"\xd9\xa1", b"1_0", b"0", b"ff"]),
     "ext": st.sampled_from([b" ;a", b"; a", b";a =b", b";a= b", b";a=b ", b";", b";;", b";=b", b";a=", b";a=\"b",
                             b";a=\"b\"c", b";a=\x80", b";a=\"\x80\"", b";a=\"\\\x01\"", b";a=\"\x01\"", b";a\x00",
                             b";a=\"\x7f\"", b";a;", b";a=b=c", b";a\tb", b";a=\"\\\"", b";\xc3\xa9", b";a\rb",
@@ -179,7 +181,8 @@ def bodies(draw: st.DrawFn) -> Body:
         valid = None
     elif how == "insert":
         at = draw(st.integers(0, len(data)))
-        data = data[:at] + draw(st.sampled_from([b"\x00", b"\r", b"\n", b" ", b";", b"\x80", b"0", b"\r\n"])) + data[at:]
+        stray = draw(st.sampled_from([b"\x00", b"\r", b"\n", b" ", b";", b"\x80", b"0", b"\r\n"]))
+        data = data[:at] + stray + data[at:]
         valid = None
     tail = draw(tails) if how == "tail" else b""
     return Body(data + tail, valid, len(tail))
