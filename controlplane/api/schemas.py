@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dataplane.schema import ENTITIES, schema_json
-from dataplane.schema.describe import _field_json as field_json
+from dataplane.schema.describe import field_json
 from dataplane.schema.plugins import plugin_subschema
 
 from . import errors, operations as ops

@@ -26,7 +26,7 @@ _SKIP = {
 }
 
 
-def _field_json(f: Field) -> dict[str, Any]:
+def field_json(f: Field) -> dict[str, Any]:
     out: dict[str, Any] = {"type": f.type}
     for spec in dataclasses.fields(Field):
         name = spec.name
@@ -50,9 +50,9 @@ def _field_json(f: Field) -> dict[str, Any]:
         out["mutually_exclusive_subsets"] = [list(s) for s in f.mutually_exclusive_subsets]
     for sub in ("elements", "keys", "values"):
         if getattr(f, sub) is not None:
-            out[sub] = _field_json(getattr(f, sub))
+            out[sub] = field_json(getattr(f, sub))
     if f.fields is not None:
-        out["fields"] = [{n: _field_json(sf)} for n, sf in f.fields]
+        out["fields"] = [{n: field_json(sf)} for n, sf in f.fields]
     if f.entity_checks:
         out["entity_checks"] = [_check_json(c) for c in f.entity_checks]
     if f.type == "foreign" and f.reference:
@@ -62,7 +62,7 @@ def _field_json(f: Field) -> dict[str, Any]:
 
 def _match_json(match: dict[str, Any]) -> dict[str, Any]:
     return {
-        k: (_field_json(v) if isinstance(v, Field) else list(v) if isinstance(v, tuple) else v)
+        k: (field_json(v) if isinstance(v, Field) else list(v) if isinstance(v, tuple) else v)
         for k, v in match.items()
         if v is not None
     }
@@ -108,7 +108,7 @@ def _check_json(c: Any) -> dict[str, Any]:
 def schema_json(entity: str) -> dict[str, Any]:
     """The JSON description of entity `entity` (e.g. "services")."""
     s = get_schema(entity)
-    out: dict[str, Any] = {"fields": [{n: _field_json(f)} for n, f in s.fields]}
+    out: dict[str, Any] = {"fields": [{n: field_json(f)} for n, f in s.fields]}
     if s.entity_checks:
         out["entity_checks"] = [_check_json(c) for c in s.entity_checks]
     return out
