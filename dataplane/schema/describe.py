@@ -27,6 +27,7 @@ _SKIP = {
 
 
 def field_json(f: Field) -> dict[str, Any]:
+    """One field as Kong's /schemas endpoints describe it."""
     out: dict[str, Any] = {"type": f.type}
     for spec in dataclasses.fields(Field):
         name = spec.name
