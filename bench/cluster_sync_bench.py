@@ -24,17 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import grpc  # noqa: E402
+import grpc
 
-from controlplane.cluster import encoding  # noqa: E402
-from controlplane.database import Database  # noqa: E402
-from dataplane import __version__  # noqa: E402
-from dataplane.cluster.protocol import cluster_pb2 as pb  # noqa: E402
-from dataplane.cluster.protocol import cluster_pb2_grpc as pb_grpc  # noqa: E402
-from dataplane.declarative import EMPTY_HASH  # noqa: E402
-from dataplane.schema import BUNDLED_PLUGINS, process  # noqa: E402
-from tests.controlplane.test_cluster_support import ControlPlane, shared_pair  # noqa: E402
-from tests.postgres import PostgresCluster  # noqa: E402
+from controlplane.cluster import encoding
+from controlplane.database import Database
+from dataplane import __version__
+from dataplane.cluster.protocol import cluster_pb2 as pb, cluster_pb2_grpc as pb_grpc
+from dataplane.declarative import EMPTY_HASH
+from dataplane.schema import BUNDLED_PLUGINS, process
+from tests.controlplane.test_cluster_support import ControlPlane, shared_pair
+from tests.postgres import PostgresCluster
 
 DELTA_TARGET = 10 * 1024
 FULL_TARGET = 2.0
@@ -172,7 +171,7 @@ def progress(text: str) -> None:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def propagation(

@@ -23,7 +23,7 @@ TARGET_P50_MS = 5.0
 
 
 def percentile(sorted_ms: list[float], p: float) -> float:
-    return sorted_ms[min(len(sorted_ms) - 1, int(round(p / 100 * (len(sorted_ms) - 1))))]
+    return sorted_ms[min(len(sorted_ms) - 1, round(p / 100 * (len(sorted_ms) - 1)))]
 
 
 def measure(port: int, count: int, warmup: int) -> list[float]:

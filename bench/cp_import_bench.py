@@ -15,11 +15,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import yaml  # noqa: E402
+import yaml
 
-from controlplane.database import Database  # noqa: E402
-from dataplane.declarative import parse_file  # noqa: E402
-from tests.postgres import PostgresCluster  # noqa: E402
+from controlplane.database import Database
+from dataplane.declarative import parse_file
+from tests.postgres import PostgresCluster
 
 TARGET_SECONDS = 10.0
 

@@ -18,16 +18,16 @@ import pstats
 import sys
 import tempfile
 import time
-from typing import Callable
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import yaml  # noqa: E402
+import yaml
 
-from bench.cp_import_bench import write_config  # noqa: E402  (the same document, so numbers compare)
-from dataplane.declarative import parse_file, validate_flat  # noqa: E402
-from dataplane.declarative.gcpause import gc_paused  # noqa: E402
-from dataplane.declarative.loader import load  # noqa: E402
+from bench.cp_import_bench import write_config
+from dataplane.declarative import parse_file, validate_flat
+from dataplane.declarative.gcpause import gc_paused
+from dataplane.declarative.loader import load
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:

@@ -19,6 +19,7 @@ Usage: python -m bench.run [--duration SECS] [--quick] [--rounds N] [--load get|
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -104,10 +105,8 @@ class Processes:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
         for _name, proc in reversed(self.procs):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             # SIGKILL the group even when the leader is gone: workers may outlive their supervisor.
             _signal_group(proc, signal.SIGKILL)
             try:
@@ -118,10 +117,8 @@ class Processes:
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)  # start_new_session made pid the group id
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def free_port() -> int:
@@ -371,7 +368,7 @@ def machine_info(cpus_ok: bool) -> dict:
     # --dirty: numbers from a tree with uncommitted changes should say so.
     git = _version(["git", "-C", str(REPO), "describe", "--always", "--dirty"])
     return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "nproc": os.cpu_count(),
         "cpu": model,
         "kernel": platform.release(),
@@ -411,7 +408,9 @@ def per_round_ratios(results: list[Result], target: str = "gantry", base: str = 
     """target/base throughput within each round (one load's results): the pair measured closest
     together in time."""
     by_name = {r.target: r for r in results}
-    pairs = zip(by_name[target].rounds, by_name[base].rounds) if target in by_name and base in by_name else []
+    pairs = (
+        zip(by_name[target].rounds, by_name[base].rounds, strict=False) if target in by_name and base in by_name else []
+    )
     return [round(t["rps"] / b["rps"], 3) for t, b in pairs if b["rps"]]
 
 

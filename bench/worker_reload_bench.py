@@ -13,6 +13,7 @@ reader and a writer must not share a process while both are open.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -23,8 +24,8 @@ from typing import Any
 
 from dataplane import _core
 from dataplane.declarative.hashing import config_hash
-from dataplane.proxy import ProxySettings, Runtime
 from dataplane.lmdb_cache import ConfigStore
+from dataplane.proxy import ProxySettings, Runtime
 
 Flat = dict[str, list[dict[str, Any]]]
 UPSTREAMS = 100
@@ -135,8 +136,8 @@ def main() -> None:
         for name, written, path in cases:
             store = _core.Store(str(path))
             snapshot = store.load(previous=base)
-            reader = median_ms(lambda: store.load(previous=base), args.repeat)
-            runtime = median_ms(lambda: Runtime.from_snapshot(snapshot, settings, served), args.repeat)
+            reader = median_ms(functools.partial(store.load, previous=base), args.repeat)
+            runtime = median_ms(functools.partial(Runtime.from_snapshot, snapshot, settings, served), args.repeat)
             print(f"{name:<12} {written:<12} {reader:8.2f} {runtime:8.2f} {reader + runtime:8.2f}")
 
 

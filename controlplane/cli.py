@@ -17,7 +17,8 @@ import asyncio
 import os
 import sys
 import time
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from dataplane.conf import Conf, ConfError, load_conf
 from dataplane.declarative import DeclarativeConfigError, parse_file, summary

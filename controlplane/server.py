@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import uvicorn
 

@@ -31,8 +31,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     import uvloop
 
     from dataplane.cluster import ClusterSettingsError
-    from dataplane.supervisor import Supervisor
     from dataplane.lmdb_cache.lmdb_writer import StoreFullError
+    from dataplane.supervisor import Supervisor
 
     conf = _load(args.conf, args.prefix)
     if conf.role == "control_plane":

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import orjson
 
 from dataplane import _core
-
 from dataplane.declarative import DeclarativeConfigError, config_hash, parse_file, summary
 from dataplane.declarative.validate_flat import StoredConfig
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore
@@ -125,4 +124,4 @@ def apply(store: ConfigStore, config: LoadedConfig) -> int:
     return version
 
 
-__all__ = ["LoadedConfig", "ConfigRejected", "load_declarative", "empty_config", "apply", "DeclarativeConfigError"]
+__all__ = ["ConfigRejected", "DeclarativeConfigError", "LoadedConfig", "apply", "empty_config", "load_declarative"]

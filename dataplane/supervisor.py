@@ -30,13 +30,13 @@ import time
 from dataplane import __version__, config_source
 from dataplane.cluster import ClusterClient, ClusterSettings, ConfigApplier, LinkStatus, load_or_create_node_id
 from dataplane.declarative import DeclarativeConfigError
-from dataplane.logs import NOTICE
-from dataplane.sockets import bind
-from dataplane.proxy.body import prepare_temp_dir
-from dataplane.proxy.settings import BODY_TEMP_DIR
-from dataplane.status.server import StatusProtocol
 from dataplane.listener_tls import ensure_default_certificate
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StoreFullError
+from dataplane.logs import NOTICE
+from dataplane.proxy.body import prepare_temp_dir
+from dataplane.proxy.settings import BODY_TEMP_DIR
+from dataplane.sockets import bind
+from dataplane.status.server import StatusProtocol
 from dataplane.workerstate import (
     ACCEPTED_CONNECTIONS,
     ACTIVE_CONNECTIONS,

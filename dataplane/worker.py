@@ -18,15 +18,14 @@ import logging
 import os
 import signal
 import socket
-import struct
 
 import orjson
 import uvloop
 
 from dataplane import _core, logs
 from dataplane.conf import load_conf
-from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
 from dataplane.listener_tls import ServerTLS, SniCertificates, ensure_default_certificate
+from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
 from dataplane.workerstate import CONFIG_VERSION, PID, WorkerState
 
 log = logging.getLogger("gantry.worker")
@@ -48,6 +47,7 @@ class Worker:
         "stop",
         "loading",
         "pending",
+        "loads",
         "tls",
         "sni",
         "sni_hash",
@@ -68,6 +68,7 @@ class Worker:
         self.stop = asyncio.Event()
         self.loading = False
         self.pending = False
+        self.loads: set[asyncio.Task[None]] = set()  # held so a running load is not collected
         self.sni: SniCertificates | None = None
         self.sni_hash: str | None = None  # the "rest" hash `sni` was built from
         self.tls: ServerTLS | None = None
@@ -135,7 +136,9 @@ class Worker:
             self.stop.set()
             asyncio.get_running_loop().remove_reader(self.notify_fd)
             return
-        asyncio.ensure_future(self.load_latest())
+        task = asyncio.ensure_future(self.load_latest())
+        self.loads.add(task)
+        task.add_done_callback(self.loads.discard)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

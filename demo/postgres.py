@@ -3,6 +3,7 @@ a free loopback port each time and stopped when the demo ends (tests.postgres do
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -38,10 +39,8 @@ class DemoPostgres(PostgresCluster):
     def stop_leftover(self) -> None:
         """A server left running by a demo that was killed would hold the data directory."""
         if os.path.exists(os.path.join(self.data, "postmaster.pid")):
-            try:
+            with contextlib.suppress(RuntimeError):  # a stale pid file: pg_ctl start copes with it
                 self.stop()
-            except RuntimeError:
-                pass  # a stale pid file: pg_ctl start copes with it
 
     def ensure_database(self, name: str) -> None:
         done = subprocess.run(

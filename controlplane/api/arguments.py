@@ -9,7 +9,8 @@ value given to an array field becomes a one-element list.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from dataplane.schema import EntitySchema, Field
 from dataplane.schema.validator import effective_fields, get_subschema

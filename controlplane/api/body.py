@@ -7,7 +7,8 @@ nest deeper than `MAX_DEPTH`. The body size limit is the Guard's (app.py)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import orjson

@@ -4,8 +4,9 @@ request counters. One instance per Admin API, kept in `app.state.api`."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from starlette.requests import Request
 

@@ -5,7 +5,8 @@ absent; nested paths check that the entity belongs to its parent, else 404."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -138,7 +139,7 @@ def entity_delete(ep: Endpoint) -> Handler:
     res = ep.resource
 
     async def handler(request: Request) -> Response:
-        key, row = await _own(request, ep)
+        _, row = await _own(request, ep)
         if row is None:
             if ep.parent is not None:
                 raise errors.not_found()

@@ -138,9 +138,6 @@ def invalid_size(text: str) -> ApiError:
 
 def invalid_options(errors: dict[str, str]) -> ApiError:
     parts = [f"{k}: {errors[k]}" for k in sorted(errors)]
-    if len(parts) == 1:
-        text = f"invalid option ({parts[0]})"
-    else:
-        text = f"{len(parts)} option violations ({'; '.join(parts)})"
+    text = f"invalid option ({parts[0]})" if len(parts) == 1 else f"{len(parts)} option violations ({'; '.join(parts)})"
     # Kong puts option errors under "options", not "fields"
     return _entity_error(INVALID_OPTIONS, text, errors, key="options")

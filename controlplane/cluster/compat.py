@@ -5,8 +5,8 @@ plane's; every plugin configured present on the data plane, same major, minor no
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 NORMAL = "normal"
 UNKNOWN = "unknown"

@@ -99,7 +99,7 @@ class TlsFront:
             transport, _ = await loop.connect_accepted_socket(
                 lambda: protocol, conn, ssl=self._tls.context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
             )
-        except (ssl.SSLError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ssl.SSLError, OSError) as exc:
             log.warning(
                 "refused a data plane connection from %s:%s: %s", ip, port, _handshake_failure(exc, self._tls.mode)
             )

@@ -28,7 +28,7 @@ def generate(cert_path: str, key_path: str, days: int = DEFAULT_DAYS) -> None:
             raise FileExists(f"{path} already exists.\nWill not overwrite it.")
     key = ec.generate_private_key(ec.SECP384R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, COMMON_NAME)])
-    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -12,7 +12,7 @@ result is identical to `config_hash` (the tests compare them).
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from dataplane.declarative import hashing as kong
 

@@ -45,7 +45,7 @@ class Registry:
         # The last word of every data plane, if the database takes it soon.
         try:
             await asyncio.wait_for(self._flush(), STOP_FLUSH_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("data plane status not recorded at shutdown: database unavailable")
 
     def members(self) -> list[Member]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import grpc
 
-from dataplane.cluster.protocol import cluster_pb2 as pb
-from dataplane.cluster.protocol import cluster_pb2_grpc as pb_grpc
+from dataplane.cluster.protocol import cluster_pb2 as pb, cluster_pb2_grpc as pb_grpc
 from dataplane.schema import is_uuid
 
 from .config import ConfigState
@@ -53,7 +52,7 @@ class ClusterService(pb_grpc.ClusterServicer):
         messages = aiter(request_iterator)
         try:
             first = await asyncio.wait_for(anext(messages), HELLO_TIMEOUT)
-        except (asyncio.TimeoutError, StopAsyncIteration):
+        except (TimeoutError, StopAsyncIteration):
             log.warning("data plane at %s sent no hello within %g seconds", peer.ip, HELLO_TIMEOUT)
             return
         problem = _hello_problem(first)
@@ -76,7 +75,7 @@ class ClusterService(pb_grpc.ClusterServicer):
         pusher = asyncio.ensure_future(session.run())
         try:
             await _read(messages, session, write)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("%s sent nothing for %g seconds; closing its stream", session, PING_WAIT)
         finally:
             pusher.cancel()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from dataplane.cluster.protocol import cluster_pb2 as pb
 from dataplane.declarative import EMPTY_HASH
@@ -154,7 +155,7 @@ class Session:
         await self._write(message)
         try:
             ack = await asyncio.wait_for(self._ack, ACK_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning(
                 "%s did not acknowledge configuration version %d within %g seconds; "
                 "it will get the whole configuration next",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from controlplane.database import StoreError
 from controlplane.database.changelog import CHANNEL

@@ -3,7 +3,7 @@ and a NOTIFY on 'gantry_changes' carrying that version (delivered at commit)."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import asyncpg
 
@@ -16,7 +16,7 @@ async def record(connection: asyncpg.Connection, changes: Iterable[Change]) -> i
     """Append `changes` under a new version; call last in the write's transaction, because
     the counter's row lock is held until commit and serializes writers from here on."""
     version = await connection.fetchval('UPDATE "change_version" SET "version" = "version" + 1 RETURNING "version"')
-    entities, ids, ops = zip(*changes)
+    entities, ids, ops = zip(*changes, strict=True)
     await connection.execute(
         'INSERT INTO "change_log" ("version", "entity", "entity_id", "op") '
         "SELECT $1, * FROM unnest($2::text[], $3::uuid[], $4::text[])",

@@ -6,7 +6,8 @@ changes = await db.changes.changes_since(41)     # [(version, entity, id, op)] o
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 

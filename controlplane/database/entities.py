@@ -4,7 +4,8 @@ to the change log; uniqueness and references are enforced by the database's cons
 from __future__ import annotations
 
 import contextlib
-from typing import AsyncIterator, Awaitable, Callable, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 

@@ -8,8 +8,8 @@ transactional in PostgreSQL), recorded in `schema_meta` in that same transaction
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import AsyncIterator, Sequence
 
 import asyncpg
 

@@ -3,7 +3,7 @@ hands it to others and resets it)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import asyncpg
 

@@ -56,7 +56,7 @@ def _too_long(value: object) -> bool:
 
 
 def _check_indexed(entity: str, columns: tuple[str, ...], values: list, tags: object) -> None:
-    for column, value in zip(columns, values):
+    for column, value in zip(columns, values, strict=True):
         if _too_long(value):
             raise ValueTooLong(entity, column, MAX_INDEXED_BYTES)
     if isinstance(tags, list):

@@ -8,11 +8,11 @@ import os
 # Set before grpc is first imported, which is when gRPC reads it.
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from .apply import ConfigApplier  # noqa: E402
-from .client import ClusterClient  # noqa: E402
-from .link import LinkStatus  # noqa: E402
-from .node_id import load_or_create as load_or_create_node_id  # noqa: E402
-from .settings import ClusterSettings, ClusterSettingsError  # noqa: E402
+from .apply import ConfigApplier
+from .client import ClusterClient
+from .link import LinkStatus
+from .node_id import load_or_create as load_or_create_node_id
+from .settings import ClusterSettings, ClusterSettingsError
 
 __all__ = [
     "ClusterClient",

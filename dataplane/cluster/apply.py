@@ -22,8 +22,8 @@ from dataplane import config_source
 from dataplane.cluster.protocol import cluster_pb2
 from dataplane.declarative import EMPTY_HASH, DeclarativeConfigError, summary, validate_flat
 from dataplane.declarative.validate_flat import StoredConfig, validate_delta
-from dataplane.logs import NOTICE
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StaleBaseError, StoreFullError
+from dataplane.logs import NOTICE
 
 log = logging.getLogger("gantry.cluster")
 

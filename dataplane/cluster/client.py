@@ -107,7 +107,7 @@ class ClusterClient:
             while True:
                 try:
                     msg = await asyncio.wait_for(call.read(), PING_WAIT)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise SessionEnded(f"nothing received for {PING_WAIT:.0f} s") from None
                 if msg is grpc.aio.EOF:
                     raise SessionEnded("the control plane closed the stream")

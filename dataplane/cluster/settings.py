@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import grpc
 
-
 SHARED_SERVER_NAME = "kong_clustering"
 
 # gRPC refuses messages over 4 MiB by default; a full config has no such ceiling here.

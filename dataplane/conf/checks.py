@@ -1,6 +1,7 @@
 """Rules that tie several honoured keys together (Kong's wording)."""
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 def cross_check(values: Mapping[str, Any], source: Callable[[str], str]) -> list[str]:
@@ -24,9 +25,10 @@ def cross_check(values: Mapping[str, Any], source: Callable[[str], str]) -> list
             fail("database", 'only in-memory storage can be used when role = "data_plane" (set database = off)')
         if values.get("proxy_listen") == ():
             fail("proxy_listen", 'proxy_listen must be specified when role = "data_plane"')
-    if role in ("control_plane", "data_plane"):
-        if values.get("cluster_cert") is None or values.get("cluster_cert_key") is None:
-            fail("cluster_cert", "cluster certificate and key must be provided to use Hybrid mode")
+    if role in ("control_plane", "data_plane") and (
+        values.get("cluster_cert") is None or values.get("cluster_cert_key") is None
+    ):
+        fail("cluster_cert", "cluster certificate and key must be provided to use Hybrid mode")
     if role == "control_plane":
         if values.get("cluster_mtls") == "pki" and values.get("cluster_ca_cert") is None:
             fail("cluster_ca_cert", 'cluster_ca_cert must be specified when cluster_mtls = "pki"')

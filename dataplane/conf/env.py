@@ -1,6 +1,6 @@
 """``KONG_<KEY>`` environment overrides."""
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from .kong_keys import is_kong_key
 

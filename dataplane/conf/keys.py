@@ -4,9 +4,10 @@ Honoured keys are typed and validated; every other Kong key is accepted as writt
 reported once as not applicable.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, Mapping
+from typing import Any, Final
 
 from . import kong_keys, types, values
 from .headers import parse_headers, parse_headers_upstream

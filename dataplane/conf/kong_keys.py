@@ -4,8 +4,9 @@ Names and default values are taken from Kong's defaults template (3.10) and its 
 configuration file; an empty string stands for Kong's ``NONE`` (unset).
 """
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final, Mapping
+from typing import Final
 
 KONG_DEFAULTS: Final[Mapping[str, str]] = MappingProxyType(
     {

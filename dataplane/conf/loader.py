@@ -3,8 +3,9 @@ typing, validation and path resolution. All problems are raised together."""
 
 import logging
 import os
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from . import kong_keys, syntax
 from .checks import cross_check

@@ -1,7 +1,7 @@
 """``Conf``: the loaded configuration, immutable, one typed attribute per honoured key."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 from .addresses import HostPort
 from .kong_keys import SENSITIVE

@@ -9,8 +9,8 @@
 """
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 _COMMENT_LINE = re.compile(r"^\s*[;#]")
 _CONTINUED = re.compile(r"\\\s*$")

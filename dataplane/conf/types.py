@@ -3,7 +3,8 @@ typed value or raises ``ValueError`` with a message that completes ``<key>: ``."
 
 import math
 import re
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 Parser = Callable[[str], T]

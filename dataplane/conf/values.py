@@ -4,8 +4,8 @@ import base64
 import binascii
 import os
 import re
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from . import types
 from .addresses import HostPort, parse_host_port

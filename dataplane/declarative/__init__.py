@@ -18,8 +18,8 @@ from .validate_flat import validate_flat
 
 __all__ = [
     "DEFAULT_TIMESTAMP",
-    "DeclarativeConfigError",
     "EMPTY_HASH",
+    "DeclarativeConfigError",
     "FlatConfig",
     "config_hash",
     "parse_file",

@@ -7,8 +7,7 @@ from typing import Any
 
 import orjson
 
-from dataplane.schema import BUNDLED_PLUGINS, ENTITIES, fill_defaults, validate
-from dataplane.schema import messages as M
+from dataplane.schema import BUNDLED_PLUGINS, ENTITIES, fill_defaults, messages as M, validate
 
 from . import ids
 from .errors import DeclarativeConfigError, children_of
@@ -90,11 +89,11 @@ class _Flattener:
         if items == {}:
             items = []
         if not isinstance(items, list):
-            _add_errors(self.errors, prefix + (entity_type,), M.ARRAY)
+            _add_errors(self.errors, (*prefix, entity_type), M.ARRAY)
             return []
         out = []
         for i, item in enumerate(items, start=1):
-            path = prefix + (entity_type, i)
+            path = (*prefix, entity_type, i)
             if not isinstance(item, dict):
                 _add_errors(self.errors, path, M.RECORD)
                 continue

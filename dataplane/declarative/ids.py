@@ -10,14 +10,14 @@ its parent instead, so that re-loading the same file yields the same ids.
 from __future__ import annotations
 
 import uuid
-from functools import lru_cache
+from functools import cache
 
 from dataplane.schema import EntitySchema
 
 _ENTITIES_NS = uuid.UUID("fd02801f-0957-4a15-a55a-c8d9606f30b5")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _namespace(entity_type: str) -> uuid.UUID:
     return uuid.uuid5(_ENTITIES_NS, entity_type)
 

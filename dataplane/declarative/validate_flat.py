@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
-from dataplane.schema import BUNDLED_PLUGINS, ENTITIES, is_uuid, validate
-from dataplane.schema import messages as M
+from dataplane.schema import BUNDLED_PLUGINS, ENTITIES, is_uuid, messages as M, validate
 
 from .errors import DeclarativeConfigError
 from .gcpause import gc_paused

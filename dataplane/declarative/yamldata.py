@@ -106,7 +106,7 @@ def load_yaml(text: str | bytes) -> tuple[Any, bool]:
             return None, True
         try:
             return _build(loader, node), True
-        except Exception:  # noqa: BLE001 - PyYAML's constructor decides, with its own errors
+        except Exception:  # PyYAML's constructor decides, with its own errors
             return loader.construct_document(node), False
     finally:
         loader.dispose()

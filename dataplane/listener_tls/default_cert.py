@@ -30,7 +30,7 @@ def ensure_default_certificate(prefix: str) -> tuple[str, str]:
     name = x509.Name(
         [x509.NameAttribute(NameOID.COMMON_NAME, "localhost"), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Gantry")]
     )
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -13,7 +13,7 @@ import logging
 import os
 import ssl
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger("gantry.tls")
 

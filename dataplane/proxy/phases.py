@@ -40,8 +40,8 @@ from .upstream import UpstreamConnection
 if TYPE_CHECKING:
     from dataplane._core import RequestHead, ResponseHead, RouteMatch
 
-    from .runtime import Runtime
     from .contracts import ClientConnection
+    from .runtime import Runtime
     from .state import ProxyState
 
 log = logging.getLogger("gantry.proxy")

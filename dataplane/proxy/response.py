@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-
 # nginx writes its own status line whatever reason phrase the upstream used.
 STATUS_LINES = {
     code: b"HTTP/1.1 %d %s\r\n"

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gantry.proxy")
 
-__all__ = ["ProxyState", "ACTIVE_CONNECTIONS", "TOTAL_REQUESTS", "ACCEPTED_CONNECTIONS"]
+__all__ = ["ACCEPTED_CONNECTIONS", "ACTIVE_CONNECTIONS", "TOTAL_REQUESTS", "ProxyState"]
 
 
 class ProxyState:

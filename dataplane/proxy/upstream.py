@@ -345,7 +345,7 @@ class UpstreamConnection(asyncio.Protocol):
                 head = parse_response_head(buffer[start:] if start else buffer)
                 if head is None:
                     if len(buffer) - start > MAX_HEAD_SIZE:
-                        exchange.on_upstream_invalid("response head larger than %d bytes" % MAX_HEAD_SIZE)
+                        exchange.on_upstream_invalid(f"response head larger than {MAX_HEAD_SIZE} bytes")
                         return _INVALID
                     self.pending = buffer[start:]
                     return _INCOMPLETE

@@ -18,11 +18,11 @@ from .validator import Errors, fill_defaults, is_uuid, validate, validate_field
 __all__ = [
     "BUNDLED_PLUGINS",
     "ENTITIES",
+    "MISSING",
     "EntitySchema",
     "EntitySubschema",
     "Errors",
     "Field",
-    "MISSING",
     "Shorthand",
     "fill_defaults",
     "get_schema",

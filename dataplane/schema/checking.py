@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import messages as M
 from .checks import AtLeastOneOf, Conditional, ConditionalAtLeastOneOf, Custom, Distinct, MutuallyRequired
@@ -53,7 +54,7 @@ def _compile(field: Field) -> Check:
     # records and foreign keys are fully checked by their type check; Kong runs no validators
     validators = () if field.type in ("record", "foreign") else _validators(field)
     override = field.err
-    if field.ne is None:
+    if field.ne is None:  # noqa: SIM108 - a conditional inside a conditional expression reads worse
         when_null = field.err or M.NE.format("null")
     else:
         when_null = M.REQUIRED if field.required else None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -52,4 +53,4 @@ class Custom:
     """Kong's `custom_entity_check`: runs only when its fields are present and valid."""
 
     field_sources: tuple[str, ...]
-    fn: Callable[[dict], "str | None"]
+    fn: Callable[[dict], str | None]

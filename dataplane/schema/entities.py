@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from . import netaddr, pem
-from . import typedefs as t
-from . import validators as v
+from . import netaddr, pem, typedefs as t, validators as v
 from .checks import AtLeastOneOf, Conditional, ConditionalAtLeastOneOf, Custom, Distinct, MutuallyRequired
 from .fields import EntitySchema, EntitySubschema, Field, Shorthand, record
 from .plugins import plugin_subschema

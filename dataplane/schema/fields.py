@@ -8,10 +8,11 @@ Patterns are Python regular expressions translated from Kong's Lua patterns.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field as dc_field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 MISSING: Any = object()  # "no default": distinct from a default of None (null)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 import uuid as uuid_mod
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .fields import MISSING, Field
 

@@ -141,9 +141,7 @@ def normalize_path(uri: str) -> str:
             uri = ""
         elif uri.startswith("../"):
             uri = uri[3:]
-        elif uri.startswith("./"):
-            uri = uri[2:]
-        elif uri.startswith("/./"):
+        elif uri.startswith("./") or uri.startswith("/./"):
             uri = uri[2:]
         elif uri.startswith("/../"):
             uri = uri[3:]

@@ -7,7 +7,7 @@ import base64
 import binascii
 import hashlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 try:
@@ -101,7 +101,7 @@ def ca_problem(cert_text: str) -> str | None:
     cert, _ = load_certificate(cert_text)
     if cert is None:
         return None
-    if cert.not_valid_after_utc < datetime.now(timezone.utc):
+    if cert.not_valid_after_utc < datetime.now(UTC):
         return 'certificate expired, "Not After" time is in the past'
     try:
         is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca

@@ -8,7 +8,7 @@ reason otherwise, so a load balancer can hold traffic back from a node that is n
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from collections.abc import Callable
 
 import httptools
 import orjson
@@ -59,7 +59,8 @@ class StatusProtocol(asyncio.Protocol):
             return
         payload = orjson.dumps(body)
         head_bytes = (
-            b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: %d\r\nServer: %s\r\n%s\r\n"
+            b"HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+            b"Content-Length: %d\r\nServer: %s\r\n%s\r\n"
             % (
                 status,
                 _REASONS.get(status, b"Unknown"),
