@@ -10,10 +10,7 @@ use libfuzzer_sys::fuzz_target;
 /// What `parts` fed in turn decode to (small limits, to reach them).
 fn decode(parts: &[&[u8]]) -> Result<Decoded, ChunkedError> {
     decode_reads(
-        ChunkedLimits {
-            max_line: 64,
-            max_trailers: 256,
-        },
+        ChunkedLimits { max_line: 64, max_trailers: 256 },
         parts.iter().copied(),
     )
 }
@@ -21,9 +18,7 @@ fn decode(parts: &[&[u8]]) -> Result<Decoded, ChunkedError> {
 fuzz_target!(|data: &[u8]| {
     let whole = decode(&[data]);
     if let Ok(decoded) = &whole {
-        assert!(
-            decoded.payload.len() <= data.len() && decoded.end.is_none_or(|end| end <= data.len())
-        );
+        assert!(decoded.payload.len() <= data.len() && decoded.end.is_none_or(|end| end <= data.len()));
     }
     for step in [1, data.len() % 13 + 2] {
         let parts: Vec<&[u8]> = data.chunks(step).collect();

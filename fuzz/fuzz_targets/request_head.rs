@@ -6,12 +6,7 @@ use gantry_core::http::{Limits, RequestHeadParser};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits {
-        request_line: 8192,
-        header_line: 8192,
-        head: 32768,
-        body: 1 << 20,
-    };
+    let limits = Limits { request_line: 8192, header_line: 8192, head: 32768, body: 1 << 20 };
     let parser = RequestHeadParser::new(limits, vec![b"keep-alive".to_vec()], false);
     if let Ok(Some(head)) = parser.parse(data) {
         assert!(head.length <= data.len());

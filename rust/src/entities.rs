@@ -164,8 +164,12 @@ mod tests {
     fn null_reads_as_the_default() {
         let upstream: Upstream =
             serde_json::from_str(r#"{"id": "u", "name": "u", "algorithm": null, "slots": null}"#).unwrap();
-        assert_eq!((upstream.algorithm.as_str(), upstream.slots), ("round-robin", 10000));
-        let target: Target = serde_json::from_str(r#"{"id": "t", "target": "a:1", "weight": null, "upstream": {"id": "u"}}"#).unwrap();
+        assert_eq!(
+            (upstream.algorithm.as_str(), upstream.slots),
+            ("round-robin", 10000)
+        );
+        let target: Target =
+            serde_json::from_str(r#"{"id": "t", "target": "a:1", "weight": null, "upstream": {"id": "u"}}"#).unwrap();
         assert_eq!(target.weight, 100);
         let route: Route = serde_json::from_str(
             r#"{"id": "r", "protocols": null, "path_handling": null, "regex_priority": null, "strip_path": null,
@@ -173,9 +177,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(route.protocols, ["http", "https"]);
-        assert_eq!((route.path_handling.as_str(), route.regex_priority, route.https_redirect_status_code), ("v0", 0, 426));
+        assert_eq!(
+            (
+                route.path_handling.as_str(),
+                route.regex_priority,
+                route.https_redirect_status_code
+            ),
+            ("v0", 0, 426)
+        );
         assert!(route.strip_path && !route.preserve_host && route.request_buffering);
-        let service: Service = serde_json::from_str(r#"{"id": "s", "host": "h", "protocol": null, "port": null, "enabled": null}"#).unwrap();
-        assert_eq!((service.protocol.as_str(), service.port, service.enabled), ("http", 80, true));
+        let service: Service =
+            serde_json::from_str(r#"{"id": "s", "host": "h", "protocol": null, "port": null, "enabled": null}"#)
+                .unwrap();
+        assert_eq!(
+            (service.protocol.as_str(), service.port, service.enabled),
+            ("http", 80, true)
+        );
     }
 }

@@ -10,9 +10,7 @@ use gantry_core::http::{parse_response_head, ChunkedLimits, Limits, RequestHeadP
 
 /// `(verdict, bytes, file name)` of every case of one parser.
 fn cases(parser: &str) -> Vec<(String, Vec<u8>, String)> {
-    let dir: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fuzz_corpus", parser]
-        .iter()
-        .collect();
+    let dir: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fuzz_corpus", parser].iter().collect();
     let mut found: Vec<_> = fs::read_dir(&dir)
         .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
         .map(|entry| entry.expect("a corpus entry").path())
@@ -29,9 +27,7 @@ fn cases(parser: &str) -> Vec<(String, Vec<u8>, String)> {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// The verdict of the chunked decoder fed `parts`, and what it decoded.
@@ -76,12 +72,7 @@ fn response_head_cases_keep_their_verdict() {
 #[test]
 fn request_head_cases_keep_their_verdict() {
     let parser = RequestHeadParser::new(
-        Limits {
-            request_line: 8192,
-            header_line: 8192,
-            head: 32768,
-            body: 1 << 20,
-        },
+        Limits { request_line: 8192, header_line: 8192, head: 32768, body: 1 << 20 },
         Vec::new(),
         false,
     );

@@ -11,9 +11,7 @@
 //! `corpus_replay.rs`.
 
 use gantry_core::http::chunked::{decode_reads, Decoded, FORBIDDEN_TRAILERS};
-use gantry_core::http::{
-    parse_response_head, ChunkedError, ChunkedLimits, Limits, RequestHeadParser,
-};
+use gantry_core::http::{parse_response_head, ChunkedError, ChunkedLimits, Limits, RequestHeadParser};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
@@ -21,10 +19,7 @@ use proptest::sample::{select, Index};
 /// 512 cases per property (well under a second each), or `PROPTEST_CASES` for longer runs;
 /// nothing written to disk: what a run finds goes into the corpus by hand.
 fn config() -> ProptestConfig {
-    let mut config = ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
+    let mut config = ProptestConfig { failure_persistence: None, ..ProptestConfig::default() };
     if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = 512;
     }
@@ -50,13 +45,9 @@ fn split<'a>(data: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
     parts
 }
 
-const TCHAR: &[u8] =
-    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~";
+const TCHAR: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~";
 
-fn bytes_of(
-    alphabet: &'static [u8],
-    size: std::ops::Range<usize>,
-) -> impl Strategy<Value = Vec<u8>> {
+fn bytes_of(alphabet: &'static [u8], size: std::ops::Range<usize>) -> impl Strategy<Value = Vec<u8>> {
     vec(select(alphabet), size)
 }
 
@@ -70,10 +61,8 @@ fn quoted() -> impl Strategy<Value = Vec<u8>> {
         "qdtext",
         |b| matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5b | 0x5d..=0x7e | 0x80..),
     );
-    let escaped =
-        (0u8..=255).prop_filter("quoted-pair", |b| matches!(b, b'\t' | b' '..=0x7e | 0x80..));
-    let piece =
-        prop_oneof![3 => qdtext.prop_map(|b| vec![b]), 1 => escaped.prop_map(|b| vec![b'\\', b])];
+    let escaped = (0u8..=255).prop_filter("quoted-pair", |b| matches!(b, b'\t' | b' '..=0x7e | 0x80..));
+    let piece = prop_oneof![3 => qdtext.prop_map(|b| vec![b]), 1 => escaped.prop_map(|b| vec![b'\\', b])];
     vec(piece, 0..6).prop_map(|pieces| [&b"\""[..], &pieces.concat(), b"\""].concat())
 }
 
@@ -107,9 +96,7 @@ const COLONS: &[&[u8]] = &[b":", b": ", b":\t", b":  ", b": \t"];
 /// whitespace, as the decoder reads it trimmed).
 fn trailer() -> impl Strategy<Value = (Vec<u8>, Vec<u8>, Vec<u8>)> {
     let name = token().prop_filter("not a forbidden trailer", |name| {
-        !FORBIDDEN_TRAILERS
-            .iter()
-            .any(|forbidden| forbidden.as_bytes().eq_ignore_ascii_case(name))
+        !FORBIDDEN_TRAILERS.iter().any(|forbidden| forbidden.as_bytes().eq_ignore_ascii_case(name))
     });
     let edge = (0u8..=255).prop_filter("VCHAR or obs-text", |b| matches!(b, 0x21..=0x7e | 0x80..));
     let inner = (0u8..=255).prop_filter(
@@ -118,16 +105,10 @@ fn trailer() -> impl Strategy<Value = (Vec<u8>, Vec<u8>, Vec<u8>)> {
     );
     let value = prop_oneof![
         Just(Vec::new()),
-        (edge.clone(), vec(inner, 0..8), edge).prop_map(|(a, middle, b)| [
-            vec![a],
-            middle,
-            vec![b]
-        ]
-        .concat()),
+        (edge.clone(), vec(inner, 0..8), edge).prop_map(|(a, middle, b)| [vec![a], middle, vec![b]].concat()),
     ];
     let colon = select(COLONS);
-    (name, colon, value)
-        .prop_map(|(name, colon, value)| ([&name[..], colon, &value].concat(), name, value))
+    (name, colon, value).prop_map(|(name, colon, value)| ([&name[..], colon, &value].concat(), name, value))
 }
 
 /// A valid chunked message, its payload and its trailers.
@@ -146,33 +127,23 @@ fn message() -> impl Strategy<Value = Message> {
         vec(extension(), 0..3),
     );
     let last = (1usize..3, vec(extension(), 0..2));
-    (vec(chunk, 0..5), last, vec(trailer(), 0..3)).prop_map(
-        |(chunks, (zeros, last_extensions), trailers)| {
-            let mut message = Message {
-                bytes: Vec::new(),
-                payload: Vec::new(),
-                trailers: Vec::new(),
-            };
-            for (data, upper, zeros, extensions) in chunks {
-                message
-                    .bytes
-                    .extend(size_line(data.len(), upper, zeros, &extensions));
-                message.bytes.extend(&data);
-                message.bytes.extend_from_slice(b"\r\n");
-                message.payload.extend(data);
-            }
-            message
-                .bytes
-                .extend(size_line(0, false, zeros - 1, &last_extensions));
-            for (line, name, value) in trailers {
-                message.trailers.push((name, value));
-                message.bytes.extend(line);
-                message.bytes.extend_from_slice(b"\r\n");
-            }
+    (vec(chunk, 0..5), last, vec(trailer(), 0..3)).prop_map(|(chunks, (zeros, last_extensions), trailers)| {
+        let mut message = Message { bytes: Vec::new(), payload: Vec::new(), trailers: Vec::new() };
+        for (data, upper, zeros, extensions) in chunks {
+            message.bytes.extend(size_line(data.len(), upper, zeros, &extensions));
+            message.bytes.extend(&data);
             message.bytes.extend_from_slice(b"\r\n");
-            message
-        },
-    )
+            message.payload.extend(data);
+        }
+        message.bytes.extend(size_line(0, false, zeros - 1, &last_extensions));
+        for (line, name, value) in trailers {
+            message.trailers.push((name, value));
+            message.bytes.extend(line);
+            message.bytes.extend_from_slice(b"\r\n");
+        }
+        message.bytes.extend_from_slice(b"\r\n");
+        message
+    })
 }
 
 /// Pieces of chunked bodies, valid and not: sizes, extension parts, line ends, odd bytes.
@@ -230,8 +201,7 @@ const NOISE_STARTS: &[&[u8]] = &[b"", b"1", b"5", b"a", b"0", b"1\r\n", b"3;e"];
 fn chunked_noise() -> impl Strategy<Value = Vec<u8>> {
     let start = select(NOISE_STARTS);
     let piece = prop_oneof![4 => select(CHUNKED_PIECES).prop_map(<[u8]>::to_vec), 1 => vec(any::<u8>(), 0..4)];
-    (start, vec(piece, 0..32))
-        .prop_map(|(start, pieces)| [start.to_vec(), pieces.concat()].concat())
+    (start, vec(piece, 0..32)).prop_map(|(start, pieces)| [start.to_vec(), pieces.concat()].concat())
 }
 
 /// A valid message with one byte changed, inserted or removed.
@@ -306,16 +276,8 @@ fn request_parser() -> RequestHeadParser {
         "X-Kong-Request-Id",
     ];
     RequestHeadParser::new(
-        Limits {
-            request_line: 8192,
-            header_line: 8192,
-            head: 32768,
-            body: 1 << 20,
-        },
-        dropped
-            .iter()
-            .map(|name| name.as_bytes().to_vec())
-            .collect(),
+        Limits { request_line: 8192, header_line: 8192, head: 32768, body: 1 << 20 },
+        dropped.iter().map(|name| name.as_bytes().to_vec()).collect(),
         false,
     )
 }
@@ -372,14 +334,13 @@ const HEAD_PIECES: &[&[u8]] = &[
 ];
 
 fn head_noise() -> impl Strategy<Value = Vec<u8>> {
-    let piece =
-        prop_oneof![6 => select(HEAD_PIECES).prop_map(<[u8]>::to_vec), 1 => vec(any::<u8>(), 0..3)];
+    let piece = prop_oneof![6 => select(HEAD_PIECES).prop_map(<[u8]>::to_vec), 1 => vec(any::<u8>(), 0..3)];
     vec(piece, 0..24).prop_map(|pieces| pieces.concat())
 }
 
-const PCHAR: &[u8] =
-    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/?%";
-const VALUE: &[u8] = b" \tabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+const PCHAR: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:@/?%";
+const VALUE: &[u8] =
+    b" \tabcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
 /// Fields that the parsers read, frame or drop.
 const SPECIAL_FIELDS: &[&[u8]] = &[
@@ -418,10 +379,7 @@ fn with_fields(start: Vec<u8>, fields: Vec<Vec<u8>>, tail: Vec<u8>) -> Vec<u8> {
 fn valid_request_head() -> impl Strategy<Value = Vec<u8>> {
     let method = select(&["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"][..]);
     let version = select(&["HTTP/1.1", "HTTP/1.0"][..]);
-    let host = prop_oneof![
-        Just(None),
-        bytes_of(b"abcxyz.-0123456789", 1..10).prop_map(Some)
-    ];
+    let host = prop_oneof![Just(None), bytes_of(b"abcxyz.-0123456789", 1..10).prop_map(Some)];
     (
         method,
         bytes_of(PCHAR, 0..16),
@@ -454,10 +412,7 @@ fn request_heads() -> impl Strategy<Value = Vec<u8>> {
 
 fn valid_response_head() -> impl Strategy<Value = Vec<u8>> {
     let version = select(&["HTTP/1.1", "HTTP/1.0"][..]);
-    let status = prop_oneof![
-        select(&[200u16, 204, 304, 101, 100, 404, 500][..]),
-        100u16..1000
-    ];
+    let status = prop_oneof![select(&[200u16, 204, 304, 101, 100, 404, 500][..]), 100u16..1000];
     (
         version,
         status,
@@ -466,12 +421,7 @@ fn valid_response_head() -> impl Strategy<Value = Vec<u8>> {
         vec(any::<u8>(), 0..6),
     )
         .prop_map(|(version, status, reason, fields, tail)| {
-            let line = [
-                version.as_bytes(),
-                format!(" {status} ").as_bytes(),
-                &reason,
-            ]
-            .concat();
+            let line = [version.as_bytes(), format!(" {status} ").as_bytes(), &reason].concat();
             with_fields(line, fields, tail)
         })
 }

@@ -91,7 +91,20 @@ mod tests {
 
     #[test]
     fn rejects_malformed_targets() {
-        for bad in ["", ":80", "host:", "host:-1", "host:65536", "host:8o", "[::1", "[::1]80", "[nope]:80", "a b:80", "1:2:3", "[::1]:"] {
+        for bad in [
+            "",
+            ":80",
+            "host:",
+            "host:-1",
+            "host:65536",
+            "host:8o",
+            "[::1",
+            "[::1]80",
+            "[nope]:80",
+            "a b:80",
+            "1:2:3",
+            "[::1]:",
+        ] {
             let err = parse(bad).unwrap_err();
             assert_eq!(err.target, bad, "{bad}");
         }

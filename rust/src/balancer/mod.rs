@@ -142,7 +142,11 @@ mod tests {
     fn weight_zero_takes_a_target_out_but_keeps_it_listed() {
         let b = Balancer::new(
             &upstream("round-robin"),
-            vec![target("1", "a:80", 10, 1.0), target("2", "b:80", 0, 2.0), target("3", "c", 10, 3.0)],
+            vec![
+                target("1", "a:80", 10, 1.0),
+                target("2", "b:80", 0, 2.0),
+                target("3", "c", 10, 3.0),
+            ],
         )
         .unwrap();
         assert_eq!(picks(&b, 4), ["a:80", "c:8000", "a:80", "c:8000"]);
@@ -163,7 +167,11 @@ mod tests {
         // Given out of order; "a" and "a:8000" are the same address once normalised.
         let b = Balancer::new(
             &upstream("round-robin"),
-            vec![target("3", "a:8000", 0, 3.0), target("1", "a", 100, 1.0), target("2", "b:80", 5, 2.0)],
+            vec![
+                target("3", "a:8000", 0, 3.0),
+                target("1", "a", 100, 1.0),
+                target("2", "b:80", 5, 2.0),
+            ],
         )
         .unwrap();
         let listed: Vec<(String, u32)> = b.targets().iter().map(|t| (t.address.host.clone(), t.weight)).collect();

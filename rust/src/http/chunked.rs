@@ -61,10 +61,7 @@ pub struct ChunkedLimits {
 
 impl Default for ChunkedLimits {
     fn default() -> Self {
-        ChunkedLimits {
-            max_line: 4096,
-            max_trailers: 16384,
-        }
+        ChunkedLimits { max_line: 4096, max_trailers: 16384 }
     }
 }
 
@@ -281,8 +278,7 @@ impl ChunkedDecoder {
                 State::Data => {
                     // whole runs of data at once, not byte by byte
                     let left = input.len() - pos;
-                    let take = usize::try_from(self.remaining)
-                        .map_or(left, |remaining| remaining.min(left));
+                    let take = usize::try_from(self.remaining).map_or(left, |remaining| remaining.min(left));
                     if take > 0 {
                         feed.data.push(pos..pos + take);
                         pos += take;
@@ -329,12 +325,7 @@ impl ChunkedDecoder {
                 }
             }
             State::Extension(at) => {
-                if byte == b'\r'
-                    && matches!(
-                        at,
-                        Extension::Name | Extension::Token | Extension::QuotedEnd
-                    )
-                {
+                if byte == b'\r' && matches!(at, Extension::Name | Extension::Token | Extension::QuotedEnd) {
                     State::SizeLf
                 } else {
                     self.count_line()?;
@@ -391,10 +382,7 @@ impl ChunkedDecoder {
             Trailer::Name if is_tchar(&byte) => Trailer::Name,
             Trailer::Name if byte == b':' => {
                 let name = &self.trailers[self.field..];
-                if FORBIDDEN_TRAILERS
-                    .iter()
-                    .any(|known| known.as_bytes().eq_ignore_ascii_case(name))
-                {
+                if FORBIDDEN_TRAILERS.iter().any(|known| known.as_bytes().eq_ignore_ascii_case(name)) {
                     return Err(ChunkedError::ForbiddenTrailer(
                         String::from_utf8_lossy(name).into_owned(),
                     ));
@@ -408,17 +396,9 @@ impl ChunkedDecoder {
                 // the value: after the colon, before the CR (the last byte kept), trimmed
                 let (start, end) = (self.colon + 1, self.trailers.len() - 1);
                 let value = &self.trailers[start..end];
-                let lead = value
-                    .iter()
-                    .take_while(|b| matches!(b, b' ' | b'\t'))
-                    .count();
-                let trail = value[lead..]
-                    .iter()
-                    .rev()
-                    .take_while(|b| matches!(b, b' ' | b'\t'))
-                    .count();
-                self.fields
-                    .push((self.field..self.colon, start + lead..end - trail));
+                let lead = value.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+                let trail = value[lead..].iter().rev().take_while(|b| matches!(b, b' ' | b'\t')).count();
+                self.fields.push((self.field..self.colon, start + lead..end - trail));
                 Trailer::LineStart
             }
             Trailer::Lf | Trailer::EndLf => return Err(ChunkedError::TrailerLineNotCrlf),
@@ -458,15 +438,8 @@ pub fn decode_reads<'a>(
         }
         offset += read.len();
     }
-    let trailers = decoder
-        .trailers()
-        .map(|(name, value)| (name.to_vec(), value.to_vec()))
-        .collect();
-    Ok(Decoded {
-        payload,
-        end,
-        trailers,
-    })
+    let trailers = decoder.trailers().map(|(name, value)| (name.to_vec(), value.to_vec())).collect();
+    Ok(Decoded { payload, end, trailers })
 }
 
 fn extension_step(at: Extension, byte: u8) -> Result<Extension, ChunkedError> {
@@ -480,9 +453,7 @@ fn extension_step(at: Extension, byte: u8) -> Result<Extension, ChunkedError> {
         Extension::Quoted if byte == b'\\' => Extension::QuotedPair,
         Extension::Quoted if is_qdtext(byte) => Extension::Quoted,
         Extension::QuotedPair if is_escapable(byte) => Extension::Quoted,
-        Extension::Name | Extension::Token | Extension::QuotedEnd if byte == b';' => {
-            Extension::NameStart
-        }
+        Extension::Name | Extension::Token | Extension::QuotedEnd if byte == b';' => Extension::NameStart,
         _ if byte == b'\n' => return Err(ChunkedError::SizeLineNotCrlf),
         _ => return Err(ChunkedError::InvalidExtension),
     };
@@ -502,8 +473,7 @@ mod tests {
     }
 
     fn complete(data: &[u8]) -> Decoded {
-        let decoded = decode(data)
-            .unwrap_or_else(|error| panic!("{error}: {:?}", String::from_utf8_lossy(data)));
+        let decoded = decode(data).unwrap_or_else(|error| panic!("{error}: {:?}", String::from_utf8_lossy(data)));
         assert_eq!(
             decoded.end,
             Some(data.len()),
@@ -529,10 +499,7 @@ mod tests {
         (b"3;a=b;c;d=\"e f\"\r\nabc\r\n0\r\n\r\n", b"abc"),
         (b"3;a=\"q\\\"uo\\\\te\\\x80\"\r\nabc\r\n0\r\n\r\n", b"abc"),
         (b"3;a=\"\t \x80\xff!#[]~\"\r\nabc\r\n0\r\n\r\n", b"abc"),
-        (
-            b"3;!#$%&'*+-.^_`|~=!#$%&'*+-.^_`|~\r\nabc\r\n0\r\n\r\n",
-            b"abc",
-        ),
+        (b"3;!#$%&'*+-.^_`|~=!#$%&'*+-.^_`|~\r\nabc\r\n0\r\n\r\n", b"abc"),
         (b"3\r\n\x00\r\n\r\n0\r\n\r\n", b"\x00\r\n"),
         (b"0\r\nX-Checksum: abc\r\n\r\n", b""),
         (
@@ -556,15 +523,10 @@ mod tests {
     #[test]
     fn trailers_are_kept_trimmed() {
         let decoded = complete(b"1\r\nz\r\n0\r\nA: 1\r\nb:2\r\nC: \t\x80 x \t\r\nD:\r\n\r\n");
-        let expected: Vec<(Vec<u8>, Vec<u8>)> = [
-            (&b"A"[..], &b"1"[..]),
-            (b"b", b"2"),
-            (b"C", b"\x80 x"),
-            (b"D", b""),
-        ]
-        .iter()
-        .map(|(n, v)| (n.to_vec(), v.to_vec()))
-        .collect();
+        let expected: Vec<(Vec<u8>, Vec<u8>)> = [(&b"A"[..], &b"1"[..]), (b"b", b"2"), (b"C", b"\x80 x"), (b"D", b"")]
+            .iter()
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+            .collect();
         assert_eq!(decoded.trailers, expected);
         assert!(complete(b"0\r\n\r\n").trailers.is_empty());
     }
@@ -592,10 +554,7 @@ mod tests {
         (b"1g\r\na\r\n", ChunkedError::InvalidChunkSize),
         (b"1\x00\r\na\r\n", ChunkedError::InvalidChunkSize),
         (b";a\r\n", ChunkedError::InvalidChunkSize),
-        (
-            b"00000000000000001\r\na\r\n",
-            ChunkedError::ChunkSizeTooLong,
-        ),
+        (b"00000000000000001\r\na\r\n", ChunkedError::ChunkSizeTooLong),
         (b"10000000000000000\r\n", ChunkedError::ChunkSizeTooLong),
         (b"1\na\r\n0\r\n\r\n", ChunkedError::SizeLineNotCrlf),
         (b"1\r\ra\r\n", ChunkedError::SizeLineNotCrlf),
@@ -642,10 +601,7 @@ mod tests {
         (b"0\r\n X: y\r\n\r\n", ChunkedError::InvalidTrailerName),
         (b"0\r\nX: a\x00\r\n\r\n", ChunkedError::InvalidTrailerValue),
         (b"0\r\nX: \x7f\r\n\r\n", ChunkedError::InvalidTrailerValue),
-        (
-            b"0\r\n\xc3\xa9: y\r\n\r\n",
-            ChunkedError::InvalidTrailerName,
-        ),
+        (b"0\r\n\xc3\xa9: y\r\n\r\n", ChunkedError::InvalidTrailerName),
         (
             b"0\r\nContent-Length: 5\r\n\r\n",
             ChunkedError::ForbiddenTrailer(String::new()),
@@ -712,10 +668,7 @@ mod tests {
     fn a_failed_decoder_stays_failed() {
         let mut decoder = ChunkedDecoder::new(ChunkedLimits::default());
         assert_eq!(decoder.feed(b"1\r\nab"), Err(ChunkedError::DataNotCrlf));
-        assert_eq!(
-            decoder.feed(b"\r\n0\r\n\r\n"),
-            Err(ChunkedError::DataNotCrlf)
-        );
+        assert_eq!(decoder.feed(b"\r\n0\r\n\r\n"), Err(ChunkedError::DataNotCrlf));
         assert!(!decoder.is_done());
     }
 
@@ -723,10 +676,7 @@ mod tests {
     /// shorter ones), decodes as it does whole.
     #[test]
     fn every_split_gives_the_whole_result() {
-        let messages = VALID
-            .iter()
-            .map(|(data, _)| *data)
-            .chain(INVALID.iter().map(|(data, _)| *data));
+        let messages = VALID.iter().map(|(data, _)| *data).chain(INVALID.iter().map(|(data, _)| *data));
         for data in messages {
             let whole = decode(data);
             for i in 0..=data.len() {
@@ -748,11 +698,7 @@ mod tests {
                 }
             }
             let bytes: Vec<&[u8]> = data.chunks(1).collect();
-            assert_eq!(
-                decode_parts(&bytes, ChunkedLimits::default()),
-                whole,
-                "{data:?}"
-            );
+            assert_eq!(decode_parts(&bytes, ChunkedLimits::default()), whole, "{data:?}");
         }
     }
 
@@ -760,17 +706,13 @@ mod tests {
     fn truncated_messages_never_complete() {
         for (data, _) in VALID {
             for cut in 0..data.len() {
-                let decoded =
-                    decode(&data[..cut]).expect("a prefix of a valid message is no error");
+                let decoded = decode(&data[..cut]).expect("a prefix of a valid message is no error");
                 assert_eq!(decoded.end, None, "{cut} {data:?}");
             }
         }
     }
 
-    const SMALL: ChunkedLimits = ChunkedLimits {
-        max_line: 8,
-        max_trailers: 16,
-    };
+    const SMALL: ChunkedLimits = ChunkedLimits { max_line: 8, max_trailers: 16 };
 
     fn small_error(parts: &[&[u8]]) -> ChunkedError {
         decode_parts(parts, SMALL).expect_err("over a limit")
@@ -779,10 +721,7 @@ mod tests {
     #[test]
     fn size_lines_are_bounded() {
         let at_limit = b"3;a=bcde\r\nabc\r\n0\r\n\r\n"; // 8 bytes before the CRLF
-        assert!(decode_parts(&[at_limit], SMALL)
-            .expect("within")
-            .end
-            .is_some());
+        assert!(decode_parts(&[at_limit], SMALL).expect("within").end.is_some());
         assert_eq!(
             small_error(&[b"3;a=bcdef\r\n"]),
             ChunkedError::SizeLineTooLong(8)
@@ -814,13 +753,8 @@ mod tests {
     #[test]
     fn huge_chunks_are_counted_not_buffered() {
         let mut decoder = ChunkedDecoder::new(ChunkedLimits::default());
-        let feed = decoder
-            .feed(b"FFFFFFFFFFFFFFFF\r\nabc")
-            .expect("valid so far");
-        assert_eq!(
-            (feed.data, feed.end),
-            (vec![Range { start: 18, end: 21 }], None)
-        );
+        let feed = decoder.feed(b"FFFFFFFFFFFFFFFF\r\nabc").expect("valid so far");
+        assert_eq!((feed.data, feed.end), (vec![Range { start: 18, end: 21 }], None));
         assert_eq!(decoder.remaining, u64::MAX - 3);
     }
 

@@ -78,7 +78,11 @@ impl ClientHeadFilter {
         if !head.plain {
             return None;
         }
-        let body_length = if exchange.head_request { 0 } else { head.body_length? };
+        let body_length = if exchange.head_request {
+            0
+        } else {
+            head.body_length?
+        };
         let client = self.build(&head, exchange);
         Some(Relayed { head_length: head.length, status: head.status, body_length, reusable: head.reusable, client })
     }
@@ -133,7 +137,11 @@ impl ClientHeadFilter {
             keep_alive = false; // an HTTP/1.0 client: the body ends when we close
         }
         if !(exchange.upgrade && head.status == 101) {
-            out.extend_from_slice(if keep_alive { b"Connection: keep-alive\r\n" } else { b"Connection: close\r\n" });
+            out.extend_from_slice(if keep_alive {
+                b"Connection: keep-alive\r\n"
+            } else {
+                b"Connection: close\r\n"
+            });
         }
         if let Some(via) = &self.via {
             out.extend_from_slice(b"Via: ");
@@ -151,10 +159,18 @@ impl ClientHeadFilter {
             self.date_line(&mut out);
         }
         if self.upstream_latency {
-            let _ = write!(Bytes(&mut out), "X-Kong-Upstream-Latency: {}\r\n", exchange.upstream_latency_ms);
+            let _ = write!(
+                Bytes(&mut out),
+                "X-Kong-Upstream-Latency: {}\r\n",
+                exchange.upstream_latency_ms
+            );
         }
         if self.proxy_latency {
-            let _ = write!(Bytes(&mut out), "X-Kong-Proxy-Latency: {}\r\n", exchange.proxy_latency_ms);
+            let _ = write!(
+                Bytes(&mut out),
+                "X-Kong-Proxy-Latency: {}\r\n",
+                exchange.proxy_latency_ms
+            );
         }
         if self.request_id {
             out.extend_from_slice(b"X-Kong-Request-Id: ");
@@ -172,7 +188,10 @@ impl ClientHeadFilter {
         let second = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut cached = self.date.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if cached.0 != second {
-            *cached = (second, format!("Date: {}\r\n", httpdate::fmt_http_date(now)).into_bytes());
+            *cached = (
+                second,
+                format!("Date: {}\r\n", httpdate::fmt_http_date(now)).into_bytes(),
+            );
         }
         out.extend_from_slice(&cached.1);
     }
@@ -223,7 +242,9 @@ mod tests {
 
     #[test]
     fn decorates_the_upstream_head_as_kong_does() {
-        let upstream = head(b"HTTP/1.1 200 Whatever\r\nServer: up\r\nDate: D\r\nX-A: 1\r\nContent-Length: 2\r\nVia: 1.0 a\r\n\r\n");
+        let upstream = head(
+            b"HTTP/1.1 200 Whatever\r\nServer: up\r\nDate: D\r\nX-A: 1\r\nContent-Length: 2\r\nVia: 1.0 a\r\n\r\n",
+        );
         let built = filter(true, true, true, true).build(&upstream, &exchange());
         assert_eq!(
             String::from_utf8(built.bytes).unwrap(),
@@ -237,8 +258,14 @@ Via: 1.0 a, 1.1 gantry\r\nX-Kong-Upstream-Latency: 7\r\nX-Kong-Proxy-Latency: 12
     fn adds_server_and_date_only_when_missing_and_enabled() {
         let upstream = head(b"HTTP/1.1 204 No Content\r\n\r\n");
         let text = String::from_utf8(filter(false, true, false, false).build(&upstream, &exchange()).bytes).unwrap();
-        assert!(text.starts_with("HTTP/1.1 204 R204\r\nConnection: keep-alive\r\nServer: gantry\r\nDate: "), "{text}");
-        assert!(text.ends_with(" GMT\r\n\r\n") && !text.contains("Via") && !text.contains("Latency"), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 204 R204\r\nConnection: keep-alive\r\nServer: gantry\r\nDate: "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(" GMT\r\n\r\n") && !text.contains("Via") && !text.contains("Latency"),
+            "{text}"
+        );
         let text = String::from_utf8(filter(false, false, false, false).build(&upstream, &exchange()).bytes).unwrap();
         assert!(!text.contains("Server"), "{text}");
     }
@@ -249,7 +276,9 @@ Via: 1.0 a, 1.1 gantry\r\nX-Kong-Upstream-Latency: 7\r\nX-Kong-Proxy-Latency: 12
         let f = filter(false, false, false, false);
         let built = f.build(&unframed, &exchange());
         assert!(built.chunked && built.keep_alive);
-        assert!(String::from_utf8_lossy(&built.bytes).contains("Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n"));
+        assert!(
+            String::from_utf8_lossy(&built.bytes).contains("Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n")
+        );
         let old = f.build(&unframed, &Exchange { http10_client: true, ..exchange() });
         assert!(!old.chunked && !old.keep_alive);
         assert!(String::from_utf8_lossy(&old.bytes).contains("Connection: close\r\n"));
@@ -265,9 +294,20 @@ Via: 1.0 a, 1.1 gantry\r\nX-Kong-Upstream-Latency: 7\r\nX-Kong-Proxy-Latency: 12
         let f = filter(false, false, false, false);
         let built = f.build(&upstream, &Exchange { upgrade: true, ..exchange() });
         let text = String::from_utf8(built.bytes).unwrap();
-        assert!(text.starts_with("HTTP/1.1 101 R101\r\nSec-WebSocket-Accept: k\r\nConnection: upgrade\r\nUpgrade: websocket\r\nDate: "), "{text}");
-        assert!(!text.contains("keep-alive") && !text.contains("chunked") && !built.keep_alive, "{text}");
-        let refused = f.build(&head(b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n"), &Exchange { upgrade: true, ..exchange() });
+        assert!(
+            text.starts_with(
+                "HTTP/1.1 101 R101\r\nSec-WebSocket-Accept: k\r\nConnection: upgrade\r\nUpgrade: websocket\r\nDate: "
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("keep-alive") && !text.contains("chunked") && !built.keep_alive,
+            "{text}"
+        );
+        let refused = f.build(
+            &head(b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n"),
+            &Exchange { upgrade: true, ..exchange() },
+        );
         assert!(String::from_utf8_lossy(&refused.bytes).contains("Connection: keep-alive\r\n"));
     }
 
@@ -276,11 +316,24 @@ Via: 1.0 a, 1.1 gantry\r\nX-Kong-Upstream-Latency: 7\r\nX-Kong-Proxy-Latency: 12
         let f = filter(false, false, false, false);
         let data = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
         let relayed = f.relay(data, &exchange()).expect("plain");
-        assert_eq!((relayed.head_length, relayed.status, relayed.body_length, relayed.reusable), (38, 200, 5, true));
+        assert_eq!(
+            (
+                relayed.head_length,
+                relayed.status,
+                relayed.body_length,
+                relayed.reusable
+            ),
+            (38, 200, 5, true)
+        );
         assert_eq!(relayed.client.bytes, f.build(&head(data), &exchange()).bytes);
         let to_head = f.relay(data, &Exchange { head_request: true, ..exchange() }).expect("plain");
         assert_eq!(to_head.body_length, 0);
-        assert!(f.relay(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", &exchange()).is_none());
+        assert!(f
+            .relay(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                &exchange()
+            )
+            .is_none());
         assert!(f.relay(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n", &exchange()).is_none());
         assert!(f.relay(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", &exchange()).is_none());
         assert!(f.relay(b"HTTP/1.1 100 Continue\r\n\r\n", &exchange()).is_none());
@@ -289,7 +342,10 @@ Via: 1.0 a, 1.1 gantry\r\nX-Kong-Upstream-Latency: 7\r\nX-Kong-Proxy-Latency: 12
     #[test]
     fn status_codes_without_a_line_get_one_made() {
         let f = ClientHeadFilter::new(Vec::new(), None, None, false, false, false);
-        let built = f.build(&head(b"HTTP/1.1 299 Odd\r\nContent-Length: 0\r\n\r\n"), &exchange());
+        let built = f.build(
+            &head(b"HTTP/1.1 299 Odd\r\nContent-Length: 0\r\n\r\n"),
+            &exchange(),
+        );
         assert!(built.bytes.starts_with(b"HTTP/1.1 299 \r\n"));
     }
 }

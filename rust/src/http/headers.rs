@@ -52,7 +52,10 @@ pub fn list_tokens(value: &[u8]) -> Option<Vec<&[u8]>> {
 /// An RFC 9110 tchar: a byte a token may hold.
 pub fn is_tchar(b: &u8) -> bool {
     b.is_ascii_alphanumeric()
-        || matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+        || matches!(
+            b,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+        )
 }
 
 /// A `Content-Length` value of digits only (at most 15: far beyond any real body, far from
@@ -79,7 +82,10 @@ mod tests {
     #[test]
     fn splits_lists_into_lower_case_tokens() {
         let found: Vec<Vec<u8>> = tokens(b"Keep-Alive, ,X-Custom ,close").collect();
-        assert_eq!(found, vec![b"keep-alive".to_vec(), b"x-custom".to_vec(), b"close".to_vec()]);
+        assert_eq!(
+            found,
+            vec![b"keep-alive".to_vec(), b"x-custom".to_vec(), b"close".to_vec()]
+        );
     }
 
     #[test]

@@ -104,10 +104,8 @@ impl Planner {
             fields: &head.forwarded,
             framing: head.content_length.map_or(Framing::None, Framing::Length),
         };
-        let route = RouteTarget {
-            upstream_path: &found.upstream_path,
-            forwarded_prefix: found.forwarded_prefix.as_deref(),
-        };
+        let route =
+            RouteTarget { upstream_path: &found.upstream_path, forwarded_prefix: found.forwarded_prefix.as_deref() };
         let upstream = self.rules.build(&request, &route, downstream, &Trusted::default(), request_id);
         Some((found, upstream))
     }
@@ -138,7 +136,8 @@ mod tests {
 
     fn router(routes: serde_json::Value) -> Router {
         let routes: Vec<Route> = serde_json::from_value(routes).unwrap();
-        let services: Vec<Service> = serde_json::from_value(serde_json::json!([{"id": "s", "host": "up", "port": 80}])).unwrap();
+        let services: Vec<Service> =
+            serde_json::from_value(serde_json::json!([{"id": "s", "host": "up", "port": 80}])).unwrap();
         Router::new(routes, &services, 16).unwrap()
     }
 
@@ -151,10 +150,23 @@ mod tests {
         let plan = planner().plan(data, Some(&router), &DOWN, None, false, b"id").unwrap().unwrap();
         let (found, head) = plan.routed.expect("planned");
         assert_eq!(&*found.route_id, "r");
-        let text = format!("{}up{}", String::from_utf8_lossy(&head.before), String::from_utf8_lossy(&head.after));
-        assert!(text.starts_with("GET /users?x=1 HTTP/1.1\r\nHost: up\r\nConnection: keep-alive\r\n"), "{text}");
-        assert!(text.contains("X-Forwarded-Prefix: /api\r\nX-Real-IP: 10.0.0.1\r\n"), "{text}");
-        assert!(text.ends_with("Via: 1.1 gantry\r\nAccept: */*\r\n\r\n"), "{text}");
+        let text = format!(
+            "{}up{}",
+            String::from_utf8_lossy(&head.before),
+            String::from_utf8_lossy(&head.after)
+        );
+        assert!(
+            text.starts_with("GET /users?x=1 HTTP/1.1\r\nHost: up\r\nConnection: keep-alive\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("X-Forwarded-Prefix: /api\r\nX-Real-IP: 10.0.0.1\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("Via: 1.1 gantry\r\nAccept: */*\r\n\r\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -166,15 +178,52 @@ mod tests {
             {"id": "stream", "service": {"id": "s"}, "paths": ["/stream"], "request_buffering": false},
         ]));
         let p = planner();
-        let unplanned =
-            |data: &[u8], trusted: bool| p.plan(data, Some(&router), &DOWN, None, trusted, b"").unwrap().unwrap().routed.is_none();
-        assert!(unplanned(b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n", true), "trusted client");
-        assert!(unplanned(b"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n", false), "no route");
-        assert!(unplanned(b"GET /secure HTTP/1.1\r\nHost: a\r\n\r\n", false), "https redirect");
-        assert!(unplanned(b"POST /stream HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", false), "body streamed");
-        assert!(!unplanned(b"GET /other HTTP/1.1\r\nHost: a\r\nX-V: 2\r\n\r\n", false), "header route");
-        assert!(unplanned(b"GET /api HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", false), "not plain");
-        assert!(p.plan(b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n", None, &DOWN, None, false, b"").unwrap().unwrap().routed.is_none());
+        let unplanned = |data: &[u8], trusted: bool| {
+            p.plan(data, Some(&router), &DOWN, None, trusted, b"").unwrap().unwrap().routed.is_none()
+        };
+        assert!(
+            unplanned(b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            "trusted client"
+        );
+        assert!(
+            unplanned(b"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            "no route"
+        );
+        assert!(
+            unplanned(b"GET /secure HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            "https redirect"
+        );
+        assert!(
+            unplanned(
+                b"POST /stream HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+                false
+            ),
+            "body streamed"
+        );
+        assert!(
+            !unplanned(b"GET /other HTTP/1.1\r\nHost: a\r\nX-V: 2\r\n\r\n", false),
+            "header route"
+        );
+        assert!(
+            unplanned(
+                b"GET /api HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n",
+                false
+            ),
+            "not plain"
+        );
+        assert!(p
+            .plan(
+                b"GET /api HTTP/1.1\r\nHost: a\r\n\r\n",
+                None,
+                &DOWN,
+                None,
+                false,
+                b""
+            )
+            .unwrap()
+            .unwrap()
+            .routed
+            .is_none());
         assert!(p.plan(b"GET /api HTTP/1.1\r\n", Some(&router), &DOWN, None, false, b"").unwrap().is_none());
     }
 }

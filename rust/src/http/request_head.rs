@@ -232,8 +232,11 @@ impl RequestHeadParser {
             (raw_target, false)
         });
         let http10 = request.version == Some(0);
-        let mut plain =
-            skipped == 0 && request.headers.len() <= INLINE_FIELDS && METHODS.contains(&method) && origin_form && plain_head;
+        let mut plain = skipped == 0
+            && request.headers.len() <= INLINE_FIELDS
+            && METHODS.contains(&method)
+            && origin_form
+            && plain_head;
 
         let mut head = RequestHead {
             length,
@@ -424,7 +427,10 @@ fn bare_lf(head: &[u8]) -> bool {
 
 fn pchar(b: &u8) -> bool {
     b.is_ascii_alphanumeric()
-        || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+')
+        || matches!(
+            b,
+            b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
+        )
         || matches!(b, b',' | b';' | b'=' | b':' | b'@' | b'/' | b'?' | b'%')
 }
 
@@ -451,7 +457,10 @@ fn host_name(host: &[u8]) -> Option<Vec<u8>> {
         let end = host.iter().position(|b| *b == b':').unwrap_or(host.len());
         let reg_name = |b: &u8| {
             b.is_ascii_alphanumeric()
-                || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')')
+                || matches!(
+                    b,
+                    b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')'
+                )
                 || matches!(b, b'*' | b'+' | b',' | b';' | b'=' | b'%')
         };
         if end == 0 || !host[..end].iter().all(reg_name) {
@@ -472,7 +481,14 @@ mod tests {
     use super::*;
 
     fn parser() -> RequestHeadParser {
-        let dropped = ["Keep-Alive", "Trailer", "Proxy", "X-Real-IP", "X-Forwarded-Proto", "X-Kong-Request-Id"];
+        let dropped = [
+            "Keep-Alive",
+            "Trailer",
+            "Proxy",
+            "X-Real-IP",
+            "X-Forwarded-Proto",
+            "X-Kong-Request-Id",
+        ];
         RequestHeadParser::new(
             Limits { request_line: 8192, header_line: 8192, head: 32768, body: 1 << 20 },
             dropped.iter().map(|name| name.as_bytes().to_vec()).collect(),
@@ -533,7 +549,10 @@ TE: trailers, deflate\r\nKeep-Alive: 5\r\nX-Real-IP: 1.2.3.4\r\nX-Kong-Request-I
 
     #[test]
     fn hosts_as_nginx_reads_them() {
-        assert_eq!(plain(b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n").host_name, b"[::1]");
+        assert_eq!(
+            plain(b"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n").host_name,
+            b"[::1]"
+        );
         assert_eq!(plain(b"GET / HTTP/1.1\r\nHost: a.b:\r\n\r\n").host_name, b"a.b");
         for bad in [&b""[..], b":80", b"a b", b"[]", b"[::1", b"a:8x", b"a/b", b"[::1]x"] {
             let data = [&b"GET / HTTP/1.1\r\nHost: "[..], bad, b"\r\n\r\n"].concat();
@@ -565,7 +584,11 @@ TE: trailers, deflate\r\nKeep-Alive: 5\r\nX-Real-IP: 1.2.3.4\r\nX-Kong-Request-I
             b"GET / HTTP/1.1\r\nHost: a\r\nConnection: \"close\"\r\n\r\n",
         ] {
             let head = parser().parse(data);
-            assert!(matches!(head, Ok(Some(ref h)) if !h.plain), "{head:?}: {:?}", String::from_utf8_lossy(data));
+            assert!(
+                matches!(head, Ok(Some(ref h)) if !h.plain),
+                "{head:?}: {:?}",
+                String::from_utf8_lossy(data)
+            );
         }
     }
 
@@ -609,8 +632,15 @@ TE: trailers, deflate\r\nKeep-Alive: 5\r\nX-Real-IP: 1.2.3.4\r\nX-Kong-Request-I
         let head = plain(data);
         assert_eq!(head.forwarded, b"X-Other: 2\r\n".to_vec());
         assert_eq!(head.fields.len(), 2);
-        let kept = RequestHeadParser::new(Limits { request_line: 99, header_line: 99, head: 999, body: 0 }, vec![], true);
-        assert_eq!(kept.parse(data).unwrap().unwrap().forwarded, b"X_Custom: 1\r\nX-Other: 2\r\n".to_vec());
+        let kept = RequestHeadParser::new(
+            Limits { request_line: 99, header_line: 99, head: 999, body: 0 },
+            vec![],
+            true,
+        );
+        assert_eq!(
+            kept.parse(data).unwrap().unwrap().forwarded,
+            b"X_Custom: 1\r\nX-Other: 2\r\n".to_vec()
+        );
     }
 
     #[test]
@@ -622,23 +652,55 @@ TE: trailers, deflate\r\nKeep-Alive: 5\r\nX-Real-IP: 1.2.3.4\r\nX-Kong-Request-I
         let old = accept(b"GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
         assert!(old.upgrade && !old.websocket);
         assert!(!accept(b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n").upgrade);
-        assert!(accept(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
+        assert!(
+            accept(b"POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n").expect_continue
+        );
         assert!(!accept(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n").expect_continue);
-        assert_eq!(accept(b"GET http://a.b/c?d HTTP/1.1\r\nHost: a\r\n\r\n").target, b"/c?d");
-        assert_eq!(accept(b"GET http://a.b HTTP/1.1\r\nHost: a\r\n\r\n").target, b"/");
+        assert_eq!(
+            accept(b"GET http://a.b/c?d HTTP/1.1\r\nHost: a\r\n\r\n").target,
+            b"/c?d"
+        );
+        assert_eq!(
+            accept(b"GET http://a.b HTTP/1.1\r\nHost: a\r\n\r\n").target,
+            b"/"
+        );
     }
 
     #[test]
     fn limits_give_kongs_statuses() {
-        let small = RequestHeadParser::new(Limits { request_line: 20, header_line: 20, head: 60, body: 10 }, vec![], false);
+        let small = RequestHeadParser::new(
+            Limits { request_line: 20, header_line: 20, head: 60, body: 10 },
+            vec![],
+            false,
+        );
         let refusal = |data: &[u8]| small.parse(data).map(|head| head.and_then(|h| h.refusal));
-        assert_eq!(refusal(b"GET /0123456789012345678901 HTTP/1.1\r\nHost: a\r\n\r\n"), Err(Refusal::TargetTooLong));
-        assert_eq!(refusal(b"GET / HTTP/1.1\r\nHost: a\r\nX: 0123456789abcdef\r\n\r\n"), Ok(Some(Refusal::HeadTooLarge)));
-        assert_eq!(refusal(b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n"), Ok(Some(Refusal::BodyTooLarge)));
-        assert_eq!(refusal(b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"), Ok(None));
+        assert_eq!(
+            refusal(b"GET /0123456789012345678901 HTTP/1.1\r\nHost: a\r\n\r\n"),
+            Err(Refusal::TargetTooLong)
+        );
+        assert_eq!(
+            refusal(b"GET / HTTP/1.1\r\nHost: a\r\nX: 0123456789abcdef\r\n\r\n"),
+            Ok(Some(Refusal::HeadTooLarge))
+        );
+        assert_eq!(
+            refusal(b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n"),
+            Ok(Some(Refusal::BodyTooLarge))
+        );
+        assert_eq!(
+            refusal(b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n"),
+            Ok(None)
+        );
         assert_eq!(small.parse(&[b'a'; 100]), Err(Refusal::TargetTooLong));
-        assert_eq!(small.parse(&[&b"GET / HTTP/1.1\r\n"[..], &[b'a'; 100]].concat()), Err(Refusal::HeadTooLarge));
-        let many: Vec<u8> = [&b"GET / HTTP/1.1\r\nHost: a\r\n"[..], &b"X: y\r\n".repeat(INLINE_FIELDS + 10), b"\r\n"].concat();
+        assert_eq!(
+            small.parse(&[&b"GET / HTTP/1.1\r\n"[..], &[b'a'; 100]].concat()),
+            Err(Refusal::HeadTooLarge)
+        );
+        let many: Vec<u8> = [
+            &b"GET / HTTP/1.1\r\nHost: a\r\n"[..],
+            &b"X: y\r\n".repeat(INLINE_FIELDS + 10),
+            b"\r\n",
+        ]
+        .concat();
         let head = accept(&many);
         assert!(!head.plain && head.fields.len() == INLINE_FIELDS + 11);
     }

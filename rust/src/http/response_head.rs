@@ -117,12 +117,13 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
     // left uninitialised: httparse writes the slots it uses (no 8 KiB memset per call)
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut []);
-    let length = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, data, &mut slots) {
-        Ok(httparse::Status::Complete(length)) => length,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(ResponseHeadError::TooManyHeaders),
-        Err(error) => return Err(ResponseHeadError::Invalid(error.to_string())),
-    };
+    let length =
+        match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, data, &mut slots) {
+            Ok(httparse::Status::Complete(length)) => length,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => return Err(ResponseHeadError::TooManyHeaders),
+            Err(error) => return Err(ResponseHeadError::Invalid(error.to_string())),
+        };
     let status = response.code.ok_or_else(|| ResponseHeadError::Invalid("no status code".into()))?;
     let mut head = ResponseHead {
         status,
@@ -169,7 +170,9 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
                 // final coding other than chunked means a close-delimited body in a coding the
                 // client would get re-chunked and without its name (RFC 9112 section 6.3)
                 if head.chunked || !value.eq_ignore_ascii_case(b"chunked") {
-                    return Err(ResponseHeadError::Invalid("Transfer-Encoding other than a single chunked".into()));
+                    return Err(ResponseHeadError::Invalid(
+                        "Transfer-Encoding other than a single chunked".into(),
+                    ));
                 }
                 head.chunked = true;
             }
@@ -188,7 +191,13 @@ pub fn parse_response_head(data: &[u8]) -> Result<Option<ResponseHead>, Response
     }
     let http10 = response.version == Some(0);
     if !proxy_connection {
-        assess_framing(&mut head, &data[..length], lengths, connection.as_deref(), http10);
+        assess_framing(
+            &mut head,
+            &data[..length],
+            lengths,
+            connection.as_deref(),
+            http10,
+        );
     }
     for (name, value) in kept {
         if !named.is_empty() && named.iter().any(|n| n.eq_ignore_ascii_case(name.as_bytes())) {
@@ -272,12 +281,27 @@ Trailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nX-Kept:  spaced 
             let head = parse(data);
             (head.plain, head.body_length, head.reusable)
         };
-        assert_eq!(framed(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"), (true, Some(12), true));
-        assert_eq!(framed(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"), (true, Some(12), false));
-        assert_eq!(framed(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n"), (true, Some(1), false));
-        assert_eq!(framed(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\n"), (true, Some(1), true));
+        assert_eq!(
+            framed(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n"),
+            (true, Some(12), true)
+        );
+        assert_eq!(
+            framed(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\n"),
+            (true, Some(12), false)
+        );
+        assert_eq!(
+            framed(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n"),
+            (true, Some(1), false)
+        );
+        assert_eq!(
+            framed(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\n"),
+            (true, Some(1), true)
+        );
         assert_eq!(framed(b"HTTP/1.1 204 No Content\r\n\r\n"), (true, Some(0), true));
-        assert_eq!(framed(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"), (true, Some(0), true));
+        assert_eq!(
+            framed(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"),
+            (true, Some(0), true)
+        );
         // close-delimited: plain (a HEAD response may take the fast lane) but not framed
         assert_eq!(framed(b"HTTP/1.1 200 OK\r\n\r\n"), (true, None, true));
         for general in [
@@ -299,7 +323,10 @@ Trailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nX-Kept:  spaced 
 
     #[test]
     fn an_incomplete_head_asks_for_more() {
-        assert_eq!(parse_response_head(b"HTTP/1.1 200 OK\r\nServer: x\r\n"), Ok(None));
+        assert_eq!(
+            parse_response_head(b"HTTP/1.1 200 OK\r\nServer: x\r\n"),
+            Ok(None)
+        );
         assert_eq!(parse_response_head(b""), Ok(None));
     }
 
@@ -325,9 +352,15 @@ Trailer: X-T\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nX-Kept:  spaced 
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunkedchunked\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
         ] {
-            assert!(matches!(parse_response_head(bad), Err(ResponseHeadError::Invalid(_))), "{bad:?}");
+            assert!(
+                matches!(parse_response_head(bad), Err(ResponseHeadError::Invalid(_))),
+                "{bad:?}"
+            );
         }
         let many: Vec<u8> = [&b"HTTP/1.1 200 OK\r\n"[..], &b"X: y\r\n".repeat(MAX_HEADERS + 1), b"\r\n"].concat();
-        assert_eq!(parse_response_head(&many), Err(ResponseHeadError::TooManyHeaders));
+        assert_eq!(
+            parse_response_head(&many),
+            Err(ResponseHeadError::TooManyHeaders)
+        );
     }
 }

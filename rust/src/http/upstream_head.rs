@@ -179,7 +179,10 @@ impl UpstreamHeadRules {
 pub fn escape_path(path: &str, out: &mut Vec<u8>) {
     let safe = |b: u8| {
         b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+')
+            || matches!(
+                b,
+                b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+'
+            )
             || matches!(b, b',' | b';' | b'=' | b':' | b'@' | b'/' | b'%')
     };
     if path.bytes().all(safe) {
@@ -234,7 +237,11 @@ mod tests {
     const DOWN: Downstream<'static> = Downstream { peer: b"10.0.0.1", port: b"8000", https: false };
 
     fn text(head: &UpstreamHead, host: &str) -> String {
-        format!("{}{host}{}", String::from_utf8_lossy(&head.before), String::from_utf8_lossy(&head.after))
+        format!(
+            "{}{host}{}",
+            String::from_utf8_lossy(&head.before),
+            String::from_utf8_lossy(&head.after)
+        )
     }
 
     #[test]
@@ -261,14 +268,37 @@ X-Forwarded-Prefix: /api\r\nX-Real-IP: 10.0.0.1\r\nVia: 1.1 gantry\r\nX-Kong-Req
         };
         let route = RouteTarget { upstream_path: "/", forwarded_prefix: Some("/") };
         let no_id = UpstreamHeadRules { request_id: false, ..rules() };
-        let text = text(&no_id.build(&request, &route, &DOWN, &Trusted::default(), b"rid"), "h");
+        let text = text(
+            &no_id.build(&request, &route, &DOWN, &Trusted::default(), b"rid"),
+            "h",
+        );
         assert!(text.contains("X-Forwarded-For: 1.2.3.4, 10.0.0.1\r\n"), "{text}");
         assert!(text.contains("X-Forwarded-Host: gantry\r\n"), "{text}");
-        assert!(text.contains("Via: 1.1 edge, 1.0 gantry\r\nTE: trailers\r\nAccept: */*\r\nContent-Length: 12\r\n\r\n"), "{text}");
-        assert!(!text.contains("Prefix") && !text.contains("Request-Id"), "{text}");
+        assert!(
+            text.contains("Via: 1.1 edge, 1.0 gantry\r\nTE: trailers\r\nAccept: */*\r\nContent-Length: 12\r\n\r\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Prefix") && !text.contains("Request-Id"),
+            "{text}"
+        );
         let chunked = Forwarding { framing: Framing::Chunked, ..request };
-        let text = String::from_utf8(rules().build(&Forwarding { websocket: true, ..request }, &route, &DOWN, &Trusted::default(), b"").after).unwrap();
-        assert!(text.starts_with("\r\nConnection: upgrade\r\nUpgrade: websocket\r\nX-Forwarded-For: "), "{text}");
+        let text = String::from_utf8(
+            rules()
+                .build(
+                    &Forwarding { websocket: true, ..request },
+                    &route,
+                    &DOWN,
+                    &Trusted::default(),
+                    b"",
+                )
+                .after,
+        )
+        .unwrap();
+        assert!(
+            text.starts_with("\r\nConnection: upgrade\r\nUpgrade: websocket\r\nX-Forwarded-For: "),
+            "{text}"
+        );
         let text = String::from_utf8(rules().build(&chunked, &route, &DOWN, &Trusted::default(), b"").after).unwrap();
         assert!(text.ends_with("Transfer-Encoding: chunked\r\n\r\n"), "{text}");
     }

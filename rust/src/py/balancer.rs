@@ -27,7 +27,9 @@ impl PyBalancer {
         let targets = targets
             .iter()
             .enumerate()
-            .map(|(i, raw)| serde_json::from_slice::<Target>(raw).map_err(|e| CoreError::new_err(format!("targets[{i}]: {e}"))))
+            .map(|(i, raw)| {
+                serde_json::from_slice::<Target>(raw).map_err(|e| CoreError::new_err(format!("targets[{i}]: {e}")))
+            })
             .collect::<PyResult<Vec<_>>>()?;
         let inner = Balancer::new(&upstream, targets).map_err(|e| CoreError::new_err(e.to_string()))?;
         Ok(PyBalancer { inner })
@@ -52,7 +54,12 @@ impl PyBalancer {
     }
 
     fn __repr__(&self) -> String {
-        format!("<Balancer {} ({}), {} targets>", self.inner.name(), self.inner.algorithm(), self.inner.targets().len())
+        format!(
+            "<Balancer {} ({}), {} targets>",
+            self.inner.name(),
+            self.inner.algorithm(),
+            self.inner.targets().len()
+        )
     }
 }
 

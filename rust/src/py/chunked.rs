@@ -22,9 +22,7 @@ fn chunked_body_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
             "A malformed chunked body; the message says what is wrong.",
         )?;
         let bases = (py.get_type::<CoreError>(), py.get_type::<PyValueError>());
-        let made = py
-            .get_type::<PyType>()
-            .call1(("ChunkedBodyError", bases, namespace))?;
+        let made = py.get_type::<PyType>().call1(("ChunkedBodyError", bases, namespace))?;
         Ok::<_, PyErr>(made.cast_into::<PyType>()?.unbind())
     })?;
     Ok(class.bind(py))
@@ -47,21 +45,12 @@ impl PyChunkedDecoder {
     #[new]
     #[pyo3(signature = (max_line = 4096, max_trailers = 16384))]
     fn new(max_line: usize, max_trailers: usize) -> Self {
-        PyChunkedDecoder {
-            decoder: ChunkedDecoder::new(ChunkedLimits {
-                max_line,
-                max_trailers,
-            }),
-        }
+        PyChunkedDecoder { decoder: ChunkedDecoder::new(ChunkedLimits { max_line, max_trailers }) }
     }
 
     /// `(payload, end)`: the chunk data in `data`, joined, and the offset in `data` just past
     /// the message's end, -1 while it is not complete.
-    fn feed<'py>(
-        &mut self,
-        py: Python<'py>,
-        data: &[u8],
-    ) -> PyResult<(Bound<'py, PyBytes>, isize)> {
+    fn feed<'py>(&mut self, py: Python<'py>, data: &[u8]) -> PyResult<(Bound<'py, PyBytes>, isize)> {
         let feed = self.decoder.feed(data).map_err(|error| raise(py, error))?;
         // one bytes object per call, filled in place: no Python object per chunk
         let payload = match feed.data.as_slice() {

@@ -3,10 +3,25 @@
 use pyo3::create_exception;
 use pyo3::prelude::*;
 
-create_exception!(_core, CoreError, pyo3::exceptions::PyException, "Base class of every error raised by the native core.");
+create_exception!(
+    _core,
+    CoreError,
+    pyo3::exceptions::PyException,
+    "Base class of every error raised by the native core."
+);
 create_exception!(_core, RouterError, CoreError, "A route cannot be compiled.");
-create_exception!(_core, StoreError, CoreError, "The LMDB environment cannot be opened or read.");
-create_exception!(_core, HttpHeadError, CoreError, "An HTTP head that cannot be parsed.");
+create_exception!(
+    _core,
+    StoreError,
+    CoreError,
+    "The LMDB environment cannot be opened or read."
+);
+create_exception!(
+    _core,
+    HttpHeadError,
+    CoreError,
+    "An HTTP head that cannot be parsed."
+);
 create_exception!(
     _core,
     RequestRefused,

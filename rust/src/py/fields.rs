@@ -62,7 +62,12 @@ impl PyRequestFields {
         let pairs = self
             .spans
             .iter()
-            .map(|s| PyTuple::new(py, [PyBytes::new(py, self.name(s)), PyBytes::new(py, self.value_of(s))]))
+            .map(|s| {
+                PyTuple::new(
+                    py,
+                    [PyBytes::new(py, self.name(s)), PyBytes::new(py, self.value_of(s))],
+                )
+            })
             .collect::<PyResult<Vec<_>>>()?;
         PyList::new(py, pairs)?.try_iter()
     }

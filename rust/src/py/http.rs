@@ -6,8 +6,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
 use super::errors::HttpHeadError;
-use crate::http::client_head::Exchange as ClientExchange;
 use crate::http::access_log::{write_line, AccessEntry};
+use crate::http::client_head::Exchange as ClientExchange;
 use crate::http::{parse_response_head, request_id, ClientHeadFilter, ResponseHead};
 
 /// The parsed head stays in Rust: the header filter reads it there, and a field read from
@@ -69,7 +69,10 @@ impl PyResponseHead {
     }
 
     fn __repr__(&self) -> String {
-        format!("<ResponseHead {} ({} bytes)>", self.head.status, self.head.length)
+        format!(
+            "<ResponseHead {} ({} bytes)>",
+            self.head.status, self.head.length
+        )
     }
 }
 
@@ -91,7 +94,14 @@ impl PyClientHeadFilter {
         request_id: bool,
     ) -> Self {
         PyClientHeadFilter {
-            filter: ClientHeadFilter::new(status_lines, via, server_line, upstream_latency, proxy_latency, request_id),
+            filter: ClientHeadFilter::new(
+                status_lines,
+                via,
+                server_line,
+                upstream_latency,
+                proxy_latency,
+                request_id,
+            ),
         }
     }
 
@@ -117,8 +127,14 @@ impl PyClientHeadFilter {
         proxy_latency_ms: i64,
         request_id: &[u8],
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let exchange =
-            client_exchange(head_request, http10_client, keep_alive, upstream_latency_ms, proxy_latency_ms, request_id);
+        let exchange = client_exchange(
+            head_request,
+            http10_client,
+            keep_alive,
+            upstream_latency_ms,
+            proxy_latency_ms,
+            request_id,
+        );
         let Some(relayed) = self.filter.relay(data, &exchange) else {
             return Ok(None);
         };
@@ -152,7 +168,14 @@ impl PyClientHeadFilter {
     ) -> (Bound<'py, PyBytes>, bool, bool) {
         let exchange = ClientExchange {
             upgrade,
-            ..client_exchange(head_request, http10_client, keep_alive, upstream_latency_ms, proxy_latency_ms, request_id)
+            ..client_exchange(
+                head_request,
+                http10_client,
+                keep_alive,
+                upstream_latency_ms,
+                proxy_latency_ms,
+                request_id,
+            )
         };
         let built = self.filter.build(&head.head, &exchange);
         (PyBytes::new(py, &built.bytes), built.chunked, built.keep_alive)

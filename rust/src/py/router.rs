@@ -38,8 +38,7 @@ impl PyRouter {
     ) -> PyResult<Self> {
         let routes = decode_all::<Route>("routes", &routes)?;
         let services = decode_all::<Service>("services", &services)?;
-        let router = Router::new(routes, &services, cache_size)
-            .map_err(|e| PyRouterError::new_err(e.to_string()))?;
+        let router = Router::new(routes, &services, cache_size).map_err(|e| PyRouterError::new_err(e.to_string()))?;
         Ok(PyRouter::from_core(router))
     }
 
@@ -68,23 +67,11 @@ impl PyRouter {
         let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(owned.len());
         for (name, value) in &owned {
             let name = name.to_str()?;
-            if self
-                .inner
-                .header_names()
-                .iter()
-                .any(|h| name.eq_ignore_ascii_case(h))
-            {
+            if self.inner.header_names().iter().any(|h| name.eq_ignore_ascii_case(h)) {
                 pairs.push((name, value.to_str()?));
             }
         }
-        let input = RequestInput {
-            method,
-            scheme,
-            host,
-            path,
-            sni,
-            headers: &pairs,
-        };
+        let input = RequestInput { method, scheme, host, path, sni, headers: &pairs };
         Ok(self.inner.find(&input).map(|m| PyRouteMatch { inner: m }))
     }
 
@@ -93,17 +80,13 @@ impl PyRouter {
     }
 }
 
-fn decode_all<T: serde::de::DeserializeOwned>(
-    kind: &str,
-    items: &[Bound<'_, PyBytes>],
-) -> PyResult<Vec<T>> {
+fn decode_all<T: serde::de::DeserializeOwned>(kind: &str, items: &[Bound<'_, PyBytes>]) -> PyResult<Vec<T>> {
     items
         .iter()
         .enumerate()
         .map(|(i, b)| {
-            serde_json::from_slice(b.as_bytes()).map_err(|e| {
-                PyRouterError::new_err(format!("{kind}[{i}]: invalid entity JSON: {e}"))
-            })
+            serde_json::from_slice(b.as_bytes())
+                .map_err(|e| PyRouterError::new_err(format!("{kind}[{i}]: invalid entity JSON: {e}")))
         })
         .collect()
 }

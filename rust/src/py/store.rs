@@ -87,7 +87,11 @@ impl PySnapshot {
         let router = match (snapshot.router, previous) {
             (Some(router), _) => Py::new(py, PyRouter::from_core(router))?,
             (None, Some(previous)) => previous.router.clone_ref(py),
-            (None, None) => return Err(PyStoreError::new_err("nothing to reuse without a previous snapshot")),
+            (None, None) => {
+                return Err(PyStoreError::new_err(
+                    "nothing to reuse without a previous snapshot",
+                ))
+            }
         };
         Ok(PySnapshot {
             version: snapshot.version,

@@ -27,13 +27,7 @@ impl<V: Clone> MatchCache<V> {
         } else {
             capacity.div_ceil(2)
         };
-        MatchCache {
-            half,
-            generations: Mutex::new(Generations {
-                current: HashMap::new(),
-                old: HashMap::new(),
-            }),
-        }
+        MatchCache { half, generations: Mutex::new(Generations { current: HashMap::new(), old: HashMap::new() }) }
     }
 
     pub fn get(&self, key: &str) -> Option<V> {

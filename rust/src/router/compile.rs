@@ -20,15 +20,8 @@ const HTTP_PROTOCOLS: &[&str] = &["http", "https", "grpc", "grpcs"];
 const REDIRECT_STATUSES: &[u16] = &[426, 301, 302, 307, 308];
 
 /// The matchers of one route: one per path group. Empty when the route is not served.
-pub fn compile_route(
-    route: &Route,
-    services: &HashMap<&str, &Service>,
-) -> Result<Vec<Matcher>, RouterError> {
-    if !route
-        .protocols
-        .iter()
-        .any(|p| HTTP_PROTOCOLS.contains(&p.as_str()))
-    {
+pub fn compile_route(route: &Route, services: &HashMap<&str, &Service>) -> Result<Vec<Matcher>, RouterError> {
+    if !route.protocols.iter().any(|p| HTTP_PROTOCOLS.contains(&p.as_str())) {
         return Ok(Vec::new());
     }
     let service = match &route.service {
@@ -104,19 +97,16 @@ pub fn compile_route(
     if categories == 0 {
         return Err(err(
             "route",
-            "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'http' or 'https'".into(),
+            "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'http' or 'https'"
+                .into(),
         ));
     }
 
-    let https_only = route.protocols.iter().any(|p| p == "https")
-        && !route.protocols.iter().any(|p| p == "http");
+    let https_only = route.protocols.iter().any(|p| p == "https") && !route.protocols.iter().any(|p| p == "http");
     let target = Arc::new(Target {
         route_id: route.id.as_str().into(),
         service_id: service.map(|s| s.id.as_str().into()),
-        service_path: service
-            .and_then(|s| s.path.as_deref())
-            .unwrap_or("/")
-            .into(),
+        service_path: service.and_then(|s| s.path.as_deref()).unwrap_or("/").into(),
         strip_path: route.strip_path,
         path_handling_v1: v1,
         preserve_host: route.preserve_host,

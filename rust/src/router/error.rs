@@ -13,20 +13,12 @@ pub struct RouterError {
 }
 
 impl RouterError {
-    pub(crate) fn new(
-        route: &crate::entities::Route,
-        field: &'static str,
-        message: String,
-    ) -> Self {
+    pub(crate) fn new(route: &crate::entities::Route, field: &'static str, message: String) -> Self {
         let route = match &route.name {
             Some(name) => format!("{} ({})", route.id, name),
             None => route.id.clone(),
         };
-        RouterError {
-            route,
-            field,
-            message,
-        }
+        RouterError { route, field, message }
     }
 }
 

@@ -22,10 +22,7 @@ impl HeaderCondition {
         }
         let name = name.to_ascii_lowercase();
         if name == "host" {
-            return Err(
-                "cannot contain 'host' header, which must be specified in the 'hosts' attribute"
-                    .into(),
-            );
+            return Err("cannot contain 'host' header, which must be specified in the 'hosts' attribute".into());
         }
         if values.is_empty() {
             return Err(format!("header '{name}' has no values"));
@@ -43,11 +40,7 @@ impl HeaderCondition {
                 exact.push(value.to_ascii_lowercase().into());
             }
         }
-        Ok(HeaderCondition {
-            name: name.into(),
-            exact,
-            patterns,
-        })
+        Ok(HeaderCondition { name: name.into(), exact, patterns })
     }
 
     /// True when one of the request's headers satisfies this condition.
@@ -59,8 +52,7 @@ impl HeaderCondition {
     }
 
     fn value_matches(&self, value: &str) -> bool {
-        self.exact.iter().any(|e| e.eq_ignore_ascii_case(value))
-            || self.patterns.iter().any(|re| re.is_match(value))
+        self.exact.iter().any(|e| e.eq_ignore_ascii_case(value)) || self.patterns.iter().any(|re| re.is_match(value))
     }
 }
 
@@ -74,11 +66,7 @@ mod tests {
     use super::*;
 
     fn cond(name: &str, values: &[&str]) -> HeaderCondition {
-        HeaderCondition::parse(
-            name,
-            &values.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
-        )
-        .unwrap()
+        HeaderCondition::parse(name, &values.iter().map(|v| v.to_string()).collect::<Vec<_>>()).unwrap()
     }
 
     #[test]

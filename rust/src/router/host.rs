@@ -99,9 +99,7 @@ fn valid_name(name: &str) -> bool {
         && name.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -223,10 +221,7 @@ mod tests {
             request_host("Example.com:8000", "http"),
             ("example.com".into(), 8000)
         );
-        assert_eq!(
-            request_host("example.com", "https"),
-            ("example.com".into(), 443)
-        );
+        assert_eq!(request_host("example.com", "https"), ("example.com".into(), 443));
         assert_eq!(request_host("[::1]:81", "http"), ("[::1]".into(), 81));
         assert_eq!(request_host("[::1]", "http"), ("[::1]".into(), 80));
         assert_eq!(request_host("a:b", "http"), ("a:b".into(), 80));

@@ -104,10 +104,7 @@ impl PathIndex {
                 break;
             }
             // `None` when `len` splits a character: no prefix (all valid UTF-8) can end there.
-            if let Some(list) = path
-                .get(..len)
-                .and_then(|prefix| self.by_prefix.get(prefix))
-            {
+            if let Some(list) = path.get(..len).and_then(|prefix| self.by_prefix.get(prefix)) {
                 out.extend_from_slice(list);
             }
         }

@@ -68,10 +68,7 @@ impl Matcher {
             return None;
         }
         if self.paths.is_empty() {
-            return Some(PathHit {
-                matched_len: 0,
-                captures: None,
-            });
+            return Some(PathHit { matched_len: 0, captures: None });
         }
         self.paths.iter().find_map(|p| p.matches(&req.path))
     }

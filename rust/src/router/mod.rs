@@ -82,17 +82,9 @@ pub struct Router {
 impl Router {
     /// Compiles `routes` against `services`, keeping at most `cache_size` cached lookups.
     /// Fails on the first route that cannot be compiled.
-    pub fn new(
-        routes: Vec<Route>,
-        services: &[Service],
-        cache_size: usize,
-    ) -> Result<Router, RouterError> {
+    pub fn new(routes: Vec<Route>, services: &[Service], cache_size: usize) -> Result<Router, RouterError> {
         let services = services.iter().map(|s| (s.id.as_str(), s)).collect();
-        let all = Changes {
-            routes,
-            services,
-            ..Changes::default()
-        };
+        let all = Changes { routes, services, ..Changes::default() };
         Router::empty(0).update(all, cache_size)
     }
 
@@ -137,8 +129,7 @@ impl Router {
             headers: req.headers,
         };
         let mut candidates = Vec::new();
-        self.index
-            .candidates(&prepared.host, &prepared.path, &mut candidates);
+        self.index.candidates(&prepared.host, &prepared.path, &mut candidates);
         candidates.into_iter().find_map(|i| {
             let m = &self.matchers[i as usize];
             m.check(&prepared).map(|hit| build_match(m, &prepared, hit))
@@ -153,11 +144,7 @@ impl Router {
         let fixed = [req.method, req.scheme, req.host, sni, req.path];
         let mut len = fixed.iter().map(|f| f.len() + 1).sum::<usize>() + 1;
         if !self.header_names.is_empty() {
-            len += req
-                .headers
-                .iter()
-                .map(|(n, v)| n.len() + v.len() + 2)
-                .sum::<usize>();
+            len += req.headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum::<usize>();
         }
         if fixed.iter().any(|f| f.contains('\0')) {
             return None;
@@ -172,11 +159,7 @@ impl Router {
         key.push('\0');
         if !self.header_names.is_empty() {
             for (name, value) in req.headers {
-                if self
-                    .header_names
-                    .iter()
-                    .any(|h| name.eq_ignore_ascii_case(h))
-                {
+                if self.header_names.iter().any(|h| name.eq_ignore_ascii_case(h)) {
                     if value.contains('\0') {
                         return None;
                     }

@@ -36,9 +36,7 @@ fn decode(path: &str) -> Cow<'_, str> {
             let ascii = decode_bytes(path.as_bytes(), false);
             // Only ASCII bytes were substituted into valid UTF-8, so this cannot fail; the
             // fallback keeps the input rather than panicking.
-            String::from_utf8(ascii)
-                .map(Cow::Owned)
-                .unwrap_or(Cow::Borrowed(path))
+            String::from_utf8(ascii).map(Cow::Owned).unwrap_or(Cow::Borrowed(path))
         }
     }
 }

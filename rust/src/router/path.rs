@@ -49,14 +49,10 @@ impl PathPattern {
                 .map_err(|e| format!("invalid regex '{re}': {e}"));
         }
         if !entry.starts_with('/') {
-            return Err(format!(
-                "invalid path '{entry}': must start with '/' or '~/'"
-            ));
+            return Err(format!("invalid path '{entry}': must start with '/' or '~/'"));
         }
         if entry.contains("//") {
-            return Err(format!(
-                "invalid path '{entry}': must not have empty segments"
-            ));
+            return Err(format!("invalid path '{entry}': must not have empty segments"));
         }
         if let Some(bad) = entry.bytes().find(|b| !is_path_char(*b)) {
             return Err(format!(
@@ -91,27 +87,20 @@ impl PathPattern {
     /// Matches the normalised request path.
     pub fn matches(&self, path: &str) -> Option<PathHit> {
         match self {
-            PathPattern::Prefix(p) => path.starts_with(&**p).then_some(PathHit {
-                matched_len: p.len(),
-                captures: None,
-            }),
+            PathPattern::Prefix(p) => {
+                path.starts_with(&**p).then_some(PathHit { matched_len: p.len(), captures: None })
+            }
             PathPattern::Regex(re) if re.captures_len() == 1 => {
                 // no groups: finding the match is enough, and cheaper than capturing
                 let whole = re.find(path)?;
-                Some(PathHit {
-                    matched_len: whole.end(),
-                    captures: None,
-                })
+                Some(PathHit { matched_len: whole.end(), captures: None })
             }
             PathPattern::Regex(re) => {
                 let caps = re.captures(path)?;
                 let whole = caps.get(0)?;
                 let groups = (1..caps.len()).any(|i| caps.get(i).is_some());
                 let captures = groups.then(|| collect_captures(re, &caps));
-                Some(PathHit {
-                    matched_len: whole.end(),
-                    captures,
-                })
+                Some(PathHit { matched_len: whole.end(), captures })
             }
         }
     }

@@ -75,40 +75,15 @@ mod tests {
     fn each_rule_outranks_the_next() {
         let top = base();
         let mut sorted = vec![
-            Priority {
-                categories: 2,
-                ..base()
-            },
-            Priority {
-                plain_hosts_only: true,
-                ..base()
-            },
-            Priority {
-                header_count: 2,
-                ..base()
-            },
-            Priority {
-                regex: true,
-                ..base()
-            },
-            Priority {
-                regex: true,
-                regex_priority: 5,
-                ..base()
-            },
-            Priority {
-                prefix_len: 9,
-                ..base()
-            },
-            Priority {
-                created_at: -1,
-                ..base()
-            },
+            Priority { categories: 2, ..base() },
+            Priority { plain_hosts_only: true, ..base() },
+            Priority { header_count: 2, ..base() },
+            Priority { regex: true, ..base() },
+            Priority { regex: true, regex_priority: 5, ..base() },
+            Priority { prefix_len: 9, ..base() },
+            Priority { created_at: -1, ..base() },
             top.clone(),
-            Priority {
-                route_id: "b".into(),
-                ..base()
-            },
+            Priority { route_id: "b".into(), ..base() },
         ];
         let expected = sorted.clone();
         sorted.reverse();

@@ -25,14 +25,7 @@ fn router(routes: Vec<Value>) -> Router {
 }
 
 fn req<'a>(host: &'a str, path: &'a str) -> RequestInput<'a> {
-    RequestInput {
-        method: "GET",
-        scheme: "http",
-        host,
-        path,
-        sni: None,
-        headers: &[],
-    }
+    RequestInput { method: "GET", scheme: "http", host, path, sni: None, headers: &[] }
 }
 
 fn id(r: &Router, input: RequestInput<'_>) -> Option<String> {
@@ -51,16 +44,10 @@ fn more_categories_win_then_plain_hosts_then_headers() {
     assert_eq!(id(&r, req("a.com", "/x")).as_deref(), Some("host-path"));
     assert_eq!(id(&r, req("b.com", "/x")).as_deref(), Some("wild-path"));
     assert_eq!(id(&r, req("b.org", "/x")).as_deref(), Some("path"));
-    let post = RequestInput {
-        method: "POST",
-        ..req("a.com", "/x")
-    };
+    let post = RequestInput { method: "POST", ..req("a.com", "/x") };
     assert_eq!(id(&r, post).as_deref(), Some("host-path-method"));
     let hdr = [("X-V", "1")];
-    let with_header = RequestInput {
-        headers: &hdr,
-        ..req("b.com", "/x")
-    };
+    let with_header = RequestInput { headers: &hdr, ..req("b.com", "/x") };
     // Same category count (2): a wildcard host is not plain, so the header count decides.
     assert_eq!(id(&r, with_header).as_deref(), Some("hdr-path"));
 }
@@ -113,18 +100,12 @@ fn hosts_with_wildcards_and_ports() {
         id(&r, req("API.Example.com:9000", "/")).as_deref(),
         Some("exact")
     );
-    assert_eq!(
-        id(&r, req("www.example.com", "/")).as_deref(),
-        Some("leading")
-    );
+    assert_eq!(id(&r, req("www.example.com", "/")).as_deref(), Some("leading"));
     assert_eq!(id(&r, req("example.org", "/")).as_deref(), Some("trailing"));
     assert_eq!(id(&r, req("ported.com:8000", "/")).as_deref(), Some("port"));
     assert_eq!(id(&r, req("ported.com", "/")), None);
     assert_eq!(id(&r, req("ported.com:8001", "/")), None);
-    let https = RequestInput {
-        scheme: "https",
-        ..req("tls.com", "/")
-    };
+    let https = RequestInput { scheme: "https", ..req("tls.com", "/") };
     assert_eq!(id(&r, https).as_deref(), Some("tls-port"));
     assert_eq!(id(&r, req("tls.com", "/")), None);
 }
@@ -153,34 +134,15 @@ fn methods_headers_and_snis() {
         json!({"id": "sni", "snis": ["secure.com"], "paths": ["/s"], "protocols": ["https"]}),
     ]);
     assert_eq!(id(&r, req("h", "/m")).as_deref(), Some("get"));
-    assert_eq!(
-        id(
-            &r,
-            RequestInput {
-                method: "PUT",
-                ..req("h", "/m")
-            }
-        ),
-        None
-    );
+    assert_eq!(id(&r, RequestInput { method: "PUT", ..req("h", "/m") }), None);
     assert_eq!(r.header_names(), &["x-env".into()]);
     for (value, hit) in [("PROD", true), ("Staging-2", true), ("dev", false)] {
         let h = [("x-env", value)];
-        let got = id(
-            &r,
-            RequestInput {
-                headers: &h,
-                ..req("h", "/h")
-            },
-        );
+        let got = id(&r, RequestInput { headers: &h, ..req("h", "/h") });
         assert_eq!(got.is_some(), hit, "{value}");
     }
     assert_eq!(id(&r, req("h", "/h")), None);
-    let tls = |sni| RequestInput {
-        scheme: "https",
-        sni,
-        ..req("h", "/s")
-    };
+    let tls = |sni| RequestInput { scheme: "https", sni, ..req("h", "/s") };
     assert_eq!(id(&r, tls(Some("Secure.com"))).as_deref(), Some("sni"));
     assert_eq!(id(&r, tls(Some("other.com"))), None);
     assert_eq!(id(&r, tls(None)), None);
@@ -194,14 +156,8 @@ fn https_only_routes_ask_for_a_redirect_over_http() {
         json!({"id": "tls", "paths": ["/t"], "protocols": ["https"], "https_redirect_status_code": 308}),
         json!({"id": "both", "paths": ["/b"]}),
     ]);
-    assert_eq!(
-        r.find(&req("h", "/t")).unwrap().https_redirect_status,
-        Some(308)
-    );
-    let https = RequestInput {
-        scheme: "https",
-        ..req("h", "/t")
-    };
+    assert_eq!(r.find(&req("h", "/t")).unwrap().https_redirect_status, Some(308));
+    let https = RequestInput { scheme: "https", ..req("h", "/t") };
     assert_eq!(r.find(&https).unwrap().https_redirect_status, None);
     assert_eq!(r.find(&req("h", "/b")).unwrap().https_redirect_status, None);
 }
@@ -285,46 +241,16 @@ fn cache_serves_hits_and_misses_and_respects_header_values() {
     let h2 = [("X-V", "2")];
     let h3 = [("x-v", "3")];
     assert_eq!(
-        id(
-            &r,
-            RequestInput {
-                headers: &h2,
-                ..req("h", "/a")
-            }
-        )
-        .as_deref(),
+        id(&r, RequestInput { headers: &h2, ..req("h", "/a") }).as_deref(),
         Some("hdr")
     );
     assert_eq!(
-        id(
-            &r,
-            RequestInput {
-                headers: &h3,
-                ..req("h", "/a")
-            }
-        )
-        .as_deref(),
+        id(&r, RequestInput { headers: &h3, ..req("h", "/a") }).as_deref(),
         Some("plain")
     );
+    assert_eq!(id(&r, RequestInput { headers: &h3, ..req("h", "/b") }), None);
     assert_eq!(
-        id(
-            &r,
-            RequestInput {
-                headers: &h3,
-                ..req("h", "/b")
-            }
-        ),
-        None
-    );
-    assert_eq!(
-        id(
-            &r,
-            RequestInput {
-                headers: &h2,
-                ..req("h", "/b")
-            }
-        )
-        .as_deref(),
+        id(&r, RequestInput { headers: &h2, ..req("h", "/b") }).as_deref(),
         Some("hdr")
     );
 }
@@ -378,17 +304,13 @@ fn compile_errors_name_the_route_and_field() {
     ];
     for (v, field) in cases {
         let rid = v["id"].as_str().unwrap().to_owned();
-        let err = Router::new(vec![route(v)], &[service("s", None)], 4)
-            .err()
-            .expect(&rid);
+        let err = Router::new(vec![route(v)], &[service("s", None)], 4).err().expect(&rid);
         assert_eq!(err.field, field, "{rid}");
         assert!(err.route.starts_with(&rid), "{err}");
         assert!(err.to_string().contains(field));
     }
     let named = Router::new(
-        vec![route(
-            json!({"id": "r2", "name": "named", "hosts": ["a*b.com"]}),
-        )],
+        vec![route(json!({"id": "r2", "name": "named", "hosts": ["a*b.com"]}))],
         &[service("s", None)],
         4,
     );
@@ -401,10 +323,10 @@ fn indexed_lookup_agrees_with_a_scan_on_many_routes() {
     for i in 0..300 {
         routes.push(json!({"id": format!("h{i:03}"), "hosts": [format!("svc{}.example.com", i % 30)], "paths": [format!("/p{}", i % 10)]}));
         routes.push(json!({"id": format!("w{i:03}"), "hosts": [format!("*.zone{}.net", i % 7)], "paths": [format!("~/r{}/(\\d+)", i % 5)]}));
+        routes.push(json!({"id": format!("p{i:03}"), "paths": [format!("/api/{}", i)], "created_at": i}));
         routes.push(
-            json!({"id": format!("p{i:03}"), "paths": [format!("/api/{}", i)], "created_at": i}),
+            json!({"id": format!("t{i:03}"), "hosts": [format!("tenant{}.*", i % 11), "x.com"], "methods": ["GET"]}),
         );
-        routes.push(json!({"id": format!("t{i:03}"), "hosts": [format!("tenant{}.*", i % 11), "x.com"], "methods": ["GET"]}));
     }
     let r = router(routes);
     let probes = [
@@ -429,11 +351,7 @@ fn indexed_lookup_agrees_with_a_scan_on_many_routes() {
             path: normalize::normalize(path),
             headers: &[],
         };
-        let scanned = r
-            .matchers
-            .iter()
-            .find(|m| m.check(&prepared).is_some())
-            .map(|m| m.target.route_id.to_string());
+        let scanned = r.matchers.iter().find(|m| m.check(&prepared).is_some()).map(|m| m.target.route_id.to_string());
         assert_eq!(id(&r, input), scanned, "{host}{path}");
     }
 }

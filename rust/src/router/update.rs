@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use super::cache::MatchCache;
 use super::compile;
-use super::fasthash::FastSet;
 use super::error::RouterError;
+use super::fasthash::FastSet;
 use super::index::Index;
 use super::matcher::Matcher;
 use super::Router;
@@ -53,7 +53,10 @@ impl Router {
         }
         let mut dropped: FastSet<&str> = changes.removed_routes.iter().copied().collect();
         dropped.extend(changes.routes.iter().map(|r| r.id.as_str()));
-        Ok(Router::from_parts(self.ordered_without(&dropped, fresh), cache_size))
+        Ok(Router::from_parts(
+            self.ordered_without(&dropped, fresh),
+            cache_size,
+        ))
     }
 
     /// This router's matchers minus those of `dropped` routes, plus `fresh`, in priority order.
@@ -136,7 +139,11 @@ mod tests {
             let compiled = next.routes.iter().filter(|(id, r)| changed_routes.contains(id) || of_changed_service(r));
             let changes = Changes {
                 routes: compiled.map(|(_, r)| decode(r)).collect(),
-                removed_routes: changed_routes.iter().filter(|id| !next.routes.contains_key(*id)).map(|id| id.as_str()).collect(),
+                removed_routes: changed_routes
+                    .iter()
+                    .filter(|id| !next.routes.contains_key(*id))
+                    .map(|id| id.as_str())
+                    .collect(),
                 services: services.iter().map(|s| (s.id.as_str(), s)).collect(),
             };
             router.update(changes, 16)
@@ -163,11 +170,19 @@ mod tests {
     fn assert_same(updated: &Router, full: &Router, step: &str) {
         assert_eq!(order(updated), order(full), "{step}: priority order");
         assert_eq!(updated.len(), full.len(), "{step}: len");
-        assert_eq!(updated.header_names(), full.header_names(), "{step}: header names");
+        assert_eq!(
+            updated.header_names(),
+            full.header_names(),
+            "{step}: header names"
+        );
         for (host, path) in PROBES {
             for headers in [&[][..], &[("x-v", "1")][..]] {
                 let input = RequestInput { method: "GET", scheme: "http", host, path, sni: None, headers };
-                assert_eq!(updated.find(&input), full.find(&input), "{step}: {host}{path} {headers:?}");
+                assert_eq!(
+                    updated.find(&input),
+                    full.find(&input),
+                    "{step}: {host}{path} {headers:?}"
+                );
             }
         }
     }
@@ -193,13 +208,21 @@ mod tests {
         type Step = (&'static str, fn(&mut Config));
         let steps: &[Step] = &[
             ("nothing", |_| {}),
-            ("a route that outranks one", |c| c.route(json!({"id": "longer", "paths": ["/api/x"], "service": {"id": "s2"}}))),
+            ("a route that outranks one", |c| {
+                c.route(json!({"id": "longer", "paths": ["/api/x"], "service": {"id": "s2"}}))
+            }),
             ("a route removed", |c| {
                 c.routes.remove("users");
             }),
-            ("a route changed", |c| c.route(json!({"id": "api", "paths": ["/api/v2", "/hdr"], "service": {"id": "s2"}}))),
-            ("an older route takes the lead", |c| c.route(json!({"id": "old2", "paths": ["/old"], "service": {"id": "s2"}, "created_at": 0}))),
-            ("a header route", |c| c.route(json!({"id": "hdr", "headers": {"x-v": ["1"]}, "paths": ["/hdr"], "service": {"id": "s1"}}))),
+            ("a route changed", |c| {
+                c.route(json!({"id": "api", "paths": ["/api/v2", "/hdr"], "service": {"id": "s2"}}))
+            }),
+            ("an older route takes the lead", |c| {
+                c.route(json!({"id": "old2", "paths": ["/old"], "service": {"id": "s2"}, "created_at": 0}))
+            }),
+            ("a header route", |c| {
+                c.route(json!({"id": "hdr", "headers": {"x-v": ["1"]}, "paths": ["/hdr"], "service": {"id": "s1"}}))
+            }),
             ("a service path changed", |c| c.service("s1", "/uno", true)),
             ("a service disabled", |c| c.service("s2", "/two", false)),
             ("a service enabled", |c| c.service("off", "/on", true)),

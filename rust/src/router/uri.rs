@@ -43,10 +43,7 @@ pub fn upstream_path<'a>(input: &UpstreamInput<'a>) -> (String, Option<&'a str>)
 fn sanitize_postfix(postfix: &str) -> &str {
     match postfix {
         "." | ".." => "",
-        _ => postfix
-            .strip_prefix("./")
-            .or_else(|| postfix.strip_prefix("../"))
-            .unwrap_or(postfix),
+        _ => postfix.strip_prefix("./").or_else(|| postfix.strip_prefix("../")).unwrap_or(postfix),
     }
 }
 
@@ -119,14 +116,7 @@ mod tests {
     );
     const TABLE: &[Row] = &[
         ("/", Some("/"), &[false, true], &["v0", "v1"], "/", "/"),
-        (
-            "/",
-            Some("/"),
-            &[false, true],
-            &["v0", "v1"],
-            "/route",
-            "/route",
-        ),
+        ("/", Some("/"), &[false, true], &["v0", "v1"], "/route", "/route"),
         (
             "/",
             Some("/"),
@@ -151,14 +141,7 @@ mod tests {
             "/route/req",
             "/route/req",
         ),
-        (
-            "/",
-            Some("/route"),
-            &[false],
-            &["v0", "v1"],
-            "/route",
-            "/route",
-        ),
+        ("/", Some("/route"), &[false], &["v0", "v1"], "/route", "/route"),
         (
             "/",
             Some("/route"),
@@ -177,14 +160,7 @@ mod tests {
         ),
         ("/", Some("/route"), &[true], &["v0", "v1"], "/route", "/"),
         ("/", Some("/route"), &[true], &["v0", "v1"], "/route/", "/"),
-        (
-            "/",
-            Some("/route"),
-            &[true],
-            &["v0", "v1"],
-            "/routereq",
-            "/req",
-        ),
+        ("/", Some("/route"), &[true], &["v0", "v1"], "/routereq", "/req"),
         (
             "/",
             Some("/route/"),
@@ -210,30 +186,9 @@ mod tests {
             "/route/req",
             "/req",
         ),
-        (
-            "/srv",
-            Some("/rou"),
-            &[false],
-            &["v0"],
-            "/roureq",
-            "/srv/roureq",
-        ),
-        (
-            "/srv",
-            Some("/rou"),
-            &[false],
-            &["v1"],
-            "/roureq",
-            "/srvroureq",
-        ),
-        (
-            "/srv",
-            Some("/rou"),
-            &[true],
-            &["v0"],
-            "/roureq",
-            "/srv/req",
-        ),
+        ("/srv", Some("/rou"), &[false], &["v0"], "/roureq", "/srv/roureq"),
+        ("/srv", Some("/rou"), &[false], &["v1"], "/roureq", "/srvroureq"),
+        ("/srv", Some("/rou"), &[true], &["v0"], "/roureq", "/srv/req"),
         ("/srv", Some("/rou"), &[true], &["v1"], "/roureq", "/srvreq"),
         (
             "/srv/",
@@ -591,22 +546,8 @@ mod tests {
         ),
         ("/", None, &[false, true], &["v0", "v1"], "/", "/"),
         ("/", None, &[false, true], &["v0", "v1"], "/route", "/route"),
-        (
-            "/",
-            None,
-            &[false, true],
-            &["v0", "v1"],
-            "/route/",
-            "/route/",
-        ),
-        (
-            "/service",
-            None,
-            &[false, true],
-            &["v0", "v1"],
-            "/",
-            "/service",
-        ),
+        ("/", None, &[false, true], &["v0", "v1"], "/route/", "/route/"),
+        ("/service", None, &[false, true], &["v0", "v1"], "/", "/service"),
         (
             "/service",
             None,
@@ -793,13 +734,7 @@ mod tests {
         ),
     ];
 
-    fn run(
-        route_path: &str,
-        service: &str,
-        strip: bool,
-        v1: bool,
-        request: &str,
-    ) -> Option<String> {
+    fn run(route_path: &str, service: &str, strip: bool, v1: bool, request: &str) -> Option<String> {
         let req = normalize(request);
         let pattern = PathPattern::parse(route_path).unwrap();
         let hit = pattern.matches(&req)?;

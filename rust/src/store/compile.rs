@@ -19,14 +19,19 @@ pub fn router(config: &Config, previous: Option<&Router>, cache_size: usize) -> 
     if previous.is_some() && !config.changes.touch(&["routes", "services"]) {
         return Ok(None);
     }
-    let compiled: Vec<Route> =
-        routes.upserted.iter().chain(&config.service_routes).map(|r| decode("routes", r)).collect::<Result<_, _>>()?;
+    let compiled: Vec<Route> = routes
+        .upserted
+        .iter()
+        .chain(&config.service_routes)
+        .map(|r| decode("routes", r))
+        .collect::<Result<_, _>>()?;
     let mut needed: Vec<Service> = services.upserted.iter().map(|s| decode("services", s)).collect::<Result<_, _>>()?;
     let Some(previous) = previous else {
         return Router::new(compiled, &needed, cache_size).map(Some).map_err(StoreError::Router);
     };
     // The unchanged services the compiled routes point at, decoded from their stored JSON.
-    let changed: HashSet<&str> = services.upserted.iter().map(|s| &*s.id).chain(services.removed.iter().map(|id| &**id)).collect();
+    let changed: HashSet<&str> =
+        services.upserted.iter().map(|s| &*s.id).chain(services.removed.iter().map(|id| &**id)).collect();
     let unchanged: HashSet<&str> = compiled
         .iter()
         .filter_map(|r| r.service.as_ref().map(|s| s.id.as_str()))
@@ -100,8 +105,13 @@ pub fn balancers(config: &Config, previous: Option<&Records>) -> Result<Balancer
 /// target belongs (or belonged) to.
 fn changed_upstreams(config: &Config, previous: &Records) -> Result<HashSet<String>, StoreError> {
     let (upstreams, targets) = (config.changes.of("upstreams"), config.changes.of("targets"));
-    let mut ids: HashSet<String> =
-        upstreams.upserted.iter().map(|u| &*u.id).chain(upstreams.removed.iter().map(|id| &**id)).map(str::to_owned).collect();
+    let mut ids: HashSet<String> = upstreams
+        .upserted
+        .iter()
+        .map(|u| &*u.id)
+        .chain(upstreams.removed.iter().map(|id| &**id))
+        .map(str::to_owned)
+        .collect();
     for record in &targets.upserted {
         ids.insert(decode::<Target>("targets", record)?.upstream.id);
     }

@@ -46,8 +46,14 @@ mod tests {
     #[test]
     fn bad_meta_names_the_key() {
         let err = Config::from_meta(b"x7", b"h", b"{}").unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { ref key, .. } if key == "meta|version"), "{err}");
+        assert!(
+            matches!(err, StoreError::Corrupt { ref key, .. } if key == "meta|version"),
+            "{err}"
+        );
         let err = Config::from_meta(b"7", b"h", b"[").unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { ref key, .. } if key == "meta|hashes"), "{err}");
+        assert!(
+            matches!(err, StoreError::Corrupt { ref key, .. } if key == "meta|hashes"),
+            "{err}"
+        );
     }
 }

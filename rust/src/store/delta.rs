@@ -40,6 +40,9 @@ mod tests {
     #[test]
     fn a_bad_note_is_corrupt() {
         let err = DeltaNote::parse(b"[1]").unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { ref key, .. } if key == "meta|delta"), "{err}");
+        assert!(
+            matches!(err, StoreError::Corrupt { ref key, .. } if key == "meta|delta"),
+            "{err}"
+        );
     }
 }

@@ -26,10 +26,18 @@ impl fmt::Display for StoreError {
             StoreError::Lmdb { path, message } => write!(f, "cannot read LMDB environment {path}: {message}"),
             StoreError::NoConfiguration { path } => write!(f, "no configuration stored in {path}"),
             StoreError::IncompatibleFormat { found: Some(found) } => {
-                write!(f, "incompatible cache format {found:?} (expected {:?})", super::layout::FORMAT)
+                write!(
+                    f,
+                    "incompatible cache format {found:?} (expected {:?})",
+                    super::layout::FORMAT
+                )
             }
             StoreError::IncompatibleFormat { found: None } => {
-                write!(f, "incompatible cache format: no format tag (expected {:?})", super::layout::FORMAT)
+                write!(
+                    f,
+                    "incompatible cache format: no format tag (expected {:?})",
+                    super::layout::FORMAT
+                )
             }
             StoreError::Corrupt { key, message } => write!(f, "corrupt entry {key}: {message}"),
             StoreError::Router(error) => write!(f, "{error}"),

@@ -79,7 +79,8 @@ impl Store {
         let note = self.get(&txn, dbs.meta, KEY_DELTA)?.map(DeltaNote::parse).transpose()?;
         (config.records, config.changes) = match (previous, note) {
             (Some(previous), Some(note)) if note.applies_to(previous.version, previous.hash) => {
-                let changed = note.keys.iter().map(|key| Ok((key.as_bytes(), self.get(&txn, dbs.entities, key.as_bytes())?)));
+                let changed =
+                    note.keys.iter().map(|key| Ok((key.as_bytes(), self.get(&txn, dbs.entities, key.as_bytes())?)));
                 Records::patch(previous.records, changed)?
             }
             _ => {
@@ -97,7 +98,12 @@ impl Store {
 
     /// The stored routes, themselves unchanged, of every service added, changed or removed,
     /// found by key range in the writer's `refs` index rather than by decoding every route.
-    fn service_routes(&self, txn: &RoTransaction<'_>, refs: Database, config: &Config) -> Result<Vec<Arc<Record>>, StoreError> {
+    fn service_routes(
+        &self,
+        txn: &RoTransaction<'_>,
+        refs: Database,
+        config: &Config,
+    ) -> Result<Vec<Arc<Record>>, StoreError> {
         let (services, routes) = (config.changes.of("services"), config.changes.of("routes"));
         let changed = services.upserted.iter().map(|s| &s.id).chain(&services.removed);
         let changed_routes: HashSet<&str> = routes.upserted.iter().map(|r| &*r.id).collect();
@@ -108,7 +114,8 @@ impl Store {
             for item in cursor.iter_from(prefix.as_bytes()) {
                 let (key, _) = item.map_err(|e| self.shared().lmdb_error(e))?;
                 let Some(route_id) = key.strip_prefix(prefix.as_bytes()) else { break };
-                let route_id = std::str::from_utf8(route_id).map_err(|e| StoreError::corrupt(format!("refs|{prefix}"), e))?;
+                let route_id =
+                    std::str::from_utf8(route_id).map_err(|e| StoreError::corrupt(format!("refs|{prefix}"), e))?;
                 if changed_routes.contains(route_id) {
                     continue;
                 }
@@ -136,7 +143,11 @@ impl Store {
     }
 
     /// The stored `version`, after checking the format tag; None when no config is stored.
-    fn committed_version<'t>(&self, txn: &'t RoTransaction<'_>, meta: Database) -> Result<Option<&'t [u8]>, StoreError> {
+    fn committed_version<'t>(
+        &self,
+        txn: &'t RoTransaction<'_>,
+        meta: Database,
+    ) -> Result<Option<&'t [u8]>, StoreError> {
         let format = self.get(txn, meta, KEY_FORMAT)?;
         let version = self.get(txn, meta, KEY_VERSION)?;
         match (format, version) {

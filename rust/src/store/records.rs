@@ -214,7 +214,10 @@ mod tests {
 
     #[test]
     fn a_first_read_upserts_everything() {
-        let (records, changes) = read(&[("plugins|p1", "{}"), ("routes|a", "1"), ("routes|b", "2")], &Records::default());
+        let (records, changes) = read(
+            &[("plugins|p1", "{}"), ("routes|a", "1"), ("routes|b", "2")],
+            &Records::default(),
+        );
         assert_eq!(ids(records.of("routes")), ["a", "b"]);
         assert_eq!(ids(&changes.of("routes").upserted), ["a", "b"]);
         assert!(changes.of("routes").removed.is_empty());
@@ -225,8 +228,14 @@ mod tests {
 
     #[test]
     fn equal_bytes_share_the_previous_record_and_are_no_change() {
-        let (before, _) = read(&[("routes|a", "1"), ("routes|b", "2"), ("services|s", "x")], &Records::default());
-        let (after, changes) = read(&[("routes|a", "1"), ("routes|b", "2"), ("services|s", "x")], &before);
+        let (before, _) = read(
+            &[("routes|a", "1"), ("routes|b", "2"), ("services|s", "x")],
+            &Records::default(),
+        );
+        let (after, changes) = read(
+            &[("routes|a", "1"), ("routes|b", "2"), ("services|s", "x")],
+            &before,
+        );
         assert!(Arc::ptr_eq(&before.of("routes")[1], &after.of("routes")[1]));
         assert!(!changes.touch(&["routes", "services"]));
     }
@@ -234,14 +243,26 @@ mod tests {
     #[test]
     fn added_changed_and_removed_records_are_told_apart() {
         let (before, _) = read(
-            &[("routes|a", "1"), ("routes|b", "2"), ("routes|d", "4"), ("routes|f", "6"), ("upstreams|u", "u")],
+            &[
+                ("routes|a", "1"),
+                ("routes|b", "2"),
+                ("routes|d", "4"),
+                ("routes|f", "6"),
+                ("upstreams|u", "u"),
+            ],
             &Records::default(),
         );
-        let (after, changes) = read(&[("routes|b", "2"), ("routes|c", "3"), ("routes|d", "44"), ("snis|n", "n")], &before);
+        let (after, changes) = read(
+            &[("routes|b", "2"), ("routes|c", "3"), ("routes|d", "44"), ("snis|n", "n")],
+            &before,
+        );
         let routes = changes.of("routes");
         assert_eq!(ids(&routes.upserted), ["c", "d"]);
         assert_eq!(routes.removed, vec!["a".into(), "f".into()] as Vec<Box<str>>);
-        assert_eq!(changes.of("upstreams").removed, vec!["u".into()] as Vec<Box<str>>);
+        assert_eq!(
+            changes.of("upstreams").removed,
+            vec!["u".into()] as Vec<Box<str>>
+        );
         assert_eq!(ids(&changes.of("snis").upserted), ["n"]);
         assert_eq!(ids(after.of("routes")), ["b", "c", "d"]);
         assert!(after.of("upstreams").is_empty());
@@ -250,17 +271,37 @@ mod tests {
 
     #[test]
     fn a_patch_gives_what_a_walk_gives_and_copies_only_the_changed_types() {
-        let stored = [("routes|a", "1"), ("routes|b", "2"), ("routes|d", "4"), ("services|s", "x")];
+        let stored = [
+            ("routes|a", "1"),
+            ("routes|b", "2"),
+            ("routes|d", "4"),
+            ("services|s", "x"),
+        ];
         let (before, _) = read(&stored, &Records::default());
-        let now = [("routes|b", "2"), ("routes|c", "3"), ("routes|d", "44"), ("services|s", "x"), ("snis|n", "n")];
-        let changed: [(&str, Option<&str>); 5] =
-            [("routes|a", None), ("routes|b", Some("2")), ("routes|c", Some("3")), ("routes|d", Some("44")), ("snis|n", Some("n"))];
+        let now = [
+            ("routes|b", "2"),
+            ("routes|c", "3"),
+            ("routes|d", "44"),
+            ("services|s", "x"),
+            ("snis|n", "n"),
+        ];
+        let changed: [(&str, Option<&str>); 5] = [
+            ("routes|a", None),
+            ("routes|b", Some("2")),
+            ("routes|c", Some("3")),
+            ("routes|d", Some("44")),
+            ("snis|n", Some("n")),
+        ];
         let items = changed.iter().map(|(k, v)| Ok((k.as_bytes(), v.map(str::as_bytes))));
         let (patched, changes) = Records::patch(&before, items).unwrap();
         let (walked, walked_changes) = read(&now, &before);
         for t in ["routes", "services", "snis"] {
             assert_eq!(patched.of(t), walked.of(t), "{t}");
-            assert_eq!(ids(&changes.of(t).upserted), ids(&walked_changes.of(t).upserted), "{t}");
+            assert_eq!(
+                ids(&changes.of(t).upserted),
+                ids(&walked_changes.of(t).upserted),
+                "{t}"
+            );
             assert_eq!(changes.of(t).removed, walked_changes.of(t).removed, "{t}");
         }
         assert!(Arc::ptr_eq(&before.0["services"], &patched.0["services"]));
@@ -281,6 +322,9 @@ mod tests {
     fn a_bad_key_names_itself() {
         let items = [Ok((&b"no-bar"[..], &b"{}"[..]))];
         let err = Records::read(items, &Records::default()).unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { ref key, .. } if key == "no-bar"), "{err}");
+        assert!(
+            matches!(err, StoreError::Corrupt { ref key, .. } if key == "no-bar"),
+            "{err}"
+        );
     }
 }

@@ -49,8 +49,20 @@ impl Writer {
         }
         txn.put(self.meta, b"format", &FORMAT, WriteFlags::empty()).unwrap();
         txn.put(self.meta, b"version", &version.to_string(), WriteFlags::empty()).unwrap();
-        txn.put(self.meta, b"hash", &format!("{version:032x}"), WriteFlags::empty()).unwrap();
-        txn.put(self.meta, b"hashes", br#"{"routes":"r","services":"s"}"#, WriteFlags::empty()).unwrap();
+        txn.put(
+            self.meta,
+            b"hash",
+            &format!("{version:032x}"),
+            WriteFlags::empty(),
+        )
+        .unwrap();
+        txn.put(
+            self.meta,
+            b"hashes",
+            br#"{"routes":"r","services":"s"}"#,
+            WriteFlags::empty(),
+        )
+        .unwrap();
         txn.commit().unwrap();
     }
 }
@@ -73,7 +85,13 @@ impl Writer {
         let note = serde_json::json!({"from_version": from.0, "from_hash": from.1, "keys": keys}).to_string();
         txn.put(self.meta, b"delta", &note, WriteFlags::empty()).unwrap();
         txn.put(self.meta, b"version", &version.to_string(), WriteFlags::empty()).unwrap();
-        txn.put(self.meta, b"hash", &format!("{version:032x}"), WriteFlags::empty()).unwrap();
+        txn.put(
+            self.meta,
+            b"hash",
+            &format!("{version:032x}"),
+            WriteFlags::empty(),
+        )
+        .unwrap();
         txn.commit().unwrap();
     }
 }
@@ -82,10 +100,14 @@ impl Writer {
 fn route_ref(key: &str, value: &str) -> Option<String> {
     let route_id = key.strip_prefix("routes|")?;
     let route: serde_json::Value = serde_json::from_str(value).ok()?;
-    Some(format!("services|{}|routes|{route_id}", route["service"]["id"].as_str()?))
+    Some(format!(
+        "services|{}|routes|{route_id}",
+        route["service"]["id"].as_str()?
+    ))
 }
 
-const SERVICE: &str = r#"{"id":"s1","name":"svc","protocol":"http","host":"example.com","port":80,"path":null,"enabled":true}"#;
+const SERVICE: &str =
+    r#"{"id":"s1","name":"svc","protocol":"http","host":"example.com","port":80,"path":null,"enabled":true}"#;
 const ROUTE: &str = r#"{"id":"r1","name":"root","paths":["/"],"service":{"id":"s1"},"created_at":1}"#;
 const UPSTREAM: &str = r#"{"id":"u1","name":"backend","algorithm":"round-robin"}"#;
 const TARGET_A: &str = r#"{"id":"t1","target":"a:80","weight":100,"upstream":{"id":"u1"},"created_at":1}"#;
@@ -131,7 +153,10 @@ fn load_reads_meta_entities_router_and_balancers() {
     assert_eq!(snapshot.version, 3);
     assert_eq!(snapshot.hashes["services"], "s");
     assert_eq!(snapshot.router.as_ref().unwrap().len(), 1);
-    assert_eq!(&*snapshot.entities("plugins")[0].json, br#"{"id":"p1","name":"cors"}"#);
+    assert_eq!(
+        &*snapshot.entities("plugins")[0].json,
+        br#"{"id":"p1","name":"cors"}"#
+    );
     assert_eq!(snapshot.entities("targets").len(), 2);
     assert!(snapshot.entities("consumers").is_empty());
     let balancer = &snapshot.balancers.compiled["backend"];
@@ -166,7 +191,10 @@ fn a_version_without_format_tag_is_incompatible() {
     let dir = TempDir::new().unwrap();
     let writer = Writer::new(dir.path());
     writer.put_meta(&[("version", "1"), ("hash", "x"), ("hashes", "{}")]);
-    assert!(matches!(Store::open(dir.path()), Err(StoreError::IncompatibleFormat { found: None })));
+    assert!(matches!(
+        Store::open(dir.path()),
+        Err(StoreError::IncompatibleFormat { found: None })
+    ));
 }
 
 #[test]
@@ -175,7 +203,10 @@ fn corrupt_entity_names_its_key() {
     let writer = Writer::new(dir.path());
     writer.apply(1, &[("services|s1", "{\"id\": 5")]);
     let err = Store::open(dir.path()).unwrap().load(16).unwrap_err();
-    assert!(matches!(err, StoreError::Corrupt { ref key, .. } if key == "services|s1"), "{err}");
+    assert!(
+        matches!(err, StoreError::Corrupt { ref key, .. } if key == "services|s1"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -185,7 +216,10 @@ fn bad_target_names_its_upstream() {
     let bad = r#"{"id":"t1","target":"a:70000","upstream":{"id":"u1"}}"#;
     writer.apply(1, &[("upstreams|u1", UPSTREAM), ("targets|t1", bad)]);
     let err = Store::open(dir.path()).unwrap().load(16).unwrap_err();
-    assert!(err.to_string().starts_with("upstream backend: target \"a:70000\""), "{err}");
+    assert!(
+        err.to_string().starts_with("upstream backend: target \"a:70000\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -205,12 +239,18 @@ fn stores_on_one_directory_share_one_environment() {
     writer.apply(1, &full_config());
     let first = Store::open(dir.path()).unwrap();
     let second = Store::open(dir.path().join(".")).unwrap();
-    assert!(Arc::ptr_eq(first.shared.as_ref().unwrap(), second.shared.as_ref().unwrap()));
+    assert!(Arc::ptr_eq(
+        first.shared.as_ref().unwrap(),
+        second.shared.as_ref().unwrap()
+    ));
     drop(first);
     assert_eq!(second.load(16).unwrap().version, 1);
     drop(second);
     // Reopening after the last handle closed opens afresh.
-    assert_eq!(Store::open(dir.path()).unwrap().meta().unwrap().map(|m| m.0), Some(1));
+    assert_eq!(
+        Store::open(dir.path()).unwrap().meta().unwrap().map(|m| m.0),
+        Some(1)
+    );
 }
 
 /// Route ids chosen for a set of requests, and the upstream path of each.
@@ -219,7 +259,8 @@ fn routing(snapshot: &Snapshot, previous: Option<&Snapshot>) -> Vec<Option<(Stri
     ["/", "/api/x", "/api/users/9", "/new/a", "/s2/b", "/nothing"]
         .iter()
         .map(|path| {
-            let input = crate::router::RequestInput { method: "GET", scheme: "http", host: "h", path, sni: None, headers: &[] };
+            let input =
+                crate::router::RequestInput { method: "GET", scheme: "http", host: "h", path, sni: None, headers: &[] };
             router.find(&input).map(|m| (m.route_id.to_string(), m.upstream_path.clone()))
         })
         .collect()
@@ -246,8 +287,14 @@ fn load_since_compiles_what_changed_and_routes_as_a_full_load() {
     let s2 = r#"{"id":"s2","host":"two","path":"/two","enabled":true}"#;
     let mut config = full_config();
     config.extend([
-        ("routes|r2", r#"{"id":"r2","paths":["/api"],"service":{"id":"s1"},"created_at":2}"#),
-        ("routes|r3", r#"{"id":"r3","paths":["/s2"],"service":{"id":"s2"},"created_at":3}"#),
+        (
+            "routes|r2",
+            r#"{"id":"r2","paths":["/api"],"service":{"id":"s1"},"created_at":2}"#,
+        ),
+        (
+            "routes|r3",
+            r#"{"id":"r3","paths":["/s2"],"service":{"id":"s2"},"created_at":3}"#,
+        ),
         ("services|s2", s2),
     ]);
     writer.apply(1, &config);
@@ -255,11 +302,19 @@ fn load_since_compiles_what_changed_and_routes_as_a_full_load() {
     let first = store.load(16).unwrap();
 
     // A route outranking another, one removed, a service's path changed, another disabled.
-    let s1_moved = r#"{"id":"s1","name":"svc","protocol":"http","host":"example.com","port":80,"path":"/moved","enabled":true}"#;
+    let s1_moved =
+        r#"{"id":"s1","name":"svc","protocol":"http","host":"example.com","port":80,"path":"/moved","enabled":true}"#;
     let s2_off = r#"{"id":"s2","host":"two","path":"/two","enabled":false}"#;
-    let mut next: Vec<_> = config.iter().copied().filter(|(k, _)| !["routes|r2", "services|s1", "services|s2"].contains(k)).collect();
+    let mut next: Vec<_> = config
+        .iter()
+        .copied()
+        .filter(|(k, _)| !["routes|r2", "services|s1", "services|s2"].contains(k))
+        .collect();
     next.extend([
-        ("routes|r4", r#"{"id":"r4","paths":["/api/users"],"service":{"id":"s1"},"created_at":4}"#),
+        (
+            "routes|r4",
+            r#"{"id":"r4","paths":["/api/users"],"service":{"id":"s1"},"created_at":4}"#,
+        ),
         ("services|s1", s1_moved),
         ("services|s2", s2_off),
     ]);
@@ -270,10 +325,16 @@ fn load_since_compiles_what_changed_and_routes_as_a_full_load() {
     assert_eq!(second.version, 2);
     assert_eq!(routing(&second, None), routing(&full, None));
     assert_eq!(routing(&second, None)[2], Some(("r4".into(), "/moved/9".into())));
-    assert_eq!(second.router.as_ref().unwrap().len(), full.router.as_ref().unwrap().len());
+    assert_eq!(
+        second.router.as_ref().unwrap().len(),
+        full.router.as_ref().unwrap().len()
+    );
     // Unchanged upstreams and targets: the previous balancers serve; unchanged records are shared.
     assert!(keeps_balancers(&second));
-    assert!(Arc::ptr_eq(&first.entities("plugins")[0], &second.entities("plugins")[0]));
+    assert!(Arc::ptr_eq(
+        &first.entities("plugins")[0],
+        &second.entities("plugins")[0]
+    ));
 
     // The service enabled again: its route is served again.
     next.retain(|(k, _)| *k != "services|s2");
@@ -290,7 +351,10 @@ fn load_since_compiles_what_changed_and_routes_as_a_full_load() {
     let fourth = store.load_since(16, since(&third)).unwrap();
     assert!(fourth.router.is_none() && keeps_balancers(&fourth));
     assert!(fourth.entities("plugins").is_empty());
-    assert_eq!(routing(&fourth, Some(&third)), routing(&store.load(16).unwrap(), None));
+    assert_eq!(
+        routing(&fourth, Some(&third)),
+        routing(&store.load(16).unwrap(), None)
+    );
 }
 
 #[test]
@@ -319,7 +383,10 @@ fn load_since_names_a_corrupt_changed_route() {
     config.sort();
     writer.apply(2, &config);
     let err = store.load_since(16, since(&first)).unwrap_err();
-    assert!(matches!(err, StoreError::Corrupt { ref key, .. } if key == "routes|r9"), "{err}");
+    assert!(
+        matches!(err, StoreError::Corrupt { ref key, .. } if key == "routes|r9"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -331,12 +398,20 @@ fn a_delta_note_from_the_served_config_is_read_alone_and_routes_as_a_full_load()
     let first = store.load(16).unwrap();
     let r2 = r#"{"id":"r2","paths":["/api/users"],"service":{"id":"s1"},"created_at":2}"#;
     let s1 = r#"{"id":"s1","host":"example.com","path":"/moved","enabled":true}"#;
-    writer.delta((1, &first.hash), 2, &[("routes|r2", r2), ("services|s1", s1)], &["plugins|p1"]);
+    writer.delta(
+        (1, &first.hash),
+        2,
+        &[("routes|r2", r2), ("services|s1", s1)],
+        &["plugins|p1"],
+    );
     let second = store.load_since(16, since(&first)).unwrap();
     assert_eq!(routing(&second, None), routing(&store.load(16).unwrap(), None));
     assert_eq!(routing(&second, None)[2], Some(("r2".into(), "/moved/9".into())));
     assert!(second.entities("plugins").is_empty() && keeps_balancers(&second));
-    assert!(Arc::ptr_eq(&first.entities("targets")[0], &second.entities("targets")[0]));
+    assert!(Arc::ptr_eq(
+        &first.entities("targets")[0],
+        &second.entities("targets")[0]
+    ));
 
     // A note from another config than the one served is ignored: every entity is compared.
     let r3 = r#"{"id":"r3","paths":["/new"],"service":{"id":"s1"},"created_at":3}"#;
@@ -352,7 +427,10 @@ fn a_delta_note_from_the_served_config_is_read_alone_and_routes_as_a_full_load()
 /// Ids of a type's upserted records and its removed ids, as a load reports them.
 fn changed(snapshot: &Snapshot, entity_type: &str) -> (Vec<String>, Vec<String>) {
     let diff = snapshot.changes.as_ref().unwrap().of(entity_type);
-    (diff.upserted.iter().map(|r| r.id.to_string()).collect(), diff.removed.iter().map(|id| id.to_string()).collect())
+    (
+        diff.upserted.iter().map(|r| r.id.to_string()).collect(),
+        diff.removed.iter().map(|id| id.to_string()).collect(),
+    )
 }
 
 #[test]
@@ -362,14 +440,25 @@ fn a_load_tells_what_changed_entity_by_entity() {
     writer.apply(1, &full_config());
     let store = Store::open(dir.path()).unwrap();
     let first = store.load(16).unwrap();
-    assert!(first.changes.is_none(), "without a previous snapshot everything is new");
+    assert!(
+        first.changes.is_none(),
+        "without a previous snapshot everything is new"
+    );
 
     // Through the delta note: a service changed, one added, a plugin removed.
     let s1 = r#"{"id":"s1","host":"example.org","enabled":true}"#;
     let s2 = r#"{"id":"s2","host":"two","enabled":true}"#;
-    writer.delta((1, &first.hash), 2, &[("services|s1", s1), ("services|s2", s2)], &["plugins|p1"]);
+    writer.delta(
+        (1, &first.hash),
+        2,
+        &[("services|s1", s1), ("services|s2", s2)],
+        &["plugins|p1"],
+    );
     let second = store.load_since(16, since(&first)).unwrap();
-    assert_eq!(changed(&second, "services"), (vec!["s1".into(), "s2".into()], vec![]));
+    assert_eq!(
+        changed(&second, "services"),
+        (vec!["s1".into(), "s2".into()], vec![])
+    );
     assert_eq!(changed(&second, "plugins"), (vec![], vec!["p1".into()]));
     assert_eq!(changed(&second, "routes"), (vec![], vec![]));
 
@@ -377,7 +466,10 @@ fn a_load_tells_what_changed_entity_by_entity() {
     let config: Vec<_> = full_config().into_iter().filter(|(k, _)| *k != "plugins|p1").collect();
     writer.apply(3, &config);
     let third = store.load_since(16, since(&second)).unwrap();
-    assert_eq!(changed(&third, "services"), (vec!["s1".into()], vec!["s2".into()]));
+    assert_eq!(
+        changed(&third, "services"),
+        (vec!["s1".into()], vec!["s2".into()])
+    );
     assert!(!third.changes.as_ref().unwrap().touch(&["routes", "plugins", "upstreams", "targets"]));
 }
 
@@ -394,7 +486,10 @@ fn two_upstreams() -> Vec<(&'static str, &'static str)> {
 /// The names of the balancers a load compiled, and of those it dropped.
 fn balancer_names(snapshot: &Snapshot) -> (Vec<&str>, Vec<&str>) {
     let balancers = &snapshot.balancers;
-    (balancers.compiled.keys().map(String::as_str).collect(), balancers.dropped.iter().map(String::as_str).collect())
+    (
+        balancers.compiled.keys().map(String::as_str).collect(),
+        balancers.dropped.iter().map(String::as_str).collect(),
+    )
 }
 
 #[test]
@@ -418,13 +513,21 @@ fn only_the_balancers_of_changed_upstreams_are_compiled() {
     let moved = r#"{"id":"t2","target":"b:80","weight":50,"upstream":{"id":"u2"},"created_at":2}"#;
     writer.delta((2, &second.hash), 3, &[("targets|t2", moved)], &[]);
     let third = store.load_since(16, since_serving(&second, router)).unwrap();
-    assert_eq!(balancer_names(&third), (vec!["backend", "other"], vec!["backend", "other"]));
+    assert_eq!(
+        balancer_names(&third),
+        (vec!["backend", "other"], vec!["backend", "other"])
+    );
     assert_eq!(third.balancers.compiled["backend"].targets().len(), 1);
     assert_eq!(third.balancers.compiled["other"].targets().len(), 2);
 
     // An upstream renamed: the old name dropped, the new one compiled; a removed one dropped.
     let renamed = r#"{"id":"u2","name":"renamed","algorithm":"round-robin"}"#;
-    writer.delta((3, &third.hash), 4, &[("upstreams|u2", renamed)], &["upstreams|u1", "targets|t1"]);
+    writer.delta(
+        (3, &third.hash),
+        4,
+        &[("upstreams|u2", renamed)],
+        &["upstreams|u1", "targets|t1"],
+    );
     let fourth = store.load_since(16, since_serving(&third, router)).unwrap();
     let (mut compiled, mut dropped) = balancer_names(&fourth);
     compiled.sort();
@@ -434,5 +537,7 @@ fn only_the_balancers_of_changed_upstreams_are_compiled() {
 
     // Nothing about upstreams or targets: nothing compiled, nothing dropped.
     writer.delta((4, &fourth.hash), 5, &[], &["plugins|p1"]);
-    assert!(keeps_balancers(&store.load_since(16, since_serving(&fourth, router)).unwrap()));
+    assert!(keeps_balancers(
+        &store.load_since(16, since_serving(&fourth, router)).unwrap()
+    ));
 }
