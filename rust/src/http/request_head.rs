@@ -359,7 +359,9 @@ impl RequestHeadParser {
         if let Some(values) = &proxy_connection {
             upgrade_token |= tokens(values).any(|t| t == b"upgrade");
         }
-        plain &= !(close && keep) && !upgrade_token;
+        // An upgrade, or both close and keep-alive listed: llhttp's verdict decides those heads.
+        let for_llhttp = upgrade_token || (close && keep);
+        plain &= !for_llhttp;
         head.keep_alive = if http10 { keep } else { !close };
         if let Some(value) = upgrade_value.filter(|_| upgrade_token) {
             // llhttp stops framing at an upgrade head: a body would be read as the next
