@@ -15,14 +15,14 @@ import os
 import sys
 
 from dataplane import __version__, logs
-from dataplane.conf import ConfError, load_conf
-from dataplane.config_source import ConfigRejected, load_declarative
+from dataplane.conf import Conf, ConfError, load_conf
+from dataplane.config_source import ConfigRejected, LoadedConfig, load_declarative
 from dataplane.declarative import DeclarativeConfigError
 
 log = logging.getLogger("gantry")
 
 
-def _load(path: str | None, prefix: str | None = None):
+def _load(path: str | None, prefix: str | None = None) -> Conf:
     overrides = {"prefix": prefix} if prefix else None
     return load_conf(path, overrides=overrides)
 
@@ -57,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1
 
 
-def _parse_declarative(path: str, what: str):
+def _parse_declarative(path: str, what: str) -> LoadedConfig | None:
     """The loaded config, or None after printing why the file is unusable."""
     try:
         return load_declarative(path)

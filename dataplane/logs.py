@@ -58,6 +58,7 @@ def setup(level: str, error_log: str | None, *, worker: int = 0, echo: bool = Tr
         root.removeHandler(handler)
     root.setLevel(LEVELS.get(level, logging.INFO))
     formatter = KongFormatter(worker)
+    handlers: list[logging.Handler]
     if error_log and error_log != "off":
         if error_log in ("/dev/stderr", "stderr"):
             handlers = [logging.StreamHandler(sys.stderr)]

@@ -13,10 +13,15 @@ from typing import Protocol
 
 
 class ListenerSpec(Protocol):
-    bind_host: str
-    port: int
-    reuseport: bool
-    backlog: int | None
+    # Read-only, so frozen dataclasses and properties satisfy it.
+    @property
+    def bind_host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def reuseport(self) -> bool: ...
+    @property
+    def backlog(self) -> int | None: ...
 
 
 def bind(listener: ListenerSpec, reuseport: bool) -> socket.socket:

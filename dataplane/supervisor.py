@@ -29,6 +29,7 @@ import time
 
 from dataplane import __version__, config_source
 from dataplane.cluster import ClusterClient, ClusterSettings, ConfigApplier, LinkStatus, load_or_create_node_id
+from dataplane.conf import Conf
 from dataplane.declarative import DeclarativeConfigError
 from dataplane.listener_tls import ensure_default_certificate
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StoreFullError
@@ -61,14 +62,14 @@ class WorkerProcess:
 
     def __init__(self, slot: int) -> None:
         self.slot = slot
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.notify_w = -1
         self.pidfd = -1
         self.started = 0.0
 
 
 class Supervisor:
-    def __init__(self, conf, conf_path: str | None) -> None:
+    def __init__(self, conf: Conf, conf_path: str | None) -> None:
         self.conf = conf
         self.conf_path = conf_path
         self.store = ConfigStore(conf.lmdb_environment_path, conf.lmdb_map_size)
@@ -100,8 +101,8 @@ class Supervisor:
         path = self.conf.declarative_config
         if path:
             loaded = config_source.load_declarative(path)
-        elif self.store.current() is not None:
-            self.version, self.hash = self.store.current()
+        elif (cached := self.store.current()) is not None:
+            self.version, self.hash = cached
             log.log(
                 NOTICE,
                 "no declarative_config: serving the configuration cached in LMDB (version %d, hash %s)",
@@ -257,23 +258,22 @@ class Supervisor:
         ]
         if self.conf_path:
             cmd += ["--conf", self.conf_path]
-        worker.proc = subprocess.Popen(
+        proc = worker.proc = subprocess.Popen(
             cmd, pass_fds=(self.state.fd, read_fd, *(fd for fd, _, _ in fds)), close_fds=True
         )
         os.close(read_fd)
         worker.notify_w = write_fd
         worker.started = time.monotonic()
-        worker.pidfd = os.pidfd_open(worker.proc.pid)
-        asyncio.get_running_loop().add_reader(worker.pidfd, self._on_exit, worker)
-        log.log(NOTICE, "start worker process %d", worker.proc.pid)
+        worker.pidfd = os.pidfd_open(proc.pid)
+        asyncio.get_running_loop().add_reader(worker.pidfd, self._on_exit, worker, proc)
+        log.log(NOTICE, "start worker process %d", proc.pid)
 
-    def _on_exit(self, worker: WorkerProcess) -> None:
+    def _on_exit(self, worker: WorkerProcess, proc: subprocess.Popen[bytes]) -> None:
         loop = asyncio.get_running_loop()
         loop.remove_reader(worker.pidfd)
         os.close(worker.pidfd)
         os.close(worker.notify_w)
         worker.pidfd = worker.notify_w = -1
-        proc = worker.proc
         code = proc.wait()
         if self.stopping:
             if all(w.proc is None or w.proc.returncode is not None for w in self.workers):
@@ -389,12 +389,12 @@ class Supervisor:
             sock.close()
         if self.status_server is not None:
             self.status_server.close()
-        alive = [w for w in self.workers if w.proc is not None and w.proc.returncode is None]
+        alive = [w.proc for w in self.workers if w.proc is not None and w.proc.returncode is None]
         if not alive:
             self.stopped.set()
             return
-        for worker in alive:
-            worker.proc.send_signal(signal.SIGTERM)
+        for proc in alive:
+            proc.send_signal(signal.SIGTERM)
         asyncio.get_running_loop().call_later(DRAIN_TIMEOUT + 1, self._kill_stragglers)
 
     def _kill_stragglers(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -23,8 +24,10 @@ import orjson
 import uvloop
 
 from dataplane import _core, logs
-from dataplane.conf import load_conf
+from dataplane.cluster.node_id import load_or_create as load_or_create_node_id
+from dataplane.conf import Conf, load_conf
 from dataplane.listener_tls import ServerTLS, SniCertificates, ensure_default_certificate
+from dataplane.plugins import load_registry
 from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
 from dataplane.workerstate import CONFIG_VERSION, PID, WorkerState
 
@@ -36,6 +39,7 @@ DRAIN_TIMEOUT = 10.0
 class Worker:
     __slots__ = (
         "conf",
+        "registry",
         "slot",
         "counters",
         "store",
@@ -54,7 +58,7 @@ class Worker:
     )
 
     def __init__(
-        self, conf, slot: int, counters: memoryview, notify_fd: int, listen_fds: list[tuple[int, int, bool]]
+        self, conf: Conf, slot: int, counters: memoryview, notify_fd: int, listen_fds: list[tuple[int, int, bool]]
     ) -> None:
         self.conf = conf
         self.slot = slot
@@ -63,7 +67,9 @@ class Worker:
         self.listen_fds = listen_fds
         self.store = _core.Store(conf.lmdb_environment_path)
         self.snapshot: _core.Snapshot | None = None  # the one `proxy.runtime` was compiled from
-        self.proxy = ProxyState(ProxySettings.from_conf(conf), counters=counters)
+        settings = dataclasses.replace(ProxySettings.from_conf(conf), node_id=load_or_create_node_id(conf.prefix))
+        self.proxy = ProxyState(settings, counters=counters)
+        self.registry = load_registry(conf.plugins)  # checked by the supervisor before any worker starts
         self.servers: list[asyncio.AbstractServer] = []
         self.stop = asyncio.Event()
         self.loading = False
@@ -79,7 +85,7 @@ class Worker:
                 cert, key = ensure_default_certificate(conf.prefix)
             self.tls = ServerTLS(cert, key, lambda: self.sni)
 
-    async def _load_snapshot(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _load_snapshot(self, loop: asyncio.AbstractEventLoop) -> Runtime:
         """Read and compile one snapshot and swap it in, rebuilding only what changed: the Rust
         reader updates the router and balancers of the previous snapshot with the entities that
         changed, the runtime rebuilds only the service targets those touch, and SNI
@@ -92,11 +98,12 @@ class Worker:
                 [orjson.loads(s) for s in snapshot.entities("snis")],
             )
             self.sni_hash = snapshot.hashes.get("rest")
-        self.proxy.runtime = Runtime.from_snapshot(
-            snapshot, self.proxy.settings, self.proxy.runtime if previous is not None else None
+        runtime = self.proxy.runtime = Runtime.from_snapshot(
+            snapshot, self.proxy.settings, self.proxy.runtime if previous is not None else None, self.registry
         )
         self.snapshot = snapshot
         log.debug("serving configuration version %d (hash %s)", snapshot.version, snapshot.hash)
+        return runtime
 
     async def load_latest(self) -> None:
         """Compile the latest stored version, if other than the one served, and swap it in."""
@@ -117,8 +124,8 @@ class Worker:
                         # The same config under a new version: nothing to compile.
                         current.version = meta[0]
                     else:
-                        await self._load_snapshot(loop)
-                    self.counters[CONFIG_VERSION] = self.proxy.runtime.version
+                        current = await self._load_snapshot(loop)
+                    self.counters[CONFIG_VERSION] = current.version
                 if not self.pending:
                     break
         except _core.CoreError as err:

@@ -34,23 +34,25 @@ async def _parent_row(request: Request, parent: Resource) -> dict[str, Any]:
 
 
 def collection_get(ep: Endpoint) -> Handler:
-    res, parent = ep.resource, ep.parent
+    res, through = ep.resource, ep.link
 
     async def handler(request: Request) -> Response:
-        if parent is None and res.entity == "consumers" and "custom_id" in request.query_params:
+        if through is None and res.entity == "consumers" and "custom_id" in request.query_params:
             return await consumers.by_custom_id(request)
         args = page_args(request.query_params)
         foreign = None
-        if parent is not None:
-            foreign = (ep.fk, (await _parent_row(request, parent))["id"])
+        if through is not None:
+            parent, fk = through
+            foreign = (fk, (await _parent_row(request, parent))["id"])
         rows, offset = await ctx(request).store.page(
             res.entity, size=args.size, offset=args.offset, tags=args.tags, tags_any=args.tags_any, foreign=foreign
         )
         link = None
         if offset is not None:
-            if parent is None:
+            if through is None:
                 link = next_link(f"/{res.path}", offset, args)
             else:
+                parent = through[0]
                 key = quote(request.path_params[parent.param], safe="")
                 link = next_link(f"/{parent.path}/{key}/{res.nested}", offset)
         return json_response(page_body(rows, offset, link))
@@ -59,15 +61,17 @@ def collection_get(ep: Endpoint) -> Handler:
 
 
 def collection_post(ep: Endpoint) -> Handler:
-    res, parent = ep.resource, ep.parent
+    res, through = ep.resource, ep.link
 
     async def handler(request: Request) -> Response:
         api = ctx(request)
-        if parent is not None:
-            parent_id = (await _parent_row(request, parent))["id"]
+        foreign = None
+        if through is not None:
+            parent, fk = through
+            foreign = (fk, (await _parent_row(request, parent))["id"])
         data = await read_args(request, res.schema, api.plugins)
-        if parent is not None:
-            data[ep.fk] = {"id": parent_id}
+        if foreign is not None:
+            data[foreign[0]] = {"id": foreign[1]}
         row = await api.store.insert(res.entity, ops.validated(api, res, data))
         return json_response(row, 201)
 
@@ -82,10 +86,10 @@ async def _own(request: Request, ep: Endpoint) -> tuple[str, dict[str, Any] | No
     parent on nested paths."""
     res = ep.resource
     key = request.path_params[res.param]
-    if ep.parent is None:
+    if ep.link is None:
         return key, await ops.find(ctx(request), res, key)
-    parent = await _parent_row(request, ep.parent)
-    return key, await ops.find_child(ctx(request), res, key, ep.fk, parent)
+    parent, fk = ep.link
+    return key, await ops.find_child(ctx(request), res, key, fk, await _parent_row(request, parent))
 
 
 def entity_get(ep: Endpoint) -> Handler:
@@ -120,16 +124,19 @@ def entity_put(ep: Endpoint) -> Handler:
     async def handler(request: Request) -> Response:
         api = ctx(request)
         key = request.path_params[res.param]
-        if ep.parent is None:
+        foreign = None
+        if ep.link is None:
             current = await ops.find(api, res, key, for_put=True)
         else:
-            parent = await _parent_row(request, ep.parent)
-            current = await ops.find_child(api, res, key, ep.fk, parent)
+            parent, fk = ep.link
+            parent_row = await _parent_row(request, parent)
+            current = await ops.find_child(api, res, key, fk, parent_row)
+            foreign = (fk, parent_row["id"])
         data = await read_args(request, res.schema, api.plugins, fallback=current)
-        if ep.parent is None and res.entity == certificates.ENTITY:
+        if foreign is None and res.entity == certificates.ENTITY:
             data = certificates.put_body(data, key)
-        if ep.parent is not None:
-            data[ep.fk] = {"id": parent["id"]}
+        if foreign is not None:
+            data[foreign[0]] = {"id": foreign[1]}
         return json_response(await ops.upsert(api, res, key, data, current))
 
     return handler
@@ -153,10 +160,18 @@ def entity_delete(ep: Endpoint) -> Handler:
 # ------------------------------------------------------------------ /routes/{routes}/service
 
 
+def _child(ep: Endpoint) -> tuple[Resource, str]:
+    """A PARENT endpoint's child resource (`ep.parent`) and its foreign key."""
+    if ep.link is None:
+        raise ValueError(f"{ep.path} names no child entity")
+    return ep.link
+
+
 async def _linked(request: Request, ep: Endpoint) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The child entity in the path, and the parent its foreign key points to."""
-    child = await _parent_row(request, ep.parent)
-    ref = child.get(ep.fk)
+    resource, fk = _child(ep)
+    child = await _parent_row(request, resource)
+    ref = child.get(fk)
     if not ref:
         return child, None
     return child, await ctx(request).store.get(ep.resource.entity, ref["id"])
@@ -189,16 +204,17 @@ def parent_patch(ep: Endpoint) -> Handler:
 def parent_put(ep: Endpoint) -> Handler:
     """Replace the linked entity; with no link yet, create one and link the child to it."""
     res = ep.resource
+    child_resource, fk = _child(ep)
 
     async def handler(request: Request) -> Response:
         api = ctx(request)
         child, row = await _linked(request, ep)
-        ref = child.get(ep.fk)
+        ref = child.get(fk)
         data = await read_args(request, res.schema, api.plugins, fallback=row)
         key = ref["id"] if ref else str(uuid.uuid4())
         saved = await ops.upsert(api, res, key, data, row)
         if not ref:
-            await ops.update(api, ep.parent, child, {ep.fk: {"id": saved["id"]}})
+            await ops.update(api, child_resource, child, {fk: {"id": saved["id"]}})
         return json_response(saved)
 
     return handler
@@ -221,8 +237,9 @@ _FACTORIES: dict[str, dict[str, Callable[[Endpoint], Handler]]] = {
 }
 
 
-def dispatcher(handlers: dict[str, Handler]) -> Handler:
-    """One Starlette endpoint per path: HEAD answers as GET, OPTIONS lists the verbs."""
+def dispatcher(handlers: dict[str, Handler]) -> tuple[Handler, list[str]]:
+    """One Starlette endpoint per path, and the methods it answers: HEAD answers as GET, OPTIONS
+    lists the verbs."""
     table = dict(handlers)
     if "GET" in table:
         table["HEAD"] = table["GET"]
@@ -236,8 +253,7 @@ def dispatcher(handlers: dict[str, Handler]) -> Handler:
     async def endpoint(request: Request) -> Response:
         return await table[request.method](request)
 
-    endpoint.methods = tuple(table)  # type: ignore[attr-defined]
-    return endpoint
+    return endpoint, list(table)
 
 
 # Kong's PUT on /upstreams/{u}/targets/{t} updates an existing target like PATCH and is a
@@ -255,6 +271,6 @@ def routes() -> list[Route]:
     out = []
     for ep in ENDPOINTS:
         handlers = {m: _factory(ep, m)(ep) for m in ep.methods}
-        endpoint = dispatcher(handlers)
-        out.append(Route(ep.path, endpoint, methods=list(endpoint.methods)))
+        endpoint, methods = dispatcher(handlers)
+        out.append(Route(ep.path, endpoint, methods=methods))
     return out

@@ -62,8 +62,10 @@ def validated(api: ApiContext, res: Resource, data: dict[str, Any]) -> dict[str,
 def _target_key(key: str) -> str | None:
     """A target as the store keeps it (`host:port`, port 8000 by default), if it parses."""
     entity = {"target": key}
+    finalize = S.get_schema("targets").finalize
+    assert finalize is not None  # the targets schema normalises `target` on insert
     try:
-        S.get_schema("targets").finalize(entity)
+        finalize(entity)
     except (ValueError, TypeError):
         return None
     return entity["target"]

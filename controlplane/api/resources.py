@@ -45,6 +45,15 @@ class Endpoint:
     parent: Resource | None = None  # the entity the path goes through
     fk: str | None = None  # the foreign key linking `resource` to `parent` (or the reverse, for PARENT)
 
+    def __post_init__(self) -> None:
+        if (self.parent is None) != (self.fk is None):
+            raise ValueError(f"{self.path}: a parent and its foreign key go together")
+
+    @property
+    def link(self) -> tuple[Resource, str] | None:
+        """(`parent`, `fk`) of a path through another entity; None for a top-level path."""
+        return None if self.parent is None or self.fk is None else (self.parent, self.fk)
+
     @property
     def methods(self) -> tuple[str, ...]:
         return ("GET", "POST") if self.kind == COLLECTION else ("GET", "PUT", "PATCH", "DELETE")
@@ -56,8 +65,8 @@ def _endpoints() -> list[Endpoint]:
         base = f"/{res.path}"
         own = f"{base}/{{{res.param}}}"
         out += [Endpoint(base, COLLECTION, res), Endpoint(own, ENTITY, res)]
-        for fk, field in res.schema.foreign_fields():
-            parent = RESOURCES[field.reference]
+        for fk, reference in res.schema.references:
+            parent = RESOURCES[reference]
             parent_own = f"/{parent.path}/{{{parent.param}}}"
             out += [
                 Endpoint(f"{own}/{fk}", PARENT, parent, res, fk),

@@ -56,6 +56,13 @@ class ConfigState:
         self._messages: dict[tuple, asyncio.Task] = {}
         self._lock = asyncio.Lock()
 
+    @property
+    def loaded(self) -> Snapshot:
+        """`current`, which is set from the first successful `refresh` on."""
+        if self.current is None:
+            raise RuntimeError("the configuration has not been read yet")
+        return self.current
+
     # ------------------------------------------------------------------ reading
 
     async def refresh(self) -> bool:

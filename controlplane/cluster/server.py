@@ -81,8 +81,8 @@ class ClusterServer:
         self._refresher = asyncio.ensure_future(self._refresh_loop())
         log.info(
             "serving configuration version %d (hash %s) to data planes (cluster_mtls = %s)",
-            self.state.current.version,
-            self.state.current.hash,
+            self.state.loaded.version,
+            self.state.loaded.hash,
             self._conf.cluster_mtls,
         )
 
@@ -112,7 +112,7 @@ class ClusterServer:
                 continue
             self._report(None)
             if changed:
-                snapshot = self.state.current
+                snapshot = self.state.loaded
                 members = self.registry.members()
                 log.debug("configuration version %d: pushing to %d data plane(s)", snapshot.version, len(members))
                 for member in members:
@@ -127,5 +127,5 @@ class ClusterServer:
                 problem,
             )
         elif problem is None and self._failing:
-            log.info("configuration readable again (version %d); pushes resume", self.state.current.version)
+            log.info("configuration readable again (version %d); pushes resume", self.state.loaded.version)
         self._failing = problem

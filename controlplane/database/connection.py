@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import orjson
@@ -91,7 +91,7 @@ async def create_pool(conf: Conf) -> asyncpg.Pool:
 
 
 @contextlib.contextmanager
-def unavailable_as_error(server: str):
+def unavailable_as_error(server: str) -> Iterator[None]:
     """Re-raise connection-level failures as DatabaseUnavailable naming the server."""
     try:
         yield

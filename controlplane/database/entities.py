@@ -4,7 +4,7 @@ to the change log; uniqueness and references are enforced by the database's cons
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import asyncpg
@@ -226,13 +226,13 @@ async def _record(connection: asyncpg.Connection, entity: str, id: str, op: str,
     await changelog.record(connection, changes)
 
 
-async def _fetch(connection: asyncpg.Connection, entity: str, query: str, *args) -> list[dict]:
+async def _fetch(connection: asyncpg.Connection, entity: str, query: str, *args: object) -> list[dict]:
     rows = [r["row"] for r in await connection.fetch(query, *args)]
     return await snis.attach(connection, entity, rows)
 
 
 @contextlib.contextmanager
-def _write_violations(entity: str, row: dict):
+def _write_violations(entity: str, row: dict) -> Iterator[None]:
     try:
         yield
     except asyncpg.UniqueViolationError as exc:

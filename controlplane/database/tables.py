@@ -57,11 +57,11 @@ class Table:
 def _table(entity: str) -> Table:
     schema = get_schema(entity)
     foreign = tuple(
-        ForeignKey(name, f"{name}_id", f.reference, (entity, name) in CASCADING) for name, f in schema.foreign_fields()
+        ForeignKey(name, f"{name}_id", parent, (entity, name) in CASCADING) for name, parent in schema.references
     )
     fk_fields = {fk.field for fk in foreign}
     unique = [name for name, f in schema.fields if f.unique and name != "id"]
-    uniques = {f"{entity}_{name}_key": (name,) for name in unique}
+    uniques: dict[str, tuple[str, ...]] = {f"{entity}_{name}_key": (name,) for name in unique}
     if entity in CACHE_KEYS:
         uniques[f"{entity}_cache_key"] = CACHE_KEYS[entity]
     wanted = [*unique, *CACHE_KEYS.get(entity, ()), schema.endpoint_key]

@@ -15,6 +15,7 @@ import logging
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import orjson
 
@@ -30,6 +31,8 @@ log = logging.getLogger("gantry.cluster")
 ENCODING = "gzip+json"
 # An ack carries the reason; a config with thousands of bad entities must not make it huge.
 MAX_ERROR_CHARS = 8000
+
+_Message = TypeVar("_Message", cluster_pb2.FullConfig, cluster_pb2.Delta)
 
 
 class PayloadError(Exception):
@@ -83,13 +86,15 @@ class ConfigApplier:
         if self._busy is not None:
             await asyncio.gather(self._busy, return_exceptions=True)
 
-    async def _run(self, version: int, config_hash: str, write: Callable, msg) -> Outcome:
+    async def _run(self, version: int, config_hash: str, write: Callable[[_Message], str], msg: _Message) -> Outcome:
         previous = self.current()[0]
         busy = self._busy = asyncio.get_running_loop().run_in_executor(None, write, msg)
         try:
             # Shielded: a stop while this runs must not abandon a write transaction half way.
             detail = await asyncio.shield(busy)
         except StaleBaseError as err:
+            if not isinstance(msg, cluster_pb2.Delta):  # only a delta has a base to miss
+                raise
             return self._stale(msg, err.stored or 0)
         except (PayloadError, DeclarativeConfigError, config_source.ConfigRejected, StoreFullError) as err:
             reason = str(err)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import grpc
 
@@ -35,6 +36,8 @@ from .settings import ClusterSettings, ControlPlane
 _PLUGINS = [cluster_pb2.PluginInfo(name=name, version=__version__) for name in sorted(BUNDLED_PLUGINS)]
 
 log = logging.getLogger("gantry.cluster")
+
+_Send = Callable[[cluster_pb2.DataPlaneMessage], Awaitable[None]]
 
 PING_INTERVAL = 30.0  # Kong's CLUSTERING_PING_INTERVAL
 PING_WAIT = 45.0  # silence after which the link counts as dead (Kong's PING_WAIT)
@@ -137,7 +140,7 @@ class ClusterClient:
             return False, f"it refused this node ({reason})"
         return spoke, reason
 
-    async def _handle(self, plane: ControlPlane, msg: cluster_pb2.ControlPlaneMessage, send) -> None:
+    async def _handle(self, plane: ControlPlane, msg: cluster_pb2.ControlPlaneMessage, send: _Send) -> None:
         kind = msg.WhichOneof("kind")
         if kind == "full" or kind == "delta":
             outcome = await (self.applier.full(msg.full) if kind == "full" else self.applier.delta(msg.delta))
@@ -159,7 +162,7 @@ class ClusterClient:
             )
         # a Pong needs nothing beyond last_seen; unknown kinds come from a newer control plane
 
-    async def _ping_every(self, send) -> None:
+    async def _ping_every(self, send: _Send) -> None:
         try:
             while True:
                 await asyncio.sleep(PING_INTERVAL)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from dataplane.conf import Conf
+
 SHARED_SERVER_NAME = "kong_clustering"
 
 # gRPC refuses messages over 4 MiB by default; a full config has no such ceiling here.
@@ -49,7 +51,7 @@ class ClusterSettings:
     hostname: str
 
     @classmethod
-    def from_conf(cls, conf) -> ClusterSettings:
+    def from_conf(cls, conf: Conf) -> ClusterSettings:
         """Read the certificates now, so a wrong path stops the start instead of every connect."""
         mtls = conf.cluster_mtls
         if mtls not in ("shared", "pki"):

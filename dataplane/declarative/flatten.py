@@ -150,7 +150,7 @@ class _Flattener:
     # -- pass 3: references, defaults, validation
 
     def _resolve(self, e: Entry, data: dict) -> None:
-        for fname, f in ENTITIES[e.type].foreign:
+        for fname, reference in ENTITIES[e.type].references:
             value = e.raw.get(fname)
             if e.parent is not None:
                 if fname == e.parent_fk:
@@ -171,10 +171,10 @@ class _Flattener:
                 e.errors[fname] = M.STRING
                 data.pop(fname, None)
                 continue
-            target = self.by_key[f.reference].get(ref) or self.by_id[f.reference].get(ref)
+            target = self.by_key[reference].get(ref) or self.by_id[reference].get(ref)
             if target is None:
                 shown = value if isinstance(value, str) else orjson.dumps(value).decode()
-                _entity_error(e, f"invalid reference '{fname}: {shown}' (no such entry in '{f.reference}')")
+                _entity_error(e, f"invalid reference '{fname}: {shown}' (no such entry in '{reference}')")
                 data[fname] = {"id": _PLACEHOLDER_ID}
             else:
                 data[fname] = {"id": target.id}

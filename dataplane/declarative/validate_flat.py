@@ -176,19 +176,19 @@ def _check_ids(entity_type: str, items: list, errors: dict) -> set[str]:
 def _check_references(
     entity_type: str, position: int, entity: dict, exists: Callable[[str, str], bool], errors: dict
 ) -> None:
-    for name, field in ENTITIES[entity_type].foreign:
+    for name, reference in ENTITIES[entity_type].references:
         value = entity.get(name)
         if value is None:
             continue
         ref = value.get("id") if isinstance(value, dict) else None
         if not isinstance(ref, str):
             _merge(errors, entity_type, position, {name: 'expected a foreign key of the form {"id": "<uuid>"}'})
-        elif not exists(field.reference, ref):
+        elif not exists(reference, ref):
             _merge(
                 errors,
                 entity_type,
                 position,
-                {"@entity": [f"invalid reference '{name}: {ref}' (no such entry in '{field.reference}')"]},
+                {"@entity": [f"invalid reference '{name}: {ref}' (no such entry in '{reference}')"]},
             )
 
 

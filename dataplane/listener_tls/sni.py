@@ -19,6 +19,8 @@ log = logging.getLogger("gantry.tls")
 
 ALPN = ["http/1.1"]
 
+_SNI_ATTRIBUTE = "gantry_sni"
+
 
 def _context_from_pem(cert_pem: str, key_pem: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -52,7 +54,8 @@ class SniCertificates:
             except (ssl.SSLError, OSError, KeyError, TypeError) as err:
                 log.error("certificate %s cannot be loaded, its SNIs fall back to the default: %s", cert.get("id"), err)
         for sni in snis:
-            context = contexts.get((sni.get("certificate") or {}).get("id"))
+            cert_id = (sni.get("certificate") or {}).get("id")
+            context = contexts.get(cert_id) if isinstance(cert_id, str) else None
             if context is None:
                 continue
             name = sni["name"].lower()
@@ -92,10 +95,13 @@ class ServerTLS:
         self.context.load_cert_chain(cert_file, key_file)
         self.context.sni_callback = self._on_sni
 
-    def _on_sni(self, ssl_object, server_name: str | None, _context: ssl.SSLContext) -> None:
+    def _on_sni(
+        self, ssl_object: ssl.SSLObject | ssl.SSLSocket, server_name: str | None, _context: ssl.SSLContext
+    ) -> None:
         if not server_name:
             return None
-        ssl_object.gantry_sni = server_name  # read back by the proxy for route `snis` matching
+        # Read back by the proxy for route `snis` matching; the SSL object takes new attributes.
+        setattr(ssl_object, _SNI_ATTRIBUTE, server_name)
         table = self.current()
         chosen = table.lookup(server_name) if table is not None else None
         if chosen is not None:
@@ -103,6 +109,6 @@ class ServerTLS:
         return None
 
 
-def server_name_of(ssl_object) -> str | None:
+def server_name_of(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str | None:
     """The SNI a client sent on this connection, if any."""
-    return getattr(ssl_object, "gantry_sni", None)
+    return getattr(ssl_object, _SNI_ATTRIBUTE, None)

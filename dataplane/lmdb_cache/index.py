@@ -30,7 +30,7 @@ def entity_key(entity_type: str, entity_id: str) -> bytes:
 def _foreign(entity_type: str) -> tuple[tuple[str, str], ...]:
     """(field, referenced type) of each foreign key; looked up once per type, not per entity."""
     schema = ENTITIES.get(entity_type)
-    return tuple((name, field.reference) for name, field in schema.foreign) if schema is not None else ()
+    return schema.references if schema is not None else ()
 
 
 @functools.cache
@@ -82,7 +82,7 @@ class StoredEntities:
     """The committed config seen from one write transaction: lookups and index upkeep."""
 
     def __init__(
-        self, txn: lmdb.Transaction, entities: lmdb._Database, refs: lmdb._Database, unique: lmdb._Database
+        self, txn: lmdb.Transaction[bytes], entities: lmdb._Database, refs: lmdb._Database, unique: lmdb._Database
     ) -> None:
         self._txn = txn
         self._entities = entities

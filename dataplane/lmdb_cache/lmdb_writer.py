@@ -83,7 +83,7 @@ class ConfigStore:
         records = _encode(flat_config)
         refs, unique = index_records(flat_config)
 
-        def write(txn: lmdb.Transaction) -> int:
+        def write(txn: lmdb.Transaction[bytes]) -> int:
             stored = version
             if stored is None:
                 previous = txn.get(b"version", db=self._meta)
@@ -118,7 +118,7 @@ class ConfigStore:
         # The last of two upserts of one id wins, as in `records`.
         upserted = {entity_key(t, str(e["id"])): (t, e) for t, entities in upserts.items() for e in entities}
 
-        def write(txn: lmdb.Transaction) -> int:
+        def write(txn: lmdb.Transaction[bytes]) -> int:
             stored = txn.get(b"version", db=self._meta)
             if stored is None or int(stored) != from_version:
                 raise StaleBaseError(from_version, None if stored is None else int(stored))
@@ -156,13 +156,15 @@ class ConfigStore:
                     flat.setdefault(entity_type, []).append(orjson.loads(value))
         return int(version), config_hash.decode(), flat
 
-    def _put_meta(self, txn: lmdb.Transaction, version: int, config_hash: str, hashes: Mapping[str, str]) -> None:
+    def _put_meta(
+        self, txn: lmdb.Transaction[bytes], version: int, config_hash: str, hashes: Mapping[str, str]
+    ) -> None:
         txn.put(b"format", FORMAT, db=self._meta)
         txn.put(b"version", str(version).encode(), db=self._meta)
         txn.put(b"hash", config_hash.encode(), db=self._meta)
         txn.put(b"hashes", orjson.dumps(dict(hashes)), db=self._meta)
 
-    def _write(self, write: Callable[[lmdb.Transaction], int], records: list[tuple[bytes, bytes]]) -> int:
+    def _write(self, write: Callable[[lmdb.Transaction[bytes]], int], records: list[tuple[bytes, bytes]]) -> int:
         # Slots of killed workers would otherwise pin the pages of the configs they were reading.
         self._env.reader_check()
         try:

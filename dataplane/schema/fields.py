@@ -111,6 +111,16 @@ class EntitySchema:
     def foreign(self) -> tuple[tuple[str, Field], ...]:
         return tuple((n, f) for n, f in self.fields if f.type == "foreign")
 
+    @cached_property
+    def references(self) -> tuple[tuple[str, str], ...]:
+        """(field, referenced entity) of each foreign key."""
+        out = []
+        for name, f in self.foreign:
+            if f.reference is None:
+                raise TypeError(f"{self.name}.{name}: a foreign field must name the entity it references")
+            out.append((name, f.reference))
+        return tuple(out)
+
 
 @dataclass(frozen=True)
 class EntitySubschema:
