@@ -7,8 +7,8 @@
 pub mod balancer;
 pub mod entities;
 pub mod http;
+pub mod lmdb;
 pub mod router;
-pub mod store;
 
 #[cfg(feature = "python")]
 mod py;

@@ -9,9 +9,9 @@ mod chunked;
 mod errors;
 mod fields;
 mod http;
+mod lmdb;
 mod planner;
 mod router;
-mod store;
 
 #[pymodule]
 #[pyo3(name = "_core")]
@@ -20,7 +20,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fields::register(m)?;
     router::register(m)?;
     balancer::register(m)?;
-    store::register(m)?;
+    lmdb::register(m)?;
     http::register(m)?;
     planner::register(m)?;
     chunked::register(m)?;

@@ -16,12 +16,12 @@ pub struct PyRouter {
 }
 
 impl PyRouter {
-    /// Wraps a router compiled in Rust (the LMDB store builds one per snapshot).
+    /// Wraps a router compiled in Rust (the LMDB reader builds one per snapshot).
     pub fn from_core(router: Router) -> Self {
         PyRouter { inner: router }
     }
 
-    /// The core router, which a later store load derives the next one from.
+    /// The core router, which a later `Store::load` derives the next one from.
     pub fn core(&self) -> &Router {
         &self.inner
     }

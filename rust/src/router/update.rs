@@ -123,7 +123,7 @@ mod tests {
             Router::new(self.routes.values().map(decode).collect(), &self.services(), 16).unwrap()
         }
 
-        /// `self` updated to `next` the way a store load does it: by the entities that differ.
+        /// `self` updated to `next` the way `Store::load` does it: by the entities that differ.
         fn update(&self, router: &Router, next: &Config) -> Result<Router, RouterError> {
             let services = next.services();
             let differs = |before: &BTreeMap<String, Value>, after: &BTreeMap<String, Value>| -> Vec<String> {
@@ -134,7 +134,7 @@ mod tests {
             };
             let changed_routes = differs(&self.routes, &next.routes);
             let changed_services = differs(&self.services, &next.services);
-            // The routes of a changed service are compiled again, as the store hands them over.
+            // The routes of a changed service are compiled again, as the LMDB reader hands them over.
             let of_changed_service = |r: &&Value| changed_services.iter().any(|s| r["service"]["id"] == **s);
             let compiled = next.routes.iter().filter(|(id, r)| changed_routes.contains(id) || of_changed_service(r));
             let changes = Changes {

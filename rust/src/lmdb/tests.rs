@@ -7,7 +7,7 @@ use super::*;
 use lmdb::{DatabaseFlags, Environment, WriteFlags};
 use tempfile::TempDir;
 
-/// Writes one config the way `dataplane/store/` does: one transaction, entities cleared first.
+/// Writes one config the way `dataplane/lmdb_cache/` does: one transaction, entities cleared first.
 struct Writer {
     env: Environment,
     meta: Database,
@@ -68,7 +68,7 @@ impl Writer {
 }
 
 impl Writer {
-    /// A delta the way `dataplane/store/` writes one: changes in place, with its note.
+    /// A delta the way `dataplane/lmdb_cache/` writes one: changes in place, with its note.
     fn delta(&self, from: (u64, &str), version: u64, puts: &[(&str, &str)], deletes: &[&str]) {
         let mut txn = self.env.begin_rw_txn().unwrap();
         for key in deletes {
@@ -96,7 +96,7 @@ impl Writer {
     }
 }
 
-/// The `refs` record of a route's service, as `dataplane/store/index.py` keeps it.
+/// The `refs` record of a route's service, as `dataplane/lmdb_cache/index.py` keeps it.
 fn route_ref(key: &str, value: &str) -> Option<String> {
     let route_id = key.strip_prefix("routes|")?;
     let route: serde_json::Value = serde_json::from_str(value).ok()?;

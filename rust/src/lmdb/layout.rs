@@ -1,4 +1,4 @@
-//! The on-disk layout shared with the Python writer (`dataplane/store/`, docs/internals.md).
+//! The on-disk layout shared with the Python writer (`dataplane/lmdb_cache/`, docs/internals.md).
 
 /// The `meta.format` value of this layout; anything else is an incompatible cache.
 /// gantry/2 added the writer's `refs` and `unique` indexes; this reader looks up `refs`.

@@ -1,4 +1,4 @@
-//! The store reader's typed errors.
+//! The LMDB reader's typed errors.
 
 use crate::balancer::BalancerError;
 use crate::router::RouterError;

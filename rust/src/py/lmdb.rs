@@ -1,9 +1,9 @@
-//! `Store` and `Snapshot`: handles over `crate::store`.
+//! `Store` and `Snapshot`: handles over `crate::lmdb`.
 
 use super::balancer::PyBalancer;
 use super::errors::{RouterError as PyRouterError, StoreError as PyStoreError};
 use super::router::PyRouter;
-use crate::store::{Changes, Previous, Records, Snapshot, Store, StoreError};
+use crate::lmdb::{Changes, Previous, Records, Snapshot, Store, StoreError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use std::collections::BTreeMap;

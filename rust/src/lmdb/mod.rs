@@ -1,4 +1,4 @@
-//! The LMDB reader: the worker side of the config cache written by `dataplane/store/`.
+//! The LMDB reader: the worker side of the config cache written by `dataplane/lmdb_cache/`.
 //!
 //! Layout and settings are in docs/internals.md and `layout`. `Store::load` reads one config in
 //! a single read transaction, so a concurrent writer is never seen half-way; the router and
