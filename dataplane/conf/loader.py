@@ -77,8 +77,8 @@ def _file_settings(path: str) -> dict[str, Setting]:
     except OSError as exc:
         raise ConfError([f"could not load config file: {path}: {exc.strerror}"]) from None
     lines, ignored = syntax.parse_text(text)
-    for line in ignored:
-        log.warning("%s:%d: line ignored, it assigns nothing: %s", path, line.number, line.text)
+    for skipped in ignored:
+        log.warning("%s:%d: line ignored, it assigns nothing: %s", path, skipped.number, skipped.text)
     settings: dict[str, Setting] = {}
     for line in lines:
         if kong_keys.is_kong_key(line.key):

@@ -8,6 +8,7 @@ the Admin API.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from .describe import schema_json
 from .entities import ENTITIES, get_schema
@@ -36,8 +37,8 @@ __all__ = [
 
 
 def process(
-    entity: str, data: dict, *, now: float | None = None, extra_plugins: frozenset[str] = frozenset()
-) -> tuple[dict, Errors | None]:
+    entity: str, data: dict[str, Any], *, now: float | None = None, extra_plugins: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], Errors | None]:
     """Fill defaults and validate one entity as Kong does on insert.
 
     Returns the complete entity and None, or the entity as far as it got and the errors.

@@ -15,7 +15,15 @@ from collections.abc import Callable
 from typing import Any
 
 from . import messages as M
-from .checks import AtLeastOneOf, Conditional, ConditionalAtLeastOneOf, Custom, Distinct, MutuallyRequired
+from .checks import (
+    AtLeastOneOf,
+    Conditional,
+    ConditionalAtLeastOneOf,
+    Custom,
+    Distinct,
+    EntityRule,
+    MutuallyRequired,
+)
 from .fields import MISSING, Field
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -26,7 +34,7 @@ Errors = dict[Any, Any]
 # nothing past this survives the trip to the native core (i64) or to JSON (orjson)
 INTEGER_RANGE = (-(2**63), 2**63 - 1)
 Check = Callable[[Any], Any]  # value -> None, a message or nested errors
-EntityCheck = Callable[[dict, Errors], None]
+EntityCheck = Callable[[dict[str, Any], Errors], None]
 
 
 def is_nonempty(value: Any) -> bool:
@@ -54,6 +62,7 @@ def _compile(field: Field) -> Check:
     # records and foreign keys are fully checked by their type check; Kong runs no validators
     validators = () if field.type in ("record", "foreign") else _validators(field)
     override = field.err
+    when_null: str | None
     if field.ne is None:  # noqa: SIM108 - a conditional inside a conditional expression reads worse
         when_null = field.err or M.NE.format("null")
     else:
@@ -101,7 +110,7 @@ _SCALAR_KINDS = {"string": str, "integer": int}
 
 
 def _remembering(check: Check, kind: type) -> Check:
-    valid: set = set()
+    valid: set[object] = set()
 
     def remembered(value: Any) -> Any:
         if value.__class__ is kind:
@@ -117,7 +126,7 @@ def _remembering(check: Check, kind: type) -> Check:
 
 
 def _remembering_lists(check: Check) -> Check:
-    valid: set = set()
+    valid: set[tuple[Any, ...]] = set()
 
     def remembered(value: Any) -> Any:
         if value.__class__ is not list:
@@ -334,7 +343,7 @@ def _implicit_validators(field: Field) -> int:
     return int(field.type == "integer" and field.between is None)
 
 
-def _member(values: tuple, fail_when_in: bool, msg: str) -> Check:
+def _member(values: tuple[Any, ...], fail_when_in: bool, msg: str) -> Check:
     if fail_when_in:
         return lambda value: msg if value in values else None
     return lambda value: None if value in values else msg
@@ -376,7 +385,10 @@ class RecordPlan:
     __slots__ = ("checks", "required", "entity_checks")
 
     def __init__(
-        self, fields: tuple[tuple[str, Field], ...], entity_checks: tuple, primary_key: tuple[str, ...] = ()
+        self,
+        fields: tuple[tuple[str, Field], ...],
+        entity_checks: tuple[EntityRule, ...],
+        primary_key: tuple[str, ...] = (),
     ) -> None:
         fmap = dict(fields)
         self.checks: dict[str, Check] = {name: field_check(f) for name, f in fmap.items()}
@@ -385,7 +397,7 @@ class RecordPlan:
         self.required = tuple(name for name, f in fields if f.required or name in primary_key)
         self.entity_checks = tuple(_entity_check(c, fmap) for c in entity_checks)
 
-    def validate(self, data: dict) -> Errors | None:
+    def validate(self, data: dict[str, Any]) -> Errors | None:
         errors: Errors = {}
         checks = self.checks
         for k, v in data.items():
@@ -417,7 +429,7 @@ def _overridden(fields: dict[str, Field], name: str, overrides: dict[str, Any]) 
     return field_check(fields[name](**overrides))
 
 
-def _entity_check(check: Any, fields: dict[str, Field]) -> EntityCheck:
+def _entity_check(check: EntityRule, fields: dict[str, Field]) -> EntityCheck:
     if isinstance(check, (AtLeastOneOf, MutuallyRequired, Distinct)):
         return _field_set_check(check)
     if isinstance(check, Conditional):
@@ -435,7 +447,7 @@ def _field_set_check(check: AtLeastOneOf | MutuallyRequired | Distinct) -> Entit
     if isinstance(check, AtLeastOneOf):
         msg = M.AT_LEAST_ONE_OF.format(listed)
 
-        def at_least_one_of(entity: dict, errors: Errors) -> None:
+        def at_least_one_of(entity: dict[str, Any], errors: Errors) -> None:
             if not any(is_nonempty(entity.get(n)) for n in names):
                 _entity_error(errors, msg)
 
@@ -443,14 +455,14 @@ def _field_set_check(check: AtLeastOneOf | MutuallyRequired | Distinct) -> Entit
     if isinstance(check, MutuallyRequired):
         msg = M.MUTUALLY_REQUIRED.format(listed)
 
-        def mutually_required(entity: dict, errors: Errors) -> None:
+        def mutually_required(entity: dict[str, Any], errors: Errors) -> None:
             if sum(is_nonempty(entity.get(f)) for f in names) not in (0, len(names)):
                 _entity_error(errors, msg)
 
         return mutually_required
     msg = M.DISTINCT.format(listed)
 
-    def distinct(entity: dict, errors: Errors) -> None:
+    def distinct(entity: dict[str, Any], errors: Errors) -> None:
         seen = [entity.get(f) for f in names if is_nonempty(entity.get(f))]
         if len(seen) != len({repr(v) for v in seen}):
             _entity_error(errors, msg)
@@ -466,7 +478,7 @@ def _conditional(check: Conditional, fields: dict[str, Field]) -> EntityCheck:
     then_err = check.then_err or failed
     then_check = _overridden(fields, then_field, check.then_match)
 
-    def conditional(entity: dict, errors: Errors) -> None:
+    def conditional(entity: dict[str, Any], errors: Errors) -> None:
         if_value = entity.get(if_field)
         if if_value is None or if_check(if_value):
             return
@@ -496,7 +508,7 @@ def _conditional_at_least_one_of(check: ConditionalAtLeastOneOf, fields: dict[st
     else_names = check.else_then_at_least_one_of
     else_msg = message(check.else_then_err, else_names)
 
-    def conditional_at_least_one_of(entity: dict, errors: Errors) -> None:
+    def conditional_at_least_one_of(entity: dict[str, Any], errors: Errors) -> None:
         if_value = entity.get(if_field)
         if if_value is None:
             return
@@ -515,7 +527,7 @@ def _conditional_at_least_one_of(check: ConditionalAtLeastOneOf, fields: dict[st
 def _custom(check: Custom) -> EntityCheck:
     sources, fn = check.field_sources, check.fn
 
-    def custom(entity: dict, errors: Errors) -> None:
+    def custom(entity: dict[str, Any], errors: Errors) -> None:
         if any(errors.get(f) for f in sources):
             return
         msg = fn({f: entity.get(f) for f in sources})

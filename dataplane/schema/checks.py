@@ -53,4 +53,7 @@ class Custom:
     """Kong's `custom_entity_check`: runs only when its fields are present and valid."""
 
     field_sources: tuple[str, ...]
-    fn: Callable[[dict], str | None]
+    fn: Callable[[dict[str, Any]], str | None]
+
+
+EntityRule = AtLeastOneOf | MutuallyRequired | Distinct | Conditional | ConditionalAtLeastOneOf | Custom

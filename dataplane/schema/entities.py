@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import netaddr, pem, typedefs as t, validators as v
 from .checks import AtLeastOneOf, Conditional, ConditionalAtLeastOneOf, Custom, Distinct, MutuallyRequired
 from .fields import EntitySchema, EntitySubschema, Field, Shorthand, record
@@ -13,7 +15,7 @@ from .validator import fill_record
 _nonzero_timeout = Field("integer", between=(1, 2**31 - 2))
 
 
-def _expand_service_url(value: str) -> dict:
+def _expand_service_url(value: str) -> dict[str, Any]:
     """Kong's `url` shorthand: protocol, host, port and path from one URL."""
     from urllib.parse import urlsplit
 
@@ -220,7 +222,7 @@ _check_type = Field("string", one_of=("tcp", "http", "https", "grpc", "grpcs"), 
 _simple_param = Field("string", len_min=1)
 
 
-def _defaulted(*fields: tuple[str, Field], **kw) -> Field:
+def _defaulted(*fields: tuple[str, Field], **kw: Any) -> Field:
     """A record whose default is its own fully expanded form, as Kong's healthchecks."""
     return record(*fields, default=fill_record(tuple(fields), {}, now=0), **kw)
 
@@ -307,7 +309,7 @@ _healthchecks = _defaulted(
 )
 
 
-def _hash_cond(if_field: str, value: str, then_field: str, then_match: dict) -> Conditional:
+def _hash_cond(if_field: str, value: str, then_field: str, then_match: dict[str, Any]) -> Conditional:
     return Conditional(if_field, {"match": f"^{value}$", "one_of": None}, then_field, then_match)
 
 
@@ -315,13 +317,13 @@ def _fallback_one_of(value: str, allowed: tuple[str, ...]) -> Conditional:
     return _hash_cond("hash_on", value, "hash_fallback", {"one_of": allowed})
 
 
-def _algorithm_shorthand(value: str) -> dict:
+def _algorithm_shorthand(value: str) -> dict[str, Any]:
     if value in ("least-connections", "latency"):
         return {"algorithm": value, "hash_on": None}
     return {"algorithm": value}
 
 
-def _hash_on_shorthand(value: str | None) -> dict:
+def _hash_on_shorthand(value: str | None) -> dict[str, Any]:
     if value is None:
         return {"hash_on": "none"}
     if value == "none":
@@ -391,7 +393,7 @@ UPSTREAMS = EntitySchema(
 TARGET_DEFAULT_PORT = 8000
 
 
-def _format_target(entity: dict) -> None:
+def _format_target(entity: dict[str, Any]) -> None:
     """Kong's targets DAO stores `host:port`, adding port 8000 when none is given."""
     addr = netaddr.normalize_ip(entity["target"])
     entity["target"] = netaddr.format_host(addr, TARGET_DEFAULT_PORT)
@@ -462,13 +464,13 @@ PLUGINS = EntitySchema(
 # ------------------------------------------------------------------ certificates
 
 
-def _cert_key_match(e: dict) -> str | None:
+def _cert_key_match(e: dict[str, Any]) -> str | None:
     if pem.cert_matches_key(e["cert"], e["key"]) is False:
         return "certificate does not match key"
     return None
 
 
-def _alt_key_match(e: dict) -> str | None:
+def _alt_key_match(e: dict[str, Any]) -> str | None:
     if (
         isinstance(e["cert_alt"], str)
         and isinstance(e["key_alt"], str)
@@ -478,7 +480,7 @@ def _alt_key_match(e: dict) -> str | None:
     return None
 
 
-def _alt_type_differs(e: dict) -> str | None:
+def _alt_type_differs(e: dict[str, Any]) -> str | None:
     if isinstance(e["cert"], str) and isinstance(e["cert_alt"], str) and pem.same_key_type(e["cert"], e["cert_alt"]):
         return (
             "certificate and alternative certificate need to have different type (e.g. RSA "
@@ -522,7 +524,7 @@ SNIS = EntitySchema(
 )
 
 
-def _set_cert_digest(entity: dict) -> None:
+def _set_cert_digest(entity: dict[str, Any]) -> None:
     entity["cert_digest"] = pem.digest(entity["cert"])
 
 

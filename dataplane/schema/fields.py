@@ -12,7 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field as dc_field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .checks import EntityRule
 
 MISSING: Any = object()  # "no default": distinct from a default of None (null)
 
@@ -31,9 +34,9 @@ class Field:
     unique: bool = False
     eq_null: bool = False  # Kong's `eq = null`: the field must stay unset
     ne: Any = MISSING
-    one_of: tuple | None = None
-    not_one_of: tuple | None = None
-    between: tuple | None = None
+    one_of: tuple[Any, ...] | None = None
+    not_one_of: tuple[Any, ...] | None = None
+    between: tuple[float, float] | None = None
     len_eq: int | None = None
     len_min: int | None = None
     len_max: int | None = None
@@ -52,7 +55,7 @@ class Field:
     # record fields in declaration order; None means "any object" (plugin config before
     # its plugin schema is known)
     fields: tuple[tuple[str, Field], ...] | None = None
-    entity_checks: tuple = ()
+    entity_checks: tuple[EntityRule, ...] = ()
     reference: str | None = None
     transient: bool = False
     description: str | None = None
@@ -74,7 +77,7 @@ class Shorthand:
 
     name: str
     field: Field
-    expand: Callable[[Any], dict | None]
+    expand: Callable[[Any], dict[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class EntitySchema:
     primary_key: tuple[str, ...] = ("id",)
     endpoint_key: str | None = None
     cache_key: tuple[str, ...] | None = None
-    entity_checks: tuple = ()
+    entity_checks: tuple[EntityRule, ...] = ()
     shorthands: tuple[Shorthand, ...] = ()
     subschema_key: str | None = None
     subschemas: dict[str, EntitySubschema] = dc_field(default_factory=dict)
@@ -93,7 +96,7 @@ class EntitySchema:
     # fill in and validate each element of an abstract record from its subschema
     dynamic_subschemas: Callable[[str], EntitySubschema | None] | None = None
     # applied to a valid entity, as Kong's DAO or transformations do on insert
-    finalize: Callable[[dict], None] | None = None
+    finalize: Callable[[dict[str, Any]], None] | None = None
 
     def field_map(self) -> dict[str, Field]:
         return dict(self.fields)
@@ -126,4 +129,4 @@ class EntitySchema:
 class EntitySubschema:
     name: str
     fields: tuple[tuple[str, Field], ...] = ()
-    entity_checks: tuple = ()
+    entity_checks: tuple[EntityRule, ...] = ()

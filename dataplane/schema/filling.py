@@ -29,8 +29,8 @@ def _copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def _dedupe(values: list) -> list:
-    out: list = []
+def _dedupe(values: list[Any]) -> list[Any]:
+    out: list[Any] = []
     for v in values:
         if v not in out:
             out.append(v)
@@ -47,7 +47,7 @@ class FillPlan:
         self.steps = tuple((name, _auto(name, f), _adjust(f), f.type == "integer", *_default(f)) for name, f in fields)
         self.names = frozenset(name for name, _ in fields)
 
-    def fill(self, data: dict, now: float) -> dict:
+    def fill(self, data: dict[str, Any], now: float) -> dict[str, Any]:
         out = {}
         get = data.get
         for name, auto, adjust, integer, default, copy_default in self.steps:

@@ -1,5 +1,7 @@
 """Kong's validation messages (kong/db/schema/init.lua), word for word: users grep for them."""
 
+from collections.abc import Sequence
+
 ARRAY = "expected an array"
 SET = "expected a set"
 MAP = "expected a map"
@@ -34,7 +36,7 @@ MUTUALLY_EXCLUSIVE_SETS = "these sets are mutually exclusive: {}"
 SUBSCHEMA_UNKNOWN = "unknown type: {}"
 
 
-def quoted_list(words: list) -> str:
+def quoted_list(words: Sequence[object]) -> str:
     """Kong's `quoted_list`: 'a', 'b' and nested lists as ('a', 'b')."""
     return ", ".join(f"({quoted_list(w)})" if isinstance(w, list) else f"'{w}'" for w in words)
 

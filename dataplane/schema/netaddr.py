@@ -118,7 +118,7 @@ def is_ip_or_cidr_v4(text: str) -> bool:
 _RESERVED = set(b"!*'();:@&=+$,/?%#[]")
 
 
-def _decode(m: re.Match) -> str:
+def _decode(m: re.Match[str]) -> str:
     num = int(m.group(1), 16)
     return m.group(0).upper() if num in _RESERVED else chr(num)
 

@@ -8,16 +8,19 @@ import binascii
 import hashlib
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+# Without cryptography the names below stay unbound; every use is behind HAVE_CRYPTOGRAPHY.
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-except ImportError:  # pragma: no cover - depends on the environment
-    x509 = None
-    serialization = None
 
-HAVE_CRYPTOGRAPHY = x509 is not None
+    HAVE_CRYPTOGRAPHY = True
+except ImportError:  # pragma: no cover - depends on the environment
+    HAVE_CRYPTOGRAPHY = False
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 CERT_TAG = "-----BEGIN CERTIFICATE-----"
 _BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\s*([A-Za-z0-9+/=\s]*?)\s*-----END \1-----")
 
@@ -57,7 +60,7 @@ def load_key(text: str) -> tuple[Any, str | None]:
     return None, "invalid key: no PEM PRIVATE KEY block found"
 
 
-def _public_pem(obj: Any) -> bytes:
+def _public_pem(obj: PublicKeyTypes) -> bytes:
     return obj.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 

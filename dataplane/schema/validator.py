@@ -59,11 +59,11 @@ def _effective(schema: EntitySchema, sub: EntitySubschema | None) -> tuple[tuple
     return tuple((n, overrides.get(n, f)) for n, f in schema.fields)
 
 
-def fill_record(fields: tuple[tuple[str, Field], ...], data: dict, now: float) -> dict:
+def fill_record(fields: tuple[tuple[str, Field], ...], data: dict[str, Any], now: float) -> dict[str, Any]:
     return FillPlan(fields).fill(data, now)
 
 
-def get_subschema(schema: EntitySchema, data: dict, plugins: frozenset[str]) -> EntitySubschema | None:
+def get_subschema(schema: EntitySchema, data: dict[str, Any], plugins: frozenset[str]) -> EntitySubschema | None:
     if not schema.subschema_key:
         return None
     key = data.get(schema.subschema_key)
@@ -84,8 +84,8 @@ def effective_fields(schema: EntitySchema, sub: EntitySubschema | None) -> tuple
 
 
 def fill_defaults(
-    schema: EntitySchema, data: dict, *, now: float, plugins: frozenset[str] = frozenset()
-) -> tuple[dict, Errors | None]:
+    schema: EntitySchema, data: dict[str, Any], *, now: float, plugins: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], Errors | None]:
     """Expand shorthands, generate auto fields and fill defaults, as Kong does on insert.
 
     Returns the completed entity, or the shorthand errors (Kong stops there when a
@@ -118,7 +118,7 @@ def validate_field(field: Field, value: Any, plugins: frozenset[str] = frozenset
     return field_check(field)(value)
 
 
-def validate(schema: EntitySchema, entity: dict, plugins: frozenset[str] = frozenset()) -> Errors | None:
+def validate(schema: EntitySchema, entity: dict[str, Any], plugins: frozenset[str] = frozenset()) -> Errors | None:
     """Kong's `Schema:validate` for a complete entity (defaults already filled)."""
     if schema.subschema_key:
         key = entity.get(schema.subschema_key)
