@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from dataplane.conf import Conf, ConfError, load_conf
 from dataplane.declarative import DeclarativeConfigError, parse_file, summary
+from dataplane.plugins import PluginError, load_registry
 
 from . import export
 from .cluster import CertificateError
@@ -143,6 +144,7 @@ def cmd_migrations_reset(args: argparse.Namespace) -> int:
 
 def cmd_config_db_import(args: argparse.Namespace) -> int:
     conf = load_conf(args.conf)
+    load_registry(conf.plugins)  # plugin configs are checked against their schemas
     if conf.database == "off":
         print("Error: 'controlplane config db_import' only works with a database (database = off)", file=sys.stderr)
         return 1
@@ -216,6 +218,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .server import serve
 
     conf = load_conf(args.conf, overrides={"prefix": args.prefix} if args.prefix else None)
+    load_registry(conf.plugins)  # the Admin API validates plugin configs with their schemas
     if conf.role not in ("control_plane", "traditional"):
         print(f"Error: role = {conf.role} is served by `dataplane run`, not the control plane", file=sys.stderr)
         return 1
@@ -298,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         sys.exit(args.func(args))
-    except (ConfError, StoreError, CertificateError) as err:
+    except (ConfError, StoreError, CertificateError, PluginError) as err:
         print(f"Error: {err}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

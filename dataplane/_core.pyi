@@ -278,9 +278,10 @@ class RequestPlanner:
         `inbound_via`: the Via token this gateway appends for HTTP/1.1 and HTTP/1.0 requests;
         `server_name`: X-Forwarded-Host without a Host; `request_id_upstream`: X-Kong-Request-Id
         goes upstream. Without `routed`, no head is planned."""
-    def routed(self, router: Router, services: dict[str, object]) -> RequestPlanner:
+    def routed(self, router: Router, services: dict[str, object], unplanned: list[str] = ...) -> RequestPlanner:
         """A planner with the same rules routing with `router`; `services`: the objects handed
-        back for a planned head, by service id."""
+        back for a planned head, by service id; a head routed to a route or service whose id is
+        in `unplanned` (a plugin may see its requests) is not planned."""
     def plan(self, data: bytes, downstream: Downstream) -> RequestHead | None:
         """The head at the start of `data`; None while it is incomplete (within the limits).
         Raises `RequestRefused` for a head that cannot be read. The head is planned when this

@@ -18,13 +18,17 @@ from dataplane import __version__, logs
 from dataplane.conf import Conf, ConfError, load_conf
 from dataplane.config_source import ConfigRejected, LoadedConfig, load_declarative
 from dataplane.declarative import DeclarativeConfigError
+from dataplane.plugins import PluginError, load_registry
 
 log = logging.getLogger("gantry")
 
 
 def _load(path: str | None, prefix: str | None = None) -> Conf:
+    """The conf, with the plugins it names loaded (their schemas validate the config)."""
     overrides = {"prefix": prefix} if prefix else None
-    return load_conf(path, overrides=overrides)
+    conf = load_conf(path, overrides=overrides)
+    load_registry(conf.plugins)
+    return conf
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -77,6 +81,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_config_parse(args: argparse.Namespace) -> int:
+    load_registry(("bundled",))
     loaded = _parse_declarative(args.file, "declarative file")
     if loaded is None:
         return 1
@@ -107,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         sys.exit(args.func(args))
-    except ConfError as err:
+    except (ConfError, PluginError) as err:
         print(f"Error: {err}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ class Conf:
     cluster_dp_labels: Mapping[str, str]
     cluster_data_plane_purge_delay: int  # seconds a silent data plane stays listed
     cluster_max_payload: int  # accepted for Kong compatibility; not a ceiling in Gantry
+    plugins: tuple[str, ...]  # Kong's `plugins`: bundled, off, or custom plugin names
     nginx_worker_processes: int  # 'auto' already resolved to the CPU count
     log_level: str
     proxy_access_log: str | None  # absolute; None when off

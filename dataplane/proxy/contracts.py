@@ -29,6 +29,13 @@ class ClientConnection(Protocol):
         """The client's address, for logs and ``remote_addr``."""
 
     @property
+    def peer_port(self) -> int: ...
+
+    @property
+    def server_port(self) -> int:
+        """The local port the connection came in on."""
+
+    @property
     def trusted(self) -> bool:
         """The peer is in ``trusted_ips``: its X-Forwarded-* and real-IP headers count."""
 

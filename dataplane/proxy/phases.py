@@ -25,6 +25,8 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from dataplane._core import format_access_line
+from dataplane.plugins.chain import RequestPlugins
+from dataplane.plugins.upstream_head import rewrite_upstream_head
 
 from . import errors
 from .body import BufferedBody
@@ -136,6 +138,8 @@ class Exchange:
         "resp_chunked",
         "resp_bytes",
         "out",
+        # the plugins that may see the request (None when no plugin can)
+        "plugins",
     )
 
     def __init__(self, conn: ClientConnection, state: ProxyState, start: float, head: RequestHead | _NoHead) -> None:
@@ -155,6 +159,7 @@ class Exchange:
         self.chunked = head.chunked
         self.websocket = head.websocket  # a WebSocket handshake, passed on to the upstream
         self.request_id = head.request_id
+        self.plugins: RequestPlugins | None = None
         self.service: ServiceTarget | None = head.service
         self.preserve_host = head.preserve_host
         before = head.upstream_before
@@ -196,8 +201,9 @@ class Exchange:
 
         A head the fast lane planned (``RequestPlanner.plan``) is routed and has its upstream
         head already, built by the same router and rules as ``route`` and ``access`` use: it
-        goes straight to the balancer. Planning is for requests nothing else has a say in; once
-        plugins run, a request a plugin applies to must not be planned."""
+        goes straight to the balancer. Planning is for requests nothing else has a say in: the
+        planner plans no request a plugin may see (``Runtime.planner``), so a planned request
+        is one whose phases have nothing to run."""
         if not self.request_id:
             self.request_id = new_request_id()
         if self.error is not None:
@@ -207,9 +213,14 @@ class Exchange:
         if self.service is not None:
             self.proceed()
             return
-        self.rewrite()
         runtime = self.state.runtime
+        if runtime is not None and runtime.plugin_plans is not None:
+            self.plugins = RequestPlugins(self, runtime)
+            if self.rewrite():
+                return
         match = self.route(runtime) if runtime is not None else None
+        if self.plugins is not None:
+            self.plugins.routed(match)
         if match is None:
             self.exit(404, errors.NO_ROUTE)
             return
@@ -238,11 +249,15 @@ class Exchange:
     # ------------------------------------------------------------------------------------------
     # rewrite
 
-    def rewrite(self) -> None:
+    def rewrite(self) -> bool:
         """rewrite: runs once the request head is parsed, before routing, so only global
-        plugins run here. They may change the request (path, headers, query) the router then
-        sees, or end it with a response. Default: nothing; the request goes to the router as
-        received."""
+        plugins run here. They may change what goes upstream or end the request with a
+        response (True then). Default: nothing; the request goes to the router as received."""
+        plugins = self.plugins
+        if plugins is not None and plugins.runtime.plugin_plans.global_slots and plugins.rewrite():
+            self.plugin_exit()
+            return True
+        return False
 
     # ------------------------------------------------------------------------------------------
     # router (between rewrite and access, as in Kong's access.before)
@@ -315,8 +330,14 @@ class Exchange:
         self.service = service
         self.preserve_host = match.preserve_host
         self.buffering = match.request_buffering
+        plugins = self.plugins
+        if plugins is not None and plugins.access():
+            self.plugin_exit()
+            return
 
         before, after = state.planner.upstream_head(self.head, match, conn.downstream, trusted, self.request_id)
+        if plugins is not None and (plugins.upstream_ops or plugins.upstream_changes):
+            before, after = rewrite_upstream_head(before, after, plugins)
         self.head_parts = [before, b"", after]
 
         if self.head.expect_continue and not self.body_done and self.body_received == 0:
@@ -348,6 +369,8 @@ class Exchange:
             host_line = service.fixed_host_header
         if self.preserve_host:
             host_line = self.head.host or b""
+        if self.plugins is not None and self.plugins.upstream_host is not None:
+            host_line = self.plugins.upstream_host
         self.proxied = True
         address = host
         if not literal:
@@ -588,6 +611,13 @@ class Exchange:
             self.request_id,
             self.websocket,
         )
+        plugins = self.plugins
+        if plugins is not None:
+            head_bytes = plugins.header_filter(head_bytes)
+            if plugins.failed:
+                self.error_page(500)  # nothing of the upstream's response was sent yet
+                return
+            self.status = plugins.status or status
         self.started = True
         self.out.append(head_bytes)
 
@@ -597,8 +627,8 @@ class Exchange:
         (``ClientHeadFilter.relay``). None when the head at the start of ``data`` is not whole,
         plain and framed by a length: the general lane reads the response. Else the relay
         tuple; the upstream side reads the head length [0], body length [2] and reusable [3]."""
-        if self.finished:
-            return None
+        if self.finished or self.plugins is not None:
+            return None  # plugins see the response through the general lane's header filter
         # the inputs are spelled out as in on_response_head rather than gathered by a shared
         # helper: that extra call cost 3% of the fast lane's Python (bench/hot_path_bench.py)
         now = self.upstream.last_io
@@ -821,11 +851,23 @@ class Exchange:
         if state.request_id_on and self.request_id:
             lines += (b"X-Kong-Request-Id: ", self.request_id, CRLF)
         lines.append(CRLF)
+        head = b"".join(lines)
+        plugins = self.plugins
+        if plugins is not None and not plugins.header_filtered:
+            head = plugins.header_filter(head)  # plugins see the gateway's own answers too
+            self.status = plugins.status or status
         if self.method != b"HEAD":
-            lines.append(body)
             self.resp_bytes = len(body)
-        self.conn.write(b"".join(lines))
+            self.conn.writelines((head, body))
+        else:
+            self.conn.write(head)
         self.finish()
+
+    def plugin_exit(self) -> None:
+        """A plugin ended the request (``kong.response.exit`` or ``error``, or it failed):
+        its response, as one of the gateway's own."""
+        status, body, content_type, extra = self.plugins.exit
+        self.respond(status, body, content_type, tuple(b"%s: %s\r\n" % field for field in extra))
 
     def may_keep_alive(self) -> bool:
         """The client connection may stay open after this response: the client asked, the
@@ -846,6 +888,8 @@ class Exchange:
         self.finished = True
         self.release_body()
         self.log()
+        if self.plugins is not None:
+            self.conn.loop.call_soon(self.plugins.log_phase)  # after the response is out
         self.conn.exchange_done(self)
 
     def abort(self) -> None:
@@ -863,6 +907,8 @@ class Exchange:
         if not self.started:
             self.status = 499  # nginx's "client closed request"
         self.log()
+        if self.plugins is not None:
+            self.conn.loop.call_soon(self.plugins.log_phase)
 
     def release_body(self) -> None:
         """A buffered body is dropped with its exchange (a spill file goes with its descriptor)."""

@@ -13,6 +13,9 @@ import orjson
 
 from dataplane import _core
 
+from dataplane.plugins import PluginPlans, Registry, load_registry
+from dataplane.plugins.identities import Identities
+
 from . import upstream_tls
 from .dns import is_ip
 from .forwarding import request_planner
@@ -269,10 +272,28 @@ class ServiceTable:
 class Runtime:
     """One compiled config version."""
 
-    __slots__ = ("version", "hash", "router", "services", "service_table", "route_header_names", "plugins", "planner")
+    __slots__ = (
+        "version",
+        "hash",
+        "router",
+        "services",
+        "service_table",
+        "route_header_names",
+        "plugins",
+        "plugin_plans",
+        "identities",
+        "planner",
+    )
 
     def __init__(
-        self, version: int, hash: str, router: Any, services: ServiceTable, plugins: list[dict[str, Any]]
+        self,
+        version: int,
+        hash: str,
+        router: Any,
+        services: ServiceTable,
+        plugins: list[dict[str, Any]],
+        plugin_plans: PluginPlans | None,
+        identities: Identities,
     ) -> None:
         self.version = version
         self.hash = hash
@@ -281,14 +302,26 @@ class Runtime:
         self.service_table = services  # what the next version's targets are updated from
         # Only these request headers are handed to the router (lower-case bytes).
         self.route_header_names = frozenset(name.encode("latin-1") for name in router.header_names)
-        # Stored for the plugin runtime; no plugin runs in this version.
-        self.plugins = plugins
-        # The fast lane's request side routes with this version's router.
-        self.planner = request_planner(services.settings).routed(router, self.services)
+        self.plugins = plugins  # the plugin entities, as stored
+        self.plugin_plans = plugin_plans  # None: no plugin runs on any request of this version
+        self.identities = identities  # consumers and credentials, indexed when a plugin asks
+        # The request side plans (routes, builds the upstream head of) plain heads with this
+        # version's router, but none a plugin may see: with a global plugin, none at all.
+        planner = request_planner(services.settings)
+        if plugin_plans is None:
+            self.planner = planner.routed(router, self.services)
+        elif plugin_plans.global_slots:
+            self.planner = planner
+        else:
+            self.planner = planner.routed(router, self.services, sorted(plugin_plans.unplanned))
 
     @classmethod
     def from_snapshot(
-        cls, snapshot: _core.Snapshot, settings: ProxySettings, previous: Runtime | None = None
+        cls,
+        snapshot: _core.Snapshot,
+        settings: ProxySettings,
+        previous: Runtime | None = None,
+        registry: Registry | None = None,
     ) -> Runtime:
         """Compile `snapshot`. With `previous`, the runtime (built with the same `settings`) of
         the snapshot `snapshot` was loaded against, only what changed since is rebuilt: the
@@ -298,14 +331,23 @@ class Runtime:
         def load(kind: str) -> list[dict[str, Any]]:
             return [orjson.loads(item) for item in snapshot.entities(kind)]
 
+        registry = registry or default_registry()
+        identities = Identities.from_snapshot(snapshot)
         if previous is None or snapshot.changed("services") is None:
             services = ServiceTable.build(
                 load("services"), snapshot.balancers, load("upstreams"), load("ca_certificates"), settings
             )
-            return cls(snapshot.version, snapshot.hash, snapshot.router, services, load("plugins"))
+            plugins = load("plugins")
+            plans = PluginPlans.build(plugins, registry)
+            return cls(snapshot.version, snapshot.hash, snapshot.router, services, plugins, plans, identities)
         plugin_changes = snapshot.changed("plugins")
-        plugins = load("plugins") if plugin_changes and any(plugin_changes) else previous.plugins
-        return cls(snapshot.version, snapshot.hash, snapshot.router, previous.service_table.updated(snapshot), plugins)
+        if plugin_changes and any(plugin_changes):
+            plugins = load("plugins")
+            plans = PluginPlans.build(plugins, registry)
+        else:
+            plugins, plans = previous.plugins, previous.plugin_plans
+        services = previous.service_table.updated(snapshot)
+        return cls(snapshot.version, snapshot.hash, snapshot.router, services, plugins, plans, identities)
 
     @classmethod
     def build(
@@ -320,8 +362,23 @@ class Runtime:
         *,
         upstreams: list[dict[str, Any]] | None = None,
         plugins: list[dict[str, Any]] | None = None,
+        entities: dict[str, list[dict[str, Any]]] | None = None,
+        registry: Registry | None = None,
     ) -> Runtime:
         """Compile from plain entities. ``balancers`` are keyed by upstream name; a service whose
         host names an upstream goes through its balancer."""
         table = ServiceTable.build(services, balancers, upstreams or [], ca_certificates, settings)
-        return cls(version, hash, router, table, plugins or [])
+        plans = PluginPlans.build(plugins or [], registry or default_registry())
+        identities = Identities.from_entities({"services": services, **(entities or {})})
+        return cls(version, hash, router, table, plugins or [], plans, identities)
+
+
+_default_registry: list[Registry] = []
+
+
+def default_registry() -> Registry:
+    """Kong's default ``plugins = bundled``, loaded once (for a runtime built without a worker's
+    own registry)."""
+    if not _default_registry:
+        _default_registry.append(load_registry(("bundled",)))
+    return _default_registry[0]

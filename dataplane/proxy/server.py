@@ -63,6 +63,8 @@ class ProxyProtocol(asyncio.Protocol):
         "loop",
         "transport",
         "peer",
+        "peer_port",
+        "server_port",
         "trusted",
         "scheme",
         "scheme_bytes",
@@ -93,6 +95,8 @@ class ProxyProtocol(asyncio.Protocol):
         self.body_left = 0  # Content-Length bytes of the request being read still to come
         self.decoder: ChunkedDecoder | None = None  # the chunked body of the request being read
         self.peer = "unix:"
+        self.peer_port = 0
+        self.server_port = 0
         self.trusted = False
         self.scheme = "http"
         self.scheme_bytes = b"http"
@@ -117,10 +121,13 @@ class ProxyProtocol(asyncio.Protocol):
         peer_bytes = b"unix:"
         if isinstance(peer, tuple):
             self.peer = peer[0]
+            self.peer_port = peer[1]
             peer_bytes = peer[0].encode()
             self.trusted = is_trusted(self.peer, self.settings.trusted_ips)
         sock = transport.get_extra_info("sockname")
-        port = b"%d" % sock[1] if isinstance(sock, tuple) else b"0"
+        if isinstance(sock, tuple):
+            self.server_port = sock[1]
+        port = b"%d" % self.server_port
         https = transport.get_extra_info("sslcontext") is not None
         sni = None
         if https:

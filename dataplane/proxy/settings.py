@@ -61,6 +61,7 @@ class ProxySettings:
     dns_not_found_ttl: float = 30.0
     dns_error_ttl: float = 1.0
     server_tokens: str = SERVER_TOKENS
+    node_id: str = ""  # <prefix>/node.id, for kong.node.get_id
 
     @classmethod
     def from_conf(cls, conf: Any) -> ProxySettings:

@@ -218,11 +218,12 @@ def test_every_kong_key_at_its_default_loads(tmp_path, caplog):
 
 
 def test_not_applicable_keys_logged_once_per_load(tmp_path, caplog):
-    path = write(tmp_path, "pg_ro_host = db\nplugins = bundled\n")
+    path = write(tmp_path, "pg_ro_host = db\nplugins = bundled\n")  # plugins is honoured: not listed
     with caplog.at_level(logging.DEBUG, logger="dataplane.conf"):
-        load_conf(path, env={"KONG_ANONYMOUS_REPORTS": "off"})
+        conf = load_conf(path, env={"KONG_ANONYMOUS_REPORTS": "off"})
     debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
-    assert debug == ["Kong settings not applicable to Gantry, accepted and ignored: anonymous_reports, pg_ro_host, plugins"]
+    assert debug == ["Kong settings not applicable to Gantry, accepted and ignored: anonymous_reports, pg_ro_host"]
+    assert conf.plugins == ("bundled",)
 
 
 def test_sanitized_dict_masks_secrets(tmp_path):

@@ -2,6 +2,7 @@
 //! over one worker's rules; `Downstream`, one client connection's facts; `RequestHead`, one
 //! head as the proxy reads it.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
@@ -24,6 +25,8 @@ pub struct PyRequestPlanner {
     /// The proxy's service objects by id, handed back with a planned head (the runtime's dict,
     /// not copied: a config version with many services costs nothing more to swap in).
     services: Option<Py<PyDict>>,
+    /// Route and service ids whose requests a plugin may see: never planned (the phases run).
+    unplanned: Arc<HashSet<String>>,
     /// Made once, shared by every request.
     methods: Arc<[Py<PyBytes>]>,
     versions: Arc<[Py<PyBytes>; 2]>,
@@ -119,18 +122,22 @@ impl PyRequestPlanner {
             planner: Arc::new(planner),
             router: None,
             services: None,
+            unplanned: Arc::default(),
             methods: METHODS.iter().map(|m| PyBytes::new(py, m.as_bytes()).unbind()).collect(),
             versions: Arc::new([PyBytes::new(py, b"1.1").unbind(), PyBytes::new(py, b"1.0").unbind()]),
         }
     }
 
     /// A planner with these rules that routes with `router` and hands back the objects of
-    /// `services` (by service id).
-    fn routed(&self, router: Bound<'_, PyRouter>, services: Bound<'_, PyDict>) -> Self {
+    /// `services` (by service id); a head routed to a route or service of `unplanned` is not
+    /// planned.
+    #[pyo3(signature = (router, services, unplanned = Vec::new()))]
+    fn routed(&self, router: Bound<'_, PyRouter>, services: Bound<'_, PyDict>, unplanned: Vec<String>) -> Self {
         PyRequestPlanner {
             planner: Arc::clone(&self.planner),
             router: Some(router.unbind()),
             services: Some(services.unbind()),
+            unplanned: Arc::new(unplanned.into_iter().collect()),
             methods: Arc::clone(&self.methods),
             versions: Arc::clone(&self.versions),
         }
@@ -149,7 +156,8 @@ impl PyRequestPlanner {
         let head = plan.head;
         let mut routed = None;
         if let (Some((found, upstream)), Some(services)) = (plan.routed, &self.services) {
-            if let Some(id) = found.service_id.as_deref() {
+            let seen = |id: &str| self.unplanned.contains(id);
+            if let Some(id) = found.service_id.as_deref().filter(|id| !seen(id) && !seen(&found.route_id)) {
                 if let Some(service) = services.bind(py).get_item(id)? {
                     routed = Some((service.unbind(), found.preserve_host, upstream));
                 }

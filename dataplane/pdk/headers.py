@@ -1,0 +1,71 @@
+"""Header changes plugins ask for, applied to a head the gateway built.
+
+A head is kept as bytes (built natively); a plugin's changes are recorded as operations and
+applied once, to the finished head: that keeps heads with no plugin change untouched, and
+makes one rule for the fields the client sent and the ones the gateway adds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .errors import PDKError
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
+
+SET, ADD, CLEAR = 0, 1, 2
+Op = tuple[int, bytes, bytes]  # (kind, lower-case name, value)
+
+
+def field_name(name: object) -> bytes:
+    """A header name as bytes, refused unless it is an RFC 9110 token."""
+    raw = name.encode("latin-1") if isinstance(name, str) else name
+    if not isinstance(raw, bytes) or not _TOKEN.fullmatch(raw):
+        raise PDKError(f"invalid header name {name!r}")
+    return raw
+
+
+def field_value(value: object) -> bytes:
+    """A header value as bytes (numbers and booleans as Kong writes them), refused when it holds
+    CR, LF or another control byte: a plugin must not be able to split a head."""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        value = str(value)
+    raw = value.encode("latin-1") if isinstance(value, str) else value
+    if not isinstance(raw, bytes) or not _VALUE.fullmatch(raw):
+        raise PDKError(f"invalid header value {value!r}")
+    return raw.strip(b" \t")
+
+
+def apply(lines: list[bytes], ops: Iterable[Op]) -> list[bytes]:
+    """``lines``: ``Name: value`` field lines without CRLF; returns them changed by ``ops``."""
+    for kind, name, value in ops:
+        if kind != ADD:
+            lines = [line for line in lines if line.partition(b":")[0].strip().lower() != name]
+        if kind != CLEAR:
+            lines.append(b"%s: %s" % (name, value))
+    return lines
+
+
+def split_head(head: bytes) -> tuple[bytes, list[bytes]]:
+    """A head's start line and field lines (its final blank line dropped)."""
+    start, _, rest = head.partition(b"\r\n")
+    fields = rest[:-4].split(b"\r\n") if len(rest) > 4 else []
+    return start, [line for line in fields if line]
+
+
+def join_head(start: bytes, lines: list[bytes]) -> bytes:
+    return b"\r\n".join([start, *lines]) + b"\r\n\r\n"
+
+
+def field_values(lines: list[bytes], name: bytes) -> list[bytes]:
+    """The values of the field ``name`` (lower-case) among ``lines``."""
+    found = []
+    for line in lines:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            found.append(value.strip(b" \t"))
+    return found

@@ -1,0 +1,533 @@
+"""``Kong``: the PDK object a plugin's phase methods get, and its namespaces.
+
+Names, arguments and return values follow Kong's PDK (kong/pdk/*.lua) and kong-pdk's stubs.
+Values are Python objects: strings for header values and paths, dicts for header and query
+tables (a repeated name gives a list), entities as dicts. Calls that change the request or
+the response record the change; the proxy applies it once (see ``dataplane.pdk.headers``).
+Calls a phase does not allow (``kong.response.exit`` after access, say) raise ``PDKError``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+import orjson
+
+from dataplane.proxy import errors
+from dataplane.proxy.realip import is_trusted
+
+from . import headers as fields
+from .errors import PDKError
+
+if TYPE_CHECKING:
+    from dataplane.plugins.chain import RequestPlugins
+
+log = logging.getLogger("gantry.plugins")
+
+_HOSTNAME = socket.gethostname()
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _table(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Kong's header/query table: one value as a string, several as a list."""
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            previous = out[name]
+            out[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            out[name] = value
+    return out
+
+
+class _Namespace:
+    __slots__ = ("_r",)
+
+    def __init__(self, request: RequestPlugins) -> None:
+        self._r = request
+
+
+class Request(_Namespace):
+    """``kong.request``: the request as the client sent it."""
+
+    __slots__ = ()
+
+    def get_header(self, name: str) -> str | None:
+        return _text(self._r.exchange.headers.value(name.lower().encode("latin-1")))
+
+    def get_headers(self, max_headers: int = 100) -> dict[str, Any]:
+        pairs = [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in self._r.exchange.headers]
+        return _table(pairs[:max_headers])
+
+    def get_method(self) -> str:
+        return self._r.exchange.method.decode("latin-1")
+
+    def get_scheme(self) -> str:
+        return self._r.exchange.conn.scheme
+
+    def get_host(self) -> str:
+        head = self._r.exchange.head
+        return head.host_name.decode("latin-1") if head.host is not None else ""
+
+    def get_port(self) -> int:
+        return self._r.exchange.conn.server_port
+
+    def get_http_version(self) -> float:
+        return float(self._r.exchange.version)
+
+    def get_raw_path(self) -> str:
+        return self._r.exchange.url.partition(b"?")[0].decode("latin-1")
+
+    def get_path(self) -> str:
+        """The path with its percent-escapes of unreserved characters decoded, as Kong normalises."""
+        return self.get_raw_path()
+
+    def get_raw_query(self) -> str:
+        return self._r.exchange.url.partition(b"?")[2].decode("latin-1")
+
+    def get_path_with_query(self) -> str:
+        return self._r.exchange.url.decode("latin-1")
+
+    def get_query(self, max_args: int = 100) -> dict[str, Any]:
+        pairs = parse_qsl(self.get_raw_query(), keep_blank_values=True, encoding="latin-1")
+        return _table(pairs[:max_args])
+
+    def get_query_arg(self, name: str) -> Any:
+        value = self.get_query().get(name)
+        return value[0] if isinstance(value, list) else value
+
+    def get_start_time(self) -> int:
+        """When the request began, in milliseconds since the epoch."""
+        return int(self._r.start_epoch() * 1000)
+
+    def get_uri_captures(self) -> dict[str, Any]:
+        captures = self._r.match.captures if self._r.match is not None else None
+        numbered = {k: v for k, v in (captures or {}).items() if isinstance(k, int)}
+        named = {k: v for k, v in (captures or {}).items() if isinstance(k, str)}
+        return {"unnamed": [numbered[i] for i in sorted(numbered)], "named": named}
+
+    def get_forwarded_scheme(self) -> str:
+        return self._trusted(b"x-forwarded-proto") or self.get_scheme()
+
+    def get_forwarded_host(self) -> str:
+        return self._trusted(b"x-forwarded-host") or self.get_host()
+
+    def get_forwarded_port(self) -> int:
+        port = self._trusted(b"x-forwarded-port")
+        return int(port) if port and port.isdigit() else self.get_port()
+
+    def get_forwarded_path(self) -> str:
+        return self._trusted(b"x-forwarded-path") or self.get_path()
+
+    def get_forwarded_prefix(self) -> str | None:
+        return self._trusted(b"x-forwarded-prefix")
+
+    def _trusted(self, name: bytes) -> str | None:
+        exchange = self._r.exchange
+        return _text(exchange.headers.value(name)) if exchange.conn.trusted else None
+
+    def get_raw_body(self) -> bytes | None:
+        """The body when it has been read whole into memory (a buffered route, its body in the
+        same read as its head); else None: access runs before a body arrives."""
+        exchange = self._r.exchange
+        if not exchange.body_done:
+            return None
+        held = exchange.buffered.in_memory() if exchange.buffered is not None else exchange.body_buffer
+        return b"".join(held) if held is not None else (b"" if not exchange.content_length else None)
+
+    def get_body(self, mimetype: str | None = None) -> Any:
+        raw = self.get_raw_body()
+        if raw is None:
+            raise PDKError("the request body is not available in this phase")
+        kind = (mimetype or self.get_header("content-type") or "").split(";")[0].strip().lower()
+        if kind == "application/json":
+            try:
+                return orjson.loads(raw)
+            except orjson.JSONDecodeError as err:
+                raise PDKError(f"invalid JSON body: {err}") from None
+        if kind == "application/x-www-form-urlencoded":
+            return _table(parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1"))
+        raise PDKError(f"unsupported content type '{kind}'")
+
+
+class Response(_Namespace):
+    """``kong.response``: the response the client gets."""
+
+    __slots__ = ()
+
+    def exit(self, status: int, body: Any = None, headers: dict[str, Any] | None = None) -> None:
+        """End the request with this response: the rest of the phase's plugins are skipped;
+        header_filter and log still run. A dict body is sent as JSON."""
+        if not isinstance(status, int) or not 100 <= status <= 999:
+            raise PDKError(f"invalid status {status!r}")
+        content_type = None
+        if isinstance(body, (dict, list)):
+            data = orjson.dumps(body)
+            content_type = errors.JSON
+        elif isinstance(body, str):
+            data = body.encode()
+        elif isinstance(body, bytes):
+            data = body
+        elif body is None:
+            data = b""
+        else:
+            raise PDKError(f"invalid body {body!r}")
+        self._r.exit_with(status, data, content_type, self._headers(headers), "exit")
+
+    def error(self, status: int, message: str | None = None, headers: dict[str, Any] | None = None) -> None:
+        """``exit`` with Kong's error body for ``status``, in the format the client's Accept asks."""
+        if not isinstance(status, int) or not 400 <= status <= 599:
+            raise PDKError(f"invalid status {status!r}: kong.response.error takes 4xx and 5xx")
+        exchange = self._r.exchange
+        content_type = errors.media_type(exchange.headers.value(b"accept"))
+        body = errors.render(status, message, exchange.request_id, content_type)
+        self._r.exit_with(status, body, content_type, self._headers(headers), "error")
+
+    def _headers(self, table: dict[str, Any] | None) -> list[tuple[bytes, bytes]]:
+        out = []
+        for name, value in (table or {}).items():
+            for one in value if isinstance(value, list) else (value,):
+                out.append((fields.field_name(name), fields.field_value(one)))
+        return out
+
+    def get_status(self) -> int:
+        return self._r.status or self._r.exchange.status
+
+    def set_status(self, status: int) -> None:
+        if not isinstance(status, int) or not 100 <= status <= 999:
+            raise PDKError(f"invalid status {status!r}")
+        self._r.status = status
+
+    def get_source(self) -> str:
+        return self._r.source or "service"
+
+    def get_header(self, name: str) -> str | None:
+        values = self._r.response_values(name.lower().encode("latin-1"))
+        return values[0].decode("latin-1") if values else None
+
+    def get_headers(self, max_headers: int = 100) -> dict[str, Any]:
+        return _table([(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in self._r.response_fields()][:max_headers])
+
+    def set_header(self, name: str, value: Any) -> None:
+        self._r.response_op(fields.SET, name, value)
+
+    def add_header(self, name: str, value: Any) -> None:
+        self._r.response_op(fields.ADD, name, value)
+
+    def clear_header(self, name: str) -> None:
+        self._r.response_op(fields.CLEAR, name, b"")
+
+    def set_headers(self, headers: dict[str, Any]) -> None:
+        for name, value in headers.items():
+            if isinstance(value, list):
+                self.clear_header(name)
+                for one in value:
+                    self.add_header(name, one)
+            else:
+                self.set_header(name, value)
+
+
+class ServiceRequest(_Namespace):
+    """``kong.service.request``: the request as it goes upstream (changes apply when the
+    upstream head is built, at the end of access)."""
+
+    __slots__ = ()
+
+    def set_header(self, name: str, value: Any) -> None:
+        self._r.upstream_op(fields.SET, name, value)
+
+    def add_header(self, name: str, value: Any) -> None:
+        self._r.upstream_op(fields.ADD, name, value)
+
+    def clear_header(self, name: str) -> None:
+        self._r.upstream_op(fields.CLEAR, name, b"")
+
+    def set_headers(self, headers: dict[str, Any]) -> None:
+        for name, value in headers.items():
+            if isinstance(value, list):
+                self.clear_header(name)
+                for one in value:
+                    self.add_header(name, one)
+            else:
+                self.set_header(name, value)
+
+    def set_method(self, method: str) -> None:
+        if not isinstance(method, str) or not fields._TOKEN.fullmatch(method.encode("latin-1")):
+            raise PDKError(f"invalid method {method!r}")
+        self._r.upstream_change("method", method.upper().encode("latin-1"))
+
+    def set_path(self, path: str) -> None:
+        if not isinstance(path, str) or not path.startswith("/") or any(c in path for c in "?# \r\n"):
+            raise PDKError(f"invalid path {path!r}: it must start with / and hold no query")
+        self._r.upstream_change("path", quote(path, safe="/%!$&'()*+,;=:@-._~").encode("latin-1"))
+
+    def set_raw_query(self, query: str) -> None:
+        if not isinstance(query, str) or any(c in query for c in "# \r\n"):
+            raise PDKError(f"invalid query {query!r}")
+        self._r.upstream_change("query", query.encode("latin-1"))
+
+    def set_query(self, args: dict[str, Any]) -> None:
+        pairs = [(k, v) for k, value in args.items() for v in (value if isinstance(value, list) else [value])]
+        self._r.upstream_change("query", urlencode([(k, "" if v is True else v) for k, v in pairs]).encode("latin-1"))
+
+
+class Service(_Namespace):
+    """``kong.service``: where the request goes (only what Gantry can change per request)."""
+
+    __slots__ = ("request", "response")
+
+    def __init__(self, request: RequestPlugins) -> None:
+        super().__init__(request)
+        self.request = ServiceRequest(request)
+        self.response = ServiceResponse(request)
+
+
+class ServiceResponse(_Namespace):
+    """``kong.service.response``: the upstream's response, in header_filter and log."""
+
+    __slots__ = ()
+
+    def get_status(self) -> int | None:
+        return self._r.exchange.status if self._r.exchange.proxied else None
+
+    def get_header(self, name: str) -> str | None:
+        return Response(self._r).get_header(name) if self._r.exchange.proxied else None
+
+    def get_headers(self, max_headers: int = 100) -> dict[str, Any]:
+        return Response(self._r).get_headers(max_headers) if self._r.exchange.proxied else {}
+
+
+class Client(_Namespace):
+    """``kong.client``: who sent the request and who they are."""
+
+    __slots__ = ()
+
+    def get_ip(self) -> str:
+        return self._r.exchange.conn.peer
+
+    def get_forwarded_ip(self) -> str:
+        return self._r.exchange.remote_addr
+
+    def get_port(self) -> int:
+        return self._r.exchange.conn.peer_port
+
+    def get_forwarded_port(self) -> int:
+        return Request(self._r).get_forwarded_port()
+
+    def get_protocol(self, allow_terminated: bool = False) -> str:
+        return self._r.exchange.conn.scheme
+
+    def authenticate(self, consumer: dict[str, Any] | None, credential: dict[str, Any] | None) -> None:
+        if consumer is None and credential is None:
+            raise PDKError("either credential or consumer must be provided")
+        self._r.consumer, self._r.credential = consumer, credential
+
+    def get_consumer(self) -> dict[str, Any] | None:
+        return self._r.consumer
+
+    def get_credential(self) -> dict[str, Any] | None:
+        return self._r.credential
+
+    def load_consumer(self, consumer_id: str, search_by_username: bool = False) -> dict[str, Any] | None:
+        identities = self._r.runtime.identities
+        found = identities.find("consumers", "id", consumer_id)
+        if found is None and search_by_username:
+            found = identities.find("consumers", "username", consumer_id)
+        return found
+
+
+class SharedContext(dict):  # type: ignore[type-arg]
+    """``kong.ctx.shared``: a dict shared by every plugin of the request, with kong-pdk's
+    ``get``/``set``."""
+
+    def set(self, key: str, value: Any) -> None:
+        self[key] = value
+
+
+class Ctx:
+    __slots__ = ("shared", "_r")
+
+    def __init__(self, request: RequestPlugins) -> None:
+        self.shared = SharedContext()
+        self._r = request
+
+    @property
+    def plugin(self) -> SharedContext:
+        """``kong.ctx.plugin``: the current plugin's own table for this request."""
+        return self._r.plugin_context()
+
+
+class Log(_Namespace):
+    """``kong.log``: the worker's error log, each line naming the plugin."""
+
+    __slots__ = ()
+
+    def _write(self, level: int, parts: tuple[Any, ...]) -> None:
+        if log.isEnabledFor(level):
+            log.log(level, "[%s] %s", self._r.current_name(), " ".join(str(p) for p in parts))
+
+    def debug(self, *parts: Any) -> None:
+        self._write(logging.DEBUG, parts)
+
+    def info(self, *parts: Any) -> None:
+        self._write(logging.INFO, parts)
+
+    def notice(self, *parts: Any) -> None:
+        self._write(logging.INFO, parts)
+
+    def warn(self, *parts: Any) -> None:
+        self._write(logging.WARNING, parts)
+
+    def err(self, *parts: Any) -> None:
+        self._write(logging.ERROR, parts)
+
+    def crit(self, *parts: Any) -> None:
+        self._write(logging.CRITICAL, parts)
+
+    def alert(self, *parts: Any) -> None:
+        self._write(logging.CRITICAL, parts)
+
+    def set_serialize_value(self, key: str, value: Any) -> None:
+        self._r.serialize_values[key] = value
+
+    def serialize(self) -> Any:
+        return self._r.serialize_for()
+
+
+class Router(_Namespace):
+    __slots__ = ()
+
+    def get_route(self) -> dict[str, Any] | None:
+        return self._r.entity("routes", self._r.route_id)
+
+    def get_service(self) -> dict[str, Any] | None:
+        return self._r.entity("services", self._r.service_id)
+
+
+class Node(_Namespace):
+    __slots__ = ()
+
+    def get_id(self) -> str:
+        return self._r.exchange.state.settings.node_id
+
+    def get_hostname(self) -> str:
+        return _HOSTNAME
+
+
+class Ip(_Namespace):
+    __slots__ = ()
+
+    def is_trusted(self, address: str) -> bool:
+        return is_trusted(address, self._r.exchange.state.settings.trusted_ips)
+
+
+class Cluster(_Namespace):
+    __slots__ = ()
+
+    def get_id(self) -> str | None:
+        return None  # Kong's cluster id lives in its database; a DB-less or hybrid node has none
+
+
+class Plugin(_Namespace):
+    __slots__ = ()
+
+    def get_id(self) -> str | None:
+        return self._r.current_id()
+
+
+class Nginx(_Namespace):
+    """The ``kong.nginx`` pieces plugins commonly use."""
+
+    __slots__ = ()
+
+    def get_subsystem(self) -> str:
+        return "http"
+
+    def req_start_time(self) -> float:
+        return self._r.start_epoch()
+
+    def get_var(self, name: str) -> str | None:
+        exchange = self._r.exchange
+        if name.startswith("http_"):
+            return _text(exchange.headers.value(name[5:].replace("_", "-").encode("latin-1")))
+        simple = {
+            "remote_addr": lambda: exchange.conn.peer,
+            "remote_port": lambda: str(exchange.conn.peer_port),
+            "server_port": lambda: str(exchange.conn.server_port),
+            "scheme": lambda: exchange.conn.scheme,
+            "request_method": lambda: exchange.method.decode("latin-1"),
+            "request_uri": lambda: exchange.url.decode("latin-1"),
+            "uri": lambda: exchange.url.partition(b"?")[0].decode("latin-1"),
+            "args": lambda: exchange.url.partition(b"?")[2].decode("latin-1"),
+            "host": lambda: Request(self._r).get_host(),
+            "request_id": lambda: exchange.request_id.decode(),
+            "server_protocol": lambda: "HTTP/" + exchange.version.decode(),
+        }
+        getter = simple.get(name)
+        if getter is None:
+            raise PDKError(f"variable '{name}' is not available")
+        return getter()
+
+
+class Dao:
+    """``kong.db.<entities>``: read-only lookups in the config version the request runs on
+    (``select`` by id, ``select_by_<field>`` by a unique field), as Kong's DAOs answer them."""
+
+    __slots__ = ("_r", "_kind")
+
+    def __init__(self, request: RequestPlugins, kind: str) -> None:
+        self._r = request
+        self._kind = kind
+
+    def select(self, key: dict[str, Any] | str) -> dict[str, Any] | None:
+        entity_id = key.get("id") if isinstance(key, dict) else key
+        return self._r.runtime.identities.find(self._kind, "id", entity_id) if entity_id else None
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("select_by_"):
+            raise AttributeError(name)
+        field = name[len("select_by_"):]
+        return lambda value: self._r.runtime.identities.find(self._kind, field, value)
+
+
+class Db(_Namespace):
+    __slots__ = ()
+
+    def __getattr__(self, kind: str) -> Dao:
+        if kind.startswith("_"):
+            raise AttributeError(kind)
+        return Dao(self._r, kind)
+
+
+class Kong:
+    """The ``kong`` object of one request."""
+
+    __slots__ = ("request", "response", "service", "client", "ctx", "log", "router", "node", "ip", "cluster",
+                 "plugin", "nginx", "db")
+
+    def __init__(self, request: RequestPlugins) -> None:
+        self.request = Request(request)
+        self.response = Response(request)
+        self.service = Service(request)
+        self.client = Client(request)
+        self.ctx = Ctx(request)
+        self.log = Log(request)
+        self.router = Router(request)
+        self.node = Node(request)
+        self.ip = Ip(request)
+        self.cluster = Cluster(request)
+        self.plugin = Plugin(request)
+        self.nginx = Nginx(request)
+        self.db = Db(request)
+
+
+def epoch_of(loop_time: float, now_loop: float) -> float:
+    """The wall-clock time of an event-loop timestamp."""
+    return time.time() - (now_loop - loop_time)

@@ -1,0 +1,267 @@
+"""``RequestPlugins``: one request's plugins and what they asked for.
+
+The exchange (dataplane/proxy/phases.py) calls one method per phase; each runs the plugins that
+define that phase, in Kong's order. What plugins change is recorded here and applied by the
+exchange where the gateway does that work anyway: the upstream head at the end of access, the
+client's head in header_filter. A plugin that raises is logged with its traceback and the
+client gets Kong's 500; the worker goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from dataplane.pdk import Kong, LuaStyle, PDKError
+from dataplane.pdk import headers as fields
+from dataplane.proxy import errors
+from dataplane.proxy.response import STATUS_LINES
+
+from .plan import Configured, Slot
+
+if TYPE_CHECKING:
+    from dataplane._core import RouteMatch
+    from dataplane.proxy.phases import Exchange
+    from dataplane.proxy.runtime import Runtime
+
+log = logging.getLogger("gantry.plugins")
+
+# A phase of one plugin that holds the event loop longer than this is logged: every other
+# request of the worker waited for it.
+SLOW_PHASE = 0.1
+
+
+# Fields of the upstream head that say how it is framed or concern one hop only.
+_GATEWAY_FIELDS = frozenset((b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"upgrade", b"te",
+                             b"trailer", b"proxy-connection"))
+
+
+class RequestPlugins:
+    __slots__ = (
+        "exchange", "runtime", "slots", "route_id", "service_id", "match", "collected", "kong", "lua_kong",
+        "plugin_ctx", "consumer", "credential", "upstream_ops", "upstream_changes", "response_ops", "status",
+        "exit", "source", "current", "serialize_values", "response_head", "header_filtered", "phase", "upstream_host",
+        "failed",
+    )
+
+    def __init__(self, exchange: Exchange, runtime: Runtime) -> None:
+        self.exchange = exchange
+        self.runtime = runtime
+        self.slots: tuple[Slot, ...] = ()
+        self.route_id: str | None = None
+        self.service_id: str | None = None
+        self.match: RouteMatch | None = None
+        self.collected: list[Configured] = []  # resolved in access, run in the later phases
+        self.kong = Kong(self)
+        self.lua_kong: LuaStyle | None = None
+        self.plugin_ctx: dict[int, Any] = {}
+        self.consumer: dict[str, Any] | None = None
+        self.credential: dict[str, Any] | None = None
+        self.upstream_ops: list[fields.Op] = []
+        self.upstream_changes: dict[str, bytes] = {}
+        self.response_ops: list[fields.Op] = []
+        self.status = 0  # set by kong.response.set_status
+        self.exit: tuple[int, bytes, bytes | None, list[tuple[bytes, bytes]]] | None = None
+        self.source = ""  # "exit" or "error" once a plugin answered
+        self.current: Configured | None = None
+        self.serialize_values: dict[str, Any] = {}
+        self.response_head: bytes | None = None  # the client's head while header_filter runs
+        self.header_filtered = False
+        self.phase = ""
+        self.upstream_host: bytes | None = None  # kong.service.request.set_header("Host", ...)
+        self.failed = False  # a plugin raised in header_filter: the client gets a 500 instead
+
+    # -- phases ----------------------------------------------------------------------------
+
+    def rewrite(self) -> bool:
+        """Global plugins, before routing. True when one ended the request."""
+        self.phase = "rewrite"
+        for slot in self.runtime.plugin_plans.global_slots:
+            configured = slot.configs[(None, None, None)]
+            if "rewrite" in configured.spec.phases and self._run(configured, "rewrite"):
+                return True
+        return False
+
+    def routed(self, match: RouteMatch | None) -> None:
+        """The router's answer: the plugins that may run on this route and service."""
+        self.match = match
+        if match is not None:
+            self.route_id, self.service_id = match.route_id, match.service_id
+        self.slots = self.runtime.plugin_plans.for_route(self.route_id, self.service_id)
+
+    def access(self) -> bool:
+        """Resolve each plugin's config (with the consumer known so far) and run its access
+        phase. True when a plugin ended the request."""
+        self.phase = "access"
+        route, service = self.route_id, self.service_id
+        for slot in self.slots:
+            consumer = self.consumer.get("id") if self.consumer is not None else None
+            configured = slot.resolve(route, service, None if slot.spec.no_consumer else consumer)
+            if configured is None:
+                continue
+            self.collected.append(configured)
+            if "access" in configured.spec.phases and self._run(configured, "access"):
+                return True
+        return False
+
+    def header_filter(self, head: bytes) -> bytes:
+        """The client's head as the plugins leave it: their header_filter phase, then every
+        header change they asked for since the request began."""
+        self.header_filtered = True
+        self.phase = "header_filter"
+        self.response_head = head
+        for configured in self.collected:
+            if "header_filter" in configured.spec.phases:
+                self._run(configured, "header_filter")
+        self.response_head = None
+        if not self.response_ops and not self.status:
+            return head
+        start, lines = fields.split_head(head)
+        if self.status:
+            start = (STATUS_LINES.get(self.status) or b"HTTP/1.1 %d \r\n" % self.status).rstrip(b"\r\n")
+        return fields.join_head(start, fields.apply(lines, self.response_ops))
+
+    def log_phase(self) -> None:
+        """After the response went out, off the request's path."""
+        self.phase = "log"
+        for configured in self.collected:
+            if "log" in configured.spec.phases:
+                self._run(configured, "log")
+
+    # -- running one plugin ----------------------------------------------------------------
+
+    def _run(self, configured: Configured, phase: str) -> bool:
+        """Run one phase of one plugin; True when it ended the request (or failed where that
+        ends it)."""
+        self.current = configured
+        spec = configured.spec
+        kong: Any = self.kong
+        if spec.lua_style:
+            kong = self.lua_kong = self.lua_kong or LuaStyle(self.kong)
+        began = time.perf_counter()
+        try:
+            getattr(configured.instance, phase)(kong)
+        except Exception:
+            log.exception("plugin %s failed in %s (request %s)", spec.name, phase, self.exchange.request_id.decode())
+            if phase in ("rewrite", "access"):
+                self._fail()
+                return True
+            if phase == "header_filter":
+                self.failed = True
+        finally:
+            self.current = None
+            spent = time.perf_counter() - began
+            if spent > SLOW_PHASE:
+                log.warning("plugin %s held the worker %.0f ms in %s (request %s)", spec.name, spent * 1000, phase,
+                            self.exchange.request_id.decode())
+        return self.exit is not None
+
+    def _fail(self) -> None:
+        exchange = self.exchange
+        content_type = errors.media_type(exchange.headers.value(b"accept"))
+        body = errors.render(500, None, exchange.request_id, content_type)
+        self.exit = (500, body, content_type, [])
+        self.source = "error"
+
+    # -- what the PDK records --------------------------------------------------------------
+
+    def exit_with(self, status: int, body: bytes, content_type: bytes | None, extra: list[tuple[bytes, bytes]],
+                  source: str) -> None:
+        if self.phase not in ("rewrite", "access"):
+            raise PDKError(f"kong.response.{source} is not allowed in the {self.phase} phase")
+        if self.exit is None:
+            self.exit = (status, body, content_type, extra)
+            self.source = source
+
+    def upstream_op(self, kind: int, name: str, value: Any) -> None:
+        if self.phase not in ("rewrite", "access"):
+            raise PDKError(f"the upstream request cannot be changed in the {self.phase} phase")
+        key = fields.field_name(name).lower()
+        if key in _GATEWAY_FIELDS:
+            raise PDKError(f"header '{name}' frames the request or is per hop: the gateway sets it")
+        if key == b"host":
+            if kind == fields.CLEAR:
+                raise PDKError("the upstream request needs a Host")
+            self.upstream_host = fields.field_value(value)
+            return
+        self.upstream_ops.append((kind, key, fields.field_value(value)))
+
+    def upstream_change(self, part: str, value: bytes) -> None:
+        if self.phase not in ("rewrite", "access"):
+            raise PDKError(f"the upstream request cannot be changed in the {self.phase} phase")
+        self.upstream_changes[part] = value
+
+    def response_op(self, kind: int, name: str, value: Any) -> None:
+        if self.phase == "log" or self.header_filtered and self.response_head is None:
+            raise PDKError(f"the response headers are sent already ({self.phase} phase)")
+        self.response_ops.append((kind, fields.field_name(name).lower(), fields.field_value(value)))
+
+    def response_fields(self) -> list[tuple[bytes, bytes]]:
+        """The client's response fields as they are now (header_filter and log)."""
+        head = self.response_head
+        if head is None:
+            return []
+        _, lines = fields.split_head(fields.join_head(b"", fields.apply(fields.split_head(head)[1], self.response_ops)))
+        return [(name.strip(), value.strip(b" \t")) for name, _, value in (line.partition(b":") for line in lines)]
+
+    def response_values(self, name: bytes) -> list[bytes]:
+        return [value for key, value in self.response_fields() if key.lower() == name]
+
+    def plugin_context(self) -> Any:
+        from dataplane.pdk.kong import SharedContext
+
+        key = id(self.current)
+        context = self.plugin_ctx.get(key)
+        if context is None:
+            context = self.plugin_ctx[key] = SharedContext()
+        return context
+
+    def current_name(self) -> str:
+        return self.current.spec.name if self.current is not None else "-"
+
+    def current_id(self) -> str | None:
+        return self.current.entity.get("id") if self.current is not None else None
+
+    def entity(self, kind: str, entity_id: str | None) -> dict[str, Any] | None:
+        return None if entity_id is None else self.runtime.identities.entity(kind, entity_id)
+
+    def start_epoch(self) -> float:
+        exchange = self.exchange
+        return time.time() - (exchange.conn.loop.time() - exchange.start)
+
+    def serialize(self) -> dict[str, Any]:
+        """The core of Kong's log serializer (kong.log.serialize) for this request."""
+        exchange = self.exchange
+        request = self.kong.request
+        out: dict[str, Any] = {
+            "request": {
+                "id": exchange.request_id.decode(),
+                "method": request.get_method(),
+                "uri": request.get_path_with_query(),
+                "url": f"{request.get_scheme()}://{request.get_host()}:{request.get_port()}{request.get_path_with_query()}",
+                "querystring": request.get_query(),
+                "headers": {k: v for k, v in request.get_headers().items() if k not in ("authorization", "proxy-authorization")},
+                "size": exchange.body_received,
+            },
+            "response": {"status": exchange.status, "size": exchange.resp_bytes},
+            "client_ip": exchange.remote_addr,
+            "started_at": request.get_start_time(),
+            "route": self.entity("routes", self.route_id),
+            "service": self.entity("services", self.service_id),
+            "consumer": self.consumer,
+            "source": self.source or ("service" if exchange.proxied else "kong"),
+            "tries": [],
+        }
+        out.update(self.serialize_values)
+        return out
+
+    def serialize_for(self) -> Any:
+        """``kong.log.serialize`` for the current plugin: kong-pdk plugins get a JSON string,
+        as Kong's plugin server hands them."""
+        out = self.serialize()
+        if self.current is not None and self.current.spec.source == "kong-pdk":
+            return orjson.dumps(out, default=str).decode()
+        return out

@@ -1,0 +1,131 @@
+"""What plugins apply to what, for one config version: compiled when the version is, read by
+every request of a route that has any.
+
+Kong's precedence (kong/runloop/plugins_iterator.lua), first match wins, one config per plugin
+name per request: route+service+consumer, route+consumer, service+consumer, route+service,
+consumer, route, service, global. Consumer-scoped configs count once a plugin has
+authenticated the consumer, so for plugins that run after it (lower priority).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .registry import Registry
+from .spec import PluginSpec
+
+log = logging.getLogger("gantry.plugins")
+
+Scope = tuple[str | None, str | None, str | None]  # (route id, service id, consumer id)
+
+HTTP_PROTOCOLS = frozenset(("http", "https"))
+# A plan per (route, service) pair is kept; a config with more pairs than this starts over.
+_PLAN_CACHE_LIMIT = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class Configured:
+    """One enabled plugin entity, its plugin object built once with its config."""
+
+    spec: PluginSpec
+    entity: dict[str, Any]
+    instance: Any  # what ``spec.factory`` made of the config
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A plugin that may run on a route: its configs by scope, resolved per request."""
+
+    spec: PluginSpec
+    configs: dict[Scope, Configured]
+    consumer_scoped: bool  # some config names a consumer
+
+    def resolve(self, route: str | None, service: str | None, consumer: str | None) -> Configured | None:
+        get = self.configs.get
+        if consumer is not None and self.consumer_scoped:
+            found = (get((route, service, consumer)) or get((route, None, consumer)) or get((None, service, consumer))
+                     or get((route, service, None)) or get((None, None, consumer)))
+            if found is not None:
+                return found
+        else:
+            found = get((route, service, None))
+            if found is not None:
+                return found
+        return get((route, None, None)) or get((None, service, None)) or get((None, None, None))
+
+
+class PluginPlans:
+    """The plugins of one config version, by the routes they may apply to."""
+
+    __slots__ = ("slots", "global_slots", "unplanned", "plans", "consumers", "credentials")
+
+    def __init__(self, slots: list[Slot], unplanned: frozenset[str], has_global: bool) -> None:
+        self.slots = slots  # in Kong's order
+        self.global_slots = [slot for slot in slots if (None, None, None) in slot.configs] if has_global else []
+        self.unplanned = unplanned  # route and service ids a plugin may see
+        self.plans: dict[tuple[str | None, str | None], tuple[Slot, ...]] = {}
+
+    @classmethod
+    def build(cls, entities: Iterable[dict[str, Any]], registry: Registry) -> PluginPlans | None:
+        """None when no enabled plugin of an http protocol can run: the proxy then has no
+        plugin work at all."""
+        by_name: dict[str, dict[Scope, Configured]] = {}
+        unplanned: set[str] = set()
+        has_global = False
+        not_run: set[str] = set()
+        for entity in entities:
+            if not entity.get("enabled", True) or not HTTP_PROTOCOLS.intersection(entity.get("protocols") or ()):
+                continue
+            spec = registry.get(entity["name"])
+            if spec is None:
+                not_run.add(entity["name"])
+                continue
+            scope = (_id(entity.get("route")), _id(entity.get("service")), _id(entity.get("consumer")))
+            by_name.setdefault(spec.name, {})[scope] = Configured(spec, entity, spec.factory(_config(entity, scope)))
+            route, service, consumer = scope
+            if route is not None:
+                unplanned.add(route)
+            if service is not None:
+                unplanned.add(service)
+            has_global |= route is None and service is None and consumer is None
+        if not_run:
+            log.warning("plugins configured but not run by this node (not enabled or not supported by Gantry yet): %s",
+                        ", ".join(sorted(not_run)))
+        if not by_name:
+            return None
+        slots = [Slot(configs[next(iter(configs))].spec, configs, any(scope[2] for scope in configs))
+                 for configs in by_name.values()]
+        slots.sort(key=lambda slot: slot.spec.sort_key())
+        return cls(slots, frozenset(unplanned), has_global)
+
+    def for_route(self, route: str | None, service: str | None) -> tuple[Slot, ...]:
+        """The plugins that may run on requests of this route and service, in Kong's order."""
+        key = (route, service)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = tuple(slot for slot in self.slots if _may_apply(slot, route, service))
+            if len(self.plans) >= _PLAN_CACHE_LIMIT:
+                self.plans.clear()
+            self.plans[key] = plan
+        return plan
+
+
+def _may_apply(slot: Slot, route: str | None, service: str | None) -> bool:
+    return any((r is None or r == route) and (s is None or s == service) for r, s, _ in slot.configs)
+
+
+def _id(reference: Any) -> str | None:
+    return reference.get("id") if isinstance(reference, dict) else None
+
+
+def _config(entity: dict[str, Any], scope: Scope) -> dict[str, Any]:
+    """The config a plugin object is built with: the entity's, plus the keys Kong adds
+    (plugins_iterator.lua get_plugin_config)."""
+    config = dict(entity.get("config") or {})
+    config["route_id"], config["service_id"], config["consumer_id"] = scope
+    config["__plugin_id"] = entity.get("id")
+    config["plugin_instance_name"] = entity.get("instance_name")
+    return config

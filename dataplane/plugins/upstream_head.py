@@ -1,0 +1,36 @@
+"""The upstream request head with the changes plugins asked for in access
+(``kong.service.request.*``), applied to the head the native builder made: one pass, only for
+requests whose plugins changed something."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dataplane.pdk import headers as fields
+
+if TYPE_CHECKING:
+    from .chain import RequestPlugins
+
+
+def rewrite_upstream_head(before: bytes, after: bytes, plugins: RequestPlugins) -> tuple[bytes, bytes]:
+    """``before`` is the request line and ``Host: `` (the value comes from the balancer),
+    ``after`` the rest of the head from the CRLF after Host to the blank line."""
+    changes = plugins.upstream_changes
+    if changes:
+        line, _, host_prefix = before.partition(b"\r\n")
+        method, _, rest = line.partition(b" ")
+        target, _, version = rest.rpartition(b" ")
+        path, mark, query = target.partition(b"?")
+        method = changes.get("method", method)
+        path = changes.get("path", path)
+        if "query" in changes:
+            query = changes["query"]
+            mark = b"?" if query else b""
+        before = b"%s %s%s%s %s\r\n%s" % (method, path, mark, query, version, host_prefix)
+    ops = plugins.upstream_ops
+    if ops:
+        lines = [line for line in after[2:-4].split(b"\r\n") if line]
+        # framing and hop-by-hop fields are the gateway's: recorded ops never name them
+        # (RequestPlugins.upstream_op refuses), so they stay as built
+        after = b"\r\n" + b"\r\n".join(fields.apply(lines, ops)) + b"\r\n\r\n"
+    return before, after
