@@ -11,56 +11,80 @@ use std::collections::BTreeMap;
 /// A foreign key as Kong exports it: `{"id": "<uuid>"}`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct ForeignKey {
+    /// The referenced entity's id.
     pub id: String,
 }
 
+/// A service: where the requests of its routes go.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Service {
+    /// Its id; routes point at it.
     pub id: String,
+    /// Its name, when it has one.
     #[serde(default)]
     pub name: Option<String>,
+    /// Kong's `protocol` (`http` by default).
     #[serde(default = "default_protocol", deserialize_with = "null_is_default::default_protocol")]
     pub protocol: String,
+    /// The upstream host: a name, an IP address, or the name of an upstream to balance over.
     pub host: String,
+    /// The upstream port (80 by default).
     #[serde(default = "default_port", deserialize_with = "null_is_default::default_port")]
     pub port: u16,
+    /// The path put before every upstream path, when set.
     #[serde(default)]
     pub path: Option<String>,
+    /// A disabled service's routes are not served.
     #[serde(default = "default_enabled", deserialize_with = "null_is_default::default_enabled")]
     pub enabled: bool,
 }
 
+/// A route: which requests go to its service, and how their upstream path is built.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Route {
+    /// Its id; a match reports it.
     pub id: String,
+    /// Its name, when it has one; compile errors show it beside the id.
     #[serde(default)]
     pub name: Option<String>,
+    /// The protocols it accepts (`http` and `https` by default); one without `http` redirects
+    /// requests that came over http.
     #[serde(default = "default_route_protocols", deserialize_with = "null_is_default::default_route_protocols")]
     pub protocols: Vec<String>,
+    /// Accepted methods; none means any.
     #[serde(default)]
     pub methods: Option<Vec<String>>,
+    /// Accepted hosts: exact or wildcard (`*.example.com`), each with an optional port.
     #[serde(default)]
     pub hosts: Option<Vec<String>>,
+    /// Path prefixes, and regexes (starting with `~`).
     #[serde(default)]
     pub paths: Option<Vec<String>>,
     /// Header name -> accepted values (exact, or `~*regex`).
     #[serde(default)]
     pub headers: Option<BTreeMap<String, Vec<String>>>,
+    /// Accepted SNIs (https requests only).
     #[serde(default)]
     pub snis: Option<Vec<String>>,
+    /// The status of the redirect to https (426 by default).
     #[serde(default = "default_redirect_status", deserialize_with = "null_is_default::default_redirect_status")]
     pub https_redirect_status_code: u16,
+    /// Ranks regex paths against each other, higher first.
     #[serde(default, deserialize_with = "null_is_default::zero")]
     pub regex_priority: i64,
+    /// The matched path prefix is left out of the upstream path (on by default).
     #[serde(default = "default_true", deserialize_with = "null_is_default::default_true")]
     pub strip_path: bool,
+    /// How the service path and the request path are joined: `v0` (the default) or `v1`.
     #[serde(default = "default_path_handling", deserialize_with = "null_is_default::default_path_handling")]
     pub path_handling: String,
+    /// The client's Host goes upstream instead of the service's host.
     #[serde(default, deserialize_with = "null_is_default::zero")]
     pub preserve_host: bool,
     /// Kong's default: the whole request body is read before anything goes upstream.
     #[serde(default = "default_true", deserialize_with = "null_is_default::default_true")]
     pub request_buffering: bool,
+    /// The service its requests go to, when it has one.
     #[serde(default)]
     pub service: Option<ForeignKey>,
     /// Kong breaks ties between equally specific routes by creation time.
@@ -68,23 +92,32 @@ pub struct Route {
     pub created_at: i64,
 }
 
+/// An upstream: a named set of targets that a service's host can name.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Upstream {
+    /// Its id; targets point at it.
     pub id: String,
+    /// Its name, the `host` of the services balanced over it.
     pub name: String,
+    /// Kong's algorithm as configured (`round-robin` by default); see [`crate::balancer`].
     #[serde(default = "default_algorithm", deserialize_with = "null_is_default::default_algorithm")]
     pub algorithm: String,
+    /// Kong's `slots` (10000 by default): read, not used by round-robin.
     #[serde(default = "default_slots", deserialize_with = "null_is_default::default_slots")]
     pub slots: u32,
 }
 
+/// A target: one address an upstream balances over, and its weight.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Target {
+    /// Its id, the tie-break after `created_at`.
     pub id: String,
     /// `host:port` (or `host`, port 8000 then, as Kong).
     pub target: String,
+    /// Its share of the picks (100 by default); 0 takes it out of rotation.
     #[serde(default = "default_weight", deserialize_with = "null_is_default::default_weight")]
     pub weight: u32,
+    /// The upstream it belongs to.
     pub upstream: ForeignKey,
     /// Kong orders targets by creation time (seconds, with milliseconds): the latest entry
     /// for an address wins.

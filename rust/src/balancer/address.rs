@@ -9,7 +9,9 @@ pub const DEFAULT_PORT: u16 = 8000;
 /// Where a target points: a host name or IP (IPv6 without brackets) and a port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Address {
+    /// A host name or IP address (an IPv6 address without brackets).
     pub host: String,
+    /// The port; [`DEFAULT_PORT`] when the target gives none.
     pub port: u16,
 }
 

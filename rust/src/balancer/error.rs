@@ -7,6 +7,7 @@ use std::fmt;
 pub struct BalancerError {
     /// The `target` field as configured.
     pub target: String,
+    /// What is wrong with it.
     pub message: String,
 }
 

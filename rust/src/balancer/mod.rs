@@ -22,7 +22,9 @@ use std::collections::HashMap;
 /// One target after resolution: where it points and its weight (0 = out of rotation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BalancedTarget {
+    /// Where it points, normalised (`a` and `a:8000` are one address).
     pub address: Address,
+    /// Its share of the picks; 0 takes it out of rotation.
     pub weight: u32,
 }
 
@@ -32,6 +34,7 @@ enum Strategy {
     RoundRobin(RoundRobin),
 }
 
+/// The targets of one upstream, resolved once per config version, and the picks among them.
 #[derive(Debug)]
 pub struct Balancer {
     name: String,
@@ -43,6 +46,8 @@ pub struct Balancer {
 }
 
 impl Balancer {
+    /// Resolves `targets` (every target of `upstream`) as Kong does; fails on the first one whose
+    /// `target` is not a valid address.
     pub fn new(upstream: &Upstream, targets: Vec<Target>) -> Result<Self, BalancerError> {
         let targets = resolve(targets)?;
         let live: Vec<usize> = (0..targets.len()).filter(|&i| targets[i].weight > 0).collect();

@@ -15,17 +15,27 @@ use base64::Engine as _;
 /// method: the request was refused before one was read).
 #[derive(Debug, Clone, Copy)]
 pub struct AccessEntry<'a> {
+    /// `$remote_addr`: the client's address.
     pub remote_addr: &'a [u8],
+    /// The `Authorization` value, whose Basic credentials give `$remote_user`.
     pub authorization: Option<&'a [u8]>,
     /// nginx's `$time_local`, e.g. `22/Nov/2026:10:38:59 +0000`.
     pub time_local: &'a [u8],
+    /// The request method; empty when no request line was read.
     pub method: &'a [u8],
+    /// The request target as received.
     pub url: &'a [u8],
+    /// The HTTP version after `HTTP/` (`1.1`, `1.0`).
     pub version: &'a [u8],
+    /// `$status`: the status sent to the client.
     pub status: u16,
+    /// `$body_bytes_sent`: the body bytes sent to the client.
     pub body_bytes_sent: u64,
+    /// `$http_referer`: the `Referer` value.
     pub referer: Option<&'a [u8]>,
+    /// `$http_user_agent`: the `User-Agent` value.
     pub user_agent: Option<&'a [u8]>,
+    /// `$kong_request_id`, written as given.
     pub request_id: &'a [u8],
 }
 

@@ -35,11 +35,16 @@ pub struct ClientHeadFilter {
 pub struct Exchange<'a> {
     /// The request was HEAD: no body follows whatever the head says.
     pub head_request: bool,
+    /// The client spoke HTTP/1.0: a body without a length then ends with the connection instead
+    /// of being chunked.
     pub http10_client: bool,
     /// The client connection may stay open (keep-alive asked, not draining, under its limit).
     pub keep_alive: bool,
+    /// Milliseconds the upstream took (`X-Kong-Upstream-Latency`, when enabled).
     pub upstream_latency_ms: i64,
+    /// Milliseconds spent in the gateway (`X-Kong-Proxy-Latency`, when enabled).
     pub proxy_latency_ms: i64,
+    /// The request's id (`X-Kong-Request-Id`, when enabled).
     pub request_id: &'a [u8],
     /// The client asked for a WebSocket: a `101` switches the connection to the upstream's
     /// protocol (`Connection: upgrade` and its `Upgrade`, no framing).
@@ -49,6 +54,7 @@ pub struct Exchange<'a> {
 /// What the filter decided besides the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientHead {
+    /// The whole head, blank line included.
     pub bytes: Vec<u8>,
     /// The body is re-chunked for the client.
     pub chunked: bool,
@@ -61,11 +67,13 @@ pub struct ClientHead {
 pub struct Relayed {
     /// Bytes of the upstream head: its body starts here.
     pub head_length: usize,
+    /// The upstream's status.
     pub status: u16,
     /// Body bytes that follow (0 for a response to HEAD, 204, 304).
     pub body_length: u64,
     /// The upstream connection may serve another request after this response.
     pub reusable: bool,
+    /// The head for the client.
     pub client: ClientHead,
 }
 
@@ -108,6 +116,9 @@ impl ClientHeadFilter {
         }
     }
 
+    /// The client head for the upstream `head`: nginx's status line, the forwardable fields, the
+    /// framing for this client, Connection, Via, Server and Date when the upstream sent none, and
+    /// the enabled Kong headers.
     pub fn build(&self, head: &ResponseHead, exchange: &Exchange<'_>) -> ClientHead {
         let mut out = Vec::with_capacity(head.forwarded.len() + 256);
         match head.status.checked_sub(100).and_then(|i| self.status_lines.get(usize::from(i))) {

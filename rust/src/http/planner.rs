@@ -22,13 +22,16 @@ use crate::router::{Match, RequestInput, Router};
 /// One worker's fast-lane rules.
 #[derive(Debug, Clone)]
 pub struct Planner {
+    /// Reads and checks the client head.
     pub parser: RequestHeadParser,
+    /// Builds the upstream head of a planned head.
     pub rules: UpstreamHeadRules,
 }
 
 /// A head the reader accepted, planned or not.
 #[derive(Debug)]
 pub struct Plan<'a> {
+    /// The head as read.
     pub head: RequestHead<'a>,
     /// The route and the upstream head, when planned.
     pub routed: Option<(Arc<Match>, UpstreamHead)>,

@@ -45,23 +45,30 @@ pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
 pub struct RequestHead<'a> {
     /// Bytes of the head, blank line included: the body (or the next request) starts here.
     pub length: usize,
+    /// The method as received.
     pub method: &'a str,
     /// Origin-form: path and query (an absolute-form target reduced to them).
     pub target: &'a [u8],
+    /// The request line says HTTP/1.0 (else HTTP/1.1).
     pub http10: bool,
     /// llhttp's `should_keep_alive` for a plain head; for another, the proxy asks llhttp.
     pub keep_alive: bool,
     /// Every field kept, values without surrounding whitespace (names with an underscore are
     /// left out unless allowed, as nginx does).
     pub fields: Vec<(&'a [u8], &'a [u8])>,
+    /// The Host value as received, port included; None without Host.
     pub host: Option<&'a [u8]>,
     /// nginx's `$host`: the Host value lower-cased, without its port.
     pub host_name: Vec<u8>,
+    /// The `Content-Length` value, when the head has one.
     pub content_length: Option<u64>,
+    /// `Transfer-Encoding: chunked` (any other coding is refused).
     pub chunked: bool,
     /// `Connection` values joined with ", ".
     pub connection: Option<Vec<u8>>,
+    /// `X-Forwarded-For` values joined with ", ".
     pub x_forwarded_for: Option<Vec<u8>>,
+    /// `Via` values joined with ", ".
     pub via: Option<Vec<u8>>,
     /// `TE` lists `trailers` (passed on, as Kong does for gRPC).
     pub te_trailers: bool,

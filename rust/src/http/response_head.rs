@@ -12,13 +12,16 @@ use super::headers::{content_length, list_tokens, plain_bytes, tokens, trim_ows}
 /// a count bound is what a fixed-size parse needs).
 pub const MAX_HEADERS: usize = 256;
 
+/// An upstream response head as the header filter reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHead {
+    /// The status code.
     pub status: u16,
     /// Bytes of the head, the blank line included: the body (or the next response) starts here.
     pub length: usize,
     /// The headers sent on to the client as received, minus those named in `Connection`.
     pub forwarded: Vec<u8>,
+    /// The `Content-Length` value as received, when there is one.
     pub content_length: Option<Vec<u8>>,
     /// The upstream framed the body with `Transfer-Encoding` (the proxy frames it itself).
     pub chunked: bool,
@@ -27,7 +30,9 @@ pub struct ResponseHead {
     /// `Upgrade` values, joined with ", " (per hop, so not in `forwarded`: the header filter
     /// passes the protocol on when the connection switches to it).
     pub upgrade: Option<Vec<u8>>,
+    /// The upstream sent `Server`: the gateway adds none.
     pub has_server: bool,
+    /// The upstream sent `Date`: the gateway adds none.
     pub has_date: bool,
     /// `Connection` lists `close`: the connection must not be reused.
     pub closes: bool,
@@ -38,16 +43,19 @@ pub struct ResponseHead {
     /// A response to HEAD has no body whatever this says; `plain` tells whether it may take
     /// the fast lane.
     pub body_length: Option<u64>,
+    /// A final head the fast lane may frame without llhttp (see `body_length`).
     pub plain: bool,
     /// llhttp's `should_keep_alive` for a plain head, and no `close`: the connection may be
     /// pooled after the response.
     pub reusable: bool,
 }
 
+/// Why bytes are not a response head the proxy can read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResponseHeadError {
     /// Not an HTTP/1.x response head; the text says what is wrong.
     Invalid(String),
+    /// More than [`MAX_HEADERS`] header fields.
     TooManyHeaders,
 }
 

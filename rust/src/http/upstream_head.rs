@@ -26,37 +26,48 @@ pub struct UpstreamHeadRules {
 /// How the request body is framed upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
+    /// No body.
     None,
+    /// A `Content-Length` of that many bytes.
     Length(u64),
+    /// `Transfer-Encoding: chunked`.
     Chunked,
 }
 
 /// The request fields the head is made of.
 #[derive(Debug, Clone, Copy)]
 pub struct Forwarding<'a> {
+    /// The request method.
     pub method: &'a [u8],
     /// Origin-form: path and query as received.
     pub target: &'a [u8],
+    /// The client spoke HTTP/1.0 (it picks our `Via` token).
     pub http10: bool,
     /// nginx's `$host` from the Host header; None without one.
     pub host_name: Option<&'a [u8]>,
+    /// The client's `X-Forwarded-For` list; the peer is appended to it.
     pub x_forwarded_for: Option<&'a [u8]>,
+    /// The client's `Via` values; ours is appended to them.
     pub via: Option<&'a [u8]>,
+    /// The client's `TE` listed `trailers`: `TE: trailers` goes upstream.
     pub te_trailers: bool,
     /// The client asked to switch to WebSocket (`Upgrade: websocket` with `Connection:
     /// upgrade`): passed on as Kong does, instead of keep-alive.
     pub websocket: bool,
     /// The client's forwardable fields as `Name: value\r\n` lines.
     pub fields: &'a [u8],
+    /// How the body is framed upstream.
     pub framing: Framing,
 }
 
 /// The client connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Downstream<'a> {
+    /// The peer's address (`$remote_addr`).
     pub peer: &'a [u8],
     /// The port the request came in on.
     pub port: &'a [u8],
+    /// The connection is TLS (`X-Forwarded-Proto: https`).
     pub https: bool,
 }
 
@@ -65,10 +76,15 @@ pub struct Downstream<'a> {
 pub struct Trusted<'a> {
     /// The real client address (`real_ip_header`).
     pub remote: Option<&'a [u8]>,
+    /// `X-Forwarded-Proto`.
     pub proto: Option<&'a [u8]>,
+    /// `X-Forwarded-Host`.
     pub host: Option<&'a [u8]>,
+    /// `X-Forwarded-Port`.
     pub port: Option<&'a [u8]>,
+    /// `X-Forwarded-Path`.
     pub path: Option<&'a [u8]>,
+    /// `X-Forwarded-Prefix`.
     pub prefix: Option<&'a [u8]>,
 }
 
@@ -85,11 +101,15 @@ pub struct RouteTarget<'a> {
 /// with the line end of the Host line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamHead {
+    /// From the request line to `Host: `.
     pub before: Vec<u8>,
+    /// From the end of the Host line to the blank line that ends the head.
     pub after: Vec<u8>,
 }
 
 impl UpstreamHeadRules {
+    /// The upstream head of `request` for `route`: `downstream` gives the client's address and
+    /// port, `trusted` what a trusted client supplied, `request_id` goes upstream when enabled.
     pub fn build(
         &self,
         request: &Forwarding<'_>,

@@ -5,9 +5,13 @@ use super::records::{Changes, Record, Records};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// One config as read: its meta values, its records and what changed since the records it
+/// was read against.
 #[derive(Debug, Default)]
 pub struct Config {
+    /// The config version (`meta|version`).
     pub version: u64,
+    /// The config hash (`meta|hash`).
     pub hash: String,
     /// Kong's per-type hashes: routes, services, plugins, upstreams, targets, rest.
     pub hashes: BTreeMap<String, String>,

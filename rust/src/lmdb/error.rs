@@ -4,20 +4,42 @@ use crate::balancer::BalancerError;
 use crate::router::RouterError;
 use std::fmt;
 
+/// Why a config cannot be opened, read or compiled.
 #[derive(Debug)]
 pub enum StoreError {
     /// The environment exists but LMDB cannot open or read it.
-    Lmdb { path: String, message: String },
+    Lmdb {
+        /// The environment's directory.
+        path: String,
+        /// LMDB's reason.
+        message: String,
+    },
     /// No environment at the path, or one that holds no applied config yet.
-    NoConfiguration { path: String },
+    NoConfiguration {
+        /// The environment's directory.
+        path: String,
+    },
     /// The `meta.format` tag is not the one this reader understands.
-    IncompatibleFormat { found: Option<String> },
+    IncompatibleFormat {
+        /// The tag stored; None when there is none.
+        found: Option<String>,
+    },
     /// A stored value that cannot be decoded; `key` names it (`meta|version`, `routes|<id>`).
-    Corrupt { key: String, message: String },
+    Corrupt {
+        /// The value's key.
+        key: String,
+        /// Why it cannot be decoded.
+        message: String,
+    },
     /// A stored route cannot be compiled.
     Router(RouterError),
     /// A stored target of an upstream cannot be balanced to.
-    Balancer { upstream: String, error: BalancerError },
+    Balancer {
+        /// The upstream's name.
+        upstream: String,
+        /// What is wrong with the target.
+        error: BalancerError,
+    },
 }
 
 impl fmt::Display for StoreError {

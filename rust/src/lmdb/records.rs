@@ -17,7 +17,9 @@ use std::sync::Arc;
 /// One stored entity: its id and its JSON exactly as stored.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Record {
+    /// The entity's id, from its key.
     pub id: Box<str>,
+    /// Its JSON, byte for byte as stored.
     pub json: Box<[u8]>,
 }
 
@@ -29,7 +31,9 @@ pub struct Records(BTreeMap<String, Arc<Vec<Arc<Record>>>>);
 /// One type's records added or changed, and the ids of those no longer stored.
 #[derive(Debug, Default)]
 pub struct Diff {
+    /// The records added or changed.
     pub upserted: Vec<Arc<Record>>,
+    /// The ids of the records no longer stored.
     pub removed: Vec<Box<str>>,
 }
 

@@ -8,9 +8,13 @@ use crate::router::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// One config version compiled for serving, with the records a later load compares against.
 pub struct Snapshot {
+    /// The config version.
     pub version: u64,
+    /// The config hash.
     pub hash: String,
+    /// Kong's per-type hashes: routes, services, plugins, upstreams, targets, rest.
     pub hashes: BTreeMap<String, String>,
     /// None: no route or service changed since the previous snapshot, whose router serves.
     pub router: Option<Router>,
@@ -27,8 +31,12 @@ pub struct Snapshot {
 /// What a load derives its snapshot from: the snapshot before it, as far as it still serves.
 #[derive(Clone, Copy)]
 pub struct Previous<'a> {
+    /// The previous snapshot's config version: the writer's delta note must lead from it (and
+    /// `hash`) for a load to read only what the delta names.
     pub version: u64,
+    /// The previous snapshot's config hash.
     pub hash: &'a str,
+    /// Its records: what the new ones are compared with, or patched into.
     pub records: &'a Records,
     /// The router compiled from `records`.
     pub router: &'a Router,

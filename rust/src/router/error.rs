@@ -9,6 +9,7 @@ pub struct RouterError {
     pub route: String,
     /// The route field at fault (`paths`, `hosts`, ...).
     pub field: &'static str,
+    /// What is wrong with the field.
     pub message: String,
 }
 

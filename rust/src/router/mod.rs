@@ -44,6 +44,7 @@ pub use update::Changes;
 /// named in [`Router::header_names`] are looked at.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestInput<'a> {
+    /// The request method as received.
     pub method: &'a str,
     /// `http` or `https`.
     pub scheme: &'a str,
@@ -51,25 +52,35 @@ pub struct RequestInput<'a> {
     pub host: &'a str,
     /// The raw request path, without the query string.
     pub path: &'a str,
+    /// The TLS SNI, for https requests.
     pub sni: Option<&'a str>,
+    /// Request headers as (name, value) pairs.
     pub headers: &'a [(&'a str, &'a str)],
 }
 
 /// The result of a lookup. Immutable and shared between cache hits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Match {
+    /// The matched route's id.
     pub route_id: Arc<str>,
+    /// Its service's id; None for a route without one.
     pub service_id: Option<Arc<str>>,
     /// Escaped, ready for the request line (Kong escapes `upstream_uri` the same way).
     pub upstream_path: String,
+    /// The route's `preserve_host`: the client's Host goes upstream.
     pub preserve_host: bool,
     /// The route's `request_buffering`: the body is read whole before the upstream is sent anything.
     pub request_buffering: bool,
+    /// Set when the route accepts only https and the request came over http: the status to
+    /// redirect with.
     pub https_redirect_status: Option<u16>,
+    /// The request-path prefix `strip_path` removed (sent upstream as `X-Forwarded-Prefix`).
     pub forwarded_prefix: Option<String>,
+    /// Regex path captures (Kong's `uri_captures`); None unless a regex path with groups matched.
     pub captures: Option<Captures>,
 }
 
+/// A config's routes, compiled and ranked; [`Router::find`] matches one request.
 pub struct Router {
     /// In priority order; shared with the routers derived from this one.
     matchers: Vec<Arc<Matcher>>,
@@ -98,6 +109,7 @@ impl Router {
         self.route_count
     }
 
+    /// No route was compiled.
     pub fn is_empty(&self) -> bool {
         self.route_count == 0
     }

@@ -13,10 +13,13 @@ use super::normalize::normalize;
 /// A regex path capture key: group number (0 = whole match) or group name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CaptureKey {
+    /// A numbered group.
     Index(usize),
+    /// A named group.
     Name(Box<str>),
 }
 
+/// The captures of one regex match: each group that took part, by number and by name.
 pub type Captures = Vec<(CaptureKey, String)>;
 
 #[derive(Debug)]

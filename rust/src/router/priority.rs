@@ -20,14 +20,23 @@ use std::cmp::Ordering;
 /// How specific a matcher is. `Ord` puts the matcher to try first first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Priority {
+    /// Criteria categories the route uses (rule 1).
     pub categories: u8,
+    /// Every host is plain, none a wildcard (rule 2).
     pub plain_hosts_only: bool,
+    /// The number of `headers` conditions (rule 3).
     pub header_count: usize,
+    /// The path group is the route's regexes (rule 4).
     pub regex: bool,
+    /// The route's `regex_priority`, for regex paths (rule 5).
     pub regex_priority: i64,
+    /// The prefix length, for prefix paths (rule 6).
     pub prefix_len: usize,
+    /// The route's `created_at` (rule 7).
     pub created_at: i64,
+    /// The route's id, a tie-break (rule 7).
     pub route_id: Box<str>,
+    /// The path group's place in its route, the last tie-break.
     pub group: usize,
 }
 
