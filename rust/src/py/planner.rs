@@ -144,11 +144,23 @@ impl PyRequestPlanner {
     }
 
     /// The head at the start of `data`, None while it is incomplete; raises `RequestRefused`.
-    fn plan(&self, py: Python<'_>, data: &[u8], downstream: &Bound<'_, PyDownstream>) -> PyResult<Option<PyRequestHead>> {
+    fn plan(
+        &self,
+        py: Python<'_>,
+        data: &[u8],
+        downstream: &Bound<'_, PyDownstream>,
+    ) -> PyResult<Option<PyRequestHead>> {
         let downstream = downstream.get();
         let id = request_id::next();
         let router = self.router.as_ref().map(|router| router.get().core());
-        let plan = match self.planner.plan(data, router, &downstream.core(), downstream.sni.as_deref(), downstream.trusted, &id) {
+        let plan = match self.planner.plan(
+            data,
+            router,
+            &downstream.core(),
+            downstream.sni.as_deref(),
+            downstream.trusted,
+            &id,
+        ) {
             Ok(Some(plan)) => plan,
             Ok(None) => return Ok(None),
             Err(refusal) => return Err(RequestRefused::new_err((refusal.status(), refusal.reason()))),
@@ -170,11 +182,19 @@ impl PyRequestPlanner {
             None => bytes(head.method.as_bytes()),
         };
         // the Host value passed the reg-name / IP-literal check: ASCII, so this is its latin-1 text
-        let host_text = PyString::new(py, head.host.map_or("", |h| std::str::from_utf8(h).unwrap_or_default())).unbind();
+        let host_text = PyString::new(
+            py,
+            head.host.map_or("", |h| std::str::from_utf8(h).unwrap_or_default()),
+        )
+        .unbind();
         let (service, preserve_host, upstream_before, upstream_after, forwarded) = match routed {
-            Some((service, preserve_host, upstream)) => {
-                (Some(service), preserve_host, Some(bytes(&upstream.before)), Some(bytes(&upstream.after)), None)
-            }
+            Some((service, preserve_host, upstream)) => (
+                Some(service),
+                preserve_host,
+                Some(bytes(&upstream.before)),
+                Some(bytes(&upstream.after)),
+                None,
+            ),
             None => (None, false, None, None, Some(bytes(&head.forwarded))),
         };
         Ok(Some(PyRequestHead {
@@ -238,7 +258,8 @@ impl PyRequestPlanner {
             fields: optional(py, &head.forwarded).unwrap_or_default(),
             framing,
         };
-        let route = RouteTarget { upstream_path: &found.upstream_path, forwarded_prefix: found.forwarded_prefix.as_deref() };
+        let route =
+            RouteTarget { upstream_path: &found.upstream_path, forwarded_prefix: found.forwarded_prefix.as_deref() };
         let trusted = trusted.as_ref().map_or_else(Trusted::default, |t| Trusted {
             remote: t.0.as_deref(),
             proto: t.1.as_deref(),
@@ -261,7 +282,14 @@ fn optional<'a>(py: Python<'_>, value: &'a Option<Py<PyBytes>>) -> Option<&'a [u
 }
 
 /// `(remote, proto, host, port, path, prefix)` from a trusted client, each None when absent.
-type TrustedValues = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+type TrustedValues = (
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRequestPlanner>()?;
