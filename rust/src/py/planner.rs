@@ -96,6 +96,7 @@ type UpstreamHeadPieces<'py> = (Bound<'py, PyBytes>, Bound<'py, PyBytes>);
 #[pymethods]
 impl PyRequestPlanner {
     #[new]
+    // One argument per Python parameter: the worker's settings, as the stub declares them.
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
