@@ -50,11 +50,19 @@ def parse_text(
         return flatten(doc, extra_plugins=extra_plugins, timestamp=timestamp)
 
 
-def parse_file(path: str, **kw) -> FlatConfig:
+def parse_file(
+    path: str,
+    *,
+    filename: str | None = None,
+    extra_plugins: frozenset[str] = frozenset(),
+    timestamp: int = DEFAULT_TIMESTAMP,
+) -> FlatConfig:
+    """`parse_text` of the file at `path`, named `path` in messages unless `filename` is given."""
     with open(path, "rb") as f:
         text = f.read()
-    kw.setdefault("filename", path)
-    return parse_text(text, **kw)
+    return parse_text(
+        text, filename=path if filename is None else filename, extra_plugins=extra_plugins, timestamp=timestamp
+    )
 
 
 def summary(flat: FlatConfig) -> str:

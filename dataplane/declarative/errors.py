@@ -17,13 +17,16 @@ CODE = 14
 NAME = "invalid declarative configuration"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+# Kong's nested error table: field names, "@entity" and 1-based positions as keys.
+ErrorTree = dict[Any, Any]
+
 
 def singular(noun: str) -> str:
     return noun[:-1] if noun.endswith("s") else noun
 
 
 def _children(entity_type: str) -> tuple[tuple[str, str], ...]:
-    return tuple((name, fk) for name, s in ENTITIES.items() for fk, f in s.foreign if f.reference == entity_type)
+    return tuple((name, fk) for name, s in ENTITIES.items() for fk, ref in s.references if ref == entity_type)
 
 
 _CHILDREN = {entity_type: _children(entity_type) for entity_type in ENTITIES}
@@ -72,11 +75,11 @@ def lua_pretty(value: Any) -> str:
 # ---------------------------------------------------------------- flattening
 
 
-def _sort_key(k: Any) -> tuple:
+def _sort_key(k: Any) -> tuple[Any, ...]:
     return (0, k, "") if isinstance(k, int) else (1, 0, str(k))
 
 
-def _categorize(errs: dict, ns: str, out: list) -> None:
+def _categorize(errs: ErrorTree, ns: str, out: list[Any]) -> None:
     for field in sorted(errs, key=_sort_key):
         err = errs[field]
         path = f"{ns}.{field}" if ns else str(field)
@@ -89,7 +92,7 @@ def _categorize(errs: dict, ns: str, out: list) -> None:
             out.append({"type": "field", "field": path, "message": err})
 
 
-def _add_entity_errors(entity_type: str, entity: Any, err_t: Any, out: list) -> None:
+def _add_entity_errors(entity_type: str, entity: Any, err_t: Any, out: list[Any]) -> None:
     if isinstance(err_t, str):
         err_t = {"@entity": [err_t]}
     if not isinstance(err_t, dict) or not err_t or not isinstance(entity, dict):
@@ -111,7 +114,7 @@ def _add_entity_errors(entity_type: str, entity: Any, err_t: Any, out: list) -> 
                 _add_entity_errors(child_type, item, child_errs[i], out)
     if not err_t:
         return
-    errors: list = []
+    errors: list[Any] = []
     _categorize(err_t, "", errors)
     name, tags = entity.get("name"), entity.get("tags")
     row: dict[str, Any] = {"entity_type": singular(entity_type), "entity": entity, "errors": errors}
@@ -124,8 +127,8 @@ def _add_entity_errors(entity_type: str, entity: Any, err_t: Any, out: list) -> 
     out.append(row)
 
 
-def flatten_errors(doc: dict, fields: dict) -> list[dict]:
-    out: list[dict] = []
+def flatten_errors(doc: dict[str, Any], fields: ErrorTree) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
     for entity_type in sorted(fields):
         section, entities = fields[entity_type], doc.get(entity_type)
         if entity_type not in ENTITIES or not isinstance(section, dict) or not isinstance(entities, list):
@@ -147,7 +150,7 @@ def _label(entity_type: str, entity: Any) -> str:
     return singular(entity_type)
 
 
-def _field_lines(errs: Any, ns: str, prefix: str, lines: list) -> None:
+def _field_lines(errs: Any, ns: str, prefix: str, lines: list[Any]) -> None:
     if isinstance(errs, dict):
         for k in sorted(errs, key=_sort_key):
             if k == "@entity":
@@ -159,7 +162,7 @@ def _field_lines(errs: Any, ns: str, prefix: str, lines: list) -> None:
         lines.append(f"{prefix}: {ns}: {errs}" if ns else f"{prefix}: {errs}")
 
 
-def _entity_lines(entity_type: str, items: Any, section: dict, where: str, lines: list) -> None:
+def _entity_lines(entity_type: str, items: Any, section: ErrorTree, where: str, lines: list[Any]) -> None:
     for i in sorted(k for k in section if isinstance(k, int)):
         entity = items[i - 1] if isinstance(items, list) and i <= len(items) else None
         here = f"{where}{entity_type}[{i}]"
@@ -179,7 +182,7 @@ def _entity_lines(entity_type: str, items: Any, section: dict, where: str, lines
             _field_lines(own, "", f"{_label(entity_type, entity)} ({here})", lines)
 
 
-def render(doc: dict | None, fields: dict) -> str:
+def render(doc: dict[str, Any] | None, fields: ErrorTree) -> str:
     lines: list[str] = []
     for key in sorted(fields, key=str):
         err = fields[key]
@@ -193,7 +196,7 @@ def render(doc: dict | None, fields: dict) -> str:
 class DeclarativeConfigError(Exception):
     """An invalid declarative configuration, with every error found in it."""
 
-    def __init__(self, errors: dict, doc: dict | None = None) -> None:
+    def __init__(self, errors: ErrorTree, doc: dict[str, Any] | None = None) -> None:
         self.errors = errors  # Lua-shaped (int keys)
         self.fields = to_json(errors)
         self.flattened_errors = flatten_errors(doc, errors) if doc is not None else []
@@ -208,7 +211,7 @@ class DeclarativeConfigError(Exception):
     def __str__(self) -> str:
         return self._text
 
-    def to_kong_body(self) -> dict:
+    def to_kong_body(self) -> dict[str, Any]:
         """Kong's body for a rejected POST /config."""
         return {
             "code": CODE,

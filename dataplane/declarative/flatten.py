@@ -10,28 +10,28 @@ import orjson
 from dataplane.schema import BUNDLED_PLUGINS, ENTITIES, fill_defaults, messages as M, validate
 
 from . import ids
-from .errors import DeclarativeConfigError, children_of
+from .errors import DeclarativeConfigError, ErrorTree, children_of
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
 _PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"  # stands in for a dangling reference
 
-FlatConfig = dict[str, list[dict]]
+FlatConfig = dict[str, list[dict[str, Any]]]
 
 
 @dataclass
 class Entry:
     type: str
-    raw: dict  # the input entity without its nested children and _comment/_ignore
-    path: tuple  # where its errors go: ("services", 1, "routes", 2)
+    raw: dict[str, Any]  # the input entity without its nested children and _comment/_ignore
+    path: tuple[Any, ...]  # where its errors go: ("services", 1, "routes", 2)
     parent: Entry | None
     parent_fk: str | None
     id: str | None = None
-    errors: dict = field(default_factory=dict)
+    errors: dict[str, Any] = field(default_factory=dict)
     nested: dict[str, list[Entry]] = field(default_factory=dict)
-    entity: dict | None = None
+    entity: dict[str, Any] | None = None
 
 
-def _add_errors(root: dict, path: tuple, errs: Any) -> None:
+def _add_errors(root: ErrorTree, path: tuple[Any, ...], errs: Any) -> None:
     node = root
     for key in path[:-1]:
         nxt = node.get(key)
@@ -53,7 +53,7 @@ def _entity_error(entry: Entry, msg: str) -> None:
     entry.errors.setdefault("@entity", []).append(msg)
 
 
-def _check_toplevel(doc: dict, errors: dict) -> None:
+def _check_toplevel(doc: dict[str, Any], errors: ErrorTree) -> None:
     version = doc.get("_format_version")
     if version is None:
         errors["_format_version"] = M.REQUIRED
@@ -70,11 +70,11 @@ def _check_toplevel(doc: dict, errors: dict) -> None:
 
 
 class _Flattener:
-    def __init__(self, doc: dict, plugins: frozenset[str], timestamp: float) -> None:
+    def __init__(self, doc: dict[str, Any], plugins: frozenset[str], timestamp: float) -> None:
         self.doc = doc
         self.plugins = plugins
         self.timestamp = timestamp
-        self.errors: dict = {}
+        self.errors: ErrorTree = {}
         self.entries: list[Entry] = []
         self.by_id: dict[str, dict[str, Entry]] = {t: {} for t in ENTITIES}
         self.by_key: dict[str, dict[str, Entry]] = {t: {} for t in ENTITIES}
@@ -82,7 +82,7 @@ class _Flattener:
     # -- pass 1: walk the nesting, assigning ids parents first (as Kong's generate_ids)
 
     def walk(
-        self, entity_type: str, items: Any, prefix: tuple, parent: Entry | None, parent_fk: str | None
+        self, entity_type: str, items: Any, prefix: tuple[Any, ...], parent: Entry | None, parent_fk: str | None
     ) -> list[Entry]:
         if items is None:
             return []
@@ -149,7 +149,7 @@ class _Flattener:
 
     # -- pass 3: references, defaults, validation
 
-    def _resolve(self, e: Entry, data: dict) -> None:
+    def _resolve(self, e: Entry, data: dict[str, Any]) -> None:
         for fname, reference in ENTITIES[e.type].references:
             value = e.raw.get(fname)
             if e.parent is not None:
@@ -207,7 +207,7 @@ class _Flattener:
             for fname, f in schema.fields:
                 if not f.unique or fname == schema.endpoint_key:
                     continue
-                seen: set = set()
+                seen: set[Any] = set()
                 for e in self.entries:
                     value = e.entity.get(fname) if e.type == entity_type and e.entity else None
                     if value is None or not isinstance(value, (str, int, float)):
@@ -231,6 +231,7 @@ class _Flattener:
             raise DeclarativeConfigError(self.errors, self.doc)
         flat: FlatConfig = {t: [] for t in ENTITIES}
         for e in self.entries:
+            assert e.entity is not None  # every entry went through process()
             flat[e.type].append(e.entity)
         return flat
 
@@ -239,5 +240,5 @@ def _uniqueness(entity_type: str, key: str, value: Any) -> str:
     return f"uniqueness violation: '{entity_type}' entity with {key} set to '{value}' already declared"
 
 
-def flatten(doc: dict, *, extra_plugins: frozenset[str] = frozenset(), timestamp: float) -> FlatConfig:
+def flatten(doc: dict[str, Any], *, extra_plugins: frozenset[str] = frozenset(), timestamp: float) -> FlatConfig:
     return _Flattener(doc, BUNDLED_PLUGINS | extra_plugins, timestamp).run()

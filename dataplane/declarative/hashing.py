@@ -94,13 +94,13 @@ def _md5(value: Any) -> str:
     return hashlib.md5(to_sorted_string(value)).hexdigest()
 
 
-def _section(entities: list[dict]) -> list[dict] | None:
+def _section(entities: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
     if not entities:
         return None  # Kong's export has no key for an empty type
     return sorted(entities, key=lambda e: str(e.get("id")))
 
 
-def config_hash(flat: dict[str, list[dict]]) -> tuple[str, dict[str, str]]:
+def config_hash(flat: dict[str, list[dict[str, Any]]]) -> tuple[str, dict[str, str]]:
     """(config hash, per-type hashes: routes, services, plugins, upstreams, targets, rest)."""
     hashes: dict[str, str] = {}
     for name in HASHED_TYPES:

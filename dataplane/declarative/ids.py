@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from functools import cache
+from typing import Any
 
 from dataplane.schema import EntitySchema
 
@@ -29,12 +30,14 @@ def entity_uuid(entity_type: str, key: str) -> str:
 def _ref_text(value: object) -> str | None:
     if isinstance(value, str):
         return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return value["id"]
+    if isinstance(value, dict):
+        ref = value.get("id")
+        if isinstance(ref, str):
+            return ref
     return None
 
 
-def kong_key(schema: EntitySchema, raw: dict, parent_id: str | None, parent_fk: str | None) -> str | None:
+def kong_key(schema: EntitySchema, raw: dict[str, Any], parent_id: str | None, parent_fk: str | None) -> str | None:
     """The key Kong feeds to uuid5, or None where Kong would use a random uuid."""
     fields = schema.fields_by_name
     if schema.cache_key:
@@ -56,8 +59,10 @@ def kong_key(schema: EntitySchema, raw: dict, parent_id: str | None, parent_fk: 
             # an explicit null adds nothing, as in Kong
         return ":".join(parts)
     key = schema.endpoint_key
-    if key and fields[key].unique and isinstance(raw.get(key), str):
-        return raw[key]
+    if key and fields[key].unique:
+        value = raw.get(key)
+        if isinstance(value, str):
+            return value
     return None
 
 

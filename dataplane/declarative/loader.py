@@ -18,7 +18,7 @@ def _yaml_error(e: yaml.YAMLError, filename: str) -> DeclarativeConfigError:
     return DeclarativeConfigError.parse_failure(where + problem)
 
 
-def load(text: str | bytes, filename: str) -> dict:
+def load(text: str | bytes, filename: str) -> dict[str, Any]:
     if filename.endswith(".json"):
         try:
             data = orjson.loads(text)
@@ -35,7 +35,7 @@ def load(text: str | bytes, filename: str) -> dict:
     return _check_object(data if done else plain(data))
 
 
-def _check_object(data: Any) -> dict:
+def _check_object(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DeclarativeConfigError.parse_failure("expected an object")
     return data

@@ -5,6 +5,7 @@ route paths that are not plain prefixes become `~` regexes."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from dataplane.schema.netaddr import normalize_path
 
@@ -14,7 +15,7 @@ _REGEX_META = {0x2E: r"\.", 0x5E: r"\^", 0x2D: r"\-", 0x7B: r"\{", 0x7D: r"\}", 
 OLD_VERSIONS = ("1.1", "2.1")
 
 
-def _decode(m: re.Match) -> str:
+def _decode(m: re.Match[str]) -> str:
     num = int(m.group(1), 16)
     if num in _RESERVED:
         return m.group(0).upper()
@@ -38,7 +39,7 @@ def _migrate_routes(routes: object) -> None:
             route["paths"] = [migrate_path(p) if isinstance(p, str) else p for p in paths]
 
 
-def migrate(doc: dict) -> None:
+def migrate(doc: dict[str, Any]) -> None:
     """Migrate `doc` in place when its _format_version is 1.1 or 2.1."""
     if doc.get("_format_version") not in OLD_VERSIONS:
         return

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from dataplane.schema import BUNDLED_PLUGINS, ENTITIES, is_uuid, messages as M, validate
 
-from .errors import DeclarativeConfigError
+from .errors import DeclarativeConfigError, ErrorTree
 from .gcpause import gc_paused
 
 
@@ -41,13 +41,13 @@ class StoredConfig(Protocol):
     """Key lookups into the stored config a delta applies to (dataplane.lmdb_cache.index)."""
 
     def has(self, entity_type: str, entity_id: str) -> bool: ...
-    def get(self, entity_type: str, entity_id: str) -> dict | None: ...
+    def get(self, entity_type: str, entity_id: str) -> dict[str, Any] | None: ...
     def referrers(self, entity_type: str, entity_id: str) -> list[tuple[str, str]]: ...
     def unique_owner(self, entity_type: str, field: str, value: Any) -> str | None: ...
 
 
 def validate_delta(
-    upserts: Mapping[str, list],
+    upserts: Mapping[str, list[Any]],
     deletes: Mapping[str, list[str]],
     stored: StoredConfig,
     extra_plugins: frozenset[str] = frozenset(),
@@ -59,7 +59,7 @@ def validate_delta(
     stored entities that point at a deleted one and are neither deleted nor replaced by the
     delta are dangling references. Positions index the upserts of a type; referrers outside
     the delta are reported after them."""
-    errors: dict = {}
+    errors: ErrorTree = {}
     plugins = BUNDLED_PLUGINS | extra_plugins
     for entity_type in {*upserts, *deletes} - ENTITIES.keys():
         errors[entity_type] = M.UNKNOWN
@@ -98,11 +98,11 @@ def validate_delta(
 
 def _check_stored_unique(
     entity_type: str,
-    items: list,
+    items: list[Any],
     upserted: Mapping[str, set[str]],
     deleted: Mapping[str, set[str]],
     stored: StoredConfig,
-    errors: dict,
+    errors: ErrorTree,
 ) -> None:
     """Unique values of upserts against the stored entities the delta keeps as they are."""
     for name, field in ENTITIES[entity_type].fields:
@@ -125,7 +125,7 @@ def _check_stored_unique(
 def _validate_flat(
     flat: Mapping[str, Any], changed: Mapping[str, Collection[str]] | None, extra_plugins: frozenset[str]
 ) -> None:
-    errors: dict = {}
+    errors: ErrorTree = {}
     if not isinstance(flat, Mapping):
         raise DeclarativeConfigError({"error": "expected an object of entity lists"})
     plugins = BUNDLED_PLUGINS | extra_plugins
@@ -157,7 +157,7 @@ def _validate_flat(
         raise DeclarativeConfigError(errors, dict(flat))
 
 
-def _check_ids(entity_type: str, items: list, errors: dict) -> set[str]:
+def _check_ids(entity_type: str, items: list[Any], errors: ErrorTree) -> set[str]:
     seen: set[str] = set()
     for position, entity in enumerate(items, start=1):
         if not isinstance(entity, dict):
@@ -174,7 +174,7 @@ def _check_ids(entity_type: str, items: list, errors: dict) -> set[str]:
 
 
 def _check_references(
-    entity_type: str, position: int, entity: dict, exists: Callable[[str, str], bool], errors: dict
+    entity_type: str, position: int, entity: dict[str, Any], exists: Callable[[str, str], bool], errors: ErrorTree
 ) -> None:
     for name, reference in ENTITIES[entity_type].references:
         value = entity.get(name)
@@ -192,11 +192,11 @@ def _check_references(
             )
 
 
-def _check_unique_fields(entity_type: str, items: list, errors: dict) -> None:
+def _check_unique_fields(entity_type: str, items: list[Any], errors: ErrorTree) -> None:
     for name, field in ENTITIES[entity_type].fields:
         if not field.unique:
             continue
-        seen: set = set()
+        seen: set[Any] = set()
         for position, entity in enumerate(items, start=1):
             value = entity.get(name) if isinstance(entity, dict) else None
             if value is None or not isinstance(value, (str, int, float)):
@@ -206,7 +206,7 @@ def _check_unique_fields(entity_type: str, items: list, errors: dict) -> None:
             seen.add(value)
 
 
-def _merge(errors: dict, entity_type: str, position: int, errs: Any) -> None:
+def _merge(errors: ErrorTree, entity_type: str, position: int, errs: Any) -> None:
     """Add errors for one entity; several checks may report on the same one."""
     section = errors.setdefault(entity_type, {})
     if not isinstance(section, dict):

@@ -74,7 +74,7 @@ def _build(loader: Any, node: Any) -> Any:
         return [_build(loader, child) for child in node.value]
     if kind is not MappingNode or node.tag != _MAP:
         raise _Unusual
-    out: dict = {}
+    out: dict[str, Any] = {}
     all_str = True
     for key_node, value_node in node.value:
         if key_node.__class__ is not ScalarNode:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from . import messages as M
 from .checks import (
@@ -41,7 +41,7 @@ def is_nonempty(value: Any) -> bool:
     return not (value is None or value is MISSING or value == "" or (isinstance(value, (list, dict)) and not value))
 
 
-def is_uuid(value: Any) -> bool:
+def is_uuid(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and len(value) == 36 and bool(_UUID_RE.match(value))
 
 
