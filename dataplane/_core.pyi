@@ -5,6 +5,34 @@ back into Python.
 """
 
 from collections.abc import Iterator
+from typing import Self, final
+
+# Checked against the built module by `make stubtest`: a name missing on either side fails it.
+# Constructors are `__new__`, the method the native classes define; none can be subclassed.
+__all__ = [
+    "Balancer",
+    "ChunkedBodyError",
+    "ChunkedDecoder",
+    "ClientHeadFilter",
+    "CoreError",
+    "Downstream",
+    "HttpHeadError",
+    "RequestFields",
+    "RequestHead",
+    "RequestPlanner",
+    "RequestRefused",
+    "ResponseHead",
+    "RouteMatch",
+    "Router",
+    "RouterError",
+    "Snapshot",
+    "Store",
+    "StoreError",
+    "format_access_line",
+    "new_request_id",
+    "parse_response_head",
+    "seed_request_ids",
+]
 
 class CoreError(Exception):
     """Base class of every error raised by the native core."""
@@ -22,6 +50,7 @@ class ChunkedBodyError(CoreError, ValueError):
     """A malformed chunked body; the message says what is wrong ("invalid chunk size",
     "chunk data not followed by CRLF", "forbidden trailer field Content-Length", ...)."""
 
+@final
 class RouteMatch:
     """The result of one router lookup. Immutable."""
 
@@ -40,6 +69,7 @@ class RouteMatch:
     captures: dict[str | int, str] | None
     """Regex path captures, numbered (int keys, 0 = whole match) and named (str keys)."""
 
+@final
 class Router:
     """Routes compiled once per config version; `find` is one call per request."""
 
@@ -61,6 +91,7 @@ class Router:
         the raw request path without the query string, `scheme` "http" or "https"."""
     def __len__(self) -> int: ...
 
+@final
 class Balancer:
     """Spreads requests for one upstream over its targets."""
 
@@ -73,6 +104,7 @@ class Balancer:
     def targets(self) -> list[tuple[str, int, int]]:
         """Every target as (host, port, weight), weight-0 targets included."""
 
+@final
 class Snapshot:
     """One config version read from LMDB in one read transaction, compiled."""
 
@@ -92,10 +124,11 @@ class Snapshot:
         JSON of the entities added or changed, and the ids of those removed (both empty when
         the type did not change). None when loaded without `previous`: everything is new."""
 
+@final
 class Store:
     """Read-only handle on the LMDB environment written by `dataplane.lmdb_cache`."""
 
-    def __init__(self, path: str) -> None: ...
+    def __new__(cls, path: str) -> Self: ...
     def meta(self) -> tuple[int, str] | None:
         """(version, hash) of the committed config, or None when none is stored."""
     def load(self, cache_size: int = 4096, previous: Snapshot | None = None) -> Snapshot:
@@ -107,6 +140,7 @@ class Store:
         service changed; its balancers are reused except those of the upstreams that changed
         or whose targets did. `Snapshot.changed` tells what changed."""
 
+@final
 class ResponseHead:
     """An upstream response head sorted for the header filter. Immutable; the parsed head stays
     native and each field is converted when read."""
@@ -143,6 +177,7 @@ def parse_response_head(data: bytes) -> ResponseHead | None:
     `HttpHeadError` for what is not an HTTP/1.x response head or has more than 256 fields.
     A head that is not `plain` is only extracted: llhttp decides its validity and framing."""
 
+@final
 class ChunkedDecoder:
     """One chunked message body (RFC 9112 section 7.1), decoded as its bytes arrive, split
     anywhere. Strict: what it accepts, llhttp in strict mode accepts and frames the same way
@@ -151,7 +186,7 @@ class ChunkedDecoder:
     none of Content-Length, Transfer-Encoding, Host, Connection, Proxy-Connection, Keep-Alive,
     Upgrade, TE, Trailer)."""
 
-    def __init__(self, max_line: int = 4096, max_trailers: int = 16384) -> None:
+    def __new__(cls, max_line: int = 4096, max_trailers: int = 16384) -> Self:
         """`max_line`: most bytes of a chunk-size line, extensions included, CRLF not;
         `max_trailers`: most bytes of the trailer field lines, their CRLFs included, the final
         CRLF not. Nothing else is buffered."""
@@ -166,28 +201,51 @@ class ChunkedDecoder:
     trailers: list[tuple[bytes, bytes]]
     """The trailer fields, names as received, values trimmed; empty until `done`."""
 
+@final
 class ClientHeadFilter:
     """The header filter's default work (Kong's): the head sent to the client for an upstream
     head. What is fixed for a worker is given once."""
 
-    def __init__(self, status_lines: list[bytes], via: bytes | None, server_line: bytes | None,
-                 upstream_latency: bool, proxy_latency: bool, request_id: bool) -> None:
+    def __new__(
+        cls,
+        status_lines: list[bytes],
+        via: bytes | None,
+        server_line: bytes | None,
+        upstream_latency: bool,
+        proxy_latency: bool,
+        request_id: bool,
+    ) -> Self:
         """`status_lines`: `HTTP/1.1 <code> <reason>\r\n` for codes 100-999 in order; `via`: the
         token this gateway appends to Via, None when Via is off; `server_line`: the whole
         `Server: ...\r\n` line added when the upstream sent none, None when off; the flags turn
         on X-Kong-Upstream-Latency, X-Kong-Proxy-Latency and X-Kong-Request-Id."""
     def date_line(self) -> bytes:
         """`Date: <IMF-fixdate>\r\n` for the current second (formatted once a second)."""
-    def relay(self, data: bytes, head_request: bool, http10_client: bool, keep_alive: bool,
-              upstream_latency_ms: int, proxy_latency_ms: int,
-              request_id: bytes) -> tuple[int, int, int, bool, bytes, bool, bool] | None:
+    def relay(
+        self,
+        data: bytes,
+        head_request: bool,
+        http10_client: bool,
+        keep_alive: bool,
+        upstream_latency_ms: int,
+        proxy_latency_ms: int,
+        request_id: bytes,
+    ) -> tuple[int, int, int, bool, bytes, bool, bool] | None:
         """The fast lane's response side in one call: when the upstream head at the start of
         `data` is whole, `plain` and has a `body_length`, `(head length, status, body length
         (0 for HEAD), reusable, client head, chunked, keep_alive)` with the client head as
         `build` makes it; otherwise None and the general lane reads the response."""
-    def build(self, head: ResponseHead, head_request: bool, http10_client: bool, keep_alive: bool,
-              upstream_latency_ms: int, proxy_latency_ms: int, request_id: bytes,
-              upgrade: bool) -> tuple[bytes, bool, bool]:
+    def build(
+        self,
+        head: ResponseHead,
+        head_request: bool,
+        http10_client: bool,
+        keep_alive: bool,
+        upstream_latency_ms: int,
+        proxy_latency_ms: int,
+        request_id: bytes,
+        upgrade: bool,
+    ) -> tuple[bytes, bool, bool]:
         """`(head, chunked, keep_alive)`: nginx's status line, the upstream's forwardable fields,
         the framing for this client (Content-Length as received; else nothing for HEAD, 204 and
         304; else chunked for HTTP/1.1; else close-delimited, which ends keep-alive),
@@ -200,16 +258,18 @@ class RequestRefused(CoreError):
     """A client request head that cannot be read: `args` are `(status, reason)`, the status
     Kong answers it with (400, or 414 and 431 for a head growing past the limits)."""
 
+@final
 class Downstream:
     """One client connection, made once when it opens."""
 
-    def __init__(self, peer: bytes, port: bytes, https: bool, sni: str | None, trusted: bool) -> None:
+    def __new__(cls, peer: bytes, port: bytes, https: bool, sni: str | None, trusted: bool) -> Self:
         """`peer`: the client's address; `port`: the local port the request came in on;
         `trusted`: the peer is in `trusted_ips` (its X-Forwarded-* headers count)."""
     https: bool
     sni: str | None
     trusted: bool
 
+@final
 class RequestHead:
     """One client request head as `RequestPlanner.plan` read it. Immutable."""
 
@@ -263,15 +323,25 @@ class RequestHead:
     upstream_after: bytes | None
     """Planned: the upstream request head is `upstream_before + <Host value> + upstream_after`."""
 
+@final
 class RequestPlanner:
     """The proxy's request side: one call reads a client head and, when it is plain and
     routable, routes it and builds the upstream request head (Kong's access-phase default).
     Also builds the upstream head of an unplanned head, so every request shares one
     implementation."""
 
-    def __init__(self, request_line: int, header_line: int, head: int, body: int, dropped: list[bytes],
-                 underscores: bool, inbound_via: tuple[bytes, bytes], server_name: bytes,
-                 request_id_upstream: bool) -> None:
+    def __new__(
+        cls,
+        request_line: int,
+        header_line: int,
+        head: int,
+        body: int,
+        dropped: list[bytes],
+        underscores: bool,
+        inbound_via: tuple[bytes, bytes],
+        server_name: bytes,
+        request_id_upstream: bool,
+    ) -> Self:
         """Limits in bytes (`body` is client_max_body_size, 0 for none); `dropped`: the header
         names never forwarded (the proxy's table in `dataplane.proxy.forwarding`);
         `underscores`: nginx's underscores_in_headers (off: names with `_` are left out);
@@ -288,14 +358,19 @@ class RequestPlanner:
         planner routes, it is plain and not refused, the connection is not trusted, a route
         matched, it has a service known here, does not redirect to https and buffers request
         bodies (`request_buffering`, so a planned request's body is always read whole first)."""
-    def upstream_head(self, head: RequestHead, route: RouteMatch, downstream: Downstream,
-                      trusted: tuple[bytes | None, bytes | None, bytes | None, bytes | None, bytes | None,
-                                     bytes | None] | None,
-                      request_id: bytes) -> tuple[bytes, bytes]:
+    def upstream_head(
+        self,
+        head: RequestHead,
+        route: RouteMatch,
+        downstream: Downstream,
+        trusted: tuple[bytes | None, bytes | None, bytes | None, bytes | None, bytes | None, bytes | None] | None,
+        request_id: bytes,
+    ) -> tuple[bytes, bytes]:
         """`(before, after)`: the upstream request head of an unplanned `head` around the Host
         value, for the route's path and prefix; `trusted`: `(remote, proto, host, port, path,
         prefix)` a trusted client supplied (real IP and X-Forwarded-*), each None when absent."""
 
+@final
 class RequestFields:
     """The header fields of a request head: iterating gives `(name, value)` pairs
     in order of arrival (names as received, values trimmed); lookups ignore case."""
@@ -306,3 +381,27 @@ class RequestFields:
         """Every value of the field `name`, joined with ", "."""
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]: ...
     def __len__(self) -> int: ...
+
+def format_access_line(
+    remote_addr: str,
+    authorization: bytes | None,
+    referer: bytes | None,
+    user_agent: bytes | None,
+    time_local: bytes,
+    method: bytes,
+    url: bytes,
+    version: bytes,
+    status: int,
+    body_bytes_sent: int,
+    request_id: bytes,
+) -> bytes:
+    """One access log line in Kong's `kong_log_format`, newline included: nginx's escaping, `-`
+    for an empty value, `$remote_user` from Basic `authorization`, `-` as the request line
+    when `method` is empty (a request refused before one was read)."""
+
+def new_request_id() -> bytes:
+    """A new request id (Kong's `$kong_request_id`): 32 hex digits, as ASCII bytes."""
+
+def seed_request_ids(prefix: int) -> None:
+    """Starts this process's request id sequence under `prefix`, the ids' high 64 bits (drawn
+    at random by the caller, again in each forked worker)."""

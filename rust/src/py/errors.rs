@@ -3,27 +3,34 @@
 use pyo3::create_exception;
 use pyo3::prelude::*;
 
+// Each type's module is the one Python imports it from, so that tracebacks and pickling name
+// `dataplane._core` (a bare `_core` is not importable).
 create_exception!(
-    _core,
+    dataplane._core,
     CoreError,
     pyo3::exceptions::PyException,
     "Base class of every error raised by the native core."
 );
-create_exception!(_core, RouterError, CoreError, "A route cannot be compiled.");
 create_exception!(
-    _core,
+    dataplane._core,
+    RouterError,
+    CoreError,
+    "A route cannot be compiled."
+);
+create_exception!(
+    dataplane._core,
     StoreError,
     CoreError,
     "The LMDB environment cannot be opened or read."
 );
 create_exception!(
-    _core,
+    dataplane._core,
     HttpHeadError,
     CoreError,
     "An HTTP head that cannot be parsed."
 );
 create_exception!(
-    _core,
+    dataplane._core,
     RequestRefused,
     CoreError,
     "A client request head refused: args are (status, reason), the status Kong answers it with."
