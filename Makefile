@@ -29,6 +29,21 @@ test: build test-rust test-python
 test-rust:
 	cargo test --quiet
 
+.PHONY: lint-rust stubtest
+
+# Formatting (the crate, and fuzz/ in its own workspace) and clippy with and without the pyo3
+# binding, every warning an error.
+lint-rust:
+	cargo fmt --check
+	cargo fmt --check --manifest-path fuzz/Cargo.toml
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --all-features -- -D warnings
+
+# dataplane/_core.pyi against the module just built: a name, signature or default on one side
+# only fails.
+stubtest: build
+	$(PY) -m mypy.stubtest dataplane._core
+
 test-python: build
 	$(VENV)/bin/pytest -q
 
