@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # gantry/2 added the `refs` and `unique` indexes: a gantry/1 cache lacks them and is wiped.
 FORMAT = b"gantry/2"
-# Shared with the Rust reader (rust/src/store/layout.rs); both must agree.
+# Shared with the Rust reader (rust/src/lmdb/layout.rs); both must agree.
 MAX_DBS = 4
 MAX_READERS = 256
 # meta key naming the entities the last delta wrote or deleted, and the (version, hash) it was
