@@ -343,7 +343,7 @@ class Client(_Namespace):
         return found
 
 
-class SharedContext(dict):  # type: ignore[type-arg]
+class SharedContext(dict[str, Any]):
     """``kong.ctx.shared``: a dict shared by every plugin of the request, with kong-pdk's
     ``get``/``set``."""
 

@@ -20,7 +20,7 @@ from dataplane.pdk import headers as fields
 from dataplane.proxy import errors
 from dataplane.proxy.response import STATUS_LINES
 
-from .plan import Configured, Slot
+from .plan import Configured, PluginPlans, Slot
 
 if TYPE_CHECKING:
     from dataplane._core import RouteMatch
@@ -41,7 +41,7 @@ _GATEWAY_FIELDS = frozenset((b"content-length", b"transfer-encoding", b"connecti
 
 class RequestPlugins:
     __slots__ = (
-        "exchange", "runtime", "slots", "route_id", "service_id", "match", "collected", "kong", "lua_kong",
+        "exchange", "runtime", "plans", "slots", "route_id", "service_id", "match", "collected", "kong", "lua_kong",
         "plugin_ctx", "consumer", "credential", "upstream_ops", "upstream_changes", "response_ops", "status",
         "exit", "source", "current", "serialize_values", "response_head", "header_filtered", "phase", "upstream_host",
         "failed",
@@ -50,6 +50,10 @@ class RequestPlugins:
     def __init__(self, exchange: Exchange, runtime: Runtime) -> None:
         self.exchange = exchange
         self.runtime = runtime
+        plans = runtime.plugin_plans
+        if plans is None:
+            raise ValueError("no plugin runs on this configuration version")
+        self.plans: PluginPlans = plans
         self.slots: tuple[Slot, ...] = ()
         self.route_id: str | None = None
         self.service_id: str | None = None
@@ -79,7 +83,7 @@ class RequestPlugins:
     def rewrite(self) -> bool:
         """Global plugins, before routing. True when one ended the request."""
         self.phase = "rewrite"
-        for slot in self.runtime.plugin_plans.global_slots:
+        for slot in self.plans.global_slots:
             configured = slot.configs[(None, None, None)]
             if "rewrite" in configured.spec.phases and self._run(configured, "rewrite"):
                 return True
@@ -90,7 +94,7 @@ class RequestPlugins:
         self.match = match
         if match is not None:
             self.route_id, self.service_id = match.route_id, match.service_id
-        self.slots = self.runtime.plugin_plans.for_route(self.route_id, self.service_id)
+        self.slots = self.plans.for_route(self.route_id, self.service_id)
 
     def access(self) -> bool:
         """Resolve each plugin's config (with the consumer known so far) and run its access

@@ -146,7 +146,10 @@ class DnsCache:
             except (dns.exception.DNSException, OSError) as err:
                 entry = _Entry([], self.error_ttl, 0.0, ResolverError(f"dns server error: {err}"))
                 break
-            ttl = self.valid_ttl if self.valid_ttl is not None else float(answer.rrset.ttl)
+            rrset = answer.rrset
+            if rrset is None:  # resolve() raises NoAnswer for that unless told not to
+                continue
+            ttl = self.valid_ttl if self.valid_ttl is not None else float(rrset.ttl)
             entry = _Entry([record.address for record in answer], ttl, self.stale_ttl)
             break
         if entry is None:

@@ -40,6 +40,9 @@ from .tunnel import Tunnel
 from .upstream import UpstreamConnection
 
 if TYPE_CHECKING:
+    from .pool import PoolKey
+
+if TYPE_CHECKING:
     from dataplane._core import RequestHead, ResponseHead, RouteMatch
 
     from .contracts import ClientConnection
@@ -89,6 +92,10 @@ class _NoHead:
     preserve_host = False
     upstream_before = None
     upstream_after = None
+    host = None
+    host_name = b""
+    host_text = ""
+    expect_continue = False
 
 
 NO_HEAD = _NoHead()
@@ -160,11 +167,13 @@ class Exchange:
         self.websocket = head.websocket  # a WebSocket handshake, passed on to the upstream
         self.request_id = head.request_id
         self.plugins: RequestPlugins | None = None
-        self.service: ServiceTarget | None = head.service
+        # the planner hands back the ServiceTarget Runtime gave it, typed object in the stub
+        self.service: ServiceTarget | None = head.service  # type: ignore[assignment]
         self.preserve_host = head.preserve_host
         before = head.upstream_before
         # The upstream request head as pieces, joined once per connect (Host goes at HOST_AT).
-        self.head_parts: list[bytes] = [before, b"", head.upstream_after] if before is not None else []
+        # upstream_before and upstream_after are set together
+        self.head_parts: list[bytes] = [before, b"", head.upstream_after] if before is not None else []  # type: ignore[list-item]
         # request_buffering: a planned head's route buffers (the planner plans no other), an
         # unplanned one's is known after routing
         self.buffering = before is not None
@@ -180,7 +189,7 @@ class Exchange:
         self.reused = False
         self.tries = 0
         self.stale_retried = False
-        self.connecting: asyncio.Task | None = None
+        self.connecting: asyncio.Task[None] | None = None
         self.proxied = False
         self.t_balancer = 0.0
         self.remote_addr = conn.peer
@@ -214,11 +223,14 @@ class Exchange:
             self.proceed()
             return
         runtime = self.state.runtime
-        if runtime is not None and runtime.plugin_plans is not None:
+        if runtime is None:  # no config yet: no route, no plugin
+            self.exit(404, errors.NO_ROUTE)
+            return
+        if runtime.plugin_plans is not None:
             self.plugins = RequestPlugins(self, runtime)
             if self.rewrite():
                 return
-        match = self.route(runtime) if runtime is not None else None
+        match = self.route(runtime)
         if self.plugins is not None:
             self.plugins.routed(match)
         if match is None:
@@ -254,7 +266,7 @@ class Exchange:
         plugins run here. They may change what goes upstream or end the request with a
         response (True then). Default: nothing; the request goes to the router as received."""
         plugins = self.plugins
-        if plugins is not None and plugins.runtime.plugin_plans.global_slots and plugins.rewrite():
+        if plugins is not None and plugins.plans.global_slots and plugins.rewrite():
             self.plugin_exit()
             return True
         return False
@@ -285,7 +297,7 @@ class Exchange:
     # ------------------------------------------------------------------------------------------
     # access
 
-    def access(self, runtime: Runtime, match) -> None:
+    def access(self, runtime: Runtime, match: RouteMatch) -> None:
         """access: runs after a route matched. Plugins authenticate, authorise, limit, and may
         rewrite what goes upstream or end the request with a response. Default (Kong's runloop):
         the https-only check, then the upstream request head: path from the router, query as
@@ -335,7 +347,9 @@ class Exchange:
             self.plugin_exit()
             return
 
-        before, after = state.planner.upstream_head(self.head, match, conn.downstream, trusted, self.request_id)
+        # A request refused before its head (NO_HEAD) was answered in run(): this head is real.
+        request_head: RequestHead = self.head  # type: ignore[assignment]
+        before, after = state.planner.upstream_head(request_head, match, conn.downstream, trusted, self.request_id)
         if plugins is not None and (plugins.upstream_ops or plugins.upstream_changes):
             before, after = rewrite_upstream_head(before, after, plugins)
         self.head_parts = [before, b"", after]
@@ -351,7 +365,7 @@ class Exchange:
         target or the retry callback. Default: the upstream's balancer when the service host
         names an upstream, else the service host; names resolved through the DNS cache; then an
         idle pooled connection, or a new one (the only step that needs a task)."""
-        service = self.service
+        service: ServiceTarget = self.service  # type: ignore[assignment]  # set by access() or the planner
         if service.balancer is not None:
             picked = service.balancer.pick()
             if picked is None:
@@ -372,20 +386,22 @@ class Exchange:
         if self.plugins is not None and self.plugins.upstream_host is not None:
             host_line = self.plugins.upstream_host
         self.proxied = True
-        address = host
-        if not literal:
+        if literal:
+            address = host
+        else:
             try:
-                address = self.state.dns.cached(host)
+                resolved = self.state.dns.cached(host)
             except (NameNotFound, ResolverError) as err:
                 self.dns_failed(host, err)
                 return
-            if address is None:
+            if resolved is None:
                 self.connecting = asyncio.ensure_future(self.resolve_and_connect(host, port, host_line))
                 return
+            address = resolved
         self.connect(address, port, host_line)
 
     def connect(self, address: str, port: int, host_line: bytes) -> None:
-        service = self.service
+        service: ServiceTarget = self.service  # type: ignore[assignment]  # the balancer ran
         sni = None
         if service.tls:
             sni = nginx_host(host_line, b"").decode("latin-1").strip("[]") or None
@@ -419,9 +435,9 @@ class Exchange:
         else:
             self.exit(500, str(err))
 
-    async def open(self, key: tuple) -> None:
+    async def open(self, key: PoolKey) -> None:
         """Open a new upstream connection; on failure, retry with the balancer's next pick."""
-        service = self.service
+        service: ServiceTarget = self.service  # type: ignore[assignment]  # the balancer ran
         address, port, _, sni = key
         loop = self.conn.loop
         try:
@@ -458,7 +474,7 @@ class Exchange:
             err,
             self.request_id.decode(),
         )
-        if self.tries <= self.service.retries:
+        if self.tries <= self.service.retries:  # type: ignore[union-attr]  # the balancer ran
             self.balancer()
         else:
             self.error_page(status)
@@ -466,7 +482,7 @@ class Exchange:
     def send(self, upstream: UpstreamConnection, reused: bool, now: float) -> None:
         """Write the request head and whatever body is already here; the rest streams from
         ``on_request_body``."""
-        service = self.service
+        service: ServiceTarget = self.service  # type: ignore[assignment]  # the balancer ran
         self.upstream = upstream
         self.reused = reused
         buffered = self.buffered
@@ -500,8 +516,9 @@ class Exchange:
     def write_spilled(self) -> None:
         """Write the spilled body upstream while the upstream takes it; ``on_upstream_congested``
         resumes it."""
-        upstream = self.upstream
-        buffered = self.buffered
+        # both are set while a spilled body is being sent (body_sent >= 0)
+        upstream: UpstreamConnection = self.upstream  # type: ignore[assignment]
+        buffered: BufferedBody = self.buffered  # type: ignore[assignment]
         offset = self.body_sent
         while not upstream.write_paused:
             try:
@@ -598,7 +615,7 @@ class Exchange:
         if self.finished:
             return
         state = self.state
-        now = self.upstream.last_io  # the time of the read that brought the head
+        now = self.upstream.last_io  # type: ignore[union-attr]  # the time of the read that brought the head
         t_balancer = self.t_balancer
         self.status = status
         head_bytes, self.resp_chunked, self.keep_alive = state.client_head.build(
@@ -621,7 +638,7 @@ class Exchange:
         self.started = True
         self.out.append(head_bytes)
 
-    def on_plain_response(self, data: bytes) -> tuple | None:
+    def on_plain_response(self, data: bytes) -> tuple[int, int, int, bool, bytes, bool, bool] | None:
         """header_filter for the fast lane, with the same default as ``on_response_head``, the
         upstream head parsed and the client head built in one native call
         (``ClientHeadFilter.relay``). None when the head at the start of ``data`` is not whole,
@@ -631,7 +648,7 @@ class Exchange:
             return None  # plugins see the response through the general lane's header filter
         # the inputs are spelled out as in on_response_head rather than gathered by a shared
         # helper: that extra call cost 3% of the fast lane's Python (bench/hot_path_bench.py)
-        now = self.upstream.last_io
+        now = self.upstream.last_io  # type: ignore[union-attr]  # called by that upstream
         t_balancer = self.t_balancer
         relayed = self.state.client_head.relay(
             data,
@@ -703,7 +720,7 @@ class Exchange:
         self.upstream = None
         self.finished = True
         self.log()
-        Tunnel(self.conn, upstream, self.service.read_timeout, self.tunnel_data)
+        Tunnel(self.conn, upstream, self.service.read_timeout, self.tunnel_data)  # type: ignore[union-attr]
 
     # ------------------------------------------------------------------------------------------
     # upstream failures
@@ -866,7 +883,7 @@ class Exchange:
     def plugin_exit(self) -> None:
         """A plugin ended the request (``kong.response.exit`` or ``error``, or it failed):
         its response, as one of the gateway's own."""
-        status, body, content_type, extra = self.plugins.exit
+        status, body, content_type, extra = self.plugins.exit  # type: ignore[union-attr,misc]  # set by the plugin
         self.respond(status, body, content_type, tuple(b"%s: %s\r\n" % field for field in extra))
 
     def may_keep_alive(self) -> bool:

@@ -61,9 +61,10 @@ class UpstreamPool:
         conn.idle_since = conn.last_io  # the read that completed its last response
         idle.append(conn)
         if self.sweeper is None:
-            if self.loop is None:
-                self.loop = asyncio.get_running_loop()
-            self._arm()
+            loop = self.loop
+            if loop is None:
+                loop = self.loop = asyncio.get_running_loop()
+            self._arm(loop)
 
     def discard(self, conn: UpstreamConnection) -> None:
         """Forget an idle connection that closed or spoke out of turn."""
@@ -86,13 +87,13 @@ class UpstreamPool:
                 conn.close()
         self.idle.clear()
 
-    def _arm(self) -> None:
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
         # one timer for the whole pool, not one per connection
-        self.sweeper = self.loop.call_later(max(self.idle_timeout / 4, 0.25), self._sweep)
+        self.sweeper = loop.call_later(max(self.idle_timeout / 4, 0.25), self._sweep, loop)
 
-    def _sweep(self) -> None:
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         self.sweeper = None
-        deadline = self.loop.time() - self.idle_timeout
+        deadline = loop.time() - self.idle_timeout
         for key in list(self.idle):
             idle = self.idle[key]
             while idle and idle[0].idle_since <= deadline:
@@ -102,4 +103,4 @@ class UpstreamPool:
             if not idle:
                 del self.idle[key]
         if self.idle:
-            self._arm()
+            self._arm(loop)

@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 
 from dataplane import _core
-
 from dataplane.plugins import PluginPlans, Registry, load_registry
 from dataplane.plugins.identities import Identities
 
@@ -49,7 +48,7 @@ class ServiceTarget:
     def __init__(
         self,
         service: dict[str, Any],
-        balancer: Any | None,
+        balancer: _core.Balancer | None,
         upstream_host_header: str | None,
         ssl_context: ssl.SSLContext | None,
         verify_depth: int,
@@ -64,9 +63,9 @@ class ServiceTarget:
         self.balancer = balancer
         self.host_header = upstream_host_header  # the upstream's host_header field, if any
         self.tls = self.protocol in _TLS_PROTOCOLS
-        # Host sent upstream when the service points at a host directly (no balancer).
+        # Host sent upstream when the service points at a host directly (unused with a balancer).
         self.fixed_host_header = (
-            None if balancer is not None else host_header_value(self.host, self.port, self.tls).encode("latin-1")
+            b"" if balancer is not None else host_header_value(self.host, self.port, self.tls).encode("latin-1")
         )
         self.connect_timeout = _seconds(service.get("connect_timeout"))
         self.write_timeout = _seconds(service.get("write_timeout"))
@@ -127,7 +126,7 @@ class ServiceTable:
 
     def __init__(self, settings: ProxySettings) -> None:
         self.targets: dict[str, ServiceTarget] = {}
-        self.balancers: dict[str, Any] = {}  # by upstream name, as the snapshot gave them
+        self.balancers: dict[str, _core.Balancer] = {}  # by upstream name, as the snapshot gave them
         self.upstream_names: dict[str, str] = {}  # upstream id -> name
         self.host_headers: dict[str, str | None] = {}  # upstream name -> its host_header field
         self.pems: dict[str, str] = {}  # CA certificate id -> PEM
@@ -141,7 +140,7 @@ class ServiceTable:
     def build(
         cls,
         services: list[dict[str, Any]],
-        balancers: dict[str, Any],
+        balancers: dict[str, _core.Balancer],
         upstreams: list[dict[str, Any]],
         ca_certificates: list[dict[str, Any]],
         settings: ProxySettings,
@@ -178,7 +177,9 @@ class ServiceTable:
         if hosts or ca_ids:
             for service_id, target in table.targets.items():
                 if service_id not in rebuild and (target.host in hosts or not ca_ids.isdisjoint(target.ca_ids)):
-                    rebuild[service_id] = orjson.loads(snapshot.entity("services", service_id))
+                    stored = snapshot.entity("services", service_id)
+                    if stored is not None:  # removed services were dropped above
+                        rebuild[service_id] = orjson.loads(stored)
         for service in rebuild.values():
             table._put(service)
         return table
@@ -289,7 +290,7 @@ class Runtime:
         self,
         version: int,
         hash: str,
-        router: Any,
+        router: _core.Router,
         services: ServiceTable,
         plugins: list[dict[str, Any]],
         plugin_plans: PluginPlans | None,
@@ -309,11 +310,13 @@ class Runtime:
         # version's router, but none a plugin may see: with a global plugin, none at all.
         planner = request_planner(services.settings)
         if plugin_plans is None:
-            self.planner = planner.routed(router, self.services)
+            # The ignores: the stub's dict[str, object] is invariant; the planner only hands these
+            # ServiceTargets back (RequestHead.service).
+            self.planner = planner.routed(router, self.services)  # type: ignore[arg-type]
         elif plugin_plans.global_slots:
             self.planner = planner
         else:
-            self.planner = planner.routed(router, self.services, sorted(plugin_plans.unplanned))
+            self.planner = planner.routed(router, self.services, sorted(plugin_plans.unplanned))  # type: ignore[arg-type]
 
     @classmethod
     def from_snapshot(
@@ -354,9 +357,9 @@ class Runtime:
         cls,
         version: int,
         hash: str,
-        router: Any,
+        router: _core.Router,
         services: list[dict[str, Any]],
-        balancers: dict[str, Any],
+        balancers: dict[str, _core.Balancer],
         ca_certificates: list[dict[str, Any]],
         settings: ProxySettings,
         *,

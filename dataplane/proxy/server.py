@@ -255,7 +255,7 @@ class ProxyProtocol(asyncio.Protocol):
 
     def _body(self, data: bytes) -> bytes:
         """Body bytes of the request being read; returns what follows its end in ``data``."""
-        exchange = self.parsing
+        exchange: Exchange = self.parsing  # type: ignore[assignment]  # a body is read while parsing
         decoder = self.decoder
         if decoder is not None:
             try:
@@ -315,7 +315,7 @@ class ProxyProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         """The request being read is whole."""
-        exchange = self.parsing
+        exchange: Exchange = self.parsing  # type: ignore[assignment]  # called while parsing
         self.parsing = None
         if not exchange.body_done:
             exchange.on_request_complete()
@@ -449,7 +449,8 @@ class ProxyProtocol(asyncio.Protocol):
             return None
         self.closing = True
         for exchange in (self.active, *self.queue):
-            exchange.keep_alive = False
+            if exchange is not None:
+                exchange.keep_alive = False
         return True
 
     def abort(self) -> None:

@@ -68,7 +68,7 @@ class Tunnel:
         if held:
             server.write(held)
         server.resume_reading()
-        self.timer = self.loop.call_later(timeout, self._on_timer)
+        self.timer: asyncio.TimerHandle | None = self.loop.call_later(timeout, self._on_timer)
 
     def close(self, exc: Exception | None = None) -> None:
         """Both connections close (each after sending what it was given); the client

@@ -363,7 +363,7 @@ class UpstreamConnection(asyncio.Protocol):
     # by data_received) ---------------------------------------------------------------------
 
     def on_headers_complete(self) -> None:
-        parser = self.parser
+        parser: httptools.HttpResponseParser = self.parser  # type: ignore[assignment]  # it is calling back
         status = parser.get_status_code()
         if status < 200 and status != 101:
             self.interim = True  # 1xx: not forwarded, the final response follows

@@ -30,8 +30,9 @@ def verified_intermediates(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> int | N
     """
     # The C method returns certificate handles without encoding them; the public method (3.13+)
     # wraps the same call and DER-encodes every certificate, so it is only the fallback.
-    native = getattr(ssl_object._sslobj, "get_verified_chain", None)
-    chain = native() if native is not None else ssl_object.get_verified_chain()
+    # (Neither the C object nor the 3.13 method is in the 3.11 stubs, hence getattr and the ignore.)
+    native = getattr(getattr(ssl_object, "_sslobj", None), "get_verified_chain", None)
+    chain = native() if native is not None else ssl_object.get_verified_chain()  # type: ignore[union-attr]
     if not chain:
         return None
     return max(len(chain) - 2, 0)
@@ -77,7 +78,9 @@ class _DepthCheckedObject(ssl.SSLObject):
 
     def do_handshake(self) -> None:
         super().do_handshake()  # raises SSLWantReadError until the handshake is done
-        depth: int = self.context.verify_depth
+        context = self.context
+        assert isinstance(context, DepthCheckedContext)  # the only context that makes these objects
+        depth = context.verify_depth
         if not chain_within_depth(self, depth):
             raise chain_too_long(self, depth)
 
