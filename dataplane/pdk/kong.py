@@ -213,7 +213,9 @@ class Response(_Namespace):
         return values[0].decode("latin-1") if values else None
 
     def get_headers(self, max_headers: int = 100) -> dict[str, Any]:
-        return _table([(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in self._r.response_fields()][:max_headers])
+        return _table(
+            [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in self._r.response_fields()][:max_headers]
+        )
 
     def set_header(self, name: str, value: Any) -> None:
         self._r.response_op(fields.SET, name, value)
@@ -493,7 +495,7 @@ class Dao:
     def __getattr__(self, name: str) -> Any:
         if not name.startswith("select_by_"):
             raise AttributeError(name)
-        field = name[len("select_by_"):]
+        field = name[len("select_by_") :]
         return lambda value: self._r.runtime.identities.find(self._kind, field, value)
 
 
@@ -509,8 +511,21 @@ class Db(_Namespace):
 class Kong:
     """The ``kong`` object of one request."""
 
-    __slots__ = ("request", "response", "service", "client", "ctx", "log", "router", "node", "ip", "cluster",
-                 "plugin", "nginx", "db")
+    __slots__ = (
+        "request",
+        "response",
+        "service",
+        "client",
+        "ctx",
+        "log",
+        "router",
+        "node",
+        "ip",
+        "cluster",
+        "plugin",
+        "nginx",
+        "db",
+    )
 
     def __init__(self, request: RequestPlugins) -> None:
         self.request = Request(request)

@@ -35,15 +35,47 @@ SLOW_PHASE = 0.1
 
 
 # Fields of the upstream head that say how it is framed or concern one hop only.
-_GATEWAY_FIELDS = frozenset((b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"upgrade", b"te",
-                             b"trailer", b"proxy-connection"))
+_GATEWAY_FIELDS = frozenset(
+    (
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+        b"upgrade",
+        b"te",
+        b"trailer",
+        b"proxy-connection",
+    )
+)
 
 
 class RequestPlugins:
     __slots__ = (
-        "exchange", "runtime", "plans", "slots", "route_id", "service_id", "match", "collected", "kong", "lua_kong",
-        "plugin_ctx", "consumer", "credential", "upstream_ops", "upstream_changes", "response_ops", "status",
-        "exit", "source", "current", "serialize_values", "response_head", "header_filtered", "phase", "upstream_host",
+        "exchange",
+        "runtime",
+        "plans",
+        "slots",
+        "route_id",
+        "service_id",
+        "match",
+        "collected",
+        "kong",
+        "lua_kong",
+        "plugin_ctx",
+        "consumer",
+        "credential",
+        "upstream_ops",
+        "upstream_changes",
+        "response_ops",
+        "status",
+        "exit",
+        "source",
+        "current",
+        "serialize_values",
+        "response_head",
+        "header_filtered",
+        "phase",
+        "upstream_host",
         "failed",
     )
 
@@ -159,8 +191,13 @@ class RequestPlugins:
             self.current = None
             spent = time.perf_counter() - began
             if spent > SLOW_PHASE:
-                log.warning("plugin %s held the worker %.0f ms in %s (request %s)", spec.name, spent * 1000, phase,
-                            self.exchange.request_id.decode())
+                log.warning(
+                    "plugin %s held the worker %.0f ms in %s (request %s)",
+                    spec.name,
+                    spent * 1000,
+                    phase,
+                    self.exchange.request_id.decode(),
+                )
         return self.exit is not None
 
     def _fail(self) -> None:
@@ -172,8 +209,9 @@ class RequestPlugins:
 
     # -- what the PDK records --------------------------------------------------------------
 
-    def exit_with(self, status: int, body: bytes, content_type: bytes | None, extra: list[tuple[bytes, bytes]],
-                  source: str) -> None:
+    def exit_with(
+        self, status: int, body: bytes, content_type: bytes | None, extra: list[tuple[bytes, bytes]], source: str
+    ) -> None:
         if self.phase not in ("rewrite", "access"):
             raise PDKError(f"kong.response.{source} is not allowed in the {self.phase} phase")
         if self.exit is None:
@@ -247,7 +285,9 @@ class RequestPlugins:
                 "uri": request.get_path_with_query(),
                 "url": f"{request.get_scheme()}://{request.get_host()}:{request.get_port()}{request.get_path_with_query()}",
                 "querystring": request.get_query(),
-                "headers": {k: v for k, v in request.get_headers().items() if k not in ("authorization", "proxy-authorization")},
+                "headers": {
+                    k: v for k, v in request.get_headers().items() if k not in ("authorization", "proxy-authorization")
+                },
                 "size": exchange.body_received,
             },
             "response": {"status": exchange.status, "size": exchange.resp_bytes},

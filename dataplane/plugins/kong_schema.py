@@ -14,8 +14,18 @@ from .spec import PluginError
 
 _TYPES = frozenset(("string", "number", "integer", "boolean", "array", "set", "map", "record"))
 # Attributes copied as they are (Kong's names are the DSL's); lists become tuples.
-_PLAIN = ("required", "unique", "len_eq", "len_min", "len_max", "starts_with", "match", "contains", "err",
-          "description")
+_PLAIN = (
+    "required",
+    "unique",
+    "len_eq",
+    "len_min",
+    "len_max",
+    "starts_with",
+    "match",
+    "contains",
+    "err",
+    "description",
+)
 _TUPLES = ("one_of", "not_one_of", "between")
 # Attributes Kong has and a plugin may write that change nothing Gantry checks.
 _IGNORED = frozenset(("referenceable", "encrypted", "auto", "immutable", "deprecation", "indexed"))

@@ -46,8 +46,13 @@ class Slot:
     def resolve(self, route: str | None, service: str | None, consumer: str | None) -> Configured | None:
         get = self.configs.get
         if consumer is not None and self.consumer_scoped:
-            found = (get((route, service, consumer)) or get((route, None, consumer)) or get((None, service, consumer))
-                     or get((route, service, None)) or get((None, None, consumer)))
+            found = (
+                get((route, service, consumer))
+                or get((route, None, consumer))
+                or get((None, service, consumer))
+                or get((route, service, None))
+                or get((None, None, consumer))
+            )
             if found is not None:
                 return found
         else:
@@ -92,12 +97,16 @@ class PluginPlans:
                 unplanned.add(service)
             has_global |= route is None and service is None and consumer is None
         if not_run:
-            log.warning("plugins configured but not run by this node (not enabled or not supported by Gantry yet): %s",
-                        ", ".join(sorted(not_run)))
+            log.warning(
+                "plugins configured but not run by this node (not enabled or not supported by Gantry yet): %s",
+                ", ".join(sorted(not_run)),
+            )
         if not by_name:
             return None
-        slots = [Slot(configs[next(iter(configs))].spec, configs, any(scope[2] for scope in configs))
-                 for configs in by_name.values()]
+        slots = [
+            Slot(configs[next(iter(configs))].spec, configs, any(scope[2] for scope in configs))
+            for configs in by_name.values()
+        ]
         slots.sort(key=lambda slot: slot.spec.sort_key())
         return cls(slots, frozenset(unplanned), has_global)
 

@@ -18,9 +18,20 @@ DUPLICATE_KEY = "Duplicate API key found"
 INVALID = "Unauthorized"  # Kong 3.6+ ("Invalid authentication credentials" before)
 
 Schema = record(
-    ("key_names", Field("array", required=True, default=["apikey"], len_min=1,
-                        elements=Field("string", match=r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$",
-                                       err="bad header name '%s', allowed characters are A-Z, a-z, 0-9, '_', and '-'"))),
+    (
+        "key_names",
+        Field(
+            "array",
+            required=True,
+            default=["apikey"],
+            len_min=1,
+            elements=Field(
+                "string",
+                match=r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$",
+                err="bad header name '%s', allowed characters are A-Z, a-z, 0-9, '_', and '-'",
+            ),
+        ),
+    ),
     ("hide_credentials", Field("boolean", required=True, default=False)),
     ("anonymous", Field("string")),
     ("key_in_header", Field("boolean", required=True, default=True)),
@@ -116,9 +127,12 @@ def _expired(credential: dict[str, Any]) -> bool:
 def _identify(kong: Any, consumer: dict[str, Any], credential: dict[str, Any] | None, *, anonymous: bool) -> None:
     """Kong's set_consumer: the X-Consumer-* headers upstream, then kong.client.authenticate."""
     request = kong.service.request
-    for header, value in (("X-Consumer-ID", consumer.get("id")), ("X-Consumer-Custom-ID", consumer.get("custom_id")),
-                          ("X-Consumer-Username", consumer.get("username")),
-                          ("X-Credential-Identifier", credential.get("id") if credential else None)):
+    for header, value in (
+        ("X-Consumer-ID", consumer.get("id")),
+        ("X-Consumer-Custom-ID", consumer.get("custom_id")),
+        ("X-Consumer-Username", consumer.get("username")),
+        ("X-Credential-Identifier", credential.get("id") if credential else None),
+    ):
         if value is not None:
             request.set_header(header, value)
         else:

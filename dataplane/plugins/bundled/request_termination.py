@@ -46,20 +46,23 @@ class Plugin:
         if trigger and kong.request.get_header(trigger) is None and kong.request.get_query_arg(trigger) is None:
             return
         if self.echo:
-            kong.response.exit(self.status, {
-                "message": "request-termination echo",
-                "request": {
-                    "scheme": kong.request.get_scheme(),
-                    "host": kong.request.get_host(),
-                    "port": kong.request.get_port(),
-                    "headers": kong.request.get_headers(),
-                    "query": kong.request.get_query(),
-                    "method": kong.request.get_method(),
-                    "path": kong.request.get_path(),
+            kong.response.exit(
+                self.status,
+                {
+                    "message": "request-termination echo",
+                    "request": {
+                        "scheme": kong.request.get_scheme(),
+                        "host": kong.request.get_host(),
+                        "port": kong.request.get_port(),
+                        "headers": kong.request.get_headers(),
+                        "query": kong.request.get_query(),
+                        "method": kong.request.get_method(),
+                        "path": kong.request.get_path(),
+                    },
+                    "matched_route": kong.router.get_route(),
+                    "matched_service": kong.router.get_service(),
                 },
-                "matched_route": kong.router.get_route(),
-                "matched_service": kong.router.get_service(),
-            })
+            )
             return
         if self.body is not None:
             headers = {"Content-Type": self.content_type} if self.content_type else None
