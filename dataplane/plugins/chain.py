@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from dataplane.pdk import Kong, LuaStyle, PDKError
-from dataplane.pdk import headers as fields
+from dataplane.pdk import Kong, LuaStyle, PDKError, headers as fields
 from dataplane.proxy import errors
 from dataplane.proxy.response import STATUS_LINES
 
@@ -237,7 +236,7 @@ class RequestPlugins:
         self.upstream_changes[part] = value
 
     def response_op(self, kind: int, name: str, value: Any) -> None:
-        if self.phase == "log" or self.header_filtered and self.response_head is None:
+        if self.phase == "log" or (self.header_filtered and self.response_head is None):
             raise PDKError(f"the response headers are sent already ({self.phase} phase)")
         self.response_ops.append((kind, fields.field_name(name).lower(), fields.field_value(value)))
 
