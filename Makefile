@@ -24,12 +24,25 @@ build: $(STAMP)
 run: build
 	$(PY) -m demo.run
 
-test: build test-rust test-python
+# Lint first: a change that fails a lint gate fails CI before the long test runs.
+test: build lint test-rust test-python
 
 test-rust:
 	cargo test --quiet
 
-.PHONY: lint-rust stubtest
+.PHONY: lint lint-python lint-rust stubtest
+
+# Every lint gate: Python (lint-python), Rust (lint-rust) and the native module's stub (stubtest).
+lint: lint-python lint-rust stubtest
+
+# What ruff checks and formats; tests/ joins the list once its restructuring has landed. mypy
+# reads its files from pyproject.toml ([tool.mypy] files).
+PY_LINT_PATHS := dataplane controlplane bench demo
+
+lint-python: build
+	$(VENV)/bin/ruff check $(PY_LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(PY_LINT_PATHS)
+	$(VENV)/bin/mypy
 
 # Formatting (the crate, and fuzz/ in its own workspace) and clippy with and without the pyo3
 # binding, every warning an error.
