@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from dataplane.plugins import load_registry
+
 from dataplane.schema import (BUNDLED_PLUGINS, Field, get_schema, process, register_plugin_config,
                               schema_json)
 from dataplane.schema.fields import record
@@ -160,7 +162,8 @@ def test_consumer_needs_username_or_custom_id():
 
 
 def test_plugins():
-    plugin, err = process("plugins", {"name": "key-auth"}, now=1)
+    # a bundled name no runnable plugin registered a schema for: its config is any object
+    plugin, err = process("plugins", {"name": "zipkin"}, now=1)
     assert err is None
     assert plugin["config"] == {} and plugin["protocols"] == ["grpc", "grpcs", "http", "https"]
     assert plugin["route"] is None and plugin["enabled"] is True and plugin["ordering"] is None
@@ -171,6 +174,14 @@ def test_plugins():
     assert errors("plugins", {"name": "cors", "ordering": {"before": {"rewrite": ["x"]}}}) == {
         "ordering": {"before": "expected one of: access"}}
     assert "key-auth" in BUNDLED_PLUGINS
+
+
+def test_a_runnable_plugin_config_is_completed_with_its_defaults():
+    load_registry(("bundled",))  # what every entry point does with its conf's `plugins`
+    plugin, err = process("plugins", {"name": "key-auth"}, now=1)
+    assert err is None and plugin["config"]["key_names"] == ["apikey"] and plugin["config"]["hide_credentials"] is False
+    assert errors("plugins", {"name": "key-auth", "config": {"key_names": []}}) == {
+        "config": {"key_names": "length must be at least 1"}}
 
 
 def test_registered_plugin_config_schema():
