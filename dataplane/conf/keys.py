@@ -57,7 +57,7 @@ HONOURED: Final[Mapping[str, KeySpec]] = MappingProxyType(
             _spec("cluster_data_plane_purge_delay", types.integer(minimum=60)),
             _spec("cluster_max_payload", types.integer(minimum=1)),
             _spec("plugins", types.string_list),
-    _spec("nginx_worker_processes", values.worker_processes, "nginx_main_worker_processes"),
+            _spec("nginx_worker_processes", values.worker_processes, "nginx_main_worker_processes"),
             _spec("log_level", types.enum("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")),
             _spec("proxy_access_log", values.log_path),
             _spec("proxy_error_log", _text),
