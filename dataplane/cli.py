@@ -13,12 +13,15 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterable
 
 from dataplane import __version__, logs
 from dataplane.conf import Conf, ConfError, load_conf
 from dataplane.config_source import ConfigRejected, LoadedConfig, load_declarative
 from dataplane.declarative import DeclarativeConfigError
 from dataplane.plugins import PluginError, load_registry
+from dataplane.plugins.kong_pdk import kong_pdk_specs
+from dataplane.plugins.registry import custom_names
 
 log = logging.getLogger("gantry")
 
@@ -27,7 +30,7 @@ def _load(path: str | None, prefix: str | None = None) -> Conf:
     """The conf, with the plugins it names loaded (their schemas validate the config)."""
     overrides = {"prefix": prefix} if prefix else None
     conf = load_conf(path, overrides=overrides)
-    load_registry(conf.plugins)
+    load_registry(conf.plugins, extra=kong_pdk_specs(conf))
     return conf
 
 
@@ -61,10 +64,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1
 
 
-def _parse_declarative(path: str, what: str) -> LoadedConfig | None:
+def _parse_declarative(path: str, what: str, plugins: Iterable[str] = ()) -> LoadedConfig | None:
     """The loaded config, or None after printing why the file is unusable."""
     try:
-        return load_declarative(path)
+        return load_declarative(path, custom_names(plugins))
     except (DeclarativeConfigError, ConfigRejected) as err:
         print(f"Error: {what} {path} is invalid:\n{err}", file=sys.stderr)
     except OSError as err:
@@ -74,7 +77,8 @@ def _parse_declarative(path: str, what: str) -> LoadedConfig | None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     conf = _load(args.conf)
-    if conf.declarative_config and _parse_declarative(conf.declarative_config, "declarative_config") is None:
+    path = conf.declarative_config
+    if path and _parse_declarative(path, "declarative_config", conf.plugins) is None:
         return 1
     print(f"configuration at {args.conf or 'defaults'} is valid")
     return 0

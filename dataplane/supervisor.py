@@ -34,6 +34,7 @@ from dataplane.declarative import DeclarativeConfigError
 from dataplane.listener_tls import ensure_default_certificate
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StoreFullError
 from dataplane.logs import NOTICE
+from dataplane.plugins.registry import custom_names
 from dataplane.proxy.body import prepare_temp_dir
 from dataplane.proxy.settings import BODY_TEMP_DIR
 from dataplane.sockets import bind
@@ -72,6 +73,7 @@ class Supervisor:
     def __init__(self, conf: Conf, conf_path: str | None) -> None:
         self.conf = conf
         self.conf_path = conf_path
+        self.custom_plugins = custom_names(conf.plugins)  # loaded by the CLI before this starts
         self.store = ConfigStore(conf.lmdb_environment_path, conf.lmdb_map_size)
         self.version = 0
         self.hash = ""
@@ -100,7 +102,7 @@ class Supervisor:
             return
         path = self.conf.declarative_config
         if path:
-            loaded = config_source.load_declarative(path)
+            loaded = config_source.load_declarative(path, self.custom_plugins)
         elif (cached := self.store.current()) is not None:
             self.version, self.hash = cached
             log.log(
@@ -132,7 +134,7 @@ class Supervisor:
                 self.hash,
             )
         elif path:
-            loaded = config_source.load_declarative(path)
+            loaded = config_source.load_declarative(path, self.custom_plugins)
             if current is None or current[1] != loaded.hash:
                 self.store.apply(loaded.flat, loaded.hash, loaded.hashes, version=0)
             self.version, self.hash = 0, loaded.hash
@@ -188,7 +190,7 @@ class Supervisor:
             return
         loop = asyncio.get_running_loop()
         try:
-            loaded = await loop.run_in_executor(None, config_source.load_declarative, path)
+            loaded = await loop.run_in_executor(None, config_source.load_declarative, path, self.custom_plugins)
             version = await loop.run_in_executor(None, config_source.apply, self.store, loaded)
         except (DeclarativeConfigError, config_source.ConfigRejected) as err:
             log.error("reload of %s failed, keeping configuration version %d: %s", path, self.version, err)

@@ -12,6 +12,7 @@ from typing import Any, Final
 from . import kong_keys, types, values
 from .headers import parse_headers, parse_headers_upstream
 from .listeners import parse_listeners
+from .pluginservers import pluginserver_names
 from .trusted_ips import parse_trusted_ips
 
 # Paths that Kong resolves inside the prefix (nginx runs with -p <prefix>).
@@ -57,6 +58,7 @@ HONOURED: Final[Mapping[str, KeySpec]] = MappingProxyType(
             _spec("cluster_data_plane_purge_delay", types.integer(minimum=60)),
             _spec("cluster_max_payload", types.integer(minimum=1)),
             _spec("plugins", types.string_list),
+            _spec("pluginserver_names", pluginserver_names),
             _spec("nginx_worker_processes", values.worker_processes, "nginx_main_worker_processes"),
             _spec("log_level", types.enum("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")),
             _spec("proxy_access_log", values.log_path),

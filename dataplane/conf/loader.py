@@ -13,6 +13,7 @@ from .env import env_values
 from .errors import ConfError
 from .keys import HONOURED, PREFIX_RELATIVE, REPLACEMENTS, KeySpec
 from .model import Conf
+from .pluginservers import plugin_servers
 
 log = logging.getLogger("dataplane.conf")
 
@@ -42,6 +43,12 @@ def load_conf(
             errors.append(f"{source}: {name}: {exc}")
         if name != spec.name:
             sources[spec.name] = source
+    # a server's own keys are named after it: read once the names are known
+    servers, server_errors = plugin_servers(
+        values.get("pluginserver_names", ()), settings, os.path.abspath(values.get("prefix", "."))
+    )
+    values["pluginserver_names"] = servers
+    errors += server_errors
     errors += cross_check(values, lambda key: sources.get(key, "default"))
     if errors:
         raise ConfError(errors)

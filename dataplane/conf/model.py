@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from .addresses import HostPort
 from .kong_keys import SENSITIVE
 from .listeners import Listener
+from .pluginservers import PluginServer
 from .trusted_ips import TrustedIps
 
 MASK = "******"  # Kong's placeholder for hidden values
@@ -31,6 +32,7 @@ class Conf:
     cluster_data_plane_purge_delay: int  # seconds a silent data plane stays listed
     cluster_max_payload: int  # accepted for Kong compatibility; not a ceiling in Gantry
     plugins: tuple[str, ...]  # Kong's `plugins`: bundled, off, or custom plugin names
+    pluginserver_names: tuple[PluginServer, ...]  # each server named, with its pluginserver_XXX_* keys read
     nginx_worker_processes: int  # 'auto' already resolved to the CPU count
     log_level: str
     proxy_access_log: str | None  # absolute; None when off

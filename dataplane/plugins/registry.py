@@ -58,8 +58,10 @@ def load_registry(plugins: Iterable[str] = ("bundled",), *, extra: Iterable[Plug
     specs found another way (kong-pdk plugins named by ``pluginserver_names``). Raises
     PluginError naming the plugin and what is wrong with it."""
     specs: list[PluginSpec] = []
+    extra = list(extra)
+    provided = {spec.name for spec in extra}  # named in ``plugins`` as Kong wants, found already
     for name in plugins:
-        if name == "off":
+        if name == "off" or name in provided:
             continue
         if name == "bundled":
             specs += (spec_from_module(n, importlib.import_module(path), "bundled") for n, path in BUNDLED.items())
@@ -72,6 +74,12 @@ def load_registry(plugins: Iterable[str] = ("bundled",), *, extra: Iterable[Plug
     for spec in registry.specs.values():
         register_plugin_config(spec.name, spec.config)
     return registry
+
+
+def custom_names(plugins: Iterable[str]) -> frozenset[str]:
+    """The names of a ``plugins`` setting beyond Kong's bundled ones (custom and kong-pdk
+    plugins): the ones a declarative config is told about, as it knows the bundled ones."""
+    return frozenset(plugins) - {"bundled", "off"}
 
 
 def _import_custom(name: str) -> ModuleType:
