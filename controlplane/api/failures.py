@@ -51,7 +51,7 @@ async def api_error(_: Request, exc: Exception) -> Response:
 
 
 async def store_error(request: Request, exc: Exception) -> Response:
-    mapped = _from_store(exc)  # type: ignore[arg-type]
+    mapped = _from_store(exc) if isinstance(exc, store_errors.StoreError) else None
     if mapped is None:
         return await unexpected(request, exc)
     if mapped.status == 503:

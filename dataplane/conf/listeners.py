@@ -91,7 +91,7 @@ def _parse_entry(entry: str) -> Listener:
         address.port,
         address.host_type,
         listener=text,
-        **flags,  # type: ignore[arg-type]
+        **flags,  # type: ignore[arg-type]  # each flag was given its own field's type above
     )
 
 

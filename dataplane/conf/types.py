@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+Number = TypeVar("Number", int, float)
 Parser = Callable[[str], T]
 
 _INTEGER = re.compile(r"[+-]?\d+")
@@ -23,10 +24,10 @@ def boolean(value: str) -> bool:
     raise ValueError(f"invalid boolean '{value}' (on, off, true, false)")
 
 
-def _check_range(value: T, minimum: float | None, maximum: float | None) -> T:
-    if minimum is not None and value < minimum:  # type: ignore[operator]
+def _check_range(value: Number, minimum: float | None, maximum: float | None) -> Number:
+    if minimum is not None and value < minimum:
         raise ValueError(f"must be {minimum} or greater, got {value}")
-    if maximum is not None and value > maximum:  # type: ignore[operator]
+    if maximum is not None and value > maximum:
         raise ValueError(f"must be {maximum} or less, got {value}")
     return value
 

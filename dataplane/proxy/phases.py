@@ -720,7 +720,7 @@ class Exchange:
         self.upstream = None
         self.finished = True
         self.log()
-        Tunnel(self.conn, upstream, self.service.read_timeout, self.tunnel_data)  # type: ignore[union-attr]
+        Tunnel(self.conn, upstream, self.service.read_timeout, self.tunnel_data)  # type: ignore[union-attr]  # a switch answers a request sent to a service
 
     # ------------------------------------------------------------------------------------------
     # upstream failures

@@ -90,7 +90,7 @@ class ProxyProtocol(asyncio.Protocol):
         self.state = state
         self.settings = state.settings
         self.loop = asyncio.get_running_loop()
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.pending = b""  # the start of a head that has not arrived whole
         self.body_left = 0  # Content-Length bytes of the request being read still to come
         self.decoder: ChunkedDecoder | None = None  # the chunked body of the request being read
@@ -116,7 +116,7 @@ class ProxyProtocol(asyncio.Protocol):
     # -- connection ------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream server's is a Transport
         peer = transport.get_extra_info("peername")
         peer_bytes = b"unix:"
         if isinstance(peer, tuple):

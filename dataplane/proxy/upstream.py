@@ -97,7 +97,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.pool = pool
         self.key = key
         self.loop = asyncio.get_running_loop()
-        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]  # set by connection_made
         self.parser: httptools.HttpResponseParser | None = None  # None: the fast lane may read
         self.body_left = 0  # body bytes of the current response still to come; -1: until the upstream closes
         self.reusable = False  # the current response, whole and alone, leaves the connection reusable
@@ -184,7 +184,7 @@ class UpstreamConnection(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream connection's is a Transport
 
     def data_received(self, data: bytes) -> None:
         exchange = self.exchange

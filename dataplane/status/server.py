@@ -31,7 +31,7 @@ class StatusProtocol(asyncio.Protocol):
         self.url = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport  # type: ignore[assignment]  # a stream server's is a Transport
 
     def data_received(self, data: bytes) -> None:
         try:
