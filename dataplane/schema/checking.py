@@ -59,8 +59,9 @@ def field_check(field: Field) -> Check:
 
 def _compile(field: Field) -> Check:
     typed = _TYPES.get(field.type, _no_type_check)(field)
-    # records and foreign keys are fully checked by their type check; Kong runs no validators
-    validators = () if field.type in ("record", "foreign") else _validators(field)
+    # a foreign key is fully checked by its type check; a record's validators (a plugin config's
+    # custom_validator) run once its fields are valid, as Kong's validate_field runs them
+    validators = () if field.type == "foreign" else _validators(field)
     override = field.err
     when_null: str | None
     if field.ne is None:  # noqa: SIM108 - a conditional inside a conditional expression reads worse
