@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -76,6 +77,7 @@ class RequestPlugins:
         "phase",
         "upstream_host",
         "failed",
+        "body_checks",
     )
 
     def __init__(self, exchange: Exchange, runtime: Runtime) -> None:
@@ -108,6 +110,8 @@ class RequestPlugins:
         self.phase = ""
         self.upstream_host: bytes | None = None  # kong.service.request.set_header("Host", ...)
         self.failed = False  # a plugin raised in header_filter: the client gets a 500 instead
+        # kong.request.watch_body: plugins judging a body that arrives after access
+        self.body_checks: list[tuple[Configured, Callable[[int], None]]] = []
 
     # -- phases ----------------------------------------------------------------------------
 
@@ -166,6 +170,39 @@ class RequestPlugins:
             if "log" in configured.spec.phases:
                 self._run(configured, "log")
 
+    # -- the request body, after access ---------------------------------------------------
+
+    def watch_body(self, check: Callable[[int], None]) -> None:
+        """``kong.request.watch_body``: the current plugin's ``check(received)`` runs now with the
+        body bytes received so far, then each time more arrives, until the body is whole."""
+        configured = self.current
+        if configured is None or self.phase != "access":
+            raise PDKError("kong.request.watch_body is only allowed in the access phase")
+        self.body_checks.append((configured, check))
+        check(self.exchange.body_received)
+
+    def body_received(self, received: int) -> bool:
+        """More of the request body arrived (``received`` bytes in all): the watching plugins'
+        checks run, in the "body" phase, where kong.response.exit and error still answer. True
+        when one ended the request (a check that raises gets Kong's 500)."""
+        self.phase = "body"
+        for configured, check in self.body_checks:
+            self.current = configured
+            try:
+                check(received)
+            except Exception:
+                log.exception(
+                    "plugin %s failed checking the request body (request %s)",
+                    configured.spec.name,
+                    self.exchange.request_id.decode(),
+                )
+                self._fail()
+            finally:
+                self.current = None
+            if self.exit is not None:
+                return True
+        return False
+
     # -- running one plugin ----------------------------------------------------------------
 
     def _run(self, configured: Configured, phase: str) -> bool:
@@ -211,7 +248,7 @@ class RequestPlugins:
     def exit_with(
         self, status: int, body: bytes, content_type: bytes | None, extra: list[tuple[bytes, bytes]], source: str
     ) -> None:
-        if self.phase not in ("rewrite", "access"):
+        if self.phase not in ("rewrite", "access", "body"):
             raise PDKError(f"kong.response.{source} is not allowed in the {self.phase} phase")
         if self.exit is None:
             self.exit = (status, body, content_type, extra)

@@ -36,6 +36,14 @@ class ClientConnection(Protocol):
         """The local port the connection came in on."""
 
     @property
+    def server_addr(self) -> str:
+        """The local address the connection came in on (nginx's ``$server_addr``)."""
+
+    @property
+    def serial(self) -> int:
+        """The connection's number among the worker's connections (nginx's ``$connection``)."""
+
+    @property
     def trusted(self) -> bool:
         """The peer is in ``trusted_ips``: its X-Forwarded-* and real-IP headers count."""
 

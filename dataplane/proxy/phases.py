@@ -559,6 +559,10 @@ class Exchange:
             return
         if self.finished:
             return  # answered already (an early error): the body is dropped
+        plugins = self.plugins
+        if plugins is not None and plugins.body_checks and plugins.body_received(self.body_received):
+            self.plugin_exit()  # a plugin refused the body (request-size-limiting's 413)
+            return
         buffered = self.buffered
         if buffered is not None:
             try:

@@ -20,6 +20,7 @@ native strict ``ChunkedDecoder``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -42,6 +43,7 @@ _UPSTREAM_FULL = 4  # the upstream is not taking the body as fast as the client 
 _CLOSING = 8  # nothing more will be read
 
 LINGER_TIMEOUT = 5.0  # nginx lingering_timeout
+_SERIALS = itertools.count(1)  # connection numbers, per worker as nginx counts them
 
 
 class _HeadCheck:
@@ -65,6 +67,8 @@ class ProxyProtocol(asyncio.Protocol):
         "peer",
         "peer_port",
         "server_port",
+        "server_addr",
+        "serial",
         "trusted",
         "scheme",
         "scheme_bytes",
@@ -97,6 +101,8 @@ class ProxyProtocol(asyncio.Protocol):
         self.peer = "unix:"
         self.peer_port = 0
         self.server_port = 0
+        self.server_addr = ""
+        self.serial = next(_SERIALS)
         self.trusted = False
         self.scheme = "http"
         self.scheme_bytes = b"http"
@@ -126,7 +132,7 @@ class ProxyProtocol(asyncio.Protocol):
             self.trusted = is_trusted(self.peer, self.settings.trusted_ips)
         sock = transport.get_extra_info("sockname")
         if isinstance(sock, tuple):
-            self.server_port = sock[1]
+            self.server_addr, self.server_port = sock[0], sock[1]
         port = b"%d" % self.server_port
         https = transport.get_extra_info("sslcontext") is not None
         sni = None
