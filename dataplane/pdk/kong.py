@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -46,6 +45,53 @@ def _table(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+# kong.response.error's message when none is given (Kong's kong/pdk/response.lua), which differs
+# from nginx's error pages (dataplane.proxy.errors.MESSAGES) for 401, 403 and others.
+ERROR_MESSAGES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    402: "Payment required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    407: "Proxy authentication required",
+    408: "Request timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length required",
+    412: "Precondition failed",
+    413: "Payload too large",
+    414: "URI too long",
+    415: "Unsupported media type",
+    416: "Range not satisfiable",
+    417: "Expectation failed",
+    418: "I'm a teapot",
+    421: "Misdirected request",
+    422: "Unprocessable entity",
+    423: "Locked",
+    424: "Failed dependency",
+    425: "Too early",
+    426: "Upgrade required",
+    428: "Precondition required",
+    429: "Too many requests",
+    431: "Request header fields too large",
+    451: "Unavailable for legal reasons",
+    494: "Request header or cookie too large",
+    500: "An unexpected error occurred",
+    501: "Not implemented",
+    502: "An invalid response was received from the upstream server",
+    503: "The upstream server is currently unavailable",
+    504: "The upstream server is timing out",
+    505: "HTTP version not supported",
+    506: "Variant also negotiates",
+    507: "Insufficient storage",
+    508: "Loop detected",
+    510: "Not extended",
+    511: "Network authentication required",
+}
 
 
 class _Namespace:
@@ -143,14 +189,6 @@ class Request(_Namespace):
         held = exchange.buffered.in_memory() if exchange.buffered is not None else exchange.body_buffer
         return b"".join(held) if held is not None else (b"" if not exchange.content_length else None)
 
-    def watch_body(self, check: Callable[[int], None]) -> None:
-        """Gantry's addition to the PDK, for plugins that judge a request body by its size: Kong
-        reads the whole body in access, Gantry's access runs once the head is read. ``check`` is
-        called with the body bytes received so far, now and each time more arrives, until the
-        body is whole; it may end the request with ``kong.response.exit`` or ``error`` (then
-        answered at once, or the connection cut if the upstream's response has begun)."""
-        self._r.watch_body(check)
-
     def get_body(self, mimetype: str | None = None) -> Any:
         raw = self.get_raw_body()
         if raw is None:
@@ -196,6 +234,7 @@ class Response(_Namespace):
             raise PDKError(f"invalid status {status!r}: kong.response.error takes 4xx and 5xx")
         exchange = self._r.exchange
         content_type = errors.media_type(exchange.headers.value(b"accept"))
+        message = message or ERROR_MESSAGES.get(status) or f"The upstream server responded with {status}"
         body = errors.render(status, message, exchange.request_id, content_type)
         self._r.exit_with(status, body, content_type, self._headers(headers), "error")
 
@@ -376,13 +415,14 @@ class Ctx:
 
 
 class Log(_Namespace):
-    """``kong.log``: the worker's error log, each line naming the plugin."""
+    """``kong.log``: the worker's error log, each line naming the plugin; the arguments are
+    joined as Kong joins them (``kong.log.info("took ", 3, " ms")``: no separator added)."""
 
     __slots__ = ()
 
     def _write(self, level: int, parts: tuple[Any, ...]) -> None:
         if log.isEnabledFor(level):
-            log.log(level, "[%s] %s", self._r.current_name(), " ".join(str(p) for p in parts))
+            log.log(level, "[%s] %s", self._r.current_name(), "".join(str(p) for p in parts))
 
     def debug(self, *parts: Any) -> None:
         self._write(logging.DEBUG, parts)
@@ -472,9 +512,6 @@ class Nginx(_Namespace):
             "remote_addr": lambda: exchange.conn.peer,
             "remote_port": lambda: str(exchange.conn.peer_port),
             "server_port": lambda: str(exchange.conn.server_port),
-            "server_addr": lambda: exchange.conn.server_addr,
-            "connection": lambda: str(exchange.conn.serial),
-            "connection_requests": lambda: str(exchange.conn.requests),
             "scheme": lambda: exchange.conn.scheme,
             "request_method": lambda: exchange.method.decode("latin-1"),
             "request_uri": lambda: exchange.url.decode("latin-1"),
