@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -188,6 +189,14 @@ class Request(_Namespace):
             return None
         held = exchange.buffered.in_memory() if exchange.buffered is not None else exchange.body_buffer
         return b"".join(held) if held is not None else (b"" if not exchange.content_length else None)
+
+    def watch_body(self, check: Callable[[int], None]) -> None:
+        """Gantry's addition to the PDK, for plugins that judge a request body by its size: Kong
+        reads the whole body in access, Gantry's access runs once the head is read. ``check`` is
+        called with the body bytes received so far, now and each time more arrives, until the
+        body is whole; it may end the request with ``kong.response.exit`` or ``error`` (then
+        answered at once, or the connection cut if the upstream's response has begun)."""
+        self._r.watch_body(check)
 
     def get_body(self, mimetype: str | None = None) -> Any:
         raw = self.get_raw_body()
@@ -512,6 +521,9 @@ class Nginx(_Namespace):
             "remote_addr": lambda: exchange.conn.peer,
             "remote_port": lambda: str(exchange.conn.peer_port),
             "server_port": lambda: str(exchange.conn.server_port),
+            "server_addr": lambda: exchange.conn.server_addr,
+            "connection": lambda: str(exchange.conn.serial),
+            "connection_requests": lambda: str(exchange.conn.requests),
             "scheme": lambda: exchange.conn.scheme,
             "request_method": lambda: exchange.method.decode("latin-1"),
             "request_uri": lambda: exchange.url.decode("latin-1"),
