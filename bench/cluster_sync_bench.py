@@ -33,7 +33,7 @@ from dataplane.cluster.protocol import cluster_pb2 as pb, cluster_pb2_grpc as pb
 from dataplane.declarative import EMPTY_HASH
 from dataplane.schema import BUNDLED_PLUGINS, process
 from tests.controlplane.test_cluster_support import ControlPlane, shared_pair
-from tests.postgres import PostgresCluster
+from tests.support.postgres import PostgresCluster
 
 DELTA_TARGET = 10 * 1024
 FULL_TARGET = 2.0

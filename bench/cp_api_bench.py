@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.cp_api_bench [--requests 2000] [--warmup 200]
 
-Starts a throwaway PostgreSQL (tests/postgres.py) and the Admin API in this process
+Starts a throwaway PostgreSQL (tests/support/postgres.py) and the Admin API in this process
 (uvicorn, h11, uvloop, on 127.0.0.1), then times each request end to end.
 Target: p50 under 5 ms.
 """
@@ -17,7 +17,7 @@ import time
 
 from tests.controlplane.conftest import with_db
 from tests.controlplane.test_api_client import AdminApi
-from tests.postgres import PostgresCluster
+from tests.support.postgres import PostgresCluster
 
 TARGET_P50_MS = 5.0
 

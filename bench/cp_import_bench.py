@@ -19,7 +19,7 @@ import yaml
 
 from controlplane.database import Database
 from dataplane.declarative import parse_file
-from tests.postgres import PostgresCluster
+from tests.support.postgres import PostgresCluster
 
 TARGET_SECONDS = 10.0
 

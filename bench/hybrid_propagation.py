@@ -37,17 +37,12 @@ from pathlib import Path
 
 import httptools
 
-from tests.harness import (
-    ControlPlane,
-    Gateway,
-    Upstream,
-    controlplane_cli,
-    free_port,
-    gen_cert,
-    wait_for,
-    write_services_yml,
-)
-from tests.postgres import SUPERUSER, PostgresCluster
+from tests.support.configs import write_services_yml
+from tests.support.echo_upstream import Upstream
+from tests.support.ports import free_port
+from tests.support.postgres import SUPERUSER, PostgresCluster
+from tests.support.processes import ControlPlane, Gateway, controlplane_cli, gen_cert
+from tests.support.waiting import wait_for
 
 ROUTES = 10_000
 # Probes of every data plane together, per second: a probe load that grew with the number of

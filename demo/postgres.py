@@ -1,5 +1,5 @@
 """The demo's PostgreSQL: one cluster kept in servroot/pg across runs of `make run`, started on
-a free loopback port each time and stopped when the demo ends (tests.postgres does the rest)."""
+a free loopback port each time and stopped when the demo ends (tests.support.postgres does the rest)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pwd
 import shutil
 import subprocess
 
-from tests.postgres import SUPERUSER, PostgresCluster, free_port, server_bin_dir
+from tests.support.ports import free_port
+from tests.support.postgres import SUPERUSER, PostgresCluster, server_bin_dir
 
 
 class DemoPostgres(PostgresCluster):

@@ -1,16 +1,11 @@
-"""Control-plane tests run against a real PostgreSQL: one throwaway cluster for the session,
-a fresh database per test module."""
+"""Control-plane tests run against a real PostgreSQL (the session's `postgres` cluster), a fresh
+database per test module."""
 from __future__ import annotations
 
 import pytest
 
 from controlplane.cli import with_db  # noqa: F401  (tests import it from here)
 from dataplane.conf import Conf
-from tests.postgres import throwaway_cluster
-
-@pytest.fixture(scope="session")
-def postgres():
-    yield from throwaway_cluster()
 
 
 @pytest.fixture(scope="module")
@@ -24,5 +19,3 @@ def db_conf(conf) -> Conf:
     """A fresh database for this module, bootstrapped."""
     with_db(conf, lambda db: db.migrations.bootstrap())
     return conf
-
-

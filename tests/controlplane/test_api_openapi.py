@@ -16,7 +16,7 @@ from controlplane.api.resources import ENDPOINTS
 from tests.controlplane.conftest import with_db
 from tests.controlplane.test_api_client import AdminApi
 from tests.controlplane.test_cluster_support import ControlPlane, TestDataPlane, shared_pair
-from tests.harness import wait_for
+from tests.support.waiting import wait_for
 
 schema = schemathesis.openapi.from_dict(document())
 clustering = schema.include(path_regex="^/clustering/")

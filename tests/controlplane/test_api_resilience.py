@@ -9,7 +9,6 @@ import requests
 
 from tests.controlplane.conftest import with_db
 from tests.controlplane.test_api_client import AdminApi
-from tests.postgres import PostgresCluster
 
 
 @pytest.fixture(scope="module")
@@ -34,20 +33,12 @@ def test_concurrent_posts_of_one_name(api):
     assert len(api.get("/services").json()["data"]) == 1
 
 
-@pytest.fixture(scope="module")
-def own_cluster():
-    """A cluster of its own: this module stops and restarts it."""
-    cluster = PostgresCluster.start_new()
-    yield cluster
-    cluster.destroy()
-
-
-def test_database_down_is_503_then_recovers(own_cluster):
-    conf = own_cluster.conf(own_cluster.create_database())
+def test_database_down_is_503_then_recovers(own_postgres):
+    conf = own_postgres.conf(own_postgres.create_database())
     with_db(conf, lambda db: db.migrations.bootstrap())
     with AdminApi(conf) as api:
         assert api.post("/services", json={"name": "before", "host": "a.test"}).status_code == 201
-        own_cluster.stop()
+        own_postgres.stop()
         try:
             r = api.post("/services", json={"name": "during", "host": "a.test"})
             assert r.status_code == 503
@@ -57,7 +48,7 @@ def test_database_down_is_503_then_recovers(own_cluster):
             status = api.get("/status")
             assert (status.status_code, status.json()["database"]) == (200, {"reachable": False})
         finally:
-            own_cluster.start()
+            own_postgres.start()
         deadline = time.monotonic() + 20
         while (r := api.post("/services", json={"name": "after", "host": "a.test"})).status_code == 503:
             assert time.monotonic() < deadline, r.text

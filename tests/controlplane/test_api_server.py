@@ -14,7 +14,8 @@ import requests
 
 from controlplane.cluster.gencert import generate
 from tests.controlplane.conftest import with_db
-from tests.harness import ROOT, free_port
+from tests.support.paths import ROOT
+from tests.support.ports import free_port
 
 
 def write_conf(tmp: Path, conf, **extra: str) -> Path:

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from cryptography.x509.oid import NameOID
 
-from tests.harness import ROOT
+from tests.support.paths import ROOT
 
 
 def gen_cert(cwd, *args: str) -> subprocess.CompletedProcess:

@@ -14,9 +14,7 @@ import pytest
 from controlplane.cluster import encoding
 from dataplane.declarative import EMPTY_HASH
 from tests.controlplane.conftest import with_db
-from tests.controlplane.test_cluster_support import (ControlPlane, TestDataPlane, eventually,
-                                                     shared_pair)
-from tests.postgres import PostgresCluster, server_bin_dir
+from tests.controlplane.test_cluster_support import ControlPlane, TestDataPlane, eventually, shared_pair
 
 
 @pytest.fixture
@@ -202,15 +200,6 @@ def test_write_through_one_control_plane_reaches_data_planes_of_another(cp_conf)
 
         latencies = asyncio.run(scenario())
         assert max(latencies) < 1.0, latencies
-
-
-@pytest.fixture(scope="module")
-def own_postgres():
-    if server_bin_dir() is None:
-        pytest.skip("PostgreSQL server binaries not installed")
-    cluster = PostgresCluster.start_new()
-    yield cluster
-    cluster.destroy()
 
 
 def test_no_push_while_postgres_is_down_then_recovery(own_postgres, tmp_path, caplog):

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ControlPlane, Gateway, Upstream, gen_cert
-from tests.postgres import SUPERUSER, throwaway_cluster
+from tests.support.echo_upstream import Upstream
+from tests.support.postgres import SUPERUSER
+from tests.support.processes import ControlPlane, Gateway, gen_cert
 
 
 @pytest.fixture
@@ -65,12 +66,6 @@ def module_gateway_factory(tmp_path_factory):
     yield start
     for gateway in started:
         gateway.stop()
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    """One throwaway PostgreSQL for a module; each control plane gets its own database."""
-    yield from throwaway_cluster()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from tests.harness import DATAPLANE, ROOT, Load, config
+from tests.support.configs import config
+from tests.support.load import Load
+from tests.support.paths import DATAPLANE, ROOT
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from dataplane import __version__
-from dataplane.cluster.protocol import cluster_pb2 as pb
-from dataplane.cluster.protocol import cluster_pb2_grpc
+from dataplane.cluster.protocol import cluster_pb2 as pb, cluster_pb2_grpc
 from dataplane.declarative import EMPTY_HASH, config_hash, parse_text
-from tests.harness import free_port, wait_for
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 # ---- the stand-in control plane ------------------------------------------------------------------
 

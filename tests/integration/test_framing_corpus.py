@@ -1,5 +1,5 @@
 """A corpus of framing attacks against the real `dataplane run` (2 workers) in front of a raw
-upstream (tests.raw_upstream) that logs every byte it is sent and parses it strictly.
+upstream (tests.support.raw_upstream) that logs every byte it is sent and parses it strictly.
 
 Request-side cases start on a warm client connection: one good request first, so that an
 upstream connection sits in the worker's pool (the worst case: a forwarded attack would ride a
@@ -24,8 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import RawConnection, RawResponse, raw_request, wait_for
-from tests.raw_upstream import RawUpstream, Request
+from tests.support.http_messages import Response
+from tests.support.raw_client import RawConnection, raw_request
+from tests.support.raw_upstream import RawUpstream, Request
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -194,7 +196,7 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def assert_kong_error(response: RawResponse, status: int, message: str, json_only: bool = True) -> None:
+def assert_kong_error(response: Response, status: int, message: str, json_only: bool = True) -> None:
     """Kong's error body: JSON for a client that accepts it (``json_only``), else JSON or
     text/plain, with the request id the response header carries."""
     assert response.status == status, (response.status, bytes(response.body)[:300])
@@ -213,7 +215,7 @@ def assert_kong_error(response: RawResponse, status: int, message: str, json_onl
     assert response.header("X-Kong-Request-Id") in (None, request_id)
 
 
-def answer(conn: RawConnection, timeout: float = READ_TIMEOUT) -> RawResponse:
+def answer(conn: RawConnection, timeout: float = READ_TIMEOUT) -> Response:
     """The next response, or a failure that says the gateway did not answer (rather than a bare
     socket timeout)."""
     try:
@@ -222,7 +224,7 @@ def answer(conn: RawConnection, timeout: float = READ_TIMEOUT) -> RawResponse:
         raise AssertionError(f"no answer within {timeout} s") from None
 
 
-def final_response(conn: RawConnection) -> RawResponse:
+def final_response(conn: RawConnection) -> Response:
     """The next final response; interim ones the gateway may pass on are skipped."""
     while True:
         response = answer(conn)
@@ -289,7 +291,7 @@ class Warmed:
         else:
             self.conn.send(data)
 
-    def expect_refusal(self, status: int = 400, message: str = BAD_REQUEST, json_only: bool = True) -> RawResponse:
+    def expect_refusal(self, status: int = 400, message: str = BAD_REQUEST, json_only: bool = True) -> Response:
         """The gateway's own error, Connection: close, then EOF and not one byte more."""
         response = answer(self.conn)
         assert_kong_error(response, status, message, json_only)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import RawConnection, raw_request
+from tests.support.raw_client import RawConnection, raw_request
 
 pytestmark = pytest.mark.timeout(60)
 

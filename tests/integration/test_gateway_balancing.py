@@ -11,10 +11,9 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
-
 import pytest
 
-from tests.harness import raw_request
+from tests.support.raw_client import raw_request
 
 pytestmark = pytest.mark.timeout(90)
 

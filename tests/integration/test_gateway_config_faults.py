@@ -11,7 +11,9 @@ import time
 
 import pytest
 
-from tests.harness import RawConnection, config, wait_for
+from tests.support.configs import config
+from tests.support.raw_client import RawConnection
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -96,7 +98,7 @@ def test_killed_supervisor_takes_its_workers_down_and_a_restart_serves(gateway_f
 
 def test_not_ready_without_any_configuration(gateway_factory, upstream):
     gw = gateway_factory(None, wait=False)  # no declarative_config, empty prefix, nothing cached
-    wait_for(lambda: _status_answers(gw), timeout=20, message="the status API")
+    wait_for(gw.status_answers, timeout=20, message="the status API")
     time.sleep(0.3)  # the workers are up by now; still not ready
     code, body = gw.status("/status/ready")
     assert (code, body) == (503, {"message": "no configuration available (empty configuration present)"})
@@ -104,14 +106,6 @@ def test_not_ready_without_any_configuration(gateway_factory, upstream):
     assert status["configuration_version"] == 1  # the empty config is stored, and served
     # the proxy answers with Kong's 404 for an empty config
     assert gw.request("GET", "/anything", headers={"Accept": "application/json"})[0] == 404
-
-
-def _status_answers(gw) -> bool:
-    try:
-        gw.status()
-        return True
-    except OSError:
-        return False
 
 
 def test_status_counters_move_with_traffic(gateway_factory, upstream):
@@ -178,7 +172,7 @@ def _fault_env(tmp_path, mode: str) -> dict[str, str]:
 def test_not_ready_while_a_worker_has_its_config_but_no_listener(gateway_factory, upstream, tmp_path):
     gw = gateway_factory(config(upstream.port), wait=False, env=_fault_env(tmp_path, "hang"))
     # worker 1 has loaded version 1 (it says so in its slot), then hangs before listening
-    wait_for(lambda: _status_answers(gw) and all(w["configuration_version"] == 1 for w in gw.status()[1]["workers"]),
+    wait_for(lambda: gw.status_answers() and all(w["configuration_version"] == 1 for w in gw.status()[1]["workers"]),
              timeout=20, message="both workers to load configuration version 1")
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:

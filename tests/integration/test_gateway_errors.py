@@ -9,7 +9,9 @@ import re
 
 import pytest
 
-from tests.harness import RawConnection, dead_port, raw_request
+from tests.support.http_messages import get
+from tests.support.ports import dead_port
+from tests.support.raw_client import RawConnection, raw_request
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -75,10 +77,6 @@ def quiet_gw(module_gateway_factory, module_upstream, dead):
     return module_gateway_factory(config(module_upstream.port, dead), name="quiet", conf={"headers": "off"})
 
 
-def get(path: str, extra: str = "", host: str = "example.com") -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
-
-
 JSON = "Accept: application/json\r\n"
 
 
@@ -94,16 +92,16 @@ def check_error(response, status: int, message: str) -> None:
 
 def test_no_route_is_kongs_404(gw, module_upstream):
     before = module_upstream.stats()["requests"]
-    response = raw_request(gw.port, get("/nowhere", JSON))
+    response = raw_request(gw.port, get("/nowhere", extra=JSON))
     check_error(response, 404, "no Route matched with those values")
     assert response.header("X-Kong-Response-Latency") is not None
     assert response.header("X-Kong-Upstream-Latency") is None  # nothing was proxied
     assert response.header("Server") == "gantry/0.1.0"
     # the format follows Accept; request ids differ per request
-    plain = raw_request(gw.port, get("/nowhere", "Accept: text/plain\r\n"))
+    plain = raw_request(gw.port, get("/nowhere", extra="Accept: text/plain\r\n"))
     assert plain.header("Content-Type") == "text/plain; charset=utf-8"
     assert bytes(plain.body) == f"no Route matched with those values\nrequest_id: {plain.header('X-Kong-Request-Id')}\n".encode()
-    html = raw_request(gw.port, get("/nowhere", "Accept: text/html\r\n"))
+    html = raw_request(gw.port, get("/nowhere", extra="Accept: text/html\r\n"))
     assert html.header("Content-Type") == "text/html; charset=utf-8"
     assert html.header("X-Kong-Request-Id") in html.body.decode()
     assert len({response.header("X-Kong-Request-Id"), plain.header("X-Kong-Request-Id"),
@@ -121,7 +119,7 @@ def test_upstream_failures_then_the_same_route_still_works(gw, bad, status, mess
         for _ in range(2):
             conn.send(get("/echo/anything"))
             assert conn.read_one().status == 200
-        conn.send(get(bad, JSON))
+        conn.send(get(bad, extra=JSON))
         check_error(conn.read_one(), status, message)
         for i in range(6):  # same client connection: a gateway error keeps it open; pools stay good
             conn.send(get(f"/echo/anything?after={i}"))
@@ -133,7 +131,7 @@ def test_upstream_failures_then_the_same_route_still_works(gw, bad, status, mess
 
 
 def test_connection_refused_is_502(gw):
-    response = raw_request(gw.port, get("/refused/x", JSON))
+    response = raw_request(gw.port, get("/refused/x", extra=JSON))
     check_error(response, 502, "An invalid response was received from the upstream server")
     response = raw_request(gw.port, get("/refused/x"))
     assert response.status == 502
@@ -143,7 +141,7 @@ def test_connection_refused_is_502(gw):
 def test_every_target_at_weight_zero_is_503(gw, module_upstream):
     before = module_upstream.stats()["requests"]
     for _ in range(4):
-        response = raw_request(gw.port, get("/zero/x", JSON))
+        response = raw_request(gw.port, get("/zero/x", extra=JSON))
         check_error(response, 503, "failure to get a peer from the ring-balancer")
     assert module_upstream.stats()["requests"] == before
 

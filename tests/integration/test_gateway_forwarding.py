@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import RawConnection, raw_exchange, raw_request
+from tests.support.http_messages import get
+from tests.support.raw_client import RawConnection, raw_exchange, raw_request
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -66,10 +67,6 @@ def trusted_gw(module_gateway_factory, module_upstream):
     return module_gateway_factory(config(module_upstream.port), name="trusted",
                                   conf={"trusted_ips": "127.0.0.1", "real_ip_header": "X-Forwarded-For",
                                         "real_ip_recursive": "on"})
-
-
-def get(path: str, host: str = "example.com", extra: str = "") -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode("latin-1")
 
 
 def echo(port: int, raw: bytes) -> tuple:

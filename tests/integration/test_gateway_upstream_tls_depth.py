@@ -11,7 +11,10 @@ import textwrap
 import pytest
 import trustme
 
-from tests.harness import Upstream, raw_request, wait_for
+from tests.support.echo_upstream import Upstream
+from tests.support.http_messages import get
+from tests.support.raw_client import raw_request
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -73,10 +76,6 @@ def gw(module_gateway_factory, root, upstreams):
     # One worker: every request sees the same upstream connection pool.
     yml = config(root, {count: upstream.port for count, upstream in upstreams.items()})
     return module_gateway_factory(yml, name="tlsdepth", workers=1)
-
-
-def get(path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: example.com\r\n\r\n".encode()
 
 
 @pytest.mark.parametrize("depth", DEPTHS)

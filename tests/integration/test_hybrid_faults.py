@@ -14,8 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import (ControlPlane, Load, Gateway, Upstream, controlplane_cli, dead_port, gen_cert, node_id, wait_for,
-                           write_services_yml)
+from tests.support.configs import write_services_yml
+from tests.support.echo_upstream import Upstream
+from tests.support.load import Load
+from tests.support.ports import dead_port
+from tests.support.processes import ControlPlane, Gateway, controlplane_cli, gen_cert, node_id
+from tests.support.waiting import wait_for
 
 PROPAGATION_BOUND = 5.0  # seconds; generous for a loaded 2-core machine (the bench measures ms)
 

@@ -12,7 +12,9 @@ import re
 import orjson
 import pytest
 
-from tests.harness import controlplane_cli, node_id, wait_for, write_services_yml
+from tests.support.configs import write_services_yml
+from tests.support.processes import controlplane_cli, node_id
+from tests.support.waiting import wait_for
 
 SERVICES = 50_000  # one route each: 100k entities
 MIB = 1 << 20

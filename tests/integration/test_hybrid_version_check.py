@@ -1,5 +1,5 @@
 """Kong's version check between a real `controlplane run` and real `dataplane run` processes
-that report another Gantry version (through tests.dataplane_as_version): a data plane of
+that report another Gantry version (through tests.support.dataplane_as_version): a data plane of
 another major, or of a newer minor than the control plane's, never receives configuration,
 keeps serving what it has, and is listed with sync_status kong_version_incompatible."""
 
@@ -8,7 +8,9 @@ from __future__ import annotations
 import sys
 
 from dataplane import __version__
-from tests.harness import Gateway, config, node_id, wait_for
+from tests.support.configs import config
+from tests.support.processes import Gateway, node_id
+from tests.support.waiting import wait_for
 
 _MAJOR, _MINOR, _ = (int(part) for part in __version__.split("."))
 OTHER_MAJOR = f"{_MAJOR + 1}.{_MINOR}.0"
@@ -17,7 +19,7 @@ NEWER_MINOR = f"{_MAJOR}.{_MINOR + 1}.0"
 
 def reporting(version: str) -> list[str]:
     """The `dataplane` command line of a data plane reporting `version`."""
-    return [sys.executable, "-m", "tests.dataplane_as_version", version]
+    return [sys.executable, "-m", "tests.support.dataplane_as_version", version]
 
 
 def served(dp: Gateway) -> tuple[int, str]:

@@ -8,7 +8,7 @@ import ssl
 import pytest
 import trustme
 
-from tests.harness import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -2,7 +2,7 @@
 control plane's version check with a real data plane process. Test-only: a data plane in
 production always reports the version it runs.
 
-    python -m tests.dataplane_as_version 1.0.0 run -c kong.conf
+    python -m tests.support.dataplane_as_version 1.0.0 run -c kong.conf
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 
 import dataplane
 
-USAGE = "usage: python -m tests.dataplane_as_version VERSION DATAPLANE-ARGUMENTS..."
+USAGE = "usage: python -m tests.support.dataplane_as_version VERSION DATAPLANE-ARGUMENTS..."
 
 
 def main(argv: list[str]) -> None:

@@ -11,6 +11,7 @@ take a ``mark()`` and ask what arrived after it."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
@@ -18,6 +19,8 @@ import threading
 import time
 
 import httptools
+
+from tests.support.waiting import wait_for
 
 
 class Request:
@@ -45,9 +48,16 @@ class Request:
         return next((value for key, value in self.headers if key.lower() == name), None)
 
     def echo(self) -> dict:
-        return {"conn": self.conn, "seq": self.seq, "method": self.method, "target": self.target,
-                "version": self.version, "headers": self.headers, "body_size": len(self.body),
-                "body_sha256": hashlib.sha256(self.body).hexdigest()}
+        return {
+            "conn": self.conn,
+            "seq": self.seq,
+            "method": self.method,
+            "target": self.target,
+            "version": self.version,
+            "headers": self.headers,
+            "body_size": len(self.body),
+            "body_sha256": hashlib.sha256(self.body).hexdigest(),
+        }
 
     def __repr__(self) -> str:
         state = "complete" if self.complete else "head only" if self.head_complete else "partial"
@@ -121,23 +131,22 @@ class RawUpstream:
     def settle(self, quiet: float = 0.03, timeout: float = 5.0) -> None:
         """Wait until nothing has arrived for ``quiet`` seconds: bytes the gateway wrote just
         before answering its client are read and parsed by then."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() - self.last_activity < quiet and time.monotonic() < deadline:
-            time.sleep(quiet / 3)
+        wait_for(
+            lambda: time.monotonic() - self.last_activity >= quiet,
+            timeout,
+            interval=quiet / 3,
+            message=f"{quiet} s without a byte from the gateway",
+        )
 
     def stop(self) -> None:
         self.running = False
-        try:
+        with contextlib.suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() that close() alone would not
-        except OSError:
-            pass
         self.listener.close()
         with self.lock:
             for conn in self.connections:
-                try:
+                with contextlib.suppress(OSError):
                     conn.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         self.thread.join(5)
 
     # -- serving -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ The server refuses to run as root, so when the tests run as root the server bina
 the `postgres` user in a directory it owns. Clients connect over TCP to 127.0.0.1 as the
 `postgres` superuser with trust authentication.
 """
+
 from __future__ import annotations
 
 import glob
@@ -16,12 +17,12 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 
 from dataplane.conf import Conf, load_conf
+from tests.support.ports import free_port
 
 SUPERUSER = "postgres"
 _names = itertools.count(1)
@@ -33,12 +34,6 @@ def server_bin_dir() -> str | None:
     if not found:
         return None
     return os.path.dirname(max(found, key=lambda p: int(p.split("/")[4])))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresCluster:
@@ -53,15 +48,15 @@ class PostgresCluster:
     def start_new(cls) -> PostgresCluster:
         bin_dir = server_bin_dir()
         if bin_dir is None:
-            raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql; "
-                               "install the postgresql package")
+            raise RuntimeError(
+                "PostgreSQL server binaries not found under /usr/lib/postgresql; install the postgresql package"
+            )
         directory = tempfile.mkdtemp(prefix="gantry-pg-")
         cluster = cls(bin_dir, directory, free_port())
         if os.geteuid() == 0:
             entry = pwd.getpwnam(SUPERUSER)
             os.chown(directory, entry.pw_uid, entry.pw_gid)
-        cluster._server("initdb", "-D", cluster.data, "-U", SUPERUSER, "-A", "trust",
-                        "-E", "UTF8", "--no-sync")
+        cluster._server("initdb", "-D", cluster.data, "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-sync")
         cluster.start()
         return cluster
 
@@ -75,11 +70,14 @@ class PostgresCluster:
 
     def start(self) -> None:
         # Durability settings off: these clusters die with the test run.
-        options = (f"-p {self.port} -k {self.directory} -c listen_addresses={self.host} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                   "-c max_connections=200")
-        self._server("pg_ctl", "-D", self.data, "-o", options,
-                     "-l", os.path.join(self.directory, "server.log"), "-w", "start")
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses={self.host} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=200"
+        )
+        self._server(
+            "pg_ctl", "-D", self.data, "-o", options, "-l", os.path.join(self.directory, "server.log"), "-w", "start"
+        )
 
     def stop(self) -> None:
         self._server("pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
@@ -93,15 +91,22 @@ class PostgresCluster:
     def create_database(self, name: str | None = None) -> str:
         """A new empty database (named uniquely unless `name` is given)."""
         name = name or f"test_{os.getpid()}_{next(_names)}"
-        subprocess.run([os.path.join(self.bin_dir, "createdb"), "-h", self.host,
-                        "-p", str(self.port), "-U", SUPERUSER, name],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [os.path.join(self.bin_dir, "createdb"), "-h", self.host, "-p", str(self.port), "-U", SUPERUSER, name],
+            check=True,
+            capture_output=True,
+        )
         return name
 
     def conf(self, database: str, **overrides: object) -> Conf:
         """A kong.conf pointing at `database` on this cluster."""
-        settings = {"pg_host": self.host, "pg_port": self.port, "pg_user": SUPERUSER,
-                    "pg_database": database, **overrides}
+        settings = {
+            "pg_host": self.host,
+            "pg_port": self.port,
+            "pg_user": SUPERUSER,
+            "pg_database": database,
+            **overrides,
+        }
         return load_conf(None, env={}, overrides=settings)
 
 
