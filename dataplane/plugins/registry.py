@@ -27,8 +27,13 @@ log = logging.getLogger("gantry.plugins")
 # Bundled plugins Gantry runs, by Kong's name. The others of Kong's bundled list are stored and
 # validated but not run (the data plane says so in its log when a config uses one).
 BUNDLED: Mapping[str, str] = {
+    "correlation-id": "dataplane.plugins.bundled.correlation_id",
+    "cors": "dataplane.plugins.bundled.cors",
+    "ip-restriction": "dataplane.plugins.bundled.ip_restriction",
     "key-auth": "dataplane.plugins.bundled.key_auth",
+    "request-size-limiting": "dataplane.plugins.bundled.request_size_limiting",
     "request-termination": "dataplane.plugins.bundled.request_termination",
+    "request-transformer": "dataplane.plugins.bundled.request_transformer",
 }
 
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
