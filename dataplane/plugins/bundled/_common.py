@@ -1,5 +1,5 @@
-"""Helpers more than one bundled plugin needs: Kong's ``name:value`` config entries and PCRE
-patterns in Python's ``re``."""
+"""Kong's conventions the bundled plugins read their configs by, kept apart from any one
+plugin: ``name:value`` entries, and PCRE patterns compiled by Python's ``re``."""
 
 from __future__ import annotations
 
