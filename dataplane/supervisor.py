@@ -88,7 +88,7 @@ class Supervisor:
         self.reload_again = False  # a SIGHUP arrived during it: re-read the file once it is done
         self.hybrid = conf.role == "data_plane"
         self.link = LinkStatus()
-        self.applier = ConfigApplier(self.store, self.on_cluster_config)
+        self.applier = ConfigApplier(self.store, self.on_cluster_config, self.custom_plugins)
         self.cluster: asyncio.Task | None = None
         # Read before anything starts, so a wrong certificate path stops the start.
         self.cluster_settings = ClusterSettings.from_conf(conf) if self.hybrid else None

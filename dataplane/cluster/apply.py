@@ -58,9 +58,12 @@ class ConfigApplier:
     """Applies FullConfig and Delta messages one at a time; `on_applied(version, hash)` runs
     on the event loop after each commit (the supervisor notifies its workers there)."""
 
-    def __init__(self, store: ConfigStore, on_applied: Callable[[int, str], None]) -> None:
+    def __init__(
+        self, store: ConfigStore, on_applied: Callable[[int, str], None], extra_plugins: frozenset[str] = frozenset()
+    ) -> None:
         self.store = store
         self.on_applied = on_applied
+        self.extra_plugins = extra_plugins  # the node's plugins beyond Kong's bundled ones
         self._busy: asyncio.Future | None = None
 
     def current(self) -> tuple[int, str]:
@@ -135,7 +138,7 @@ class ConfigApplier:
         flat = parse_json(data)
         if not isinstance(flat, dict):
             raise PayloadError("full config payload is not an object of entity lists")
-        validate_flat(flat)
+        validate_flat(flat, extra_plugins=self.extra_plugins)
         config_source.check_compiles(flat)
         self.store.apply(flat, msg.hash, dict(msg.hashes), version=msg.version)
         # The sizes an operator compares with a payload ceiling (Kong's cluster_max_payload).
@@ -145,7 +148,7 @@ class ConfigApplier:
         upserts, deletes = _delta_parts(decode(msg.encoding, msg.payload))
 
         def check(stored: StoredConfig) -> None:
-            validate_delta(upserts, deletes, stored)
+            validate_delta(upserts, deletes, stored, self.extra_plugins)
             config_source.check_delta_compiles(upserts, deletes, stored)
 
         self.store.apply_delta(

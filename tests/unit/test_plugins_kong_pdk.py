@@ -286,3 +286,38 @@ def test_pdk_errors_are_kong_pdk_exceptions():
     from kong_pdk.exception import PDKException
 
     assert issubclass(PDKError, PDKException)
+
+
+def test_a_data_plane_takes_a_control_plane_config_using_them(tmp_path):
+    import asyncio
+    import gzip
+
+    import orjson
+
+    from dataplane.cluster.apply import ConfigApplier
+    from dataplane.cluster.protocol import cluster_pb2
+    from dataplane.declarative import config_hash, parse_text
+    from dataplane.lmdb_cache import ConfigStore
+
+    flat = parse_text(
+        textwrap.dedent("""
+        _format_version: "3.0"
+        services:
+          - name: s
+            url: http://example.com
+            plugins:
+              - name: py-hello
+        """),
+        extra_plugins=frozenset({"py-hello"}),
+    )
+    digest, hashes = config_hash(flat)
+    payload = gzip.compress(orjson.dumps(flat))
+    message = cluster_pb2.FullConfig(version=3, hash=digest, hashes=hashes, encoding="gzip+json", payload=payload)
+    store = ConfigStore(str(tmp_path / "lmdb"), 16 << 20)
+    try:
+        refused = asyncio.run(ConfigApplier(store, lambda version, digest: None).full(message))
+        assert not refused.applied and "plugin 'py-hello' not enabled" in refused.error
+        applied = asyncio.run(ConfigApplier(store, lambda version, digest: None, frozenset({"py-hello"})).full(message))
+        assert applied.applied and store.current() == (3, digest)
+    finally:
+        store.close()
