@@ -16,7 +16,7 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
 
 SET, ADD, CLEAR = 0, 1, 2
-Op = tuple[int, bytes, bytes]  # (kind, lower-case name, value)
+Op = tuple[int, bytes, bytes]  # (kind, name as the plugin wrote it, value)
 
 
 def field_name(name: object) -> bytes:
@@ -44,7 +44,8 @@ def apply(lines: list[bytes], ops: Iterable[Op]) -> list[bytes]:
     """``lines``: ``Name: value`` field lines without CRLF; returns them changed by ``ops``."""
     for kind, name, value in ops:
         if kind != ADD:
-            lines = [line for line in lines if line.partition(b":")[0].strip().lower() != name]
+            key = name.lower()  # names compare without case; the plugin's spelling is what is sent
+            lines = [line for line in lines if line.partition(b":")[0].strip().lower() != key]
         if kind != CLEAR:
             lines.append(b"%s: %s" % (name, value))
     return lines

@@ -257,7 +257,8 @@ class RequestPlugins:
     def upstream_op(self, kind: int, name: str, value: Any) -> None:
         if self.phase not in ("rewrite", "access"):
             raise PDKError(f"the upstream request cannot be changed in the {self.phase} phase")
-        key = fields.field_name(name).lower()
+        raw = fields.field_name(name)
+        key = raw.lower()
         if key in _GATEWAY_FIELDS:
             raise PDKError(f"header '{name}' frames the request or is per hop: the gateway sets it")
         if key == b"host":
@@ -265,7 +266,7 @@ class RequestPlugins:
                 raise PDKError("the upstream request needs a Host")
             self.upstream_host = fields.field_value(value)
             return
-        self.upstream_ops.append((kind, key, fields.field_value(value)))
+        self.upstream_ops.append((kind, raw, fields.field_value(value)))
 
     def upstream_change(self, part: str, value: bytes) -> None:
         if self.phase not in ("rewrite", "access"):
@@ -275,7 +276,7 @@ class RequestPlugins:
     def response_op(self, kind: int, name: str, value: Any) -> None:
         if self.phase == "log" or (self.header_filtered and self.response_head is None):
             raise PDKError(f"the response headers are sent already ({self.phase} phase)")
-        self.response_ops.append((kind, fields.field_name(name).lower(), fields.field_value(value)))
+        self.response_ops.append((kind, fields.field_name(name), fields.field_value(value)))
 
     def response_fields(self) -> list[tuple[bytes, bytes]]:
         """The client's response fields as they are now (header_filter and log)."""
