@@ -32,7 +32,7 @@ from dataplane import __version__
 from dataplane.cluster.protocol import cluster_pb2 as pb, cluster_pb2_grpc as pb_grpc
 from dataplane.declarative import EMPTY_HASH
 from dataplane.schema import BUNDLED_PLUGINS, process
-from tests.controlplane.test_cluster_support import ControlPlane, shared_pair
+from tests.support.inprocess_control_plane import ControlPlane, shared_pair
 from tests.support.postgres import PostgresCluster
 
 DELTA_TARGET = 10 * 1024

@@ -15,8 +15,8 @@ import json
 import statistics
 import time
 
-from tests.controlplane.conftest import with_db
-from tests.controlplane.test_api_client import AdminApi
+from controlplane.cli import with_db
+from tests.support.admin_api import AdminApi
 from tests.support.postgres import PostgresCluster
 
 TARGET_P50_MS = 5.0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from controlplane.cli import with_db  # noqa: F401  (tests import it from here)
+from controlplane.cli import with_db
 from dataplane.conf import Conf
+from tests.support.admin_api import AdminApi
 
 
 @pytest.fixture(scope="module")
@@ -19,3 +20,11 @@ def db_conf(conf) -> Conf:
     """A fresh database for this module, bootstrapped."""
     with_db(conf, lambda db: db.migrations.bootstrap())
     return conf
+
+
+@pytest.fixture(scope="module")
+def api(db_conf):
+    """The Admin API on this module's bootstrapped database (a module needing another conf
+    overrides `conf`)."""
+    with AdminApi(db_conf) as admin:
+        yield admin

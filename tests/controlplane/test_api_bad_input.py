@@ -16,8 +16,6 @@ import requests
 import trustme
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tests.controlplane.test_api_client import AdminApi
-
 I64 = "value should be between -9223372036854775808 and 9223372036854775807"
 INDEXED = "length must be at most 2048 bytes"
 TTL = "must be an integer between 0 and 100000000"
@@ -26,12 +24,6 @@ LONG = "ab1" * 1000  # 3000 bytes: more than a unique column's or a tag's index 
 # Every collection whose rows a bad request could have written.
 COLLECTIONS = ("services", "routes", "upstreams", "consumers", "plugins", "certificates",
                "ca_certificates", "snis", "key-auths")
-
-
-@pytest.fixture(scope="module")
-def api(db_conf):
-    with AdminApi(db_conf) as admin:
-        yield admin
 
 
 def _pem(ca: trustme.CA, name: str) -> dict[str, str]:

@@ -6,14 +6,6 @@ from __future__ import annotations
 import pytest
 import trustme
 
-from tests.controlplane.test_api_client import AdminApi
-
-
-@pytest.fixture(scope="module")
-def api(db_conf):
-    with AdminApi(db_conf) as admin:
-        yield admin
-
 
 @pytest.fixture(scope="module")
 def pem() -> dict[str, str]:

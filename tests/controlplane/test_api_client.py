@@ -1,78 +1,13 @@
-"""`AdminApi`: the Admin API served by uvicorn (h11, uvloop) on a real loopback socket,
-in a thread with its own event loop, plus a requests session to talk to it. Other
-test_api_* modules import it. The tests here cover the serving layer itself: unknown paths,
-trailing slashes, HEAD/OPTIONS, and a failing store answering 500 without details."""
+"""The Admin API as served (uvicorn, h11, uvloop, on a real loopback socket): unknown paths,
+trailing slashes, HEAD/OPTIONS, the protocol class, and a failing store answering 500 without
+details."""
 from __future__ import annotations
 
 import socket
-import threading
-import uuid
 from typing import Any
 
-import pytest
-import requests
-import uvloop
-
-from controlplane.api import ApiContext
-from controlplane.server import server_for
 from controlplane.database import Database
-from dataplane.conf import Conf
-
-
-class AdminApi:
-    def __init__(self, conf: Conf, wrap_db: Any = None) -> None:
-        self.conf = conf
-        self.wrap_db = wrap_db  # optional: replaces the Database handed to the API
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(1024)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.session = requests.Session()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: uvloop.run(self._main()), daemon=True)
-        self.server = None
-        self.db: Database | None = None
-
-    async def _main(self) -> None:
-        self.db = await Database.connect(self.conf)
-        try:
-            db = self.wrap_db(self.db) if self.wrap_db else self.db
-            self.api = ApiContext(self.conf, db, str(uuid.uuid4()))
-            self.server = server_for(self.api)
-            self._ready.set()
-            await self.server.serve(sockets=[self.sock])
-        finally:
-            await self.db.close()
-
-    def __enter__(self) -> AdminApi:
-        self._thread.start()
-        assert self._ready.wait(10), "Admin API did not start"
-        while not self.server.started:
-            threading.Event().wait(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.session.close()
-        self.server.should_exit = True
-        self._thread.join(10)
-
-    def request(self, method: str, path: str, **kw: Any) -> requests.Response:
-        return self.session.request(method, self.url + path, timeout=30, **kw)
-
-    def get(self, path: str, **kw: Any) -> requests.Response:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, **kw: Any) -> requests.Response:
-        return self.request("POST", path, **kw)
-
-    def put(self, path: str, **kw: Any) -> requests.Response:
-        return self.request("PUT", path, **kw)
-
-    def patch(self, path: str, **kw: Any) -> requests.Response:
-        return self.request("PATCH", path, **kw)
-
-    def delete(self, path: str, **kw: Any) -> requests.Response:
-        return self.request("DELETE", path, **kw)
+from tests.support.admin_api import AdminApi
 
 
 class _BrokenEntities:
@@ -88,12 +23,6 @@ class _BrokenDb:
     def __init__(self, db: Database) -> None:
         self.entities = _BrokenEntities()
         self.reachable = db.reachable
-
-
-@pytest.fixture(scope="module")
-def api(db_conf):
-    with AdminApi(db_conf) as admin:
-        yield admin
 
 
 def test_unknown_paths_are_kong_404(api):

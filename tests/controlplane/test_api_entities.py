@@ -7,14 +7,6 @@ import uuid
 import pytest
 import trustme
 
-from tests.controlplane.test_api_client import AdminApi
-
-
-@pytest.fixture(scope="module")
-def api(db_conf):
-    with AdminApi(db_conf) as admin:
-        yield admin
-
 
 def created(r, status: int = 201) -> dict:
     assert r.status_code == status, r.text

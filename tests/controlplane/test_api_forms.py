@@ -9,8 +9,6 @@ import trustme
 from controlplane.api.arguments import decode, key_path, nest
 from dataplane.schema import BUNDLED_PLUGINS, Field, get_schema, register_plugin_config
 from dataplane.schema.fields import record
-from tests.controlplane.conftest import with_db
-from tests.controlplane.test_api_client import AdminApi
 
 # a plugin with a typed config, enabled through the conf's `plugins`
 PLUGIN = "api-form-test"
@@ -19,11 +17,9 @@ register_plugin_config(PLUGIN, record(("minute", Field("integer")), ("hour", Fie
 
 
 @pytest.fixture(scope="module")
-def api(postgres):
-    conf = postgres.conf(postgres.create_database(), plugins=f"bundled,{PLUGIN}")
-    with_db(conf, lambda db: db.migrations.bootstrap())
-    with AdminApi(conf) as admin:
-        yield admin
+def conf(postgres):
+    """This module's database, for a conf that enables the plugin (the `api` fixture serves it)."""
+    return postgres.conf(postgres.create_database(), plugins=f"bundled,{PLUGIN}")
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -13,9 +13,9 @@ from schemathesis import checks
 
 from controlplane.api.openapi import document
 from controlplane.api.resources import ENDPOINTS
-from tests.controlplane.conftest import with_db
-from tests.controlplane.test_api_client import AdminApi
-from tests.controlplane.test_cluster_support import ControlPlane, TestDataPlane, shared_pair
+from controlplane.cli import with_db
+from tests.support.inprocess_control_plane import ControlPlane, shared_pair
+from tests.support.model_data_plane import TestDataPlane
 from tests.support.waiting import wait_for
 
 schema = schemathesis.openapi.from_dict(document())
@@ -25,12 +25,6 @@ examples = settings(max_examples=4, deadline=None, derandomize=True, database=No
 
 CHECKS = [checks.not_a_server_error, checks.status_code_conformance,
           checks.content_type_conformance, checks.response_schema_conformance]
-
-
-@pytest.fixture(scope="module")
-def api(db_conf):
-    with AdminApi(db_conf) as admin:
-        yield admin
 
 
 def test_served_document_is_the_generated_one(api):

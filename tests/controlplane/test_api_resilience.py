@@ -7,14 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.controlplane.conftest import with_db
-from tests.controlplane.test_api_client import AdminApi
-
-
-@pytest.fixture(scope="module")
-def api(db_conf):
-    with AdminApi(db_conf) as admin:
-        yield admin
+from controlplane.cli import with_db
+from tests.support.admin_api import AdminApi
 
 
 def test_concurrent_posts_of_one_name(api):

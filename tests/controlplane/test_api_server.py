@@ -12,8 +12,8 @@ from pathlib import Path
 import asyncpg
 import requests
 
+from controlplane.cli import with_db
 from controlplane.cluster.gencert import generate
-from tests.controlplane.conftest import with_db
 from tests.support.paths import ROOT
 from tests.support.ports import free_port
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from controlplane.cli import with_db
 from controlplane.database.data_planes import DataPlaneStore
-from tests.controlplane.conftest import with_db
-from tests.controlplane.test_api_client import AdminApi
-from tests.controlplane.test_cluster_support import ControlPlane, TestDataPlane, shared_pair
+from tests.support.admin_api import AdminApi
+from tests.support.inprocess_control_plane import ControlPlane, shared_pair
+from tests.support.model_data_plane import TestDataPlane
 
 NOT_CP = ("this endpoint is only available when Kong is configured to run as Control Plane "
           "for the cluster")

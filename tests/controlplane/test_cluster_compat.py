@@ -7,10 +7,11 @@ import logging
 
 import pytest
 
+from controlplane.cli import with_db
 from controlplane.cluster import compat
 from dataplane import __version__
-from tests.controlplane.conftest import with_db
-from tests.controlplane.test_cluster_support import ControlPlane, TestDataPlane, shared_pair
+from tests.support.inprocess_control_plane import ControlPlane, shared_pair
+from tests.support.model_data_plane import TestDataPlane
 
 CP = __version__  # "0.1.0"
 MAJOR, MINOR, _ = (int(p) for p in CP.split("."))

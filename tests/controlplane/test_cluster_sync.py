@@ -11,10 +11,12 @@ import time
 import asyncpg
 import pytest
 
+from controlplane.cli import with_db
 from controlplane.cluster import encoding
 from dataplane.declarative import EMPTY_HASH
-from tests.controlplane.conftest import with_db
-from tests.controlplane.test_cluster_support import ControlPlane, TestDataPlane, eventually, shared_pair
+from tests.support.inprocess_control_plane import ControlPlane, shared_pair
+from tests.support.model_data_plane import TestDataPlane
+from tests.support.waiting import wait_for_async
 
 
 @pytest.fixture
@@ -183,8 +185,8 @@ def test_write_through_one_control_plane_reaches_data_planes_of_another(cp_conf)
     # Polling every 60 s: only LISTEN/NOTIFY can bring the change in time.
     with ControlPlane(cp_conf, poll_interval=60) as a, ControlPlane(cp_conf, poll_interval=60) as b:
         async def scenario():
-            await eventually(lambda: asyncio.sleep(0, a.cluster.watcher.listening.is_set()
-                                                   and b.cluster.watcher.listening.is_set()))
+            await wait_for_async(lambda: a.cluster.watcher.listening.is_set() and b.cluster.watcher.listening.is_set(),
+                                 interval=0.05, message="both control planes listening")
             dp = data_plane(b)
             await dp.connect()
             await dp.receive_config()
@@ -229,7 +231,7 @@ def test_no_push_while_postgres_is_down_then_recovery(own_postgres, tmp_path, ca
                 await late.close()
             finally:
                 await asyncio.to_thread(own_postgres.start)
-            await eventually(lambda: asyncio.sleep(0, cp.cluster.watcher.listening.is_set()))
+            await wait_for_async(cp.cluster.watcher.listening.is_set, interval=0.05, message="listening again")
             r = await cp.arequest("POST", "/services", json={"name": "s2", "url": "http://a.test"})
             assert r.status_code == 201
             message = await dp.receive_config()

@@ -9,9 +9,10 @@ import grpc
 import pytest
 import trustme
 
+from controlplane.cli import with_db
 from controlplane.cluster.gencert import generate
-from tests.controlplane.conftest import with_db
-from tests.controlplane.test_cluster_support import ControlPlane, TestDataPlane, shared_pair
+from tests.support.inprocess_control_plane import ControlPlane, shared_pair
+from tests.support.model_data_plane import TestDataPlane
 
 
 @pytest.fixture

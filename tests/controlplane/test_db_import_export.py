@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from controlplane import export
+from controlplane.cli import with_db
 from controlplane.database import Database, UniqueViolation
 from dataplane.declarative import parse_file, parse_text
-from tests.controlplane.conftest import with_db
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "declarative"
 RICH = FIXTURES / "rich.yml"

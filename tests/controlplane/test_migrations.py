@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
+from controlplane.cli import with_db
 from controlplane.database import Database, MigrationsPending, NotBootstrapped
 from controlplane.database.migrations import CORE, Migration
 from controlplane.database.migrator import Migrations
 from controlplane.database.tables import TABLES
-from tests.controlplane.conftest import with_db
 
 ALL = [m.name for m in CORE]
 

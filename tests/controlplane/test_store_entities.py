@@ -7,10 +7,9 @@ import uuid
 import asyncpg
 import pytest
 
-from controlplane.database import (Database, ForeignKeyViolation, NotFound, ReferencedByOthers,
-                                UniqueViolation)
+from controlplane.cli import with_db
+from controlplane.database import Database, ForeignKeyViolation, NotFound, ReferencedByOthers, UniqueViolation
 from dataplane.schema import process
-from tests.controlplane.conftest import with_db
 
 
 def entity(entity_type: str, **data) -> dict:

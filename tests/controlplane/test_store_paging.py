@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from controlplane.cli import with_db
 from controlplane.database import Database, InvalidOffset
 from dataplane.schema import process
-from tests.controlplane.conftest import with_db
 
 
 @pytest.fixture(scope="module")
