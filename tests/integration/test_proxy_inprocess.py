@@ -1,215 +1,22 @@
-"""The proxy in-process: a ProxyProtocol server on 127.0.0.1:0 in front of demo echo upstreams,
-driven with real sockets and raw bytes, routed by the native router. The balancer is a small
-stand-in honouring the ``dataplane._core`` contract, so that tests choose the targets."""
+"""The proxy in-process (tests.support.inprocess_gateway) in front of demo echo upstreams, driven
+with real sockets and raw bytes."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
-import socket
-from dataclasses import dataclass
 
-import httptools
 import orjson
 import pytest
 import trustme
-import uvloop
 
-from dataplane import _core
 from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
 from dataplane.proxy.state import ACTIVE_CONNECTIONS, TOTAL_REQUESTS
-from demo.echo_upstream import serve
-
-
-# -- routes as the native router takes them, and a stand-in balancer ------------------------------
-
-@dataclass
-class Route:
-    """A prefix route to a service, compiled by the real router (``dataplane._core.Router``)."""
-
-    id: str
-    prefix: str
-    service_id: str | None
-    strip_path: bool = True
-    preserve_host: bool = False
-    https_redirect_status: int | None = None  # set: the route takes https only
-
-    def entity(self) -> bytes:
-        route = {"id": self.id, "paths": [self.prefix], "strip_path": self.strip_path,
-                 "preserve_host": self.preserve_host, "service": {"id": self.service_id} if self.service_id else None}
-        if self.https_redirect_status is not None:
-            route.update(protocols=["https"], https_redirect_status_code=self.https_redirect_status)
-        return orjson.dumps(route)
-
-
-def router(routes: list[Route], services: list[dict]) -> _core.Router:
-    return _core.Router.from_json([route.entity() for route in routes], [orjson.dumps(s) for s in services])
-
-
-class Balancer:
-    def __init__(self, name: str, targets: list[tuple[str, int]]) -> None:
-        self.name = name
-        self.targets_ = targets
-        self.index = 0
-
-    def pick(self):
-        if not self.targets_:
-            return None
-        target = self.targets_[self.index % len(self.targets_)]
-        self.index += 1
-        return target
-
-
-def service(id: str, host: str, port: int, **fields) -> dict:
-    base = {"id": id, "name": id, "protocol": "http", "host": host, "port": port, "path": None, "retries": 5,
-            "connect_timeout": 2000, "write_timeout": 5000, "read_timeout": 5000, "tls_verify": None,
-            "tls_verify_depth": None, "ca_certificates": None}
-    base.update(fields)
-    return base
-
-
-# -- harness ---------------------------------------------------------------------------------------
-
-def run(coro):
-    return uvloop.run(asyncio.wait_for(coro, 60))
-
-
-class Gateway:
-    def __init__(self, state: ProxyState, server: asyncio.AbstractServer) -> None:
-        self.state = state
-        self.server = server
-        self.port = server.sockets[0].getsockname()[1]
-
-
-@contextlib.asynccontextmanager
-async def gateway(routes, services, balancers=None, settings=None, ca_certificates=None, upstreams=None):
-    settings = settings or ProxySettings()
-    runtime = Runtime.build(1, "0" * 32, router(routes, services), services, balancers or {}, ca_certificates or [], settings,
-                            upstreams=upstreams)
-    state = ProxyState(settings, runtime)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(make_protocol_factory(state), "127.0.0.1", 0)
-    try:
-        yield Gateway(state, server)
-    finally:
-        server.close()
-        await state.drain(2)
-
-
-@contextlib.asynccontextmanager
-async def echo(name="echo", tls=None):
-    server = await serve(0, name, tls)
-    try:
-        yield server, server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-
-
-class Response:
-    def __init__(self) -> None:
-        self.status = 0
-        self.headers: list[tuple[str, str]] = []
-        self.body = bytearray()
-        self.done = False
-        self.version = ""
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
-    def json(self):
-        return orjson.loads(bytes(self.body))
-
-
-class Client:
-    """Raw-bytes HTTP client over one connection; parses responses with httptools."""
-
-    def __init__(self, reader, writer, head_request=False) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.responses: list[Response] = []
-        self.parser = httptools.HttpResponseParser(self)
-        self.current: Response | None = None
-        self.eof = False
-
-    @classmethod
-    async def open(cls, port: int) -> Client:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-        return cls(reader, writer)
-
-    def on_message_begin(self):
-        self.current = Response()
-
-    def on_header(self, name, value):
-        self.current.headers.append((name.decode("latin-1"), value.decode("latin-1")))
-
-    def on_headers_complete(self):
-        self.current.status = self.parser.get_status_code()
-        self.current.version = self.parser.get_http_version()
-
-    def on_body(self, body):
-        self.current.body += body
-
-    def on_message_complete(self):
-        self.current.done = True
-        self.responses.append(self.current)
-        self.current = None
-
-    async def send(self, data: bytes) -> None:
-        try:
-            self.writer.write(data)
-            await self.writer.drain()
-        except ConnectionError:
-            pass  # the gateway may close early (an error answer); the response is still readable
-
-    async def read(self, count: int = 1, timeout: float = 10) -> list[Response]:
-        async def loop():
-            while len(self.responses) < count:
-                data = await self.reader.read(1 << 16)
-                if not data:
-                    self.eof = True
-                    if self.current is not None and self.current.status and not self.current.done:
-                        self.current.done = True  # close-delimited
-                        self.responses.append(self.current)
-                        self.current = None
-                    break
-                self.parser.feed_data(data)
-        await asyncio.wait_for(loop(), timeout)
-        taken, self.responses = self.responses[:count], self.responses[count:]
-        return taken
-
-    async def closed(self, timeout: float = 5) -> bool:
-        try:
-            data = await asyncio.wait_for(self.reader.read(1 << 16), timeout)
-        except (ConnectionResetError, asyncio.TimeoutError):
-            return True
-        return data == b""
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-async def request(port: int, raw: bytes) -> Response:
-    client = await Client.open(port)
-    try:
-        await client.send(raw)
-        (response,) = await client.read()
-        return response
-    finally:
-        client.close()
-
-
-async def upstream_requests(port: int) -> int:
-    response = await request(port, b"GET /__stats HTTP/1.1\r\nHost: x\r\n\r\n")
-    return response.json()["requests"]
-
-
-def get(path: str, host: str = "example.com", extra: str = "") -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
-
+from tests.support.async_client import Client, request
+from tests.support.echo_upstream import echo, upstream_requests
+from tests.support.http_messages import get
+from tests.support.inprocess_gateway import Balancer, Route, gateway, run, service
+from tests.support.ports import dead_port
 
 # -- basics ----------------------------------------------------------------------------------------
 
@@ -491,14 +298,11 @@ def _is_request_id(value: str | None) -> bool:
 
 def test_gateway_errors_have_kongs_bodies_and_request_ids():
     async def main():
-        dead = socket.socket()
-        dead.bind(("127.0.0.1", 0))
-        dead_port = dead.getsockname()[1]
-        dead.close()
+        dead = dead_port()
         routes = [Route("r1", "/refused", "s-dead"), Route("r2", "/empty", "s-empty"), Route("r3", "/slow", "s-slow"),
                   Route("r4", "/orphan", None)]
         async with echo() as (_, up):
-            services = [service("s-dead", "127.0.0.1", dead_port, retries=0), service("s-empty", "empty-upstream", 80),
+            services = [service("s-dead", "127.0.0.1", dead, retries=0), service("s-empty", "empty-upstream", 80),
                         service("s-slow", "127.0.0.1", up, read_timeout=200, retries=0)]
             async with gateway(routes, services, {"empty-upstream": Balancer("empty-upstream", [])}) as gw:
                 cases = [("/nowhere", 404, "no Route matched with those values"),
@@ -652,12 +456,9 @@ def test_upstream_heads_read_whole_whatever_their_shape():
 
 def test_retries_move_to_the_next_target():
     async def main():
-        dead = socket.socket()
-        dead.bind(("127.0.0.1", 0))
-        dead_port = dead.getsockname()[1]
-        dead.close()
+        dead = dead_port()
         async with echo("alive") as (_, up):
-            balancer = Balancer("pool", [("127.0.0.1", dead_port), ("127.0.0.1", up)])
+            balancer = Balancer("pool", [("127.0.0.1", dead), ("127.0.0.1", up)])
             async with gateway([Route("r1", "/", "s1", strip_path=False)], [service("s1", "pool", 80, retries=1)],
                                {"pool": balancer}) as gw:
                 for _ in range(4):
@@ -666,7 +467,7 @@ def test_retries_move_to_the_next_target():
                     assert response.json()["upstream"] == "alive"
                     headers = dict((k.lower(), v) for k, v in response.json()["headers"])
                     assert headers["host"] == f"127.0.0.1:{up}"
-            balancer = Balancer("pool", [("127.0.0.1", dead_port)])
+            balancer = Balancer("pool", [("127.0.0.1", dead)])
             async with gateway([Route("r1", "/", "s1", strip_path=False)], [service("s1", "pool", 80, retries=2)],
                                {"pool": balancer}) as gw:
                 response = await request(gw.port, get("/anything"))

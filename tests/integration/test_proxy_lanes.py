@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from .test_proxy_inprocess import Client, Route, echo, gateway, get, request, run, service
+from tests.support.async_client import Client, request
+from tests.support.echo_upstream import echo
+from tests.support.http_messages import get
+from tests.support.inprocess_gateway import Route, gateway, run, service
 
 CHUNKED_POST = (b"POST /anything HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                 b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")

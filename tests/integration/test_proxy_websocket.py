@@ -19,8 +19,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
 from dataplane.proxy.state import ACTIVE_CONNECTIONS
-
-from .test_proxy_inprocess import Route, gateway, get, request, router, run, service
+from tests.support.async_client import request
+from tests.support.http_messages import get
+from tests.support.inprocess_gateway import Route, gateway, router, run, service
 
 SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
 HANDSHAKE = (b"GET /ws/chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

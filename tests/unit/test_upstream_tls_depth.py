@@ -16,6 +16,7 @@ import trustme
 import uvloop
 
 from dataplane.proxy import upstream_tls as tls
+from tests.support.inprocess_gateway import run
 
 INTERMEDIATES = (0, 1, 2)
 
@@ -55,10 +56,6 @@ async def connect(port: int, context: ssl.SSLContext) -> asyncio.BaseTransport:
     return transport
 
 
-def run(coro):
-    return uvloop.run(asyncio.wait_for(coro, 30))
-
-
 def test_intermediates_counted_as_openssl_depth(root, leaves):
     """Neither the peer's certificate nor the trust anchor counts; the limit is inclusive."""
     async def main():
@@ -72,7 +69,7 @@ def test_intermediates_counted_as_openssl_depth(root, leaves):
                 for depth in range(4):
                     assert tls.chain_within_depth(ssl_object, depth) is (count <= depth)
                 transport.close()
-    run(main())
+    run(main(), timeout=30)
 
 
 def test_no_chain_before_the_handshake_is_not_within_depth():
@@ -127,7 +124,7 @@ def test_depth_is_checked_after_openssl_verification(leaves):
             with pytest.raises(ssl.SSLCertVerificationError) as caught:
                 await connect(port, tls.client_context(True, [other], verify_depth=5))
             assert caught.value.verify_code != tls.X509_V_ERR_CERT_CHAIN_TOO_LONG
-    run(main())
+    run(main(), timeout=30)
 
 
 def test_verify_off_ignores_depth(leaves):
@@ -135,7 +132,7 @@ def test_verify_off_ignores_depth(leaves):
         async with tls_server(leaves[2]) as port:
             transport = await connect(port, tls.client_context(False, verify_depth=0))
             transport.close()
-    run(main())
+    run(main(), timeout=30)
 
 
 def test_verifying_context_disables_renegotiation():
