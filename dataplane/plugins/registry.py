@@ -34,6 +34,7 @@ BUNDLED: Mapping[str, str] = {
     "request-size-limiting": "dataplane.plugins.bundled.request_size_limiting",
     "request-termination": "dataplane.plugins.bundled.request_termination",
     "request-transformer": "dataplane.plugins.bundled.request_transformer",
+    "response-transformer": "dataplane.plugins.bundled.response_transformer",
 }
 
 _VERSION = re.compile(r"\d+\.\d+\.\d+")
