@@ -119,3 +119,21 @@ def test_a_config_failing_its_schema_is_refused_and_changes_nothing(cluster, fie
     assert all(row["name"] != "key-auth" or row["enabled"] is False for row in cp.admin_ok("GET", "/plugins")["data"])
     time.sleep(1.5)  # > the control plane's 1 s poll: a change would have been pushed by now
     assert [dp.status()[1]["configuration_hash"] for dp in dps] == before
+
+
+def test_a_body_transform_is_refused_by_the_admin_api_and_a_header_one_reaches_every_data_plane(cluster):
+    cp, dps = cluster
+    code, body = form(cp, "POST", "/routes/keyed/plugins", {"name": "response-transformer", "config.add.json": "p1:v1"})
+    assert code == 400, body
+    assert "Gantry does not transform response bodies yet" in body["fields"]["config"]
+    assert "add.json" in body["fields"]["config"]
+    code, body = form(
+        cp, "POST", "/routes/keyed/plugins", {"name": "response-transformer", "config.add.headers": "X-A:1"}
+    )
+    assert code == 201, body
+    assert body["config"]["add"] == {"headers": ["X-A:1"], "json": [], "json_types": []}
+    wait_for(
+        lambda: all(get(dp, "/keyed").header("X-A") == "1" for dp in dps),
+        timeout=PROPAGATION_BOUND,
+        message="the header response-transformer adds from both data planes",
+    )
