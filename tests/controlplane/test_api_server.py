@@ -6,7 +6,6 @@ import asyncio
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import asyncpg
@@ -16,6 +15,7 @@ from controlplane.cli import with_db
 from controlplane.cluster.gencert import generate
 from tests.support.paths import ROOT
 from tests.support.ports import free_port
+from tests.support.waiting import wait_for
 
 
 def write_conf(tmp: Path, conf, **extra: str) -> Path:
@@ -74,15 +74,12 @@ def test_serves_admin_listen_until_sigterm(tmp_path, db_conf):
     proc = subprocess.Popen([sys.executable, "-m", "controlplane.cli", "run", "-c", str(path)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                r = requests.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert proc.poll() is None, proc.stderr.read()
-                assert time.monotonic() < deadline, "Admin API did not come up"
-                time.sleep(0.1)
+        def answer() -> tuple[requests.Response]:
+            assert proc.poll() is None, proc.stderr.read()
+            return (requests.get(f"http://127.0.0.1:{port}/", timeout=1),)
+
+        (r,) = wait_for(answer, timeout=20, interval=0.1, ignoring=(requests.ConnectionError,),
+                        message="the Admin API")
         assert r.status_code == 200 and r.json()["configuration"]["role"] == "control_plane"
         node_id = (tmp_path / "prefix" / "node.id").read_text().strip()
         assert r.json()["node_id"] == node_id

@@ -10,6 +10,7 @@ from controlplane.database.data_planes import DataPlaneStore
 from tests.support.admin_api import AdminApi
 from tests.support.inprocess_control_plane import ControlPlane, shared_pair
 from tests.support.model_data_plane import TestDataPlane
+from tests.support.waiting import wait_for
 
 NOT_CP = ("this endpoint is only available when Kong is configured to run as Control Plane "
           "for the cluster")
@@ -35,11 +36,20 @@ def test_data_planes_and_status(postgres, tmp_path):
             await synced.receive_config()
             await synced.ping()
             await synced.receive()
-            await asyncio.sleep(0.3)
             return synced, behind
 
         synced, behind = asyncio.run(scenario())
-        body = cp.request("GET", "/clustering/data-planes").json()
+
+        def recorded() -> dict | None:
+            """The listing once the registry (writing in the background) has both rows at their
+            latest: the synced one at version 2, the lagging one 2 versions behind."""
+            body = cp.request("GET", "/clustering/data-planes").json()
+            rows = {row["id"]: row for row in body["data"]}
+            done = (rows.get(synced.node_id, {}).get("config_version") == 2
+                    and rows.get(behind.node_id, {}).get("versions_behind") == 2)
+            return body if done else None
+
+        body = wait_for(recorded, message="both data planes recorded")
         assert body["next"] is None
         rows = {row["id"]: row for row in body["data"]}
         row = rows[synced.node_id]

@@ -12,6 +12,7 @@ from controlplane.cluster import compat
 from dataplane import __version__
 from tests.support.inprocess_control_plane import ControlPlane, shared_pair
 from tests.support.model_data_plane import TestDataPlane
+from tests.support.waiting import wait_for_async
 
 CP = __version__  # "0.1.0"
 MAJOR, MINOR, _ = (int(p) for p in CP.split("."))
@@ -61,15 +62,23 @@ def test_refusals_over_the_wire(cp_conf, caplog):
         cp.request("POST", "/plugins", json={"name": "cors"})
         cp.caught_up()
 
+        async def recorded(dp: TestDataPlane, sync_status: str) -> None:
+            """The registry writes a data plane's row in the background: wait for its status."""
+            async def listed() -> bool:
+                rows = (await cp.arequest("GET", "/clustering/data-planes")).json()["data"]
+                return any(row["id"] == dp.node_id and row["sync_status"] == sync_status for row in rows)
+
+            await wait_for_async(listed, interval=0.05, message=f"{dp.node_id} listed as {sync_status}")
+
         async def first(**kw) -> tuple[str, str, str]:
             dp = TestDataPlane(cp.port, cert, key, cert, **kw)
             await dp.connect()
             message = await dp.receive()
-            if message.WhichOneof("kind") == "full":
-                await dp.apply(message)  # acknowledged: "normal"
-            await asyncio.sleep(0.2)  # the registry row is written in the background
-            await dp.close()
             kind = message.WhichOneof("kind")
+            if kind == "full":
+                await dp.apply(message)  # acknowledged: "normal"
+            await recorded(dp, message.refusal.sync_status if kind == "refusal" else "normal")
+            await dp.close()
             return kind, message.refusal.sync_status, message.refusal.reason
 
         async def scenario():
@@ -94,6 +103,7 @@ def test_refusals_over_the_wire(cp_conf, caplog):
             await cp.arequest("POST", "/plugins", json={"name": "key-auth"})
             message = await dp.receive()
             assert message.refusal.sync_status == "plugin_set_incompatible"
+            await recorded(dp, "plugin_set_incompatible")
             await dp.close()
 
         asyncio.run(scenario())

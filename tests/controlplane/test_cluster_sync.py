@@ -220,8 +220,9 @@ def test_no_push_while_postgres_is_down_then_recovery(own_postgres, tmp_path, ca
             await dp.receive_config()
             await asyncio.to_thread(own_postgres.stop)
             try:
-                await asyncio.sleep(2.5)  # a few polls fail
-                with pytest.raises(asyncio.TimeoutError):
+                await wait_for_async(lambda: any("unable to read the configuration" in r.getMessage()
+                                                 for r in caplog.records), message="a failed read")
+                with pytest.raises(asyncio.TimeoutError):  # the point: no push in this half second
                     await dp.receive_config(timeout=0.5)
                 # a data plane arriving now is served the configuration held in memory
                 late = data_plane(cp)

@@ -10,6 +10,7 @@ import pytest
 from controlplane.cli import with_db
 from controlplane.database import Database, ForeignKeyViolation, NotFound, ReferencedByOthers, UniqueViolation
 from dataplane.schema import process
+from tests.support.waiting import wait_for_async
 
 
 def entity(entity_type: str, **data) -> dict:
@@ -195,10 +196,7 @@ def test_change_log_versions_and_notify(db_conf):
                 (start + 1, "services", a["id"], "insert"),
                 (start + 2, "services", a["id"], "update"),
                 (start + 3, "services", a["id"], "delete")]
-            for _ in range(50):
-                if len(heard) == 3:
-                    break
-                await asyncio.sleep(0.02)
+            await wait_for_async(lambda: len(heard) >= 3, message="three notifications")
             assert heard == [str(start + 1), str(start + 2), str(start + 3)]
         finally:
             await listener.close()

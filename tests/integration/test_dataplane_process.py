@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import subprocess
 import threading
-import time
 
 import pytest
 
 from tests.support.configs import config
 from tests.support.load import Load
 from tests.support.paths import DATAPLANE, ROOT
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -42,9 +41,7 @@ def test_sighup_applies_new_file_and_rejects_broken_one(gateway_factory, upstrea
     assert second_hash != first_hash
 
     gw.reload('_format_version: "3.0"\nservices:\n  - name: broken\n    port: 99999\n')
-    deadline = time.monotonic() + 10
-    while "reload of" not in gw.error_log() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: "reload of" in gw.error_log(), message="the failed reload in the error log")
     assert "keeping configuration version 2" in gw.error_log()
     assert gw.status()[1]["configuration_hash"] == second_hash
     assert gw.request("GET", "/v2/x")[0] == 200
@@ -53,12 +50,18 @@ def test_sighup_applies_new_file_and_rejects_broken_one(gateway_factory, upstrea
 def test_sighup_under_load_drops_nothing(gateway_factory, upstream):
     gw = gateway_factory(config(upstream.port))
     with Load(gw.port, "/api/load") as load:
+
+        def served_more() -> None:
+            """Requests go on between reloads: each reload lands in the middle of the load."""
+            before = load.ok
+            wait_for(lambda: load.ok >= before + 20, message="20 more requests served")
+
         for i in range(5):
-            time.sleep(0.3)
+            served_more()
             # Same route, a new service name each time: a real new version every reload.
             gw.reload(config(upstream.port, name=f"api{i}"))
             gw.wait_version(i + 2)
-        time.sleep(0.3)
+        served_more()
     assert load.failures == []
     assert load.ok > 50
 
@@ -67,14 +70,12 @@ def test_killed_worker_is_restarted(gateway_factory, upstream):
     gw = gateway_factory(config(upstream.port))
     pids = gw.worker_pids()
     os.kill(pids[0], signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def restarted() -> bool:
         now = gw.worker_pids()
-        if pids[0] not in now and all(now) and gw.status("/status/ready")[0] == 200:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail(f"worker not restarted: {gw.status()}")
+        return pids[0] not in now and all(now) and gw.status("/status/ready")[0] == 200
+
+    wait_for(restarted, interval=0.05, message="the killed worker replaced and the gateway ready")
     assert pids[1] in gw.worker_pids()
     assert "exited on signal 9" in gw.error_log()
     for _ in range(20):
@@ -87,9 +88,10 @@ def test_sigterm_drains_in_flight_requests(gateway_factory, upstream):
     # A route for the slow path.
     gw.reload(config(upstream.port, path="/delay", name="slow"))
     gw.wait_version(2)
+    before = upstream.stats()["requests"]
     thread = threading.Thread(target=lambda: result.setdefault("r", gw.request("GET", "/delay/1500", timeout=10)))
     thread.start()
-    time.sleep(0.4)
+    wait_for(lambda: upstream.stats()["requests"] > before, message="the slow request at the upstream")
     code = gw.stop(signal.SIGTERM)
     thread.join(10)
     assert result["r"][0] == 200

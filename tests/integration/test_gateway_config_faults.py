@@ -34,6 +34,12 @@ def wait_log(gw, text: str, timeout: float = 15.0) -> str:
     return wait_for(lambda: text in gw.error_log() and gw.error_log(), timeout, message=f"{text!r} in the error log")
 
 
+def bytes_read(pid: int) -> int:
+    """What a process has read so far, files and sockets alike (rchar in /proc/<pid>/io)."""
+    with open(f"/proc/{pid}/io") as file:
+        return next(int(line.split()[1]) for line in file if line.startswith("rchar:"))
+
+
 def alive(pid: int) -> bool:
     """Running (a zombie left behind by a parent that does not reap counts as gone)."""
     try:
@@ -98,8 +104,8 @@ def test_killed_supervisor_takes_its_workers_down_and_a_restart_serves(gateway_f
 
 def test_not_ready_without_any_configuration(gateway_factory, upstream):
     gw = gateway_factory(None, wait=False)  # no declarative_config, empty prefix, nothing cached
-    wait_for(gw.status_answers, timeout=20, message="the status API")
-    time.sleep(0.3)  # the workers are up by now; still not ready
+    wait_for(lambda: gw.status_answers() and all(gw.worker_pids()), timeout=20,
+             message="both workers listening (a worker's pid is published once it listens)")
     code, body = gw.status("/status/ready")
     assert (code, body) == (503, {"message": "no configuration available (empty configuration present)"})
     status = gw.status()[1]
@@ -154,7 +160,7 @@ if _mode:
         def _fault(*args, **kwargs):
             if _mode == "hang":
                 import time
-                time.sleep(3600)
+                time.sleep(3600)  # the fault itself: a worker that never gets to listen
             raise RuntimeError("injected fault: worker dies before listening")
 
         dataplane.proxy.make_protocol_factory = _fault
@@ -179,7 +185,7 @@ def test_not_ready_while_a_worker_has_its_config_but_no_listener(gateway_factory
         code, body = gw.status("/status/ready")
         assert code == 503, body
         assert body == {"message": "1 of 2 workers not yet serving configuration version 1"}
-        time.sleep(0.05)
+        time.sleep(0.05)  # polls spread over the second the test watches readiness stay off
     workers = gw.status()[1]["workers"]
     assert workers[0]["pid"] != 0 and workers[1]["pid"] == 0  # published once listening, not before
 
@@ -194,7 +200,7 @@ def test_not_ready_while_a_worker_crash_loops(gateway_factory, upstream, tmp_pat
         code, body = gw.status("/status/ready")
         seen.add(code)
         assert code == 503, body
-        time.sleep(0.01)
+        time.sleep(0.01)  # polls spread over the restarts the test watches
     assert gw.error_log().count("exited with code 1; starting a new one") >= 2
     assert seen == {503}
 
@@ -204,11 +210,14 @@ def test_sighups_in_quick_succession_end_on_the_latest_file(gateway_factory, ups
     # first reload: a file that takes a while to parse; the second, sent while the first is still
     # parsing, names a small file. Whatever the order they finish in, the latest file must win.
     gw.yml_path.write_text(big_config(upstream.port))
+    size, before = gw.yml_path.stat().st_size, bytes_read(gw.proc.pid)
     gw.proc.send_signal(signal.SIGHUP)
-    time.sleep(0.3)  # the first reload has read the big file by now and is still validating it
+    wait_for(lambda: bytes_read(gw.proc.pid) - before >= size, message="the supervisor reading the big file")
     gw.reload(config(upstream.port, path="/latest", name="latest"))
     wait_for(lambda: gw.request("GET", "/latest/x")[0] == 200, timeout=30, message="the latest file served")
-    time.sleep(2.5)  # time enough for the slow first reload to finish, and to do harm if it can
+    # both reloads applied, whichever order they finished in (1 is the start's version): the
+    # slow first one has had its chance to do harm
+    wait_for(lambda: gw.status()[1]["configuration_version"] >= 3, timeout=30, message="both reloads applied")
     assert gw.request("GET", "/latest/x")[0] == 200
     assert gw.request("GET", "/p1/x")[0] == 404, "the older file was applied after the newer one"
     assert gw.status("/status/ready")[0] == 200

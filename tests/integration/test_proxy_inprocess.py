@@ -17,6 +17,7 @@ from tests.support.echo_upstream import echo, upstream_requests
 from tests.support.http_messages import get
 from tests.support.inprocess_gateway import Balancer, Route, gateway, run, service
 from tests.support.ports import dead_port
+from tests.support.waiting import wait_for_async
 
 # -- basics ----------------------------------------------------------------------------------------
 
@@ -209,7 +210,7 @@ def test_request_line_and_header_limits():
             client = await Client.open(gw.port)
             await client.send(b"GET / HTTP/1.1\r\nHost: a\r\nX-Endless: ")
             for _ in range(10):
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # a slow client: the line arrives in pieces
                 await client.send(b"z" * 1000)
             (response,) = await client.read()
             assert response.status == 431
@@ -352,7 +353,8 @@ def test_misbehaving_upstream_does_not_poison_the_pool():
                     (response,) = await client.read()
                     assert response.status == 200, f"after {bad}"
             client.close()
-            await asyncio.sleep(1.0)  # the delayed answer arrives on a connection already dropped
+            # its late answer goes to a connection the gateway dropped, before the next request
+            await asyncio.sleep(1.0)  # the point: outlast the upstream's scripted 1 s delay
             response = await request(gw.port, get("/anything"))
             assert response.status == 200
     run(main())
@@ -579,8 +581,7 @@ def test_access_log_and_counters(tmp_path):
             request_id = response.header("X-Kong-Request-Id")
             await request(gw.port, get("/nowhere-404"))
             assert gw.state.counters[TOTAL_REQUESTS] == 2
-            await asyncio.sleep(0.1)
-            assert gw.state.counters[ACTIVE_CONNECTIONS] == 0
+            await wait_for_async(lambda: gw.state.counters[ACTIVE_CONNECTIONS] == 0, message="no connection left")
         lines = path.read_text().splitlines()
         assert len(lines) == 2
         first = lines[0]
@@ -598,7 +599,11 @@ def test_drain_finishes_in_flight_requests_and_closes_idle_connections():
             await idle.read()
             busy = await Client.open(gw.port)
             await busy.send(get("/delay/300"))
-            await asyncio.sleep(0.05)
+
+            async def in_flight() -> bool:
+                return await upstream_requests(up) == 2
+
+            await wait_for_async(in_flight, message="the slow request at the upstream")
             drain = asyncio.ensure_future(gw.state.drain(5))
             assert await idle.closed(2)
             (response,) = await busy.read()

@@ -17,6 +17,7 @@ from tests.support.async_client import Client, request
 from tests.support.echo_upstream import echo
 from tests.support.http_messages import get
 from tests.support.inprocess_gateway import Route, gateway, run, service
+from tests.support.waiting import wait_for_async
 
 CHUNKED_POST = (b"POST /anything HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                 b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
@@ -61,8 +62,8 @@ def test_one_connection_moves_between_the_lanes():
             await exchange(post(10), "fast", 10)
             # a head in two reads: its start is kept until the rest arrives
             await client.send(b"GET /anything HTTP/1.1\r\nHo")
-            await asyncio.sleep(0.05)
-            assert client_connection(gw).pending == b"GET /anything HTTP/1.1\r\nHo"
+            await wait_for_async(lambda: client_connection(gw).pending == b"GET /anything HTTP/1.1\r\nHo",
+                                 message="the head's start kept")
             await client.send(b"st: a\r\n\r\n")
             (response,) = await client.read()
             assert response.status == 200 and client_connection(gw).pending == b""
@@ -96,7 +97,7 @@ def test_fast_lane_bodies_span_reads_and_requests_may_follow_in_the_same_read():
             data = post(300_000) + get("/anything?after=1")
             for at in range(0, len(data), 65_000):  # the body's end and the next head share a read
                 await client.send(data[at:at + 65_000])
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.005)  # pacing: each piece a read of its own
             first, second = await client.read(2)
             assert first.json()["body_size"] == 300_000
             assert second.json()["query"] == "after=1"
@@ -218,9 +219,8 @@ def test_a_planned_head_goes_upstream_as_the_general_lane_sends_it():
             for pieces in ((head,), (unplain[:30], unplain[30:])):
                 for piece in pieces:
                     await client.send(piece)
-                    await asyncio.sleep(0.05)
-                    if piece is not pieces[-1]:
-                        assert client_connection(gw).pending  # waits for the rest of the head
+                    if piece is not pieces[-1]:  # read, and waiting for the rest of the head
+                        await wait_for_async(lambda: client_connection(gw).pending, message="the head's start kept")
                 (response,) = await client.read()
                 assert response.status == 200
                 echoed = response.json()

@@ -22,6 +22,7 @@ from dataplane.proxy.state import ACTIVE_CONNECTIONS
 from tests.support.async_client import request
 from tests.support.http_messages import get
 from tests.support.inprocess_gateway import Route, gateway, router, run, service
+from tests.support.waiting import wait_for_async
 
 SWITCH = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
 HANDSHAKE = (b"GET /ws/chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -94,11 +95,8 @@ def test_messages_go_both_ways_through_the_tunnel():
             assert headers["upgrade"] == "websocket" and headers["connection"].lower() == "upgrade"
             assert headers["x-forwarded-for"] == "127.0.0.1" and headers["x-forwarded-prefix"] == "/ws"
             # the tunnel is gone once the client closed: the connection is no longer counted
-            for _ in range(50):
-                if gw.state.counters[ACTIVE_CONNECTIONS] == 0:
-                    break
-                await asyncio.sleep(0.02)
-            assert gw.state.counters[ACTIVE_CONNECTIONS] == 0
+            await wait_for_async(lambda: gw.state.counters[ACTIVE_CONNECTIONS] == 0,
+                                 message="the tunnel's connection no longer counted")
     run(main())
 
 

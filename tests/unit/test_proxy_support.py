@@ -12,6 +12,7 @@ from dataplane.proxy.access_log import AccessLog
 from dataplane.proxy.dns import DnsCache, NameNotFound, _Entry, read_hosts
 from dataplane.proxy.pool import UpstreamPool
 from dataplane.proxy.settings import ProxySettings
+from tests.support.waiting import wait_for_async
 
 
 def test_settings_from_conf():
@@ -65,7 +66,7 @@ def test_stale_records_are_served_while_refreshing():
         cache = Refreshing(ProxySettings(dns_hostsfile=None, dns_resolvers=(("127.0.0.1", 9),)))
         cache.entries["s.test"] = _Entry(["1.1.1.1"], -1, 100)  # expired, still within stale_ttl
         assert cache.cached("s.test") == "1.1.1.1"
-        await asyncio.sleep(0)
+        await wait_for_async(lambda: refreshed, message="the refresh in the background")
         assert refreshed == ["s.test"]
         assert cache.cached("s.test") == "9.9.9.9"
         assert await cache.resolve("s.test") == "9.9.9.9"
@@ -129,7 +130,7 @@ def test_pool_limits():
         pool.discard(idle)
         assert pool.acquire(key) is None
         pool.release(idle)
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.4)  # the point: past the pool's 0.2 s idle timeout
         assert idle.closed and pool.acquire(key) is None  # idle timeout
         pool.close()
     asyncio.run(main())

@@ -217,7 +217,7 @@ def test_kill_during_apply_leaves_the_last_committed_config(tmp_path):
     try:
         first = writer.stdout.readline()
         assert first.strip() == "1", first
-        time.sleep(random.uniform(0.05, 1.5))
+        time.sleep(random.uniform(0.05, 1.5))  # the point: a kill at a random moment of the writes
     finally:
         writer.send_signal(signal.SIGKILL)
         writer.wait(timeout=10)
