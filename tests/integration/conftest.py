@@ -78,10 +78,10 @@ def control_plane_factory(postgres, cluster_certs, tmp_path_factory):
     """Start `controlplane run` on a new bootstrapped database; all stopped after the module."""
     started: list[ControlPlane] = []
 
-    def start(conf: dict[str, str] | None = None) -> ControlPlane:
+    def start(conf: dict[str, str] | None = None, env: dict[str, str] | None = None) -> ControlPlane:
         pg = {"pg_host": postgres.host, "pg_port": str(postgres.port), "pg_user": SUPERUSER,
               "pg_database": postgres.create_database()}
-        cp = ControlPlane(tmp_path_factory.mktemp("cp"), pg, *cluster_certs, conf)
+        cp = ControlPlane(tmp_path_factory.mktemp("cp"), pg, *cluster_certs, conf, env)
         started.append(cp)
         return cp.bootstrap().start()
 

@@ -21,6 +21,8 @@ from tests.support.ports import dead_port
 from tests.support.processes import ControlPlane, Gateway, controlplane_cli, gen_cert, node_id
 from tests.support.waiting import wait_for
 
+CUSTOM_PLUGINS = Path(__file__).resolve().parent.parent / "support" / "custom_plugins"
+
 PROPAGATION_BOUND = 5.0  # seconds; generous for a loaded 2-core machine (the bench measures ms)
 
 
@@ -162,9 +164,10 @@ def test_data_plane_killed_while_applying_a_big_config_restarts_on_the_last_comp
 
 def test_refused_data_planes_are_not_served_and_listed_with_their_reason(control_plane_factory, gateway_factory,
                                                                          tmp_path):
-    # A plugin enabled on the control plane that no data plane carries (its config is free-form
-    # until a schema registers): Kong's plugin check refuses every data plane.
-    cp = control_plane_factory({"plugins": "bundled,only-on-the-control-plane"})
+    # A custom plugin enabled on the control plane that no data plane carries: Kong's plugin
+    # check refuses every data plane.
+    cp = control_plane_factory({"plugins": "bundled,only-on-the-control-plane"},
+                               env={"PYTHONPATH": str(CUSTOM_PLUGINS)})
     assert cp.admin("POST", "/plugins", {"name": "only-on-the-control-plane"})[0] == 201
     refused = gateway_factory(None, conf=cp.data_plane_conf(), wait=False, name="refused")
     other_cert, other_key = gen_cert(tmp_path)
