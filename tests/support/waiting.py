@@ -14,28 +14,44 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 
-class _Attempts:
-    """The deadline and the last ignored error, shared by the blocking and the async poller."""
+class _Tries:
+    """The tries of one wait, blocking or async: their outcomes, the deadline, the pauses."""
 
-    def __init__(self, timeout: float, message: str, ignoring: tuple[type[BaseException], ...]) -> None:
+    def __init__(
+        self, timeout: float, interval: float, message: str, ignoring: tuple[type[BaseException], ...]
+    ) -> None:
         self.deadline = time.monotonic() + timeout
+        self.interval = interval
         self.message = message
         self.ignoring = ignoring
         self.error: BaseException | None = None
 
-    def failed(self, error: BaseException) -> None:
-        if not isinstance(error, self.ignoring):
-            raise error
-        self.error = error
+    def outcome(self, predicate: Callable[[], Any]) -> Any:
+        """What one try gave; None for an error of the ignored kinds."""
+        try:
+            return predicate()
+        except self.ignoring as error:
+            self.error = error
+            return None
 
-    def check_deadline(self) -> None:
+    async def awaited(self, value: Awaitable[Any]) -> Any:
+        """The same for a predicate that returned an awaitable."""
+        try:
+            return await value
+        except self.ignoring as error:
+            self.error = error
+            return None
+
+    def pause(self) -> float:
+        """The time to wait before the next try; TimeoutError once the deadline has passed."""
         if time.monotonic() > self.deadline:
             detail = f" (last error: {self.error!r})" if self.error is not None else ""
             raise TimeoutError(f"timed out waiting for {self.message}{detail}")
+        return self.interval
 
 
 def wait_for(
@@ -45,15 +61,10 @@ def wait_for(
     message: str = "condition",
     ignoring: tuple[type[BaseException], ...] = (),
 ) -> Any:
-    attempts = _Attempts(timeout, message, ignoring)
-    while True:
-        try:
-            if value := predicate():
-                return value
-        except Exception as error:
-            attempts.failed(error)
-        attempts.check_deadline()
-        time.sleep(interval)
+    tries = _Tries(timeout, interval, message, ignoring)
+    while not (value := tries.outcome(predicate)):
+        time.sleep(tries.pause())
+    return value
 
 
 async def wait_for_async(
@@ -64,15 +75,11 @@ async def wait_for_async(
     ignoring: tuple[type[BaseException], ...] = (),
 ) -> Any:
     """The same on a running event loop: the loop keeps running between tries."""
-    attempts = _Attempts(timeout, message, ignoring)
+    tries = _Tries(timeout, interval, message, ignoring)
     while True:
-        try:
-            value = predicate()
-            if inspect.isawaitable(value):
-                value = await value
-            if value:
-                return value
-        except Exception as error:
-            attempts.failed(error)
-        attempts.check_deadline()
-        await asyncio.sleep(interval)
+        value = tries.outcome(predicate)
+        if inspect.isawaitable(value):
+            value = await tries.awaited(value)
+        if value:
+            return value
+        await asyncio.sleep(tries.pause())
