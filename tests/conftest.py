@@ -1,11 +1,29 @@
 """Fixtures every suite may use: PostgreSQL clusters (started by the tests, as the postgres
-user when they run as root; skipped where PostgreSQL's server binaries are not installed)."""
+user when they run as root; skipped where PostgreSQL's server binaries are not installed).
+
+Two marks follow from the fixtures a test uses, so that they cannot be forgotten: `postgres` on
+every test using a PostgreSQL cluster (`-m "not postgres"` runs where none is installed) and
+`slow` on every test starting `dataplane run` or `controlplane run` processes (a second or more
+each on two cores). Other slow tests carry the mark themselves."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.support.postgres import throwaway_cluster
+
+POSTGRES_FIXTURES = {"postgres", "own_postgres"}
+PROCESS_FIXTURES = {"gateway_factory", "module_gateway_factory", "control_plane_factory"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & POSTGRES_FIXTURES:
+            item.add_marker(pytest.mark.postgres)
+        if fixtures & PROCESS_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def postgres():

@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -40,6 +41,7 @@ def test_default_files(tmp_path):
     assert stat.S_IMODE(crt.stat().st_mode) == 0o644
 
 
+@pytest.mark.slow  # the CLI run three times, a process each
 def test_named_files_days_and_no_overwrite(tmp_path):
     crt, key = tmp_path / "a.pem", tmp_path / "b.pem"
     assert gen_cert(tmp_path, str(crt), str(key), "--days", "10").returncode == 0

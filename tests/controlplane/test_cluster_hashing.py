@@ -6,6 +6,8 @@ from __future__ import annotations
 import random
 import uuid
 
+import pytest
+
 from controlplane.cluster import hashsection
 from controlplane.cluster.hashing import IncrementalHasher
 from dataplane.declarative import config_hash
@@ -56,6 +58,7 @@ def test_equal_to_kongs_hash_through_changes():
             assert hasher.update(config, changed) == config_hash(as_flat(config)), (counts, name)
 
 
+@pytest.mark.slow
 def test_series_of_changes_equals_a_hash_from_scratch(monkeypatch):
     # Small blocks so that blocks split, empty and go in a series this short.
     monkeypatch.setattr(hashsection, "BLOCK", 4)

@@ -470,10 +470,10 @@ def test_request_size_of_a_chunked_body_that_streams_in_after_the_head(gw, modul
     with RawConnection(gw.port) as conn:
         head = f"POST {path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nAccept: application/json\r\n\r\n"
         conn.send(head.encode())
-        time.sleep(0.2)
+        time.sleep(0.2)  # pacing a slow client: the head read alone, before any of the body
         for _ in range(3):
             conn.send(b"400\r\n" + b"a" * 1024 + b"\r\n")
-            time.sleep(0.05)
+            time.sleep(0.05)  # pacing: each piece a read of its own
         conn.send(b"0\r\n\r\n")
         response = conn.read_one()
         assert conn.closed()
@@ -485,9 +485,9 @@ def test_request_size_of_a_chunked_body_that_streams_in_after_the_head(gw, modul
 def test_a_streamed_chunked_body_within_the_limit_goes_through(gw):
     with RawConnection(gw.port) as conn:
         conn.send(b"POST /size/kb HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
-        time.sleep(0.2)
+        time.sleep(0.2)  # pacing a slow client: the head read alone, before any of the body
         conn.send(b"400\r\n" + b"a" * 1024 + b"\r\n")
-        time.sleep(0.05)
+        time.sleep(0.05)  # pacing: each piece a read of its own
         conn.send(b"400\r\n" + b"a" * 1024 + b"\r\n0\r\n\r\n")
         response = conn.read_one()
     assert response.status == 200 and response.json()["body_size"] == 2048

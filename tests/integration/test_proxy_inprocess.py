@@ -336,6 +336,7 @@ def test_gateway_errors_have_kongs_bodies_and_request_ids():
     run(main())
 
 
+@pytest.mark.slow  # outlasts a 1 s upstream delay
 def test_misbehaving_upstream_does_not_poison_the_pool():
     async def main():
         async with echo() as (_, up), gateway([Route("r1", "/", "s1", strip_path=False)],

@@ -4,6 +4,7 @@ import hashlib
 from pathlib import Path
 
 import orjson
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -102,6 +103,7 @@ def _mutate(doc, path, action, key, value):
     return doc
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(ALL_PATHS), st.sampled_from(["replace", "delete", "set",
                                                                           "append"]),

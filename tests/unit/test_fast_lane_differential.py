@@ -524,12 +524,14 @@ def check_response(data: bytes) -> bool:
 # -- properties ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(request_heads())
 def test_httptools_reads_every_accepted_request_head_the_same_way(data: bytes) -> None:
     event("accepted" if check_request(data) else "declined")
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(response_heads())
 def test_httptools_frames_every_fast_lane_response_the_same_way(data: bytes) -> None:

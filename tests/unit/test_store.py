@@ -193,6 +193,7 @@ def test_other_format_is_wiped_with_a_warning(tmp_path, caplog):
     assert read(path)["version"] == 1
 
 
+@pytest.mark.slow  # writes for 4.5 s under a reader
 def test_concurrent_reader_sees_only_whole_configs(tmp_path):
     path = str(tmp_path / "dbless.lmdb")
     store = ConfigStore(path, 256 << 20)
@@ -209,6 +210,7 @@ def test_concurrent_reader_sees_only_whole_configs(tmp_path):
     assert result["loads"] > 10 and result["versions"] > 2, result
 
 
+@pytest.mark.slow
 def test_kill_during_apply_leaves_the_last_committed_config(tmp_path):
     path = str(tmp_path / "dbless.lmdb")
     here = os.path.dirname(__file__)
