@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import pytest
 
+from dataplane.plugins import load_registry
 from tests.support.postgres import throwaway_cluster
 
 POSTGRES_FIXTURES = {"postgres", "own_postgres"}
 PROCESS_FIXTURES = {"gateway_factory", "module_gateway_factory", "control_plane_factory"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every Gantry entry point loads its plugins before it validates anything, which registers
+    # their config schemas process-wide; the test process does the same once, so that what a
+    # test validates does not depend on which test ran before it.
+    load_registry(("bundled",))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -67,7 +67,11 @@ def get_subschema(schema: EntitySchema, data: dict[str, Any], plugins: frozenset
     if not schema.subschema_key:
         return None
     key = data.get(schema.subschema_key)
-    candidates = [key] if isinstance(key, str) else key if isinstance(key, list) else []
+    candidates: list[Any] = []
+    if isinstance(key, str):
+        candidates = [key]
+    elif isinstance(key, list) and schema.dynamic_subschemas is None:
+        candidates = key  # a route's protocols set; a plugin's name is one string or no subschema
     for k in candidates:
         if not isinstance(k, str):
             continue
@@ -126,6 +130,10 @@ def validate(schema: EntitySchema, entity: dict[str, Any], plugins: frozenset[st
             return {schema.subschema_key: M.REQUIRED}
         sub = get_subschema(schema, entity, plugins)
         if sub is None:
+            key_field = schema.fields_by_name.get(schema.subschema_key)
+            type_error = field_check(key_field)(key) if key_field is not None else None
+            if type_error is not None:  # a key of the wrong type names no subschema: say so, as Kong does
+                return {schema.subschema_key: type_error}
             shown = key if isinstance(key, str) else key[0] if isinstance(key, list) and key else key
             msg = schema.subschema_error or M.SUBSCHEMA_UNKNOWN
             return {schema.subschema_key: msg.format(shown)}
