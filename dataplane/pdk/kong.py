@@ -213,7 +213,37 @@ class Request(_Namespace):
         raise PDKError(f"unsupported content type '{kind}'")
 
 
-class Response(_Namespace):
+class _HeaderChanges(_Namespace):
+    """``set_header``, ``add_header``, ``clear_header`` and ``set_headers`` with Kong's
+    semantics, for the response (``kong.response``) and the upstream request
+    (``kong.service.request``): each class says where a change goes (``_op``)."""
+
+    __slots__ = ()
+
+    def _op(self, kind: int, name: str, value: Any) -> None:
+        raise NotImplementedError
+
+    def set_header(self, name: str, value: Any) -> None:
+        self._op(fields.SET, name, value)
+
+    def add_header(self, name: str, value: Any) -> None:
+        self._op(fields.ADD, name, value)
+
+    def clear_header(self, name: str) -> None:
+        self._op(fields.CLEAR, name, b"")
+
+    def set_headers(self, headers: dict[str, Any]) -> None:
+        """Each name set to its value; a list value gives the header once per element."""
+        for name, value in headers.items():
+            if isinstance(value, list):
+                self.clear_header(name)
+                for one in value:
+                    self.add_header(name, one)
+            else:
+                self.set_header(name, value)
+
+
+class Response(_HeaderChanges):
     """``kong.response``: the response the client gets."""
 
     __slots__ = ()
@@ -274,48 +304,18 @@ class Response(_Namespace):
             [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in self._r.response_fields()][:max_headers]
         )
 
-    def set_header(self, name: str, value: Any) -> None:
-        self._r.response_op(fields.SET, name, value)
-
-    def add_header(self, name: str, value: Any) -> None:
-        self._r.response_op(fields.ADD, name, value)
-
-    def clear_header(self, name: str) -> None:
-        self._r.response_op(fields.CLEAR, name, b"")
-
-    def set_headers(self, headers: dict[str, Any]) -> None:
-        for name, value in headers.items():
-            if isinstance(value, list):
-                self.clear_header(name)
-                for one in value:
-                    self.add_header(name, one)
-            else:
-                self.set_header(name, value)
+    def _op(self, kind: int, name: str, value: Any) -> None:
+        self._r.response_op(kind, name, value)
 
 
-class ServiceRequest(_Namespace):
+class ServiceRequest(_HeaderChanges):
     """``kong.service.request``: the request as it goes upstream (changes apply when the
     upstream head is built, at the end of access)."""
 
     __slots__ = ()
 
-    def set_header(self, name: str, value: Any) -> None:
-        self._r.upstream_op(fields.SET, name, value)
-
-    def add_header(self, name: str, value: Any) -> None:
-        self._r.upstream_op(fields.ADD, name, value)
-
-    def clear_header(self, name: str) -> None:
-        self._r.upstream_op(fields.CLEAR, name, b"")
-
-    def set_headers(self, headers: dict[str, Any]) -> None:
-        for name, value in headers.items():
-            if isinstance(value, list):
-                self.clear_header(name)
-                for one in value:
-                    self.add_header(name, one)
-            else:
-                self.set_header(name, value)
+    def _op(self, kind: int, name: str, value: Any) -> None:
+        self._r.upstream_op(kind, name, value)
 
     def set_method(self, method: str) -> None:
         if not isinstance(method, str) or not fields._TOKEN.fullmatch(method.encode("latin-1")):
