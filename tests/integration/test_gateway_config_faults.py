@@ -218,9 +218,10 @@ def test_sighups_in_quick_succession_end_on_the_latest_file(gateway_factory, ups
     # both reloads applied, whichever order they finished in (1 is the start's version): the
     # slow first one has had its chance to do harm
     wait_for(lambda: gw.status()[1]["configuration_version"] >= 3, timeout=30, message="both reloads applied")
+    # ready again once every worker serves the last version (the supervisor's version counts first)
+    wait_for(lambda: gw.status("/status/ready")[0] == 200, timeout=30, message="every worker on the last version")
     assert gw.request("GET", "/latest/x")[0] == 200
     assert gw.request("GET", "/p1/x")[0] == 404, "the older file was applied after the newer one"
-    assert gw.status("/status/ready")[0] == 200
 
 
 def test_start_with_a_config_too_big_for_lmdb_map_size_fails_with_the_reason(gateway_factory, upstream):
