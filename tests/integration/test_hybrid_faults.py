@@ -173,8 +173,12 @@ def test_refused_data_planes_are_not_served_and_listed_with_their_reason(control
     other_cert, other_key = gen_cert(tmp_path)
     stranger = gateway_factory(None, conf=cp.data_plane_conf(other_cert, other_key), wait=False, name="stranger")
 
-    row = wait_for(lambda: (refused.prefix / "node.id").exists() and cp.data_planes().get(node_id(refused)),
-                   message="the refused data plane listed")
+    def refused_row() -> dict | None:
+        row = (refused.prefix / "node.id").exists() and cp.data_planes().get(node_id(refused))
+        # listed at its hello as "unknown", then with the check's verdict
+        return row if row and row["sync_status"] != "unknown" else None
+
+    row = wait_for(refused_row, message="the refused data plane listed with a verdict")
     assert row["sync_status"] == "plugin_set_incompatible"
     assert refused.status("/status/ready")[0] == 503  # nothing to serve: never sent a config
     # A certificate the control plane does not trust ends the connection before any hello:
