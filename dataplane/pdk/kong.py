@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -602,8 +601,3 @@ class Kong:
         self.plugin = Plugin(request)
         self.nginx = Nginx(request)
         self.db = Db(request)
-
-
-def epoch_of(loop_time: float, now_loop: float) -> float:
-    """The wall-clock time of an event-loop timestamp."""
-    return time.time() - (now_loop - loop_time)

@@ -65,7 +65,7 @@ class Slot:
 class PluginPlans:
     """The plugins of one config version, by the routes they may apply to."""
 
-    __slots__ = ("slots", "global_slots", "unplanned", "plans", "consumers", "credentials")
+    __slots__ = ("slots", "global_slots", "unplanned", "plans")
 
     def __init__(self, slots: list[Slot], unplanned: frozenset[str], has_global: bool) -> None:
         self.slots = slots  # in Kong's order
