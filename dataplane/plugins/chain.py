@@ -9,9 +9,10 @@ client gets Kong's 500; the worker goes on.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from dataplane.proxy.runtime import Runtime
 
 log = logging.getLogger("gantry.plugins")
+
+# What a request phase answers: whether a plugin ended the request, or an awaitable of that
+# answer when a plugin's phase is a coroutine (``async def access``) and the chain waits for it.
+Verdict = bool | Coroutine[Any, Any, bool]
 
 # A phase of one plugin that holds the event loop longer than this is logged: every other
 # request of the worker waited for it.
@@ -115,14 +120,12 @@ class RequestPlugins:
 
     # -- phases ----------------------------------------------------------------------------
 
-    def rewrite(self) -> bool:
-        """Global plugins, before routing. True when one ended the request."""
+    def rewrite(self) -> Verdict:
+        """Global plugins, before routing. True when one ended the request; an awaitable of
+        that answer when a plugin's phase is a coroutine (the rest of the chain runs after it)."""
         self.phase = "rewrite"
-        for slot in self.plans.global_slots:
-            configured = slot.configs[(None, None, None)]
-            if "rewrite" in configured.spec.phases and self._run(configured, "rewrite"):
-                return True
-        return False
+        configs = (slot.configs[(None, None, None)] for slot in self.plans.global_slots)
+        return self._chain("rewrite", (configured for configured in configs if "rewrite" in configured.spec.phases))
 
     def routed(self, match: RouteMatch | None) -> None:
         """The router's answer: the plugins that may run on this route and service."""
@@ -131,10 +134,16 @@ class RequestPlugins:
             self.route_id, self.service_id = match.route_id, match.service_id
         self.slots = self.plans.for_route(self.route_id, self.service_id)
 
-    def access(self) -> bool:
+    def access(self) -> Verdict:
         """Resolve each plugin's config (with the consumer known so far) and run its access
-        phase. True when a plugin ended the request."""
+        phase. True when a plugin ended the request; an awaitable of that answer when a
+        plugin's phase is a coroutine."""
         self.phase = "access"
+        return self._chain("access", self._access_configs())
+
+    def _access_configs(self) -> Iterator[Configured]:
+        """Each slot resolved when its turn comes: an earlier plugin may have identified the
+        consumer that selects a later plugin's config."""
         route, service = self.route_id, self.service_id
         for slot in self.slots:
             consumer = self.consumer.get("id") if self.consumer is not None else None
@@ -142,9 +151,8 @@ class RequestPlugins:
             if configured is None:
                 continue
             self.collected.append(configured)
-            if "access" in configured.spec.phases and self._run(configured, "access"):
-                return True
-        return False
+            if "access" in configured.spec.phases:
+                yield configured
 
     def header_filter(self, head: bytes) -> bytes:
         """The client's head as the plugins leave it: their header_filter phase, then every
@@ -163,12 +171,22 @@ class RequestPlugins:
             start = (STATUS_LINES.get(self.status) or b"HTTP/1.1 %d \r\n" % self.status).rstrip(b"\r\n")
         return fields.join_head(start, fields.apply(lines, self.response_ops))
 
-    def log_phase(self) -> None:
-        """After the response went out, off the request's path."""
+    def log_phase(self) -> Coroutine[Any, Any, None] | None:
+        """After the response went out, off the request's path. The coroutine phases of the
+        plugins come back as one coroutine, awaiting them in order, for the caller to run as a
+        task (a log plugin sending to a collector waits there, never the client)."""
         self.phase = "log"
+        pending: list[tuple[Configured, Awaitable[Any]]] = []
         for configured in self.collected:
             if "log" in configured.spec.phases:
-                self._run(configured, "log")
+                outcome = self._run(configured, "log")
+                if not isinstance(outcome, bool):
+                    pending.append((configured, outcome))
+        return self._logged(pending) if pending else None
+
+    async def _logged(self, pending: list[tuple[Configured, Awaitable[Any]]]) -> None:
+        for configured, awaitable in pending:
+            await self._awaited(configured, "log", awaitable)
 
     # -- the request body, after access ---------------------------------------------------
 
@@ -205,9 +223,45 @@ class RequestPlugins:
 
     # -- running one plugin ----------------------------------------------------------------
 
-    def _run(self, configured: Configured, phase: str) -> bool:
+    def _chain(self, phase: str, configs: Iterator[Configured]) -> Verdict:
+        for configured in configs:
+            outcome = self._run(configured, phase)
+            if outcome is True:
+                return True
+            if outcome is not False:
+                return self._resume(outcome, configured, phase, configs)
+        return False
+
+    async def _resume(
+        self, pending: Awaitable[Any], configured: Configured, phase: str, configs: Iterator[Configured]
+    ) -> bool:
+        if await self._awaited(configured, phase, pending):
+            return True
+        rest = self._chain(phase, configs)
+        return rest if isinstance(rest, bool) else await rest
+
+    async def _awaited(self, configured: Configured, phase: str, pending: Awaitable[Any]) -> bool:
+        """The rest of a coroutine phase; what ``_run`` does for a plain one (the time it
+        spends waiting is not held against it: other requests ran meanwhile)."""
+        self.current = configured
+        self.phase = phase
+        try:
+            await pending
+        except Exception:
+            log.exception(
+                "plugin %s failed in %s (request %s)", configured.spec.name, phase, self.exchange.request_id.decode()
+            )
+            if phase in ("rewrite", "access"):
+                self._fail()
+                return True
+        finally:
+            self.current = None
+        return self.exit is not None
+
+    def _run(self, configured: Configured, phase: str) -> bool | Awaitable[Any]:
         """Run one phase of one plugin; True when it ended the request (or failed where that
-        ends it)."""
+        ends it); the awaitable when the phase is a coroutine (header_filter never is: the
+        registry refuses such a plugin)."""
         self.current = configured
         spec = configured.spec
         kong: Any = self.kong
@@ -215,7 +269,9 @@ class RequestPlugins:
             kong = self.lua_kong = self.lua_kong or LuaStyle(self.kong)
         began = time.perf_counter()
         try:
-            getattr(configured.instance, phase)(kong)
+            outcome = getattr(configured.instance, phase)(kong)
+            if outcome is not None and inspect.isawaitable(outcome):
+                return outcome
         except Exception:
             log.exception("plugin %s failed in %s (request %s)", spec.name, phase, self.exchange.request_id.decode())
             if phase in ("rewrite", "access"):

@@ -10,6 +10,7 @@ shape: ``Plugin``, ``Schema``, ``priority``, ``version`` (``Schema`` is a ``data
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -119,6 +120,8 @@ def spec_from_module(name: str, module: ModuleType, source: str, *, lua_style: b
     not_run = [phase for phase in NOT_RUN_YET if callable(getattr(plugin, phase, None))]
     if not_run:
         raise PluginError(f"plugin '{name}': the {', '.join(not_run)} phase is not run by Gantry yet")
+    if inspect.iscoroutinefunction(getattr(plugin, "header_filter", None)):
+        raise PluginError(f"plugin '{name}': header_filter cannot be a coroutine (the response head is on its way)")
     schema: Any = getattr(module, "Schema", ())
     config = schema if isinstance(schema, Field) else config_from_kong_fields(name, schema)
     phases = frozenset(phase for phase in PHASES if callable(getattr(plugin, phase, None)))

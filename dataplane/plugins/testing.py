@@ -20,11 +20,13 @@ headers read 0.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -363,6 +365,16 @@ class _Drive:
             raise ValueError(f"the gateway refuses this request before any plugin runs: {head.refusal}")
         self.exchange = _Exchange(head, self.conn, state, self.body)
         self.plugins = RequestPlugins(self.exchange, runtime)  # type: ignore[arg-type]  # the PDK's view of one
+        self.loop: asyncio.AbstractEventLoop | None = None  # made when a plugin's phase is a coroutine
+
+    def _settle(self, verdict: Awaitable[Any] | bool | None) -> Any:
+        """A phase's answer, awaiting a coroutine phase on the kit's own loop (so the kit is
+        called from plain, not async, tests)."""
+        if not inspect.isawaitable(verdict):
+            return verdict
+        if self.loop is None:
+            self.loop = asyncio.new_event_loop()
+        return self.loop.run_until_complete(verdict)
 
     def _head_bytes(self) -> bytes:
         request = self.request
@@ -378,7 +390,7 @@ class _Drive:
     def run(self, logs: list[tuple[str, str]]) -> Result:
         plugins, exchange = self.plugins, self.exchange
         upstream_request = None
-        if plugins.plans.global_slots and plugins.rewrite():
+        if plugins.plans.global_slots and self._settle(plugins.rewrite()):
             response = self._exit()
         else:
             names = self.runtime.route_header_names
@@ -399,12 +411,16 @@ class _Drive:
             plugins.routed(match)
             if match is None:
                 response = self._answer(404, errors.NO_ROUTE)
-            elif plugins.access():
+            elif self._settle(plugins.access()):
                 response = self._exit()
             else:
                 upstream_request = self._upstream_request(match)
                 response = self._proxied()
-        plugins.log_phase()
+        logged = plugins.log_phase()
+        if logged is not None:
+            self._settle(logged)
+        if self.loop is not None:
+            self.loop.close()
         return Result(
             response=response,
             upstream=upstream_request,

@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dataplane._core import format_access_line
 from dataplane.plugins.chain import RequestPlugins
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("gantry.proxy")
 
 CRLF = b"\r\n"
+# What a trusted client said of itself: (remote, proto, host, port, path, prefix), None if absent
+Trusted = tuple[bytes | None, bytes | None, bytes | None, bytes | None, bytes | None, bytes | None]
 LAST_CHUNK = b"0\r\n\r\n"
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 HOST_AT = 1  # where the upstream Host value goes in ``head_parts`` (known only after the balancer)
@@ -228,8 +230,11 @@ class Exchange:
             return
         if runtime.plugin_plans is not None:
             self.plugins = RequestPlugins(self, runtime)
-            if self.rewrite():
+            if self.rewrite(runtime):
                 return
+        self.route_and_access(runtime)
+
+    def route_and_access(self, runtime: Runtime) -> None:
         match = self.route(runtime)
         if self.plugins is not None:
             self.plugins.routed(match)
@@ -237,9 +242,6 @@ class Exchange:
             self.exit(404, errors.NO_ROUTE)
             return
         self.access(runtime, match)
-        if self.finished:
-            return
-        self.proceed()
 
     def proceed(self) -> None:
         """From access to the balancer, once the request may go upstream: at once when the
@@ -261,15 +263,40 @@ class Exchange:
     # ------------------------------------------------------------------------------------------
     # rewrite
 
-    def rewrite(self) -> bool:
+    def rewrite(self, runtime: Runtime) -> bool:
         """rewrite: runs once the request head is parsed, before routing, so only global
         plugins run here. They may change what goes upstream or end the request with a
-        response (True then). Default: nothing; the request goes to the router as received."""
+        response. True when the exchange goes on elsewhere: ended by a plugin, or waiting for
+        a plugin's coroutine (routing follows it). Default: nothing; the request goes to the
+        router as received."""
         plugins = self.plugins
-        if plugins is not None and plugins.plans.global_slots and plugins.rewrite():
+        if plugins is None or not plugins.plans.global_slots:
+            return False
+        verdict = plugins.rewrite()
+        if verdict is False:
+            return False
+        if verdict is True:
             self.plugin_exit()
-            return True
-        return False
+        else:
+            self.connecting = asyncio.ensure_future(self.awaited(verdict, lambda: self.route_and_access(runtime)))
+        return True
+
+    async def awaited(self, verdict: Coroutine[Any, Any, bool], then: Callable[[], None]) -> None:
+        """A phase waiting for a plugin's coroutine; ``then`` goes on unless a plugin ended the
+        request. Held in ``connecting``, so a client that leaves cancels it."""
+        try:
+            ended = await verdict
+        except Exception:
+            log.exception("request %s failed between plugin phases", self.request_id.decode())
+            ended = False
+            then = partial(self.error_page, 500)
+        self.connecting = None
+        if self.finished:
+            return
+        if ended:
+            self.plugin_exit()
+        else:
+            then()
 
     # ------------------------------------------------------------------------------------------
     # router (between rewrite and access, as in Kong's access.before)
@@ -343,19 +370,31 @@ class Exchange:
         self.preserve_host = match.preserve_host
         self.buffering = match.request_buffering
         plugins = self.plugins
-        if plugins is not None and plugins.access():
-            self.plugin_exit()
-            return
+        if plugins is not None:
+            verdict = plugins.access()
+            if verdict is True:
+                self.plugin_exit()
+                return
+            if verdict is not False:
+                self.connecting = asyncio.ensure_future(self.awaited(verdict, lambda: self.accessed(match, trusted)))
+                return
+        self.accessed(match, trusted)
 
+    def accessed(self, match: RouteMatch, trusted: Trusted | None) -> None:
+        """The end of access, once every plugin let the request through: the upstream request
+        head, ``100 Continue`` when asked, then on to the balancer."""
         # A request refused before its head (NO_HEAD) was answered in run(): this head is real.
         request_head: RequestHead = self.head  # type: ignore[assignment]
-        before, after = state.planner.upstream_head(request_head, match, conn.downstream, trusted, self.request_id)
+        conn = self.conn
+        before, after = self.state.planner.upstream_head(request_head, match, conn.downstream, trusted, self.request_id)
+        plugins = self.plugins
         if plugins is not None and (plugins.upstream_ops or plugins.upstream_changes):
             before, after = rewrite_upstream_head(before, after, plugins)
         self.head_parts = [before, b"", after]
 
         if self.head.expect_continue and not self.body_done and self.body_received == 0:
             conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.proceed()
 
     # ------------------------------------------------------------------------------------------
     # balancer
@@ -910,7 +949,7 @@ class Exchange:
         self.release_body()
         self.log()
         if self.plugins is not None:
-            self.conn.loop.call_soon(self.plugins.log_phase)  # after the response is out
+            self.conn.loop.call_soon(self.log_plugins)  # after the response is out
         self.conn.exchange_done(self)
 
     def abort(self) -> None:
@@ -929,7 +968,12 @@ class Exchange:
             self.status = 499  # nginx's "client closed request"
         self.log()
         if self.plugins is not None:
-            self.conn.loop.call_soon(self.plugins.log_phase)
+            self.conn.loop.call_soon(self.log_plugins)
+
+    def log_plugins(self) -> None:
+        pending = self.plugins.log_phase()  # type: ignore[union-attr]  # called when plugins ran
+        if pending is not None:
+            self.state.run_log_phase(pending)
 
     def release_body(self) -> None:
         """A buffered body is dropped with its exchange (a spill file goes with its descriptor)."""

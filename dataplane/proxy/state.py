@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from array import array
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from dataplane._core import ClientHeadFilter
 from dataplane.workerstate import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, TOTAL_REQUESTS
@@ -50,6 +51,7 @@ class ProxyState:
         "request_id_on",
         "planner",
         "client_head",
+        "log_tasks",
     )
 
     def __init__(
@@ -97,6 +99,14 @@ class ProxyState:
         # Reads heads while no config is loaded (none is planned), and builds the upstream heads
         # of unplanned requests; each runtime has a routed one.
         self.planner = forwarding.request_planner(settings)
+        # The coroutine log phases of plugins still running (held here so none is collected
+        # half-way; a drain waits for them within its timeout)
+        self.log_tasks: set[asyncio.Task[None]] = set()
+
+    def run_log_phase(self, pending: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(pending)
+        self.log_tasks.add(task)
+        task.add_done_callback(self.log_tasks.discard)
 
     async def drain(self, timeout: float) -> None:
         """Stop keep-alive: idle client connections close now, busy ones after their current
@@ -106,7 +116,7 @@ class ProxyState:
             conn.drain()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.connections and loop.time() < deadline:
+        while (self.connections or self.log_tasks) and loop.time() < deadline:
             await asyncio.sleep(0.05)
         for conn in list(self.connections):
             log.warning("drain timeout: aborting a client connection still busy")

@@ -9,6 +9,7 @@ from types import ModuleType
 
 import pytest
 
+from dataplane.plugins.spec import PluginError
 from dataplane.plugins.testing import PluginConfigError, PluginHarness, Request, Upstream, plugin_spec
 
 
@@ -220,3 +221,51 @@ def test_kong_pdk_files_load_as_the_gateway_loads_them(tmp_path):
     assert result.response.headers["x-lua-style"] == "True"
     assert plugin_spec(plugin).source == "kong-pdk"
     assert plugin_spec(plugin, lua_style=False).lua_style is False
+
+
+WAITER = module(
+    "waiter",
+    """
+    import asyncio
+
+    priority = 2000
+    version = "1.0.0"
+
+    class Plugin:
+        def __init__(self, config):
+            pass
+
+        async def access(self, kong):
+            await asyncio.sleep(0)
+            if kong.request.get_header("x-stop"):
+                return kong.response.exit(429, {"message": "wait"})
+            kong.service.request.set_header("x-waited", "1")
+
+        async def log(self, kong):
+            await asyncio.sleep(0)
+            kong.log.info("waited and logged ", kong.response.get_status())
+    """,
+)
+
+
+def test_coroutine_phases_are_awaited_and_the_chain_goes_on_after_them():
+    harness = PluginHarness(WAITER, GATE, AFTER)
+    passed = harness.run(Request(headers={"X-Auth": "ok"}))
+    assert passed.upstream.headers["x-waited"] == "1" and passed.upstream.headers["x-order"] == "gate,after-gate"
+    assert ("info", "[waiter] waited and logged 200") in passed.logs
+    stopped = harness.run(Request(headers={"X-Stop": "1", "X-Auth": "ok"}))
+    assert stopped.response.status == 429 and stopped.upstream is None
+    assert "order" not in stopped.shared  # gate's access never ran
+
+
+def test_a_coroutine_header_filter_is_refused_when_the_plugin_loads():
+    bad = module(
+        "bad_filter",
+        """
+        class Plugin:
+            async def header_filter(self, kong):
+                pass
+        """,
+    )
+    with pytest.raises(PluginError, match="header_filter cannot be a coroutine"):
+        plugin_spec(bad)
