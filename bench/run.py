@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -74,6 +75,7 @@ class Result:
     p99_ms: float | None = None
     note: str = ""
     rounds: list[dict] = field(default_factory=list)
+    cpu_us: float | None = None  # the proxy's CPU per request, when the run measured it
 
 
 # --------------------------------------------------------------------------- processes
@@ -141,13 +143,31 @@ def pinned(cpu: str, argv: list[str], cpus_ok: bool) -> list[str]:
     return ["taskset", "-c", cpu, *argv] if cpus_ok else argv
 
 
-def http_request(port: int, path: str, body: bytes | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
+def http_request(
+    port: int,
+    path: str,
+    body: bytes | None = None,
+    timeout: float = 2.0,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, bytes]:
     """GET, or POST when there is a body (sent with its Content-Length, as wrk sends it)."""
+    status, _, data = http_exchange(port, path, body, timeout, headers)
+    return status, data
+
+
+def http_exchange(
+    port: int,
+    path: str,
+    body: bytes | None = None,
+    timeout: float = 2.0,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """http_request with the response's header fields too."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET" if body is None else "POST", path, body=body)
+        conn.request("GET" if body is None else "POST", path, body=body, headers=dict(headers or {}))
         resp = conn.getresponse()
-        return resp.status, resp.read()
+        return resp.status, resp.headers, resp.read()
     finally:
         conn.close()
 
@@ -178,13 +198,14 @@ def wait_ready(proc: subprocess.Popen, port: int, path: str, log: Path, timeout:
     raise BenchError(f"not ready after {timeout:.0f}s on :{port}{path} ({last})")
 
 
-def check_body(port: int, path: str = "/") -> None:
+def check_body(port: int, path: str = "/", headers: Mapping[str, str] | None = None) -> None:
     """The target must relay the upstream's answer under every load, or we would be measuring
-    error pages (a 404 from a missing route, a 405 from a server refusing POST)."""
+    error pages (a 404 from a missing route, a 405 from a server refusing POST, a 401 from an
+    auth plugin)."""
     for load in LOADS:
         what = f"{'POST' if load == 'post' else 'GET'} {path}"
         try:
-            status, body = http_request(port, path, load_body(load), timeout=5.0)
+            status, body = http_request(port, path, load_body(load), timeout=5.0, headers=headers)
         except (OSError, http.client.HTTPException) as exc:
             raise BenchError(f"{what} failed: {exc!r}") from None
         if status != 200 or body != BODY:
@@ -326,10 +347,15 @@ def write_scripts(tmp: Path) -> dict[str, Path | None]:
     return {"get": None, "post": path}
 
 
-def run_wrk(url: str, secs: int, cpus_ok: bool, script: Path | None = None) -> dict:
+def run_wrk(
+    url: str, secs: int, cpus_ok: bool, script: Path | None = None, headers: Mapping[str, str] | None = None
+) -> dict:
     lua = ["-s", str(script)] if script else []
+    fields = [arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")]
     argv = pinned(
-        CLIENT_CPU, ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{secs}s", "--latency", *lua, url], cpus_ok
+        CLIENT_CPU,
+        ["wrk", f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{secs}s", "--latency", *lua, *fields, url],
+        cpus_ok,
     )
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 30)
@@ -388,18 +414,20 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def render_table(results: list[Result]) -> str:
-    """The table of one load's results."""
+def render_table(results: list[Result], cpu: bool = False) -> str:
+    """The table of one load's results; ``cpu``: with the proxy's CPU time per request."""
     nginx = next((r for r in results if r.target == "nginx" and r.rps), None)
+    cpu_head, cpu_rule = (" proxy CPU (us/request) |", "---:|") if cpu else ("", "")
     rows = [
-        "| target | requests/s | p50 (ms) | p99 (ms) | throughput vs nginx | note |",
-        "|---|---:|---:|---:|---:|---|",
+        f"| target | requests/s | p50 (ms) | p99 (ms) | throughput vs nginx |{cpu_head} note |",
+        f"|---|---:|---:|---:|---:|{cpu_rule}---|",
     ]
     for r in results:
         ratio = f"{r.rps / nginx.rps:.2f}" if (r.rps and nginx) else "-"
+        cpu_cell = f" {_fmt(r.cpu_us, '.1f')} |" if cpu else ""
         rows.append(
             f"| {r.target} | {_fmt(r.rps, ',.0f')} | {_fmt(r.p50_ms, '.2f')} | "
-            f"{_fmt(r.p99_ms, '.2f')} | {ratio} | {r.note.replace('|', '/')} |"
+            f"{_fmt(r.p99_ms, '.2f')} | {ratio} |{cpu_cell} {r.note.replace('|', '/')} |"
         )
     return "\n".join(rows)
 
@@ -414,13 +442,13 @@ def per_round_ratios(results: list[Result], target: str = "gantry", base: str = 
     return [round(t["rps"] / b["rps"], 3) for t, b in pairs if b["rps"]]
 
 
-def ratios(results: list[Result]) -> dict[str, dict]:
-    """One load's RATIOS, each as the ratio of the medians and the per-round ratios; a pair
-    with a target that was not measured is left out."""
+def ratios(results: list[Result], pairs: Sequence[tuple[str, str]] = RATIOS) -> dict[str, dict]:
+    """One load's throughput ratios (RATIOS unless ``pairs`` says), each as the ratio of the
+    medians and the per-round ratios; a pair with a target that was not measured is left out."""
     rps = {r.target: r.rps for r in results if r.rps}
     return {
         f"{t}/{b}": {"medians": round(rps[t] / rps[b], 3), "per_round": per_round_ratios(results, t, b)}
-        for t, b in RATIOS
+        for t, b in pairs
         if t in rps and b in rps
     }
 
@@ -441,8 +469,6 @@ def render_load(load: str, results: list[Result]) -> str:
 
 
 def write_results(results: list[Result], info: dict, args: argparse.Namespace) -> tuple[Path, Path]:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     groups = by_load(results)
     payload = {
         "machine": info,
@@ -460,11 +486,18 @@ def write_results(results: list[Result], info: dict, args: argparse.Namespace) -
         f"Measured {args.rounds} round(s) of {args.duration}s after a {args.warmup}s warm-up per target "
         f"and load; medians across rounds.\n\n{meta}\n"
     )
-    json_path, md_path = RESULTS_DIR / f"{stamp}.json", RESULTS_DIR / f"{stamp}.md"
+    return save_results("", payload, md)
+
+
+def save_results(prefix: str, payload: dict, md: str) -> tuple[Path, Path]:
+    """bench/results/<prefix><timestamp>.{json,md}, copied to <prefix>latest.{json,md}."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    json_path, md_path = RESULTS_DIR / f"{prefix}{stamp}.json", RESULTS_DIR / f"{prefix}{stamp}.md"
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
     md_path.write_text(md)
-    shutil.copyfile(json_path, RESULTS_DIR / "latest.json")
-    shutil.copyfile(md_path, RESULTS_DIR / "latest.md")
+    shutil.copyfile(json_path, RESULTS_DIR / f"{prefix}latest.json")
+    shutil.copyfile(md_path, RESULTS_DIR / f"{prefix}latest.md")
     return json_path, md_path
 
 
@@ -477,7 +510,9 @@ def claim(port: int) -> None:
         raise BenchError(f"port 127.0.0.1:{port} is already taken")
 
 
-def start_nginx(procs: Processes, name: str, tmp: Path, conf: str, port: int, cpu: str, cpus_ok: bool) -> None:
+def start_nginx(
+    procs: Processes, name: str, tmp: Path, conf: str, port: int, cpu: str, cpus_ok: bool
+) -> subprocess.Popen:
     claim(port)
     prefix = tmp / name
     prefix.mkdir()
@@ -491,31 +526,47 @@ def start_nginx(procs: Processes, name: str, tmp: Path, conf: str, port: int, cp
     except BenchError as exc:
         raise BenchError(f"{name} nginx: {exc} {log_tail(prefix / 'error.log')}") from None
     check_body(port)
+    return proc
 
 
-def start_gantry(procs: Processes, tmp: Path, port: int, upstream_port: int, cpus_ok: bool) -> None:
-    """Raises BenchError with the reason Gantry cannot be measured."""
+# A path Gantry must relay the upstream's body on, with the header fields to send (an apikey).
+Probe = tuple[str, Mapping[str, str] | None]
+
+
+def start_gantry(
+    procs: Processes,
+    tmp: Path,
+    port: int,
+    yml: str,
+    cpus_ok: bool,
+    probes: Sequence[Probe] = (("/", None),),
+    name: str = "gantry",
+) -> subprocess.Popen:
+    """`dataplane run` DB-less on ``yml`` (a kong.yml's text), ready and relaying the upstream's
+    body on every probe. Files go to ``tmp/name*`` (a second start needs another name). Raises
+    BenchError with the reason Gantry cannot be measured."""
     if not DATAPLANE.exists():
         raise BenchError(f"{DATAPLANE.relative_to(REPO)} not found (build the package into the venv)")
-    prefix = tmp / "gantry"
+    prefix = tmp / name
     prefix.mkdir()
-    yml = tmp / "kong.yml"
-    yml.write_text(gantry_yml(upstream_port))
+    yml_path = tmp / f"{name}-kong.yml"
+    yml_path.write_text(yml)
     status_port = free_port()
     claim(port)
     claim(status_port)
-    conf = tmp / "kong.conf"
-    conf.write_text(gantry_conf(prefix, port, status_port, yml))
-    log = tmp / "gantry.log"
+    conf = tmp / f"{name}-kong.conf"
+    conf.write_text(gantry_conf(prefix, port, status_port, yml_path))
+    log = tmp / f"{name}.log"
     # KONG_* variables would override the generated kong.conf; the run must not depend on them.
     env = {k: v for k, v in os.environ.items() if not k.startswith("KONG_")}
-    proc = procs.start("gantry", pinned(PROXY_CPU, [str(DATAPLANE), "run", "-c", str(conf)], cpus_ok), log, env)
-    wait_ready(proc, status_port, "/status/ready", log)
+    proc = procs.start(name, pinned(PROXY_CPU, [str(DATAPLANE), "run", "-c", str(conf)], cpus_ok), log, env)
     try:
-        check_body(port)
-        check_body(port, STREAM_PATH)
+        wait_ready(proc, status_port, "/status/ready", log)
+        for path, headers in probes:
+            check_body(port, path, headers)
     except BenchError as exc:
         raise BenchError(f"{exc}; log: {log_tail(log, 1)}") from None
+    return proc
 
 
 def round_order(live: list[Result], rnd: int) -> list[Result]:
@@ -524,31 +575,30 @@ def round_order(live: list[Result], rnd: int) -> list[Result]:
     return live if rnd % 2 else live[::-1]
 
 
-def measure(
-    results: list[Result],
-    urls: dict[str, str],
-    scripts: dict[str, Path | None],
-    args: argparse.Namespace,
-    cpus_ok: bool,
-) -> None:
-    live = [r for r in results if r.target in urls]
+# Measures one result's target for the given seconds: parse_wrk's keys (rps, p50_ms, p99_ms,
+# requests, socket_errors, non_2xx), optionally cpu_us.
+Runner = Callable[[Result, int], dict]
+
+
+def measure(live: list[Result], run_one: Runner, args: argparse.Namespace) -> None:
+    """``args.rounds`` rounds over ``live``, each run after a discarded warm-up, then medians."""
     for rnd in range(1, args.rounds + 1):
         for r in round_order(live, rnd):
             if r.note.startswith("failed"):
                 continue
             label = f"[round {rnd}/{args.rounds}] {r.load} {r.target}"
-            url, script = urls[r.target], scripts[r.load]
             try:
                 print(f"{label}: warm-up {args.warmup}s", flush=True)
-                run_wrk(url, args.warmup, cpus_ok, script)
+                run_one(r, args.warmup)
                 print(f"{label}: measuring {args.duration}s", flush=True)
-                out = run_wrk(url, args.duration, cpus_ok, script)
+                out = run_one(r, args.duration)
             except BenchError as exc:
                 r.note = f"failed: {exc}"
                 continue
+            cpu = f", proxy CPU {out['cpu_us']:.1f} us/request" if out.get("cpu_us") is not None else ""
             print(
                 f"{label}: {out['rps']:,.0f} req/s, p50 {_fmt(out['p50_ms'], '.2f')} ms, "
-                f"p99 {_fmt(out['p99_ms'], '.2f')} ms",
+                f"p99 {_fmt(out['p99_ms'], '.2f')} ms{cpu}",
                 flush=True,
             )
             r.rounds.append(out)
@@ -557,12 +607,13 @@ def measure(
 
 
 def summarize(r: Result) -> None:
-    """Medians across rounds, and the errors wrk counted in any of them."""
+    """Medians across rounds, and the errors the client counted in any of them."""
     if not r.rounds:
         return
     r.rps = statistics.median(o["rps"] for o in r.rounds)
     r.p50_ms = _median([o["p50_ms"] for o in r.rounds])
     r.p99_ms = _median([o["p99_ms"] for o in r.rounds])
+    r.cpu_us = _median([o.get("cpu_us") for o in r.rounds])
     errors = sum(o["socket_errors"] for o in r.rounds)
     non2xx = sum(o["non_2xx"] for o in r.rounds)
     if errors or non2xx:
@@ -574,20 +625,18 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(known) if known else None
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Gantry vs nginx proxy benchmark (wrk, one run, pinned CPUs)")
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options every load benchmark of this harness takes."""
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (default 10)")
     parser.add_argument(
         "--warmup", type=int, default=None, help="seconds of warm-up per target (default 3, 1 with --quick)"
     )
     parser.add_argument("--quick", action="store_true", help="3 s measured runs")
     parser.add_argument("--rounds", type=int, default=1, help="alternate the targets N times, report medians")
-    parser.add_argument(
-        "--load", choices=[*LOADS, "both"], default="both", help="bodiless GET, small POST, or both (default)"
-    )
     parser.add_argument("--keep-tmp", action="store_true", help="keep generated configs and logs")
-    args = parser.parse_args(argv)
-    args.loads = list(LOADS) if args.load == "both" else [args.load]
+
+
+def check_run_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
     if args.quick:
         args.duration = 3
     if args.warmup is None:
@@ -597,72 +646,119 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Gantry vs nginx proxy benchmark (wrk, one run, pinned CPUs)")
+    add_run_options(parser)
+    parser.add_argument(
+        "--load", choices=[*LOADS, "both"], default="both", help="bodiless GET, small POST, or both (default)"
+    )
+    args = check_run_options(parser, parser.parse_args(argv))
+    args.loads = list(LOADS) if args.load == "both" else [args.load]
+    return args
+
+
 def set_note(results: list[Result], target: str, note: str) -> None:
     for r in results:
         if r.target == target:
             r.note = note
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    for tool in ("nginx", "wrk"):
-        if shutil.which(tool) is None:
-            print(f"error: {tool} not found; run bench/run.sh or `apt-get install -y {tool}`", file=sys.stderr)
-            return 2
-    cpus_ok = shutil.which("taskset") is not None and {0, 1} <= os.sched_getaffinity(0)
-    if not cpus_ok:
-        print("warning: CPUs 0 and 1 are not both available (or no taskset): running unpinned", file=sys.stderr)
+def missing_tools(tools: Sequence[str]) -> bool:
+    """Say which of the tools is not on PATH; True when one is missing."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    for tool in missing:
+        print(f"error: {tool} not found; run bench/run.sh or `apt-get install -y {tool}`", file=sys.stderr)
+    return bool(missing)
 
-    # SIGTERM takes the same cleanup path as Ctrl-C.
+
+def can_pin() -> bool:
+    """Whether the proxy can get CPU 0 to itself and the client and upstream CPU 1."""
+    ok = shutil.which("taskset") is not None and {0, 1} <= os.sched_getaffinity(0)
+    if not ok:
+        print("warning: CPUs 0 and 1 are not both available (or no taskset): running unpinned", file=sys.stderr)
+    return ok
+
+
+@contextlib.contextmanager
+def session(keep_tmp: bool) -> Iterator[tuple[Path, Processes]]:
+    """A temporary directory and the processes started in it, all stopped on the way out
+    (SIGTERM takes the same path as Ctrl-C)."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="gantry-bench-"))
     tmp.chmod(0o755)  # nginx workers drop privileges when started as root
     procs = Processes()
+    try:
+        yield tmp, procs
+    finally:
+        procs.stop_all()
+        if keep_tmp:
+            print(f"configs and logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass
+class Peers:
+    """The upstream and the nginx proxy in front of it, both serving."""
+
+    upstream_port: int
+    nginx_port: int
+    nginx: subprocess.Popen
+
+
+def start_peers(procs: Processes, tmp: Path, cpus_ok: bool) -> Peers:
+    up_port = free_port()
+    start_nginx(procs, "upstream", tmp, upstream_conf(tmp / "upstream", up_port), up_port, CLIENT_CPU, cpus_ok)
+    px_port = free_port()
+    proxy = start_nginx(procs, "nginx", tmp, proxy_conf(tmp / "nginx", px_port, up_port), px_port, PROXY_CPU, cpus_ok)
+    return Peers(up_port, px_port, proxy)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if missing_tools(("nginx", "wrk")):
+        return 2
+    cpus_ok = can_pin()
     # Loads outer, so that one load's targets are measured one after the other in each round.
     results = [Result(target, load) for load in args.loads for target in TARGETS]
     urls: dict[str, str] = {}
     try:
-        info = machine_info(cpus_ok)
-        scripts = write_scripts(tmp)
-        up_port = free_port()
-        start_nginx(procs, "upstream", tmp, upstream_conf(tmp / "upstream", up_port), up_port, CLIENT_CPU, cpus_ok)
-        urls["upstream"] = f"http://127.0.0.1:{up_port}/"
-        set_note(results, "upstream", "reference: wrk straight at the upstream")
+        with session(args.keep_tmp) as (tmp, procs):
+            info = machine_info(cpus_ok)
+            scripts = write_scripts(tmp)
+            peers = start_peers(procs, tmp, cpus_ok)
+            urls["upstream"] = f"http://127.0.0.1:{peers.upstream_port}/"
+            set_note(results, "upstream", "reference: wrk straight at the upstream")
+            urls["nginx"] = f"http://127.0.0.1:{peers.nginx_port}/"
 
-        px_port = free_port()
-        start_nginx(procs, "nginx", tmp, proxy_conf(tmp / "nginx", px_port, up_port), px_port, PROXY_CPU, cpus_ok)
-        urls["nginx"] = f"http://127.0.0.1:{px_port}/"
+            gw_port = free_port()
+            try:
+                probes = (("/", None), (STREAM_PATH, None))
+                start_gantry(procs, tmp, gw_port, gantry_yml(peers.upstream_port), cpus_ok, probes)
+                urls["gantry"] = f"http://127.0.0.1:{gw_port}/"
+                urls["gantry-stream"] = f"http://127.0.0.1:{gw_port}{STREAM_PATH}"
+            except BenchError as exc:
+                for target in ("gantry", "gantry-stream"):
+                    set_note(results, target, f"gantry: not available ({exc})")
+                print(f"gantry: not available ({exc})", file=sys.stderr)
 
-        gw_port = free_port()
-        try:
-            start_gantry(procs, tmp, gw_port, up_port, cpus_ok)
-            urls["gantry"] = f"http://127.0.0.1:{gw_port}/"
-            urls["gantry-stream"] = f"http://127.0.0.1:{gw_port}{STREAM_PATH}"
-        except BenchError as exc:
-            for target in ("gantry", "gantry-stream"):
-                set_note(results, target, f"gantry: not available ({exc})")
-            print(f"gantry: not available ({exc})", file=sys.stderr)
+            def run_one(r: Result, secs: int) -> dict:
+                return run_wrk(urls[r.target], secs, cpus_ok, scripts[r.load])
 
-        measure(results, urls, scripts, args, cpus_ok)
-        info["loadavg_at_end"] = _loadavg()
-        for load, group in by_load(results).items():
-            print("\n" + render_load(load, group))
-        print()
-        json_path, md_path = write_results(results, info, args)
-        print(f"wrote {json_path.relative_to(REPO)} and {md_path.relative_to(REPO)}")
-        return 0
+            measure([r for r in results if r.target in urls], run_one, args)
+            info["loadavg_at_end"] = _loadavg()
+            for load, group in by_load(results).items():
+                print("\n" + render_load(load, group))
+            print()
+            json_path, md_path = write_results(results, info, args)
+            print(f"wrote {json_path.relative_to(REPO)} and {md_path.relative_to(REPO)}")
+            return 0
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    finally:
-        procs.stop_all()
-        if args.keep_tmp:
-            print(f"configs and logs kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
