@@ -35,6 +35,14 @@ def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
+def _bytes(data: bytes | str) -> bytes:
+    if isinstance(data, str):
+        return data.encode()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise PDKError(f"a body is bytes or a string, not {type(data).__name__}")
+
+
 def _table(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Kong's header/query table: one value as a string, several as a list."""
     out: dict[str, Any] = {}
@@ -201,15 +209,20 @@ class Request(_Namespace):
         raw = self.get_raw_body()
         if raw is None:
             raise PDKError("the request body is not available in this phase")
-        kind = (mimetype or self.get_header("content-type") or "").split(";")[0].strip().lower()
-        if kind == "application/json":
-            try:
-                return orjson.loads(raw)
-            except orjson.JSONDecodeError as err:
-                raise PDKError(f"invalid JSON body: {err}") from None
-        if kind == "application/x-www-form-urlencoded":
-            return _table(parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1"))
-        raise PDKError(f"unsupported content type '{kind}'")
+        return _decoded(raw, mimetype or self.get_header("content-type"))
+
+
+def _decoded(raw: bytes, content_type: str | None) -> Any:
+    """A body as Kong's get_body reads it: JSON, or form fields; other types are refused."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as err:
+            raise PDKError(f"invalid JSON body: {err}") from None
+    if kind == "application/x-www-form-urlencoded":
+        return _table(parse_qsl(raw.decode("latin-1"), keep_blank_values=True, encoding="latin-1"))
+    raise PDKError(f"unsupported content type '{kind}'")
 
 
 class _HeaderChanges(_Namespace):
@@ -306,6 +319,31 @@ class Response(_HeaderChanges):
     def _op(self, kind: int, name: str, value: Any) -> None:
         self._r.response_op(kind, name, value)
 
+    def get_raw_body(self) -> bytes | None:
+        """In body_filter: the pieces of the body are held back from the client and gathered;
+        None until the last one, then the whole body (which goes on to the client unless the
+        plugin sets another)."""
+        return self._r.raw_body()
+
+    def set_raw_body(self, body: bytes | str) -> None:
+        """In body_filter: the client gets ``body`` as the rest of the response; what the
+        upstream sends after it is dropped."""
+        self._r.set_chunk(_bytes(body), True)
+
+    # Gantry's additions for streaming body filters (Kong's Lua plugins use ngx.arg[1] and
+    # ngx.arg[2] for these): the piece of the body at hand, replaced or read as it passes
+
+    def get_chunk(self) -> bytes:
+        if self._r.phase != "body_filter":
+            raise PDKError(f"kong.response.get_chunk is only allowed in the body_filter phase, not {self._r.phase}")
+        return self._r.chunk
+
+    def set_chunk(self, data: bytes | str) -> None:
+        self._r.set_chunk(_bytes(data), False)
+
+    def is_last_chunk(self) -> bool:
+        return self._r.last_chunk
+
 
 class ServiceRequest(_HeaderChanges):
     """``kong.service.request``: the request as it goes upstream (changes apply when the
@@ -360,6 +398,17 @@ class ServiceResponse(_Namespace):
 
     def get_headers(self, max_headers: int = 100) -> dict[str, Any]:
         return Response(self._r).get_headers(max_headers) if self._r.exchange.proxied else {}
+
+    def get_raw_body(self) -> bytes | None:
+        """The upstream's whole body when it was read whole (a plugin has a response phase),
+        from the response phase on; else None, as Kong answers without buffered proxying."""
+        return self._r.service_body
+
+    def get_body(self, mimetype: str | None = None) -> Any:
+        raw = self._r.service_body
+        if raw is None:
+            raise PDKError("the upstream's body is only read whole for a plugin with a response phase")
+        return _decoded(raw, mimetype or self.get_header("content-type"))
 
 
 class Client(_Namespace):

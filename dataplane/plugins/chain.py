@@ -54,6 +54,13 @@ _GATEWAY_FIELDS = frozenset(
 )
 
 
+def _ended(configs: Iterator[Configured]) -> None:
+    """A plugin ended the request: the rest of the chain does not run, but is still resolved
+    (collected), so that its header_filter, body_filter and log see the answer, as in Kong."""
+    for _ in configs:
+        pass
+
+
 class RequestPlugins:
     __slots__ = (
         "exchange",
@@ -83,6 +90,13 @@ class RequestPlugins:
         "upstream_host",
         "failed",
         "body_checks",
+        "body_filters",
+        "chunk",
+        "last_chunk",
+        "body_ended",
+        "body_buffers",
+        "service_body",
+        "sent_head",
     )
 
     def __init__(self, exchange: Exchange, runtime: Runtime) -> None:
@@ -117,6 +131,16 @@ class RequestPlugins:
         self.failed = False  # a plugin raised in header_filter: the client gets a 500 instead
         # kong.request.watch_body: plugins judging a body that arrives after access
         self.body_checks: list[tuple[Configured, Callable[[int], None]]] = []
+        # body_filter: the plugins defining it (known once access ran), the piece of the body
+        # they are handed, whether it is the last, whether one ended the body early
+        # (set_raw_body), and what kong.response.get_raw_body gathered for each
+        self.body_filters: list[Configured] | None = None
+        self.chunk = b""
+        self.last_chunk = False
+        self.body_ended = False
+        self.body_buffers: dict[int, list[bytes]] = {}
+        self.service_body: bytes | None = None  # the upstream's whole body, when it was buffered
+        self.sent_head: bytes | None = None  # the client's head once header_filter made it
 
     # -- phases ----------------------------------------------------------------------------
 
@@ -164,12 +188,78 @@ class RequestPlugins:
             if "header_filter" in configured.spec.phases:
                 self._run(configured, "header_filter")
         self.response_head = None
-        if not self.response_ops and not self.status:
-            return head
-        start, lines = fields.split_head(head)
-        if self.status:
-            start = (STATUS_LINES.get(self.status) or b"HTTP/1.1 %d \r\n" % self.status).rstrip(b"\r\n")
-        return fields.join_head(start, fields.apply(lines, self.response_ops))
+        if self.response_ops or self.status:
+            start, lines = fields.split_head(head)
+            if self.status:
+                start = (STATUS_LINES.get(self.status) or b"HTTP/1.1 %d \r\n" % self.status).rstrip(b"\r\n")
+            head = fields.join_head(start, fields.apply(lines, self.response_ops))
+        self.sent_head = head
+        return head
+
+    # -- the response body ------------------------------------------------------------------
+
+    def filters_body(self) -> bool:
+        """Whether a plugin that ran for this request has a body_filter."""
+        if self.body_filters is None:
+            self.body_filters = [c for c in self.collected if "body_filter" in c.spec.phases]
+        return bool(self.body_filters)
+
+    def buffers_response(self) -> bool:
+        """Whether a plugin that ran for this request has a response phase (kong-pdk's): the
+        upstream's response is then read whole before any of it goes to the client."""
+        return any("response" in configured.spec.phases for configured in self.collected)
+
+    def response(self, head: bytes, body: bytes) -> bool:
+        """kong-pdk's response phase, with the whole upstream response read (``head``: the
+        client's head as built so far). Plugins read ``kong.service.response.get_raw_body``,
+        change the status and headers, or replace the response with ``kong.response.exit``
+        (True then)."""
+        self.phase = "response"
+        self.service_body = body
+        self.response_head = head
+        try:
+            for configured in self.collected:
+                if "response" in configured.spec.phases and self._run(configured, "response"):
+                    return True
+        finally:
+            self.response_head = None
+        return False
+
+    def body_filter(self, chunk: bytes, last: bool) -> bytes:
+        """One piece of the response body through every body_filter, in order; what the client
+        gets of it. After a plugin ended the body (``set_raw_body``) the rest is dropped."""
+        if self.body_ended:
+            return b""
+        self.phase = "body_filter"
+        for configured in self.body_filters or ():
+            self.chunk, self.last_chunk = chunk, last
+            self._run(configured, "body_filter")
+            if self.failed:
+                return b""
+            chunk, ended = self.chunk, self.last_chunk
+            if ended and not last:
+                self.body_ended = last = True
+        return chunk
+
+    def raw_body(self) -> bytes | None:
+        """``kong.response.get_raw_body`` in body_filter: the pieces are held back from the
+        client and gathered for the current plugin; the whole body at the last one."""
+        if self.phase != "body_filter":
+            raise PDKError(f"kong.response.get_raw_body is only allowed in the body_filter phase, not {self.phase}")
+        gathered = self.body_buffers.setdefault(id(self.current), [])
+        gathered.append(self.chunk)
+        if not self.last_chunk:
+            self.chunk = b""
+            return None
+        body = b"".join(gathered)
+        self.chunk = body
+        return body
+
+    def set_chunk(self, data: bytes, last: bool) -> None:
+        if self.phase != "body_filter":
+            raise PDKError(f"the response body can only be changed in the body_filter phase, not {self.phase}")
+        self.chunk = data
+        self.last_chunk = self.last_chunk or last
 
     def log_phase(self) -> Coroutine[Any, Any, None] | None:
         """After the response went out, off the request's path. The coroutine phases of the
@@ -227,6 +317,7 @@ class RequestPlugins:
         for configured in configs:
             outcome = self._run(configured, phase)
             if outcome is True:
+                _ended(configs)
                 return True
             if outcome is not False:
                 return self._resume(outcome, configured, phase, configs)
@@ -236,6 +327,7 @@ class RequestPlugins:
         self, pending: Awaitable[Any], configured: Configured, phase: str, configs: Iterator[Configured]
     ) -> bool:
         if await self._awaited(configured, phase, pending):
+            _ended(configs)
             return True
         rest = self._chain(phase, configs)
         return rest if isinstance(rest, bool) else await rest
@@ -274,10 +366,10 @@ class RequestPlugins:
                 return outcome
         except Exception:
             log.exception("plugin %s failed in %s (request %s)", spec.name, phase, self.exchange.request_id.decode())
-            if phase in ("rewrite", "access"):
+            if phase in ("rewrite", "access", "response"):
                 self._fail()
                 return True
-            if phase == "header_filter":
+            if phase in ("header_filter", "body_filter"):
                 self.failed = True
         finally:
             self.current = None
@@ -304,7 +396,7 @@ class RequestPlugins:
     def exit_with(
         self, status: int, body: bytes, content_type: bytes | None, extra: list[tuple[bytes, bytes]], source: str
     ) -> None:
-        if self.phase not in ("rewrite", "access", "body"):
+        if self.phase not in ("rewrite", "access", "body", "response"):
             raise PDKError(f"kong.response.{source} is not allowed in the {self.phase} phase")
         if self.exit is None:
             self.exit = (status, body, content_type, extra)
@@ -335,11 +427,14 @@ class RequestPlugins:
         self.response_ops.append((kind, fields.field_name(name), fields.field_value(value)))
 
     def response_fields(self) -> list[tuple[bytes, bytes]]:
-        """The client's response fields as they are now (header_filter and log)."""
+        """The client's response fields as they are now (from header_filter on)."""
         head = self.response_head
-        if head is None:
+        if head is not None:
+            lines = fields.apply(fields.split_head(head)[1], self.response_ops)
+        elif self.sent_head is not None:
+            lines = fields.split_head(self.sent_head)[1]
+        else:
             return []
-        _, lines = fields.split_head(fields.join_head(b"", fields.apply(fields.split_head(head)[1], self.response_ops)))
         return [(name.strip(), value.strip(b" \t")) for name, _, value in (line.partition(b":") for line in lines)]
 
     def response_values(self, name: bytes) -> list[bytes]:

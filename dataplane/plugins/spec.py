@@ -8,11 +8,12 @@ from typing import Any
 
 from dataplane.schema import Field
 
-# The phases a plugin may define, in the order a request meets them. ``certificate``, kong-pdk's
-# ``response`` (a buffered response) and ``body_filter`` are not run yet: a plugin defining one
-# is refused when it loads rather than half run.
-PHASES = ("rewrite", "access", "header_filter", "log")
-NOT_RUN_YET = ("certificate", "response", "body_filter", "preread")
+# The phases a plugin may define, in the order a request meets them (kong-pdk's ``response``
+# runs once the whole upstream response is read, before header_filter). ``certificate`` and
+# ``preread`` (streams) are not run: a plugin defining one is refused when it loads rather than
+# half run.
+PHASES = ("rewrite", "access", "response", "header_filter", "body_filter", "log")
+NOT_RUN_YET = ("certificate", "preread")
 
 
 class PluginError(Exception):

@@ -40,6 +40,7 @@ from dataplane.proxy.response import STATUS_LINES
 from dataplane.schema import process, register_plugin_config
 
 from .chain import RequestPlugins
+from .client_head import reframe
 from .kong_pdk import dedicated_name, load_plugin_file
 from .registry import Registry, spec_from_module
 from .spec import PluginSpec
@@ -52,6 +53,10 @@ ROUTE_ID = "5e7a1ce0-0000-4000-8000-000000000002"
 NODE_ID = "5e7a1ce0-0000-4000-8000-0000000000ff"
 
 Fields = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+class BodyFilterFailed(RuntimeError):
+    """A body_filter raised after the response head went out (a client would see a cut)."""
 
 
 class PluginConfigError(ValueError):
@@ -111,7 +116,7 @@ class Upstream:
 
     status: int = 200
     headers: Fields = (("Content-Type", "text/plain"),)
-    body: bytes | str = b"upstream body"
+    body: bytes | str | Sequence[bytes] = b"upstream body"  # a sequence: the pieces body filters get
 
 
 @dataclass(frozen=True)
@@ -473,7 +478,9 @@ class _Drive:
     def _proxied(self) -> Response:
         """The upstream's answer through the proxy's header filter and the plugins'."""
         upstream = self.upstream
-        body = upstream.body.encode() if isinstance(upstream.body, str) else upstream.body
+        raw = upstream.body
+        pieces = [raw.encode()] if isinstance(raw, str) else [raw] if isinstance(raw, bytes) else list(raw)
+        body = b"".join(pieces)
         pairs = upstream.headers.items() if isinstance(upstream.headers, Mapping) else upstream.headers
         lines = [f"HTTP/1.1 {upstream.status} {_reason(upstream.status)}", *(f"{n}: {v}" for n, v in pairs)]
         if not any(name.lower() in ("content-length", "transfer-encoding") for name, _ in pairs):
@@ -486,10 +493,27 @@ class _Drive:
         head, _, _ = self.state.client_head.build(
             parsed, exchange.method == b"HEAD", False, True, 0, 0, exchange.request_id, False
         )
-        head = self.plugins.header_filter(head)
-        if self.plugins.failed:
+        plugins = self.plugins
+        bodied = exchange.method != b"HEAD" and parsed.status not in (204, 304)
+        length = None
+        if bodied and plugins.buffers_response():
+            if self._settle(plugins.response(head, body)):
+                return self._exit()
+            length = len(body)
+        head = plugins.header_filter(head)
+        if plugins.failed:
             return self._answer(500, None, filtered=True)
-        exchange.status = self.plugins.status or parsed.status
+        exchange.status = plugins.status or parsed.status
+        if bodied and (plugins.filters_body() or length is not None):
+            head = reframe(head, None if plugins.body_filters else length, False)[0]
+        if bodied and plugins.body_filters:
+            if length is not None:
+                pieces = [body]
+            out = [plugins.body_filter(piece, False) for piece in pieces]
+            out.append(plugins.body_filter(b"", True))
+            if plugins.failed:
+                raise BodyFilterFailed("a body_filter raised: the client's response would be cut here")
+            body = b"".join(out)
         exchange.resp_bytes = len(body)
         return _response(head, body, "service")
 
@@ -532,9 +556,13 @@ class _Drive:
             lines.append(b"X-Kong-Request-Id: %s\r\n" % exchange.request_id)
         head = b"".join(lines) + b"\r\n"
         exchange.status = status
-        if not filtered and not self.plugins.header_filtered:
-            head = self.plugins.header_filter(head)
-            exchange.status = self.plugins.status or status
+        plugins = self.plugins
+        if not filtered and not plugins.header_filtered:
+            head = plugins.header_filter(head)
+            exchange.status = plugins.status or status
+            if exchange.method != b"HEAD" and plugins.filters_body():
+                body = plugins.body_filter(body, True)
+                head = reframe(head, len(body), False)[0]
         exchange.resp_bytes = len(body)
         return _response(head, body, source or "error")
 

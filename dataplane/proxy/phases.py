@@ -4,9 +4,9 @@ Order (kong/init.lua, kong/runloop/handler.lua)::
 
     rewrite -> [router] -> access -> balancer -> (upstream) -> header_filter -> body_filter -> log
 
-Each phase below says when it runs, what it may do and what the default does. No plugin runs in
-this version; the default of each phase is the gateway's own work, and plugin chains slot in at
-the start of each phase method.
+Each phase below says when it runs, what it may do and what the default does. The default of
+each phase is the gateway's own work; the plugins' chain of a phase (``RequestPlugins``,
+dataplane/plugins/chain.py) runs inside its method, and a request no plugin can see skips them.
 
 ``Exchange`` is one request/response pair: the downstream connection fills its request fields
 while parsing, then calls ``run`` once the exchange is the oldest one of its connection (pipelined
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from dataplane._core import format_access_line
 from dataplane.plugins.chain import RequestPlugins
+from dataplane.plugins.client_head import reframe
 from dataplane.plugins.upstream_head import rewrite_upstream_head
 
 from . import errors
@@ -147,6 +148,10 @@ class Exchange:
         "resp_chunked",
         "resp_bytes",
         "out",
+        # a response plugins read whole first (kong-pdk's response phase): its client head,
+        # before header_filter, and the body pieces so far
+        "held_head",
+        "held",
         # the plugins that may see the request (None when no plugin can)
         "plugins",
     )
@@ -203,6 +208,8 @@ class Exchange:
         # Response bytes parsed from one upstream read, written to the client together after
         # that read (head and body usually share one read: one send instead of two or three).
         self.out: list[bytes] = []
+        self.held_head = b""
+        self.held: list[bytes] | None = None
 
     # ------------------------------------------------------------------------------------------
     # Entry point
@@ -673,13 +680,34 @@ class Exchange:
         )
         plugins = self.plugins
         if plugins is not None:
-            head_bytes = plugins.header_filter(head_bytes)
-            if plugins.failed:
-                self.error_page(500)  # nothing of the upstream's response was sent yet
+            bodied = self.method != b"HEAD" and status not in (101, 204, 304)
+            if bodied and plugins.buffers_response():
+                self.held_head, self.held = head_bytes, []  # header_filter runs once it is whole
                 return
-            self.status = plugins.status or status
+            filtered = self.filtered_head(head_bytes, bodied, None)
+            if filtered is None:
+                return
+            head_bytes = filtered
         self.started = True
         self.out.append(head_bytes)
+
+    def filtered_head(self, head: bytes, bodied: bool, length: int | None) -> bytes | None:
+        """The plugins' header_filter over the client head, framed again when body filters
+        may change the body (``length``: a buffered body's); None when a plugin failed (the
+        client got a 500 instead)."""
+        plugins: RequestPlugins = self.plugins  # type: ignore[assignment]  # called when plugins run
+        head = plugins.header_filter(head)
+        if plugins.failed:
+            self.error_page(500)  # nothing of the upstream's response was sent yet
+            return None
+        self.status = plugins.status or self.status
+        if bodied and (plugins.filters_body() or length is not None):
+            head, self.resp_chunked, keep_alive = reframe(
+                head, None if plugins.body_filters else length, self.version == b"1.0"
+            )
+            self.keep_alive = self.keep_alive and keep_alive
+            plugins.sent_head = head
+        return head
 
     def on_plain_response(self, data: bytes) -> tuple[int, int, int, bool, bytes, bool, bool] | None:
         """header_filter for the fast lane, with the same default as ``on_response_head``, the
@@ -717,6 +745,21 @@ class Exchange:
         the client gets chunked framing; never buffered whole."""
         if self.finished:
             return
+        plugins = self.plugins
+        if plugins is not None:
+            if self.held is not None:
+                self.held.append(chunk)
+                return
+            if plugins.body_filters:
+                chunk = plugins.body_filter(chunk, False)
+                if plugins.failed:
+                    self.conn.abort()  # the head is out: a cut is all the client can be told
+                    return
+        self.emit(chunk)
+
+    def emit(self, chunk: bytes) -> None:
+        if not chunk:
+            return  # an empty piece would read as the last chunk
         self.resp_bytes += len(chunk)
         if self.resp_chunked:
             self.out += (b"%x\r\n" % len(chunk), chunk, CRLF)
@@ -733,9 +776,50 @@ class Exchange:
     def on_response_complete(self, reusable: bool) -> None:
         if self.finished:
             return
+        plugins = self.plugins
+        if plugins is not None and (self.held is not None or plugins.body_filters):
+            self.release_upstream(reusable)
+            self.complete_filtered(plugins)
+            return
         if self.resp_chunked:
             self.out.append(LAST_CHUNK)
         self.flush()
+        self.release_upstream(reusable)
+        self.finish()
+
+    def complete_filtered(self, plugins: RequestPlugins) -> None:
+        """The end of a response plugins handle the body of: a held one goes through the
+        response phase (which may replace it) and header_filter now; then the last of the
+        body filters' output."""
+        if self.held is not None:
+            body, head = b"".join(self.held), self.held_head
+            self.held, self.held_head = None, b""
+            if plugins.response(head, body):
+                self.plugin_exit()
+                return
+            filtered = self.filtered_head(head, True, len(body))
+            if filtered is None:
+                return
+            self.started = True
+            self.out.append(filtered)
+            if not plugins.body_filters:
+                self.emit(body)
+                body = b""
+        else:
+            body = b""
+        if plugins.body_filters:
+            self.emit(plugins.body_filter(body, True))
+            if plugins.failed:
+                self.conn.abort()
+                return
+        if self.resp_chunked:
+            self.out.append(LAST_CHUNK)
+        self.flush()
+        self.finish()
+
+    def release_upstream(self, reusable: bool) -> None:
+        """The upstream's response is read: its connection back to the pool when it may serve
+        another request, else closed."""
         upstream = self.upstream
         self.upstream = None
         if upstream is not None:
@@ -750,7 +834,6 @@ class Exchange:
                 upstream.close()
         if not self.body_done:
             self.keep_alive = False  # the rest of the request body is still on the wire
-        self.finish()
 
     def on_upgraded(self, upstream: UpstreamConnection, data: bytes) -> None:
         """The upstream switched to WebSocket (its 101 head is in ``out``; ``data`` is what
@@ -916,6 +999,9 @@ class Exchange:
         if plugins is not None and not plugins.header_filtered:
             head = plugins.header_filter(head)  # plugins see the gateway's own answers too
             self.status = plugins.status or status
+            if self.method != b"HEAD" and plugins.filters_body():
+                body = plugins.body_filter(body, True)
+                head = reframe(head, len(body), False)[0]
         if self.method != b"HEAD":
             self.resp_bytes = len(body)
             self.conn.writelines((head, body))

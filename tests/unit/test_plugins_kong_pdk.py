@@ -258,11 +258,11 @@ def test_phases_gantry_does_not_run_are_refused(tmp_path):
             def __init__(self, config):
                 pass
 
-            def response(self, kong):
+            def certificate(self, kong):
                 pass
     """,
     )
-    with pytest.raises(PluginError, match="the response phase is not run by Gantry yet"):
+    with pytest.raises(PluginError, match="the certificate phase is not run by Gantry yet"):
         load_kong_pdk_plugins(
             conf(tmp_path, pluginserver_names="b", pluginserver_b_start_cmd=plugin).pluginserver_names, ["buffered"]
         )
@@ -308,7 +308,7 @@ def test_a_data_plane_takes_a_control_plane_config_using_them(tmp_path):
             plugins:
               - name: py-hello
         """),
-        extra_plugins=frozenset({"py-hello"}),
+        plugins=frozenset({"py-hello"}),
     )
     digest, hashes = config_hash(flat)
     payload = gzip.compress(orjson.dumps(flat))

@@ -9,6 +9,7 @@ from types import ModuleType
 
 import pytest
 
+from dataplane.pdk import PDKError
 from dataplane.plugins.spec import PluginError
 from dataplane.plugins.testing import PluginConfigError, PluginHarness, Request, Upstream, plugin_spec
 
@@ -269,3 +270,127 @@ def test_a_coroutine_header_filter_is_refused_when_the_plugin_loads():
     )
     with pytest.raises(PluginError, match="header_filter cannot be a coroutine"):
         plugin_spec(bad)
+
+
+SHOUT = module(
+    "shout",
+    """
+    priority = 5
+    version = "1.0.0"
+
+    class Plugin:
+        def __init__(self, config):
+            self.seen = []
+
+        def body_filter(self, kong):
+            kong.response.set_chunk(kong.response.get_chunk().upper())
+    """,
+)
+
+WRAP = module(
+    "wrap",
+    """
+    import json
+
+    priority = 10
+    version = "1.0.0"
+
+    class Plugin:
+        def __init__(self, config):
+            pass
+
+        def header_filter(self, kong):
+            kong.response.set_header("Content-Type", "application/json")
+
+        def body_filter(self, kong):
+            body = kong.response.get_raw_body()
+            if body is not None:
+                kong.response.set_raw_body(json.dumps({"wrapped": body.decode(), "status": kong.response.get_status()}))
+    """,
+)
+
+FIRST_PIECE = module(
+    "first_piece",
+    """
+    priority = 20
+    version = "1.0.0"
+
+    class Plugin:
+        def __init__(self, config):
+            pass
+
+        def body_filter(self, kong):
+            kong.response.set_raw_body(b"only " + kong.response.get_chunk())
+    """,
+)
+
+
+def test_body_filters_stream_piece_by_piece_in_priority_order():
+    result = PluginHarness(SHOUT).run(upstream=Upstream(body=[b"one ", b"two ", b"three"]))
+    assert result.response.body == b"ONE TWO THREE"
+    assert "content-length" not in result.response.headers
+    assert result.response.headers["transfer-encoding"] == "chunked"
+    # wrap (priority 10) gathers the whole body first; shout (5) then gets it whole
+    wrapped = PluginHarness(SHOUT, WRAP).run(upstream=Upstream(body=[b"a", b"b"]))
+    assert wrapped.response.json() == {"WRAPPED": "AB", "STATUS": 200}
+    assert wrapped.response.headers["content-type"] == "application/json"
+
+
+def test_set_raw_body_ends_the_body_and_drops_the_rest():
+    result = PluginHarness(FIRST_PIECE, SHOUT).run(upstream=Upstream(body=[b"x", b"y", b"z"]))
+    assert result.response.body == b"ONLY X"
+
+
+def test_body_filters_see_the_gateways_own_answers():
+    result = PluginHarness(GATE, WRAP).run(Request(headers={"X-Deny": "1"}))
+    assert result.response.status == 403
+    assert result.response.json() == {"wrapped": '{"message":"denied"}', "status": 403}
+    assert result.response.headers["content-length"] == str(len(result.response.body))
+
+
+def test_chunk_calls_outside_body_filter_are_refused():
+    early = module(
+        "early",
+        """
+        class Plugin:
+            def __init__(self, config):
+                pass
+
+            def access(self, kong):
+                kong.response.get_raw_body()
+        """,
+    )
+    with pytest.raises(PDKError, match="only allowed in the body_filter phase, not access"):
+        PluginHarness(early).run()
+    assert PluginHarness(early).run(reraise=False).response.status == 500
+
+
+RESPONDER = module(
+    "responder",
+    """
+    priority = 30
+    version = "1.0.0"
+
+    class Plugin:
+        def __init__(self, config):
+            pass
+
+        def response(self, kong):
+            body = kong.service.response.get_body()
+            if body.get("secret"):
+                return kong.response.exit(502, {"message": "the upstream leaked a secret"})
+            kong.response.set_header("X-Items", str(len(body["items"])))
+            kong.response.set_status(203)
+    """,
+)
+
+
+def test_the_response_phase_reads_the_whole_upstream_body_and_may_replace_it():
+    json_headers = (("Content-Type", "application/json"),)
+    harness = PluginHarness(RESPONDER)
+    seen = harness.run(upstream=Upstream(headers=json_headers, body=[b'{"items": [1,', b" 2]}"]))
+    assert seen.response.status == 203 and seen.response.headers["x-items"] == "2"
+    assert seen.response.body == b'{"items": [1, 2]}'
+    assert seen.response.headers["content-length"] == str(len(seen.response.body))
+    replaced = harness.run(upstream=Upstream(headers=json_headers, body=b'{"secret": 1}'))
+    assert replaced.response.status == 502 and replaced.response.json() == {"message": "the upstream leaked a secret"}
