@@ -22,9 +22,8 @@ from typing import TypeVar
 
 from dataplane.conf import Conf, ConfError, load_conf
 from dataplane.declarative import DeclarativeConfigError, parse_file, summary
-from dataplane.plugins import PluginError, load_registry
-from dataplane.plugins.kong_pdk import kong_pdk_specs
-from dataplane.plugins.registry import custom_names
+from dataplane.plugins import PluginError
+from dataplane.plugins.node import node_registry
 
 from . import export
 from .cluster import CertificateError
@@ -146,12 +145,13 @@ def cmd_migrations_reset(args: argparse.Namespace) -> int:
 
 def cmd_config_db_import(args: argparse.Namespace) -> int:
     conf = load_conf(args.conf)
-    load_registry(conf.plugins, extra=kong_pdk_specs(conf))  # plugin configs are checked against their schemas
+    # only plugins this node runs are imported, their configs checked by their schemas
+    plugins = node_registry(conf)
     if conf.database == "off":
         print("Error: 'controlplane config db_import' only works with a database (database = off)", file=sys.stderr)
         return 1
     try:
-        flat = parse_file(args.file, extra_plugins=custom_names(conf.plugins), timestamp=int(time.time()))
+        flat = parse_file(args.file, plugins=plugins.names(), timestamp=int(time.time()))
     except DeclarativeConfigError as err:
         print(f"Error: Failed parsing:\n{err}", file=sys.stderr)
         return 1
@@ -220,7 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .server import serve
 
     conf = load_conf(args.conf, overrides={"prefix": args.prefix} if args.prefix else None)
-    load_registry(conf.plugins, extra=kong_pdk_specs(conf))  # the Admin API validates plugin configs with their schemas
+    plugins = node_registry(conf)  # what the Admin API accepts and the cluster listener compares
     if conf.role not in ("control_plane", "traditional"):
         print(f"Error: role = {conf.role} is served by `dataplane run`, not the control plane", file=sys.stderr)
         return 1
@@ -228,7 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Error: the control plane needs database = postgres, not {conf.database}", file=sys.stderr)
         return 1
     logs.setup(conf.log_level, conf.proxy_error_log)
-    uvloop.run(serve(conf))  # NotBootstrapped/MigrationsPending: main() prints them, exit 1
+    uvloop.run(serve(conf, plugins))  # NotBootstrapped/MigrationsPending/PluginNotEnabled: main() prints them, exit 1
     return 0
 
 

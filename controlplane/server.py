@@ -16,11 +16,13 @@ from collections.abc import Iterator
 import uvicorn
 
 from dataplane.conf import Conf, Listener
+from dataplane.plugins import Registry
+from dataplane.plugins.node import node_registry
 from dataplane.sockets import bind
 
 from .api import ApiContext, create_app
 from .cluster import ClusterServer
-from .database import Database
+from .database import Database, PluginNotEnabled
 
 log = logging.getLogger("controlplane")
 
@@ -96,22 +98,39 @@ def server_for(api: ApiContext, cluster: ClusterServer | None = None) -> uvicorn
     return server
 
 
-async def serve(conf: Conf) -> None:
-    """Run until a stop signal. Raises the store's NotBootstrapped, MigrationsPending or
-    DatabaseUnavailable before listening when the database cannot serve."""
+async def check_plugins_in_use(db: Database, plugins: Registry) -> None:
+    """Raise PluginNotEnabled for the first plugin name stored that this node does not run
+    (rows written under another `plugins` setting): serving them would push data planes a
+    config they refuse, or one whose routes run unprotected."""
+    offset = None
+    while True:
+        rows, offset = await db.entities.page("plugins", size=1000, offset=offset)
+        for row in rows:
+            if row["name"] not in plugins:
+                raise PluginNotEnabled(row["name"])
+        if offset is None:
+            return
+
+
+async def serve(conf: Conf, plugins: Registry | None = None) -> None:
+    """Run until a stop signal, with the plugins of `plugins` (default: the conf's). Raises
+    the store's NotBootstrapped, MigrationsPending, DatabaseUnavailable or PluginNotEnabled
+    before listening when the database cannot serve."""
+    plugins = plugins if plugins is not None else node_registry(conf)
     db = await Database.connect(conf)
     cluster: ClusterServer | None = None
     try:
         await db.migrations.check()
+        await check_plugins_in_use(db, plugins)
         listeners = plain_listeners(conf)
         if not listeners:
             log.warning("admin_listen is off: no Admin API")
             return
         sockets = [bind(listener, listener.reuseport) for listener in listeners]
         if conf.role == "control_plane":
-            cluster = ClusterServer(conf, db)
+            cluster = ClusterServer(conf, db, plugins=plugins)
             await cluster.start()
-        server = server_for(ApiContext(conf, db, node_id(conf)), cluster)
+        server = server_for(ApiContext(conf, db, node_id(conf), registry=plugins), cluster)
         for listener in listeners:
             log.info("Admin API listening on %s", listener.listener)
         await server.serve(sockets=sockets)

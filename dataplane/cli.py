@@ -13,25 +13,23 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Iterable
 
 from dataplane import __version__, logs
 from dataplane.conf import Conf, ConfError, load_conf
 from dataplane.config_source import ConfigRejected, LoadedConfig, load_declarative
 from dataplane.declarative import DeclarativeConfigError
-from dataplane.plugins import PluginError, load_registry
-from dataplane.plugins.kong_pdk import kong_pdk_specs
-from dataplane.plugins.registry import custom_names
+from dataplane.plugins import PluginError, Registry, load_registry
+from dataplane.plugins.node import node_registry
 
 log = logging.getLogger("gantry")
 
 
-def _load(path: str | None, prefix: str | None = None) -> Conf:
-    """The conf, with the plugins it names loaded (their schemas validate the config)."""
+def _load(path: str | None, prefix: str | None = None) -> tuple[Conf, Registry]:
+    """The conf and the plugins it names, loaded: their schemas validate the config, and a
+    plugin entity of any other name is refused, since this node would not run it."""
     overrides = {"prefix": prefix} if prefix else None
     conf = load_conf(path, overrides=overrides)
-    load_registry(conf.plugins, extra=kong_pdk_specs(conf))
-    return conf
+    return conf, node_registry(conf)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -41,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dataplane.lmdb_cache.lmdb_writer import StoreFullError
     from dataplane.supervisor import Supervisor
 
-    conf = _load(args.conf, args.prefix)
+    conf, registry = _load(args.conf, args.prefix)
     if conf.role == "control_plane":
         print("Error: role = control_plane is served by `controlplane run`, not the data plane", file=sys.stderr)
         return 1
@@ -55,7 +53,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     os.makedirs(conf.prefix, exist_ok=True)
     logs.setup(conf.log_level, conf.proxy_error_log)
     try:
-        supervisor = Supervisor(conf, os.path.abspath(args.conf) if args.conf else None)
+        supervisor = Supervisor(conf, os.path.abspath(args.conf) if args.conf else None, registry)
         return uvloop.run(supervisor.run())
     except (DeclarativeConfigError, ConfigRejected) as err:
         log.error("declarative config %s is invalid, not starting:\n%s", conf.declarative_config, err)
@@ -64,10 +62,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1
 
 
-def _parse_declarative(path: str, what: str, plugins: Iterable[str] = ()) -> LoadedConfig | None:
+def _parse_declarative(path: str, what: str, registry: Registry) -> LoadedConfig | None:
     """The loaded config, or None after printing why the file is unusable."""
     try:
-        return load_declarative(path, custom_names(plugins))
+        return load_declarative(path, registry.names())
     except (DeclarativeConfigError, ConfigRejected) as err:
         print(f"Error: {what} {path} is invalid:\n{err}", file=sys.stderr)
     except OSError as err:
@@ -76,17 +74,16 @@ def _parse_declarative(path: str, what: str, plugins: Iterable[str] = ()) -> Loa
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    conf = _load(args.conf)
+    conf, registry = _load(args.conf)
     path = conf.declarative_config
-    if path and _parse_declarative(path, "declarative_config", conf.plugins) is None:
+    if path and _parse_declarative(path, "declarative_config", registry) is None:
         return 1
     print(f"configuration at {args.conf or 'defaults'} is valid")
     return 0
 
 
 def cmd_config_parse(args: argparse.Namespace) -> int:
-    load_registry(("bundled",))
-    loaded = _parse_declarative(args.file, "declarative file")
+    loaded = _parse_declarative(args.file, "declarative file", load_registry(("bundled",)))
     if loaded is None:
         return 1
     print(f"parse successful: {loaded.summary}")

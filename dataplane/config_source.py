@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import orjson
@@ -99,10 +100,17 @@ def check_delta_compiles(upserts: dict[str, list[dict]], deletes: dict[str, list
     check_compiles(flat)
 
 
-def load_declarative(path: str, extra_plugins: frozenset[str] = frozenset()) -> LoadedConfig:
-    """Parse, validate and compile-check a kong.yml; raises DeclarativeConfigError,
-    ConfigRejected or OSError."""
-    flat = parse_file(path, extra_plugins=extra_plugins)
+def plugins_not_run(store: ConfigStore, plugins: Collection[str]) -> list[str]:
+    """The plugin names of the stored config that are not in `plugins` (a cache written
+    under another `plugins` setting), sorted."""
+    return sorted({str(p.get("name")) for p in store.entities("plugins") if p.get("name") not in plugins})
+
+
+def load_declarative(path: str, plugins: Collection[str] | None = None) -> LoadedConfig:
+    """Parse, validate and compile-check a kong.yml (`plugins`: the names the node runs, by
+    default those this process loaded); raises DeclarativeConfigError, ConfigRejected or
+    OSError."""
+    flat = parse_file(path, plugins=plugins)
     check_compiles(flat)
     digest, hashes = config_hash(flat)
     return LoadedConfig(flat, digest, hashes, summary(flat))

@@ -34,7 +34,7 @@ from dataplane.declarative import DeclarativeConfigError
 from dataplane.listener_tls import ensure_default_certificate
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StoreFullError
 from dataplane.logs import NOTICE
-from dataplane.plugins.registry import custom_names
+from dataplane.plugins import Registry
 from dataplane.proxy.body import prepare_temp_dir
 from dataplane.proxy.settings import BODY_TEMP_DIR
 from dataplane.sockets import bind
@@ -56,6 +56,13 @@ DRAIN_TIMEOUT = 10.0
 CRASH_WINDOW = 1.0
 
 
+def _cache_not_run(version: int, names: list[str]) -> str:
+    return (
+        f"the configuration cached in LMDB (version {version}) has plugins this node does not run: "
+        f"{', '.join(names)}; add them to the 'plugins' configuration property"
+    )
+
+
 class WorkerProcess:
     """One worker slot: the child process, its exit watcher and its config-notify pipe."""
 
@@ -70,10 +77,13 @@ class WorkerProcess:
 
 
 class Supervisor:
-    def __init__(self, conf: Conf, conf_path: str | None) -> None:
+    def __init__(self, conf: Conf, conf_path: str | None, registry: Registry) -> None:
         self.conf = conf
         self.conf_path = conf_path
-        self.custom_plugins = custom_names(conf.plugins)  # loaded by the CLI before this starts
+        # The plugins the workers run (the CLI loaded them from the same conf): a config with a
+        # plugin entity of any other name is refused, as its routes would run unprotected.
+        self.registry = registry
+        self.plugins = frozenset(registry.names())
         self.store = ConfigStore(conf.lmdb_environment_path, conf.lmdb_map_size)
         self.version = 0
         self.hash = ""
@@ -88,7 +98,7 @@ class Supervisor:
         self.reload_again = False  # a SIGHUP arrived during it: re-read the file once it is done
         self.hybrid = conf.role == "data_plane"
         self.link = LinkStatus()
-        self.applier = ConfigApplier(self.store, self.on_cluster_config, self.custom_plugins)
+        self.applier = ConfigApplier(self.store, self.on_cluster_config, self.plugins)
         self.cluster: asyncio.Task | None = None
         # Read before anything starts, so a wrong certificate path stops the start.
         self.cluster_settings = ClusterSettings.from_conf(conf) if self.hybrid else None
@@ -102,8 +112,11 @@ class Supervisor:
             return
         path = self.conf.declarative_config
         if path:
-            loaded = config_source.load_declarative(path, self.custom_plugins)
+            loaded = config_source.load_declarative(path, self.plugins)
         elif (cached := self.store.current()) is not None:
+            not_run = config_source.plugins_not_run(self.store, self.plugins)
+            if not_run:
+                raise config_source.ConfigRejected(_cache_not_run(cached[0], not_run))
             self.version, self.hash = cached
             log.log(
                 NOTICE,
@@ -125,6 +138,11 @@ class Supervisor:
         (not ready) until the control plane sends a config."""
         current = self.store.current()
         path = self.conf.declarative_config
+        if current is not None and (not_run := config_source.plugins_not_run(self.store, self.plugins)):
+            # A cache this node cannot run in full is never served; the control plane, told
+            # this node's plugins in the hello, sends what it can run or refuses it.
+            log.error("%s; not serving it", _cache_not_run(current[0], not_run))
+            current = None
         if current is not None and (current[0] > 0 or not path):
             self.version, self.hash = current
             log.log(
@@ -134,7 +152,7 @@ class Supervisor:
                 self.hash,
             )
         elif path:
-            loaded = config_source.load_declarative(path, self.custom_plugins)
+            loaded = config_source.load_declarative(path, self.plugins)
             if current is None or current[1] != loaded.hash:
                 self.store.apply(loaded.flat, loaded.hash, loaded.hashes, version=0)
             self.version, self.hash = 0, loaded.hash
@@ -190,7 +208,7 @@ class Supervisor:
             return
         loop = asyncio.get_running_loop()
         try:
-            loaded = await loop.run_in_executor(None, config_source.load_declarative, path, self.custom_plugins)
+            loaded = await loop.run_in_executor(None, config_source.load_declarative, path, self.plugins)
             version = await loop.run_in_executor(None, config_source.apply, self.store, loaded)
         except (DeclarativeConfigError, config_source.ConfigRejected) as err:
             log.error("reload of %s failed, keeping configuration version %d: %s", path, self.version, err)
@@ -364,7 +382,11 @@ class Supervisor:
         await self.start_status()
         if self.cluster_settings is not None:
             client = ClusterClient(
-                self.cluster_settings, load_or_create_node_id(self.conf.prefix), self.applier, self.link
+                self.cluster_settings,
+                load_or_create_node_id(self.conf.prefix),
+                self.applier,
+                self.link,
+                plugins=self.registry.specs.values(),
             )
             self.cluster = asyncio.ensure_future(client.run())
         for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):

@@ -27,8 +27,7 @@ from dataplane import _core, logs
 from dataplane.cluster.node_id import load_or_create as load_or_create_node_id
 from dataplane.conf import Conf, load_conf
 from dataplane.listener_tls import ServerTLS, SniCertificates, ensure_default_certificate
-from dataplane.plugins import load_registry
-from dataplane.plugins.kong_pdk import kong_pdk_specs
+from dataplane.plugins.node import node_registry
 from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
 from dataplane.workerstate import CONFIG_VERSION, PID, WorkerState
 
@@ -71,7 +70,7 @@ class Worker:
         settings = dataclasses.replace(ProxySettings.from_conf(conf), node_id=load_or_create_node_id(conf.prefix))
         self.proxy = ProxyState(settings, counters=counters)
         # checked by the supervisor before any worker starts
-        self.registry = load_registry(conf.plugins, extra=kong_pdk_specs(conf))
+        self.registry = node_registry(conf)
         self.servers: list[asyncio.AbstractServer] = []
         self.stop = asyncio.Event()
         self.loading = False

@@ -1,5 +1,9 @@
 """What every handler needs: the store, the conf, the node's identity, enabled plugins and
-request counters. One instance per Admin API, kept in `app.state.api`."""
+request counters. One instance per Admin API, kept in `app.state.api`.
+
+The enabled plugins are the ones this node runs, loaded by the data plane's registry code
+from the same `plugins` and `pluginserver_*` settings: a plugin entity of any other name is
+refused with Kong's "not enabled", since no node of this cluster set up alike would run it."""
 
 from __future__ import annotations
 
@@ -11,18 +15,8 @@ from typing import Any
 from starlette.requests import Request
 
 from dataplane.conf import Conf
-from dataplane.schema import BUNDLED_PLUGINS
-
-
-def enabled_plugins(conf: Conf) -> frozenset[str]:
-    """Kong's `plugins` key: `bundled`, plugin names, or `off`."""
-    names: set[str] = set()
-    for word in (w.strip() for w in conf.raw.get("plugins", "bundled").split(",")):
-        if word == "bundled":
-            names |= BUNDLED_PLUGINS
-        elif word and word != "off":
-            names.add(word)
-    return frozenset(names)
+from dataplane.plugins import Registry
+from dataplane.plugins.node import node_registry
 
 
 @dataclass
@@ -40,11 +34,17 @@ class ApiContext:
     node_id: str
     hostname: str = field(default_factory=socket.gethostname)
     counters: Counters = field(default_factory=Counters)
+    registry: Registry | None = None  # the plugins this node runs; None: loaded from conf
 
     def __post_init__(self) -> None:
-        self.plugins = enabled_plugins(self.conf)
-        # process() always knows the bundled plugins; it is told about the others
-        self.extra_plugins = self.plugins - BUNDLED_PLUGINS
+        if self.registry is None:
+            self.registry = node_registry(self.conf)
+        self.plugins: frozenset[str] = frozenset(self.registry.names())
+
+    @property
+    def node_plugins(self) -> Registry:
+        assert self.registry is not None  # set by __post_init__
+        return self.registry
 
     @property
     def store(self) -> Any:

@@ -10,9 +10,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from dataplane import __version__
+from dataplane.plugins import Registry
 
 from .context import ctx
-from .plugin_facts import available_on_server
 from .rendering import json_response
 
 # The Kong release whose Admin API and declarative format Gantry follows. decK and go-kong
@@ -21,6 +21,12 @@ from .rendering import json_response
 # follows as a pre-release tag they ignore: "3.10.0-gantry-0.1.0".
 KONG_COMPATIBLE = "3.10.0"
 VERSION = f"{KONG_COMPATIBLE}-gantry-{__version__}"
+
+
+def available_on_server(registry: Registry) -> dict[str, dict[str, object]]:
+    """Kong's `{name: {version, priority}}` of the plugins this node runs, each with its own
+    version and priority as loaded."""
+    return {name: {"version": spec.version, "priority": spec.priority} for name, spec in sorted(registry.specs.items())}
 
 
 async def _plugins_in_use(request: Request) -> list[str]:
@@ -43,7 +49,7 @@ async def root(request: Request) -> Response:
             "hostname": api.hostname,
             "node_id": api.node_id,
             "plugins": {
-                "available_on_server": available_on_server(api.plugins),
+                "available_on_server": available_on_server(api.node_plugins),
                 "enabled_in_cluster": await _plugins_in_use(request),
             },
             # `database` ("postgres" or "off") is what go-kong reads to tell DB-less from DB mode

@@ -51,7 +51,7 @@ def validated(api: ApiContext, res: Resource, data: dict[str, Any]) -> dict[str,
     _check_ttl(res, data)
     if res.entity == certificates.ENTITY:
         certificates.check_names(data)
-    entity, errs = S.process(res.entity, data, extra_plugins=api.extra_plugins)
+    entity, errs = S.process(res.entity, data, plugins=api.plugins)
     if not errs:
         errs = {k: NUL_MESSAGE for k, v in entity.items() if has_nul(v)}
     if errs:

@@ -1,6 +1,8 @@
 """Which data planes may receive configuration, with Kong's rules and wording
 (kong/clustering/compat): the same major version and a minor no newer than the control
-plane's; every plugin configured present on the data plane, same major, minor no newer."""
+plane's; every plugin the control plane runs that the config uses present on the data plane,
+at the same major version and a minor no newer than the control plane's. Plugin versions are
+each plugin's own (`PluginSpec.version`), as both sides' registries load them."""
 
 from __future__ import annotations
 
@@ -46,25 +48,26 @@ def check_version(dp: str, cp: str) -> Refused | None:
 
 
 def check_plugins(
-    dp_plugins: Mapping[str, str], configured: Iterable[str], cp_plugins: Mapping[str, str], cp_version: str
+    dp_plugins: Mapping[str, str], configured: Iterable[str], cp_plugins: Mapping[str, str]
 ) -> Refused | None:
-    """`configured`: plugin names in the config to push; versions are major.minor.patch,
-    a plugin the control plane does not list has the control plane's version."""
-    names = sorted(set(configured))
-    for name in names:
+    """`configured`: plugin names in the config to push; `dp_plugins` and `cp_plugins`: name
+    to version of the plugins each side runs. As in Kong, a configured plugin the control
+    plane does not run is not its to judge, and a version that is not major.minor on either
+    side is not compared."""
+    for name in sorted(set(configured).intersection(cp_plugins)):
+        cp = cp_plugins[name]
         if name not in dp_plugins:
             return Refused(
                 PLUGIN_SET_INCOMPATIBLE,
-                f"configured {name} plugin {cp_plugins.get(name, cp_version)} is missing from data plane",
+                f"configured {name} plugin {cp} is missing from data plane"
+                if _major_minor(cp)
+                else f"configured {name} plugin is missing from data plane",
             )
-    for name in names:
-        cp = cp_plugins.get(name, cp_version)
         dp_mm, cp_mm = _major_minor(dp_plugins[name]), _major_minor(cp)
-        if dp_mm is None or cp_mm is None or dp_mm[0] != cp_mm[0] or dp_mm[1] > cp_mm[1]:
+        if dp_mm is not None and cp_mm is not None and (dp_mm[0] != cp_mm[0] or dp_mm[1] > cp_mm[1]):
             return Refused(
                 PLUGIN_VERSION_INCOMPATIBLE,
-                f"configured data plane {name} plugin version "
-                f"{dp_plugins[name] or '(none)'} is different to control plane "
-                f"plugin version {cp}",
+                f"configured data plane {name} plugin version {dp_plugins[name]} is different to "
+                f"control plane plugin version {cp}",
             )
     return None

@@ -16,11 +16,12 @@ import socket
 
 import grpc
 
-from controlplane.api.context import enabled_plugins
 from controlplane.database import Database, StoreError
 from dataplane import __version__
 from dataplane.cluster.protocol import cluster_pb2_grpc as pb_grpc
 from dataplane.conf import Conf
+from dataplane.plugins import Registry as PluginRegistry
+from dataplane.plugins.node import node_registry
 from dataplane.sockets import bind
 
 from . import certs
@@ -37,9 +38,14 @@ _GRPC_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_messag
 
 
 class ClusterServer:
-    def __init__(self, conf: Conf, db: Database, *, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self, conf: Conf, db: Database, *, poll_interval: float = 1.0, plugins: PluginRegistry | None = None
+    ) -> None:
         self._conf = conf
         self._tls = certs.load(conf)  # CertificateError before anything starts
+        # The plugins this control plane runs, at their versions: what a data plane's hello is
+        # compared with (default: the conf's `plugins`, loaded as a data plane loads them).
+        self._plugins = plugins if plugins is not None else node_registry(conf)
         self.state = ConfigState(db.entities, db.changes, db.migrations)
         self.registry = Registry(db.data_planes, conf.cluster_data_plane_purge_delay)
         self.watcher = ChangeWatcher(conf, self.notify, poll_interval)
@@ -62,7 +68,7 @@ class ClusterServer:
         """Load the configuration, then listen on `sockets` (default: cluster_listen).
         Raises StoreError when the configuration cannot be read."""
         await self.state.refresh()
-        cp_plugins = {name: __version__ for name in enabled_plugins(self._conf)}
+        cp_plugins = {spec.name: spec.version for spec in self._plugins.specs.values()}
         self._grpc = grpc.aio.server(options=_GRPC_OPTIONS)
         backend_port = self._grpc.add_insecure_port("127.0.0.1:0")
         self._front = TlsFront(self._tls, backend_port)

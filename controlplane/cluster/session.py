@@ -131,7 +131,7 @@ class Session:
             self._set_status(compat.NORMAL)
             await self._write(pb.ControlPlaneMessage(pong=pb.Pong(config_version=snapshot.version)))
             return
-        refused = compat.check_plugins(self.plugins, snapshot.plugins, self._cp_plugins, self._cp_version)
+        refused = compat.check_plugins(self.plugins, snapshot.plugins, self._cp_plugins)
         if refused is not None:
             if refused != self._refused:
                 await self._refuse(refused)

@@ -85,3 +85,12 @@ class NotBootstrapped(StoreError):
 
 class MigrationsPending(StoreError):
     pass
+
+
+class PluginNotEnabled(StoreError):
+    """The database holds a plugin entity this node does not run (Kong's start-up check,
+    kong/db/dao/plugins.lua check_db_against_config, and its message)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"{name} plugin is in use but not enabled")

@@ -13,7 +13,7 @@ import asyncio
 import gzip
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -59,11 +59,13 @@ class ConfigApplier:
     on the event loop after each commit (the supervisor notifies its workers there)."""
 
     def __init__(
-        self, store: ConfigStore, on_applied: Callable[[int, str], None], extra_plugins: frozenset[str] = frozenset()
+        self, store: ConfigStore, on_applied: Callable[[int, str], None], plugins: Collection[str] | None = None
     ) -> None:
         self.store = store
         self.on_applied = on_applied
-        self.extra_plugins = extra_plugins  # the node's plugins beyond Kong's bundled ones
+        # The plugins this node runs (None: those its process loaded); a config using another
+        # is rejected before anything is written, so the previous one keeps serving.
+        self.plugins = plugins
         self._busy: asyncio.Future | None = None
 
     def current(self) -> tuple[int, str]:
@@ -138,7 +140,7 @@ class ConfigApplier:
         flat = parse_json(data)
         if not isinstance(flat, dict):
             raise PayloadError("full config payload is not an object of entity lists")
-        validate_flat(flat, extra_plugins=self.extra_plugins)
+        validate_flat(flat, plugins=self.plugins)
         config_source.check_compiles(flat)
         self.store.apply(flat, msg.hash, dict(msg.hashes), version=msg.version)
         # The sizes an operator compares with a payload ceiling (Kong's cluster_max_payload).
@@ -148,7 +150,7 @@ class ConfigApplier:
         upserts, deletes = _delta_parts(decode(msg.encoding, msg.payload))
 
         def check(stored: StoredConfig) -> None:
-            validate_delta(upserts, deletes, stored, self.extra_plugins)
+            validate_delta(upserts, deletes, stored, self.plugins)
             config_source.check_delta_compiles(upserts, deletes, stored)
 
         self.store.apply_delta(

@@ -18,22 +18,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import grpc
 
 from dataplane import __version__
 from dataplane.cluster.protocol import cluster_pb2, cluster_pb2_grpc
-from dataplane.schema import BUNDLED_PLUGINS
+from dataplane.plugins import PluginSpec
 
 from .apply import ConfigApplier
 from .backoff import Backoff
 from .link import LinkStatus
 from .settings import ClusterSettings, ControlPlane
-
-# The plugins this node accepts in its configuration: Kong's bundled set, which ships with
-# Gantry and so carries Gantry's version (the control plane's compatibility check reads it).
-_PLUGINS = [cluster_pb2.PluginInfo(name=name, version=__version__) for name in sorted(BUNDLED_PLUGINS)]
 
 log = logging.getLogger("gantry.cluster")
 
@@ -55,8 +51,13 @@ class ClusterClient:
         applier: ConfigApplier,
         status: LinkStatus,
         backoff: Backoff | None = None,
+        *,
+        plugins: Iterable[PluginSpec] = (),
     ) -> None:
         self.settings = settings
+        # What the hello tells the control plane this node runs, each plugin at its own
+        # version: the control plane sends no config using a plugin missing here.
+        self.plugins = [cluster_pb2.PluginInfo(name=p.name, version=p.version) for p in sorted(plugins, key=_name)]
         self.node_id = node_id
         self.applier = applier
         self.status = status
@@ -177,7 +178,7 @@ class ClusterClient:
                 node_id=self.node_id,
                 hostname=self.settings.hostname,
                 version=__version__,
-                plugins=_PLUGINS,
+                plugins=self.plugins,
                 labels=self.settings.labels,
                 config_version=version,
                 config_hash=config_hash,
@@ -187,3 +188,7 @@ class ClusterClient:
     def _ping(self) -> cluster_pb2.DataPlaneMessage:
         version, config_hash = self.applier.current()
         return cluster_pb2.DataPlaneMessage(ping=cluster_pb2.Ping(config_version=version, config_hash=config_hash))
+
+
+def _name(spec: PluginSpec) -> str:
+    return spec.name

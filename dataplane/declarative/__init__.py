@@ -8,6 +8,8 @@ validate, flatten; config hashes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from .errors import DeclarativeConfigError
 from .flatten import FlatConfig, flatten
 from .gcpause import gc_paused
@@ -37,32 +39,32 @@ def parse_text(
     text: str | bytes,
     *,
     filename: str = "kong.yml",
-    extra_plugins: frozenset[str] = frozenset(),
+    plugins: Collection[str] | None = None,
     timestamp: int = DEFAULT_TIMESTAMP,
 ) -> FlatConfig:
-    """Parse a declarative config (YAML or JSON) into a flat config.
+    """Parse a declarative config (YAML or JSON) into a flat config. `plugins`: the plugin
+    names the node runs (default: those this process loaded); a plugin entity of another is
+    refused.
 
     Raises DeclarativeConfigError listing every invalid entity.
     """
     with gc_paused():
         doc = load(text, filename)
         migrate(doc)
-        return flatten(doc, extra_plugins=extra_plugins, timestamp=timestamp)
+        return flatten(doc, plugins=plugins, timestamp=timestamp)
 
 
 def parse_file(
     path: str,
     *,
     filename: str | None = None,
-    extra_plugins: frozenset[str] = frozenset(),
+    plugins: Collection[str] | None = None,
     timestamp: int = DEFAULT_TIMESTAMP,
 ) -> FlatConfig:
     """`parse_text` of the file at `path`, named `path` in messages unless `filename` is given."""
     with open(path, "rb") as f:
         text = f.read()
-    return parse_text(
-        text, filename=path if filename is None else filename, extra_plugins=extra_plugins, timestamp=timestamp
-    )
+    return parse_text(text, filename=path if filename is None else filename, plugins=plugins, timestamp=timestamp)
 
 
 def summary(flat: FlatConfig) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from dataplane.schema import BUNDLED_PLUGINS, ENTITIES, fill_defaults, messages as M, validate
+from dataplane.schema import ENTITIES, fill_defaults, loaded_plugins, messages as M, validate
 
 from . import ids
 from .errors import DeclarativeConfigError, ErrorTree, children_of
@@ -240,5 +241,6 @@ def _uniqueness(entity_type: str, key: str, value: Any) -> str:
     return f"uniqueness violation: '{entity_type}' entity with {key} set to '{value}' already declared"
 
 
-def flatten(doc: dict[str, Any], *, extra_plugins: frozenset[str] = frozenset(), timestamp: float) -> FlatConfig:
-    return _Flattener(doc, BUNDLED_PLUGINS | extra_plugins, timestamp).run()
+def flatten(doc: dict[str, Any], *, plugins: Collection[str] | None = None, timestamp: float) -> FlatConfig:
+    """`plugins`: the names the node runs (default: those this process loaded)."""
+    return _Flattener(doc, frozenset(loaded_plugins() if plugins is None else plugins), timestamp).run()

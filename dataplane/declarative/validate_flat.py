@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
-from dataplane.schema import BUNDLED_PLUGINS, ENTITIES, is_uuid, messages as M, validate
+from dataplane.schema import ENTITIES, is_uuid, loaded_plugins, messages as M, validate
 
 from .errors import DeclarativeConfigError, ErrorTree
 from .gcpause import gc_paused
@@ -25,16 +25,17 @@ def validate_flat(
     flat: Mapping[str, Any],
     *,
     changed: Mapping[str, Collection[str]] | None = None,
-    extra_plugins: frozenset[str] = frozenset(),
+    plugins: Collection[str] | None = None,
 ) -> None:
     """Raise DeclarativeConfigError unless `flat` is a valid flat config.
 
     `changed` ({type: ids}) limits the schema checks to those entities, for a delta applied to
     a config validated before; ids, uniqueness and references are always checked over the
-    whole config, since a change can break them anywhere.
+    whole config, since a change can break them anywhere. `plugins`: the names the node runs
+    (default: those this process loaded); a plugin entity of another is refused.
     """
     with gc_paused():
-        _validate_flat(flat, changed, extra_plugins)
+        _validate_flat(flat, changed, _runnable(plugins))
 
 
 class StoredConfig(Protocol):
@@ -50,7 +51,7 @@ def validate_delta(
     upserts: Mapping[str, list[Any]],
     deletes: Mapping[str, list[str]],
     stored: StoredConfig,
-    extra_plugins: frozenset[str] = frozenset(),
+    plugins: Collection[str] | None = None,
 ) -> None:
     """Raise DeclarativeConfigError unless the config that `stored` becomes with the delta
     applied (deletes, then upserts) is valid, given that `stored` was.
@@ -60,7 +61,7 @@ def validate_delta(
     delta are dangling references. Positions index the upserts of a type; referrers outside
     the delta are reported after them."""
     errors: ErrorTree = {}
-    plugins = BUNDLED_PLUGINS | extra_plugins
+    runnable = _runnable(plugins)
     for entity_type in {*upserts, *deletes} - ENTITIES.keys():
         errors[entity_type] = M.UNKNOWN
     upserted = {t: _check_ids(t, items, errors) for t, items in upserts.items() if t in ENTITIES}
@@ -76,7 +77,7 @@ def validate_delta(
         for position, entity in enumerate(upserts[entity_type], start=1):
             if not isinstance(entity, dict):
                 continue
-            errs = validate(ENTITIES[entity_type], entity, plugins)
+            errs = validate(ENTITIES[entity_type], entity, runnable)
             if errs:
                 _merge(errors, entity_type, position, errs)
             _check_references(entity_type, position, entity, exists, errors)
@@ -122,13 +123,16 @@ def _check_stored_unique(
                 _merge(errors, entity_type, position, {"@entity": [_uniqueness(entity_type, name, value)]})
 
 
+def _runnable(plugins: Collection[str] | None) -> frozenset[str]:
+    return frozenset(loaded_plugins() if plugins is None else plugins)
+
+
 def _validate_flat(
-    flat: Mapping[str, Any], changed: Mapping[str, Collection[str]] | None, extra_plugins: frozenset[str]
+    flat: Mapping[str, Any], changed: Mapping[str, Collection[str]] | None, plugins: frozenset[str]
 ) -> None:
     errors: ErrorTree = {}
     if not isinstance(flat, Mapping):
         raise DeclarativeConfigError({"error": "expected an object of entity lists"})
-    plugins = BUNDLED_PLUGINS | extra_plugins
     ids: dict[str, set[str]] = {}
 
     def exists(entity_type: str, entity_id: str) -> bool:

@@ -156,6 +156,18 @@ class ConfigStore:
                     flat.setdefault(entity_type, []).append(orjson.loads(value))
         return int(version), config_hash.decode(), flat
 
+    def entities(self, entity_type: str) -> list[dict]:
+        """The stored entities of one type, in id order (a cursor over that type's keys only)."""
+        prefix = entity_type.encode() + b"|"
+        found: list[dict] = []
+        with self._env.begin() as txn, txn.cursor(db=self._entities) as cursor:
+            if cursor.set_range(prefix):
+                for key, value in cursor:
+                    if not bytes(key).startswith(prefix):
+                        break
+                    found.append(orjson.loads(value))
+        return found
+
     def _put_meta(
         self, txn: lmdb.Transaction[bytes], version: int, config_hash: str, hashes: Mapping[str, str]
     ) -> None:

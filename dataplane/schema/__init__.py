@@ -8,12 +8,13 @@ the Admin API.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 from .describe import schema_json
 from .entities import ENTITIES, get_schema
 from .fields import MISSING, EntitySchema, EntitySubschema, Field, Shorthand
-from .plugins import BUNDLED_PLUGINS, register_plugin_config
+from .plugins import BUNDLED_PLUGINS, loaded_plugins, register_plugin_config
 from .validator import Errors, fill_defaults, is_uuid, validate, validate_field
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "fill_defaults",
     "get_schema",
     "is_uuid",
+    "loaded_plugins",
     "process",
     "register_plugin_config",
     "schema_json",
@@ -37,14 +39,21 @@ __all__ = [
 
 
 def process(
-    entity: str, data: dict[str, Any], *, now: float | None = None, extra_plugins: frozenset[str] = frozenset()
+    entity: str,
+    data: dict[str, Any],
+    *,
+    now: float | None = None,
+    plugins: Collection[str] | None = None,
+    extra_plugins: Collection[str] = (),
 ) -> tuple[dict[str, Any], Errors | None]:
     """Fill defaults and validate one entity as Kong does on insert.
 
+    `plugins`: the plugin names the node runs (default: those this process loaded), any other
+    is Kong's "not enabled"; `extra_plugins` are accepted besides (the plugin test kit's own).
     Returns the complete entity and None, or the entity as far as it got and the errors.
     """
     schema = get_schema(entity)
-    plugins = BUNDLED_PLUGINS | extra_plugins
+    plugins = frozenset(loaded_plugins() if plugins is None else plugins) | frozenset(extra_plugins)
     full, errors = fill_defaults(schema, data, now=time.time() if now is None else now, plugins=plugins)
     if errors is None:
         errors = validate(schema, full, plugins)

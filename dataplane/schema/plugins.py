@@ -1,5 +1,9 @@
 """Plugin names Kong bundles (kong/constants.lua BUNDLED_PLUGINS) and the plugin `config`
-subschemas registered by the plugin runtime."""
+subschemas registered by the plugin runtime.
+
+A plugin entity is valid only when its name is one the node runs (`dataplane.plugins.Registry`
+names): storing one that no node would run leaves a route open that its owner believes
+protected. Kong's bundled list is kept for what speaks of Kong's names, never to accept one."""
 
 from __future__ import annotations
 
@@ -67,6 +71,12 @@ def register_plugin_config(name: str, config: Field) -> None:
     """Install the `config` record of plugin `name` (called by the plugin runtime)."""
     _config_schemas[name] = config(required=True)
     _subschemas.pop(name, None)
+
+
+def loaded_plugins() -> frozenset[str]:
+    """The plugins whose config this process registered: the ones the registries it loaded
+    run. Validation without an explicit plugin set uses these, never Kong's whole list."""
+    return frozenset(_config_schemas)
 
 
 def plugin_subschema(name: str) -> EntitySubschema:

@@ -7,6 +7,8 @@ import uuid
 import pytest
 import trustme
 
+from dataplane.plugins import load_registry
+
 
 def created(r, status: int = 201) -> dict:
     assert r.status_code == status, r.text
@@ -274,8 +276,11 @@ def test_root(api, db_conf):
     body = api.get("/").json()
     assert body["node_id"] == api.api.node_id and body["hostname"]
     assert body["version"].startswith("3.10.0-gantry-")  # decK/go-kong read Kong 3.10
-    assert body["plugins"]["available_on_server"]["key-auth"] == {
-        "version": body["version"].removeprefix("3.10.0-gantry-"), "priority": 1250}
+    # each plugin this node runs, at its own version and priority; none it does not run
+    available = body["plugins"]["available_on_server"]
+    key_auth = load_registry(("bundled",)).get("key-auth")
+    assert available["key-auth"] == {"version": key_auth.version, "priority": 1250}
+    assert set(available) == set(load_registry(("bundled",)).names()) and "datadog" not in available
     assert body["configuration"]["database"] == "postgres"
     assert "correlation-id" in body["plugins"]["enabled_in_cluster"]
     assert body["configuration"]["pg_database"] == db_conf.pg_database
@@ -300,7 +305,9 @@ def test_schemas(api):
     r = api.post("/schemas/routes/validate", json={"paths": ["x"]})
     assert r.status_code == 400 and r.json()["fields"] == {
         "paths": ["should start with: / (fixed path) or ~/ (regex path)"]}
-    assert "key-auth" in api.get("/plugins/enabled").json()["enabled_plugins"]
+    assert api.get("/plugins/enabled").json()["enabled_plugins"] == load_registry(("bundled",)).names()
+    # a plugin the node does not run has no schema here, as in Kong
+    assert api.get("/schemas/plugins/datadog").json() == {"message": "No plugin named 'datadog'"}
 
 
 def test_endpoints_lists_kong_paths(api):

@@ -3,17 +3,24 @@
 end to end; and the decoding rules on their own."""
 from __future__ import annotations
 
+import sys
+import types
+
 import pytest
 import trustme
 
 from controlplane.api.arguments import decode, key_path, nest
-from dataplane.schema import BUNDLED_PLUGINS, Field, get_schema, register_plugin_config
+from dataplane.schema import BUNDLED_PLUGINS, Field, get_schema
 from dataplane.schema.fields import record
 
-# a plugin with a typed config, enabled through the conf's `plugins`
+# a plugin with a typed config, enabled through the conf's `plugins`: a module the registry
+# imports by the plugin's name, as it would an installed one
 PLUGIN = "api-form-test"
-register_plugin_config(PLUGIN, record(("minute", Field("integer")), ("hour", Field("integer")),
-                                      ("names", Field("array", elements=Field("string")))))
+_module = types.ModuleType("api_form_test")
+_module.Schema = record(("minute", Field("integer")), ("hour", Field("integer")),
+                        ("names", Field("array", elements=Field("string"))))
+_module.Plugin = type("Plugin", (), {"__init__": lambda self, config: None})
+sys.modules[_module.__name__] = _module
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from controlplane.cli import with_db
 from controlplane.cluster import compat
 from dataplane import __version__
 from tests.support.inprocess_control_plane import ControlPlane, shared_pair
-from tests.support.model_data_plane import TestDataPlane
+from tests.support.model_data_plane import TestDataPlane, bundled_plugins
 from tests.support.waiting import wait_for_async
 
 CP = __version__  # "0.1.0"
@@ -32,18 +32,25 @@ def test_version_rules():
 
 def test_plugin_rules():
     cp = {"cors": "1.4.0"}
-    assert compat.check_plugins({"cors": "1.4.9"}, ["cors"], cp, CP) is None
-    assert compat.check_plugins({"cors": "1.2.0"}, ["cors"], cp, CP) is None  # older minor
-    assert compat.check_plugins({}, [], cp, CP) is None  # only configured plugins count
-    missing = compat.check_plugins({}, ["cors"], cp, CP)
+    assert compat.check_plugins({"cors": "1.4.9"}, ["cors"], cp) is None
+    assert compat.check_plugins({"cors": "1.2.0"}, ["cors"], cp) is None  # older minor
+    assert compat.check_plugins({}, [], cp) is None  # only configured plugins count
+    missing = compat.check_plugins({}, ["cors"], cp)
     assert missing == compat.Refused(compat.PLUGIN_SET_INCOMPATIBLE,
                                      "configured cors plugin 1.4.0 is missing from data plane")
-    for dp in ("1.5.0", "2.4.0"):
-        newer = compat.check_plugins({"cors": dp}, ["cors"], cp, CP)
+    for dp in ("1.5.0", "2.4.0", "0.4.0"):
+        newer = compat.check_plugins({"cors": dp}, ["cors"], cp)
         assert newer == compat.Refused(
             compat.PLUGIN_VERSION_INCOMPATIBLE,
             f"configured data plane cors plugin version {dp} is different to control plane "
             "plugin version 1.4.0")
+    # Kong compares only versions both sides give as major.minor
+    assert compat.check_plugins({"cors": "unknown"}, ["cors"], cp) is None
+    assert compat.check_plugins({"cors": "1.4.0"}, ["cors"], {"cors": ""}) is None
+    assert compat.check_plugins({}, ["cors"], {"cors": ""}) == compat.Refused(
+        compat.PLUGIN_SET_INCOMPATIBLE, "configured cors plugin is missing from data plane")
+    # a configured plugin the control plane does not run is not its to judge
+    assert compat.check_plugins({}, ["datadog"], cp) is None
 
 
 @pytest.fixture
@@ -86,18 +93,22 @@ def test_refusals_over_the_wire(cp_conf, caplog):
             assert await first(version=newer) == (
                 "refusal", "kong_version_incompatible",
                 f"data plane version {newer} is incompatible with older control plane version {CP}")
-            assert await first(plugins={"key-auth": CP}) == (
+            # plugin versions are each plugin's own (the control plane's registry), not Gantry's
+            cors = bundled_plugins()["cors"]
+            assert await first(plugins={"key-auth": cors}) == (
                 "refusal", "plugin_set_incompatible",
-                f"configured cors plugin {CP} is missing from data plane")
-            newer_plugin = f"{MAJOR}.{MINOR + 1}.0"
+                f"configured cors plugin {cors} is missing from data plane")
+            major, minor, _ = (int(p) for p in cors.split("."))
+            newer_plugin = f"{major}.{minor + 1}.0"
             assert await first(plugins={"cors": newer_plugin}) == (
                 "refusal", "plugin_version_incompatible",
                 f"configured data plane cors plugin version {newer_plugin} is different to "
-                f"control plane plugin version {CP}")
+                f"control plane plugin version {cors}")
+            assert (await first(plugins={"cors": f"{major}.{minor}.99"}))[0] == "full"  # patch ignored
             assert (await first())[0] == "full"
 
             # a data plane that lacks a plugin gets config until the plugin is configured
-            dp = TestDataPlane(cp.port, cert, key, cert, plugins={"cors": CP})
+            dp = TestDataPlane(cp.port, cert, key, cert, plugins={"cors": cors})
             await dp.connect()
             await dp.receive_config()
             await cp.arequest("POST", "/plugins", json={"name": "key-auth"})
@@ -109,7 +120,7 @@ def test_refusals_over_the_wire(cp_conf, caplog):
         asyncio.run(scenario())
         statuses = sorted(row["sync_status"] for row in
                           cp.request("GET", "/clustering/data-planes").json()["data"])
-        assert statuses == ["kong_version_incompatible", "normal", "plugin_set_incompatible",
+        assert statuses == ["kong_version_incompatible", "normal", "normal", "plugin_set_incompatible",
                             "plugin_set_incompatible", "plugin_version_incompatible"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(m.startswith("unable to send updated configuration to data plane dp-")

@@ -142,7 +142,7 @@ def test_delete_restricts_and_cascades_as_kong(db_conf):
         on_route = await db.entities.insert("plugins", entity("plugins", name="cors",
                                                               route={"id": route["id"]}))
         on_service = await db.entities.insert("plugins", entity(
-            "plugins", name="rate-limiting", config={"minute": 1}, service={"id": svc["id"]}))
+            "plugins", name="request-size-limiting", config={"allowed_payload_size": 1}, service={"id": svc["id"]}))
         with pytest.raises(ReferencedByOthers) as caught:
             await db.entities.delete("services", svc["id"])
         assert (caught.value.entity, caught.value.referencing) == ("services", "routes")

@@ -27,6 +27,8 @@ from cryptography.x509.oid import NameOID
 from dataplane import __version__
 from dataplane.cluster.protocol import cluster_pb2 as pb, cluster_pb2_grpc
 from dataplane.declarative import EMPTY_HASH, config_hash, parse_text
+from dataplane.plugins.bundled import key_auth
+from tests.support.model_data_plane import bundled_plugins
 from tests.support.ports import free_port
 from tests.support.waiting import wait_for
 
@@ -208,8 +210,10 @@ def test_full_config_applied_served_and_acked(control_planes, data_plane, upstre
     assert hello.node_id == node_id
     assert hello.version == __version__ and hello.hostname
     assert dict(hello.labels) == {"region": "eu", "tier": "edge"}
+    # exactly what this node runs (`plugins = bundled`), each at its own version
     plugins = {plugin.name: plugin.version for plugin in hello.plugins}
-    assert plugins["key-auth"] == __version__ and "rate-limiting" in plugins
+    assert plugins == bundled_plugins() and plugins["key-auth"] == key_auth.version
+    assert "datadog" not in plugins
     assert (hello.config_version, hello.config_hash) == (0, EMPTY_HASH)
     # a ping right after the apply reports the new hash
     wait_for(lambda: any(p.config_hash == config.full.hash for p in cp.of_kind("ping")), message="ping after apply")

@@ -14,9 +14,14 @@ from controlplane.cluster import encoding
 from dataplane import __version__
 from dataplane.cluster.protocol import cluster_pb2 as pb, cluster_pb2_grpc as pb_grpc
 from dataplane.declarative import EMPTY_HASH, config_hash
-from dataplane.schema import BUNDLED_PLUGINS
+from dataplane.plugins import load_registry
 
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+
+
+def bundled_plugins() -> dict[str, str]:
+    """Name to version of the plugins `plugins = bundled` runs, as a data plane's hello has them."""
+    return {spec.name: spec.version for spec in load_registry(("bundled",)).specs.values()}
 
 
 class TestDataPlane:
@@ -42,7 +47,8 @@ class TestDataPlane:
         self.server_name = server_name
         self.node_id = node_id or str(uuid.uuid4())
         self.version = version
-        self.plugins = {n: __version__ for n in BUNDLED_PLUGINS} if plugins is None else plugins
+        # by default what a data plane with `plugins = bundled` runs, at its plugins' versions
+        self.plugins = bundled_plugins() if plugins is None else plugins
         self.labels = labels or {}
         self.config: dict[str, dict[str, dict]] = {}
         self.config_version = 0

@@ -77,11 +77,12 @@ def test_rich_file_plugin_scopes(rich):
     scopes = {(p["name"], (p["service"] or {}).get("id"), (p["route"] or {}).get("id"),
                (p["consumer"] or {}).get("id")) for p in rich["plugins"]}
     assert scopes == {
-        ("cors", None, orders_route, None), ("rate-limiting", orders, None, None),
+        ("cors", None, orders_route, None), ("request-size-limiting", orders, None, None),
         ("request-termination", None, None, alice), ("key-auth", orders, None, None),
-        ("prometheus", None, None, None), ("cors", None, billing_route, alice),
+        ("correlation-id", None, None, None), ("cors", None, billing_route, alice),
     }
-    assert one(rich, "plugins", name="rate-limiting")["config"] == {"minute": 10}
+    assert one(rich, "plugins", name="request-size-limiting")["config"] == {
+        "allowed_payload_size": 10, "size_unit": "megabytes", "require_content_length": False}
 
 
 def test_ids_are_deterministic_and_match_kongs_plugin_scheme(rich):
@@ -90,8 +91,8 @@ def test_ids_are_deterministic_and_match_kongs_plugin_scheme(rich):
     orders = one(rich, "services", name="orders")["id"]
     ns = uuid.uuid5(uuid.UUID("fd02801f-0957-4a15-a55a-c8d9606f30b5"), "plugins")
     # nested plugin: cache key plugins:*:<name>:<route>:<service>:<consumer>, service = parent id
-    assert one(rich, "plugins", name="rate-limiting")["id"] == \
-        str(uuid.uuid5(ns, f"plugins:*:rate-limiting::{orders}:"))
+    assert one(rich, "plugins", name="request-size-limiting")["id"] == \
+        str(uuid.uuid5(ns, f"plugins:*:request-size-limiting::{orders}:"))
 
 
 def test_unnamed_entities_get_stable_position_ids():
@@ -177,11 +178,21 @@ def test_1_1_is_accepted_and_3_0_is_not_migrated():
     assert parse_text('_format_version: "3.0"\nroutes:\n- paths: ["/a.+"]\n')["routes"][0]["paths"] == ["/a.+"]
 
 
-def test_extra_plugins():
+def test_only_the_plugins_the_node_runs_are_accepted():
     text = '_format_version: "3.0"\nplugins:\n- name: my-plugin\n  config: {a: 1}\n'
     with pytest.raises(DeclarativeConfigError):
         parse_text(text)
-    assert parse_text(text, extra_plugins=frozenset({"my-plugin"}))["plugins"][0]["config"] == {"a": 1}
+    assert parse_text(text, plugins=frozenset({"my-plugin"}))["plugins"][0]["config"] == {"a": 1}
+    # one of Kong's bundled names that Gantry does not run is "not enabled", as a name the
+    # node's plugins leave out
+    datadog = '_format_version: "3.0"\nplugins:\n- name: datadog\n'
+    with pytest.raises(DeclarativeConfigError) as refused:
+        parse_text(datadog)
+    assert refused.value.flattened_errors[0]["errors"] == [{
+        "field": "name", "type": "field",
+        "message": "plugin 'datadog' not enabled; add it to the 'plugins' configuration property"}]
+    with pytest.raises(DeclarativeConfigError):
+        parse_text('_format_version: "3.0"\nplugins:\n- name: cors\n', plugins=frozenset({"key-auth"}))
 
 
 def test_example_conf_parses():

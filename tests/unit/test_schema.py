@@ -162,14 +162,20 @@ def test_consumer_needs_username_or_custom_id():
 
 
 def test_plugins():
-    # a bundled name no runnable plugin registered a schema for: its config is any object
-    plugin, err = process("plugins", {"name": "zipkin"}, now=1)
+    # a plugin the node runs that registered no config schema: its config is any object
+    plugin, err = process("plugins", {"name": "my-plugin"}, now=1, plugins={"my-plugin"})
     assert err is None
     assert plugin["config"] == {} and plugin["protocols"] == ["grpc", "grpcs", "http", "https"]
     assert plugin["route"] is None and plugin["enabled"] is True and plugin["ordering"] is None
     assert errors("plugins", {"name": "my-plugin"}) == {
         "name": "plugin 'my-plugin' not enabled; add it to the 'plugins' configuration property"}
     assert errors("plugins", {"name": "my-plugin"}, extra_plugins=frozenset({"my-plugin"})) is None
+    # one of Kong's bundled names that Gantry does not run is not enabled either
+    assert errors("plugins", {"name": "zipkin"}) == {
+        "name": "plugin 'zipkin' not enabled; add it to the 'plugins' configuration property"}
+    # the node's set decides, bundled or not
+    assert errors("plugins", {"name": "cors"}, plugins={"key-auth"}) == {
+        "name": "plugin 'cors' not enabled; add it to the 'plugins' configuration property"}
     assert errors("plugins", {"name": "cors", "config": "x"}) == {"config": "expected a record"}
     assert errors("plugins", {"name": "cors", "ordering": {"before": {"rewrite": ["x"]}}}) == {
         "ordering": {"before": "expected one of: access"}}
