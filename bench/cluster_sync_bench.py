@@ -31,12 +31,14 @@ from controlplane.database import Database
 from dataplane import __version__
 from dataplane.cluster.protocol import cluster_pb2 as pb, cluster_pb2_grpc as pb_grpc
 from dataplane.declarative import EMPTY_HASH
-from dataplane.schema import BUNDLED_PLUGINS, process
+from dataplane.plugins import load_registry
+from dataplane.schema import process
 from tests.support.inprocess_control_plane import ControlPlane, shared_pair
 from tests.support.postgres import PostgresCluster
 
 DELTA_TARGET = 10 * 1024
 FULL_TARGET = 2.0
+BUNDLED = load_registry(("bundled",))
 NOW = 1_700_000_000
 
 
@@ -97,7 +99,8 @@ class BenchDataPlane:
                     node_id=str(uuid.uuid4()),
                     hostname="bench",
                     version=__version__,
-                    plugins=[pb.PluginInfo(name=n, version=__version__) for n in sorted(BUNDLED_PLUGINS)],
+                    # what a data plane with `plugins = bundled` runs, at its plugins' versions
+                    plugins=[pb.PluginInfo(name=s.name, version=s.version) for s in BUNDLED.specs.values()],
                     config_version=0,
                     config_hash=EMPTY_HASH,
                 )

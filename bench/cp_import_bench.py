@@ -30,7 +30,7 @@ def write_config(path: str, count: int) -> None:
             "name": f"svc-{i}",
             "url": f"http://backend-{i % 50}.internal:8080/api",
             "routes": [{"name": f"route-{i}", "paths": [f"/svc/{i}"]}],
-            "plugins": [{"name": "rate-limiting", "config": {"minute": 100}}],
+            "plugins": [{"name": "request-size-limiting", "config": {"allowed_payload_size": 100}}],
         }
         for i in range(count)
     ]

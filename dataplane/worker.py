@@ -28,6 +28,7 @@ from dataplane.cluster.node_id import load_or_create as load_or_create_node_id
 from dataplane.conf import Conf, load_conf
 from dataplane.listener_tls import ServerTLS, SniCertificates, ensure_default_certificate
 from dataplane.plugins.node import node_registry
+from dataplane.plugins.spec import PluginError
 from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
 from dataplane.workerstate import CONFIG_VERSION, PID, WorkerState
 
@@ -129,7 +130,7 @@ class Worker:
                     self.counters[CONFIG_VERSION] = current.version
                 if not self.pending:
                     break
-        except _core.CoreError as err:
+        except (_core.CoreError, PluginError) as err:
             log.error("cannot load the stored configuration, still serving the previous one: %s", err)
         finally:
             self.loading = False

@@ -9,15 +9,12 @@ authenticated the consumer, so for plugins that run after it (lower priority).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from .registry import Registry
-from .spec import PluginSpec
-
-log = logging.getLogger("gantry.plugins")
+from .spec import PluginError, PluginSpec
 
 Scope = tuple[str | None, str | None, str | None]  # (route id, service id, consumer id)
 
@@ -75,8 +72,10 @@ class PluginPlans:
 
     @classmethod
     def build(cls, entities: Iterable[dict[str, Any]], registry: Registry) -> PluginPlans | None:
-        """None when no enabled plugin of an http protocol can run: the proxy then has no
-        plugin work at all."""
+        """None when no enabled plugin of an http protocol is configured: the proxy then has no
+        plugin work at all. Raises PluginError when an enabled one is not in `registry`: its
+        routes would run without it, so the version must not be served (validation refuses
+        such a config; this guards what was stored under another `plugins` setting)."""
         by_name: dict[str, dict[Scope, Configured]] = {}
         unplanned: set[str] = set()
         has_global = False
@@ -97,9 +96,9 @@ class PluginPlans:
                 unplanned.add(service)
             has_global |= route is None and service is None and consumer is None
         if not_run:
-            log.warning(
-                "plugins configured but not run by this node (not enabled or not supported by Gantry yet): %s",
-                ", ".join(sorted(not_run)),
+            raise PluginError(
+                f"plugins configured but not enabled on this node: {', '.join(sorted(not_run))}; "
+                "add them to the 'plugins' configuration property"
             )
         if not by_name:
             return None

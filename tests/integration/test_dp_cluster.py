@@ -305,6 +305,61 @@ def test_invalid_config_acked_with_error_and_old_one_kept(control_planes, data_p
     assert gw.request("GET", "/next")[0] == 200
 
 
+NOT_ENABLED = "plugin '{}' not enabled; add it to the 'plugins' configuration property"
+
+
+def with_plugin(yml: str, name: str) -> str:
+    """The routes yml with plugin `name` on its service."""
+    return yml + f"    plugins:\n      - name: {name}\n"
+
+
+def test_a_config_using_a_plugin_the_node_does_not_run_is_refused(control_planes, data_plane, upstream):
+    """`plugins = key-auth`: cors (bundled, not named) and datadog (not run by Gantry) are not
+    enabled on this node; a config using either is acked with Kong's reason, the old one kept."""
+    cp = control_planes()
+    good = with_plugin(routes_yml(upstream.port, "/good"), "key-auth")
+    cp.on_hello = answer_with(full_config(good, version=1))
+    gw = data_plane(cp.port, extra={"plugins": "key-auth"})
+    gw.wait_version(1)
+    hello = cp.of_kind("hello")[0]
+    assert {p.name: p.version for p in hello.plugins} == {"key-auth": key_auth.version}
+
+    cp.push(full_config(with_plugin(routes_yml(upstream.port, "/open"), "cors"), version=2))
+    ack = cp.wait_ack(2)
+    assert not ack.applied and NOT_ENABLED.format("cors") in ack.error
+
+    # a delta adding a plugin entity the node cannot run is refused the same way
+    flat = parse_text(good)
+    datadog = {**flat["plugins"][0], "id": "7d3c0b5e-0000-4000-8000-0000000000dd", "name": "datadog",
+               "instance_name": None, "config": {}}
+    cp.push(delta(1, 3, {"plugins": [datadog]}, {}, good))
+    ack = cp.wait_ack(3)
+    assert not ack.applied and NOT_ENABLED.format("datadog") in ack.error
+
+    assert gw.status()[1]["configuration_version"] == 1
+    assert gw.request("GET", "/good")[0] == 401  # key-auth still guards it
+    assert gw.request("GET", "/open")[0] == 404
+    log = gw.error_log()
+    assert "rejected, still serving version 1" in log and NOT_ENABLED.format("datadog") in log
+
+
+def test_a_cached_config_using_a_plugin_no_longer_run_is_not_served(control_planes, data_plane, upstream):
+    cp = control_planes()
+    cp.on_hello = answer_with(full_config(with_plugin(routes_yml(upstream.port, "/guarded"), "key-auth"), version=3))
+    gw = data_plane(cp.port)
+    gw.wait_version(3)
+    assert gw.request("GET", "/guarded")[0] == 401
+    gw.stop()
+    cp.stop()
+
+    # restarted without key-auth and no control plane: serving the cache would open the route
+    gw.set_conf(plugins="cors")
+    gw.start(wait=False)
+    wait_for(lambda: _status_code(gw, "/status/ready") == 503, message="status up")
+    wait_for(lambda: "has plugins this node does not run: key-auth" in gw.error_log(), message="the cache refused")
+    assert gw.request("GET", "/guarded")[0] == 404
+
+
 def test_refusal_logged_and_cached_config_kept(control_planes, data_plane, upstream):
     cp = control_planes()
     cp.on_hello = answer_with(full_config(routes_yml(upstream.port, "/cached"), version=3))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dataplane.plugins import PluginPlans, Registry, PluginSpec
+from dataplane.plugins import PluginError, PluginPlans, PluginSpec, Registry
 from dataplane.schema import Field
 
 R, S, C = "route-1", "service-1", "consumer-1"
@@ -67,9 +67,12 @@ def test_disabled_and_non_http_plugins_do_not_count():
     assert plans is None
 
 
-def test_unknown_plugins_are_left_out_and_logged(caplog):
-    assert PluginPlans.build([entity("not-here", (R, None, None))], REGISTRY) is None
-    assert "not-here" in caplog.text
+def test_a_version_with_a_plugin_not_run_is_refused():
+    # its route would run unprotected: the worker keeps the version it serves instead
+    with pytest.raises(PluginError, match="not enabled on this node: not-here; add them to the 'plugins'"):
+        PluginPlans.build([entity("not-here", (R, None, None))], REGISTRY)
+    # a disabled one never runs: no gap
+    assert PluginPlans.build([entity("not-here", (R, None, None), enabled=False)], REGISTRY) is None
 
 
 def test_order_is_priority_then_name_descending():
