@@ -148,3 +148,44 @@ def test_cli_config_parse_and_check(tmp_path):
     assert result.returncode == 1 and "proxy_listen" in result.stderr and "Traceback" not in result.stderr
     conf.write_text(f"database = off\ndeclarative_config = {bad}\n")
     assert run_cli("check", str(conf)).returncode == 1
+
+
+NOT_ENABLED = "plugin '{}' not enabled; add it to the 'plugins' configuration property"
+
+
+def with_route_plugin(yml: str, name: str) -> str:
+    """`config(...)` with plugin `name` on its route."""
+    return yml.rstrip() + f"\n            plugins:\n              - name: {name}\n"
+
+
+def test_cli_refuses_a_plugin_the_node_does_not_run(tmp_path):
+    yml = tmp_path / "kong.yml"
+    yml.write_text(with_route_plugin(config(8080), "datadog"))
+    result = run_cli("config", "parse", str(yml))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"plugin 'datadog' (services[1].routes[1].plugins[1]): name: {NOT_ENABLED.format('datadog')}" \
+        in result.stderr
+
+    # `dataplane check` judges by the conf's plugins: cors is bundled, but not named here
+    yml.write_text(with_route_plugin(config(8080), "cors"))
+    conf = tmp_path / "kong.conf"
+    conf.write_text(f"database = off\ndeclarative_config = {yml}\nplugins = key-auth\n")
+    result = run_cli("check", str(conf))
+    assert result.returncode == 1 and NOT_ENABLED.format("cors") in result.stderr
+    conf.write_text(f"database = off\ndeclarative_config = {yml}\nplugins = key-auth,cors\n")
+    assert run_cli("check", str(conf)).returncode == 0
+
+
+def test_db_less_start_and_reload_refuse_a_plugin_the_node_does_not_run(gateway_factory, upstream):
+    refused = gateway_factory(with_route_plugin(config(upstream.port), "aws-lambda"), wait=False, name="refused")
+    assert refused.proc.wait(20) == 1
+    assert NOT_ENABLED.format("aws-lambda") in refused.error_log() + refused.stderr()
+
+    gw = gateway_factory(with_route_plugin(config(upstream.port), "key-auth"))
+    assert gw.request("GET", "/api/x")[0] == 401
+    served = gw.status()[1]["configuration_hash"]
+    gw.reload(with_route_plugin(config(upstream.port), "acme"))
+    wait_for(lambda: "reload of" in gw.error_log(), message="the failed reload in the error log")
+    assert "keeping configuration version 1" in gw.error_log() and NOT_ENABLED.format("acme") in gw.error_log()
+    assert gw.status()[1]["configuration_hash"] == served
+    assert gw.request("GET", "/api/x")[0] == 401  # still guarded by the old config
