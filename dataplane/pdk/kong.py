@@ -19,6 +19,7 @@ import orjson
 
 from dataplane.proxy import errors
 from dataplane.proxy.realip import is_trusted
+from dataplane.schema.messages import fmt_number
 
 from . import headers as fields
 from .errors import PDKError
@@ -370,12 +371,44 @@ class ServiceRequest(_HeaderChanges):
         self._r.upstream_change("query", query.encode("latin-1"))
 
     def set_query(self, args: dict[str, Any]) -> None:
-        pairs = [(k, v) for k, value in args.items() for v in (value if isinstance(value, list) else [value])]
-        self._r.upstream_change("query", urlencode([(k, "" if v is True else v) for k, v in pairs]).encode("latin-1"))
+        self._r.upstream_change("query", _urlencoded(args))
+
+    def set_scheme(self, scheme: str) -> None:
+        """``http`` or ``https`` to the service (its port stays)."""
+        if scheme not in ("http", "https"):
+            raise PDKError(f"invalid scheme: {scheme}")
+        self._r.service_change("scheme", scheme, "kong.service.request.set_scheme")
+
+    def set_raw_body(self, body: bytes | str) -> None:
+        """The upstream gets ``body`` (with its Content-Length) instead of the client's, which is
+        still read to its end, and dropped."""
+        self._r.upstream_change("body", _bytes(body))
+
+    def set_body(self, args: dict[str, Any], mimetype: str | None = None) -> None:
+        """``args`` encoded as the request's Content-Type (or ``mimetype``, then sent as the
+        Content-Type): JSON or a urlencoded form."""
+        if not isinstance(args, dict):
+            raise PDKError("args must be a table")
+        kind = (mimetype or self._r.kong.request.get_header("content-type") or "").split(";")[0].strip().lower()
+        if kind == "application/json":
+            body = orjson.dumps(args)
+        elif kind == "application/x-www-form-urlencoded":
+            body = _urlencoded(args)
+        else:
+            raise PDKError(f"unsupported content type '{kind}'")
+        if mimetype is not None:
+            self.set_header("Content-Type", mimetype)
+        self._r.upstream_change("body", body)
+
+
+def _urlencoded(args: dict[str, Any]) -> bytes:
+    pairs = [(k, v) for k, value in args.items() for v in (value if isinstance(value, list) else [value])]
+    return urlencode([(k, "" if v is True else v) for k, v in pairs]).encode("latin-1")
 
 
 class Service(_Namespace):
-    """``kong.service``: where the request goes (only what Gantry can change per request)."""
+    """``kong.service``: where the request goes. Changes apply to this request only, from the
+    end of access (Kong's argument checks and messages)."""
 
     __slots__ = ("request", "response")
 
@@ -383,6 +416,56 @@ class Service(_Namespace):
         super().__init__(request)
         self.request = ServiceRequest(request)
         self.response = ServiceResponse(request)
+
+    def set_upstream(self, host: str) -> bool:
+        """Balance this request over the upstream named ``host`` instead of the service's."""
+        if not isinstance(host, str):
+            raise PDKError("host must be a string")
+        if host not in self._r.runtime.service_table.balancers:
+            raise PDKError(f"could not find an Upstream named '{host}'")
+        self._r.service_change("upstream", host, "kong.service.set_upstream", ("access",))
+        return True
+
+    def set_target(self, host: str, port: int) -> None:
+        """Connect to ``host:port`` for this request: no balancer, no retries (as Kong); the
+        Host header stays the service's (``kong.service.request.set_header`` changes it)."""
+        if not isinstance(host, str):
+            raise PDKError("host must be a string")
+        port = _integer(port, "port", 0, 65535)
+        self._r.service_change("target", (host, port), "kong.service.set_target", ("access",))
+
+    def set_retries(self, retries: int) -> None:
+        retries = _integer(retries, "retries", 0, 32767)
+        self._r.service_change("retries", retries, "kong.service.set_retries")
+
+    def set_timeouts(self, connect_timeout: int, write_timeout: int, read_timeout: int) -> None:
+        """Milliseconds, as the service's fields."""
+        timeouts = tuple(
+            _integer(value, name, 1, 2147483646)
+            for value, name in (
+                (connect_timeout, "connect_timeout"),
+                (write_timeout, "write_timeout"),
+                (read_timeout, "read_timeout"),
+            )
+        )
+        self._r.service_change("timeouts", timeouts, "kong.service.set_timeouts")
+
+    def set_tls_verify(self, on: bool) -> None:
+        if not isinstance(on, bool):
+            raise PDKError("argument must be a boolean")
+        self._r.service_change("tls_verify", on, "kong.service.set_tls_verify")
+
+    def set_tls_verify_depth(self, depth: int) -> None:
+        depth = _integer(depth, "depth", 0, 64)
+        self._r.service_change("tls_verify_depth", depth, "kong.service.set_tls_verify_depth")
+
+
+def _integer(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise PDKError(f"{name} must be an integer")
+    if not low <= value <= high:
+        raise PDKError(f"{name} must be an integer between {low} and {high}: given {fmt_number(value)}")
+    return int(value)
 
 
 class ServiceResponse(_Namespace):

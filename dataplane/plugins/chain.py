@@ -97,6 +97,7 @@ class RequestPlugins:
         "body_buffers",
         "service_body",
         "sent_head",
+        "service_changes",
     )
 
     def __init__(self, exchange: Exchange, runtime: Runtime) -> None:
@@ -141,6 +142,9 @@ class RequestPlugins:
         self.body_buffers: dict[int, list[bytes]] = {}
         self.service_body: bytes | None = None  # the upstream's whole body, when it was buffered
         self.sent_head: bytes | None = None  # the client's head once header_filter made it
+        # kong.service.set_* and set_scheme: how this request reaches its service
+        # (ServiceTarget.changed applies them at the end of access)
+        self.service_changes: dict[str, Any] = {}
 
     # -- phases ----------------------------------------------------------------------------
 
@@ -420,6 +424,11 @@ class RequestPlugins:
         if self.phase not in ("rewrite", "access"):
             raise PDKError(f"the upstream request cannot be changed in the {self.phase} phase")
         self.upstream_changes[part] = value
+
+    def service_change(self, name: str, value: Any, call: str, phases: tuple[str, ...] = ("rewrite", "access")) -> None:
+        if self.phase not in phases:
+            raise PDKError(f"{call} is not allowed in the {self.phase} phase")
+        self.service_changes[name] = value
 
     def response_op(self, kind: int, name: str, value: Any) -> None:
         if self.phase == "log" or (self.header_filtered and self.response_head is None):

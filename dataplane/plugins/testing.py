@@ -127,6 +127,14 @@ class UpstreamRequest:
     target: str  # path and query
     headers: Headers
     body: bytes
+    # where and how it goes (the service's, or as kong.service.set_* changed them): the host
+    # (an upstream's name when a balancer picks the target), port, scheme, retries and the
+    # connect, write and read timeouts in seconds
+    host: str = ""
+    port: int = 0
+    scheme: str = "http"
+    retries: int = 5
+    timeouts: tuple[float, float, float] = (60.0, 60.0, 60.0)
 
     @property
     def path(self) -> str:
@@ -465,6 +473,8 @@ class _Drive:
         service = self.runtime.services[match.service_id] if match.service_id else None
         if service is None:
             raise ValueError("the route has no service")
+        if plugins.service_changes:
+            service = service.changed(plugins.service_changes, self.runtime.service_table)
         host = service.fixed_host_header
         if match.preserve_host:
             host = exchange.head.host or b""
@@ -473,7 +483,17 @@ class _Drive:
         exchange.proxied = True
         line, _, rest = (before + host + after).partition(b"\r\n")
         method, target, _ = line.decode("latin-1").split(" ", 2)
-        return UpstreamRequest(method, target, _parse_fields(rest), self.body)
+        return UpstreamRequest(
+            method,
+            target,
+            _parse_fields(rest),
+            plugins.upstream_changes.get("body", self.body),
+            service.host,
+            service.port,
+            "https" if service.tls else "http",
+            service.retries,
+            (service.connect_timeout, service.write_timeout, service.read_timeout),
+        )
 
     def _proxied(self) -> Response:
         """The upstream's answer through the proxy's header filter and the plugins'."""

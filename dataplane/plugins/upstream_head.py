@@ -11,6 +11,8 @@ from dataplane.pdk import headers as fields
 if TYPE_CHECKING:
     from .chain import RequestPlugins
 
+_FRAMING = (b"content-length", b"transfer-encoding")
+
 
 def rewrite_upstream_head(before: bytes, after: bytes, plugins: RequestPlugins) -> tuple[bytes, bytes]:
     """``before`` is the request line and ``Host: `` (the value comes from the balancer),
@@ -28,9 +30,15 @@ def rewrite_upstream_head(before: bytes, after: bytes, plugins: RequestPlugins) 
             mark = b"?" if query else b""
         before = b"%s %s%s%s %s\r\n%s" % (method, path, mark, query, version, host_prefix)
     ops = plugins.upstream_ops
-    if ops:
+    body = changes.get("body")
+    if ops or body is not None:
         lines = [line for line in after[2:-4].split(b"\r\n") if line]
         # framing and hop-by-hop fields are the gateway's: recorded ops never name them
-        # (RequestPlugins.upstream_op refuses), so they stay as built
-        after = b"\r\n" + b"\r\n".join(fields.apply(lines, ops)) + b"\r\n\r\n"
+        # (RequestPlugins.upstream_op refuses), so they stay as built, unless a plugin set
+        # the body, which then goes with its own length
+        lines = fields.apply(lines, ops)
+        if body is not None:
+            lines = [line for line in lines if line.partition(b":")[0].strip().lower() not in _FRAMING]
+            lines.append(b"Content-Length: %d" % len(body))
+        after = b"\r\n" + b"\r\n".join(lines) + b"\r\n\r\n"
     return before, after

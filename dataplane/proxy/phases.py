@@ -127,6 +127,7 @@ class Exchange:
         "buffering",
         "buffered",
         "body_sent",
+        "replaced_body",
         # decided by the phases
         "request_id",
         "service",
@@ -191,6 +192,7 @@ class Exchange:
         self.body_received = 0
         self.buffered: BufferedBody | None = None  # the body while it is read whole
         self.body_sent = -1  # while a spilled body is written upstream: how much of it is
+        self.replaced_body: bytes | None = None  # kong.service.request.set_raw_body's
         self.upstream: UpstreamConnection | None = None
         self.upstream_paused = False
         self.reused = False
@@ -250,11 +252,24 @@ class Exchange:
             return
         self.access(runtime, match)
 
+    def replace_body(self, body: bytes) -> None:
+        """A plugin set the upstream's body: the client's is still read to its end (the
+        connection depends on it) and dropped; the request goes upstream once it has ended."""
+        self.replaced_body = body
+        self.chunked = False  # the upstream request is framed by its Content-Length now
+        self.body_buffer = None
+        if self.buffered is not None:
+            self.buffered.close()
+            self.buffered = None
+        self.conn.body_flowing()
+
     def proceed(self) -> None:
         """From access to the balancer, once the request may go upstream: at once when the
         route streams the body (``request_buffering`` false) or the body is here already,
         else when it is complete (``on_request_complete``), so that a body llhttp finds
         malformed is refused before the upstream was sent a byte, as nginx and Kong do."""
+        if self.replaced_body is not None and not self.body_done:
+            return  # on_request_complete goes on
         if self.buffering and not self.body_done:
             settings = self.state.settings
             try:
@@ -395,8 +410,14 @@ class Exchange:
         conn = self.conn
         before, after = self.state.planner.upstream_head(request_head, match, conn.downstream, trusted, self.request_id)
         plugins = self.plugins
-        if plugins is not None and (plugins.upstream_ops or plugins.upstream_changes):
-            before, after = rewrite_upstream_head(before, after, plugins)
+        if plugins is not None:
+            if plugins.upstream_ops or plugins.upstream_changes:
+                before, after = rewrite_upstream_head(before, after, plugins)
+            if plugins.service_changes:
+                self.service = self.service.changed(plugins.service_changes, plugins.runtime.service_table)  # type: ignore[union-attr]  # access found it
+            body = plugins.upstream_changes.get("body")
+            if body is not None:
+                self.replace_body(body)
         self.head_parts = [before, b"", after]
 
         if self.head.expect_continue and not self.body_done and self.body_received == 0:
@@ -534,6 +555,8 @@ class Exchange:
         buffered = self.buffered
         held = self.body_buffer if buffered is None else buffered.in_memory()
         whole = self.body_done and (buffered is None or held is not None)  # the request goes in one write
+        if self.replaced_body is not None:
+            held, whole = [self.replaced_body], True
         upstream.start(self, service.read_timeout, service.write_timeout, self.method == b"HEAD", whole, now)
         head = b"".join(self.head_parts)
         if held or (whole and self.chunked):
@@ -609,6 +632,8 @@ class Exchange:
         if plugins is not None and plugins.body_checks and plugins.body_received(self.body_received):
             self.plugin_exit()  # a plugin refused the body (request-size-limiting's 413)
             return
+        if self.replaced_body is not None:
+            return  # a plugin's body goes upstream instead
         buffered = self.buffered
         if buffered is not None:
             try:
@@ -631,6 +656,10 @@ class Exchange:
 
     def on_request_complete(self) -> None:
         self.body_done = True
+        if self.replaced_body is not None:
+            if not self.finished and self.upstream is None and self.connecting is None:
+                self.balancer()
+            return
         if self.buffered is not None:
             if not self.finished:
                 self.balancer()

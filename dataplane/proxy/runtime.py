@@ -6,6 +6,7 @@ in flight keep the one they started with.
 
 from __future__ import annotations
 
+import copy
 import ssl
 from typing import Any
 
@@ -76,6 +77,42 @@ class ServiceTarget:
         self.tls_verify_depth = service_verify_depth(service, verify_depth)
         self.ssl_context = ssl_context
         self.ca_ids = ca_ids  # the CA certificates `ssl_context` trusts: it changes with them
+
+    def changed(self, changes: dict[str, Any], table: ServiceTable) -> ServiceTarget:
+        """This target as one request's plugins changed it (``kong.service.set_*``,
+        ``kong.service.request.set_scheme``): a copy, the shared target untouched."""
+        target = copy.copy(self)
+        if "retries" in changes:
+            target.retries = changes["retries"]
+        if "upstream" in changes:
+            name = changes["upstream"]
+            target.host, target.host_is_ip = name, False
+            target.balancer = table.balancers[name]
+            target.host_header = table.host_headers.get(name)
+            target.fixed_host_header = b""
+        if "target" in changes:
+            host, port = changes["target"]
+            if target.balancer is not None:  # the Host the service's balancer would have named
+                target.fixed_host_header = host_header_value(
+                    target.host_header or target.host, target.port, target.tls
+                ).encode("latin-1")
+            target.host, target.port, target.host_is_ip = host, port, is_ip(host)
+            target.balancer = None
+            target.retries = 0  # as Kong: no balancer, so no retries, whatever set_retries said
+        if "timeouts" in changes:
+            target.connect_timeout, target.write_timeout, target.read_timeout = (
+                ms / 1000 for ms in changes["timeouts"]
+            )
+        if "scheme" in changes:
+            target.tls = changes["scheme"] == "https"
+        target.tls_verify = changes.get("tls_verify", target.tls_verify)
+        target.tls_verify_depth = changes.get("tls_verify_depth", target.tls_verify_depth)
+        if target.tls:
+            key: TrustKey = (True, target.ca_ids, target.tls_verify_depth) if target.tls_verify else (False, (), None)
+            target.ssl_context = table.context(key)
+        else:
+            target.ssl_context = None
+        return target
 
 
 def service_verify_depth(service: dict[str, Any], default: int) -> int:
@@ -246,7 +283,7 @@ class ServiceTable:
     def _put(self, service: dict[str, Any]) -> None:
         """(Re)builds the target of one service."""
         key = trust_key(service, self.settings.verify_depth)
-        context = None if key is None else self._context(key)
+        context = None if key is None else self.context(key)
         host = service["host"]
         self.targets[service["id"]] = ServiceTarget(
             service,
@@ -257,7 +294,8 @@ class ServiceTable:
             () if key is None else key[1],
         )
 
-    def _context(self, key: TrustKey) -> ssl.SSLContext:
+    def context(self, key: TrustKey) -> ssl.SSLContext:
+        """The upstream TLS context of a trust setting, made once per distinct one."""
         context = self.contexts.get(key)
         if context is None:
             verify, ca_ids, depth = key
