@@ -56,7 +56,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         supervisor = Supervisor(conf, os.path.abspath(args.conf) if args.conf else None, registry)
         return uvloop.run(supervisor.run())
     except (DeclarativeConfigError, ConfigRejected) as err:
-        log.error("declarative config %s is invalid, not starting:\n%s", conf.declarative_config, err)
+        if conf.declarative_config:
+            log.error("declarative config %s is invalid, not starting:\n%s", conf.declarative_config, err)
+        else:  # the LMDB cache was refused
+            log.error("cannot start: %s", err)
     except (OSError, StoreFullError, ClusterSettingsError) as err:
         log.error("cannot start: %s", err)
     return 1

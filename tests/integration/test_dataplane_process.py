@@ -189,3 +189,15 @@ def test_db_less_start_and_reload_refuse_a_plugin_the_node_does_not_run(gateway_
     assert "keeping configuration version 1" in gw.error_log() and NOT_ENABLED.format("acme") in gw.error_log()
     assert gw.status()[1]["configuration_hash"] == served
     assert gw.request("GET", "/api/x")[0] == 401  # still guarded by the old config
+
+
+def test_db_less_restart_without_a_plugin_its_cache_uses_does_not_start(gateway_factory, upstream):
+    gw = gateway_factory(with_route_plugin(config(upstream.port), "key-auth"))
+    assert gw.request("GET", "/api/x")[0] == 401
+    assert gw.stop() == 0
+    conf = gw.conf_path.read_text().replace(f"declarative_config = {gw.yml_path}\n", "")
+    gw.conf_path.write_text(conf + "plugins = cors\n")
+    gw.start(wait=False)
+    assert gw.proc.wait(20) == 1
+    assert ("the configuration cached in LMDB (version 1) has plugins this node does not run: key-auth; "
+            "add them to the 'plugins' configuration property") in gw.error_log()
