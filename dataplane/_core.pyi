@@ -4,8 +4,9 @@ Everything here is a thin handle over pure-Rust code; no call made on the reques
 back into Python.
 """
 
+import os
 from collections.abc import Iterator
-from typing import Self, final
+from typing import ClassVar, Self, final
 
 # Checked against the built module by `make stubtest`: a name missing on either side fails it.
 # Constructors are `__new__`, the method the native classes define; none can be subclassed.
@@ -25,6 +26,8 @@ __all__ = [
     "RouteMatch",
     "Router",
     "RouterError",
+    "SharedCounters",
+    "SharedMemoryError",
     "Snapshot",
     "Store",
     "StoreError",
@@ -257,6 +260,44 @@ class ClientHeadFilter:
 class RequestRefused(CoreError):
     """A client request head that cannot be read: `args` are `(status, reason)`, the status
     Kong answers it with (400, or 414 and 431 for a head growing past the limits)."""
+
+class SharedMemoryError(CoreError):
+    """A node-wide shared memory table cannot be opened or used: its file is missing or is not
+    a table, every slot a new key may take holds a live counter (full), or a slot stays claimed
+    by a process that died mid-claim."""
+
+@final
+class SharedCounters:
+    """Windowed counters every process mapping one file shares (rust/src/shm/counters.rs):
+    lock-free, a count checked against its limit and added in one atomic step. A counter is a
+    key and the end of its window (unix seconds); once the window is over, its slot may be
+    taken by another key."""
+
+    DEFAULT_BYTES: ClassVar[int]
+    """The region's size when no slot count is given (12 MiB, Kong's shared dict size)."""
+    @staticmethod
+    def create(path: str | os.PathLike[str], slots: int | None = None) -> SharedCounters:
+        """Makes the table's file afresh (one already there is replaced, not reused)."""
+    @staticmethod
+    def open(path: str | os.PathLike[str]) -> SharedCounters:
+        """Maps the table another process created."""
+    @staticmethod
+    def private(slots: int | None = None) -> SharedCounters:
+        """A table of this process alone (anonymous memory)."""
+    @property
+    def slots(self) -> int: ...
+    @property
+    def path(self) -> str:
+        """The file mapped, or "anonymous"."""
+    def increment(self, key: str, n: int, limit: int, expires_at: int, now: int) -> tuple[bool, int]:
+        """`(True, count)` once `n` is added to the key's window, `(False, count)` unchanged when
+        that would pass `limit`; `now` says which other windows are over."""
+    def get(self, key: str, expires_at: int) -> int:
+        """The window's count, 0 when the key has none."""
+    def decrement(self, key: str, n: int, expires_at: int) -> None:
+        """Takes back `n` (not below 0): undoes an increment a later check refused."""
+    def live(self, now: int) -> int:
+        """How many slots hold a window not over at `now`."""
 
 @final
 class Downstream:

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 
-from dataplane import __version__, config_source
+from dataplane import __version__, config_source, shared_memory
 from dataplane.cluster import ClusterClient, ClusterSettings, ConfigApplier, LinkStatus, load_or_create_node_id
 from dataplane.conf import Conf
 from dataplane.declarative import DeclarativeConfigError
@@ -375,6 +375,7 @@ class Supervisor:
         self.load_initial()
         self.bind_listeners()
         count = self.conf.nginx_worker_processes
+        shared_memory.create(self.conf.prefix)  # before the workers, which map it
         self.state = WorkerState.create(count)
         self.workers = [WorkerProcess(i) for i in range(count)]
         for worker in self.workers:

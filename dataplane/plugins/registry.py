@@ -32,6 +32,7 @@ BUNDLED: Mapping[str, str] = {
     "cors": "dataplane.plugins.bundled.cors",
     "ip-restriction": "dataplane.plugins.bundled.ip_restriction",
     "key-auth": "dataplane.plugins.bundled.key_auth",
+    "rate-limiting": "dataplane.plugins.bundled.rate_limiting",
     "request-size-limiting": "dataplane.plugins.bundled.request_size_limiting",
     "request-termination": "dataplane.plugins.bundled.request_termination",
     "request-transformer": "dataplane.plugins.bundled.request_transformer",

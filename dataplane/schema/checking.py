@@ -24,7 +24,7 @@ from .checks import (
     EntityRule,
     MutuallyRequired,
 )
-from .fields import MISSING, Field
+from .fields import MISSING, Field, Shorthand
 
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
@@ -240,7 +240,7 @@ def _map(field: Field) -> Check:
 
 
 def _record(field: Field) -> Check:
-    plan = None if field.fields is None else RecordPlan(field.fields, field.entity_checks)
+    plan = None if field.fields is None else RecordPlan(field.fields, field.entity_checks, (), field.shorthands)
 
     def typed(value: Any) -> Any:
         if not isinstance(value, dict):
@@ -383,15 +383,18 @@ class RecordPlan:
     """A record's fields and entity checks, compiled: `validate(data)` is Kong's validation of
     a record whose defaults are already filled."""
 
-    __slots__ = ("checks", "required", "entity_checks")
+    __slots__ = ("checks", "required", "entity_checks", "shorthands")
 
     def __init__(
         self,
         fields: tuple[tuple[str, Field], ...],
         entity_checks: tuple[EntityRule, ...],
         primary_key: tuple[str, ...] = (),
+        shorthands: tuple[Shorthand, ...] = (),
     ) -> None:
         fmap = dict(fields)
+        # a shorthand still here after filling is one filling refused to expand
+        self.shorthands = {sh.name: sh for sh in shorthands}
         self.checks: dict[str, Check] = {name: field_check(f) for name, f in fmap.items()}
         # an entity's primary key is generated when absent, but can never be null (Kong's
         # validate_primary_key; its database refuses the row)
@@ -404,7 +407,8 @@ class RecordPlan:
         for k, v in data.items():
             check = checks.get(k)  # only str keys are fields: any other key is unknown
             if check is None:
-                errors[k] = M.UNKNOWN
+                shorthand = self.shorthands.get(k)
+                errors[k] = (shorthand_problem(shorthand, data) if shorthand else None) or M.UNKNOWN
                 continue
             err = check(v)
             if err is not None:
@@ -415,6 +419,35 @@ class RecordPlan:
         for entity_check in self.entity_checks:
             entity_check(data, errors)
         return errors or None
+
+
+def shorthand_problem(shorthand: Shorthand, data: dict[str, Any]) -> Any:
+    """Why a record's shorthand key cannot be expanded (Kong's checks in process_auto_fields):
+    its value fails the shorthand's own field, or a field it stands for is set to another
+    value. None when it can."""
+    value = data.get(shorthand.name)
+    err = field_check(shorthand.field)(value)
+    if err is not None or value is None:
+        return err
+    for path, new in _leaves(shorthand.expand(value) or {}, ()):
+        given: Any = data
+        for step in path:
+            given = given.get(step) if isinstance(given, dict) else None
+        if given is not None and given != new:
+            return M.SHORTHAND_MISMATCH.format(
+                shorthand.name, M.lua_tostring(value), ".".join(path), M.lua_tostring(given)
+            )
+    return None
+
+
+def _leaves(tree: dict[str, Any], at: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    out: list[tuple[tuple[str, ...], Any]] = []
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out += _leaves(value, (*at, key))
+        else:
+            out.append(((*at, key), value))
+    return out
 
 
 def _entity_error(errors: Errors, msg: str) -> None:

@@ -56,6 +56,8 @@ class Field:
     # its plugin schema is known)
     fields: tuple[tuple[str, Field], ...] | None = None
     entity_checks: tuple[EntityRule, ...] = ()
+    # a record's `shorthand_fields`: input-only keys expanded into its fields when filled
+    shorthands: tuple[Shorthand, ...] = ()
     reference: str | None = None
     transient: bool = False
     description: str | None = None

@@ -8,7 +8,8 @@ import uuid as uuid_mod
 from collections.abc import Callable
 from typing import Any
 
-from .fields import MISSING, Field
+from .checking import shorthand_problem
+from .fields import MISSING, Field, Shorthand
 
 Adjust = Callable[[Any, float], Any]  # (value or MISSING, now) -> the value to store
 Auto = Callable[[Any, float], Any]
@@ -67,6 +68,29 @@ class FillPlan:
         return out
 
 
+def expand_shorthands(shorthands: tuple[Shorthand, ...], data: dict[str, Any]) -> dict[str, Any]:
+    """A record's shorthand keys replaced by what they stand for (Kong's deprecated flat forms,
+    such as rate-limiting's ``redis_host`` for ``redis.host``); a field given too keeps its
+    value. A shorthand that is invalid, or that contradicts the field it stands for, is left
+    in place for validation to report (``shorthand_problem``)."""
+    if not any(sh.name in data for sh in shorthands):
+        return data
+    out = dict(data)
+    for sh in shorthands:
+        if sh.name in out and shorthand_problem(sh, out) is None:
+            _merge(out, sh.expand(out.pop(sh.name)) or {})
+    return out
+
+
+def _merge(into: dict[str, Any], add: dict[str, Any]) -> None:
+    for key, value in add.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            into[key] = dict(into[key])
+            _merge(into[key], value)
+        elif into.get(key) is None:
+            into[key] = value
+
+
 def _default(field: Field) -> tuple[Any, Callable[[Any], Any] | None]:
     """(the value an absent field takes, the copier it needs, or None when it is immutable)."""
     default = None if field.default is MISSING else field.default
@@ -101,6 +125,7 @@ def _adjust(field: Field) -> Adjust | None:
     if field.type == "record":
         fill = None if field.fields is None else FillPlan(field.fields).fill
         empty_when_absent = field.required and field.default is MISSING
+        shorthands = field.shorthands
 
         def adjust_record(value: Any, now: float) -> Any:
             if value == []:  # Lua cannot tell an empty object from an empty array
@@ -109,6 +134,8 @@ def _adjust(field: Field) -> Adjust | None:
                 if not empty_when_absent:
                     return absent()
                 value = {}
+            if shorthands and isinstance(value, dict):
+                value = expand_shorthands(shorthands, value)
             if fill is not None and isinstance(value, dict):
                 return fill(value, now)
             return value

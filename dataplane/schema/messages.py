@@ -34,6 +34,7 @@ DISTINCT = "values of these fields must be distinct: {}"
 MUTUALLY_REQUIRED = "all or none of these fields must be set: {}"
 MUTUALLY_EXCLUSIVE_SETS = "these sets are mutually exclusive: {}"
 SUBSCHEMA_UNKNOWN = "unknown type: {}"
+SHORTHAND_MISMATCH = "both deprecated and new field are used but their values mismatch: {} = {} vs {} = {}"
 
 
 def quoted_list(words: Sequence[object]) -> str:
@@ -45,4 +46,13 @@ def fmt_number(value: float | int) -> str:
     """Numbers as Lua's %d / tostring print them in messages."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    return str(value)
+
+
+def lua_tostring(value: object) -> str:
+    """A scalar as Lua's tostring writes it in a message."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return fmt_number(value)
     return str(value)

@@ -1,5 +1,5 @@
-//! Gantry's native core. Pure Rust: the router, the balancers, the LMDB reader and HTTP head
-//! parsing for the proxy.
+//! Gantry's native core. Pure Rust: the router, the balancers, the LMDB reader, HTTP head
+//! parsing for the proxy and the node-wide tables in shared memory.
 //!
 //! This file only declares modules; logic lives in them, with unit tests beside it.
 //! The Python binding (`dataplane._core`) is compiled only with the `python` feature.
@@ -13,6 +13,7 @@ pub mod entities;
 pub mod http;
 pub mod lmdb;
 pub mod router;
+pub mod shm;
 
 #[cfg(feature = "python")]
 mod py;

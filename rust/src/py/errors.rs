@@ -35,6 +35,12 @@ create_exception!(
     CoreError,
     "A client request head refused: args are (status, reason), the status Kong answers it with."
 );
+create_exception!(
+    dataplane._core,
+    SharedMemoryError,
+    CoreError,
+    "A node-wide shared memory table cannot be opened or used (full, a stuck slot, a stray file)."
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -43,5 +49,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("StoreError", py.get_type::<StoreError>())?;
     m.add("HttpHeadError", py.get_type::<HttpHeadError>())?;
     m.add("RequestRefused", py.get_type::<RequestRefused>())?;
+    m.add("SharedMemoryError", py.get_type::<SharedMemoryError>())?;
     Ok(())
 }

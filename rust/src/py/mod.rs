@@ -12,6 +12,7 @@ mod http;
 mod lmdb;
 mod planner;
 mod router;
+mod shm;
 
 #[pymodule]
 #[pyo3(name = "_core")]
@@ -24,5 +25,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     http::register(m)?;
     planner::register(m)?;
     chunked::register(m)?;
+    shm::register(m)?;
     Ok(())
 }
