@@ -186,6 +186,7 @@ class RequestPlugins:
         """The client's head as the plugins leave it: their header_filter phase, then every
         header change they asked for since the request began."""
         self.header_filtered = True
+        self._static_order()
         self.phase = "header_filter"
         self.response_head = head
         for configured in self.collected:
@@ -200,10 +201,17 @@ class RequestPlugins:
         self.sent_head = head
         return head
 
+    def _static_order(self) -> None:
+        """The phases after access run in Kong's static order, whatever order dynamic ordering
+        gave access (the chain is sorted at most once: sorting a sorted list is one pass)."""
+        if self.plans.ordered:
+            self.collected.sort(key=lambda configured: configured.spec.sort_key())
+
     # -- the response body ------------------------------------------------------------------
 
     def filters_body(self) -> bool:
         """Whether a plugin that ran for this request has a body_filter."""
+        self._static_order()
         if self.body_filters is None:
             self.body_filters = [c for c in self.collected if "body_filter" in c.spec.phases]
         return bool(self.body_filters)
@@ -211,6 +219,7 @@ class RequestPlugins:
     def buffers_response(self) -> bool:
         """Whether a plugin that ran for this request has a response phase (kong-pdk's): the
         upstream's response is then read whole before any of it goes to the client."""
+        self._static_order()
         return any("response" in configured.spec.phases for configured in self.collected)
 
     def response(self, head: bytes, body: bytes) -> bool:
@@ -269,6 +278,7 @@ class RequestPlugins:
         """After the response went out, off the request's path. The coroutine phases of the
         plugins come back as one coroutine, awaiting them in order, for the caller to run as a
         task (a log plugin sending to a collector waits there, never the client)."""
+        self._static_order()
         self.phase = "log"
         pending: list[tuple[Configured, Awaitable[Any]]] = []
         for configured in self.collected:

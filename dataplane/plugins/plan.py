@@ -5,6 +5,14 @@ Kong's precedence (kong/runloop/plugins_iterator.lua), first match wins, one con
 name per request: route+service+consumer, route+consumer, service+consumer, route+service,
 consumer, route, service, global. Consumer-scoped configs count once a plugin has
 authenticated the consumer, so for plugins that run after it (lower priority).
+
+Kong 3.x's dynamic ordering (a plugin entity's ``ordering.before.access`` and
+``ordering.after.access``) changes the order of the access phase only, by Kong's default
+("legacy") algorithm: plugins are visited by priority, each placed once everything it depends
+on has been placed (``A before B`` and ``B after A`` both make B depend on A). The order is
+fixed per route from the configs that do not name a consumer: the consumer is not known yet
+when the access phase starts (so a consumer-scoped config cannot carry an ordering, which
+validation refuses).
 """
 
 from __future__ import annotations
@@ -62,13 +70,15 @@ class Slot:
 class PluginPlans:
     """The plugins of one config version, by the routes they may apply to."""
 
-    __slots__ = ("slots", "global_slots", "unplanned", "plans")
+    __slots__ = ("slots", "global_slots", "unplanned", "plans", "ordered")
 
     def __init__(self, slots: list[Slot], unplanned: frozenset[str], has_global: bool) -> None:
         self.slots = slots  # in Kong's order
         self.global_slots = [slot for slot in slots if (None, None, None) in slot.configs] if has_global else []
         self.unplanned = unplanned  # route and service ids a plugin may see
         self.plans: dict[tuple[str | None, str | None], tuple[Slot, ...]] = {}
+        # some config asks for a dynamic order of the access phase
+        self.ordered = any(_rules(c.entity) != ((), ()) for slot in slots for c in slot.configs.values())
 
     @classmethod
     def build(cls, entities: Iterable[dict[str, Any]], registry: Registry) -> PluginPlans | None:
@@ -110,15 +120,58 @@ class PluginPlans:
         return cls(slots, frozenset(unplanned), has_global)
 
     def for_route(self, route: str | None, service: str | None) -> tuple[Slot, ...]:
-        """The plugins that may run on requests of this route and service, in Kong's order."""
+        """The plugins that may run on requests of this route and service, in the order of
+        their access phase (Kong's, changed by dynamic ordering when a config asks)."""
         key = (route, service)
         plan = self.plans.get(key)
         if plan is None:
             plan = tuple(slot for slot in self.slots if _may_apply(slot, route, service))
+            if self.ordered:
+                plan = _dynamic_order(plan, route, service)
             if len(self.plans) >= _PLAN_CACHE_LIMIT:
                 self.plans.clear()
             self.plans[key] = plan
         return plan
+
+
+def _rules(entity: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(before, after): the plugin names an entity's ordering names for the access phase."""
+    ordering = entity.get("ordering") or {}
+    before = (ordering.get("before") or {}).get("access") or ()
+    after = (ordering.get("after") or {}).get("access") or ()
+    return tuple(before), tuple(after)
+
+
+def _dynamic_order(plan: tuple[Slot, ...], route: str | None, service: str | None) -> tuple[Slot, ...]:
+    by_name = {slot.spec.name: slot for slot in plan}
+    depends: dict[str, list[str]] = {name: [] for name in by_name}
+    for slot in plan:
+        configured = slot.resolve(route, service, None)
+        if configured is None:
+            continue
+        before, after = _rules(configured.entity)
+        name = slot.spec.name
+        depends[name] += (other for other in after if other in by_name)
+        for other in before:
+            if other in by_name:
+                depends[other].append(name)
+    placed: list[Slot] = []
+    done: set[str] = set()
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in done or name in visiting:
+            return  # placed already, or a cycle: the rule closing it is not followed
+        visiting.add(name)
+        for other in sorted(depends[name], key=lambda n: by_name[n].spec.sort_key()):
+            visit(other)
+        visiting.discard(name)
+        done.add(name)
+        placed.append(by_name[name])
+
+    for slot in plan:
+        visit(slot.spec.name)
+    return tuple(placed)
 
 
 def _may_apply(slot: Slot, route: str | None, service: str | None) -> bool:

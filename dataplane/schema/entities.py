@@ -433,6 +433,13 @@ CONSUMERS = EntitySchema(
 
 # ------------------------------------------------------------------ plugins
 
+def _ordering_without_consumer(e: dict[str, Any]) -> str | None:
+    ordering = e.get("ordering") or {}
+    if e.get("consumer") and any(ordering.get(side) for side in ("before", "after")):
+        return "a plugin scoped to a consumer cannot set a dynamic ordering (it is decided before the consumer is known)"
+    return None
+
+
 _ordering_phases = Field(
     "map", keys=Field("string", one_of=("access",)), values=Field("array", elements=Field("string"))
 )
@@ -459,6 +466,8 @@ PLUGINS = EntitySchema(
         ("tags", t.tags),
         ("ordering", record(("before", _ordering_phases), ("after", _ordering_phases))),
     ),
+    # the access phase's order is fixed per route before any plugin has identified a consumer
+    entity_checks=(Custom(("ordering", "consumer"), _ordering_without_consumer),),
 )
 
 # ------------------------------------------------------------------ certificates

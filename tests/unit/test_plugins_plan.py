@@ -79,3 +79,61 @@ def test_order_is_priority_then_name_descending():
     plans = PluginPlans.build([entity(name, (None, None, None)) for name in ("a", "b", "p", "z")], REGISTRY)
     assert [slot.spec.name for slot in plans.for_route(R, S)] == ["z", "p", "b", "a"]
     assert [slot.spec.name for slot in plans.global_slots] == ["z", "p", "b", "a"]
+
+
+def order(*entities: dict[str, Any]) -> list[str]:
+    return [slot.spec.name for slot in PluginPlans.build(list(entities), REGISTRY).for_route(R, S)]
+
+
+def rules(before: list[str] | None = None, after: list[str] | None = None) -> dict[str, Any]:
+    ordering: dict[str, Any] = {}
+    if before:
+        ordering["before"] = {"access": before}
+    if after:
+        ordering["after"] = {"access": after}
+    return {"ordering": ordering}
+
+
+GLOBAL = (None, None, None)
+
+
+def test_dynamic_ordering_moves_a_plugin_before_or_after_another():
+    plain = [entity(name, GLOBAL) for name in ("z", "p", "b")]
+    assert order(*plain) == ["z", "p", "b"]
+    # b before z: z depends on b, so b is placed first when z is visited
+    assert order(entity("z", GLOBAL), entity("p", GLOBAL), entity("b", GLOBAL, **rules(before=["z"]))) == ["b", "z", "p"]
+    # z after p: the same edge written on the other plugin
+    assert order(entity("z", GLOBAL, **rules(after=["p"])), entity("p", GLOBAL), entity("b", GLOBAL)) == ["p", "z", "b"]
+
+
+def test_a_dependency_chain_is_placed_before_the_plugin_that_needs_it():
+    # z after a, a after b: visiting z places b, then a, then z; p keeps its place after them
+    chain = order(entity("z", GLOBAL, **rules(after=["a"])), entity("p", GLOBAL),
+                  entity("a", GLOBAL, **rules(after=["b"])), entity("b", GLOBAL))
+    assert chain == ["b", "a", "z", "p"]
+
+
+def test_rules_naming_absent_plugins_and_cycles_are_ignored_not_fatal():
+    assert order(entity("z", GLOBAL, **rules(after=["nowhere"])), entity("p", GLOBAL)) == ["z", "p"]
+    cyclic = order(entity("z", GLOBAL, **rules(after=["p"])), entity("p", GLOBAL, **rules(after=["z"])))
+    assert sorted(cyclic) == ["p", "z"]
+
+
+def test_the_rules_of_the_config_that_applies_to_the_route_count():
+    here = entity("b", (R, None, None), **rules(before=["z"]))
+    elsewhere = entity("b", ("other-route", None, None))
+    assert order(entity("z", GLOBAL), here, elsewhere) == ["b", "z"]
+    assert order(entity("z", GLOBAL), entity("b", (R, None, None)), entity("b", GLOBAL, **rules(before=["z"]))) == [
+        "z", "b"]
+
+
+def test_a_consumer_scoped_config_cannot_carry_an_ordering():
+    from dataplane.schema import process
+
+    ordering = {"before": {"access": ["key-auth"]}}
+    consumer = {"id": "6a1b9c0e-0000-4000-8000-000000000001"}
+    _, errors = process("plugins", {"name": "cors", "consumer": consumer, "ordering": ordering})
+    assert errors == {"@entity": [
+        "a plugin scoped to a consumer cannot set a dynamic ordering (it is decided before the consumer is known)"]}
+    _, errors = process("plugins", {"name": "cors", "ordering": ordering})
+    assert errors is None
