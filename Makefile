@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.gantry-built
 SOURCES := $(shell find rust -name '*.rs') Cargo.toml Cargo.lock pyproject.toml
 
-.PHONY: all build run test test-rust test-python test-unit bench clean proto
+.PHONY: all build run test test-rust test-python test-unit test-deps bench clean proto
 
 all: build
 
@@ -57,7 +57,12 @@ lint-rust:
 stubtest: build
 	$(PY) -m mypy.stubtest dataplane._core
 
-test-python: build
+# Servers the integration tests start themselves (redis-server for rate-limiting's redis
+# policy), installed from Debian's packages where missing.
+test-deps:
+	./scripts/bootstrap.sh redis-server
+
+test-python: build test-deps
 	$(VENV)/bin/pytest -q
 
 # The fast part of the Python suite, for a quick loop while developing: under a minute on two
