@@ -213,7 +213,10 @@ class RequestPlugins:
         """Whether a plugin that ran for this request has a body_filter."""
         self._static_order()
         if self.body_filters is None:
-            self.body_filters = [c for c in self.collected if "body_filter" in c.spec.phases]
+            # a plugin object may turn its body_filter off for its config (set it to None)
+            self.body_filters = [
+                c for c in self.collected if "body_filter" in c.spec.phases and c.instance.body_filter is not None
+            ]
         return bool(self.body_filters)
 
     def buffers_response(self) -> bool:

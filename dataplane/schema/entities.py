@@ -433,10 +433,13 @@ CONSUMERS = EntitySchema(
 
 # ------------------------------------------------------------------ plugins
 
+
 def _ordering_without_consumer(e: dict[str, Any]) -> str | None:
     ordering = e.get("ordering") or {}
     if e.get("consumer") and any(ordering.get(side) for side in ("before", "after")):
-        return "a plugin scoped to a consumer cannot set a dynamic ordering (it is decided before the consumer is known)"
+        return (
+            "a plugin scoped to a consumer cannot set a dynamic ordering (it is decided before the consumer is known)"
+        )
     return None
 
 

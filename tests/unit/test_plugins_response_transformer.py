@@ -1,14 +1,16 @@
-"""response-transformer's config schema with Kong's messages and its header operations (Kong's
-spec/03-plugins/15-response-transformer/01-header_transformer_spec and 03-api_spec), run through
-dataplane.plugins.testing: remove, rename, replace, add, append in that order."""
+"""response-transformer's config schema with Kong's messages, its header operations and its JSON
+body operations (Kong's spec/03-plugins/15-response-transformer/01-header_transformer_spec,
+02-body_transformer_spec and 03-api_spec), run through dataplane.plugins.testing: remove,
+rename, replace, add, append in that order."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from dataplane.plugins import load_registry
 from dataplane.plugins.bundled import response_transformer
-from dataplane.plugins.testing import PluginHarness, Upstream
+from dataplane.plugins.testing import Headers, PluginHarness, Upstream
 from dataplane.schema import process
 
 load_registry()  # registers the bundled plugins' config schemas
@@ -48,13 +50,59 @@ def test_schema_messages():
     assert config_errors({"remove": {"headers": ["h1", "h2:ignored"]}, "add": {"headers": ["x:a:b"]}}) is None
 
 
-@pytest.mark.parametrize("op", ["remove", "rename", "replace", "add", "append"])
-def test_a_json_operation_is_refused_as_not_run_yet(op):
-    entry = "p1" if op == "remove" else "p1:v1"
-    assert config_errors({op: {"json": [entry]}}) == {"config": response_transformer.NO_JSON.format(f"{op}.json")}
-    both = config_errors({"remove": {"json": ["a"]}, "add": {"json": ["b:1"]}})
-    assert both == {"config": response_transformer.NO_JSON.format("remove.json, add.json")}
-    assert "Gantry does not transform response bodies yet" in response_transformer.NO_JSON
+def body_after(config: dict, body: bytes | list[bytes], content_type: str = "application/json") -> tuple[bytes, Headers]:
+    result = PluginHarness(response_transformer).run(
+        config=config, upstream=Upstream(headers=(("Content-Type", content_type),), body=body)
+    )
+    return result.response.body, result.response.headers
+
+
+def test_json_operations_in_kongs_order():
+    config = {
+        "remove": {"json": ["p1"]},
+        "rename": {"json": ["p2:renamed"]},
+        "replace": {"json": ["p3:new", "absent:x"]},
+        "add": {"json": ["p4:added", "p3:not-again"]},
+        "append": {"json": ["p5:two", "p6:first"]},
+    }
+    body, headers = body_after(config, [b'{"p1": "v1", "p2": "v2", ', b'"p3": "old", "p5": "one"}'])
+    assert orjson.loads(body) == {"renamed": "v2", "p3": "new", "p4": "added", "p5": ["one", "two"], "p6": ["first"]}
+    assert "content-length" not in headers and headers["transfer-encoding"] == "chunked"
+
+
+def test_json_types_cast_values_as_kong_does():
+    config = {
+        "add": {"json": ["n:42", "hex:0x10", "bad:abc", "yes:true", "no:maybe", "s:7"],
+                "json_types": ["number", "number", "number", "boolean", "boolean", "string"]},
+    }
+    body, _ = body_after(config, b"{}")
+    # a number that does not read is no value: the entry adds nothing
+    assert orjson.loads(body) == {"n": 42, "hex": 16, "yes": True, "no": False, "s": "7"}
+
+
+def test_values_keep_quotes_and_slashes_and_an_empty_value_is_the_text_null():
+    body, _ = body_after({"add": {"json": ['q:say "hi"', "url:http://a/b", "empty:"]}}, b"{}")
+    assert orjson.loads(body) == {"q": 'say "hi"', "url": "http://a/b", "empty": "null"}
+
+
+def test_replace_and_add_judge_existence_by_luas_truth():
+    body, _ = body_after({"replace": {"json": ["f:r", "z:r"]}, "add": {"json": ["n:a"]}}, b'{"f": false, "z": 0, "n": null}')
+    assert orjson.loads(body) == {"f": False, "z": "r", "n": "a"}
+
+
+def test_bodies_that_are_not_json_objects_go_on_unchanged():
+    assert body_after({"add": {"json": ["a:1"]}}, b"not json")[0] == b"not json"
+    assert body_after({"add": {"json": ["a:1"]}}, b"[1, 2]")[0] == b"[1, 2]"
+    assert body_after({"add": {"json": ["a:1"]}}, b'{"b": 1}', content_type="text/plain")[0] == b'{"b": 1}'
+    assert orjson.loads(body_after({"add": {"json": ["a:1"]}}, b'{"b": 1}', "Application/JSON; charset=utf-8")[0]) == {
+        "b": 1, "a": "1"}
+
+
+def test_a_config_without_json_entries_leaves_bodies_and_their_length_alone():
+    result = PluginHarness(response_transformer).run(
+        config={"add": {"headers": ["x-a:1"]}}, upstream=Upstream(headers=(("Content-Type", "application/json"),), body=b"{}")
+    )
+    assert result.response.body == b"{}" and result.response.headers["content-length"] == "2"
 
 
 def test_json_types_alone_transform_nothing_and_are_accepted():
