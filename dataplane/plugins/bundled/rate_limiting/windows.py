@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 PERIODS = ("second", "minute", "hour", "day", "month", "year")
 
@@ -23,6 +24,9 @@ EXPIRATION = {
 }
 
 
+# Every request of a second asks for the same windows: computed once per second (callers only
+# read the dict)
+@lru_cache(maxsize=4)
 def window_starts(now: int) -> dict[str, int]:
     """The start of each period's window holding ``now`` (unix seconds), in unix seconds."""
     tm = time.gmtime(now)
@@ -37,6 +41,7 @@ def window_starts(now: int) -> dict[str, int]:
     }
 
 
+@lru_cache(maxsize=64)
 def window_end(period: str, start: int) -> int:
     """When the window starting at ``start`` ends (unix seconds): the next calendar month or
     year for those, so that a counter lives exactly as long as its window."""
