@@ -23,6 +23,7 @@ _SKIP = {
     "ne",
     "transient",
     "description",
+    "shorthands",
 }
 
 
@@ -56,6 +57,8 @@ def field_json(f: Field) -> dict[str, Any]:
         out["fields"] = [{n: field_json(sf)} for n, sf in f.fields]
     if f.entity_checks:
         out["entity_checks"] = [_check_json(c) for c in f.entity_checks]
+    if f.shorthands:
+        out["shorthand_fields"] = [{sh.name: field_json(sh.field)} for sh in f.shorthands]
     if f.type == "foreign" and f.reference:
         out["reference"] = f.reference
     return out

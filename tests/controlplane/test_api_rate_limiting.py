@@ -47,3 +47,16 @@ def test_kongs_messages_for_a_config_it_refuses(api):
     assert r.json()["fields"] == {"config": "sync_rate can only be used with the redis policy"}
     r = api.post("/plugins", json={"name": "rate-limiting", "config": {"minute": 1, "policy": "redis"}})
     assert r.json()["fields"] == {"config": {"redis": {"host": "required field missing"}}}
+
+
+def test_the_schema_endpoint_describes_it(api):
+    r = api.get("/schemas/plugins/rate-limiting")
+    assert r.status_code == 200, r.text
+    [config] = [field["config"] for field in r.json()["fields"] if "config" in field]
+    names = [next(iter(field)) for field in config["fields"]]
+    assert names[:6] == ["second", "minute", "hour", "day", "month", "year"]
+    assert {"redis", "sync_rate", "error_code", "error_message"} <= set(names)
+    shorthands = [next(iter(field)) for field in config["shorthand_fields"]]
+    assert "redis_host" in shorthands and "redis_database" in shorthands
+    policy = next(field["policy"] for field in config["fields"] if "policy" in field)
+    assert (policy["default"], policy["one_of"]) == ("local", ["local", "redis"])
