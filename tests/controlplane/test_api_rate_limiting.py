@@ -1,7 +1,7 @@
 """rate-limiting through the Admin API of a control plane (Kong's
 spec/03-plugins/23-rate-limiting/03-api_spec, as a hybrid control plane answers it): defaults
 filled, Kong's deprecated redis_* fields stored as the redis record, and Kong's 400s for the
-cluster policy, a missing limit and an unsupported sync_rate."""
+cluster policy, a missing limit and a sync_rate without the redis policy."""
 
 from __future__ import annotations
 

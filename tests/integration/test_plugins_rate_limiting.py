@@ -292,5 +292,38 @@ def test_redis_stopped_proxies_when_fault_tolerant_and_fails_when_not(gw, redis_
     assert "rate-limiting" in log
 
 
+@pytest.fixture(scope="module")
+def one_worker(module_gateway_factory, module_upstream, redis_servers):
+    """One worker, so that its batched view of the counts is the whole node's."""
+    route = limited(
+        "redis-sync",
+        "/redis-sync",
+        minute=6,
+        limit_by="ip",
+        policy="redis",
+        sync_rate=0.5,
+        redis=redis_conf(redis_servers["plain"], database=7),
+    )
+    config = {
+        "_format_version": "3.0",
+        "services": [{"name": "echo", "url": f"http://127.0.0.1:{module_upstream.port}", "routes": [route]}],
+    }
+    return module_gateway_factory(json.dumps(config), workers=1)
+
+
+def test_redis_with_sync_rate_batches_counts_as_kong(one_worker, redis_servers):
+    a_fresh_minute(15)
+    redis = redis_servers["plain"].client(7)
+    # Kong's arithmetic: the first request reads (and counts) in Redis, the worker then counts
+    # locally from what it read, its own first request not included: 7 of 8 pass
+    assert [get(one_worker, "/redis-sync").status for _ in range(8)] == [200] * 7 + [429]
+    # the seven let through reach Redis at the next sync, half a second later
+    wait_for(lambda: [int(redis.get(key)) for key in redis.keys("ratelimit:*")] == [7], 5, message="the sync")
+    [key] = redis.keys("ratelimit:*")
+    assert 0 < redis.ttl(key) <= 60
+    # synced, the worker reads Redis again: the limit is reached
+    assert get(one_worker, "/redis-sync").status == 429
+
+
 def test_the_counters_live_under_the_prefix(gw):
     assert os.path.getsize(gw.prefix / "rate_limiting_counters.shm") == 12 * 1024 * 1024

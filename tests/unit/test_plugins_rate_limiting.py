@@ -57,6 +57,7 @@ def filled(config: dict) -> dict:
         {"second": 10, "limit_by": "header", "header_name": "X-App-Version"},
         {"second": 10, "limit_by": "path", "path": "/request"},
         {"minute": 1.5},
+        {"minute": 1, "policy": "redis", "redis": {"host": "127.0.0.1"}, "sync_rate": 0.5},
         {
             "second": 10,
             "policy": "redis",
@@ -130,13 +131,6 @@ def test_defaults_are_kongs_for_a_dbless_node():
         (
             {"minute": 1, "policy": "redis", "redis": {"host": "h"}, "sync_rate": 0.01},
             {"config": "sync_rate must be greater than 0.02, or -1 to disable"},
-        ),
-        (
-            {"minute": 1, "policy": "redis", "redis": {"host": "h"}, "sync_rate": 1},
-            {
-                "config": "sync_rate other than -1 is not supported by Gantry: the redis policy counts in Redis "
-                "on every request"
-            },
         ),
         ({"minute": 1, "unknown": True}, {"config": {"unknown": "unknown field"}}),
     ],

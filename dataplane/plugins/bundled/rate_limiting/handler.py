@@ -13,7 +13,8 @@ from dataplane import shared_memory
 from dataplane._core import SharedMemoryError
 from dataplane.schema.messages import fmt_number
 
-from . import local, redis_policy
+from . import local, redis_policy, redis_sync
+from .schema import SYNC_RATE_REALTIME
 from .windows import EXPIRATION, PERIODS, Window, reset_after, windows_for
 
 RATELIMIT_LIMIT = "RateLimit-Limit"
@@ -37,6 +38,9 @@ class Plugin:
         self.route_id = config.get("route_id")
         self.service_id = config.get("service_id")
         self.redis: dict[str, Any] | None = config.get("redis") if config.get("policy") == "redis" else None
+        self.sync_rate = config.get("sync_rate", SYNC_RATE_REALTIME)
+        # the instance whose syncs never overlap (Kong's __plugin_id)
+        self.instance = config.get("__plugin_id") or id(self)
 
     def access(self, kong: Any) -> Coroutine[Any, Any, None] | None:
         now = int(time.time())
@@ -53,8 +57,12 @@ class Plugin:
 
     async def _access_redis(self, kong: Any, windows: list[Window], now: int) -> None:
         assert self.redis is not None
+        batched = self.sync_rate != SYNC_RATE_REALTIME
         try:
-            usage = await redis_policy.count(self.redis, windows)
+            if batched:
+                usage = await redis_sync.usage(self.redis, windows, now)
+            else:
+                usage = await redis_policy.count(self.redis, windows)
         except (RedisError, OSError) as err:
             self._failed(kong, err)
             return
@@ -63,6 +71,8 @@ class Plugin:
             if window.limit - usage[window.period] <= 0:
                 stop = window.period
         self._answer(kong, windows, usage, stop, now)
+        if batched and stop is None:
+            redis_sync.increment(self.redis, windows, self.instance, self.sync_rate)
 
     def _identifier(self, kong: Any) -> str:
         """Kong's get_identifier: what ``limit_by`` names, else the client's address."""

@@ -1,12 +1,12 @@
 """The ``redis`` policy: counters in a Redis server that every node using it shares, with
 Kong's keys, so Kong and Gantry nodes on one Redis count together.
 
-As Kong 3.x does with ``sync_rate = -1``, each configured period's counter is incremented on
-every request, the request being judged by the count before it (so refused requests count
-too), and a counter's TTL is set to its period's nominal length when the increment creates
-it. The periods go in one pipeline: one round trip per request. redis.asyncio keeps the
-worker's loop free while Redis answers; one client (with its connection pool) per Redis
-server and credentials, per worker.
+As Kong 3.x does with ``sync_rate = -1`` (the default; other values are redis_sync's), each
+configured period's counter is incremented on every request, the request being judged by the
+count before it (so refused requests count too), and a counter's TTL is set to its period's
+nominal length when the increment creates it. The periods go in one pipeline: one round trip
+per request. redis.asyncio keeps the worker's loop free while Redis answers; one client (with
+its connection pool) per Redis server and credentials, per worker.
 """
 
 from __future__ import annotations

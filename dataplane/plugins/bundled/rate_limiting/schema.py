@@ -24,11 +24,6 @@ LIMIT_BY = ("consumer", "credential", "ip", "service", "header", "path")
 AT_LEAST_ONE = "at least one of these fields must be non-empty: " + M.quoted_list([f"config.{p}" for p in PERIODS])
 SYNC_RATE_NOT_REDIS = "sync_rate can only be used with the redis policy"
 SYNC_RATE_TOO_LOW = "sync_rate must be greater than 0.02, or -1 to disable"
-# Kong batches counts in each worker and writes them to Redis every sync_rate seconds; Gantry
-# counts in Redis on every request only, and says so rather than accept a setting it ignores
-SYNC_RATE_UNSUPPORTED = (
-    "sync_rate other than -1 is not supported by Gantry: the redis policy counts in Redis on every request"
-)
 
 
 def _positive(value: float) -> str | None:
@@ -59,8 +54,8 @@ def _check_config(config: dict[str, Any]) -> Any:
     policy, sync_rate = config.get("policy"), config.get("sync_rate", SYNC_RATE_REALTIME)
     if policy != "redis" and sync_rate != SYNC_RATE_REALTIME:
         return SYNC_RATE_NOT_REDIS
-    if policy == "redis" and sync_rate != SYNC_RATE_REALTIME:
-        return SYNC_RATE_TOO_LOW if sync_rate < 0.02 else SYNC_RATE_UNSUPPORTED
+    if policy == "redis" and sync_rate != SYNC_RATE_REALTIME and sync_rate < 0.02:
+        return SYNC_RATE_TOO_LOW
     if policy == "redis":
         redis = config.get("redis") or {}
         missing = {name: M.REQUIRED for name in ("host", "port", "timeout") if redis.get(name) is None}
