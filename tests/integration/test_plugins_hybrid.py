@@ -137,3 +137,39 @@ def test_a_body_transform_is_refused_by_the_admin_api_and_a_header_one_reaches_e
         timeout=PROPAGATION_BOUND,
         message="the header response-transformer adds from both data planes",
     )
+
+
+def test_a_data_plane_without_a_plugin_the_config_uses_gets_no_config(control_plane_factory, gateway_factory,
+                                                                     module_upstream):
+    """`plugins = key-auth` on one data plane (bundled minus the rest): once the control plane's
+    config uses cors, that node is refused (Kong's plugin_set_incompatible) and keeps serving what
+    it had; a node with `plugins = bundled` gets the new config. A plugin no node runs is never
+    stored."""
+    cp = control_plane_factory()
+    url = f"http://127.0.0.1:{module_upstream.port}"
+    assert cp.admin("POST", "/services", {"name": "echo", "url": url})[0] == 201
+    assert cp.admin("POST", "/services/echo/routes", {"name": "open", "paths": ["/open"]})[0] == 201
+    narrow = gateway_factory(None, name="narrow", conf={**cp.data_plane_conf(), "plugins": "key-auth"})
+    full = gateway_factory(None, name="full", conf=cp.data_plane_conf())
+    wait_for(lambda: all(get(dp, "/open").status == 200 for dp in (narrow, full)), message="/open on both")
+    served = narrow.status()[1]["configuration_hash"]
+
+    code, body = cp.admin("POST", "/routes/open/plugins", {"name": "datadog"})
+    assert (code, body["fields"]) == (400, {
+        "name": "plugin 'datadog' not enabled; add it to the 'plugins' configuration property"})
+    assert cp.admin("POST", "/routes/open/plugins", {"name": "cors"})[0] == 201
+
+    def cors_on_full() -> bool:
+        answer = raw_request(full.port, b"GET /open HTTP/1.1\r\nHost: a\r\nOrigin: http://x.test\r\n\r\n")
+        return answer.header("access-control-allow-origin") is not None
+
+    wait_for(cors_on_full, timeout=PROPAGATION_BOUND, message="cors on the full data plane")
+
+    def narrow_row() -> dict | None:
+        row = cp.data_planes().get((narrow.prefix / "node.id").read_text().strip())
+        return row if row and row["sync_status"] == "plugin_set_incompatible" else None
+
+    wait_for(narrow_row, message="the narrow data plane refused")
+    assert narrow.status()[1]["configuration_hash"] == served
+    assert get(narrow, "/open").status == 200
+    wait_for(lambda: "configured cors plugin" in narrow.error_log(), message="the refusal in its log")
