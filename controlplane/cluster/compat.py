@@ -6,6 +6,7 @@ each plugin's own (`PluginSpec.version`), as both sides' registries load them.""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -71,3 +72,26 @@ def check_plugins(
                 f"control plane plugin version {cp}",
             )
     return None
+
+
+def plugin_notes(dp_plugins: Mapping[str, str], cp_plugins: Mapping[str, str]) -> list[tuple[int, str]]:
+    """What Kong logs when a data plane connects, before any config is judged: each plugin the
+    control plane runs that the data plane lacks (a warning: a config using it will not be
+    sent), and versions that differ (a warning for another major, a note for another minor)."""
+    notes: list[tuple[int, str]] = []
+    for name in sorted(cp_plugins):
+        cp = cp_plugins[name]
+        if name not in dp_plugins:
+            notes.append((logging.WARNING, f"{name} plugin {cp} is missing from data plane"))
+            continue
+        dp_mm, cp_mm = _major_minor(dp_plugins[name]), _major_minor(cp)
+        if dp_mm is None or cp_mm is None:
+            continue
+        different = (
+            f"data plane {name} plugin version {dp_plugins[name]} is different to control plane plugin version {cp}"
+        )
+        if dp_mm[0] != cp_mm[0]:
+            notes.append((logging.WARNING, different))
+        elif dp_mm[1] != cp_mm[1]:
+            notes.append((logging.INFO, different))
+    return notes

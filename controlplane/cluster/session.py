@@ -65,6 +65,9 @@ class Session:
         self._ack: asyncio.Future[pb.Ack] | None = None
         self._refused: compat.Refused | None = None
         self._version_refused = compat.check_version(hello.version, cp_version)
+        if self._version_refused is None:
+            for level, note in compat.plugin_notes(self.plugins, cp_plugins):
+                log.log(level, "%s: %s", self, note)
 
     def __str__(self) -> str:
         return f"data plane {self.hostname} (id: {self.node_id}, ip: {self.ip})"

@@ -53,6 +53,18 @@ def test_plugin_rules():
     assert compat.check_plugins({}, ["datadog"], cp) is None
 
 
+def test_plugin_notes_at_hello():
+    cp = {"cors": "1.4.0", "key-auth": "3.10.0", "custom": "2.0.0"}
+    dp = {"cors": "1.3.0", "key-auth": "4.0.0", "other": "1.0.0"}
+    assert compat.plugin_notes(dp, cp) == [
+        (logging.INFO, "data plane cors plugin version 1.3.0 is different to control plane plugin version 1.4.0"),
+        (logging.WARNING, "custom plugin 2.0.0 is missing from data plane"),
+        (logging.WARNING,
+         "data plane key-auth plugin version 4.0.0 is different to control plane plugin version 3.10.0"),
+    ]
+    assert compat.plugin_notes(cp, cp) == []
+
+
 @pytest.fixture
 def cp_conf(postgres, tmp_path):
     cert, key = shared_pair(tmp_path)
