@@ -25,8 +25,8 @@ from .spec import NOT_RUN_YET, PHASES, PluginError, PluginSpec
 
 log = logging.getLogger("gantry.plugins")
 
-# Bundled plugins Gantry runs, by Kong's name. The others of Kong's bundled list are stored and
-# validated but not run (the data plane says so in its log when a config uses one).
+# Bundled plugins Gantry runs, by Kong's name. The others of Kong's bundled list are not run, so
+# a config using one is refused as "not enabled", as any name a node's registry lacks.
 BUNDLED: Mapping[str, str] = {
     "correlation-id": "dataplane.plugins.bundled.correlation_id",
     "cors": "dataplane.plugins.bundled.cors",
@@ -82,12 +82,6 @@ def load_registry(plugins: Iterable[str] = ("bundled",), *, extra: Iterable[Plug
     for spec in registry.specs.values():
         register_plugin_config(spec.name, spec.config)
     return registry
-
-
-def custom_names(plugins: Iterable[str]) -> frozenset[str]:
-    """The names of a ``plugins`` setting beyond Kong's bundled ones (custom and kong-pdk
-    plugins): the ones a declarative config is told about, as it knows the bundled ones."""
-    return frozenset(plugins) - {"bundled", "off"}
 
 
 def _import_custom(name: str) -> ModuleType:
