@@ -43,7 +43,8 @@ impl fmt::Display for ShmError {
             ShmError::Layout { path, message } => write!(f, "shared memory region {path}: {message}"),
             ShmError::Full { slots, probes } => write!(
                 f,
-                "shared counters full: the {probes} slots (of {slots}) a new key may take all hold live counters"
+                "shared counters full: the {probes} slots (of {slots}) a new key may take all hold live counters \
+                 (more distinct keys, limit_by values times periods, than the table holds in windows not over)"
             ),
             ShmError::Busy { slot } => {
                 write!(
