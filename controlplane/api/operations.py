@@ -8,7 +8,7 @@ from typing import Any
 
 from dataplane import schema as S
 from dataplane.schema import Field
-from dataplane.schema.entities import MAX_TTL
+from dataplane.schema.credentials import MAX_TTL
 from dataplane.schema.validator import effective_fields, get_subschema
 
 from . import certificates, errors
@@ -46,13 +46,18 @@ def _check_ttl(res: Resource, data: dict[str, Any]) -> None:
         raise errors.invalid_options({"ttl": TTL_MESSAGE})
 
 
-def validated(api: ApiContext, res: Resource, data: dict[str, Any]) -> dict[str, Any]:
-    """The complete entity (defaults filled), or Kong's invalid option or schema violation."""
+def validated(
+    api: ApiContext, res: Resource, data: dict[str, Any], given: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The complete entity (defaults filled) in stored form (Kong's transformations applied:
+    a basic-auth password hashed), or Kong's invalid option or schema violation. `given`: the
+    fields a PATCH names (None: every field of `data`, an insert or a PUT)."""
     _check_ttl(res, data)
     if res.entity == certificates.ENTITY:
         certificates.check_names(data)
     entity, errs = S.process(res.entity, data, plugins=api.plugins)
     if not errs:
+        S.transform(res.schema, entity, given)
         errs = {k: NUL_MESSAGE for k, v in entity.items() if has_nul(v)}
     if errs:
         raise errors.schema_violation(errs)
@@ -131,7 +136,7 @@ def merged(api: ApiContext, res: Resource, changes: dict[str, Any], current: dic
 async def update(api: ApiContext, res: Resource, current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """PATCH: merge, validate the whole entity, write."""
     changes = {k: v for k, v in changes.items() if k != "id"}
-    entity = validated(api, res, merged(api, res, changes, current))
+    entity = validated(api, res, merged(api, res, changes, current), changes)
     return await api.store.update(res.entity, current["id"], entity)
 
 

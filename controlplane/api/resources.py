@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from dataplane.schema import ENTITIES, EntitySchema
 
 # Kong's admin_api_name / admin_api_nested_name
-_PATH_NAMES = {"keyauth_credentials": ("key-auths", "key-auth")}
+_PATH_NAMES = {
+    "keyauth_credentials": ("key-auths", "key-auth"),
+    "basicauth_credentials": ("basic-auths", "basic-auth"),
+    "jwt_secrets": ("jwts", "jwt"),
+    "hmacauth_credentials": ("hmac-auths", "hmac-auth"),
+}
 
 # Paths Kong switches off (kong/api/routes/targets.lua, snis.lua): 404 as for unknown paths
 DISABLED = frozenset({"/targets", "/targets/{targets}", "/targets/{targets}/upstream", "/snis/{snis}/certificate"})

@@ -21,6 +21,10 @@ CASCADING: Final = frozenset(
         ("plugins", "consumer"),
         ("targets", "upstream"),
         ("keyauth_credentials", "consumer"),
+        ("basicauth_credentials", "consumer"),
+        ("acls", "consumer"),
+        ("jwt_secrets", "consumer"),
+        ("hmacauth_credentials", "consumer"),
     }
 )
 
@@ -28,6 +32,7 @@ CASCADING: Final = frozenset(
 CACHE_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "plugins": ("name", "route", "service", "consumer"),
     "targets": ("upstream", "target"),
+    "acls": ("consumer", "group"),
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from dataplane.schema import ENTITIES, fill_defaults, loaded_plugins, messages as M, validate
+from dataplane.schema import ENTITIES, fill_defaults, loaded_plugins, messages as M, transform, validate
 
 from . import ids
 from .errors import DeclarativeConfigError, ErrorTree, children_of
@@ -75,6 +75,9 @@ class _Flattener:
         self.doc = doc
         self.plugins = plugins
         self.timestamp = timestamp
+        # Kong's `_transform` (default true): a file written by an export holds stored forms
+        # (hashed passwords) that must not be transformed again
+        self.transform = doc.get("_transform") is not False
         self.errors: ErrorTree = {}
         self.entries: list[Entry] = []
         self.by_id: dict[str, dict[str, Entry]] = {t: {} for t in ENTITIES}
@@ -185,8 +188,10 @@ class _Flattener:
         data = dict(e.raw)
         data["id"] = e.raw.get("id", e.id)
         self._resolve(e, data)
-        if e.type == "keyauth_credentials" and data.get("key") is None and e.id:
-            data["key"] = ids.derived_key(e.id)
+        if e.id:
+            for name in ids.auto_fields(e.type):
+                if data.get(name) is None:
+                    data[name] = ids.derived_value(e.type, name, e.id)
         if e.type == "certificates" and e.nested.get("snis"):
             data["snis"] = [s.raw.get("name") for s in e.nested["snis"]]
         full, errs = fill_defaults(schema, data, now=self.timestamp, plugins=self.plugins)
@@ -198,8 +203,11 @@ class _Flattener:
                     e.errors.setdefault("@entity", [])[:0] = v
                 else:
                     e.errors.setdefault(k, v)
-        elif not e.errors and schema.finalize is not None:
-            schema.finalize(full)
+        elif not e.errors:
+            if schema.finalize is not None:
+                schema.finalize(full)
+            if self.transform:
+                transform(schema, full)
         e.entity = full
 
     def check_unique_fields(self) -> None:

@@ -13,7 +13,7 @@ import uuid
 from functools import cache
 from typing import Any
 
-from dataplane.schema import EntitySchema
+from dataplane.schema import EntitySchema, get_schema
 
 _ENTITIES_NS = uuid.UUID("fd02801f-0957-4a15-a55a-c8d9606f30b5")
 
@@ -57,6 +57,11 @@ def kong_key(schema: EntitySchema, raw: dict[str, Any], parent_id: str | None, p
                 else:
                     parts.append("")
             # an explicit null adds nothing, as in Kong
+        # A plugin scoped to a consumer group (beyond Kong's open-source cache key) adds the
+        # group, so the ids of plugins without one stay Kong's.
+        group = parent_id if parent_fk == "consumer_group" else _ref_text(raw.get("consumer_group"))
+        if schema.name == "plugins" and group is not None:
+            parts.append(group)
         return ":".join(parts)
     key = schema.endpoint_key
     if key and fields[key].unique:
@@ -72,7 +77,17 @@ def position_key(parent_type: str | None, parent_id: str | None, index: int) -> 
     return f"{parent_type}:{parent_id}#{index}"
 
 
-def derived_key(entity_id: str) -> str:
-    """A key-auth key for a credential declared without one: 32 hex digits like Kong's
-    random keys, but stable across reloads."""
-    return uuid.uuid5(_namespace("keyauth_credentials"), f"key:{entity_id}").hex
+def derived_value(entity_type: str, field: str, entity_id: str) -> str:
+    """The value of an `auto` string field (a key-auth or jwt key, a jwt or hmac-auth secret)
+    declared without one: 32 hex digits like Kong's random values, but stable across reloads.
+
+    Derived from public inputs (the type, the field, the entity's id), so anyone who knows
+    the id can compute it: declare real secrets in the file."""
+    return uuid.uuid5(_namespace(entity_type), f"{field}:{entity_id}").hex
+
+
+@cache
+def auto_fields(entity_type: str) -> tuple[str, ...]:
+    """The fields `derived_value` fills: `auto` strings that are neither ids nor timestamps."""
+    fields = get_schema(entity_type).fields
+    return tuple(n for n, f in fields if f.auto and f.type == "string" and not f.uuid and not f.timestamp)

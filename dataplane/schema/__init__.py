@@ -15,6 +15,7 @@ from .describe import schema_json
 from .entities import ENTITIES, get_schema
 from .fields import MISSING, EntitySchema, EntitySubschema, Field, Shorthand
 from .plugins import BUNDLED_PLUGINS, loaded_plugins, register_plugin_config
+from .transformations import Transformation, transform
 from .validator import Errors, fill_defaults, is_uuid, validate, validate_field
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Errors",
     "Field",
     "Shorthand",
+    "Transformation",
     "fill_defaults",
     "get_schema",
     "is_uuid",
@@ -33,6 +35,7 @@ __all__ = [
     "process",
     "register_plugin_config",
     "schema_json",
+    "transform",
     "validate",
     "validate_field",
 ]

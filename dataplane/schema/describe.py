@@ -65,11 +65,15 @@ def field_json(f: Field) -> dict[str, Any]:
 
 
 def _match_json(match: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (field_json(v) if isinstance(v, Field) else list(v) if isinstance(v, tuple) else v)
-        for k, v in match.items()
-        if v is not None
-    }
+    out: dict[str, Any] = {}
+    for k, v in match.items():
+        if v is None or (callable(v) and not isinstance(v, Field)):  # a custom validator: not data
+            continue
+        if k == "match_any":
+            out[k] = {"patterns": list(v[0])}  # the message of a condition is never shown
+        else:
+            out[k] = field_json(v) if isinstance(v, Field) else list(v) if isinstance(v, tuple) else v
+    return out
 
 
 def _check_json(c: Any) -> dict[str, Any]:

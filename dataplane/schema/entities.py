@@ -1,4 +1,5 @@
-"""Kong's core entities (kong/db/schema/entities/*.lua, kong/plugins/key-auth/daos.lua) as data."""
+"""Kong's core entities (kong/db/schema/entities/*.lua) as data, and the credential entities
+of its authentication plugins (`credentials`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from . import netaddr, pem, typedefs as t, validators as v
 from .checks import AtLeastOneOf, Conditional, ConditionalAtLeastOneOf, Custom, Distinct, MutuallyRequired
+from .credentials import CREDENTIALS
 from .fields import EntitySchema, EntitySubschema, Field, Shorthand, record
 from .plugins import plugin_subschema
 from .validator import fill_record
@@ -554,26 +556,6 @@ CA_CERTIFICATES = EntitySchema(
     finalize=_set_cert_digest,
 )
 
-# ------------------------------------------------------------------ key-auth credentials
-
-MAX_TTL = 100_000_000  # Kong's DAO_MAX_TTL, seconds
-
-KEYAUTH_CREDENTIALS = EntitySchema(
-    "keyauth_credentials",
-    endpoint_key="key",
-    cache_key=("key",),
-    ttl=True,
-    fields=(
-        ("id", t.uuid),
-        ("created_at", t.auto_timestamp_s),
-        ("consumer", Field("foreign", reference="consumers", required=True)),
-        ("key", Field("string", unique=True, auto=True)),
-        ("tags", t.tags),
-        # Kong takes it as a DAO option, a whole number of seconds (kong/db/dao/init.lua)
-        ("ttl", Field("integer", between=(0, MAX_TTL))),
-    ),
-)
-
 # In the flat config's order (docs/internals.md): referenced entities before their referrers.
 ENTITIES: dict[str, EntitySchema] = {
     s.name: s
@@ -586,7 +568,7 @@ ENTITIES: dict[str, EntitySchema] = {
         UPSTREAMS,
         TARGETS,
         CONSUMERS,
-        KEYAUTH_CREDENTIALS,
+        *CREDENTIALS,
         PLUGINS,
     )
 }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .checks import EntityRule
+    from .transformations import Transformation
 
 MISSING: Any = object()  # "no default": distinct from a default of None (null)
 
@@ -99,6 +100,8 @@ class EntitySchema:
     dynamic_subschemas: Callable[[str], EntitySubschema | None] | None = None
     # applied to a valid entity, as Kong's DAO or transformations do on insert
     finalize: Callable[[dict[str, Any]], None] | None = None
+    # Kong's `transformations` (on write): see `transformations.transform` for when they run
+    transformations: tuple[Transformation, ...] = ()
 
     def field_map(self) -> dict[str, Field]:
         return dict(self.fields)

@@ -11,7 +11,8 @@ from dataplane.schema import ENTITIES, get_schema
 
 FIX = Path(__file__).parent.parent / "fixtures" / "declarative"
 ORDER = ["ca_certificates", "certificates", "snis", "services", "routes", "upstreams", "targets",
-         "consumers", "keyauth_credentials", "plugins"]
+         "consumers", "keyauth_credentials", "basicauth_credentials", "acls", "jwt_secrets",
+         "hmacauth_credentials", "plugins"]
 
 
 def by(flat, entity_type, **match):

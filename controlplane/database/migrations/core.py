@@ -160,4 +160,6 @@ CREATE INDEX IF NOT EXISTS "clustering_data_planes_expires_at_idx"
 """,
 )
 
-CORE: tuple[Migration, ...] = (BASE_000, CLUSTERING_001)
+from .credentials import CREDENTIALS_002  # noqa: E402  (a module of its own)
+
+CORE: tuple[Migration, ...] = (BASE_000, CLUSTERING_001, CREDENTIALS_002)
