@@ -542,10 +542,14 @@ class SharedContext(dict[str, Any]):
 
 
 class Ctx:
-    __slots__ = ("shared", "_r")
+    # ``ngx``: what Kong's Lua plugins keep in ``ngx.ctx`` for the request, read and written
+    # through ``kong.nginx.get_ctx``/``set_ctx`` (acl reads ``authenticated_groups`` there when
+    # ``kong.ctx.shared`` has none, as Kong does)
+    __slots__ = ("shared", "ngx", "_r")
 
     def __init__(self, request: RequestPlugins) -> None:
         self.shared = SharedContext()
+        self.ngx: dict[str, Any] = {}
         self._r = request
 
     @property
@@ -641,6 +645,15 @@ class Nginx(_Namespace):
     def get_subsystem(self) -> str:
         return "http"
 
+    def get_ctx(self, key: str) -> Any:
+        """kong-pdk's ``kong.nginx.get_ctx``: a value of the request's ``ngx.ctx``, or None."""
+        return self._r.kong.ctx.ngx.get(key)
+
+    def set_ctx(self, key: str, value: Any) -> None:
+        """kong-pdk's ``kong.nginx.set_ctx``: set a value of the request's ``ngx.ctx``
+        (``authenticated_groups``: the groups an authentication plugin found, for acl)."""
+        self._r.kong.ctx.ngx[key] = value
+
     def req_start_time(self) -> float:
         return self._r.start_epoch()
 
@@ -683,6 +696,13 @@ class Dao:
     def select(self, key: dict[str, Any] | str) -> dict[str, Any] | None:
         entity_id = key.get("id") if isinstance(key, dict) else key
         return self._r.runtime.identities.find(self._kind, "id", entity_id) if entity_id else None
+
+    def each_for_consumer(self, consumer: dict[str, Any] | str) -> tuple[dict[str, Any], ...]:
+        """Kong's ``each_for_consumer``: the entities of this kind whose ``consumer`` is
+        ``consumer`` (``kong.db.acls.each_for_consumer({"id": ...})``, a consumer's groups),
+        from an index built once per config version."""
+        consumer_id = consumer.get("id") if isinstance(consumer, dict) else consumer
+        return self._r.runtime.identities.find_all(self._kind, "consumer", consumer_id) if consumer_id else ()
 
     def __getattr__(self, name: str) -> Any:
         if not name.startswith("select_by_"):

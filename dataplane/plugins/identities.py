@@ -1,7 +1,8 @@
 """Consumers, credentials and other entities plugins look up, for one config version.
 
-Built lazily, one kind at a time, the first time a plugin asks: a config without key-auth never
-indexes its key-auth credentials.
+Built lazily, one kind and field at a time, the first time a plugin asks: a config without
+key-auth never indexes its key-auth credentials. An ``Identities`` belongs to one config
+version, so its indexes never need invalidating: the next version gets a new one.
 """
 
 from __future__ import annotations
@@ -13,13 +14,26 @@ import orjson
 
 Loader = Callable[[str], list[dict[str, Any]]]  # entity kind -> its entities
 
+_NONE: tuple[dict[str, Any], ...] = ()
+
+
+def _key(value: Any) -> Any:
+    """The index key of a field's value: a foreign key (``{"id": ...}``) by its id, so that
+    ``find_all("acls", "consumer", consumer_id)`` finds a consumer's groups."""
+    if isinstance(value, dict):
+        return value.get("id")
+    if isinstance(value, list):
+        return None  # a list names no single entity; such fields are not looked up by value
+    return value
+
 
 class Identities:
-    __slots__ = ("load", "indexes")
+    __slots__ = ("load", "indexes", "multi")
 
     def __init__(self, load: Loader) -> None:
         self.load = load
         self.indexes: dict[tuple[str, str], dict[Any, dict[str, Any]]] = {}
+        self.multi: dict[tuple[str, str], dict[Any, tuple[dict[str, Any], ...]]] = {}
 
     @classmethod
     def from_snapshot(cls, snapshot: Any) -> Identities:
@@ -32,12 +46,30 @@ class Identities:
     def _index(self, kind: str, field: str) -> dict[Any, dict[str, Any]]:
         index = self.indexes.get((kind, field))
         if index is None:
-            index = self.indexes[(kind, field)] = {e[field]: e for e in self.load(kind) if e.get(field) is not None}
+            index = self.indexes[(kind, field)] = {}
+            for entity in self.load(kind):
+                key = _key(entity.get(field))
+                if key is not None:
+                    index[key] = entity
         return index
 
     def entity(self, kind: str, entity_id: str) -> dict[str, Any] | None:
         return self._index(kind, "id").get(entity_id)
 
     def find(self, kind: str, field: str, value: Any) -> dict[str, Any] | None:
-        """The entity of ``kind`` whose (unique) ``field`` is ``value``."""
+        """The entity of ``kind`` whose (unique) ``field`` is ``value``; a foreign key field is
+        matched by the referenced id."""
         return self._index(kind, field).get(value)
+
+    def find_all(self, kind: str, field: str, value: Any) -> tuple[dict[str, Any], ...]:
+        """Every entity of ``kind`` whose ``field`` is ``value``, in the configuration's order
+        (a consumer's ``acls`` by ``"consumer"``); empty when none. Indexed on first use."""
+        index = self.multi.get((kind, field))
+        if index is None:
+            grouped: dict[Any, list[dict[str, Any]]] = {}
+            for entity in self.load(kind):
+                key = _key(entity.get(field))
+                if key is not None:
+                    grouped.setdefault(key, []).append(entity)
+            index = self.multi[(kind, field)] = {key: tuple(items) for key, items in grouped.items()}
+        return index.get(value, _NONE)

@@ -28,9 +28,11 @@ log = logging.getLogger("gantry.plugins")
 # Bundled plugins Gantry runs, by Kong's name. The others of Kong's bundled list are not run, so
 # a config using one is refused as "not enabled", as any name a node's registry lacks.
 BUNDLED: Mapping[str, str] = {
+    "acl": "dataplane.plugins.bundled.acl",
     "basic-auth": "dataplane.plugins.bundled.basic_auth",
     "correlation-id": "dataplane.plugins.bundled.correlation_id",
     "cors": "dataplane.plugins.bundled.cors",
+    "hmac-auth": "dataplane.plugins.bundled.hmac_auth",
     "ip-restriction": "dataplane.plugins.bundled.ip_restriction",
     "jwt": "dataplane.plugins.bundled.jwt",
     "key-auth": "dataplane.plugins.bundled.key_auth",

@@ -656,6 +656,17 @@ class Exchange:
 
     def on_request_complete(self) -> None:
         self.body_done = True
+        plugins = self.plugins
+        # the watching plugins' checks run once more with the body whole (hmac-auth's digest
+        # reads it then), before a buffered body goes upstream
+        if (
+            not self.finished
+            and plugins is not None
+            and plugins.body_checks
+            and plugins.body_received(self.body_received)
+        ):
+            self.plugin_exit()
+            return
         if self.replaced_body is not None:
             if not self.finished and self.upstream is None and self.connecting is None:
                 self.balancer()
