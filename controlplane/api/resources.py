@@ -64,9 +64,16 @@ class Endpoint:
         return ("GET", "POST") if self.kind == COLLECTION else ("GET", "PUT", "PATCH", "DELETE")
 
 
+# Entities without generated endpoints: a consumer group's members are written and read
+# only through Kong's own paths (controlplane/api/consumer_groups.py).
+UNLISTED = frozenset({"consumer_group_consumers"})
+
+
 def _endpoints() -> list[Endpoint]:
     out: list[Endpoint] = []
     for res in RESOURCES.values():
+        if res.entity in UNLISTED:
+            continue
         base = f"/{res.path}"
         own = f"{base}/{{{res.param}}}"
         out += [Endpoint(base, COLLECTION, res), Endpoint(own, ENTITY, res)]

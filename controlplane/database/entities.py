@@ -84,6 +84,16 @@ class EntityStore:
             await _record(connection, entity, stored["id"], "insert" if created else "update", names)
         return snis.joined(stored, names), created
 
+    async def insert_many(self, entity: str, rows: list[dict]) -> list[dict]:
+        """Insert every row in one transaction: all of them, or none."""
+        st = statements(entity)
+        async with self._transaction() as connection:
+            for row in rows:
+                with _write_violations(entity, row):
+                    await connection.execute(st.insert, *st.params(row))
+            await changelog.record(connection, [(entity, row["id"], "insert") for row in rows])
+        return rows
+
     async def delete(self, entity: str, id: str) -> bool:
         table(entity)
         if not is_uuid(id):
@@ -147,8 +157,13 @@ class EntityStore:
         tags: list[str] | None = None,
         tags_any: bool = False,
         foreign: tuple[str, str] | None = None,
+        through: tuple[str, str, str, str] | None = None,
     ) -> tuple[list[dict], str | None]:
-        """Rows in id order; the offset to pass for the next page, or None after the last."""
+        """Rows in id order; the offset to pass for the next page, or None after the last.
+
+        `through` = (link entity, its foreign key to `entity`, its other foreign key, that
+        one's id): only rows a link row ties to that id (a group's consumers, a consumer's
+        groups)."""
         if size < 1:
             raise ValueError(f"page size must be at least 1, got {size}")
         st = statements(entity)
@@ -166,6 +181,16 @@ class EntityStore:
                 return [], None
             args.append(parent_id)
             conditions.append(f'"{st.table.foreign_key(field).column}" = ${len(args)}')
+        if through is not None:
+            link, own, other, other_id = through
+            if not is_uuid(other_id):
+                return [], None
+            args.append(other_id)
+            lt = table(link)
+            conditions.append(
+                f'"id" IN (SELECT "{lt.foreign_key(own).column}" FROM "{link}"'
+                f' WHERE "{lt.foreign_key(other).column}" = ${len(args)})'
+            )
         args.append(size + 1)
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = await self._read(

@@ -25,14 +25,18 @@ CASCADING: Final = frozenset(
         ("acls", "consumer"),
         ("jwt_secrets", "consumer"),
         ("hmacauth_credentials", "consumer"),
+        ("plugins", "consumer_group"),
+        ("consumer_group_consumers", "consumer_group"),
+        ("consumer_group_consumers", "consumer"),
     }
 )
 
 # Uniqueness Kong enforces through a cache_key column rather than a unique field.
 CACHE_KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "plugins": ("name", "route", "service", "consumer"),
+    "plugins": ("name", "route", "service", "consumer", "consumer_group"),
     "targets": ("upstream", "target"),
     "acls": ("consumer", "group"),
+    "consumer_group_consumers": ("consumer_group", "consumer"),
 }
 
 

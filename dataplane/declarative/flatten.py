@@ -10,7 +10,7 @@ import orjson
 
 from dataplane.schema import ENTITIES, fill_defaults, loaded_plugins, messages as M, transform, validate
 
-from . import ids
+from . import groups, ids
 from .errors import DeclarativeConfigError, ErrorTree, children_of
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
@@ -159,9 +159,11 @@ class _Flattener:
             if e.parent is not None:
                 if fname == e.parent_fk:
                     data[fname] = {"id": e.parent.id or _PLACEHOLDER_ID}
-                elif value is not None:
-                    e.errors[fname] = M.EQ.format("null")  # nested entities take no other refs
-                continue
+                    continue
+                if e.type not in groups.LINKS:
+                    if value is not None:
+                        e.errors[fname] = M.EQ.format("null")  # nested entities take no other refs
+                    continue
             if value is None:
                 continue
             ref = (
@@ -242,6 +244,7 @@ class _Flattener:
         for e in self.entries:
             assert e.entity is not None  # every entry went through process()
             flat[e.type].append(e.entity)
+        groups.drop_repeated(flat)
         return flat
 
 
@@ -251,4 +254,5 @@ def _uniqueness(entity_type: str, key: str, value: Any) -> str:
 
 def flatten(doc: dict[str, Any], *, plugins: Collection[str] | None = None, timestamp: float) -> FlatConfig:
     """`plugins`: the names the node runs (default: those this process loaded)."""
+    doc = groups.expand(doc)  # decK's consumer group forms
     return _Flattener(doc, frozenset(loaded_plugins() if plugins is None else plugins), timestamp).run()

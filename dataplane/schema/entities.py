@@ -7,6 +7,7 @@ from typing import Any
 
 from . import netaddr, pem, typedefs as t, validators as v
 from .checks import AtLeastOneOf, Conditional, ConditionalAtLeastOneOf, Custom, Distinct, MutuallyRequired
+from .consumer_groups import CONSUMER_GROUP_CONSUMERS, CONSUMER_GROUPS
 from .credentials import CREDENTIALS
 from .fields import EntitySchema, EntitySubschema, Field, Shorthand, record
 from .plugins import plugin_subschema
@@ -465,6 +466,8 @@ PLUGINS = EntitySchema(
         ("route", Field("foreign", reference="routes", default=None)),
         ("service", Field("foreign", reference="services", default=None)),
         ("consumer", Field("foreign", reference="consumers", default=None)),
+        # Kong Enterprise's consumer-group scope (dataplane/schema/consumer_groups.py)
+        ("consumer_group", Field("foreign", reference="consumer_groups", default=None)),
         ("config", Field("record", fields=None, required=True, default={})),
         ("protocols", t.protocols),
         ("enabled", Field("boolean", required=True, default=True)),
@@ -569,6 +572,8 @@ ENTITIES: dict[str, EntitySchema] = {
         TARGETS,
         CONSUMERS,
         *CREDENTIALS,
+        CONSUMER_GROUPS,
+        CONSUMER_GROUP_CONSUMERS,
         PLUGINS,
     )
 }

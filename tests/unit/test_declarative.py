@@ -12,7 +12,7 @@ from dataplane.schema import ENTITIES, get_schema
 FIX = Path(__file__).parent.parent / "fixtures" / "declarative"
 ORDER = ["ca_certificates", "certificates", "snis", "services", "routes", "upstreams", "targets",
          "consumers", "keyauth_credentials", "basicauth_credentials", "acls", "jwt_secrets",
-         "hmacauth_credentials", "plugins"]
+         "hmacauth_credentials", "consumer_groups", "consumer_group_consumers", "plugins"]
 
 
 def by(flat, entity_type, **match):

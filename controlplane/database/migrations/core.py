@@ -160,6 +160,7 @@ CREATE INDEX IF NOT EXISTS "clustering_data_planes_expires_at_idx"
 """,
 )
 
+from .consumer_groups import CONSUMER_GROUPS_003  # noqa: E402  (a module of its own)
 from .credentials import CREDENTIALS_002  # noqa: E402  (a module of its own)
 
-CORE: tuple[Migration, ...] = (BASE_000, CLUSTERING_001, CREDENTIALS_002)
+CORE: tuple[Migration, ...] = (BASE_000, CLUSTERING_001, CREDENTIALS_002, CONSUMER_GROUPS_003)
