@@ -273,15 +273,56 @@ _FIXED: dict[str, dict[str, Any]] = {
 }
 
 
+def _with_params(path: str, ops: dict[str, Any]) -> dict[str, Any]:
+    params = _path_params(path)
+    return {"parameters": params, **ops} if params else ops
+
+
+def _group_paths() -> dict[str, dict[str, Any]]:
+    """Kong Enterprise's consumer group paths (controlplane/api/consumer_groups.py); a group's
+    GET answers with its consumers, replacing the generic entity answer."""
+    group, consumer = _ref("consumer_groups"), _ref("consumers")
+    groups, consumers = {"type": "array", "items": group}, {"type": "array", "items": consumer}
+    keys = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+    def add(field: str, answer: dict[str, Any]) -> dict[str, Any]:
+        body = {"required": False, **_json(_object(**{field: keys}))}
+        return {"requestBody": body, "responses": _answers(201, answer, 400, 404, 409, 415)}
+
+    def listed(page: str) -> dict[str, Any]:
+        return {"parameters": _PAGE_QUERY, "responses": _answers(200, _ref(page), 400, 404)}
+
+    remove = {"delete": {"responses": _answers(204, None, 404)}}
+    with_consumers = _object(consumer_group=group, consumers=consumers, plugins={"type": "array"})
+    g, own = "/consumer_groups/{consumer_groups}", "/consumers/{consumers}/consumer_groups"
+    list_consumers = [{"name": "list_consumers", "in": "query", "schema": {"type": "string"}}]
+    return {
+        g: {"get": {"parameters": list_consumers, "responses": _answers(200, with_consumers, 400, 404)}},
+        f"{g}/consumers": {
+            "get": listed("consumers_page"),
+            "post": add("consumer", _object(consumer_group=group, consumers=consumers)),
+            **remove,
+        },
+        f"{g}/consumers/{{consumers}}": remove,
+        own: {
+            "get": listed("consumer_groups_page"),
+            "post": add("group", _object(consumer=consumer, consumer_groups=groups)),
+            **remove,
+        },
+        f"{own}/{{consumer_groups}}": {
+            "get": {"responses": _answers(200, _object(consumer_group=group), 404)},
+            **remove,
+        },
+    }
+
+
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     paths: dict[str, Any] = dict(_FIXED)
     for ep in ENDPOINTS:
-        ops = _operations(ep)
-        params = _path_params(ep.path)
-        if params:
-            ops = {"parameters": params, **ops}
-        paths[ep.path] = ops
+        paths[ep.path] = _with_params(ep.path, _operations(ep))
+    for path, ops in _group_paths().items():
+        paths[path] = _with_params(path, {**paths.get(path, {}), **ops})
     return {
         "openapi": "3.1.0",
         "info": {

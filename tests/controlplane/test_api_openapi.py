@@ -37,6 +37,19 @@ def test_served_document_is_the_generated_one(api):
     assert "service" not in post["requestBody"]["content"]["application/json"]["schema"].get("required", [])
 
 
+def test_consumer_group_paths_are_described(api):
+    paths = api.get("/openapi.json").json()["paths"]
+    for path in ("/consumer_groups/{consumer_groups}/consumers", "/consumers/{consumers}/consumer_groups"):
+        assert set(paths[path]) == {"parameters", "get", "post", "delete"}
+    assert set(paths["/consumers/{consumers}/consumer_groups/{consumer_groups}"]) == {"parameters", "get", "delete"}
+    assert set(paths["/consumer_groups/{consumer_groups}/consumers/{consumers}"]) == {"parameters", "delete"}
+    group = paths["/consumer_groups/{consumer_groups}"]
+    assert set(group) == {"parameters", "get", "put", "patch", "delete"}
+    shown = group["get"]["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+    assert set(shown) == {"consumer_group", "consumers", "plugins"}
+    assert "/consumer_group_consumers" not in paths and "/consumer_groups/{consumer_groups}/plugins" in paths
+
+
 @schema.parametrize()
 @examples
 def test_conformance(case, api):
