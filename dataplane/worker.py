@@ -27,9 +27,8 @@ from dataplane import _core, logs, shared_memory
 from dataplane.cluster.node_id import load_or_create as load_or_create_node_id
 from dataplane.conf import Conf, load_conf
 from dataplane.listener_tls import ServerTLS, SniCertificates, ensure_default_certificate
-from dataplane.plugins import node_settings
+from dataplane.plugins import configuration
 from dataplane.plugins.node import node_registry
-from dataplane.plugins.node_settings import NodeSettings
 from dataplane.plugins.spec import PluginError
 from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
 from dataplane.workerstate import CONFIG_VERSION, PID, WorkerState
@@ -76,7 +75,7 @@ class Worker:
         self.registry = node_registry(conf)
         # what the plugins use of the node: its shared counters, its TLS trust
         shared_memory.attach(conf.prefix)
-        node_settings.configure(NodeSettings(conf.lua_ssl_trusted_certificate, conf.lua_ssl_verify_depth))
+        configuration.configure(conf)
         self.servers: list[asyncio.AbstractServer] = []
         self.stop = asyncio.Event()
         self.loading = False

@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import orjson
 
+from dataplane.plugins import configuration
+from dataplane.plugins.configuration import Configuration
 from dataplane.proxy import errors
 from dataplane.proxy.realip import is_trusted
 from dataplane.schema.messages import fmt_number
@@ -753,3 +755,9 @@ class Kong:
         self.plugin = Plugin(request)
         self.nginx = Nginx(request)
         self.db = Db(request)
+
+    @property
+    def configuration(self) -> Configuration:
+        """Kong's ``kong.configuration``: the node's kong.conf, read-only (the same object for
+        every request of the worker)."""
+        return configuration.current()

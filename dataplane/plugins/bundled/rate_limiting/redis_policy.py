@@ -20,7 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 
-from dataplane.plugins import node_settings
+from dataplane.plugins import configuration
 from dataplane.proxy.upstream_tls import client_context
 
 from .windows import EXPIRATION, Window
@@ -81,9 +81,10 @@ def _pool(redis: dict[str, Any]) -> aioredis.ConnectionPool:
         "max_connections": 100,  # Kong's keepalive pool size
     }
     if redis.get("ssl"):
-        settings = node_settings.current()
+        conf = configuration.current()
         verify = bool(redis.get("ssl_verify"))
-        tls = client_context(verify, (), settings.trusted_certificates, verify_depth=settings.verify_depth)
+        # Kong's cosockets verify with the node's lua_ssl_trusted_certificate and depth
+        tls = client_context(verify, (), conf.lua_ssl_trusted_certificate, verify_depth=conf.lua_ssl_verify_depth)
         tls.set_alpn_protocols([])  # nothing to negotiate with Redis
         # Kong's handshake checks the name only when server_name is given
         tls.check_hostname = verify and bool(redis.get("server_name"))
