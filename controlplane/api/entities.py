@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from dataplane import schema as S
+
 from . import certificates, consumers, errors, operations as ops
 from .body import read_args
 from .context import ctx
@@ -133,6 +135,12 @@ def entity_put(ep: Endpoint) -> Handler:
             current = await ops.find_child(api, res, key, fk, parent_row)
             foreign = (fk, parent_row["id"])
         data = await read_args(request, res.schema, api.plugins, fallback=current)
+        scoped = None if ep.link is None or S.is_uuid(key) else ops.scoped_key(res, ep.link[1])
+        if scoped is not None:
+            # Kong's acl PUT by group: the path's group unless the body gives one, the id kept
+            if data.get(scoped) in (None, False):
+                data[scoped] = key
+            key = current["id"] if current else str(uuid.uuid4())
         if foreign is None and res.entity == certificates.ENTITY:
             data = certificates.put_body(data, key)
         if foreign is not None:

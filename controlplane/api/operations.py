@@ -90,23 +90,43 @@ async def find(api: ApiContext, res: Resource, key: str, *, for_put: bool = Fals
     return await api.store.get_by_key(res.entity, key)
 
 
+def scoped_key(res: Resource, fk: str) -> str | None:
+    """The field the key of a nested path names within its parent, for an entity that no
+    endpoint key names alone but whose cache key is (that parent, the field): an acl's group
+    under its consumer (kong/plugins/acl/api.lua)."""
+    cache_key = res.schema.cache_key
+    if res.schema.endpoint_key is None and cache_key is not None and len(cache_key) == 2 and cache_key[0] == fk:
+        return cache_key[1]
+    return None
+
+
+async def _search_within(
+    api: ApiContext, res: Resource, fk: str, parent: dict[str, Any], field: str, wanted: set[Any]
+) -> dict[str, Any] | None:
+    offset = None
+    while True:
+        rows, offset = await api.store.page(res.entity, size=1000, offset=offset, foreign=(fk, parent["id"]))
+        for row in rows:
+            if row.get(field) in wanted:
+                return row
+        if offset is None:
+            return None
+
+
 async def find_child(
     api: ApiContext, res: Resource, key: str, fk: str, parent: dict[str, Any]
 ) -> dict[str, Any] | None:
     """An entity that must belong to `parent` through `fk` (None when it does not).
 
-    A target's endpoint key is only unique within its upstream, so it is searched there.
+    A target's endpoint key is only unique within its upstream, and an acl's group within its
+    consumer (`scoped_key`), so those are searched there.
     """
-    if res.entity == "targets" and not S.is_uuid(key):
-        wanted = {key, _target_key(key)}
-        offset = None
-        while True:
-            rows, offset = await api.store.page("targets", size=1000, offset=offset, foreign=(fk, parent["id"]))
-            for row in rows:
-                if row["target"] in wanted:
-                    return row
-            if offset is None:
-                return None
+    if not S.is_uuid(key):
+        if res.entity == "targets":
+            return await _search_within(api, res, fk, parent, "target", {key, _target_key(key)})
+        field = scoped_key(res, fk)
+        if field is not None:
+            return await _search_within(api, res, fk, parent, field, {key})
     row = await find(api, res, key)
     if row is None or (row.get(fk) or {}).get("id") != parent["id"]:
         return None
