@@ -200,13 +200,15 @@ class Request(_Namespace):
         held = exchange.buffered.in_memory() if exchange.buffered is not None else exchange.body_buffer
         return b"".join(held) if held is not None else (b"" if not exchange.content_length else None)
 
-    def watch_body(self, check: Callable[[int], None]) -> None:
-        """Gantry's addition to the PDK, for plugins that judge a request body by its size: Kong
-        reads the whole body in access, Gantry's access runs once the head is read. ``check`` is
-        called with the body bytes received so far, now and each time more arrives, until the
-        body is whole; it may end the request with ``kong.response.exit`` or ``error`` (then
-        answered at once, or the connection cut if the upstream's response has begun)."""
-        self._r.watch_body(check)
+    def watch_body(self, check: Callable[[int], None], whole: Callable[[], None] | None = None) -> None:
+        """Gantry's addition to the PDK, for plugins that judge a request body: Kong reads the
+        whole body in access, Gantry's access runs once the head is read. ``check`` is called
+        with the body bytes received so far, now and each time more arrives, until the body is
+        whole; then ``whole()`` once (now, if the body is whole already), where
+        ``get_raw_body()`` gives the body (None when it went to a file). Either may end the
+        request with ``kong.response.exit`` or ``error`` (then answered at once, or the
+        connection cut if the upstream's response has begun)."""
+        self._r.watch_body(check, whole)
 
     def get_body(self, mimetype: str | None = None) -> Any:
         raw = self.get_raw_body()

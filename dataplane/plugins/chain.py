@@ -13,6 +13,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -21,7 +22,7 @@ from dataplane.pdk import Kong, LuaStyle, PDKError, headers as fields
 from dataplane.proxy import errors
 from dataplane.proxy.response import STATUS_LINES
 
-from .plan import Configured, PluginPlans, Slot
+from .plan import GLOBAL, Configured, PluginPlans, Slot
 
 if TYPE_CHECKING:
     from dataplane._core import RouteMatch
@@ -90,6 +91,7 @@ class RequestPlugins:
         "upstream_host",
         "failed",
         "body_checks",
+        "body_ends",
         "body_filters",
         "chunk",
         "last_chunk",
@@ -132,6 +134,7 @@ class RequestPlugins:
         self.failed = False  # a plugin raised in header_filter: the client gets a 500 instead
         # kong.request.watch_body: plugins judging a body that arrives after access
         self.body_checks: list[tuple[Configured, Callable[[int], None]]] = []
+        self.body_ends: list[tuple[Configured, Callable[[], None]]] = []  # their ``whole`` callbacks
         # body_filter: the plugins defining it (known once access ran), the piece of the body
         # they are handed, whether it is the last, whether one ended the body early
         # (set_raw_body), and what kong.response.get_raw_body gathered for each
@@ -152,7 +155,7 @@ class RequestPlugins:
         """Global plugins, before routing. True when one ended the request; an awaitable of
         that answer when a plugin's phase is a coroutine (the rest of the chain runs after it)."""
         self.phase = "rewrite"
-        configs = (slot.configs[(None, None, None)] for slot in self.plans.global_slots)
+        configs = (slot.configs[GLOBAL] for slot in self.plans.global_slots)
         return self._chain("rewrite", (configured for configured in configs if "rewrite" in configured.spec.phases))
 
     def routed(self, match: RouteMatch | None) -> None:
@@ -174,8 +177,9 @@ class RequestPlugins:
         consumer that selects a later plugin's config."""
         route, service = self.route_id, self.service_id
         for slot in self.slots:
-            consumer = self.consumer.get("id") if self.consumer is not None else None
-            configured = slot.resolve(route, service, None if slot.spec.no_consumer else consumer)
+            consumer = None if slot.spec.no_consumer or self.consumer is None else self.consumer.get("id")
+            groups = self.runtime.identities.consumer_groups(consumer) if consumer and slot.group_scoped else ()
+            configured = slot.resolve(route, service, consumer, groups)
             if configured is None:
                 continue
             self.collected.append(configured)
@@ -297,24 +301,39 @@ class RequestPlugins:
 
     # -- the request body, after access ---------------------------------------------------
 
-    def watch_body(self, check: Callable[[int], None]) -> None:
+    def watch_body(self, check: Callable[[int], None], whole: Callable[[], None] | None = None) -> None:
         """``kong.request.watch_body``: the current plugin's ``check(received)`` runs now with the
-        body bytes received so far, then each time more arrives, until the body is whole."""
+        body bytes received so far, then each time more arrives, until the body is whole; then
+        ``whole()`` runs once (now, when the body is whole already)."""
         configured = self.current
         if configured is None or self.phase != "access":
             raise PDKError("kong.request.watch_body is only allowed in the access phase")
         self.body_checks.append((configured, check))
         check(self.exchange.body_received)
+        if whole is not None and self.exit is None:
+            if self.exchange.body_done:
+                whole()
+            else:
+                self.body_ends.append((configured, whole))
 
     def body_received(self, received: int) -> bool:
         """More of the request body arrived (``received`` bytes in all): the watching plugins'
         checks run, in the "body" phase, where kong.response.exit and error still answer. True
         when one ended the request (a check that raises gets Kong's 500)."""
+        return self._body_phase([(configured, partial(check, received)) for configured, check in self.body_checks])
+
+    def body_complete(self) -> bool:
+        """The request body is whole: the watching plugins' ``whole`` callbacks run, once, as
+        body_received's checks do. True when one ended the request."""
+        ends, self.body_ends = self.body_ends, []
+        return self._body_phase(ends)
+
+    def _body_phase(self, calls: list[tuple[Configured, Callable[[], None]]]) -> bool:
         self.phase = "body"
-        for configured, check in self.body_checks:
+        for configured, call in calls:
             self.current = configured
             try:
-                check(received)
+                call()
             except Exception:
                 log.exception(
                     "plugin %s failed checking the request body (request %s)",

@@ -657,14 +657,9 @@ class Exchange:
     def on_request_complete(self) -> None:
         self.body_done = True
         plugins = self.plugins
-        # the watching plugins' checks run once more with the body whole (hmac-auth's digest
+        # the watching plugins' ``whole`` callbacks run with the body whole (hmac-auth's digest
         # reads it then), before a buffered body goes upstream
-        if (
-            not self.finished
-            and plugins is not None
-            and plugins.body_checks
-            and plugins.body_received(self.body_received)
-        ):
+        if not self.finished and plugins is not None and plugins.body_ends and plugins.body_complete():
             self.plugin_exit()
             return
         if self.replaced_body is not None:

@@ -158,23 +158,29 @@ class Plugin:
         if route.get("request_buffering") is False:
             kong.log.debug("digest validation failed: the route streams its request body")
             raise Refused(NOT_SAME)
-        self._identify(kong, credential, consumer)
-        seen: list[int] = []  # the counts checked; the runtime checks the whole body's twice
+        judged: list[bool] = []  # the verdict when the body was whole already (kept in a file)
 
-        def check(received: int) -> None:
-            if seen and seen[0] < 0:
-                return  # judged
+        def whole() -> None:
+            # a body not held in memory (over client_body_buffer_size) cannot be checked
             body = kong.request.get_raw_body()
-            if body is None and (not seen or seen[-1] != received):
-                seen.append(received)
-                return  # more to come
-            seen[:] = [-1]
-            # a whole body not held in memory (over client_body_buffer_size) cannot be checked
-            if body is None or not _digest_matches(kong, body):
+            matches = body is not None and _digest_matches(kong, body)
+            if not identified:
+                judged.append(matches)  # still in access: answered as any refusal there
+            elif not matches:
                 kong.log.debug("digest validation failed")
                 kong.response.error(401, NOT_SAME, {"WWW-Authenticate": self.challenge})
 
-        kong.request.watch_body(check)
+        identified = False
+        kong.request.watch_body(_arriving, whole)
+        if judged and not judged[0]:
+            kong.log.debug("digest validation failed")
+            raise Refused(NOT_SAME)
+        self._identify(kong, credential, consumer)
+        identified = True
+
+
+def _arriving(received: int) -> None:
+    """Nothing to judge before the body is whole."""
 
 
 def _params(header: str | None) -> tuple[str, str, list[str], str] | None:
