@@ -28,12 +28,13 @@ def _key(value: Any) -> Any:
 
 
 class Identities:
-    __slots__ = ("load", "indexes", "multi")
+    __slots__ = ("load", "indexes", "multi", "groups")
 
     def __init__(self, load: Loader) -> None:
         self.load = load
         self.indexes: dict[tuple[str, str], dict[Any, dict[str, Any]]] = {}
         self.multi: dict[tuple[str, str], dict[Any, tuple[dict[str, Any], ...]]] = {}
+        self.groups: dict[str, tuple[str, ...]] = {}  # consumer id -> its group ids, by name
 
     @classmethod
     def from_snapshot(cls, snapshot: Any) -> Identities:
@@ -73,3 +74,16 @@ class Identities:
                     grouped.setdefault(key, []).append(entity)
             index = self.multi[(kind, field)] = {key: tuple(items) for key, items in grouped.items()}
         return index.get(value, _NONE)
+
+    def consumer_groups(self, consumer_id: str) -> tuple[str, ...]:
+        """The ids of the consumer groups ``consumer_id`` belongs to, by group name: the order in
+        which Kong lets a group's plugin config win when a consumer is in several."""
+        found = self.groups.get(consumer_id)
+        if found is None:
+            named = []
+            for member in self.find_all("consumer_group_consumers", "consumer", consumer_id):
+                group = self.entity("consumer_groups", _key(member.get("consumer_group")) or "")
+                if group is not None:
+                    named.append((group.get("name") or "", group["id"]))
+            found = self.groups[consumer_id] = tuple(group_id for _, group_id in sorted(named))
+        return found

@@ -1,10 +1,13 @@
 """What plugins apply to what, for one config version: compiled when the version is, read by
 every request of a route that has any.
 
-Kong's precedence (kong/runloop/plugins_iterator.lua), first match wins, one config per plugin
-name per request: route+service+consumer, route+consumer, service+consumer, route+service,
-consumer, route, service, global. Consumer-scoped configs count once a plugin has
-authenticated the consumer, so for plugins that run after it (lower priority).
+Kong's precedence (kong/runloop/plugins_iterator.lua, and the consumer-group levels Kong
+Gateway 3.4+ documents), first match wins, one config per plugin name per request:
+consumer+route+service, consumer group+route+service, consumer+route, consumer+service,
+consumer group+route, consumer group+service, route+service, consumer, consumer group, route,
+service, global. Consumer- and group-scoped configs count once a plugin has authenticated the
+consumer, so for plugins that run after it (lower priority). A consumer in several groups gets
+the config of the group whose name sorts first, at each level (Kong documents the same rule).
 
 Kong 3.x's dynamic ordering (a plugin entity's ``ordering.before.access`` and
 ``ordering.after.access``) changes the order of the access phase only, by Kong's default
@@ -17,14 +20,15 @@ validation refuses).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .registry import Registry
 from .spec import PluginError, PluginSpec
 
-Scope = tuple[str | None, str | None, str | None]  # (route id, service id, consumer id)
+Scope = tuple[str | None, str | None, str | None, str | None]  # route, service, consumer, consumer group ids
+GLOBAL: Scope = (None, None, None, None)
 
 HTTP_PROTOCOLS = frozenset(("http", "https"))
 # A plan per (route, service) pair is kept; a config with more pairs than this starts over.
@@ -47,24 +51,46 @@ class Slot:
     spec: PluginSpec
     configs: dict[Scope, Configured]
     consumer_scoped: bool  # some config names a consumer
+    group_scoped: bool  # some config names a consumer group
 
-    def resolve(self, route: str | None, service: str | None, consumer: str | None) -> Configured | None:
+    def resolve(
+        self, route: str | None, service: str | None, consumer: str | None, groups: tuple[str, ...] = ()
+    ) -> Configured | None:
+        """The config this request runs with. ``groups``: the consumer's groups by name, asked
+        for only when ``group_scoped``."""
         get = self.configs.get
-        if consumer is not None and self.consumer_scoped:
-            found = (
-                get((route, service, consumer))
-                or get((route, None, consumer))
-                or get((None, service, consumer))
-                or get((route, service, None))
-                or get((None, None, consumer))
-            )
-            if found is not None:
-                return found
-        else:
-            found = get((route, service, None))
-            if found is not None:
-                return found
-        return get((route, None, None)) or get((None, service, None)) or get((None, None, None))
+        if consumer is not None and (self.consumer_scoped or groups):
+            for scope in _levels(route, service, consumer, groups):
+                found = get(scope)
+                if found is not None:
+                    return found
+            return None
+        return (
+            get((route, service, None, None))
+            or get((route, None, None, None))
+            or get((None, service, None, None))
+            or get(GLOBAL)
+        )
+
+
+def _levels(route: str | None, service: str | None, consumer: str, groups: tuple[str, ...]) -> Iterator[Scope]:
+    """The scopes a config may have for this request, in Kong's order of precedence."""
+    yield route, service, consumer, None
+    for group in groups:
+        yield route, service, None, group
+    yield route, None, consumer, None
+    yield None, service, consumer, None
+    for group in groups:
+        yield route, None, None, group
+    for group in groups:
+        yield None, service, None, group
+    yield route, service, None, None
+    yield None, None, consumer, None
+    for group in groups:
+        yield None, None, None, group
+    yield route, None, None, None
+    yield None, service, None, None
+    yield GLOBAL
 
 
 class PluginPlans:
@@ -74,7 +100,7 @@ class PluginPlans:
 
     def __init__(self, slots: list[Slot], unplanned: frozenset[str], has_global: bool) -> None:
         self.slots = slots  # in Kong's order
-        self.global_slots = [slot for slot in slots if (None, None, None) in slot.configs] if has_global else []
+        self.global_slots = [slot for slot in slots if GLOBAL in slot.configs] if has_global else []
         self.unplanned = unplanned  # route and service ids a plugin may see
         self.plans: dict[tuple[str | None, str | None], tuple[Slot, ...]] = {}
         # some config asks for a dynamic order of the access phase
@@ -97,14 +123,19 @@ class PluginPlans:
             if spec is None:
                 not_run.add(entity["name"])
                 continue
-            scope = (_id(entity.get("route")), _id(entity.get("service")), _id(entity.get("consumer")))
+            scope = (
+                _id(entity.get("route")),
+                _id(entity.get("service")),
+                _id(entity.get("consumer")),
+                _id(entity.get("consumer_group")),
+            )
             by_name.setdefault(spec.name, {})[scope] = Configured(spec, entity, spec.factory(_config(entity, scope)))
-            route, service, consumer = scope
+            route, service, _, _ = scope
             if route is not None:
                 unplanned.add(route)
             if service is not None:
                 unplanned.add(service)
-            has_global |= route is None and service is None and consumer is None
+            has_global |= scope == GLOBAL
         if not_run:
             raise PluginError(
                 f"plugins configured but not enabled on this node: {', '.join(sorted(not_run))}; "
@@ -113,7 +144,12 @@ class PluginPlans:
         if not by_name:
             return None
         slots = [
-            Slot(configs[next(iter(configs))].spec, configs, any(scope[2] for scope in configs))
+            Slot(
+                configs[next(iter(configs))].spec,
+                configs,
+                any(scope[2] for scope in configs),
+                any(scope[3] for scope in configs),
+            )
             for configs in by_name.values()
         ]
         slots.sort(key=lambda slot: slot.spec.sort_key())
@@ -175,7 +211,7 @@ def _dynamic_order(plan: tuple[Slot, ...], route: str | None, service: str | Non
 
 
 def _may_apply(slot: Slot, route: str | None, service: str | None) -> bool:
-    return any((r is None or r == route) and (s is None or s == service) for r, s, _ in slot.configs)
+    return any((r is None or r == route) and (s is None or s == service) for r, s, _, _ in slot.configs)
 
 
 def _id(reference: Any) -> str | None:
@@ -186,7 +222,7 @@ def _config(entity: dict[str, Any], scope: Scope) -> dict[str, Any]:
     """The config a plugin object is built with: the entity's, plus the keys Kong adds
     (plugins_iterator.lua get_plugin_config)."""
     config = dict(entity.get("config") or {})
-    config["route_id"], config["service_id"], config["consumer_id"] = scope
+    config["route_id"], config["service_id"], config["consumer_id"], _ = scope
     config["__plugin_id"] = entity.get("id")
     config["plugin_instance_name"] = entity.get("instance_name")
     return config

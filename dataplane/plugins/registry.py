@@ -84,7 +84,7 @@ def load_registry(plugins: Iterable[str] = ("bundled",), *, extra: Iterable[Plug
     specs += extra
     registry = Registry(specs)
     for spec in registry.specs.values():
-        register_plugin_config(spec.name, spec.config)
+        register_plugin_config(spec.name, spec.config, no_consumer=spec.no_consumer)
     return registry
 
 

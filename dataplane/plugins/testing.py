@@ -204,7 +204,7 @@ class PluginHarness:
             raise ValueError(f"scope {scope!r}: route, service or global")
         self.specs = [plugin_spec(plugin) for plugin in plugins]
         for spec in self.specs:
-            register_plugin_config(spec.name, spec.config)
+            register_plugin_config(spec.name, spec.config, no_consumer=spec.no_consumer)
         self.registry = Registry(self.specs)
         self.scope = scope
         self.entities = {kind: list(items) for kind, items in (entities or {}).items()}

@@ -439,10 +439,24 @@ CONSUMERS = EntitySchema(
 
 def _ordering_without_consumer(e: dict[str, Any]) -> str | None:
     ordering = e.get("ordering") or {}
-    if e.get("consumer") and any(ordering.get(side) for side in ("before", "after")):
+    if not any(ordering.get(side) for side in ("before", "after")):
+        return None
+    if e.get("consumer"):
         return (
             "a plugin scoped to a consumer cannot set a dynamic ordering (it is decided before the consumer is known)"
         )
+    if e.get("consumer_group"):
+        return (
+            "a plugin scoped to a consumer group cannot set a dynamic ordering "
+            "(it is decided before the consumer is known)"
+        )
+    return None
+
+
+def _consumer_or_group(e: dict[str, Any]) -> str | None:
+    # no precedence level combines the two: such a config could never be chosen
+    if e.get("consumer") and e.get("consumer_group"):
+        return "a plugin can be scoped to a consumer or to a consumer group, not both"
     return None
 
 
@@ -475,7 +489,10 @@ PLUGINS = EntitySchema(
         ("ordering", record(("before", _ordering_phases), ("after", _ordering_phases))),
     ),
     # the access phase's order is fixed per route before any plugin has identified a consumer
-    entity_checks=(Custom(("ordering", "consumer"), _ordering_without_consumer),),
+    entity_checks=(
+        Custom(("ordering", "consumer", "consumer_group"), _ordering_without_consumer),
+        Custom(("consumer", "consumer_group"), _consumer_or_group),
+    ),
 )
 
 # ------------------------------------------------------------------ certificates

@@ -63,13 +63,26 @@ BUNDLED_PLUGINS: frozenset[str] = frozenset(
 ANY_CONFIG = Field("record", fields=None, required=True, default={})
 
 _config_schemas: dict[str, Field] = {}
+# Plugins never scoped to a consumer (Kong's typedefs.no_consumer): they identify it
+_no_consumer: set[str] = set()
 # One subschema object per plugin, so that the compiled plan kept for it is found again
 _subschemas: dict[str, EntitySubschema] = {}
 
+# Kong's typedefs.no_consumer ("value must be null"), and the same for a consumer group: a
+# plugin that identifies the consumer runs before any consumer-scoped config could apply
+_NO_CONSUMER = (
+    ("consumer", Field("foreign", reference="consumers", eq_null=True)),
+    ("consumer_group", Field("foreign", reference="consumer_groups", eq_null=True)),
+)
 
-def register_plugin_config(name: str, config: Field) -> None:
+
+def register_plugin_config(name: str, config: Field, *, no_consumer: bool = False) -> None:
     """Install the `config` record of plugin `name` (called by the plugin runtime)."""
     _config_schemas[name] = config(required=True)
+    if no_consumer:
+        _no_consumer.add(name)
+    else:
+        _no_consumer.discard(name)
     _subschemas.pop(name, None)
 
 
@@ -82,5 +95,7 @@ def loaded_plugins() -> frozenset[str]:
 def plugin_subschema(name: str) -> EntitySubschema:
     sub = _subschemas.get(name)
     if sub is None:
-        sub = _subschemas[name] = EntitySubschema(name, fields=(("config", _config_schemas.get(name, ANY_CONFIG)),))
+        config = ("config", _config_schemas.get(name, ANY_CONFIG))
+        fields = (*_NO_CONSUMER, config) if name in _no_consumer else (config,)
+        sub = _subschemas[name] = EntitySubschema(name, fields=fields)
     return sub

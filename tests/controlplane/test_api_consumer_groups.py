@@ -206,7 +206,7 @@ def test_deleting_a_consumer_or_a_group_removes_its_memberships_and_plugins(api,
     g = group(api, "casc-g")
     c1, c2 = consumer(api, "casc-1"), consumer(api, "casc-2")
     api.post("/consumer_groups/casc-g/consumers", json={"consumer": ["casc-1", "casc-2"]})
-    plugin = created(api.post("/consumer_groups/casc-g/plugins", json={"name": "cors"}))
+    plugin = created(api.post("/consumer_groups/casc-g/plugins", json={"name": "response-transformer"}))
     assert plugin["consumer_group"] == {"id": g["id"]}
     assert api.delete("/consumers/casc-1").status_code == 204
     assert [c["id"] for c in api.get("/consumer_groups/casc-g").json()["consumers"]] == [c2["id"]]
@@ -227,24 +227,27 @@ def test_deleting_a_consumer_or_a_group_removes_its_memberships_and_plugins(api,
 def test_plugins_scoped_to_a_group(api):
     g = group(api, "plug-g")
     svc = created(api.post("/services", json={"name": "plug-svc", "host": "example.test"}))
-    p = created(api.post("/consumer_groups/plug-g/plugins", json={"name": "cors"}))
+    p = created(api.post("/consumer_groups/plug-g/plugins", json={"name": "response-transformer"}))
     assert (p["consumer_group"], p["consumer"], p["service"]) == ({"id": g["id"]}, None, None)
     assert api.get(f"/consumer_groups/plug-g/plugins/{p['id']}").json() == p
     assert [x["id"] for x in api.get("/consumer_groups/plug-g/plugins").json()["data"]] == [p["id"]]
     # the same plugin may be scoped to the group and a service at once: another cache key
-    both = created(api.post("/plugins", json={"name": "cors", "consumer_group": {"id": g["id"]},
+    both = created(api.post("/plugins", json={"name": "response-transformer", "consumer_group": {"id": g["id"]},
                                              "service": {"id": svc["id"]}}))
     assert both["consumer_group"] == {"id": g["id"]}
-    r = api.post("/consumer_groups/plug-g/plugins", json={"name": "cors"})
+    r = api.post("/consumer_groups/plug-g/plugins", json={"name": "response-transformer"})
     assert r.status_code == 409
-    assert r.json()["fields"] == {"name": "cors", "route": None, "service": None, "consumer": None,
+    assert r.json()["fields"] == {"name": "response-transformer", "route": None, "service": None, "consumer": None,
                                   "consumer_group": {"id": g["id"]}}
-    # a global cors plugin does not collide with the group's
-    glob = created(api.post("/plugins", json={"name": "cors"}))
+    # a global response-transformer does not collide with the group's
+    glob = created(api.post("/plugins", json={"name": "response-transformer"}))
     assert glob["consumer_group"] is None
-    r = api.post("/plugins", json={"name": "cors", "consumer_group": {"id": str(uuid.uuid4())}})
+    r = api.post("/plugins", json={"name": "response-transformer", "consumer_group": {"id": str(uuid.uuid4())}})
     assert r.status_code == 400 and r.json()["name"] == "foreign key violation"
     assert api.get(f"/plugins/{p['id']}/consumer_group").json() == g
+    # a plugin that identifies consumers is never scoped to a group (it runs before one is known)
+    r = api.post("/consumer_groups/plug-g/plugins", json={"name": "key-auth"})
+    assert (r.status_code, r.json()["fields"]) == (400, {"consumer_group": "value must be null"})
     for x in (p, both, glob):
         api.delete(f"/plugins/{x['id']}")
 

@@ -145,7 +145,10 @@ def test_plugins_on_each_scope(api):
     consumer = created(api.post("/consumers", json={"username": "plugged-c"}))
     on_svc = created(api.post("/services/plugged/plugins", json={"name": "cors"}))
     on_route = created(api.post("/routes/plugged-r/plugins", json={"name": "cors"}))
-    on_consumer = created(api.post("/consumers/plugged-c/plugins", json={"name": "cors"}))
+    on_consumer = created(api.post("/consumers/plugged-c/plugins", json={"name": "response-transformer"}))
+    # a plugin Kong never scopes to a consumer (typedefs.no_consumer) is refused under one
+    r = api.post("/consumers/plugged-c/plugins", json={"name": "cors"})
+    assert (r.status_code, r.json()["fields"]) == (400, {"consumer": "value must be null"})
     assert on_svc["service"] == {"id": svc["id"]} and on_svc["route"] is None
     assert on_route["route"] == {"id": route["id"]}
     assert on_consumer["consumer"] == {"id": consumer["id"]}
@@ -298,7 +301,10 @@ def test_schemas(api):
     assert {"host": {"type": "string", "required": True}} in [
         {k: {a: v[a] for a in ("type", "required") if a in v}} for f in services["fields"] for k, v in f.items()]
     assert api.get("/schemas/nope").json() == {"message": "No entity named 'nope'"}
-    assert "config" in api.get("/schemas/plugins/key-auth").json()["fields"][0]
+    key_auth = api.get("/schemas/plugins/key-auth").json()["fields"]
+    assert any("config" in f for f in key_auth)
+    # Kong's typedefs.no_consumer, first as in Kong's key-auth schema
+    assert key_auth[0] == {"consumer": {"type": "foreign", "reference": "consumers", "eq": None}}
     assert api.get("/schemas/plugins/nope").json() == {"message": "No plugin named 'nope'"}
     r = api.post("/schemas/routes/validate", json={"paths": ["/ok"]})
     assert (r.status_code, r.json()) == (200, {"message": "schema validation successful"})

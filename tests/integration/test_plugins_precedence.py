@@ -7,6 +7,7 @@ route+service > consumer > route > service > global)."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -14,22 +15,7 @@ from tests.support.raw_client import raw_request
 
 pytestmark = pytest.mark.timeout(60)
 
-TAG = '''
-from dataplane.schema import Field
-from dataplane.schema.fields import record
-
-priority = 800
-version = "1.0.0"
-Schema = record(("tag", Field("string", required=True)), required=True)
-
-
-class Plugin:
-    def __init__(self, config):
-        self.tag = config["tag"]
-
-    def access(self, kong):
-        kong.service.request.set_header("X-Tag", self.tag)
-'''
+CUSTOM_PLUGINS = Path(__file__).resolve().parent.parent / "support" / "custom_plugins"  # tag.py
 
 
 def config(port: int) -> str:
@@ -66,11 +52,9 @@ def config(port: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def gw(module_gateway_factory, module_upstream, tmp_path_factory):
-    root = tmp_path_factory.mktemp("precedence")
-    (root / "tag.py").write_text(TAG)
+def gw(module_gateway_factory, module_upstream):
     return module_gateway_factory(
-        config(module_upstream.port), conf={"plugins": "bundled,tag"}, env={"PYTHONPATH": str(root)}, name="levels"
+        config(module_upstream.port), conf={"plugins": "bundled,tag"}, env={"PYTHONPATH": str(CUSTOM_PLUGINS)}, name="levels"
     )
 
 

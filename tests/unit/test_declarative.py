@@ -80,7 +80,7 @@ def test_rich_file_plugin_scopes(rich):
     assert scopes == {
         ("cors", None, orders_route, None), ("request-size-limiting", orders, None, None),
         ("request-termination", None, None, alice), ("key-auth", orders, None, None),
-        ("correlation-id", None, None, None), ("cors", None, billing_route, alice),
+        ("correlation-id", None, None, None), ("response-transformer", None, billing_route, alice),
     }
     assert one(rich, "plugins", name="request-size-limiting")["config"] == {
         "allowed_payload_size": 10, "size_unit": "megabytes", "require_content_length": False}

@@ -10,7 +10,7 @@ from dataplane.declarative import DeclarativeConfigError, parse_text, validate_f
 from dataplane.declarative.ids import entity_uuid
 from dataplane.schema.consumer_groups import membership_id
 
-PLUGINS = {"cors", "key-auth"}
+PLUGINS = {"response-transformer", "key-auth"}
 
 DECK = """
 _format_version: "3.0"
@@ -23,7 +23,7 @@ consumer_groups:
 - name: gold
   tags: [tier]
   plugins:
-  - name: cors
+  - name: response-transformer
   consumers:
   - username: bob
   - username: alice
@@ -32,9 +32,9 @@ consumer_group_consumers:
 - consumer_group: silver
   consumer: carol
 plugins:
-- name: cors
+- name: response-transformer
   consumer_group: silver
-- name: cors
+- name: response-transformer
 """
 
 
@@ -77,7 +77,7 @@ def test_ids_are_stable_and_plugins_without_a_group_keep_kongs_ids():
     plugin_ns = uuid.uuid5(ns, "plugins")
     flat = parse(DECK)
     glob = next(p for p in flat["plugins"] if p["consumer_group"] is None)
-    assert glob["id"] == str(uuid.uuid5(plugin_ns, "plugins:*:cors:::"))
+    assert glob["id"] == str(uuid.uuid5(plugin_ns, "plugins:*:response-transformer:::"))
     scoped = [p["id"] for p in flat["plugins"] if p["consumer_group"] is not None]
     assert len(set(scoped)) == 2 and glob["id"] not in scoped
 
@@ -148,7 +148,7 @@ consumer_group_consumers:
      "consumer: required field missing"),
     ("consumer_groups: [{name: g}]\nconsumer_group_consumers: [{consumer_group: g, consumer: ghost}]",
      "invalid reference 'consumer: ghost' (no such entry in 'consumers')"),
-    ("plugins: [{name: cors, consumer_group: nope}]",
+    ("plugins: [{name: response-transformer, consumer_group: nope}]",
      "invalid reference 'consumer_group: nope' (no such entry in 'consumer_groups')"),
 ])
 def test_bad_input_is_refused_naming_the_entity(text, expected):

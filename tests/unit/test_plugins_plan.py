@@ -1,6 +1,7 @@
-"""Kong's plugin scoping, as `PluginPlans` compiles it and `Slot.resolve` answers it: the eight
-levels of kong/runloop/plugins_iterator.lua in order, first match wins, one config per plugin
-name; which routes a plugin may see; and Kong's run order (priority, then name, descending)."""
+"""Kong's plugin scoping, as `PluginPlans` compiles it and `Slot.resolve` answers it: the twelve
+levels (kong/runloop/plugins_iterator.lua's eight and Kong Enterprise's consumer-group levels)
+in order, first match wins, one config per plugin name; which routes a plugin may see; and
+Kong's run order (priority, then name, descending)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import pytest
 from dataplane.plugins import PluginError, PluginPlans, PluginSpec, Registry
 from dataplane.schema import Field
 
-R, S, C = "route-1", "service-1", "consumer-1"
-# Kong's precedence, highest first: (route, service, consumer) of the config that wins
-LEVELS = [(R, S, C), (R, None, C), (None, S, C), (R, S, None), (None, None, C), (R, None, None), (None, S, None),
-          (None, None, None)]
+R, S, C, G = "route-1", "service-1", "consumer-1", "group-1"
+# Kong's precedence, highest first: (route, service, consumer, consumer group) of the config
+# that wins
+LEVELS = [(R, S, C, None), (R, S, None, G), (R, None, C, None), (None, S, C, None), (R, None, None, G),
+          (None, S, None, G), (R, S, None, None), (None, None, C, None), (None, None, None, G),
+          (R, None, None, None), (None, S, None, None), (None, None, None, None)]
 
 
 class Recorder:
@@ -31,27 +34,54 @@ def spec(name: str, priority: int) -> PluginSpec:
                       config=Field("record", fields=None))
 
 
-def entity(name: str, scope: tuple[str | None, str | None, str | None], **extra: Any) -> dict[str, Any]:
-    route, service, consumer = scope
+def entity(name: str, scope: tuple[str | None, ...], **extra: Any) -> dict[str, Any]:
+    scope = (*scope, None, None, None, None)[:4]
+    route, service, consumer, group = scope
     ref = lambda value: {"id": value} if value else None  # noqa: E731 - a one-line helper
     return {"id": f"{name}-{scope}", "name": name, "route": ref(route), "service": ref(service),
-            "consumer": ref(consumer), "enabled": True, "protocols": ["http", "https"], "config": {"level": scope},
-            **extra}
+            "consumer": ref(consumer), "consumer_group": ref(group), "enabled": True,
+            "protocols": ["http", "https"], "config": {"level": scope}, **extra}
 
 
 REGISTRY = Registry([spec("p", 10), spec("a", 5), spec("b", 5), spec("z", 100)])
 
 
-@pytest.mark.parametrize("present", [combo for n in range(1, 9) for combo in itertools.combinations(LEVELS, n)][::7])
+@pytest.mark.parametrize("present", [combo for n in range(1, 13) for combo in itertools.combinations(LEVELS, n)][::97])
 def test_the_highest_level_present_wins(present):
     plans = PluginPlans.build([entity("p", scope) for scope in present], REGISTRY)
     (slot,) = plans.for_route(R, S)
-    winner = slot.resolve(R, S, C)
+    winner = slot.resolve(R, S, C, (G,))
     assert winner is not None and winner.instance.config["level"] == next(lvl for lvl in LEVELS if lvl in present)
-    # before a consumer is known, only the levels without one count
-    unknown = [lvl for lvl in LEVELS if lvl[2] is None and lvl in present]
+    # before a consumer is known, only the levels without a consumer or group count
+    unknown = [lvl for lvl in LEVELS if lvl[2] is None and lvl[3] is None and lvl in present]
     resolved = slot.resolve(R, S, None)
     assert (resolved.instance.config["level"] if resolved else None) == (unknown[0] if unknown else None)
+    # a consumer in no group: the group levels do not count
+    outside = [lvl for lvl in LEVELS if lvl[3] is None and lvl in present]
+    resolved = slot.resolve(R, S, C)
+    assert (resolved.instance.config["level"] if resolved else None) == (outside[0] if outside else None)
+
+
+def test_each_level_beats_the_next():
+    for higher, lower in itertools.pairwise(LEVELS):
+        plans = PluginPlans.build([entity("p", lower), entity("p", higher)], REGISTRY)
+        (slot,) = plans.for_route(R, S)
+        assert slot.resolve(R, S, C, (G,)).instance.config["level"] == higher
+
+
+def test_a_consumer_in_several_groups_gets_the_first_group_by_name_at_each_level():
+    # `groups` comes sorted by group name (Identities.consumer_groups): "group-0" sorts first
+    plans = PluginPlans.build([entity("p", (None, None, None, "group-0")), entity("p", (None, None, None, G)),
+                               entity("p", (R, None, None, G))], REGISTRY)
+    (slot,) = plans.for_route(R, S)
+    # a higher level of the second group still beats a lower level of the first
+    assert slot.resolve(R, S, C, ("group-0", G)).instance.config["level"] == (R, None, None, G)
+    plans = PluginPlans.build([entity("p", (None, None, None, "group-0")), entity("p", (None, None, None, G))],
+                              REGISTRY)
+    (slot,) = plans.for_route(R, S)
+    assert slot.resolve(R, S, C, ("group-0", G)).instance.config["level"] == (None, None, None, "group-0")
+    assert slot.resolve(R, S, C, (G,)).instance.config["level"] == (None, None, None, G)
+    assert slot.resolve(R, S, C, ()) is None
 
 
 def test_configs_of_other_routes_services_and_consumers_never_apply():
