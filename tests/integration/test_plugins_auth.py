@@ -74,6 +74,7 @@ ROUTES: dict[str, list[dict[str, Any]]] = {
     "acl-admin": [plugin("key-auth"), plugin("acl", allow=["admin"])],
     "acl-deny": [plugin("basic-auth"), plugin("acl", deny=["admin"], hide_groups_header=False)],
     "acl-hidden": [plugin("basic-auth"), plugin("acl", allow=["pro"], hide_groups_header=True)],
+    "acl-consumer-groups": [plugin("key-auth"), plugin("acl", allow=["gold"], include_consumer_groups=True)],
     "or": anonymous_or(),
     "or-closed": anonymous_or(),
     "or-acl": [*anonymous_or(), plugin("acl", allow=["admin", "pro"])],
@@ -112,6 +113,7 @@ def config(port: int) -> str:
             {"consumer": "alice", "key": "alice-es", "algorithm": "ES256", "rsa_public_key": public_pem(EC_KEY)}
         ],
         "keyauth_credentials": [{"consumer": "alice", "key": "alice-key"}],
+        "consumer_groups": [{"name": "gold", "consumers": [{"username": "alice"}]}],
         "services": [
             {
                 "name": "echo",
@@ -373,6 +375,13 @@ def test_acl_allow_and_deny_with_the_groups_header(gw):
     response = get(gw, "/acl-hidden", basic("alice:wonder:land"), "X-Consumer-Groups: forged")
     assert response.status == 200
     assert response.echoed_headers()["x-consumer-groups"] == ["forged"]  # hide_groups_header sets none
+
+
+def test_acl_include_consumer_groups(gw):
+    response = get(gw, "/acl-consumer-groups", "apikey: alice-key")
+    assert response.status == 200
+    assert response.echoed_headers()["x-consumer-groups"] == ["pro, hello, gold"]
+    refused(get(gw, "/acl-consumer-groups", "apikey: bob-key"), 403, "You cannot consume this service")
 
 
 # ---- several authentication plugins ----------------------------------------------------------
