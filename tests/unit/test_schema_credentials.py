@@ -1,6 +1,7 @@
 """The credential entities (basic-auth, acl, jwt, hmac-auth, key-auth): schemas, Kong's messages,
 basic-auth's password hash, and their kong.yml forms (nesting, references, `_transform`,
 stable auto values)."""
+import copy
 import hashlib
 import uuid
 
@@ -8,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from dataplane.declarative import DeclarativeConfigError, ids, parse_text
+from dataplane.declarative import DeclarativeConfigError, ids, parse_text, validate_flat
 from dataplane.schema import ENTITIES, get_schema, process, schema_json, transform
 from dataplane.schema.credentials import JWT_ALGORITHMS, hash_password
 
@@ -320,3 +321,29 @@ def test_bad_credentials_in_kong_yml():
                                                           "@entity": [CONDITIONAL]}
     e = fail('_format_version: "3.0"\nhmacauth_credentials:\n- username: h\n')
     assert e.fields == {"hmacauth_credentials": [{"consumer": "required field missing"}]}
+
+
+def test_a_control_planes_config_is_checked_not_transformed():
+    """What a control plane sends is in stored form: checked as it is, never hashed again."""
+    flat = parse_text(NESTED)
+    before = copy.deepcopy(flat)
+    validate_flat(flat)
+    assert flat == before
+    twice = copy.deepcopy(flat)
+    extra = dict(twice["basicauth_credentials"][0], id=str(uuid.uuid4()))
+    twice["basicauth_credentials"].append(extra)
+    twice["jwt_secrets"].append(dict(twice["jwt_secrets"][1], id=str(uuid.uuid4())))
+    with pytest.raises(DeclarativeConfigError) as info:
+        validate_flat(twice)
+    text = str(info.value)
+    assert "'basicauth_credentials' entity with username set to 'bob' already declared" in text
+    assert "'jwt_secrets' entity with key set to 'given-key' already declared" in text
+    dangling = copy.deepcopy(flat)
+    dangling["acls"][0]["consumer"] = {"id": str(uuid.uuid4())}
+    with pytest.raises(DeclarativeConfigError):
+        validate_flat(dangling)
+    bad_key = copy.deepcopy(flat)
+    bad_key["jwt_secrets"][0].update(algorithm="EdDSA", rsa_public_key="nope")
+    with pytest.raises(DeclarativeConfigError) as info:
+        validate_flat(bad_key)
+    assert "invalid key" in str(info.value)
