@@ -8,7 +8,11 @@ and the two writes of a proxied request (parsing, routing through the real Rust 
 phases, header filtering), which is what ``bench/run.py`` cannot separate from the kernel. CPU
 time of this process is measured, not wall time, so other load on the machine skews it less.
 
-    .venv/bin/python -m bench.hot_path_bench [--requests N] [--rounds R] [--profile]
+    .venv/bin/python -m bench.hot_path_bench [--requests N] [--rounds R] [--profile] [--upstream ALGORITHM]
+
+With ``--upstream``, the service's host names an upstream of one target (the same address)
+balanced by that algorithm (``round-robin``, ``least-connections``, ``latency``,
+``consistent-hashing``), so that the balancer's part of the request path is measured too.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import time
 import orjson
 import uvloop
 
-from dataplane._core import Router
+from dataplane._core import Balancer, Router
 from dataplane.proxy import ProxySettings, ProxyState, Runtime, make_protocol_factory
 from dataplane.proxy.upstream import UpstreamConnection
 
@@ -68,24 +72,33 @@ class MemoryTransport(asyncio.Transport):
         return data
 
 
-def build_state() -> ProxyState:
-    services = [orjson.dumps({"id": "svc", "host": UPSTREAM[0], "port": UPSTREAM[1], "path": "/", "protocol": "http"})]
+def build_state(algorithm: str | None = None) -> ProxyState:
+    host = UPSTREAM[0] if algorithm is None else "pool"
+    services = [orjson.dumps({"id": "svc", "host": host, "port": UPSTREAM[1], "path": "/", "protocol": "http"})]
     routes = [orjson.dumps({"id": "route", "service": {"id": "svc"}, "paths": ["/"]})]
     router = Router.from_json(routes, services)
     # one connection each way for the whole run: lift the per-connection request limits
     settings = dataclasses.replace(
         ProxySettings(), client_keepalive_requests=1 << 40, upstream_keepalive_max_requests=1 << 40
     )
-    runtime = Runtime.build(1, "hash", router, [orjson.loads(s) for s in services], {}, [], settings)
+    balancers, upstreams = {}, []
+    if algorithm is not None:
+        upstream = {"id": "u1", "name": "pool", "algorithm": algorithm}
+        target = {"id": "t1", "target": f"{UPSTREAM[0]}:{UPSTREAM[1]}", "weight": 100, "upstream": {"id": "u1"}}
+        balancers = {"pool": Balancer.from_json(orjson.dumps(upstream), [orjson.dumps(target)])}
+        upstreams = [upstream]
+    runtime = Runtime.build(
+        1, "hash", router, [orjson.loads(s) for s in services], balancers, [], settings, upstreams=upstreams
+    )
     return ProxyState(settings, runtime)
 
 
-def run(requests: int, rounds: int, profile: bool) -> None:
+def run(requests: int, rounds: int, profile: bool, algorithm: str | None = None) -> None:
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
 
     async def main() -> None:
-        state = build_state()
+        state = build_state(algorithm)
         client = make_protocol_factory(state)()
         client_transport = MemoryTransport({"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8000)})
         client.connection_made(client_transport)
@@ -133,8 +146,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="print the cProfile of the timed rounds")
+    parser.add_argument("--upstream", metavar="ALGORITHM", help="balance the service over an upstream of one target")
     args = parser.parse_args()
-    run(args.requests, args.rounds, args.profile)
+    run(args.requests, args.rounds, args.profile, args.upstream)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ __all__ = [
     "CoreError",
     "Downstream",
     "HttpHeadError",
+    "InflightCounts",
     "RequestFields",
     "RequestHead",
     "RequestPlanner",
@@ -96,16 +97,65 @@ class Router:
 
 @final
 class Balancer:
-    """Spreads requests for one upstream over its targets."""
+    """Spreads requests for one upstream over its targets with the upstream's algorithm
+    (round-robin, consistent-hashing, least-connections, latency). A pick names a live target
+    (weight above 0) by its slot, 0 to `live` - 1."""
 
     @staticmethod
-    def from_json(upstream: bytes, targets: list[bytes]) -> Balancer: ...
+    def from_json(upstream: bytes, targets: list[bytes]) -> Balancer:
+        """Raises CoreError for a target that is not an address, an algorithm that is not
+        Kong's, a consistent-hashing ring with too few `slots` for its targets, and health
+        checks or `use_srv_name`, which are not run."""
     name: str
     algorithm: str
+    live: int
+    """How many targets have a weight above 0."""
     def pick(self) -> tuple[str, int] | None:
-        """The next target as (host, port); None when no target has a weight above 0."""
+        """The next target as (host, port), nothing recorded (round-robin's pick; the others
+        pick as `peer` with an empty value and no in-flight count); None when no target has a
+        weight above 0."""
+    def peer(self, value: bytes = ..., tried: list[int] = ...) -> tuple[int, str, int] | None:
+        """`(slot, host, port)` for one try of a request: `value` is what consistent-hashing
+        hashes, `tried` the slots of the request's earlier tries, passed over while another is
+        left (least-connections then goes back to the least loaded; the others give None).
+        least-connections counts the request on the slot, node-wide, until `release`."""
+    def release(self, slot: int, rtt: float | None = None) -> None:
+        """A try on `slot` ended: least-connections stops counting it; `rtt` (seconds from the
+        connect to the response's end) goes into latency's average of the slot."""
+    def in_flight(self, slot: int) -> int:
+        """least-connections: requests in flight on the slot, counted by every worker."""
+    def address(self, slot: int) -> tuple[str, int] | None:
+        """The (host, port) of a live slot."""
+    def inherit(self, previous: Balancer) -> None:
+        """Take over what the upstream's balancer of the previous config learnt (latency's
+        averages, by address; a new target starts at their mean)."""
     def targets(self) -> list[tuple[str, int, int]]:
         """Every target as (host, port, weight), weight-0 targets included."""
+
+@final
+class InflightCounts:
+    """The node's in-flight request counts of least-connections (rust/src/shm/inflight.rs): a
+    file every worker maps, a count per (upstream, target), and a column per worker holding
+    its own share so that a dead worker's counts can be given back."""
+
+    DEFAULT_SLOTS: ClassVar[int]
+    @staticmethod
+    def create(path: str | os.PathLike[str], workers: int | None = None, slots: int | None = None) -> InflightCounts:
+        """Makes the file afresh, with a column for each of `workers` (64 by default)."""
+    @staticmethod
+    def open(path: str | os.PathLike[str]) -> InflightCounts: ...
+    @property
+    def slots(self) -> int: ...
+    @property
+    def workers(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+    def recover(self, worker: int) -> int:
+        """Gives back every count column `worker` holds (its previous process died); returns
+        how many."""
+    def install(self, worker: int) -> None:
+        """The least-connections balancers built from now on in this process count here, in
+        column `worker`."""
 
 @final
 class Snapshot:

@@ -375,7 +375,7 @@ class Supervisor:
         self.load_initial()
         self.bind_listeners()
         count = self.conf.nginx_worker_processes
-        shared_memory.create(self.conf.prefix)  # before the workers, which map it
+        shared_memory.create(self.conf.prefix, count)  # before the workers, which map it
         self.state = WorkerState.create(count)
         self.workers = [WorkerProcess(i) for i in range(count)]
         for worker in self.workers:

@@ -74,7 +74,7 @@ class Worker:
         # checked by the supervisor before any worker starts
         self.registry = node_registry(conf)
         # what the plugins use of the node: its shared counters, its TLS trust
-        shared_memory.attach(conf.prefix)
+        shared_memory.attach(conf.prefix, slot)
         configuration.configure(conf)
         self.servers: list[asyncio.AbstractServer] = []
         self.stop = asyncio.Event()

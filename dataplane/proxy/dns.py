@@ -115,6 +115,15 @@ class DnsCache:
         entry.index += 1
         return address
 
+    def known(self, name: str) -> list[str]:
+        """The addresses the cache holds for ``name`` (hosts file or an answer), fresh or not;
+        nothing is queried or refreshed."""
+        fixed = self.hosts.get(name)
+        if fixed is not None:
+            return fixed
+        entry = self.entries.get(name)
+        return entry.addresses if entry is not None and entry.error is None else []
+
     async def resolve(self, name: str) -> str:
         """The next address of ``name``, querying DNS when the cache cannot answer."""
         address = self.cached(name)

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from .pool import PoolKey
 
 if TYPE_CHECKING:
-    from dataplane._core import RequestHead, ResponseHead, RouteMatch
+    from dataplane._core import Balancer, RequestHead, ResponseHead, RouteMatch
 
     from .contracts import ClientConnection
     from .runtime import Runtime
@@ -104,6 +104,21 @@ class _NoHead:
 NO_HEAD = _NoHead()
 
 
+class Peer:
+    """A request's dealings with a balancer beyond a round-robin first try (made only then):
+    the slot held by the current try (-1: none), the slots tried, the value hashed on, and the
+    Set-Cookie line of consistent-hashing's new cookie."""
+
+    __slots__ = ("balancer", "slot", "tried", "value", "cookie")
+
+    def __init__(self, balancer: Balancer) -> None:
+        self.balancer = balancer
+        self.slot = -1
+        self.tried: list[int] = []
+        self.value = b""
+        self.cookie: bytes | None = None
+
+
 class Exchange:
     __slots__ = (
         # the request as read (``head``) and what the exchange uses of it on every request
@@ -142,6 +157,10 @@ class Exchange:
         "proxied",
         "t_balancer",
         "remote_addr",
+        # what the balancer picked, when it was not a first round-robin try (Peer), else None
+        "peer",
+        "failed",  # the (address, port) of the try that failed to connect, for a retry
+        "captures",  # the route's regex captures, kept only for a uri_capture hash
         # the response
         "status",
         "started",
@@ -202,6 +221,7 @@ class Exchange:
         self.proxied = False
         self.t_balancer = 0.0
         self.remote_addr = conn.peer
+        self.peer: Peer | None = None
         self.status = 0
         self.started = False
         self.finished = False
@@ -391,6 +411,8 @@ class Exchange:
         self.service = service
         self.preserve_host = match.preserve_host
         self.buffering = match.request_buffering
+        if service.hash_spec is not None and service.hash_spec.captures:
+            self.captures = match.captures
         plugins = self.plugins
         if plugins is not None:
             verdict = plugins.access()
@@ -434,7 +456,7 @@ class Exchange:
         idle pooled connection, or a new one (the only step that needs a task)."""
         service: ServiceTarget = self.service  # type: ignore[assignment]  # set by access() or the planner
         if service.balancer is not None:
-            picked = service.balancer.pick()
+            picked = self.pick_peer(service) if service.tracked or self.tries else service.balancer.pick()
             if picked is None:
                 self.exit(503, errors.NO_PEER)
                 return
@@ -466,6 +488,48 @@ class Exchange:
                 return
             address = resolved
         self.connect(address, port, host_line)
+
+    def pick_peer(self, service: ServiceTarget) -> tuple[str, int] | None:
+        """The balancer's pick for this try when it is not a round-robin first try: the value
+        to hash (computed on the first try, as Kong), the slots tried already (a retry goes to
+        another target), the slot held until the try ends (``release_peer``)."""
+        balancer: Balancer = service.balancer  # type: ignore[assignment]  # the caller checked
+        peer = self.peer
+        if peer is None:
+            peer = self.peer = Peer(balancer)
+            if service.tracked:
+                spec = service.hash_spec
+                if spec is not None:
+                    peer.value = spec.value(self, peer)
+        if not service.tracked:  # round-robin's retry: the wheel's next target not tried yet
+            failed = self.failed
+            dns = self.state.dns
+            for slot in range(balancer.live):
+                host, port = balancer.address(slot)  # type: ignore[misc]  # slot < live
+                if port == failed[1] and (host == failed[0] or failed[0] in dns.known(host)):
+                    peer.tried.append(slot)
+        elif peer.slot >= 0:  # a retry: the failed try's slot is released and passed over
+            balancer.release(peer.slot)
+            peer.tried.append(peer.slot)
+            peer.slot = -1
+        found = balancer.peer(peer.value, peer.tried)
+        if found is None and peer.tried and balancer.algorithm != "latency":
+            peer.tried.clear()  # every target tried: round again (latency has no peer left, as Kong)
+            found = balancer.peer(peer.value, peer.tried)
+        if found is None:
+            return None
+        slot, host, port = found
+        if service.tracked:
+            peer.slot = slot
+        return host, port
+
+    def release_peer(self, peer: Peer, done: bool) -> None:
+        """The try on the balancer's pick ended: least-connections stops counting it; with
+        ``done`` (a response came, or the upstream failed after the connect), latency takes its
+        round trip, from the connect to now."""
+        slot, peer.slot = peer.slot, -1
+        rtt = self.conn.loop.time() - self.t_balancer if done and self.t_balancer else None
+        peer.balancer.release(slot, rtt)
 
     def connect(self, address: str, port: int, host_line: bytes) -> None:
         service: ServiceTarget = self.service  # type: ignore[assignment]  # the balancer ran
@@ -542,6 +606,7 @@ class Exchange:
             self.request_id.decode(),
         )
         if self.tries <= self.service.retries:  # type: ignore[union-attr]  # the balancer ran
+            self.failed = (address, port)
             self.balancer()
         else:
             self.error_page(status)
@@ -713,6 +778,9 @@ class Exchange:
             self.request_id,
             self.websocket,
         )
+        peer = self.peer
+        if peer is not None and peer.cookie is not None:  # consistent-hashing's new cookie
+            head_bytes = head_bytes[:-2] + peer.cookie + CRLF
         plugins = self.plugins
         if plugins is not None:
             bodied = self.method != b"HEAD" and status not in (101, 204, 304)
@@ -767,6 +835,9 @@ class Exchange:
         )
         if relayed is not None:
             _, self.status, _, _, head_bytes, self.resp_chunked, self.keep_alive = relayed
+            peer = self.peer
+            if peer is not None and peer.cookie is not None:  # consistent-hashing's new cookie
+                head_bytes = head_bytes[:-2] + peer.cookie + CRLF
             self.started = True
             self.out.append(head_bytes)
         return relayed
@@ -880,6 +951,9 @@ class Exchange:
         self.flush()
         self.upstream = None
         self.finished = True
+        peer = self.peer
+        if peer is not None and peer.slot >= 0:
+            self.release_peer(peer, True)
         self.log()
         Tunnel(self.conn, upstream, self.service.read_timeout, self.tunnel_data)  # type: ignore[union-attr]  # a switch answers a request sent to a service
 
@@ -1067,6 +1141,9 @@ class Exchange:
 
     def finish(self) -> None:
         self.finished = True
+        peer = self.peer
+        if peer is not None and peer.slot >= 0:
+            self.release_peer(peer, True)
         self.release_body()
         self.log()
         if self.plugins is not None:
@@ -1078,6 +1155,9 @@ class Exchange:
         if self.finished:
             return
         self.finished = True
+        peer = self.peer
+        if peer is not None and peer.slot >= 0:
+            self.release_peer(peer, False)
         self.release_body()
         if self.connecting is not None:
             self.connecting.cancel()

@@ -19,6 +19,7 @@ from dataplane.plugins.identities import Identities
 from . import upstream_tls
 from .dns import is_ip
 from .forwarding import request_planner
+from .hashing import HashSpec
 from .settings import ProxySettings
 
 
@@ -33,6 +34,8 @@ class ServiceTarget:
         "port",
         "host_is_ip",
         "balancer",
+        "tracked",
+        "hash_spec",
         "host_header",
         "fixed_host_header",
         "connect_timeout",
@@ -54,6 +57,7 @@ class ServiceTarget:
         ssl_context: ssl.SSLContext | None,
         verify_depth: int,
         ca_ids: tuple[str, ...],
+        hash_spec: HashSpec | None = None,
     ) -> None:
         self.id: str = service["id"]
         self.name: str | None = service.get("name")
@@ -62,6 +66,9 @@ class ServiceTarget:
         self.port: int = int(service.get("port") or (443 if self.protocol == "https" else 80))
         self.host_is_ip = is_ip(self.host)
         self.balancer = balancer
+        # every algorithm but round-robin picks through Balancer.peer and is told when a try ends
+        self.tracked = balancer is not None and balancer.algorithm != "round-robin"
+        self.hash_spec = hash_spec  # consistent-hashing: what the request hashes on
         self.host_header = upstream_host_header  # the upstream's host_header field, if any
         self.tls = self.protocol in _TLS_PROTOCOLS
         # Host sent upstream when the service points at a host directly (unused with a balancer).
@@ -88,6 +95,8 @@ class ServiceTarget:
             name = changes["upstream"]
             target.host, target.host_is_ip = name, False
             target.balancer = table.balancers[name]
+            target.tracked = target.balancer.algorithm != "round-robin"
+            target.hash_spec = table.hash_specs.get(name)
             target.host_header = table.host_headers.get(name)
             target.fixed_host_header = b""
         if "target" in changes:
@@ -98,6 +107,7 @@ class ServiceTarget:
                 ).encode("latin-1")
             target.host, target.port, target.host_is_ip = host, port, is_ip(host)
             target.balancer = None
+            target.tracked, target.hash_spec = False, None
             target.retries = 0  # as Kong: no balancer, so no retries, whatever set_retries said
         if "timeouts" in changes:
             target.connect_timeout, target.write_timeout, target.read_timeout = (
@@ -159,13 +169,23 @@ class ServiceTable:
     them all (decoding each, building TLS contexts) costs a worker far more than the Rust
     reader spends on a one-entity change."""
 
-    __slots__ = ("targets", "balancers", "upstream_names", "host_headers", "pems", "contexts", "settings")
+    __slots__ = (
+        "targets",
+        "balancers",
+        "upstream_names",
+        "host_headers",
+        "hash_specs",
+        "pems",
+        "contexts",
+        "settings",
+    )
 
     def __init__(self, settings: ProxySettings) -> None:
         self.targets: dict[str, ServiceTarget] = {}
         self.balancers: dict[str, _core.Balancer] = {}  # by upstream name, as the snapshot gave them
         self.upstream_names: dict[str, str] = {}  # upstream id -> name
         self.host_headers: dict[str, str | None] = {}  # upstream name -> its host_header field
+        self.hash_specs: dict[str, HashSpec | None] = {}  # upstream name -> consistent-hashing's sources
         self.pems: dict[str, str] = {}  # CA certificate id -> PEM
         # Shared by the services of one trust setting, this version and the next ones until a
         # CA certificate in it changes. The context is part of the upstream pool key, so a
@@ -228,6 +248,7 @@ class ServiceTable:
         table.balancers = self.balancers
         table.upstream_names = dict(self.upstream_names)
         table.host_headers = dict(self.host_headers)
+        table.hash_specs = dict(self.hash_specs)
         table.pems = dict(self.pems)
         table.contexts = dict(self.contexts)
         return table
@@ -236,6 +257,8 @@ class ServiceTable:
         for upstream in upstreams:
             self.upstream_names[upstream["id"]] = upstream["name"]
             self.host_headers[upstream["name"]] = upstream.get("host_header")
+            hashing = upstream.get("algorithm") == "consistent-hashing"
+            self.hash_specs[upstream["name"]] = HashSpec(upstream) if hashing else None
 
     def _update_upstreams(
         self, snapshot: _core.Snapshot, upstreams: tuple[list[bytes], list[str]], targets: tuple[list[bytes], list[str]]
@@ -251,15 +274,21 @@ class ServiceTable:
             name = self.upstream_names.pop(upstream_id, None)
             if name is not None:
                 self.host_headers.pop(name, None)
+                self.hash_specs.pop(name, None)
                 names.add(name)
         self._set_upstreams(upserted)
         names.update(u["name"] for u in upserted)
         balancers = snapshot.balancers
-        names.update(
+        replaced = {
             name
             for name in balancers.keys() | self.balancers.keys()
             if balancers.get(name) is not self.balancers.get(name)
-        )
+        }
+        for name in replaced:
+            new, old = balancers.get(name), self.balancers.get(name)
+            if new is not None and old is not None:
+                new.inherit(old)  # latency's averages carry over to the new config
+        names.update(replaced)
         self.balancers = balancers
         return names
 
@@ -292,6 +321,7 @@ class ServiceTable:
             context,
             self.settings.verify_depth,
             () if key is None else key[1],
+            self.hash_specs.get(host),
         )
 
     def context(self, key: TrustKey) -> ssl.SSLContext:
@@ -347,14 +377,17 @@ class Runtime:
         # The request side plans (routes, builds the upstream head of) plain heads with this
         # version's router, but none a plugin may see: with a global plugin, none at all.
         planner = request_planner(services.settings)
+        # an upstream hashing on a uri capture needs the route's match: the general lane routes
+        captured = [sid for sid, t in self.services.items() if t.hash_spec is not None and t.hash_spec.captures]
         if plugin_plans is None:
             # The ignores: the stub's dict[str, object] is invariant; the planner only hands these
             # ServiceTargets back (RequestHead.service).
-            self.planner = planner.routed(router, self.services)  # type: ignore[arg-type]
+            self.planner = planner.routed(router, self.services, captured)  # type: ignore[arg-type]
         elif plugin_plans.global_slots:
             self.planner = planner
         else:
-            self.planner = planner.routed(router, self.services, sorted(plugin_plans.unplanned))  # type: ignore[arg-type]
+            unplanned = sorted(plugin_plans.unplanned.union(captured))
+            self.planner = planner.routed(router, self.services, unplanned)  # type: ignore[arg-type]
 
     @classmethod
     def from_snapshot(

@@ -102,9 +102,15 @@ pub struct Upstream {
     /// Kong's algorithm as configured (`round-robin` by default); see [`crate::balancer`].
     #[serde(default = "default_algorithm", deserialize_with = "null_is_default::default_algorithm")]
     pub algorithm: String,
-    /// Kong's `slots` (10000 by default): read, not used by round-robin.
+    /// Kong's `slots` (10000 by default): the size of consistent-hashing's ring.
     #[serde(default = "default_slots", deserialize_with = "null_is_default::default_slots")]
     pub slots: u32,
+    /// Kong's `healthchecks` record, read to refuse the checks that are not run.
+    #[serde(default)]
+    pub healthchecks: Option<serde_json::Value>,
+    /// Kong's `use_srv_name`, refused when set (SRV records are not resolved).
+    #[serde(default, deserialize_with = "null_is_default::zero")]
+    pub use_srv_name: bool,
 }
 
 /// A target: one address an upstream balances over, and its weight.

@@ -50,12 +50,16 @@ def router(routes: list[Route], services: list[dict]) -> _core.Router:
 
 
 class Balancer:
-    """Round-robin over the targets a test gives, in order."""
+    """Round-robin over the targets a test gives, in order (the calls the proxy makes of a
+    round-robin `_core.Balancer`)."""
+
+    algorithm = "round-robin"
 
     def __init__(self, name: str, targets: list[tuple[str, int]]) -> None:
         self.name = name
         self.targets_ = targets
         self.index = 0
+        self.live = len(targets)
 
     def pick(self):
         if not self.targets_:
@@ -63,6 +67,18 @@ class Balancer:
         target = self.targets_[self.index % len(self.targets_)]
         self.index += 1
         return target
+
+    def address(self, slot: int):
+        return self.targets_[slot] if 0 <= slot < len(self.targets_) else None
+
+    def peer(self, value: bytes = b"", tried: list[int] = ()):  # type: ignore[assignment]
+        """One pick (``index`` counts those made): the next target in order not in ``tried``."""
+        n = len(self.targets_)
+        for slot in [(self.index + i) % n for i in range(n)]:
+            if slot not in tried:
+                self.index += 1
+                return (slot, *self.targets_[slot])
+        return None
 
 
 def service(id: str, host: str, port: int, **fields) -> dict:

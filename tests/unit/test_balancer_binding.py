@@ -53,11 +53,60 @@ def test_latest_target_for_an_address_wins():
     assert b.pick() is None
 
 
-def test_other_algorithms_are_kept_and_balanced_round_robin():
-    upstream = orjson.dumps({"id": "u1", "name": "x", "algorithm": "consistent-hashing"})
-    b = Balancer.from_json(upstream, [target("1", "a:1", 1, 1), target("2", "b:1", 1, 2)])
-    assert b.algorithm == "consistent-hashing"
-    assert [b.pick()[0] for _ in range(4)] == ["a", "b", "a", "b"]
+def upstream(algorithm, **fields):
+    return orjson.dumps({"id": "u1", "name": "x", "algorithm": algorithm, **fields})
+
+
+def test_consistent_hashing_keeps_a_value_on_one_target_and_retries_elsewhere():
+    b = Balancer.from_json(upstream("consistent-hashing"), [target("1", "a:1", 1, 1), target("2", "b:1", 1, 2)])
+    assert b.algorithm == "consistent-hashing" and b.live == 2
+    seen = {}
+    for key in range(200):
+        value = b"user-%d" % key
+        slot, host, port = b.peer(value)
+        assert b.peer(value) == (slot, host, port)
+        assert b.address(slot) == (host, port)
+        seen[host] = seen.get(host, 0) + 1
+        other = b.peer(value, [slot])
+        assert other is not None and other[0] != slot
+        assert b.peer(value, [0, 1]) is None
+    assert seen["a"] > 50 and seen["b"] > 50, seen
+
+
+def test_least_connections_counts_until_release():
+    b = Balancer.from_json(upstream("least-connections"), [target("1", "a:1", 1, 1), target("2", "b:1", 1, 2)])
+    held, _, _ = b.peer()
+    assert b.in_flight(held) == 1
+    for _ in range(4):
+        slot, _, _ = b.peer()
+        assert slot != held
+        b.release(slot)
+    b.release(held)
+    assert b.in_flight(held) == 0
+
+
+def test_latency_prefers_the_fastest_and_inherits_across_configs():
+    targets = [target("1", "a:1", 1, 1), target("2", "b:1", 1, 2)]
+    b = Balancer.from_json(upstream("latency"), targets)
+    b.release(0, 0.5)
+    b.release(1, 0.001)
+    assert {b.peer()[1] for _ in range(5)} == {"b"}
+    fresh = Balancer.from_json(upstream("latency"), targets)
+    fresh.inherit(b)
+    assert {fresh.peer()[1] for _ in range(5)} == {"b"}
+
+
+def test_what_is_not_run_is_refused():
+    with pytest.raises(CoreError, match="algorithm"):
+        Balancer.from_json(upstream("random"), [])
+    with pytest.raises(CoreError, match=r"healthchecks\.active\.unhealthy\.interval"):
+        Balancer.from_json(upstream("round-robin", healthchecks={"active": {"unhealthy": {"interval": 1}}}), [])
+    with pytest.raises(CoreError, match="use_srv_name"):
+        Balancer.from_json(upstream("round-robin", use_srv_name=True), [])
+    many = [target(str(i), f"10.0.0.{i}:80", 100, i) for i in range(1, 101)]
+    with pytest.raises(CoreError, match="raise the upstream's slots"):
+        Balancer.from_json(upstream("consistent-hashing", slots=10000), many)
+    assert Balancer.from_json(upstream("consistent-hashing", slots=65536), many).live == 100
 
 
 @pytest.mark.parametrize("bad", ["a:99999", "a:", "[::1", "a b"])

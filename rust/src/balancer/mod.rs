@@ -4,18 +4,31 @@
 //! picks. Targets are resolved the way Kong resolves them: ordered by `created_at` (then id),
 //! one entry per address with the latest entry winning, and weight 0 taking an address out.
 //!
-//! Only round-robin is implemented. Kong's other algorithms (`consistent-hashing`,
-//! `least-connections`, `latency`) are accepted, reported as configured by `algorithm()`, and
-//! balanced round-robin over the same weights: a config that uses them still serves traffic.
+//! Kong's four algorithms: `round-robin` (smooth weighted, `round_robin.rs`),
+//! `consistent-hashing` (Kong's ring, `hashing.rs`: the caller computes the value to hash
+//! from the request, as the upstream's `hash_on` fields say), `least-connections` (in-flight
+//! counts shared by the node's workers, `least_connections.rs`) and `latency` (EWMA of
+//! response times, `latency.rs`). A pick names a live target by its slot (its index among
+//! the targets with a weight above 0); a retry passes the slots tried already so that it goes
+//! to another target. Health checks are not run: an upstream configured to run them is
+//! refused (`Balancer::new`), never served as if it had them.
 
 mod address;
 mod error;
+mod hashing;
+mod latency;
+mod least_connections;
 mod round_robin;
 
 pub use address::{parse as parse_target, Address, DEFAULT_PORT};
 pub use error::BalancerError;
+pub use hashing::xxhash32;
 
 use crate::entities::{Target, Upstream};
+use crate::shm::inflight;
+use hashing::Ring;
+use latency::Latency;
+use least_connections::LeastConnections;
 use round_robin::RoundRobin;
 use std::collections::HashMap;
 
@@ -28,11 +41,17 @@ pub struct BalancedTarget {
     pub weight: u32,
 }
 
-/// How picks are made; one variant per implemented algorithm.
+/// How picks are made; one variant per algorithm.
 #[derive(Debug)]
 enum Strategy {
     RoundRobin(RoundRobin),
+    Hashing(Ring),
+    LeastConnections(LeastConnections),
+    Latency(Latency),
 }
+
+/// The algorithms, as Kong names them.
+pub const ALGORITHMS: [&str; 4] = ["round-robin", "consistent-hashing", "least-connections", "latency"];
 
 /// The targets of one upstream, resolved once per config version, and the picks among them.
 #[derive(Debug)]
@@ -47,18 +66,45 @@ pub struct Balancer {
 
 impl Balancer {
     /// Resolves `targets` (every target of `upstream`) as Kong does; fails on the first one whose
-    /// `target` is not a valid address.
+    /// `target` is not a valid address, on an algorithm that is not Kong's, on a ring too small
+    /// for its targets, and on what the upstream asks for that is not done (health checks,
+    /// SRV names).
     pub fn new(upstream: &Upstream, targets: Vec<Target>) -> Result<Self, BalancerError> {
+        refuse_unsupported(upstream)?;
         let targets = resolve(targets)?;
         let live: Vec<usize> = (0..targets.len()).filter(|&i| targets[i].weight > 0).collect();
         let weights: Vec<u32> = live.iter().map(|&i| targets[i].weight).collect();
-        Ok(Balancer {
-            name: upstream.name.clone(),
-            algorithm: upstream.algorithm.clone(),
-            strategy: strategy_for(&upstream.algorithm, &weights),
-            targets,
-            live,
-        })
+        let strategy = match upstream.algorithm.as_str() {
+            "round-robin" => Strategy::RoundRobin(RoundRobin::new(&weights)),
+            "consistent-hashing" => {
+                let placed: Vec<(&Address, u32)> =
+                    live.iter().map(|&i| (&targets[i].address, targets[i].weight)).collect();
+                Strategy::Hashing(Ring::new(&placed, upstream.slots)?)
+            }
+            "least-connections" => {
+                let (table, worker) =
+                    inflight::node_table().map_err(|e| BalancerError::upstream(format!("least-connections: {e}")))?;
+                let keyed: Vec<(Vec<u8>, u32)> = live
+                    .iter()
+                    .map(|&i| {
+                        let a = &targets[i].address;
+                        (
+                            format!("{}\0{}:{}", upstream.id, a.host, a.port).into_bytes(),
+                            targets[i].weight,
+                        )
+                    })
+                    .collect();
+                Strategy::LeastConnections(LeastConnections::new(&keyed, table, worker))
+            }
+            "latency" => Strategy::Latency(Latency::new(&weights)),
+            other => {
+                return Err(BalancerError::upstream(format!(
+                    "algorithm {other:?} is not one of {}",
+                    ALGORITHMS.join(", ")
+                )))
+            }
+        };
+        Ok(Balancer { name: upstream.name.clone(), algorithm: upstream.algorithm.clone(), strategy, targets, live })
     }
 
     /// The upstream's name.
@@ -66,7 +112,7 @@ impl Balancer {
         &self.name
     }
 
-    /// The algorithm as configured on the upstream (see the module doc for what runs).
+    /// The algorithm, as configured on the upstream.
     pub fn algorithm(&self) -> &str {
         &self.algorithm
     }
@@ -76,18 +122,123 @@ impl Balancer {
         &self.targets
     }
 
-    /// The next address to send a request to; None when no target has a weight above 0.
+    /// How many targets have a weight above 0 (the slots a pick names).
+    pub fn live(&self) -> usize {
+        self.live.len()
+    }
+
+    /// The address of a live slot.
+    pub fn address(&self, slot: usize) -> Option<&Address> {
+        self.live.get(slot).map(|&i| &self.targets[i].address)
+    }
+
+    /// The next address to send a request to, with nothing recorded (no in-flight count, an
+    /// empty value to hash); None when no target has a weight above 0.
     pub fn pick(&self) -> Option<&Address> {
         let slot = match &self.strategy {
             Strategy::RoundRobin(rr) => rr.next()?,
+            _ => self.choose(b"", &[], false)?,
         };
-        Some(&self.targets[self.live[slot]].address)
+        self.address(slot)
+    }
+
+    /// The slot of the target for one try of a request: `value` is what the upstream hashes
+    /// on (consistent-hashing only), `tried` the slots of the earlier tries of the request,
+    /// which are passed over while another target is left (least-connections goes back to the
+    /// least loaded once all were tried; the others have no peer then). A least-connections
+    /// pick counts the request in flight until `release`.
+    pub fn peer(&self, value: &[u8], tried: &[usize]) -> Option<usize> {
+        self.choose(value, tried, true)
+    }
+
+    fn choose(&self, value: &[u8], tried: &[usize], track: bool) -> Option<usize> {
+        let skip = |slot: usize| tried.contains(&slot);
+        match &self.strategy {
+            Strategy::RoundRobin(rr) => {
+                // the wheel's next slot not tried yet, at most one turn of it
+                let first = rr.next()?;
+                if !skip(first) {
+                    return Some(first);
+                }
+                (1..rr.cycle()).map(|_| rr.next()).find_map(|s| s.filter(|&s| !skip(s)))
+            }
+            Strategy::Hashing(ring) => ring.find(value, skip),
+            Strategy::LeastConnections(lc) => lc.next(skip, track),
+            Strategy::Latency(lat) => lat.next(skip),
+        }
+    }
+
+    /// A try sent to `slot` ended: least-connections stops counting it; with `rtt` (seconds
+    /// from the connect to the response's end), latency takes it into the slot's average.
+    pub fn release(&self, slot: usize, rtt: Option<f64>) {
+        match &self.strategy {
+            Strategy::LeastConnections(lc) => lc.release(slot),
+            Strategy::Latency(lat) => {
+                if let Some(rtt) = rtt {
+                    lat.record(slot, rtt, latency::now());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Requests in flight on a live slot, node-wide (least-connections; 0 for the others).
+    pub fn in_flight(&self, slot: usize) -> u64 {
+        match &self.strategy {
+            Strategy::LeastConnections(lc) => lc.in_flight(slot),
+            _ => 0,
+        }
+    }
+
+    /// Takes over what `previous` (this upstream's balancer in the config before) learnt:
+    /// latency's averages, for the addresses both have. Least-connections counts need nothing:
+    /// they are found by upstream and address in the node's table.
+    pub fn inherit(&self, previous: &Balancer) {
+        if let (Strategy::Latency(new), Strategy::Latency(old)) = (&self.strategy, &previous.strategy) {
+            let before: HashMap<&Address, usize> =
+                previous.live.iter().enumerate().map(|(slot, &i)| (&previous.targets[i].address, slot)).collect();
+            let map: Vec<Option<usize>> =
+                self.live.iter().map(|&i| before.get(&self.targets[i].address).copied()).collect();
+            new.inherit(old, &map);
+        }
     }
 }
 
-/// Every algorithm is served by round-robin until its own strategy exists (see module doc).
-fn strategy_for(_algorithm: &str, weights: &[u32]) -> Strategy {
-    Strategy::RoundRobin(RoundRobin::new(weights))
+/// What an upstream may ask for that this balancer does not do: refused, never ignored.
+fn refuse_unsupported(upstream: &Upstream) -> Result<(), BalancerError> {
+    if upstream.use_srv_name {
+        return Err(BalancerError::upstream(
+            "use_srv_name: SRV records are not resolved by Gantry yet; set it to false",
+        ));
+    }
+    let Some(checks) = &upstream.healthchecks else {
+        return Ok(());
+    };
+    let number = |path: &[&str]| {
+        path.iter().try_fold(checks, |v, key| v.get(key)).and_then(serde_json::Value::as_f64).unwrap_or(0.0)
+    };
+    for side in ["healthy", "unhealthy"] {
+        if number(&["active", side, "interval"]) > 0.0 {
+            return Err(BalancerError::upstream(format!(
+                "healthchecks.active.{side}.interval: active health checks are not run by Gantry yet; \
+                 set healthchecks.active.healthy.interval and unhealthy.interval to 0"
+            )));
+        }
+    }
+    for (side, counter) in [
+        ("healthy", "successes"),
+        ("unhealthy", "tcp_failures"),
+        ("unhealthy", "timeouts"),
+        ("unhealthy", "http_failures"),
+    ] {
+        if number(&["passive", side, counter]) > 0.0 {
+            return Err(BalancerError::upstream(format!(
+                "healthchecks.passive.{side}.{counter}: passive health checks are not run by Gantry yet; \
+                 set the passive counters to 0"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Kong's view of an upstream's targets: sorted by (created_at, id), the latest entry for an
@@ -116,7 +267,14 @@ mod tests {
     use crate::entities::ForeignKey;
 
     fn upstream(algorithm: &str) -> Upstream {
-        Upstream { id: "u1".into(), name: "backend".into(), algorithm: algorithm.into(), slots: 10000 }
+        Upstream {
+            id: "u1".into(),
+            name: "backend".into(),
+            algorithm: algorithm.into(),
+            slots: 10000,
+            healthchecks: None,
+            use_srv_name: false,
+        }
     }
 
     fn target(id: &str, address: &str, weight: u32, created_at: f64) -> Target {
@@ -201,15 +359,99 @@ mod tests {
         assert_eq!((a.host.as_str(), a.port), ("::1", 9000));
     }
 
-    #[test]
-    fn other_algorithms_are_reported_and_balanced_round_robin() {
-        let b = Balancer::new(
-            &upstream("least-connections"),
+    fn two(algorithm: &str) -> Balancer {
+        Balancer::new(
+            &upstream(algorithm),
             vec![target("1", "a:1", 1, 1.0), target("2", "b:1", 1, 2.0)],
         )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_algorithm_of_kong_is_built_and_picks_live_targets() {
+        for algorithm in ALGORITHMS {
+            let b = two(algorithm);
+            assert_eq!(b.algorithm(), algorithm);
+            let slot = b.peer(b"key", &[]).unwrap();
+            assert!(slot < 2);
+            b.release(slot, Some(0.01));
+            assert!(b.pick().is_some());
+        }
+    }
+
+    #[test]
+    fn an_unknown_algorithm_is_refused() {
+        let err = Balancer::new(&upstream("random"), vec![]).unwrap_err();
+        assert!(err.to_string().contains("algorithm \"random\""), "{err}");
+    }
+
+    #[test]
+    fn retries_go_to_another_target_with_every_algorithm() {
+        for algorithm in ALGORITHMS {
+            let b = two(algorithm);
+            let first = b.peer(b"key", &[]).unwrap();
+            let second = b.peer(b"key", &[first]).unwrap();
+            assert_ne!(first, second, "{algorithm}");
+            b.release(first, None);
+            b.release(second, None);
+        }
+        // all tried: no peer, but least-connections goes back to the least loaded (Kong's heap)
+        assert!(two("round-robin").peer(b"", &[0, 1]).is_none());
+        assert!(two("consistent-hashing").peer(b"", &[0, 1]).is_none());
+        assert!(two("latency").peer(b"", &[0, 1]).is_none());
+        assert!(two("least-connections").peer(b"", &[0, 1]).is_some());
+    }
+
+    #[test]
+    fn hashing_is_stable_and_weight_zero_takes_a_target_off_the_ring() {
+        let b = Balancer::new(
+            &upstream("consistent-hashing"),
+            vec![
+                target("1", "a:1", 100, 1.0),
+                target("2", "b:1", 0, 2.0),
+                target("3", "c:1", 100, 3.0),
+            ],
+        )
         .unwrap();
-        assert_eq!(b.algorithm(), "least-connections");
-        assert_eq!(picks(&b, 4), ["a:1", "b:1", "a:1", "b:1"]);
+        assert_eq!(b.live(), 2);
+        for key in 0..100 {
+            let key = format!("{key}");
+            let slot = b.peer(key.as_bytes(), &[]).unwrap();
+            assert_eq!(b.peer(key.as_bytes(), &[]), Some(slot));
+            assert_ne!(b.address(slot).unwrap().host, "b");
+        }
+    }
+
+    #[test]
+    fn latency_averages_survive_a_new_config() {
+        let old = two("latency");
+        old.release(0, Some(1.0));
+        old.release(1, Some(0.001));
+        let new = two("latency");
+        new.inherit(&old);
+        for _ in 0..5 {
+            assert_eq!(new.address(new.peer(b"", &[]).unwrap()).unwrap().host, "b");
+        }
+    }
+
+    #[test]
+    fn health_checks_and_srv_names_are_refused_not_ignored() {
+        let mut up = upstream("round-robin");
+        up.healthchecks = Some(serde_json::json!({"active": {"healthy": {"interval": 5}}}));
+        let err = Balancer::new(&up, vec![]).unwrap_err().to_string();
+        assert!(err.contains("healthchecks.active.healthy.interval"), "{err}");
+        up.healthchecks = Some(serde_json::json!({"passive": {"unhealthy": {"timeouts": 3}}}));
+        let err = Balancer::new(&up, vec![]).unwrap_err().to_string();
+        assert!(err.contains("healthchecks.passive.unhealthy.timeouts"), "{err}");
+        // Kong's defaults: everything off
+        up.healthchecks = Some(serde_json::json!({
+            "active": {"healthy": {"interval": 0, "successes": 0}, "unhealthy": {"interval": 0}},
+            "passive": {"healthy": {"successes": 0}, "unhealthy": {"timeouts": 0}},
+            "threshold": 0
+        }));
+        assert!(Balancer::new(&up, vec![]).is_ok());
+        up.use_srv_name = true;
+        assert!(Balancer::new(&up, vec![]).unwrap_err().to_string().contains("use_srv_name"));
     }
 
     #[test]

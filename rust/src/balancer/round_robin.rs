@@ -25,6 +25,11 @@ impl RoundRobin {
         RoundRobin { weights, total, current }
     }
 
+    /// Picks in one turn of the wheel (weights over their gcd).
+    pub fn cycle(&self) -> usize {
+        usize::try_from(self.total).unwrap_or(usize::MAX)
+    }
+
     /// Index of the next slot, or None when there is none.
     pub fn next(&self) -> Option<usize> {
         // A poisoned lock only means another pick panicked mid-update; the counters stay usable.

@@ -1,8 +1,13 @@
-//! `Balancer`: a handle over `crate::balancer::Balancer`.
+//! `Balancer`: a handle over `crate::balancer::Balancer`; `InflightCounts`: the node's table of
+//! in-flight counts (`crate::shm::InflightTable`) that least-connections balancers count in.
 
-use super::errors::CoreError;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::errors::{CoreError, SharedMemoryError};
 use crate::balancer::Balancer;
 use crate::entities::{Target, Upstream};
+use crate::shm::{inflight, InflightTable, INFLIGHT_SLOTS, INFLIGHT_WORKERS};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 
@@ -45,8 +50,37 @@ impl PyBalancer {
         self.inner.algorithm()
     }
 
+    #[getter]
+    fn live(&self) -> usize {
+        self.inner.live()
+    }
+
     fn pick(&self) -> Option<(String, u16)> {
         self.inner.pick().map(|a| (a.host.clone(), a.port))
+    }
+
+    #[pyo3(signature = (value = b"".as_slice(), tried = Vec::new()))]
+    fn peer(&self, value: &[u8], tried: Vec<usize>) -> Option<(usize, String, u16)> {
+        let slot = self.inner.peer(value, &tried)?;
+        let address = self.inner.address(slot)?;
+        Some((slot, address.host.clone(), address.port))
+    }
+
+    #[pyo3(signature = (slot, rtt = None))]
+    fn release(&self, slot: usize, rtt: Option<f64>) {
+        self.inner.release(slot, rtt)
+    }
+
+    fn in_flight(&self, slot: usize) -> u64 {
+        self.inner.in_flight(slot)
+    }
+
+    fn address(&self, slot: usize) -> Option<(String, u16)> {
+        self.inner.address(slot).map(|a| (a.host.clone(), a.port))
+    }
+
+    fn inherit(&self, previous: &PyBalancer) {
+        self.inner.inherit(&previous.inner)
     }
 
     fn targets(&self) -> Vec<(String, u16, u32)> {
@@ -63,6 +97,70 @@ impl PyBalancer {
     }
 }
 
+fn shm_error(error: crate::shm::ShmError) -> PyErr {
+    SharedMemoryError::new_err(error.to_string())
+}
+
+#[pyclass(name = "InflightCounts", module = "dataplane._core", frozen)]
+pub struct PyInflightCounts {
+    inner: Arc<InflightTable>,
+}
+
+#[pymethods]
+impl PyInflightCounts {
+    #[classattr]
+    const DEFAULT_SLOTS: u64 = INFLIGHT_SLOTS;
+
+    #[staticmethod]
+    #[pyo3(signature = (path, workers = None, slots = None))]
+    fn create(path: PathBuf, workers: Option<u64>, slots: Option<u64>) -> PyResult<Self> {
+        let table = InflightTable::create(
+            &path,
+            slots.unwrap_or(INFLIGHT_SLOTS),
+            workers.unwrap_or(INFLIGHT_WORKERS),
+        )
+        .map_err(shm_error)?;
+        Ok(PyInflightCounts { inner: Arc::new(table) })
+    }
+
+    #[staticmethod]
+    fn open(path: PathBuf) -> PyResult<Self> {
+        Ok(PyInflightCounts { inner: Arc::new(InflightTable::open(&path).map_err(shm_error)?) })
+    }
+
+    #[getter]
+    fn slots(&self) -> u64 {
+        self.inner.slots()
+    }
+
+    #[getter]
+    fn workers(&self) -> u64 {
+        self.inner.workers()
+    }
+
+    #[getter]
+    fn path(&self) -> &str {
+        self.inner.path()
+    }
+
+    fn recover(&self, worker: u64) -> u64 {
+        self.inner.recover(worker)
+    }
+
+    fn install(&self, worker: u64) {
+        inflight::install(self.inner.clone(), worker)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<InflightCounts {} ({} slots)>",
+            self.inner.path(),
+            self.inner.slots()
+        )
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_class::<PyBalancer>()
+    m.add_class::<PyBalancer>()?;
+    m.add_class::<PyInflightCounts>()
 }

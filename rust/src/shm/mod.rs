@@ -12,13 +12,17 @@
 //!   bounds and alignment checks that every table's atomics go through;
 //! - `counters`: the fixed-size table of windowed counters behind the rate-limiting plugin's
 //!   `local` policy;
+//! - `inflight`: the requests in flight on each balancer target (least-connections), with
+//!   a column per worker so that a dead worker's counts are given back;
 //! - `siphash`: the keyed hash a table's keys are placed by, its key drawn per region.
 
 pub mod counters;
 mod error;
+pub mod inflight;
 pub mod region;
 mod siphash;
 
 pub use counters::{CounterTable, Increment, COUNTERS_BYTES, MAX_PROBES};
 pub use error::ShmError;
+pub use inflight::{InflightTable, INFLIGHT_SLOTS, INFLIGHT_WORKERS};
 pub use region::Region;
