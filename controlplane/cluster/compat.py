@@ -20,6 +20,29 @@ SYNC_STATUSES = (NORMAL, UNKNOWN, KONG_VERSION_INCOMPATIBLE, PLUGIN_SET_INCOMPAT
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.\d+)?")
 
+# What the flat config gained after data planes of earlier builds were deployed: such a data
+# plane refuses an entity type or a field it does not know, and with it the whole config. So
+# what is sent to data planes leaves them out while unused, as Kong leaves out what an older
+# data plane lacks: a section of these types when it is empty, these fields when null. A
+# config without consumer groups is then exactly what it was before they existed (same
+# hashes, readable by any data plane); one using them needs data planes that know them.
+ADDED_TYPES = ("consumer_groups", "consumer_group_consumers")
+ADDED_FIELDS: dict[str, tuple[str, ...]] = {"plugins": ("consumer_group",)}
+
+
+def sent_form(entity_type: str, row: dict) -> dict:
+    """`row` as data planes get it (and as the config hash covers it): `ADDED_FIELDS` left
+    out when null."""
+    added = ADDED_FIELDS.get(entity_type)
+    if not added:
+        return row
+    return {k: v for k, v in row.items() if v is not None or k not in added}
+
+
+def sent_sections(config: Mapping[str, Mapping[str, dict]]) -> Iterable[str]:
+    """The entity types a full config carries: every one, but `ADDED_TYPES` only when used."""
+    return (name for name, section in config.items() if section or name not in ADDED_TYPES)
+
 
 @dataclass(frozen=True)
 class Refused:

@@ -16,7 +16,7 @@ from controlplane.database.changes import ChangeLogReader
 from controlplane.database.tables import ORDER
 from dataplane.cluster.protocol import cluster_pb2 as pb
 
-from . import encoding
+from . import compat, encoding
 from .hashing import IncrementalHasher
 
 log = logging.getLogger("controlplane.cluster")
@@ -94,7 +94,9 @@ class ConfigState:
         # or reset); pending migrations refuse it, so nothing half-read is ever pushed.
         await self._migrations.check()
         version, flat = await self._entities.snapshot()
-        self._config = {name: {row["id"]: row for row in flat.get(name) or []} for name in ORDER}
+        self._config = {
+            name: {row["id"]: compat.sent_form(name, row) for row in flat.get(name) or []} for name in ORDER
+        }
         self._history.clear()
         self._history_size = 0
         self._history_floor = version
@@ -110,7 +112,7 @@ class ConfigState:
             if row is None:
                 section.pop(id, None)
             else:
-                section[id] = row
+                section[id] = compat.sent_form(entity, row)
             touched.append((entity, id))
             self._history.setdefault(logged_version, []).append((entity, id))
             self._history_size += 1
@@ -183,7 +185,10 @@ class ConfigState:
         # Serialised synchronously so the rows are those of `snapshot`; compressed off-loop.
         if self.current is not snapshot:
             raise _Stale()
-        flat = {name: [section[id] for id in sorted(section)] for name, section in self._config.items()}
+        flat = {
+            name: [self._config[name][id] for id in sorted(self._config[name])]
+            for name in compat.sent_sections(self._config)
+        }
         payload = await asyncio.to_thread(encoding.compress, encoding.to_json(flat))
         return pb.ControlPlaneMessage(
             full=pb.FullConfig(

@@ -13,7 +13,7 @@ from controlplane.cli import with_db
 from controlplane.database import Database
 from dataplane.declarative import parse_text
 
-PLUGINS = {"cors", "key-auth"}
+PLUGINS = {"response-transformer", "key-auth"}
 
 FILE = """
 _format_version: "3.0"
@@ -29,13 +29,13 @@ consumer_groups:
 - name: gold
   tags: [tier]
   plugins:
-  - name: cors
-    config: {origins: ["https://gold.example"]}
+  - name: response-transformer
+    config: {add: {headers: ["x-tier:gold"]}}
   consumers:
   - username: ben
 - name: empty
 plugins:
-- name: cors
+- name: response-transformer
 """
 
 
@@ -67,7 +67,7 @@ def test_a_file_with_groups_round_trips(db_conf, api):
     assert sorted(c["username"] for c in gold["consumers"]) == ["ann", "ben"]
     assert api.get("/consumers/ann/consumer_groups").json()["data"] == [gold["consumer_group"]]
     plugin = api.get("/consumer_groups/gold/plugins").json()["data"]
-    assert [p["config"]["origins"] for p in plugin] == [["https://gold.example"]]
+    assert [p["config"]["add"]["headers"] for p in plugin] == [["x-tier:gold"]]
     assert api.get("/consumer_groups/empty").json()["consumers"] == []
 
 
