@@ -48,9 +48,16 @@ class Plugin:
         self.key_names = [name.lower() for name in config.get("key_names") or ["apikey"]]
         self.hide = bool(config.get("hide_credentials"))
         self.anonymous = config.get("anonymous")
-        self.in_header = config.get("key_in_header", True)
-        self.in_query = config.get("key_in_query", True)
-        self.in_body = config.get("key_in_body", False)
+        # where a key may be, in the order Kong looks: header, query, body
+        self.sources = tuple(
+            where
+            for where, on in (
+                ("header", config.get("key_in_header", True)),
+                ("query", config.get("key_in_query", True)),
+                ("body", config.get("key_in_body", False)),
+            )
+            if on
+        )
         self.on_preflight = config.get("run_on_preflight", True)
         realm = config.get("realm")
         self.challenge = f'Key realm="{realm}"' if realm else "Key"
@@ -75,12 +82,15 @@ class Plugin:
 
     def _authenticate(self, kong: Any) -> tuple[int, str] | None:
         """None once the client is identified, else the error it gets."""
-        headers = kong.request.get_headers() if self.in_header else {}
-        query = kong.request.get_query() if self.in_query else {}
-        body = self._body(kong) if self.in_body else {}
+        # each table read the first time a key name is looked up there: a key found in a header
+        # never parses the query string or the body
+        tables: dict[str, dict[str, Any]] = {}
         key = None
         for name in self.key_names:
-            for where, table in (("header", headers), ("query", query), ("body", body)):
+            for where in self.sources:
+                table = tables.get(where)
+                if table is None:
+                    table = tables[where] = self._table(kong, where)
                 value = table.get(name)
                 if value is None:
                     continue
@@ -88,7 +98,7 @@ class Plugin:
                     return 401, DUPLICATE_KEY
                 key = value
                 if self.hide:
-                    self._hide(kong, where, name, query)
+                    self._hide(kong, where, name, table)
                 break
             if key is not None:
                 break
@@ -103,6 +113,13 @@ class Plugin:
             return 401, INVALID
         _identify(kong, consumer, credential, anonymous=False)
         return None
+
+    def _table(self, kong: Any, where: str) -> dict[str, Any]:
+        if where == "header":
+            return kong.request.get_headers()
+        if where == "query":
+            return kong.request.get_query()
+        return self._body(kong)
 
     def _body(self, kong: Any) -> dict[str, Any]:
         try:
