@@ -23,7 +23,7 @@ LONG = "ab1" * 1000  # 3000 bytes: more than a unique column's or a tag's index 
 
 # Every collection whose rows a bad request could have written.
 COLLECTIONS = ("services", "routes", "upstreams", "consumers", "plugins", "certificates",
-               "ca_certificates", "snis", "key-auths")
+               "ca_certificates", "snis", "key-auths", "basic-auths", "acls", "jwts", "hmac-auths")
 
 
 def _pem(ca: trustme.CA, name: str) -> dict[str, str]:
@@ -53,6 +53,9 @@ def world(api) -> dict[str, Any]:
     w["consumer"] = _created(api.post("/consumers", json={"username": "c1"}))
     w["key-auth"] = _created(api.post(f"/consumers/{w['consumer']['id']}/key-auth",
                                       json={"key": "k1"}))
+    for kind, body in (("basic-auth", {"username": "b1", "password": "p"}), ("acls", {"group": "g1"}),
+                       ("jwt", {"key": "j1"}), ("hmac-auth", {"username": "h1"})):
+        w[kind] = _created(api.post(f"/consumers/{w['consumer']['id']}/{kind}", json=body))
     w["plugin"] = _created(api.post("/plugins", json={"name": "cors"}))
     w["certificate"] = _created(api.post("/certificates", json={**pem, "snis": ["w.test"]}))
     w["sni"] = _created(api.get("/snis/w.test"))
@@ -86,6 +89,12 @@ def _own(kind: str, collection: str) -> Callable[[dict], str]:
     return lambda w: f"/{collection}/{w[kind]['id']}"
 
 
+def _credential(kind: str, base: dict) -> Entity:
+    """A credential under the world's consumer, at its nested path."""
+    return Entity(lambda w: f"/consumers/{w['consumer']['id']}/{kind}", lambda w: dict(base),
+                  lambda w: f"/consumers/{w['consumer']['id']}/{kind}/{w[kind]['id']}")
+
+
 ENTITIES: dict[str, Entity] = {
     "services": Entity(lambda w: "/services", lambda w: {"host": "new.test"},
                        _own("service", "services")),
@@ -105,6 +114,9 @@ ENTITIES: dict[str, Entity] = {
     "key-auth": Entity(
         lambda w: f"/consumers/{w['consumer']['id']}/key-auth", lambda w: {"key": "new-k"},
         lambda w: f"/consumers/{w['consumer']['id']}/key-auth/{w['key-auth']['id']}"),
+    **{kind: _credential(kind, base) for kind, base in (
+        ("basic-auth", {"username": "new-b", "password": "p"}), ("acls", {"group": "new-g"}),
+        ("jwt", {"key": "new-j"}), ("hmac-auth", {"username": "new-h"}))},
     "plugins": Entity(lambda w: "/plugins", lambda w: {"name": "key-auth"},
                       _own("plugin", "plugins")),
     "certificates": Entity(lambda w: "/certificates", lambda w: dict(w["pem"]),
@@ -251,6 +263,26 @@ CASES: list[Case] = [
     *[Case("key-auth", "ttl", v, TTL, code=11) for v in (1.5, -1, 10**9, "60", True, [60])],
     Case("key-auth", "key", 5, "expected a string"),
     Case("key-auth", "key", LONG, INDEXED),
+    # the other credentials
+    *[c for e, name in (("basic-auth", "username"), ("hmac-auth", "username")) for c in (
+        Case(e, name, None, "required field missing"),
+        Case(e, name, 5, "expected a string"),
+        Case(e, name, "", "length must be at least 1"),
+        Case(e, name, LONG, INDEXED),
+    )],
+    Case("basic-auth", "password", None, "required field missing"),
+    Case("basic-auth", "password", 5, "expected a string"),
+    Case("basic-auth", "password", ["p"], "expected a string"),
+    Case("acls", "group", None, "required field missing"),
+    Case("acls", "group", {"g": 1}, "expected a string"),
+    Case("acls", "group", LONG, INDEXED),
+    Case("jwt", "key", 5, "expected a string"),
+    Case("jwt", "key", LONG, INDEXED),
+    Case("jwt", "secret", 5, "expected a string"),
+    Case("jwt", "rsa_public_key", ["k"], "expected a string"),
+    Case("jwt", "algorithm", "none", "expected one of: HS256, HS384, HS512, RS256, RS384, RS512, "
+                                     "ES256, ES384, ES512, PS256, PS384, PS512, EdDSA"),
+    Case("hmac-auth", "secret", True, "expected a string"),
     # plugins
     Case("plugins", "name", None, "required field missing"),
     Case("plugins", "name", ["key-auth"], "expected a string"),
@@ -353,6 +385,8 @@ FORM_CASES = [
     ("targets", "weight=0.5", "weight", "expected an integer"),
     ("consumers", "tags[1]=" + LONG, "tags", [INDEXED]),
     ("key-auth", "ttl=1.5", "ttl", TTL),
+    ("jwt", "algorithm=HS1", "algorithm", "expected one of: HS256, HS384, HS512, RS256, RS384, RS512, "
+                                          "ES256, ES384, ES512, PS256, PS384, PS512, EdDSA"),
 ]
 
 
@@ -535,6 +569,10 @@ _FIELDS = {
     "targets": ("id", "created_at", "upstream", "target", "weight", "tags"),
     "consumers": ("id", "username", "custom_id", "tags", "created_at"),
     "key-auth": ("id", "consumer", "key", "ttl", "tags"),
+    "basic-auth": ("id", "consumer", "username", "password", "tags"),
+    "acls": ("id", "consumer", "group", "tags"),
+    "jwt": ("id", "consumer", "key", "secret", "rsa_public_key", "algorithm", "tags"),
+    "hmac-auth": ("id", "consumer", "username", "secret", "tags"),
     "plugins": ("id", "name", "instance_name", "route", "service", "consumer", "config",
                 "protocols", "enabled", "ordering"),
     "certificates": ("id", "cert", "key", "cert_alt", "key_alt", "snis", "tags"),

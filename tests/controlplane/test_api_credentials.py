@@ -365,3 +365,20 @@ def test_schemas_of_the_credentials(api):
     r = api.post("/schemas/jwt_secrets/validate", json={"consumer": {"id": str(uuid.uuid4())},
                                                         "algorithm": "EdDSA", "rsa_public_key": "x"})
     assert (r.status_code, r.json()["fields"]) == (400, {"rsa_public_key": "invalid key", "@entity": [CONDITIONAL]})
+
+
+def test_openapi_describes_kongs_credential_paths(api):
+    paths = api.get("/openapi.json").json()["paths"]
+    for collection, nested, param in (("basic-auths", "basic-auth", "basicauth_credentials"),
+                                      ("acls", "acls", "acls"), ("jwts", "jwt", "jwt_secrets"),
+                                      ("hmac-auths", "hmac-auth", "hmacauth_credentials")):
+        for path in (f"/{collection}", f"/{collection}/{{{param}}}", f"/{collection}/{{{param}}}/consumer",
+                     f"/consumers/{{consumers}}/{nested}", f"/consumers/{{consumers}}/{nested}/{{{param}}}"):
+            assert path in paths, path
+        post = paths[f"/consumers/{{consumers}}/{nested}"]["post"]
+        schema = post["requestBody"]["content"]["application/json"]["schema"]
+        assert "consumer" not in schema.get("required", []), nested
+    basic = paths["/basic-auths"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert sorted(basic["required"]) == ["consumer", "password", "username"]
+    jwt = paths["/jwts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert jwt["required"] == ["consumer"]  # key and secret are generated, algorithm has a default
