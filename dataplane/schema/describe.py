@@ -33,9 +33,11 @@ def field_json(f: Field) -> dict[str, Any]:
     for spec in dataclasses.fields(Field):
         name = spec.name
         value = getattr(f, name)
-        if name in _SKIP or name == "type" or value in (None, False, (), MISSING):
-            continue
-        if name == "default" and value is None:
+        if name == "default":
+            # false, 0 and [] are defaults too (decK fills them in before it compares)
+            if value is MISSING or value is None:
+                continue
+        elif name in _SKIP or name == "type" or value in (None, False, (), MISSING):
             continue
         out[name] = list(value) if isinstance(value, tuple) else value
     if f.eq_null:
