@@ -26,8 +26,15 @@ from dataplane._core import Balancer
 def balancer(algorithm: str, targets: int) -> Balancer:
     upstream = {"id": "u1", "name": "pool", "algorithm": algorithm, "slots": 65536}
     entities = [
-        orjson.dumps({"id": f"t{i}", "target": f"10.0.{i // 250}.{i % 250 + 1}:80", "weight": 100,
-                      "upstream": {"id": "u1"}, "created_at": i})
+        orjson.dumps(
+            {
+                "id": f"t{i}",
+                "target": f"10.0.{i // 250}.{i % 250 + 1}:80",
+                "weight": 100,
+                "upstream": {"id": "u1"},
+                "created_at": i,
+            }
+        )
         for i in range(targets)
     ]
     return Balancer.from_json(orjson.dumps(upstream), entities)
@@ -93,7 +100,9 @@ def main() -> None:
     args = parser.parse_args()
     values = [b"user-%020d" % i for i in range(4096)]
     loop_best, _ = timed(empty_loop(values), args.picks, args.rounds)
-    print(f"{args.targets} targets, {args.picks} requests x {args.rounds} rounds (ns per request, loop {loop_best:.0f})")
+    print(
+        f"{args.targets} targets, {args.picks} requests x {args.rounds} rounds (ns per request, loop {loop_best:.0f})"
+    )
     for algorithm in ("round-robin", "consistent-hashing", "least-connections", "latency"):
         b = balancer(algorithm, args.targets)
         best, median = timed(per_request(algorithm, b, values), args.picks, args.rounds)

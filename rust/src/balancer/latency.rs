@@ -69,8 +69,7 @@ impl Latency {
         }
         let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
         let mut best: Option<(usize, f64)> = None;
-        for offset in 0..n {
-            let slot = (start + offset) % n;
+        for slot in (start..n).chain(0..start) {
             if skip(slot) {
                 continue;
             }

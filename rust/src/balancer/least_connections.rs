@@ -68,6 +68,7 @@ impl LeastConnections {
         }
         let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
         let best = self.lowest(start, &skip).or_else(|| self.lowest(start, &|_| false))?;
+        debug_assert!(best < n);
         if track {
             match &self.counters[best] {
                 Counter::Shared(s) => self.table.acquire(*s, self.worker),
@@ -79,17 +80,17 @@ impl LeastConnections {
         Some(best)
     }
 
-    fn lowest(&self, start: usize, skip: &dyn Fn(usize) -> bool) -> Option<usize> {
+    fn lowest(&self, start: usize, skip: &impl Fn(usize) -> bool) -> Option<usize> {
         let n = self.weights.len();
         let mut best: Option<(usize, u64, u64)> = None; // (slot, in flight + 1, weight)
-        for offset in 0..n {
-            let slot = (start + offset) % n;
+        for slot in (start..n).chain(0..start) {
             if skip(slot) {
                 continue;
             }
             let (load, weight) = (self.in_flight(slot) + 1, self.weights[slot]);
-            // load / weight < best_load / best_weight, without division
-            if best.is_none_or(|(_, l, w)| u128::from(load) * u128::from(w) < u128::from(l) * u128::from(weight)) {
+            // load / weight < best_load / best_weight, without division (weights < 2^16, so
+            // the products of counts below 2^47 fit)
+            if best.is_none_or(|(_, l, w)| load.saturating_mul(w) < l.saturating_mul(weight)) {
                 best = Some((slot, load, weight));
             }
         }

@@ -152,7 +152,7 @@ impl Balancer {
     }
 
     fn choose(&self, value: &[u8], tried: &[usize], track: bool) -> Option<usize> {
-        let skip = |slot: usize| tried.contains(&slot);
+        let skip = |slot: usize| !tried.is_empty() && tried.contains(&slot);
         match &self.strategy {
             Strategy::RoundRobin(rr) => {
                 // the wheel's next slot not tried yet, at most one turn of it

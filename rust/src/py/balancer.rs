@@ -36,7 +36,8 @@ impl PyBalancer {
                 serde_json::from_slice::<Target>(raw).map_err(|e| CoreError::new_err(format!("targets[{i}]: {e}")))
             })
             .collect::<PyResult<Vec<_>>>()?;
-        let inner = Balancer::new(&upstream, targets).map_err(|e| CoreError::new_err(e.to_string()))?;
+        let inner = Balancer::new(&upstream, targets)
+            .map_err(|e| CoreError::new_err(format!("upstream {}: {e}", upstream.name)))?;
         Ok(PyBalancer { inner })
     }
 
