@@ -24,9 +24,17 @@ _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.\d+)?")
 # plane refuses an entity type or a field it does not know, and with it the whole config. So
 # what is sent to data planes leaves them out while unused, as Kong leaves out what an older
 # data plane lacks: a section of these types when it is empty, these fields when null. A
-# config without consumer groups is then exactly what it was before they existed (same
-# hashes, readable by any data plane); one using them needs data planes that know them.
-ADDED_TYPES = ("consumer_groups", "consumer_group_consumers")
+# config without credentials of those types or consumer groups is then exactly what it was
+# before they existed (same hashes, readable by any data plane); one using them needs data
+# planes that know them.
+ADDED_TYPES = (
+    "basicauth_credentials",
+    "acls",
+    "jwt_secrets",
+    "hmacauth_credentials",
+    "consumer_groups",
+    "consumer_group_consumers",
+)
 ADDED_FIELDS: dict[str, tuple[str, ...]] = {"plugins": ("consumer_group",)}
 
 

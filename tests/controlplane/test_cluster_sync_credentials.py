@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from controlplane.cli import with_db
 from controlplane.cluster import encoding
 from dataplane.cluster.apply import ConfigApplier
-from dataplane.declarative import config_hash
+from dataplane.declarative import DeclarativeConfigError, config_hash, validate_flat
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore
+from dataplane.schema import ENTITIES
 from tests.support.inprocess_control_plane import ControlPlane, shared_pair
 from tests.support.model_data_plane import TestDataPlane
 
@@ -103,3 +104,35 @@ def test_credentials_reach_a_data_plane_as_deltas(cp_conf, tmp_path):
 
         cp.run(scenario())
     store.close()
+
+
+NEW_TYPES = ("basicauth_credentials", "acls", "jwt_secrets", "hmacauth_credentials")
+
+
+def test_a_config_without_the_new_credentials_is_what_an_older_data_plane_reads(cp_conf, monkeypatch):
+    """A data plane built before these credential types refuses a config naming them, even
+    empty: until one is used, the sections are left out (the hashes are those of before)."""
+    with ControlPlane(cp_conf) as cp:
+        cp.request("POST", "/consumers", json={"username": "bob"})
+        cp.request("POST", "/consumers/bob/key-auth", json={"key": "k"})
+        cp.caught_up()
+
+        async def scenario():
+            dp = TestDataPlane(cp.port, cp.conf.cluster_cert, cp.conf.cluster_cert_key, cp.conf.cluster_cert)
+            await dp.connect()
+            message = await dp.receive_config()
+            await cp.arequest("POST", "/consumers/bob/acls", json={"group": "g"})
+            delta = payload(await dp.receive_config())
+            await dp.close()
+            return message, delta
+
+        message, delta = cp.run(scenario())
+    full = payload(message)
+    assert not set(NEW_TYPES) & set(full) and full["keyauth_credentials"]
+    assert config_hash(full)[0] == message.full.hash
+    assert list(delta["upserts"]) == ["acls"]
+    for name in NEW_TYPES:
+        monkeypatch.delitem(ENTITIES, name)
+    validate_flat(full)
+    with pytest.raises(DeclarativeConfigError, match="unknown field"):
+        validate_flat({**full, "acls": []})
