@@ -115,8 +115,8 @@ def _already(consumer_key: str, group: dict[str, Any]) -> errors.ApiError:
 
 
 async def _remove(api: ApiContext, memberships: list[tuple[str, str]]) -> None:
-    for group_id, consumer_id in memberships:
-        await api.store.delete(MEMBERS, membership_id(group_id, consumer_id))
+    """Delete memberships in one write (one change, one delta for data planes)."""
+    await api.store.delete_many(MEMBERS, [membership_id(g, c) for g, c in memberships])
 
 
 async def _page_through(request: Request, entity: str, through: tuple[str, str, str, str], path: str) -> Response:

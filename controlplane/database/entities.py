@@ -112,6 +112,31 @@ class EntityStore:
             await changelog.record(connection, [*changes, (entity, id, "delete")])
         return True
 
+    async def delete_many(self, entity: str, ids: list[str]) -> int:
+        """Delete the rows of `ids` that exist (and what cascades from them) in one
+        transaction under one change-log version; how many there were. Not for certificates,
+        whose SNIs `delete` also removes."""
+        table(entity)
+        wanted = [i for i in ids if is_uuid(i)]
+        if not wanted:
+            return 0
+        async with self._transaction() as connection:
+            found = [
+                str(r[0])
+                for r in await connection.fetch(
+                    f'SELECT "id" FROM "{entity}" WHERE "id" = ANY($1::uuid[]) ORDER BY "id" FOR UPDATE', wanted
+                )
+            ]
+            if not found:
+                return 0
+            changes = await _cascaded(connection, entity, found)
+            try:
+                await connection.execute(f'DELETE FROM "{entity}" WHERE "id" = ANY($1::uuid[])', found)
+            except asyncpg.ForeignKeyViolationError as exc:
+                raise foreign_key_on_delete(exc, entity) from None
+            await changelog.record(connection, [*changes, *((entity, i, "delete") for i in found)])
+        return len(found)
+
     async def import_flat(self, flat: dict[str, list[dict]]) -> None:
         """Upsert every entity of `flat` by id (Kong's db_import), in one transaction;
         entities it does not name are kept."""

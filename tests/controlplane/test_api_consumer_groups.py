@@ -266,3 +266,20 @@ def test_membership_ids_are_the_pairs(api, db_conf):
     (row,) = with_db(db_conf, rows)
     assert row["id"] == membership_id(g["id"], c["id"])
     assert set(row) == {"id", "created_at", "consumer_group", "consumer"}
+
+
+def test_removing_every_member_is_one_write(api, db_conf):
+    from controlplane.cli import with_db
+
+    def version() -> int:
+        return with_db(db_conf, lambda db: db.entities.current_version())
+
+    group(api, "one-write")
+    ids = [consumer(api, f"one-{i}")["id"] for i in range(4)]
+    before = version()
+    api.post("/consumer_groups/one-write/consumers", json={"consumer": ids})
+    assert version() == before + 1  # a list is added in one write too
+    assert api.delete("/consumer_groups/one-write/consumers").status_code == 204
+    assert version() == before + 2
+    assert api.delete("/consumer_groups/one-write/consumers").status_code == 204  # none left: no write
+    assert version() == before + 2
