@@ -725,9 +725,12 @@ class Db(_Namespace):
 
 
 class Kong:
-    """The ``kong`` object of one request."""
+    """The ``kong`` object of one request. Each namespace (``kong.request``, ``kong.service``...)
+    is made the first time a plugin reads it, then read as a plain attribute: a request's
+    plugins typically touch a few of the thirteen."""
 
     __slots__ = (
+        "_r",
         "request",
         "response",
         "service",
@@ -743,23 +746,51 @@ class Kong:
         "db",
     )
 
+    request: Request
+    response: Response
+    service: Service
+    client: Client
+    ctx: Ctx
+    log: Log
+    router: Router
+    node: Node
+    ip: Ip
+    cluster: Cluster
+    plugin: Plugin
+    nginx: Nginx
+    db: Db
+
     def __init__(self, request: RequestPlugins) -> None:
-        self.request = Request(request)
-        self.response = Response(request)
-        self.service = Service(request)
-        self.client = Client(request)
-        self.ctx = Ctx(request)
-        self.log = Log(request)
-        self.router = Router(request)
-        self.node = Node(request)
-        self.ip = Ip(request)
-        self.cluster = Cluster(request)
-        self.plugin = Plugin(request)
-        self.nginx = Nginx(request)
-        self.db = Db(request)
+        self._r = request
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached while the slot is empty
+        make = _NAMESPACES.get(name)
+        if make is None:
+            raise AttributeError(f"'kong' has no attribute '{name}'")
+        namespace = make(self._r)
+        object.__setattr__(self, name, namespace)
+        return namespace
 
     @property
     def configuration(self) -> Configuration:
         """Kong's ``kong.configuration``: the node's kong.conf, read-only (the same object for
         every request of the worker)."""
         return configuration.current()
+
+
+_NAMESPACES: dict[str, Callable[[RequestPlugins], Any]] = {
+    "request": Request,
+    "response": Response,
+    "service": Service,
+    "client": Client,
+    "ctx": Ctx,
+    "log": Log,
+    "router": Router,
+    "node": Node,
+    "ip": Ip,
+    "cluster": Cluster,
+    "plugin": Plugin,
+    "nginx": Nginx,
+    "db": Db,
+}

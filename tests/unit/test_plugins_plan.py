@@ -162,8 +162,8 @@ def test_a_consumer_scoped_config_cannot_carry_an_ordering():
 
     ordering = {"before": {"access": ["key-auth"]}}
     consumer = {"id": "6a1b9c0e-0000-4000-8000-000000000001"}
-    _, errors = process("plugins", {"name": "cors", "consumer": consumer, "ordering": ordering})
+    _, errors = process("plugins", {"name": "response-transformer", "consumer": consumer, "ordering": ordering})
     assert errors == {"@entity": [
         "a plugin scoped to a consumer cannot set a dynamic ordering (it is decided before the consumer is known)"]}
-    _, errors = process("plugins", {"name": "cors", "ordering": ordering})
+    _, errors = process("plugins", {"name": "response-transformer", "ordering": ordering})
     assert errors is None
