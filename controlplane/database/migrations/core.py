@@ -15,7 +15,7 @@ _ENTITY_COLUMNS = """
 # so they are folded to the nil uuid (portable to PostgreSQL < 15, no NULLS NOT DISTINCT).
 _NIL = "'00000000-0000-0000-0000-000000000000'::uuid"
 
-_ENTITY_TABLES = (
+_ENTITY_TABLES: tuple[str, ...] = (
     "ca_certificates",
     "certificates",
     "snis",
