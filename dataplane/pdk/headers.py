@@ -19,11 +19,22 @@ SET, ADD, CLEAR = 0, 1, 2
 Op = tuple[int, bytes, bytes]  # (kind, name as the plugin wrote it, value)
 
 
+# Names plugins set are few and repeat on every request (X-Consumer-ID...): each is checked once
+_NAMES: dict[str, bytes] = {}
+_NAMES_KEPT = 1024  # a plugin naming headers from request data cannot grow it without bound
+
+
 def field_name(name: object) -> bytes:
     """A header name as bytes, refused unless it is an RFC 9110 token."""
+    if isinstance(name, str):
+        known = _NAMES.get(name)
+        if known is not None:
+            return known
     raw = name.encode("latin-1") if isinstance(name, str) else name
     if not isinstance(raw, bytes) or not _TOKEN.fullmatch(raw):
         raise PDKError(f"invalid header name {name!r}")
+    if isinstance(name, str) and len(_NAMES) < _NAMES_KEPT:
+        _NAMES[name] = raw
     return raw
 
 
