@@ -99,6 +99,7 @@ HONOURED: Final[Mapping[str, KeySpec]] = MappingProxyType(
             _spec("pg_ssl", types.boolean),
             _spec("pg_ssl_verify", types.boolean),
             _spec("pg_pool_size", types.optional(types.integer(minimum=1))),
+            _spec("db_update_frequency", types.number(minimum=0.001)),
         )
     }
 )

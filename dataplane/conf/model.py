@@ -73,6 +73,7 @@ class Conf:
     pg_ssl: bool
     pg_ssl_verify: bool  # verify the server certificate against lua_ssl_trusted_certificate
     pg_pool_size: int | None  # None: the store's default pool size
+    db_update_frequency: float  # seconds between a traditional node's polls of the database
     raw: Mapping[str, str] = field(repr=False)
     _sources: Mapping[str, str] = field(repr=False)
 
