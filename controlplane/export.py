@@ -1,6 +1,8 @@
 """Flat config -> a kong.yml document shaped like Kong's `kong config db_export`: flat
-entity lists (parents first), foreign keys as plain ids, `_transform: false`, nulls kept.
-`dataplane.declarative` reads it back to the same flat config."""
+entity lists (parents first), foreign keys as plain ids, `_transform: false`, nulls kept, but
+for a plugin's null `consumer_group` (`compat.sent_form`: a file without consumer groups is
+one Kong's open-source edition imports). `dataplane.declarative` reads it back to the same
+flat config."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from typing import Any
 import yaml
 
 from dataplane.schema import ENTITIES
+
+from .cluster import compat
 
 FORMAT_VERSION = "3.0"
 
@@ -23,7 +27,7 @@ def to_document(flat: dict[str, list[dict]]) -> dict[str, Any]:
             continue  # Kong lists only the entity types that have rows
         order = [field for field, _ in schema.fields]
         foreign = {field for field, _ in schema.foreign_fields()}
-        doc[name] = [_exported(row, order, foreign) for row in rows]
+        doc[name] = [_exported(compat.sent_form(name, row), order, foreign) for row in rows]
     return doc
 
 
