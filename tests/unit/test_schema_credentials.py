@@ -9,7 +9,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from dataplane.declarative import DeclarativeConfigError, ids, parse_text, validate_flat
+from dataplane.declarative import DeclarativeConfigError, config_hash, ids, parse_text, validate_flat
+from dataplane.declarative.validate_flat import validate_delta
+from dataplane.lmdb_cache import ConfigStore
 from dataplane.schema import ENTITIES, get_schema, process, schema_json, transform
 from dataplane.schema.credentials import JWT_ALGORITHMS, hash_password
 
@@ -347,3 +349,46 @@ def test_a_control_planes_config_is_checked_not_transformed():
     with pytest.raises(DeclarativeConfigError) as info:
         validate_flat(bad_key)
     assert "invalid key" in str(info.value)
+
+
+def test_deltas_on_a_stored_config_keep_credentials_unique_and_attached(tmp_path):
+    """A control plane's delta is checked against the stored config by lookups: a username or
+    key another stored credential holds, or a consumer the config lacks, refuses it; deleting a
+    consumer its stored credentials point at needs them deleted too."""
+    flat = parse_text(NESTED)
+    store = ConfigStore(str(tmp_path / "lmdb"), 16 << 20)
+    try:
+        store.apply(flat, *config_hash(flat), version=1)
+
+        def apply(upserts, deletes=None):
+            def check(stored):
+                validate_delta(upserts, deletes or {}, stored)
+            version = store.current()[0]
+            store.apply_delta(version, version + 1, upserts, deletes or {}, "h", {}, check=check)
+
+        (basic,) = flat["basicauth_credentials"]
+        alice = _consumer(flat, "alice")
+        with pytest.raises(DeclarativeConfigError, match="username set to 'bob'"):
+            apply({"basicauth_credentials": [{**basic, "id": str(uuid.uuid4()), "consumer": {"id": alice["id"]}}]})
+        given = flat["jwt_secrets"][1]
+        with pytest.raises(DeclarativeConfigError, match="key set to 'given-key'"):
+            apply({"jwt_secrets": [{**given, "id": str(uuid.uuid4())}]})
+        with pytest.raises(DeclarativeConfigError, match="invalid reference"):
+            apply({"acls": [{**flat["acls"][0], "id": str(uuid.uuid4()), "consumer": {"id": str(uuid.uuid4())}}]})
+        bob = _consumer(flat, "bob")
+        with pytest.raises(DeclarativeConfigError):
+            apply({}, {"consumers": [bob["id"]]})
+        assert store.current()[0] == 1  # nothing refused was written
+        # the credential moved to alice under a new username: accepted, then the old name is free
+        apply({"basicauth_credentials": [{**basic, "username": "alice", "consumer": {"id": alice["id"]}}]})
+        apply({"hmacauth_credentials": [{**flat["hmacauth_credentials"][0], "id": str(uuid.uuid4()),
+                                         "username": "bob"}]})
+        of_bob = {name: [e["id"] for e in store.entities(name) if e["consumer"] == {"id": bob["id"]}]
+                  for name in CREDENTIALS}
+        assert of_bob["hmacauth_credentials"] and of_bob["acls"]
+        apply({}, {"consumers": [bob["id"]], **of_bob})
+        assert store.entities("consumers") == [alice]
+        assert [e["username"] for e in store.entities("basicauth_credentials")] == ["alice"]
+        assert all(e["consumer"] == {"id": alice["id"]} for name in CREDENTIALS for e in store.entities(name))
+    finally:
+        store.close()
