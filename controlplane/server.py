@@ -58,12 +58,16 @@ def plain_listeners(conf: Conf) -> list[Listener]:
 
 class _Server(uvicorn.Server):
     """Stops gracefully on SIGTERM or SIGINT and returns: uvicorn's own handling re-raises
-    the signal afterwards, which would end the process by the signal instead of status 0."""
+    the signal afterwards, which would end the process by the signal instead of status 0.
+    With `own_signals` False the process's owner (a traditional node's supervisor) keeps
+    its handlers and stops it with should_exit."""
+
+    own_signals = True
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield  # embedded (tests): the owner stops it with should_exit
+        if not self.own_signals or threading.current_thread() is not threading.main_thread():
+            yield  # embedded (tests, a traditional node): the owner stops it with should_exit
             return
         loop = asyncio.get_running_loop()
         stops = (signal.SIGINT, signal.SIGTERM)
@@ -76,8 +80,9 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
-def server_for(api: ApiContext, cluster: ClusterServer | None = None) -> uvicorn.Server:
-    """The Admin API server; `cluster` answers /clustering/* (a 400 without one)."""
+def server_for(api: ApiContext, cluster: ClusterServer | None = None, *, own_signals: bool = True) -> uvicorn.Server:
+    """The Admin API server; `cluster` answers /clustering/* (a 400 without one);
+    `own_signals` False leaves SIGTERM and SIGINT to the caller."""
     app = create_app(api)
     app.state.cluster = cluster
     # h11, not uvicorn's httptools protocol: that one switches on an httptools leniency flag
@@ -94,6 +99,7 @@ def server_for(api: ApiContext, cluster: ClusterServer | None = None) -> uvicorn
         date_header=True,
     )
     server = _Server(config)
+    server.own_signals = own_signals
     api.counters.open_connections = lambda: len(server.server_state.connections)
     return server
 

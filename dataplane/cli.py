@@ -1,6 +1,7 @@
 """`dataplane` command line: run a data plane, check a kong.conf, parse a declarative file.
 
-    dataplane run [-c kong.conf] [-p prefix]   start the supervisor and workers (foreground)
+    dataplane run [-c kong.conf] [-p prefix]   start the supervisor and workers (foreground);
+                                               with database = postgres, a traditional node
     dataplane check [kong.conf]                validate a conf (and the declarative file it names)
     dataplane config parse kong.yml            validate a declarative file, print a summary
 
@@ -43,17 +44,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if conf.role == "control_plane":
         print("Error: role = control_plane is served by `controlplane run`, not the data plane", file=sys.stderr)
         return 1
-    if conf.database != "off":
-        print(
-            f"Error: database = {conf.database} is not supported by the data plane yet; "
-            "set database = off and declarative_config for DB-less mode",
-            file=sys.stderr,
-        )
-        return 1
     os.makedirs(conf.prefix, exist_ok=True)
     logs.setup(conf.log_level, conf.proxy_error_log)
+    conf_path = os.path.abspath(args.conf) if args.conf else None
+    if conf.database != "off":  # role = traditional (a data plane with a database is refused by the conf)
+        from dataplane.traditional.run import run_traditional
+
+        return run_traditional(conf, conf_path, registry)
     try:
-        supervisor = Supervisor(conf, os.path.abspath(args.conf) if args.conf else None, registry)
+        supervisor = Supervisor(conf, conf_path, registry)
         return uvloop.run(supervisor.run())
     except (DeclarativeConfigError, ConfigRejected) as err:
         if conf.declarative_config:
