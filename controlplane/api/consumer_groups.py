@@ -35,6 +35,7 @@ from dataplane.schema.consumer_groups import GROUPS, MEMBERS, membership_id
 from . import errors, operations as ops
 from .body import read_args
 from .context import ApiContext, ctx
+from .entities import Handler, dispatcher
 from .pagination import next_link, page_args, page_body
 from .rendering import json_response, no_content
 from .resources import RESOURCES
@@ -233,17 +234,22 @@ async def consumer_group_get(request: Request) -> Response:
 GROUP = "/consumer_groups/{consumer_groups}"
 OWN_GROUPS = "/consumers/{consumers}/consumer_groups"
 
-# Listed before the generic routes: a method not here falls through to them (Starlette takes
-# the first route whose path and method match).
+
+def _route(path: str, handlers: dict[str, Handler]) -> Route:
+    endpoint, methods = dispatcher(handlers)  # HEAD as GET, OPTIONS listing the verbs
+    return Route(path, endpoint, methods=methods)
+
+
+# Listed before the generic routes: a group's own path answers only GET here, its other verbs
+# fall through to the generic route (Starlette takes the first route whose path and method
+# match).
 ROUTES = [
     Route(GROUP, group_get, methods=["GET"]),
-    Route(f"{GROUP}/consumers", group_consumers_get, methods=["GET"]),
-    Route(f"{GROUP}/consumers", group_consumers_post, methods=["POST"]),
-    Route(f"{GROUP}/consumers", group_consumers_delete, methods=["DELETE"]),
-    Route(f"{GROUP}/consumers/{{consumers}}", membership_delete, methods=["DELETE"]),
-    Route(OWN_GROUPS, consumer_groups_get, methods=["GET"]),
-    Route(OWN_GROUPS, consumer_groups_post, methods=["POST"]),
-    Route(OWN_GROUPS, consumer_groups_delete, methods=["DELETE"]),
-    Route(f"{OWN_GROUPS}/{{consumer_groups}}", consumer_group_get, methods=["GET"]),
-    Route(f"{OWN_GROUPS}/{{consumer_groups}}", membership_delete, methods=["DELETE"]),
+    _route(
+        f"{GROUP}/consumers",
+        {"GET": group_consumers_get, "POST": group_consumers_post, "DELETE": group_consumers_delete},
+    ),
+    _route(f"{GROUP}/consumers/{{consumers}}", {"DELETE": membership_delete}),
+    _route(OWN_GROUPS, {"GET": consumer_groups_get, "POST": consumer_groups_post, "DELETE": consumer_groups_delete}),
+    _route(f"{OWN_GROUPS}/{{consumer_groups}}", {"GET": consumer_group_get, "DELETE": membership_delete}),
 ]

@@ -160,6 +160,10 @@ def test_membership_bad_input(api):
     assert api.delete("/consumer_groups/bad-g/consumers/bad-c").status_code == 404  # not a member
     assert api.get("/consumers/bad-c/consumer_groups/bad-g").status_code == 404
     assert api.put("/consumer_groups/bad-g/consumers", json={}).status_code == 405
+    r = api.request("OPTIONS", "/consumer_groups/bad-g/consumers")
+    assert (r.status_code, r.headers["Allow"]) == (204, "DELETE, GET, HEAD, OPTIONS, POST")
+    assert api.request("OPTIONS", "/consumer_groups/bad-g").headers["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, PUT"
+    assert api.request("HEAD", "/consumers/bad-c/consumer_groups").status_code == 200
     # the membership entity has no generic paths
     assert api.get("/consumer_group_consumers").status_code == 404
 
