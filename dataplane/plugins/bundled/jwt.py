@@ -11,11 +11,9 @@ replaced has new text, so a stale key is never used).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -65,7 +63,7 @@ Schema = record(
 
 _BEARER = re.compile(r"\s*[Bb]earer\s+(.+)")  # unanchored, as Kong's ngx.re.gmatch finds it
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
-_HMAC_DIGESTS: dict[str, Callable[[], Any]] = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
+_HMAC_DIGESTS = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}  # hmac.digest's names
 _ES_SIZES = {"ES256": 64, "ES384": 96, "ES512": 132}  # r || s, RFC 7518 3.4
 _KEY_CACHE_LIMIT = 10_000  # parsed public keys kept per plugin object
 
@@ -197,30 +195,27 @@ class Plugin:
     def _tokens(self, kong: Any) -> list[str]:
         """Every distinct token of the request: query arguments, then cookies, then headers."""
         found: dict[str, None] = {}  # insertion-ordered set
-        if self.uri_params:
-            query = kong.request.get_query()
+        request = kong.request
+        if self.uri_params and request.get_raw_query():
+            query = request.get_query()
             for name in self.uri_params:
                 value = query.get(name)
                 for one in value if isinstance(value, list) else [value]:
                     if isinstance(one, str) and one:
                         found[one] = None
         if self.cookies:
-            jar = _cookies(kong.request.get_headers().get("cookie"))
+            jar = _cookies(request.get_headers().get("cookie"))
             for name in self.cookies:
                 value = jar.get(name.lower())
                 if value:
                     found[value] = None
-        if self.headers:
-            headers = kong.request.get_headers()
-            for name in self.headers:
-                value = headers.get(name)
-                if isinstance(value, list):
-                    value = value[0]  # Kong reads the first of a repeated header
-                if not isinstance(value, str):
-                    continue
-                match = _BEARER.search(value)
-                if match and match.group(1):
-                    found[match.group(1)] = None
+        for name in self.headers:
+            value = request.get_header(name)  # Kong reads the first of a repeated header
+            if value is None:
+                continue
+            match = _BEARER.search(value)
+            if match and match.group(1):
+                found[match.group(1)] = None
         return list(found)
 
     def _claim_errors(self, claims: dict[str, Any]) -> dict[str, str]:
@@ -251,8 +246,7 @@ class Plugin:
             key = _decoded_secret(secret) if self.secret_is_base64 else secret.encode()
             if key is None:
                 raise self._invalid("Invalid key/secret")
-            digest = _HMAC_DIGESTS[algorithm[2:]]
-            return hmac.compare_digest(hmac.new(key, token.signed, digest).digest(), token.signature)
+            return hmac.compare_digest(hmac.digest(key, token.signed, _HMAC_DIGESTS[algorithm]), token.signature)
         pem = credential.get("rsa_public_key")
         if not isinstance(pem, str) or not pem:
             raise self._invalid("Invalid key/secret")
