@@ -110,6 +110,9 @@ class Balancer:
     algorithm: str
     live: int
     """How many targets have a weight above 0."""
+    healthy: bool
+    """Kong's balancer health: some weight, whose healthy share (all of it: no health checks
+    run) is strictly above `healthchecks.threshold`; an unhealthy balancer picks nothing."""
     def pick(self) -> tuple[str, int] | None:
         """The next target as (host, port), nothing recorded (round-robin's pick; the others
         pick as `peer` with an empty value and no in-flight count); None when no target has a

@@ -26,6 +26,7 @@ import struct
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable
 
 from dataplane import __version__, config_source, shared_memory
 from dataplane.cluster import ClusterClient, ClusterSettings, ConfigApplier, LinkStatus, load_or_create_node_id
@@ -36,8 +37,10 @@ from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StoreFullError
 from dataplane.logs import NOTICE
 from dataplane.plugins import Registry
 from dataplane.proxy.body import prepare_temp_dir
-from dataplane.proxy.settings import BODY_TEMP_DIR
+from dataplane.proxy.dns import DnsCache, NameNotFound, ResolverError
+from dataplane.proxy.settings import BODY_TEMP_DIR, ProxySettings
 from dataplane.sockets import bind
+from dataplane.status import upstreams as upstream_status
 from dataplane.status.server import StatusProtocol
 from dataplane.workerstate import (
     ACCEPTED_CONNECTIONS,
@@ -94,6 +97,8 @@ class Supervisor:
         self.stopping = False
         self.stopped = asyncio.Event()
         self.status_server: asyncio.AbstractServer | None = None
+        self.status_dns: DnsCache | None = None  # resolves target names for the upstream endpoints
+        self.node_id: str | None = None
         self.reloading: asyncio.Task | None = None  # at most one reload runs at a time
         self.reload_again = False  # a SIGHUP arrived during it: re-read the file once it is done
         self.hybrid = conf.role == "data_plane"
@@ -332,8 +337,10 @@ class Supervisor:
         fields = self.state.slot(worker.slot)
         return fields[PID] == proc.pid and fields[CONFIG_VERSION] == self.version
 
-    def status_handler(self, path: str) -> tuple[int, dict]:
+    def status_handler(self, path: str, query: str = "") -> tuple[int, dict] | Awaitable[tuple[int, dict]]:
         assert self.state is not None
+        if upstream_status.matches(path):
+            return self.upstream_status(path, query)
         if path == "/status":
             state = self.state
             return 200, {
@@ -356,6 +363,25 @@ class Supervisor:
             ok, reason = self.ready()
             return (200, {"message": "ready"}) if ok else (503, {"message": reason})
         return 404, {"message": "Not found"}
+
+    async def upstream_status(self, path: str, query: str) -> tuple[int, dict]:
+        """The read-only upstream endpoints, from the stored config (what the workers serve)."""
+        if self.status_dns is None:
+            self.status_dns = DnsCache(ProxySettings.from_conf(self.conf))
+        dns = self.status_dns
+
+        async def resolve(host: str) -> tuple[list[str], str]:
+            try:
+                await dns.resolve(host)
+            except (NameNotFound, ResolverError) as err:
+                return [], str(err)
+            return list(dns.known(host)), "A"
+
+        if self.node_id is None:
+            self.node_id = load_or_create_node_id(self.conf.prefix)
+        return await upstream_status.answer(
+            path, query, self.store.entities("upstreams"), self.store.entities("targets"), resolve, self.node_id
+        )
 
     async def start_status(self) -> None:
         listeners = self.conf.status_listen

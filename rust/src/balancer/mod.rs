@@ -62,6 +62,9 @@ pub struct Balancer {
     /// Indices into `targets` of those with a weight above 0, in strategy slot order.
     live: Vec<usize>,
     strategy: Strategy,
+    /// Kong's balancer health: some weight, and the healthy share of it (all of it, as no
+    /// target is ever marked down) strictly above `healthchecks.threshold`.
+    healthy: bool,
 }
 
 impl Balancer {
@@ -104,7 +107,21 @@ impl Balancer {
                 )))
             }
         };
-        Ok(Balancer { name: upstream.name.clone(), algorithm: upstream.algorithm.clone(), strategy, targets, live })
+        let threshold = upstream
+            .healthchecks
+            .as_ref()
+            .and_then(|h| h.get("threshold"))
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(0.0);
+        let healthy = !weights.is_empty() && 100.0 > threshold;
+        Ok(Balancer {
+            name: upstream.name.clone(),
+            algorithm: upstream.algorithm.clone(),
+            strategy,
+            targets,
+            live,
+            healthy,
+        })
     }
 
     /// The upstream's name.
@@ -122,6 +139,12 @@ impl Balancer {
         &self.targets
     }
 
+    /// Kong's balancer health: a weight above 0 whose healthy share (100%: health checks are
+    /// not run) is strictly above `healthchecks.threshold`. An unhealthy balancer picks nothing.
+    pub fn healthy(&self) -> bool {
+        self.healthy
+    }
+
     /// How many targets have a weight above 0 (the slots a pick names).
     pub fn live(&self) -> usize {
         self.live.len()
@@ -135,6 +158,9 @@ impl Balancer {
     /// The next address to send a request to, with nothing recorded (no in-flight count, an
     /// empty value to hash); None when no target has a weight above 0.
     pub fn pick(&self) -> Option<&Address> {
+        if !self.healthy {
+            return None;
+        }
         let slot = match &self.strategy {
             Strategy::RoundRobin(rr) => rr.next()?,
             _ => self.choose(b"", &[], false)?,
@@ -152,6 +178,9 @@ impl Balancer {
     }
 
     fn choose(&self, value: &[u8], tried: &[usize], track: bool) -> Option<usize> {
+        if !self.healthy {
+            return None;
+        }
         let skip = |slot: usize| !tried.is_empty() && tried.contains(&slot);
         match &self.strategy {
             Strategy::RoundRobin(rr) => {
@@ -432,6 +461,19 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(new.address(new.peer(b"", &[]).unwrap()).unwrap().host, "b");
         }
+    }
+
+    #[test]
+    fn a_threshold_of_100_makes_the_balancer_unhealthy_as_kongs_comparison_does() {
+        let mut up = upstream("round-robin");
+        up.healthchecks = Some(serde_json::json!({"threshold": 99.5}));
+        let b = Balancer::new(&up, vec![target("1", "a:1", 1, 1.0)]).unwrap();
+        assert!(b.healthy() && b.pick().is_some());
+        up.healthchecks = Some(serde_json::json!({"threshold": 100}));
+        let b = Balancer::new(&up, vec![target("1", "a:1", 1, 1.0)]).unwrap();
+        assert!(!b.healthy() && b.pick().is_none() && b.peer(b"", &[]).is_none());
+        // no weight at all: unhealthy too
+        assert!(!Balancer::new(&upstream("latency"), vec![target("1", "a:1", 0, 1.0)]).unwrap().healthy());
     }
 
     #[test]

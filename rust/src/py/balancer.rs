@@ -52,6 +52,11 @@ impl PyBalancer {
     }
 
     #[getter]
+    fn healthy(&self) -> bool {
+        self.inner.healthy()
+    }
+
+    #[getter]
     fn live(&self) -> usize {
         self.inner.live()
     }
