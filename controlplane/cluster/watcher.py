@@ -62,6 +62,7 @@ class ChangeWatcher:
             finally:
                 self.listening.clear()
                 connection.terminate()
+            self._on_change()  # the database may be gone: the reader finds out now, not at the next poll
 
     async def _poll(self) -> None:
         while True:

@@ -122,8 +122,11 @@ async def acquire(pool: asyncpg.Pool, server: str, timeout: float | None = None)
             try:
                 yield connection
             except (*_UNAVAILABLE, *_BROKEN) as exc:
-                # Never hand this connection out again: the pool opens a fresh one.
-                connection.terminate()
+                # Never hand this connection out again: the pool opens a fresh one. A connection
+                # the server closed may already be detached from the pool (asyncpg then refuses
+                # the call): it is gone either way.
+                with contextlib.suppress(asyncpg.exceptions.InterfaceError):
+                    connection.terminate()
                 if isinstance(exc, _BROKEN) and not isinstance(exc, _UNAVAILABLE):
                     raise DatabaseUnavailable(_describe(server, exc)) from exc
                 raise

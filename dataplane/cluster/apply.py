@@ -59,9 +59,14 @@ class ConfigApplier:
     on the event loop after each commit (the supervisor notifies its workers there)."""
 
     def __init__(
-        self, store: ConfigStore, on_applied: Callable[[int, str], None], plugins: Collection[str] | None = None
+        self,
+        store: ConfigStore,
+        on_applied: Callable[[int, str], None],
+        plugins: Collection[str] | None = None,
+        source: str = "the control plane",
     ) -> None:
         self.store = store
+        self.source = source  # where configurations come from, as the log names it
         self.on_applied = on_applied
         # The plugins this node runs (None: those its process loaded); a config using another
         # is rejected before anything is written, so the previous one keeps serving.
@@ -74,9 +79,7 @@ class ConfigApplier:
 
     async def full(self, msg: cluster_pb2.FullConfig) -> Outcome:
         if (msg.version, msg.hash) == self.current():
-            log.info(
-                "configuration version %d (hash %s) from the control plane is already stored", msg.version, msg.hash
-            )
+            log.info("configuration version %d (hash %s) from %s is already stored", msg.version, msg.hash, self.source)
             return Outcome(msg.version, msg.hash, True)
         return await self._run(msg.version, msg.hash, self._write_full, msg)
 
@@ -104,8 +107,9 @@ class ConfigApplier:
         except (PayloadError, DeclarativeConfigError, config_source.ConfigRejected, StoreFullError) as err:
             reason = str(err)
             log.error(
-                "configuration version %d from the control plane rejected, still serving version %d: %s",
+                "configuration version %d from %s rejected, still serving version %d: %s",
                 version,
+                self.source,
                 previous,
                 reason,
             )
@@ -117,8 +121,9 @@ class ConfigApplier:
                 self._busy = None
         log.log(
             NOTICE,
-            "configuration version %d from the control plane applied (hash %s; %s)",
+            "configuration version %d from %s applied (hash %s; %s)",
             version,
+            self.source,
             config_hash,
             detail,
         )

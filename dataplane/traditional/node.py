@@ -23,6 +23,7 @@ from controlplane.api import ApiContext
 from controlplane.database import Database, DatabaseUnavailable
 from controlplane.server import check_plugins_in_use, node_id, plain_listeners, server_for
 from dataplane import config_source
+from dataplane.cluster import ConfigApplier
 from dataplane.conf import Conf
 from dataplane.logs import NOTICE
 from dataplane.plugins import Registry
@@ -37,6 +38,7 @@ log = logging.getLogger("gantry.traditional")
 class TraditionalNode(Supervisor):
     def __init__(self, conf: Conf, conf_path: str | None, registry: Registry) -> None:
         super().__init__(conf, conf_path, registry)
+        self.applier = ConfigApplier(self.store, self.on_cluster_config, self.plugins, source="the database")
         self.db: Database | None = None
         self.follower: DatabaseFollower | None = None
         self.admin_sockets: list[socket.socket] = []

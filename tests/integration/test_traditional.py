@@ -74,3 +74,99 @@ def test_a_write_through_one_node_is_routed_by_the_other(nodes):
         assert time.monotonic() - started < PROPAGATION_BOUND
     wait_for(lambda: len(nodes.hashes()) == 1, message="both nodes on one configuration")
     assert nodes.a.status()[1]["database"] == {"reachable": True}
+
+
+def test_writes_through_both_nodes_under_load_fail_no_request(nodes):
+    with Load(nodes.a.port, "/stable", clients=2) as load_a, Load(nodes.b.port, "/stable", clients=2) as load_b:
+        wait_for(lambda: load_a.ok > 20 and load_b.ok > 20, message="load running")
+        for i in range(40):
+            writer = nodes.both[i % 2]
+            if i % 4 == 1:  # the service the load goes through changes too: router and balancer rebuilt
+                writer.admin_ok("PATCH", "/services/stable", {"retries": i})
+            else:
+                add_route(writer, f"load{i}")
+        wait_for(lambda: nodes.routed("/load38"), timeout=PROPAGATION_BOUND, message="the last change")
+        counts = load_a.ok, load_b.ok
+        wait_for(lambda: load_a.ok > counts[0] and load_b.ok > counts[1], message="load after the writes")
+    assert load_a.failures == [] and load_b.failures == []
+    wait_for(lambda: len(nodes.hashes()) == 1, message="both nodes on one configuration")
+    assert nodes.a.served() == nodes.b.served()
+    assert all(nodes.a.request("GET", f"/load{i}")[0] == 200 for i in range(40) if i % 4 != 1)
+
+
+BROKEN_WRITES = [
+    ("POST", "/services/stable/routes", {"name": "bad-regex", "paths": ["~/(unclosed"]}),
+    ("POST", "/services/stable/routes", {"name": "no-matcher"}),
+    ("POST", "/routes", {"name": "orphan", "paths": ["/orphan"], "service": {"id": "4c6bd3b8-4b8c-4a0a-9a0e-6b0a1f0e9d11"}}),
+    ("POST", "/plugins", {"name": "not-a-plugin"}),
+    ("POST", "/plugins", {"name": "rate-limiting", "config": {"minute": "many"}}),
+    ("PATCH", "/services/stable", {"port": 70000}),
+    ("POST", "/services", {"name": "stable", "url": "http://127.0.0.1:1"}),  # the name is taken
+]
+
+
+@pytest.mark.parametrize("method,path,body", BROKEN_WRITES, ids=[w[2].get("name", "patch") for w in BROKEN_WRITES])
+def test_a_broken_write_never_reaches_the_nodes(nodes, method, path, body):
+    before = [node.served() for node in nodes.both]
+    code, answer = nodes.a.admin(method, path, body)
+    assert 400 <= code < 500, answer
+    add_route(nodes.b, f"after-{len(answer)}-{code}-{abs(hash(str(body))) % 10000}")  # a good write follows
+    wait_for(lambda: all(node.served()[0] > seen[0] for node, seen in zip(nodes.both, before, strict=True)),
+             timeout=PROPAGATION_BOUND, message="the good write on both nodes")
+    assert nodes.routed("/stable")
+    assert nodes.a.request("GET", "/orphan")[0] == 404
+    assert len(nodes.hashes()) == 1
+
+
+def test_postgres_down_nodes_keep_proxying_refuse_writes_and_recover(nodes):
+    served = nodes.a.served()
+    with Load(nodes.a.port, "/stable", clients=2) as load_a, Load(nodes.b.port, "/stable", clients=2) as load_b:
+        wait_for(lambda: load_a.ok > 20 and load_b.ok > 20, message="load running")
+        nodes.pg.stop()
+        try:
+            for node in nodes.both:
+                wait_for(lambda node=node: node.status()[1]["database"]["reachable"] is False,
+                         message="/status: the database unreachable")
+                body = node.status()[1]
+                assert f"PostgreSQL at 127.0.0.1:{nodes.pg.port}" in body["database"]["error"], body
+                assert node.status("/status/ready") == (200, {"message": "ready"})  # still serving
+                code, answer = node.admin("POST", "/services/stable/routes", {"name": "during", "paths": ["/during"]})
+                assert code == 503, answer
+                assert f"PostgreSQL at 127.0.0.1:{nodes.pg.port}" in answer["message"], answer
+                code, answer = node.admin("GET", "/services")
+                assert code == 503 and "PostgreSQL" in answer["message"], answer
+                code, answer = node.admin("GET", "/status")
+                assert code == 200 and answer["database"] == {"reachable": False}, answer
+            counts = load_a.ok, load_b.ok
+            wait_for(lambda: load_a.ok > counts[0] + 50 and load_b.ok > counts[1] + 50, message="load during the outage")
+        finally:
+            nodes.pg.start()
+        for node in nodes.both:
+            wait_for(lambda node=node: node.status()[1]["database"] == {"reachable": True}, timeout=20,
+                     message="/status: the database reachable again")
+        add_route(nodes.b, "recovered")
+        wait_for(lambda: nodes.routed("/recovered"), timeout=PROPAGATION_BOUND, message="a write after recovery")
+    assert load_a.failures == [] and load_b.failures == []
+    assert nodes.a.served()[0] == served[0] + 1  # the refused writes wrote nothing
+
+
+def test_a_node_restarted_while_postgres_is_down_serves_its_cache(nodes):
+    add_route(nodes.a, "cached")
+    wait_for(lambda: nodes.routed("/cached"), timeout=PROPAGATION_BOUND, message="/cached on both nodes")
+    served = nodes.b.served()
+    nodes.pg.stop()
+    try:
+        assert nodes.b.stop() == 0, nodes.b.stderr()
+        nodes.b.start()  # waits until ready: the LMDB cache, without the database
+        assert nodes.b.served() == served
+        assert nodes.b.request("GET", "/cached")[0] == 200
+        assert nodes.b.status()[1]["database"]["reachable"] is False
+        assert "serving the configuration cached in LMDB" in nodes.b.error_log()
+    finally:
+        nodes.pg.start()
+    # Back: the restarted node follows the database again.
+    wait_for(lambda: nodes.b.status()[1]["database"] == {"reachable": True}, timeout=20,
+             message="the restarted node reading the database")
+    add_route(nodes.a, "after-restart")
+    wait_for(lambda: nodes.routed("/after-restart"), timeout=PROPAGATION_BOUND, message="a write after the restart")
+    assert len(nodes.hashes()) == 1
