@@ -123,6 +123,12 @@ def test_add_a_list_of_consumers_at_once(api):
     r = api.post("/consumer_groups/list-g/consumers", json={"consumer": ["l-new", "nobody"]})
     assert (r.status_code, r.json()) == (404, {"message": "Consumer 'nobody' not found"})
     assert len(api.get("/consumer_groups/list-g/consumers").json()["data"]) == 3
+    # a form naming several: the field repeated, or Kong's array syntax
+    group(api, "form-g")
+    r = api.post("/consumer_groups/form-g/consumers", data=[("consumer", "l-0"), ("consumer", "l-1")])
+    assert r.status_code == 201 and [c["username"] for c in r.json()["consumers"]] == ["l-0", "l-1"]
+    r = api.post("/consumer_groups/form-g/consumers", data=[("consumer[1]", "l-2"), ("consumer[2]", "l-new")])
+    assert r.status_code == 201 and [c["username"] for c in r.json()["consumers"]] == ["l-2", "l-new"]
 
 
 def test_add_groups_from_the_consumer_side(api):
