@@ -166,8 +166,8 @@ def render(results: list[Result]) -> str:
     lines = ["## wrk -t1 -c50 (closed model: each target's throughput)", "", render_table(results, cpu=True), ""]
     for name, value in ratios(results, PAIRS).items():
         lines.append(f"- throughput {name}: {value['medians']:.3f} (medians); per round: {value['per_round']}")
-    for name, value in cpu_ratios_of(results).items():
-        lines.append(f"- by proxy CPU per request, {name}: {value:.3f}")
+    for name, cpu_ratio in cpu_ratios_of(results).items():
+        lines.append(f"- by proxy CPU per request, {name}: {cpu_ratio:.3f}")
     return "\n".join(lines)
 
 
