@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from controlplane.database import DatabaseUnavailable
 from dataplane import __version__
 from dataplane.plugins import Registry
 
@@ -41,6 +42,12 @@ async def _plugins_in_use(request: Request) -> list[str]:
 
 async def root(request: Request) -> Response:
     api = ctx(request)
+    try:
+        in_use: list[str] | None = await _plugins_in_use(request)
+    except DatabaseUnavailable:
+        # Unknown while the database is down; the rest (version, configuration) is what
+        # clients such as decK read first, and is still true.
+        in_use = None
     return json_response(
         {
             "tagline": "Welcome to gantry",
@@ -50,7 +57,7 @@ async def root(request: Request) -> Response:
             "node_id": api.node_id,
             "plugins": {
                 "available_on_server": available_on_server(api.node_plugins),
-                "enabled_in_cluster": await _plugins_in_use(request),
+                "enabled_in_cluster": in_use,
             },
             # `database` ("postgres" or "off") is what go-kong reads to tell DB-less from DB mode
             "configuration": api.conf.as_sanitized_dict(),

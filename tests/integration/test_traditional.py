@@ -137,6 +137,9 @@ def test_postgres_down_nodes_keep_proxying_refuse_writes_and_recover(nodes):
                 assert code == 503 and "PostgreSQL" in answer["message"], answer
                 code, answer = node.admin("GET", "/status")
                 assert code == 200 and answer["database"] == {"reachable": False}, answer
+                code, answer = node.admin("GET", "/")  # what decK and KIC read first
+                assert code == 200 and answer["configuration"]["database"] == "postgres", answer
+                assert answer["plugins"]["enabled_in_cluster"] is None  # unknown without the database
             counts = load_a.ok, load_b.ok
             wait_for(lambda: load_a.ok > counts[0] + 50 and load_b.ok > counts[1] + 50, message="load during the outage")
         finally:
@@ -170,3 +173,62 @@ def test_a_node_restarted_while_postgres_is_down_serves_its_cache(nodes):
     add_route(nodes.a, "after-restart")
     wait_for(lambda: nodes.routed("/after-restart"), timeout=PROPAGATION_BOUND, message="a write after the restart")
     assert len(nodes.hashes()) == 1
+
+
+async def _forget_last_migration(pg: dict[str, str]) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(host=pg["pg_host"], port=int(pg["pg_port"]), user=pg["pg_user"],
+                                       database=pg["pg_database"])
+    try:
+        name = await connection.fetchval('SELECT max("name") FROM "schema_meta"')
+        await connection.execute('DELETE FROM "schema_meta" WHERE "name" = $1', name)
+    finally:
+        await connection.close()
+
+
+def _refused(node: TraditionalNode) -> str:
+    node.start(wait=False)
+    assert node.proc is not None
+    assert node.proc.wait(timeout=30) == 1
+    stderr = node.stderr()
+    assert "Traceback" not in stderr
+    assert not node.status_answers()
+    return stderr
+
+
+def test_a_node_refuses_a_database_not_migrated_and_starts_once_it_is(own_postgres, tmp_path):
+    import asyncio
+
+    pg = pg_settings(own_postgres, own_postgres.create_database())
+    (tmp_path / "node").mkdir()
+    node = TraditionalNode(tmp_path / "node", pg)
+    assert "database needs bootstrapping; run 'controlplane migrations bootstrap'" in _refused(node)
+
+    node.migrations("bootstrap")
+    asyncio.run(_forget_last_migration(pg))  # as if this version brought a new migration
+    stderr = _refused(node)
+    assert "cannot start: database " + pg["pg_database"] in stderr
+    assert "new migrations available" in stderr and "run 'controlplane migrations up'" in stderr
+
+    node.migrations("up")  # `controlplane migrations` serves the traditional role
+    node.start_admin()
+    try:
+        node.admin_ok("POST", "/plugins", {"name": "cors"})
+    finally:
+        assert node.stop() == 0, node.stderr()
+    # A node that does not run a plugin the database uses refuses to start, as Kong does.
+    node.set_conf(plugins="key-auth")
+    assert "cors plugin is in use but not enabled" in _refused(node)
+
+
+def test_dataplane_check_accepts_a_traditional_conf(tmp_path, own_postgres):
+    import subprocess
+    import sys
+
+    from tests.support.paths import ROOT
+
+    node = TraditionalNode(tmp_path, pg_settings(own_postgres, "unused"))
+    done = subprocess.run([sys.executable, "-m", "dataplane.cli", "check", str(node.conf_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "is valid" in done.stdout, done.stderr
