@@ -115,6 +115,9 @@ def entity_patch(ep: Endpoint) -> Handler:
         changes = await read_args(request, res.schema, api.plugins, fallback=row)
         if res.entity == certificates.ENTITY:
             changes = certificates.patch_body(changes)
+        if ep.link is not None and ep.link[1] not in changes:
+            # Kong's nested PATCH names the parent it goes through, unless the body names one
+            changes[ep.link[1]] = row[ep.link[1]]
         return json_response(await ops.update(api, res, row, changes))
 
     return handler

@@ -47,15 +47,24 @@ def _check_ttl(res: Resource, data: dict[str, Any]) -> None:
 
 
 def validated(
-    api: ApiContext, res: Resource, data: dict[str, Any], given: dict[str, Any] | None = None
+    api: ApiContext,
+    res: Resource,
+    data: dict[str, Any],
+    given: dict[str, Any] | None = None,
+    stored: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The complete entity (defaults filled) in stored form (Kong's transformations applied:
     a basic-auth password hashed), or Kong's invalid option or schema violation. `given`: the
-    fields a PATCH names (None: every field of `data`, an insert or a PUT)."""
+    fields a PATCH names (None: every field of `data`, an insert or a PUT); `stored`: the
+    entity a PATCH updates."""
     _check_ttl(res, data)
     if res.entity == certificates.ENTITY:
         certificates.check_names(data)
     entity, errs = S.process(res.entity, data, plugins=api.plugins)
+    untransformable = S.transformation_errors(res.schema, entity, given, stored)
+    if untransformable:
+        errs = dict(errs or {})
+        errs["@entity"] = [*errs.get("@entity", ()), *untransformable]
     if not errs:
         S.transform(res.schema, entity, given)
         errs = {k: NUL_MESSAGE for k, v in entity.items() if has_nul(v)}
@@ -156,7 +165,7 @@ def merged(api: ApiContext, res: Resource, changes: dict[str, Any], current: dic
 async def update(api: ApiContext, res: Resource, current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """PATCH: merge, validate the whole entity, write."""
     changes = {k: v for k, v in changes.items() if k != "id"}
-    entity = validated(api, res, merged(api, res, changes, current), changes)
+    entity = validated(api, res, merged(api, res, changes, current), changes, current)
     return await api.store.update(res.entity, current["id"], entity)
 
 

@@ -15,7 +15,7 @@ from .describe import schema_json
 from .entities import ENTITIES, get_schema
 from .fields import MISSING, EntitySchema, EntitySubschema, Field, Shorthand
 from .plugins import BUNDLED_PLUGINS, loaded_plugins, register_plugin_config
-from .transformations import Transformation, transform
+from .transformations import Transformation, transform, transformation_errors
 from .validator import Errors, fill_defaults, is_uuid, validate, validate_field
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "register_plugin_config",
     "schema_json",
     "transform",
+    "transformation_errors",
     "validate",
     "validate_field",
 ]

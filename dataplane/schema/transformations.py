@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import messages as M
 from .checking import is_nonempty
 from .fields import EntitySchema
 
@@ -53,3 +54,40 @@ def transform(schema: EntitySchema, entity: dict[str, Any], given: Mapping[str, 
             continue
         entity.update(tr.on_write(*args))
     return entity
+
+
+def _mutually_required(entity: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    given = sum(is_nonempty(_get(entity, n)) for n in names)
+    return None if given in (0, len(names)) else M.MUTUALLY_REQUIRED.format(M.quoted_list(list(names)))
+
+
+def transformation_errors(
+    schema: EntitySchema,
+    entity: Mapping[str, Any],
+    given: Mapping[str, Any] | None = None,
+    stored: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Kong's checks that a write can be transformed (`run_transformation_checks`): the
+    entity-wide messages, none when it can.
+
+    A write naming an input, or changing a need of the `stored` entity it updates, must give
+    all of them or none: a basic-auth credential cannot move to another consumer without its
+    password, which is salted with the consumer's id. `given`: what the write names (None: an
+    insert, the whole `entity`). As in Kong, a need the update does not name counts as
+    changed, so a top-level PATCH of a password must name the consumer too (a nested path
+    names it).
+    """
+    errors = []
+    source = entity if given is None else given
+    for tr in schema.transformations:
+        names = (*tr.inputs, *tr.needs)
+        none_set = not any(is_nonempty(_get(source, f)) for f in tr.inputs)
+        needs_changed = stored is not None and any(_get(source, f) != _get(stored, f) for f in tr.needs)
+        if not needs_changed and none_set:
+            continue
+        problem = _mutually_required(source if needs_changed else entity, names) or _mutually_required(
+            source, tr.inputs
+        )
+        if problem is not None:
+            errors.append(problem)
+    return errors

@@ -86,9 +86,18 @@ def test_basic_auth_errors(api, consumer, other):
     missing = str(uuid.uuid4())
     r = api.post("/basic-auths", json={"username": u("x"), "password": "p", "consumer": {"id": missing}})
     assert (r.status_code, r.json()) == (400, fk_error(missing))
-    r = api.post("/basic-auths", json={"username": u("x"), "password": "p"})
+    r = api.post("/basic-auths", json={"username": u("x")})
     assert r.status_code == 400
-    assert r.json()["message"] == "schema violation (consumer: required field missing)"
+    assert r.json()["message"] == ("2 schema violations (consumer: required field missing; "
+                                   "password: required field missing)")
+    r = api.put(f"/basic-auths/{u('x')}", json={})
+    assert r.json()["message"] == ("2 schema violations (consumer: required field missing; "
+                                   "password: required field missing)")
+    # a password with no consumer cannot be hashed either (Kong's transformation check)
+    r = api.post("/basic-auths", json={"username": u("x"), "password": "p"})
+    assert (r.status_code, r.json()["fields"]) == (400, {
+        "consumer": "required field missing",
+        "@entity": ["all or none of these fields must be set: 'password', 'consumer.id'"]})
     assert api.post("/consumers/ghost-consumer/basic-auth", json={"username": "g", "password": "p"}).status_code == 404
     r = api.put(f"/consumers/{name}/basic-auth/{uuid.uuid4()}", json={"username": 5})
     assert r.status_code == 400
@@ -107,8 +116,13 @@ def test_basic_auth_patch_and_put_rehash(api, consumer):
     by_name = created(api.patch(f"/consumers/{name}/basic-auth/{renamed['username']}",
                                 json={"password": "third"}), 200)
     assert by_name["password"] == sha1("third", consumer["id"])
-    top = created(api.patch(f"/basic-auths/{cred['id']}", json={"password": "fourth"}), 200)
+    # at the top level, Kong's transformation check wants the consumer named with the password
+    r = api.patch(f"/basic-auths/{cred['id']}", json={"password": "fourth"})
+    assert (r.status_code, r.json()) == (400, MOVE_ERROR)
+    top = created(api.patch(f"/basic-auths/{cred['id']}",
+                            json={"password": "fourth", "consumer": {"id": consumer["id"]}}), 200)
     assert top["password"] == sha1("fourth", consumer["id"])
+    assert created(api.patch(f"/basic-auths/{cred['id']}", json={"tags": ["t"]}), 200)["password"] == top["password"]
     r = api.patch(f"/consumers/{name}/basic-auth/{cred['id']}", json={"username": 123})
     assert (r.status_code, r.json()["fields"]) == (400, {"username": "expected a string"})
     # PUT creates by username, and replaces with the password hashed again
@@ -121,6 +135,25 @@ def test_basic_auth_patch_and_put_rehash(api, consumer):
     by_id = created(api.put(f"/basic-auths/{put['id']}", json={"username": robert, "password": "r3",
                                                                "consumer": {"id": consumer["id"]}}), 200)
     assert by_id["password"] == sha1("r3", consumer["id"]) and by_id["created_at"] == put["created_at"]
+
+
+MOVE_ERROR = {"code": 2, "name": "schema violation",
+              "message": "schema violation (all or none of these fields must be set: 'password', 'consumer.id')",
+              "fields": {"@entity": ["all or none of these fields must be set: 'password', 'consumer.id'"]}}
+
+
+def test_basic_auth_cannot_move_to_another_consumer_without_its_password(api, consumer, other):
+    """The hash is salted with the consumer's id: Kong refuses a change of consumer that
+    does not give the password again."""
+    name = consumer["username"]
+    cred = created(api.post(f"/consumers/{name}/basic-auth", json={"username": u("mv"), "password": "p"}))
+    for path in (f"/basic-auths/{cred['username']}", f"/consumers/{name}/basic-auth/{cred['id']}"):
+        r = api.patch(path, json={"consumer": {"id": other["id"]}})
+        assert (r.status_code, r.json()) == (400, MOVE_ERROR), path
+    assert api.get(f"/basic-auths/{cred['id']}").json() == cred
+    moved = created(api.patch(f"/basic-auths/{cred['id']}",
+                              json={"consumer": {"id": other["id"]}, "password": "p"}), 200)
+    assert moved["consumer"] == {"id": other["id"]} and moved["password"] == sha1("p", other["id"])
 
 
 def test_basic_auth_belongs_to_its_consumer_and_is_deleted(api, consumer, other):

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from dataplane.declarative import DeclarativeConfigError, config_hash, ids, parse_text, validate_flat
 from dataplane.declarative.validate_flat import validate_delta
 from dataplane.lmdb_cache import ConfigStore
-from dataplane.schema import ENTITIES, get_schema, process, schema_json, transform
+from dataplane.schema import ENTITIES, get_schema, process, schema_json, transform, transformation_errors
 from dataplane.schema.credentials import JWT_ALGORITHMS, hash_password
 
 CONSUMER = {"id": "5f8e2c5e-7c6b-4f3e-9a51-0e5b6d7c8a9b"}
@@ -392,3 +392,27 @@ def test_deltas_on_a_stored_config_keep_credentials_unique_and_attached(tmp_path
         assert all(e["consumer"] == {"id": alice["id"]} for name in CREDENTIALS for e in store.entities(name))
     finally:
         store.close()
+
+
+def test_transformation_checks():
+    """Kong's run_transformation_checks for basic-auth: the password and the consumer's id go
+    together whenever a write names the password or changes the consumer."""
+    schema = get_schema("basicauth_credentials")
+    both = "all or none of these fields must be set: 'password', 'consumer.id'"
+    stored = {"id": "x", "consumer": CONSUMER, "username": "u", "password": "h"}
+    other = {"id": "6a0c1d2e-3f40-4b5c-8d6e-7f8091a2b3c4"}
+    # inserts: a password needs a consumer
+    assert transformation_errors(schema, {"username": "u", "password": "p", "consumer": CONSUMER}) == []
+    assert transformation_errors(schema, {"username": "u", "password": "p", "consumer": None}) == [both]
+    assert transformation_errors(schema, {"username": "u", "password": None, "consumer": None}) == []
+    # updates: what the write names, against what is stored
+    merged = {**stored, "username": "v"}
+    assert transformation_errors(schema, merged, {"username": "v", "consumer": CONSUMER}, stored) == []
+    assert transformation_errors(schema, merged, {"username": "v"}, stored) == []
+    moved = {**stored, "consumer": other}
+    assert transformation_errors(schema, moved, {"consumer": other}, stored) == [both]
+    assert transformation_errors(schema, moved, {"consumer": other, "password": "p"}, stored) == []
+    new = {**stored, "password": "p"}
+    assert transformation_errors(schema, new, {"password": "p", "consumer": CONSUMER}, stored) == []
+    assert transformation_errors(schema, new, {"password": "p"}, stored) == [both]  # Kong's quirk
+    assert transformation_errors(get_schema("acls"), {"group": "g"}) == []
