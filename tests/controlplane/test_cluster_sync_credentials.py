@@ -80,7 +80,7 @@ def test_credentials_reach_a_data_plane_as_deltas(cp_conf, tmp_path):
             assert hashed["password"] == hashlib.sha1(("pw" + consumer["id"]).encode()).hexdigest()
 
             # an update: the new stored form, hashed again
-            r = await cp.arequest("PATCH", f"/basic-auths/{first['id']}", json={"password": "new"})
+            r = await cp.arequest("PATCH", f"/consumers/bob/basic-auth/{first['id']}", json={"password": "new"})
             assert await delta() == {"upserts": {"basicauth_credentials": [r.json()]}, "deletes": {}}
             assert r.json()["password"] == hashlib.sha1(("new" + consumer["id"]).encode()).hexdigest()
             # the hash the control plane sent is Kong's hash of what the data plane now holds

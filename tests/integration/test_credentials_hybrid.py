@@ -113,7 +113,7 @@ def test_credentials_written_through_the_admin_api_are_enforced_as_they_change(c
     assert who(dp, "/hmac", *hmac_headers("alice-h", "wrong")) == 401
 
     # rotations: a PATCH, then a PUT, each hashing the new password; the old one stops working
-    ok(admin(cp, "PATCH", f"/basic-auths/{cred_id}", {"password": "two"}), 200)
+    ok(admin(cp, "PATCH", f"{base}/basic-auth/{cred_id}", {"password": "two"}), 200)
     wait_for(lambda: who(dp, "/basic", basic("alice", "two")) == "alice", message="the PATCHed password")
     assert who(dp, "/basic", basic("alice", "one")) == 401
     ok(admin(cp, "PUT", f"{base}/basic-auth/{cred_id}", {"username": "alice", "password": "three"}), 200)
