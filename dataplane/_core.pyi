@@ -111,8 +111,9 @@ class Balancer:
     live: int
     """How many targets have a weight above 0."""
     healthy: bool
-    """Kong's balancer health: some weight, whose healthy share (all of it: no health checks
-    run) is strictly above `healthchecks.threshold`; an unhealthy balancer picks nothing."""
+    """Kong's balancer health: some weight, whose healthy share (of the targets the health
+    checks have not marked down) is strictly above `healthchecks.threshold`; an unhealthy
+    balancer picks nothing."""
     def pick(self) -> tuple[str, int] | None:
         """The next target as (host, port), nothing recorded (round-robin's pick; the others
         pick as `peer` with an empty value and no in-flight count); None when no target has a
@@ -122,9 +123,16 @@ class Balancer:
         hashes, `tried` the slots of the request's earlier tries, passed over while another is
         left (least-connections then goes back to the least loaded; the others give None).
         least-connections counts the request on the slot, node-wide, until `release`."""
-    def release(self, slot: int, rtt: float | None = None) -> None:
+    def release(self, slot: int, rtt: float | None = None, outcome: int = 0) -> None:
         """A try on `slot` ended: least-connections stops counting it; `rtt` (seconds from the
-        connect to the response's end) goes into latency's average of the slot."""
+        connect to the response's end) goes into latency's average of the slot; `outcome`
+        goes to the passive health checks: an HTTP status (504 counts as a timeout), -1 a
+        connection that failed, -2 a timeout, 0 nothing."""
+    checks_health: bool
+    """The upstream runs passive health checks (an unhealthy limit above 0)."""
+    def target_health(self) -> list[tuple[str, int, bool]]:
+        """Each live target as (host, port, healthy) as the node's health table has it; empty
+        without health checks."""
     def in_flight(self, slot: int) -> int:
         """least-connections: requests in flight on the slot, counted by every worker."""
     def address(self, slot: int) -> tuple[str, int] | None:

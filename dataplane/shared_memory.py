@@ -42,7 +42,10 @@ def create(prefix: str, workers: int = 1) -> None:
     writable, say), which stops the start."""
     try:
         SharedCounters.create(counters_path(prefix))
-        InflightCounts.create(inflight_path(prefix), workers=max(workers, 1))
+        inflight = InflightCounts.create(inflight_path(prefix), workers=max(workers, 1))
+        # the supervisor's balancers (the status API's health) read the node's table, in no
+        # worker's column
+        inflight.install(max(workers, 1))
     except SharedMemoryError as err:
         raise OSError(f"cannot make the node's shared memory: {err}") from None
 

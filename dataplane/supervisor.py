@@ -28,7 +28,9 @@ import sys
 import time
 from collections.abc import Awaitable
 
-from dataplane import __version__, config_source, shared_memory
+import orjson
+
+from dataplane import __version__, _core, config_source, shared_memory
 from dataplane.cluster import ClusterClient, ClusterSettings, ConfigApplier, LinkStatus, load_or_create_node_id
 from dataplane.conf import Conf
 from dataplane.declarative import DeclarativeConfigError
@@ -57,6 +59,18 @@ DRAIN_TIMEOUT = 10.0
 # A worker that dies sooner than this after its start is restarted after a pause, so a crash
 # loop does not spin the CPU.
 CRASH_WINDOW = 1.0
+
+
+def target_health(upstream: dict, targets: list[dict]) -> dict[tuple[str, int], bool] | None:
+    """Each live target's health as the node's table has it (a balancer of the upstream built
+    here reads the same words as the workers'); None when the upstream runs no health checks."""
+    try:
+        balancer = _core.Balancer.from_json(orjson.dumps(upstream), [orjson.dumps(t) for t in targets])
+    except _core.CoreError:
+        return None
+    if not balancer.checks_health:
+        return None
+    return {(host, port): healthy for host, port, healthy in balancer.target_health()}
 
 
 def _cache_not_run(version: int, names: list[str]) -> str:
@@ -380,7 +394,13 @@ class Supervisor:
         if self.node_id is None:
             self.node_id = load_or_create_node_id(self.conf.prefix)
         return await upstream_status.answer(
-            path, query, self.store.entities("upstreams"), self.store.entities("targets"), resolve, self.node_id
+            path,
+            query,
+            self.store.entities("upstreams"),
+            self.store.entities("targets"),
+            resolve,
+            self.node_id,
+            target_health,
         )
 
     async def start_status(self) -> None:

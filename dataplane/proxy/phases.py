@@ -58,6 +58,9 @@ Trusted = tuple[bytes | None, bytes | None, bytes | None, bytes | None, bytes | 
 LAST_CHUNK = b"0\r\n\r\n"
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 HOST_AT = 1  # where the upstream Host value goes in ``head_parts`` (known only after the balancer)
+# Balancer.release's outcomes besides an HTTP status
+TCP_FAILURE = -1
+TIMEOUT = -2
 _METHODS: dict[bytes, str] = {}
 _IS_IP: dict[str, bool] = {}
 
@@ -159,7 +162,7 @@ class Exchange:
         "remote_addr",
         # what the balancer picked, when it was not a first round-robin try (Peer), else None
         "peer",
-        "failed",  # the (address, port) of the try that failed to connect, for a retry
+        "failed",  # (address, port, status: 502 or 504) of the try that failed to connect
         "captures",  # the route's regex captures, kept only for a uri_capture hash
         # the response
         "status",
@@ -509,7 +512,8 @@ class Exchange:
                 if port == failed[1] and (host == failed[0] or failed[0] in dns.known(host)):
                     peer.tried.append(slot)
         elif peer.slot >= 0:  # a retry: the failed try's slot is released and passed over
-            balancer.release(peer.slot)
+            # health checks count it as a timeout or a TCP failure (Kong's balancer phase)
+            balancer.release(peer.slot, None, TIMEOUT if self.failed[2] == 504 else TCP_FAILURE)
             peer.tried.append(peer.slot)
             peer.slot = -1
         found = balancer.peer(peer.value, peer.tried)
@@ -525,11 +529,14 @@ class Exchange:
 
     def release_peer(self, peer: Peer, done: bool) -> None:
         """The try on the balancer's pick ended: least-connections stops counting it; with
-        ``done`` (a response came, or the upstream failed after the connect), latency takes its
-        round trip, from the connect to now."""
+        ``done`` (a response came, or the gateway answered for the upstream), latency takes its
+        round trip, from the connect to now, and health checks its status (504 counting as a
+        timeout, as Kong's log phase reports it)."""
         slot, peer.slot = peer.slot, -1
-        rtt = self.conn.loop.time() - self.t_balancer if done and self.t_balancer else None
-        peer.balancer.release(slot, rtt)
+        if done and self.t_balancer:
+            peer.balancer.release(slot, self.conn.loop.time() - self.t_balancer, self.status)
+        else:
+            peer.balancer.release(slot)
 
     def connect(self, address: str, port: int, host_line: bytes) -> None:
         service: ServiceTarget = self.service  # type: ignore[assignment]  # the balancer ran
@@ -606,7 +613,7 @@ class Exchange:
             self.request_id.decode(),
         )
         if self.tries <= self.service.retries:  # type: ignore[union-attr]  # the balancer ran
-            self.failed = (address, port)
+            self.failed = (address, port, status)
             self.balancer()
         else:
             self.error_page(status)
@@ -818,7 +825,8 @@ class Exchange:
         (``ClientHeadFilter.relay``). None when the head at the start of ``data`` is not whole,
         plain and framed by a length: the general lane reads the response. Else the relay
         tuple; the upstream side reads the head length [0], body length [2] and reusable [3]."""
-        if self.finished or self.plugins is not None:
+        plugins = self.plugins
+        if self.finished or (plugins is not None and plugins.sees_response()):
             return None  # plugins see the response through the general lane's header filter
         # the inputs are spelled out as in on_response_head rather than gathered by a shared
         # helper: that extra call cost 3% of the fast lane's Python (bench/hot_path_bench.py)

@@ -66,8 +66,9 @@ class ServiceTarget:
         self.port: int = int(service.get("port") or (443 if self.protocol == "https" else 80))
         self.host_is_ip = is_ip(self.host)
         self.balancer = balancer
-        # every algorithm but round-robin picks through Balancer.peer and is told when a try ends
-        self.tracked = balancer is not None and balancer.algorithm != "round-robin"
+        # every algorithm but round-robin, and any upstream with health checks, picks through
+        # Balancer.peer and is told how each try ended
+        self.tracked = balancer is not None and (balancer.algorithm != "round-robin" or balancer.checks_health)
         self.hash_spec = hash_spec  # consistent-hashing: what the request hashes on
         self.host_header = upstream_host_header  # the upstream's host_header field, if any
         self.tls = self.protocol in _TLS_PROTOCOLS
@@ -95,7 +96,7 @@ class ServiceTarget:
             name = changes["upstream"]
             target.host, target.host_is_ip = name, False
             target.balancer = table.balancers[name]
-            target.tracked = target.balancer.algorithm != "round-robin"
+            target.tracked = target.balancer.algorithm != "round-robin" or target.balancer.checks_health
             target.hash_spec = table.hash_specs.get(name)
             target.host_header = table.host_headers.get(name)
             target.fixed_host_header = b""

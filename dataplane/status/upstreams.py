@@ -10,9 +10,11 @@
   with ``?balancer_health=1`` the upstream's balancer instead (``health``,
   ``balancer_health``, ``details``).
 
-Health checks are not run, so every address is ``HEALTHCHECKS_OFF``; a target whose name does
-not resolve is ``DNS_ERROR``. ``{upstream}`` is a name or an id. The entities are the config
-the node stores (what its workers serve); names are resolved by the node's DNS settings.
+With passive health checks on, an address of a target with weight is ``HEALTHY`` or
+``UNHEALTHY`` as the node's health table says (every worker reports into it; a target's
+addresses share its health); without them, ``HEALTHCHECKS_OFF``. A target whose name does not
+resolve is ``DNS_ERROR``. ``{upstream}`` is a name or an id. The entities are the config the
+node stores (what its workers serve); names are resolved by the node's DNS settings.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ _ROUTE = re.compile(r"^/upstreams/([^/]+)/(targets|health)(?:/(.+))?$")
 # (addresses, the DNS record type or the resolver's error); addresses empty on an error
 Resolve = Callable[[str], Awaitable[tuple[list[str], str]]]
 Reply = tuple[int, dict[str, Any]]
+# (upstream, its targets) -> each live target's health by (host, port); None without checks
+Health = Callable[[dict[str, Any], list[dict[str, Any]]], dict[tuple[str, int], bool] | None]
 
 NOT_FOUND: Reply = (404, {"message": "Not found"})
 
@@ -54,6 +58,7 @@ async def answer(
     targets: list[dict[str, Any]],
     resolve: Resolve,
     node_id: str,
+    health: Health | None = None,
 ) -> Reply:
     """The reply to a GET of ``path`` (matched by ``matches``), from the stored entities."""
     found = _ROUTE.match(path)
@@ -81,11 +86,13 @@ async def answer(
         wanted = unquote(rest or "")
         target = next((t for t in reversed(mine) if t.get("id") == wanted or t.get("target") == wanted), None)
         return (200, target) if target is not None else NOT_FOUND
+    states = health(upstream, mine) if health is not None else None
     if args.get("balancer_health", [""])[0] == "1":
-        hosts = [await target_status(t, resolve) for t in in_use(mine)]
-        return 200, {"data": balancer_health(upstream, hosts), "next": None, "node_id": node_id}
+        hosts = [await target_status(t, resolve, states) for t in in_use(mine)]
+        data = balancer_health(upstream, hosts, states is not None)
+        return 200, {"data": data, "next": None, "node_id": node_id}
     body = _page(in_use(mine), size, offset, f"{base}/health")
-    body["data"] = [await with_health(t, resolve) for t in body["data"]]
+    body["data"] = [await with_health(t, resolve, states) for t in body["data"]]
     body["node_id"] = node_id
     return 200, body
 
@@ -135,45 +142,58 @@ def _split(target: str) -> tuple[str, int]:
     return host.strip("[]"), int(port) if port.isdigit() else 8000
 
 
-async def target_status(target: dict[str, Any], resolve: Resolve) -> dict[str, Any]:
-    """Kong's getTargetStatus for a target: its addresses, all HEALTHCHECKS_OFF."""
+async def target_status(
+    target: dict[str, Any], resolve: Resolve, states: dict[tuple[str, int], bool] | None = None
+) -> dict[str, Any]:
+    """Kong's getTargetStatus for a target: its addresses, each with its health."""
     host, port = _split(target.get("target") or "")
     weight = int(target.get("weight") or 0)
     if is_ip(host):
         addresses, dns = [host], ("AAAA" if ":" in host else "A")
     else:
         addresses, dns = await resolve(host)
+    if states is None or weight == 0:
+        label = "HEALTHCHECKS_OFF"
+    else:
+        label = "HEALTHY" if states.get((host, port), True) else "UNHEALTHY"
     total = weight * len(addresses)
+    unavailable = total if label == "UNHEALTHY" else 0
     return {
         "host": host,
         "port": port,
         "dns": dns,
         "nodeWeight": weight,
-        "weight": {"total": total, "unavailable": 0, "available": total},
-        "addresses": [{"ip": ip, "port": port, "weight": weight, "health": "HEALTHCHECKS_OFF"} for ip in addresses],
+        "weight": {"total": total, "unavailable": unavailable, "available": total - unavailable},
+        "addresses": [{"ip": ip, "port": port, "weight": weight, "health": label} for ip in addresses],
     }
 
 
-async def with_health(target: dict[str, Any], resolve: Resolve) -> dict[str, Any]:
-    """A target of the health page: ``health`` (HEALTHCHECKS_OFF, or DNS_ERROR without an
+async def with_health(
+    target: dict[str, Any], resolve: Resolve, states: dict[tuple[str, int], bool] | None = None
+) -> dict[str, Any]:
+    """A target of the health page: ``health`` (its addresses', or DNS_ERROR without an
     address) and ``data``, its status."""
-    status = await target_status(target, resolve)
-    return {**target, "health": "HEALTHCHECKS_OFF" if status["addresses"] else "DNS_ERROR", "data": status}
+    status = await target_status(target, resolve, states)
+    addresses = status["addresses"]
+    return {**target, "health": addresses[0]["health"] if addresses else "DNS_ERROR", "data": status}
 
 
-def balancer_health(upstream: dict[str, Any], hosts: list[dict[str, Any]]) -> dict[str, Any]:
+def balancer_health(upstream: dict[str, Any], hosts: list[dict[str, Any]], checked: bool = False) -> dict[str, Any]:
     """Kong's get_balancer_health: the balancer is healthy when it has weight and its healthy
-    share (all of it) is strictly above healthchecks.threshold."""
+    share is strictly above healthchecks.threshold; ``health`` is that, or HEALTHCHECKS_OFF
+    when the upstream runs no health checks."""
     total = sum(h["weight"]["total"] for h in hosts)
+    unavailable = sum(h["weight"]["unavailable"] for h in hosts)
     threshold = float(((upstream.get("healthchecks") or {}).get("threshold")) or 0)
-    healthy = total > 0 and threshold < 100.0
+    healthy = total > 0 and (total - unavailable) / total * 100 > threshold
+    verdict = "HEALTHY" if healthy else "UNHEALTHY"
     return {
-        "health": "HEALTHCHECKS_OFF",
-        "balancer_health": "HEALTHY" if healthy else "UNHEALTHY",
+        "health": verdict if checked else "HEALTHCHECKS_OFF",
+        "balancer_health": verdict,
         "id": upstream["id"],
         "details": {
             "healthy": healthy,
-            "weight": {"total": total, "unavailable": 0, "available": total},
+            "weight": {"total": total, "unavailable": unavailable, "available": total - unavailable},
             "hosts": hosts,
         },
     }

@@ -54,6 +54,7 @@ class Balancer:
     round-robin `_core.Balancer`)."""
 
     algorithm = "round-robin"
+    checks_health = False
 
     def __init__(self, name: str, targets: list[tuple[str, int]]) -> None:
         self.name = name

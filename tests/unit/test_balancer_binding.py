@@ -120,3 +120,21 @@ def test_bad_json_raises_core_error():
         Balancer.from_json(b"{", [])
     with pytest.raises(CoreError, match=r"targets\[0\]"):
         Balancer.from_json(UPSTREAM, [b'{"id": "t"}'])
+
+
+def test_passive_health_through_the_binding():
+    checks = {"passive": {"unhealthy": {"http_failures": 1, "timeouts": 1}, "healthy": {"successes": 1}}}
+    targets = [target("1", "a:1", 1, 1), target("2", "b:1", 1, 2)]
+    b = Balancer.from_json(upstream("round-robin", id="binding-passive", healthchecks=checks), targets)
+    assert b.checks_health and b.target_health() == [("a", 1, True), ("b", 1, True)]
+    b.release(0, None, 404)  # in neither list: nothing
+    assert b.target_health()[0][2] is True
+    b.release(0, 0.01, 500)
+    assert b.target_health() == [("a", 1, False), ("b", 1, True)]
+    assert {b.peer()[1] for _ in range(4)} == {"b"}
+    b.release(1, None, -2)  # a timeout
+    assert b.peer() is None and b.pick() is None and not b.healthy
+    b.release(0, None, 200)
+    assert b.peer()[1] == "a"
+    assert not Balancer.from_json(upstream("round-robin"), targets).checks_health
+    assert Balancer.from_json(upstream("round-robin"), targets).target_health() == []

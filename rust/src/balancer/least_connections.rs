@@ -59,15 +59,16 @@ impl LeastConnections {
     }
 
     /// The slot with the lowest score among those `skip` lets through; when it lets none
-    /// through (every target tried), the lowest of all, as Kong's heap gives its top then.
+    /// through (every target tried), the lowest of those not `down`, as Kong's heap gives its
+    /// top then.
     /// With `track`, the request is counted on it until `release`.
-    pub fn next(&self, skip: impl Fn(usize) -> bool, track: bool) -> Option<usize> {
+    pub fn next(&self, skip: impl Fn(usize) -> bool, down: impl Fn(usize) -> bool, track: bool) -> Option<usize> {
         let n = self.weights.len();
         if n == 0 {
             return None;
         }
         let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
-        let best = self.lowest(start, &skip).or_else(|| self.lowest(start, &|_| false))?;
+        let best = self.lowest(start, &skip).or_else(|| self.lowest(start, &down))?;
         debug_assert!(best < n);
         if track {
             match &self.counters[best] {
@@ -127,7 +128,7 @@ mod tests {
         let lc = balancer(&[100, 100, 100], &table, 0);
         let picks: Vec<usize> = (0..6)
             .map(|_| {
-                let slot = lc.next(|_| false, true).unwrap();
+                let slot = lc.next(|_| false, |_| false, true).unwrap();
                 lc.release(slot);
                 slot
             })
@@ -139,9 +140,9 @@ mod tests {
     fn held_requests_send_the_next_ones_elsewhere() {
         let table = Arc::new(InflightTable::anonymous(64, 2).unwrap());
         let lc = balancer(&[100, 100], &table, 0);
-        let first = lc.next(|_| false, true).unwrap();
+        let first = lc.next(|_| false, |_| false, true).unwrap();
         for _ in 0..5 {
-            let other = lc.next(|_| false, true).unwrap();
+            let other = lc.next(|_| false, |_| false, true).unwrap();
             assert_ne!(other, first, "the busy target is passed over");
             lc.release(other);
         }
@@ -153,9 +154,9 @@ mod tests {
         let table = Arc::new(InflightTable::anonymous(64, 2).unwrap());
         let one = balancer(&[100, 100], &table, 0);
         let two = balancer(&[100, 100], &table, 1);
-        let held = one.next(|_| false, true).unwrap();
+        let held = one.next(|_| false, |_| false, true).unwrap();
         for _ in 0..4 {
-            let slot = two.next(|_| false, true).unwrap();
+            let slot = two.next(|_| false, |_| false, true).unwrap();
             assert_ne!(slot, held);
             two.release(slot);
         }
@@ -168,7 +169,7 @@ mod tests {
         // held requests: the heavier target takes three for each one the other takes
         let mut held = [0usize; 2];
         for _ in 0..40 {
-            held[lc.next(|_| false, true).unwrap()] += 1;
+            held[lc.next(|_| false, |_| false, true).unwrap()] += 1;
         }
         assert_eq!(held, [30, 10]);
     }
@@ -177,10 +178,10 @@ mod tests {
     fn retries_skip_the_tried_targets_until_all_were() {
         let table = Arc::new(InflightTable::anonymous(64, 1).unwrap());
         let lc = balancer(&[100, 100], &table, 0);
-        assert_eq!(lc.next(|s| s == 0, false), Some(1));
-        assert_eq!(lc.next(|s| s == 1, false), Some(0));
+        assert_eq!(lc.next(|s| s == 0, |_| false, false), Some(1));
+        assert_eq!(lc.next(|s| s == 1, |_| false, false), Some(0));
         assert!(
-            lc.next(|_| true, false).is_some(),
+            lc.next(|_| true, |_| false, false).is_some(),
             "all tried: Kong's heap top again"
         );
     }
@@ -189,8 +190,8 @@ mod tests {
     fn a_full_table_counts_locally() {
         let table = Arc::new(InflightTable::anonymous(1, 1).unwrap());
         let lc = balancer(&[100, 100], &table, 0);
-        let a = lc.next(|_| false, true).unwrap();
-        let b = lc.next(|_| false, true).unwrap();
+        let a = lc.next(|_| false, |_| false, true).unwrap();
+        let b = lc.next(|_| false, |_| false, true).unwrap();
         assert_ne!(a, b);
         lc.release(a);
         lc.release(b);
@@ -200,6 +201,6 @@ mod tests {
     #[test]
     fn empty_picks_nothing() {
         let table = Arc::new(InflightTable::anonymous(4, 1).unwrap());
-        assert_eq!(balancer(&[], &table, 0).next(|_| false, true), None);
+        assert_eq!(balancer(&[], &table, 0).next(|_| false, |_| false, true), None);
     }
 }

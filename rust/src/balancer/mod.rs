@@ -16,6 +16,7 @@
 mod address;
 mod error;
 mod hashing;
+pub mod health;
 mod latency;
 mod least_connections;
 mod round_robin;
@@ -25,12 +26,15 @@ pub use error::BalancerError;
 pub use hashing::xxhash32;
 
 use crate::entities::{Target, Upstream};
-use crate::shm::inflight;
+use crate::shm::{inflight, InflightTable};
 use hashing::Ring;
+use health::{Outcome, Passive};
 use latency::Latency;
 use least_connections::LeastConnections;
 use round_robin::RoundRobin;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// One target after resolution: where it points and its weight (0 = out of rotation).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +54,61 @@ enum Strategy {
     Latency(Latency),
 }
 
+/// Where a target's passive health word lives.
+#[derive(Debug)]
+enum HealthWord {
+    /// A slot of the node's table: every worker reads and reports it.
+    Shared(u64),
+    /// This worker's own (the node's table was full).
+    Local(AtomicU64),
+}
+
+/// The passive health checks of a balancer: the settings and each live target's word.
+#[derive(Debug)]
+struct Checks {
+    passive: Passive,
+    table: Arc<InflightTable>,
+    words: Vec<HealthWord>,
+    weights: Vec<u32>,
+    threshold: f64,
+}
+
+impl Checks {
+    fn word(&self, slot: usize) -> u64 {
+        match self.words.get(slot) {
+            Some(HealthWord::Shared(s)) => self.table.health(*s),
+            Some(HealthWord::Local(w)) => w.load(Ordering::Acquire),
+            None => 0,
+        }
+    }
+
+    fn up(&self, slot: usize) -> bool {
+        health::is_healthy(self.word(slot))
+    }
+
+    fn report(&self, slot: usize, outcome: Outcome) {
+        let passive = &self.passive;
+        match self.words.get(slot) {
+            Some(HealthWord::Shared(s)) => {
+                self.table.update_health(*s, |w| passive.report(w, outcome));
+            }
+            Some(HealthWord::Local(word)) => {
+                let _ = word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                    Some(passive.report(w, outcome))
+                });
+            }
+            None => {}
+        }
+    }
+
+    /// Kong's balancer health: the healthy share of the weight strictly above the threshold.
+    fn balancer_healthy(&self) -> bool {
+        let total: u64 = self.weights.iter().map(|&w| u64::from(w)).sum();
+        let available: u64 = (0..self.weights.len()).filter(|&s| self.up(s)).map(|s| u64::from(self.weights[s])).sum();
+        total > 0 && (available as f64) / (total as f64) * 100.0 > self.threshold
+    }
+}
+
 /// The algorithms, as Kong names them.
 pub const ALGORITHMS: [&str; 4] = ["round-robin", "consistent-hashing", "least-connections", "latency"];
 
@@ -62,9 +121,11 @@ pub struct Balancer {
     /// Indices into `targets` of those with a weight above 0, in strategy slot order.
     live: Vec<usize>,
     strategy: Strategy,
-    /// Kong's balancer health: some weight, and the healthy share of it (all of it, as no
-    /// target is ever marked down) strictly above `healthchecks.threshold`.
+    /// Kong's balancer health without health checks: some weight, and all of it (no target
+    /// is marked down) strictly above `healthchecks.threshold`.
     healthy: bool,
+    /// Passive health checks, when the upstream runs them.
+    checks: Option<Checks>,
 }
 
 impl Balancer {
@@ -114,6 +175,27 @@ impl Balancer {
             .and_then(serde_json::Value::as_f64)
             .unwrap_or(0.0);
         let healthy = !weights.is_empty() && 100.0 > threshold;
+        let checks = match Passive::from_healthchecks(upstream.healthchecks.as_ref()) {
+            Some(passive) => {
+                let (table, _) = inflight::node_table()
+                    .map_err(|e| BalancerError::upstream(format!("healthchecks.passive: {e}")))?;
+                // the settings are part of the key: a reload that changes them starts afresh
+                let settings = upstream.healthchecks.as_ref().map(|c| c.to_string()).unwrap_or_default();
+                let words = live
+                    .iter()
+                    .map(|&i| {
+                        let a = &targets[i].address;
+                        let key = format!("health\0{}\0{}:{}\0{settings}", upstream.id, a.host, a.port);
+                        match table.resolve(key.as_bytes()) {
+                            Ok(slot) => HealthWord::Shared(slot),
+                            Err(_) => HealthWord::Local(AtomicU64::new(0)),
+                        }
+                    })
+                    .collect();
+                Some(Checks { passive, table, words, weights: weights.clone(), threshold })
+            }
+            None => None,
+        };
         Ok(Balancer {
             name: upstream.name.clone(),
             algorithm: upstream.algorithm.clone(),
@@ -121,6 +203,7 @@ impl Balancer {
             targets,
             live,
             healthy,
+            checks,
         })
     }
 
@@ -142,7 +225,20 @@ impl Balancer {
     /// Kong's balancer health: a weight above 0 whose healthy share (100%: health checks are
     /// not run) is strictly above `healthchecks.threshold`. An unhealthy balancer picks nothing.
     pub fn healthy(&self) -> bool {
-        self.healthy
+        match &self.checks {
+            Some(checks) => checks.balancer_healthy(),
+            None => self.healthy,
+        }
+    }
+
+    /// Whether the upstream runs (passive) health checks.
+    pub fn checks_health(&self) -> bool {
+        self.checks.is_some()
+    }
+
+    /// A live slot's health: None without health checks, else whether it takes requests.
+    pub fn target_healthy(&self, slot: usize) -> Option<bool> {
+        self.checks.as_ref().map(|c| c.up(slot))
     }
 
     /// How many targets have a weight above 0 (the slots a pick names).
@@ -158,11 +254,13 @@ impl Balancer {
     /// The next address to send a request to, with nothing recorded (no in-flight count, an
     /// empty value to hash); None when no target has a weight above 0.
     pub fn pick(&self) -> Option<&Address> {
-        if !self.healthy {
-            return None;
-        }
         let slot = match &self.strategy {
-            Strategy::RoundRobin(rr) => rr.next()?,
+            Strategy::RoundRobin(rr) if self.checks.is_none() => {
+                if !self.healthy {
+                    return None;
+                }
+                rr.next()?
+            }
             _ => self.choose(b"", &[], false)?,
         };
         self.address(slot)
@@ -178,10 +276,30 @@ impl Balancer {
     }
 
     fn choose(&self, value: &[u8], tried: &[usize], track: bool) -> Option<usize> {
+        if let Some(checks) = &self.checks {
+            if !checks.balancer_healthy() {
+                return None;
+            }
+            let skip = |slot: usize| (!tried.is_empty() && tried.contains(&slot)) || !checks.up(slot);
+            // a tried target is passed over while another is left; an unhealthy one, always
+            return self.choose_with(value, &skip, track, &|slot| !checks.up(slot));
+        }
         if !self.healthy {
             return None;
         }
         let skip = |slot: usize| !tried.is_empty() && tried.contains(&slot);
+        self.choose_with(value, &skip, track, &|_| false)
+    }
+
+    /// `skip`: what this pick passes over; `down`: what it never takes, even once every
+    /// target was tried (least-connections then goes back to the least loaded of the others).
+    fn choose_with(
+        &self,
+        value: &[u8],
+        skip: &dyn Fn(usize) -> bool,
+        track: bool,
+        down: &dyn Fn(usize) -> bool,
+    ) -> Option<usize> {
         match &self.strategy {
             Strategy::RoundRobin(rr) => {
                 // the wheel's next slot not tried yet, at most one turn of it
@@ -192,14 +310,17 @@ impl Balancer {
                 (1..rr.cycle()).map(|_| rr.next()).find_map(|s| s.filter(|&s| !skip(s)))
             }
             Strategy::Hashing(ring) => ring.find(value, skip),
-            Strategy::LeastConnections(lc) => lc.next(skip, track),
+            Strategy::LeastConnections(lc) => lc.next(skip, down, track),
             Strategy::Latency(lat) => lat.next(skip),
         }
     }
 
     /// A try sent to `slot` ended: least-connections stops counting it; with `rtt` (seconds
     /// from the connect to the response's end), latency takes it into the slot's average.
-    pub fn release(&self, slot: usize, rtt: Option<f64>) {
+    pub fn release(&self, slot: usize, rtt: Option<f64>, outcome: Option<Outcome>) {
+        if let (Some(checks), Some(outcome)) = (&self.checks, outcome) {
+            checks.report(slot, outcome);
+        }
         match &self.strategy {
             Strategy::LeastConnections(lc) => lc.release(slot),
             Strategy::Latency(lat) => {
@@ -251,19 +372,6 @@ fn refuse_unsupported(upstream: &Upstream) -> Result<(), BalancerError> {
             return Err(BalancerError::upstream(format!(
                 "healthchecks.active.{side}.interval: active health checks are not run by Gantry yet; \
                  set healthchecks.active.healthy.interval and unhealthy.interval to 0"
-            )));
-        }
-    }
-    for (side, counter) in [
-        ("healthy", "successes"),
-        ("unhealthy", "tcp_failures"),
-        ("unhealthy", "timeouts"),
-        ("unhealthy", "http_failures"),
-    ] {
-        if number(&["passive", side, counter]) > 0.0 {
-            return Err(BalancerError::upstream(format!(
-                "healthchecks.passive.{side}.{counter}: passive health checks are not run by Gantry yet; \
-                 set the passive counters to 0"
             )));
         }
     }
@@ -403,7 +511,7 @@ mod tests {
             assert_eq!(b.algorithm(), algorithm);
             let slot = b.peer(b"key", &[]).unwrap();
             assert!(slot < 2);
-            b.release(slot, Some(0.01));
+            b.release(slot, Some(0.01), None);
             assert!(b.pick().is_some());
         }
     }
@@ -421,8 +529,8 @@ mod tests {
             let first = b.peer(b"key", &[]).unwrap();
             let second = b.peer(b"key", &[first]).unwrap();
             assert_ne!(first, second, "{algorithm}");
-            b.release(first, None);
-            b.release(second, None);
+            b.release(first, None, None);
+            b.release(second, None, None);
         }
         // all tried: no peer, but least-connections goes back to the least loaded (Kong's heap)
         assert!(two("round-robin").peer(b"", &[0, 1]).is_none());
@@ -454,13 +562,68 @@ mod tests {
     #[test]
     fn latency_averages_survive_a_new_config() {
         let old = two("latency");
-        old.release(0, Some(1.0));
-        old.release(1, Some(0.001));
+        old.release(0, Some(1.0), None);
+        old.release(1, Some(0.001), None);
         let new = two("latency");
         new.inherit(&old);
         for _ in 0..5 {
             assert_eq!(new.address(new.peer(b"", &[]).unwrap()).unwrap().host, "b");
         }
+    }
+
+    fn passive(algorithm: &str, threshold: f64) -> Balancer {
+        let mut up = upstream(algorithm);
+        up.id = format!("passive-{algorithm}-{threshold}");
+        up.healthchecks = Some(serde_json::json!({
+            "passive": {"unhealthy": {"http_failures": 2, "tcp_failures": 1}, "healthy": {"successes": 1}},
+            "threshold": threshold,
+        }));
+        Balancer::new(
+            &up,
+            vec![target("1", "a:1", 100, 1.0), target("2", "b:1", 100, 2.0)],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_target_marked_down_by_one_worker_gets_nothing_from_another() {
+        for algorithm in ALGORITHMS {
+            // two balancers of one upstream over the same node table: two workers
+            let (one, two) = (passive(algorithm, 0.0), passive(algorithm, 0.0));
+            let a = (0..2).find(|&s| one.address(s).unwrap().host == "a").unwrap();
+            one.release(a, None, Some(Outcome::Status(500)));
+            assert_eq!(two.target_healthy(a), Some(true), "mostly healthy still serves");
+            one.release(a, None, Some(Outcome::Status(503)));
+            assert_eq!(two.target_healthy(a), Some(false));
+            for _ in 0..10 {
+                let slot = two.peer(b"k", &[]).unwrap();
+                assert_ne!(slot, a, "{algorithm}");
+                two.release(slot, None, None);
+            }
+            // one success (the limit) brings it back, for every worker
+            two.release(a, None, Some(Outcome::Status(200)));
+            assert_eq!(one.target_healthy(a), Some(true));
+            // all down: no peer, whatever the retries
+            one.release(0, None, Some(Outcome::TcpFailure));
+            one.release(1, None, Some(Outcome::TcpFailure));
+            assert!(
+                two.peer(b"k", &[]).is_none() && two.pick().is_none() && !two.healthy(),
+                "{algorithm}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_threshold_counts_the_healthy_weight() {
+        let b = passive("round-robin", 50.0);
+        assert!(b.healthy());
+        b.release(0, None, Some(Outcome::TcpFailure));
+        // half the weight healthy: 50 is not strictly above 50
+        assert!(!b.healthy() && b.pick().is_none());
+        let c = passive("least-connections", 49.0);
+        c.release(0, None, Some(Outcome::TcpFailure));
+        assert!(c.healthy() && c.peer(b"", &[]) == Some(1));
+        c.release(1, None, None);
     }
 
     #[test]
@@ -483,8 +646,10 @@ mod tests {
         let err = Balancer::new(&up, vec![]).unwrap_err().to_string();
         assert!(err.contains("healthchecks.active.healthy.interval"), "{err}");
         up.healthchecks = Some(serde_json::json!({"passive": {"unhealthy": {"timeouts": 3}}}));
-        let err = Balancer::new(&up, vec![]).unwrap_err().to_string();
-        assert!(err.contains("healthchecks.passive.unhealthy.timeouts"), "{err}");
+        assert!(
+            Balancer::new(&up, vec![]).unwrap().checks_health(),
+            "passive checks run"
+        );
         // Kong's defaults: everything off
         up.healthchecks = Some(serde_json::json!({
             "active": {"healthy": {"interval": 0, "successes": 0}, "unhealthy": {"interval": 0}},

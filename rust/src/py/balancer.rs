@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::errors::{CoreError, SharedMemoryError};
+use crate::balancer::health::Outcome;
 use crate::balancer::Balancer;
 use crate::entities::{Target, Upstream};
 use crate::shm::{inflight, InflightTable, INFLIGHT_SLOTS, INFLIGHT_WORKERS};
@@ -72,9 +73,32 @@ impl PyBalancer {
         Some((slot, address.host.clone(), address.port))
     }
 
-    #[pyo3(signature = (slot, rtt = None))]
-    fn release(&self, slot: usize, rtt: Option<f64>) {
-        self.inner.release(slot, rtt)
+    /// `outcome`: 0 for nothing to report, an HTTP status (504 counts as a timeout), -1 for
+    /// a connection that failed, -2 for a timeout.
+    #[pyo3(signature = (slot, rtt = None, outcome = 0))]
+    fn release(&self, slot: usize, rtt: Option<f64>, outcome: i32) {
+        let outcome = match outcome {
+            -1 => Some(Outcome::TcpFailure),
+            -2 => Some(Outcome::Timeout),
+            status => u16::try_from(status).ok().filter(|&s| s > 0).map(Outcome::Status),
+        };
+        self.inner.release(slot, rtt, outcome)
+    }
+
+    #[getter]
+    fn checks_health(&self) -> bool {
+        self.inner.checks_health()
+    }
+
+    /// Each live target's health: (host, port, healthy); empty without health checks.
+    fn target_health(&self) -> Vec<(String, u16, bool)> {
+        (0..self.inner.live())
+            .filter_map(|slot| {
+                let healthy = self.inner.target_healthy(slot)?;
+                let address = self.inner.address(slot)?;
+                Some((address.host.clone(), address.port, healthy))
+            })
+            .collect()
     }
 
     fn in_flight(&self, slot: usize) -> u64 {

@@ -11,8 +11,13 @@
 //! started in the same slot) gives them back (`recover`) before it serves, so a crash never
 //! leaves a target looking busy forever.
 //!
+//! The same slots hold each target's passive health word (`crate::balancer::health`), under
+//! a key of its own (the upstream, the address and the health check settings), so that a
+//! target marked down by one worker gets no request from any.
+//!
 //! Layout, in 64-bit words: a header of 8 (magic, slot count, worker columns, the hash key,
-//! reserved), `slots` pairs of (key hash, count), then `workers` columns of `slots` words.
+//! reserved), `slots` triples of (key hash, count, health), then `workers` columns of `slots`
+//! words.
 //! A slot is claimed for a key by a compare and swap of its key word from `EMPTY`, and never
 //! given back: the table holds as many targets as it has slots over the life of the node
 //! (a full table leaves a new target counted by its worker alone, see `Counter`).
@@ -32,8 +37,10 @@ pub const INFLIGHT_SLOTS: u64 = 16384;
 /// Worker columns the node's table is made with when none is said.
 pub const INFLIGHT_WORKERS: u64 = 64;
 
-const MAGIC: u64 = u64::from_le_bytes(*b"GTINFLT1");
+const MAGIC: u64 = u64::from_le_bytes(*b"GTINFLT2");
 const HEADER_WORDS: usize = 8;
+/// Per slot: the key's hash, the in-flight count, the passive health word.
+const SLOT_WORDS: u64 = 3;
 const EMPTY: u64 = 0;
 const PROBES: usize = 64;
 
@@ -53,7 +60,7 @@ impl std::fmt::Debug for InflightTable {
 }
 
 fn words_for(slots: u64, workers: u64) -> Option<usize> {
-    let per_slot = workers.checked_add(2)?;
+    let per_slot = workers.checked_add(SLOT_WORDS)?;
     let words = slots.checked_mul(per_slot)?.checked_add(HEADER_WORDS as u64)?;
     usize::try_from(words).ok()?.checked_mul(8)
 }
@@ -140,18 +147,18 @@ impl InflightTable {
     }
 
     fn key_word(&self, slot: u64) -> Result<&AtomicU64, ShmError> {
-        self.word(HEADER_WORDS as u64 + slot * 2)
+        self.word(HEADER_WORDS as u64 + slot * SLOT_WORDS)
     }
 
     fn count_word(&self, slot: u64) -> Result<&AtomicU64, ShmError> {
-        self.word(HEADER_WORDS as u64 + slot * 2 + 1)
+        self.word(HEADER_WORDS as u64 + slot * SLOT_WORDS + 1)
     }
 
     fn ledger_word(&self, worker: u64, slot: u64) -> Option<&AtomicU64> {
         if worker >= self.workers || slot >= self.slots {
             return None;
         }
-        self.word(HEADER_WORDS as u64 + self.slots * 2 + worker * self.slots + slot).ok()
+        self.word(HEADER_WORDS as u64 + self.slots * SLOT_WORDS + worker * self.slots + slot).ok()
     }
 
     /// The slot counting `key`, claimed for it when no slot has it yet.
@@ -176,6 +183,27 @@ impl InflightTable {
     /// The node's in-flight count of a slot.
     pub fn count(&self, slot: u64) -> u64 {
         self.count_word(slot).map(|w| w.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// The health word of a slot (see `crate::balancer::health`); 0, healthy, for a new one.
+    pub fn health(&self, slot: u64) -> u64 {
+        self.word(HEADER_WORDS as u64 + slot * SLOT_WORDS + 2)
+            .map(|w| w.load(Ordering::Acquire))
+            .unwrap_or(0)
+    }
+
+    /// Changes the health word of a slot by `f`, atomically (retried if another process
+    /// changed it meanwhile); returns the word before and after.
+    pub fn update_health(&self, slot: u64, f: impl Fn(u64) -> u64) -> (u64, u64) {
+        match self.word(HEADER_WORDS as u64 + slot * SLOT_WORDS + 2) {
+            Ok(word) => {
+                let before = match word.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some(f(v))) {
+                    Ok(v) | Err(v) => v,
+                };
+                (before, f(before))
+            }
+            Err(_) => (0, 0),
+        }
     }
 
     /// One more request in flight on `slot`, by `worker`.

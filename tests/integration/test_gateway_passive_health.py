@@ -1,0 +1,138 @@
+"""Passive health checks through the real `dataplane run` with 2 workers: failures counted for
+the whole node (a target marked down by one worker gets nothing from the other), TCP failures
+on retried tries, the status API's HEALTHY/UNHEALTHY, Kong's 503 once the healthy weight is not
+above healthchecks.threshold, and health kept across a SIGHUP that keeps the target and its
+health check settings."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+from collections import Counter
+
+import pytest
+
+from tests.support.raw_client import raw_request
+
+pytestmark = pytest.mark.timeout(120)
+
+
+class Failing(http.server.BaseHTTPRequestHandler):
+    """Answers every request with a 500, counting them."""
+
+    protocol_version = "HTTP/1.1"
+    count = 0
+
+    def do_GET(self) -> None:
+        type(self).count += 1
+        body = b'{"upstream": "bad"}'
+        self.send_response(500)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def failing():
+    handler = type("FailingHandler", (Failing,), {"count": 0})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server, handler
+    server.shutdown()
+    server.server_close()
+
+
+def config(good: int, bad: int, passive: str, threshold: int = 0, algorithm: str = "round-robin", extra: str = ""):
+    return f"""
+    _format_version: "3.0"
+    upstreams:
+      - name: pool
+        algorithm: {algorithm}
+        healthchecks:
+          threshold: {threshold}
+          passive: {{unhealthy: {passive}}}
+        targets:
+          - {{target: "127.0.0.1:{good}"}}
+          - {{target: "127.0.0.1:{bad}"}}
+    services:
+      - name: balanced
+        host: pool
+        routes:
+          - {{name: balanced, paths: ["/"]}}
+{extra}
+    """
+
+
+def upstream_of(port: int) -> tuple[int, str]:
+    response = raw_request(port, b"GET /anything HTTP/1.1\r\nHost: a\r\n\r\n")
+    body = response.json()
+    return response.status, body.get("upstream", body.get("message"))
+
+
+def health_by_port(gw) -> dict[int, str]:
+    status, body = gw.status("/upstreams/pool/health")
+    assert status == 200
+    return {t["data"]["port"]: t["health"] for t in body["data"]}
+
+
+def test_http_failures_are_counted_for_the_whole_node(gateway_factory, upstream, failing):
+    server, handler = failing
+    bad = server.server_address[1]
+    gw = gateway_factory(config(upstream.port, bad, "{http_failures: 2}"))
+    assert health_by_port(gw) == {upstream.port: "HEALTHY", bad: "HEALTHY"}
+    seen = Counter(upstream_of(gw.port) for _ in range(30))
+    # whichever workers sent them, the second 500 took the target out: never a third
+    assert handler.count == 2, handler.count
+    assert seen == Counter({(200, "one"): 28, (500, "bad"): 2}), seen
+    assert health_by_port(gw) == {upstream.port: "HEALTHY", bad: "UNHEALTHY"}
+    _status, body = gw.status("/upstreams/pool/health?balancer_health=1")
+    data = body["data"]
+    assert (data["health"], data["balancer_health"]) == ("HEALTHY", "HEALTHY")
+    assert data["details"]["weight"] == {"total": 200, "unavailable": 100, "available": 100}
+    bad_host = next(h for h in data["details"]["hosts"] if h["port"] == bad)
+    assert bad_host["addresses"] == [{"ip": "127.0.0.1", "port": bad, "weight": 100, "health": "UNHEALTHY"}]
+
+    # a reload keeping the target and its health check settings keeps its health
+    extra = """      - name: other
+        url: http://127.0.0.1:9
+        routes:
+          - {name: other, paths: ["/other"]}"""
+    gw.reload(config(upstream.port, bad, "{http_failures: 2}", extra=extra))
+    gw.wait_version(2)
+    assert health_by_port(gw) == {upstream.port: "HEALTHY", bad: "UNHEALTHY"}
+    assert {upstream_of(gw.port) for _ in range(10)} == {(200, "one")}
+    assert handler.count == 2
+    # new settings: health starts afresh
+    gw.reload(config(upstream.port, bad, "{http_failures: 3}"))
+    gw.wait_version(3)
+    assert health_by_port(gw) == {upstream.port: "HEALTHY", bad: "HEALTHY"}
+
+
+def test_the_threshold_gives_kongs_503_once_too_little_weight_is_healthy(gateway_factory, upstream, failing):
+    server, handler = failing
+    bad = server.server_address[1]
+    gw = gateway_factory(config(upstream.port, bad, "{http_failures: 1}", threshold=50, algorithm="least-connections"))
+    answers = [upstream_of(gw.port) for _ in range(6)]
+    assert handler.count == 1
+    # until the 500, both served; after it half the weight is healthy, and 50 is not above 50
+    first_bad = answers.index((500, "bad"))
+    assert all(a == (200, "one") for a in answers[:first_bad])
+    assert all(a == (503, "failure to get a peer from the ring-balancer") for a in answers[first_bad + 1 :]), answers
+    _status, body = gw.status("/upstreams/pool/health?balancer_health=1")
+    assert (body["data"]["health"], body["data"]["details"]["healthy"]) == ("UNHEALTHY", False)
+
+
+def test_connection_failures_of_retried_tries_take_a_target_out(gateway_factory, upstream):
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    gw = gateway_factory(config(upstream.port, dead_port, "{tcp_failures: 1}"))
+    # every request is answered: a try on the dead target is retried on the other
+    assert {upstream_of(gw.port) for _ in range(12)} == {(200, "one")}
+    assert health_by_port(gw) == {upstream.port: "HEALTHY", dead_port: "UNHEALTHY"}
