@@ -188,7 +188,34 @@ def gen_cert(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-class ControlPlane(_ProcessGroup):
+class AdminClient:
+    """JSON requests to an Admin API on loopback `admin_port`."""
+
+    admin_port: int
+
+    def admin(self, method: str, path: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, dict]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
+        try:
+            conn.request(
+                method,
+                path,
+                body=json.dumps(body) if body is not None else None,
+                headers={"Content-Type": "application/json"},
+            )
+            response = conn.getresponse()
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else {}
+        finally:
+            conn.close()
+
+    def admin_ok(self, method: str, path: str, body: dict | None = None) -> dict:
+        """An Admin API request that must succeed; its body."""
+        code, answer = self.admin(method, path, body)
+        assert code in (200, 201, 204), (method, path, code, answer)
+        return answer
+
+
+class ControlPlane(_ProcessGroup, AdminClient):
     """A `controlplane run` on loopback; `pg` holds its pg_* keys (PostgresCluster conf values)."""
 
     def __init__(
@@ -242,27 +269,6 @@ class ControlPlane(_ProcessGroup):
         if self.proc.poll() is not None:
             raise RuntimeError(f"control plane exited with {self.proc.returncode}: {self.log_text()}")
         return self.admin("GET", "/")[0] == 200
-
-    def admin(self, method: str, path: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, dict]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
-        try:
-            conn.request(
-                method,
-                path,
-                body=json.dumps(body) if body is not None else None,
-                headers={"Content-Type": "application/json"},
-            )
-            response = conn.getresponse()
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else {}
-        finally:
-            conn.close()
-
-    def admin_ok(self, method: str, path: str, body: dict | None = None) -> dict:
-        """An Admin API request that must succeed; its body."""
-        code, answer = self.admin(method, path, body)
-        assert code in (200, 201, 204), (method, path, code, answer)
-        return answer
 
     def data_planes(self) -> dict[str, dict]:
         """GET /clustering/data-planes by node id."""

@@ -4,13 +4,11 @@ Admin API on a loopback port of its own and its proxy and status listeners."""
 
 from __future__ import annotations
 
-import http.client
-import json
 from pathlib import Path
 
 from tests.support.postgres import SUPERUSER, PostgresCluster
 from tests.support.ports import free_port
-from tests.support.processes import Gateway, controlplane_cli
+from tests.support.processes import AdminClient, Gateway, controlplane_cli
 from tests.support.waiting import wait_for
 
 
@@ -18,7 +16,7 @@ def pg_settings(cluster: PostgresCluster, database: str) -> dict[str, str]:
     return {"pg_host": cluster.host, "pg_port": str(cluster.port), "pg_user": SUPERUSER, "pg_database": database}
 
 
-class TraditionalNode(Gateway):
+class TraditionalNode(Gateway, AdminClient):
     def __init__(self, tmp: Path, pg: dict[str, str], *, workers: int = 2, conf: dict[str, str] | None = None) -> None:
         self.admin_port = free_port()
         settings: dict[str, str | None] = {
@@ -45,26 +43,6 @@ class TraditionalNode(Gateway):
         if self.proc is not None and self.proc.poll() is not None:
             raise RuntimeError(f"node exited with {self.proc.returncode}: {self.stderr()}")
         return self.admin("GET", "/status")[0] == 200
-
-    def admin(self, method: str, path: str, body: dict | None = None, timeout: float = 10.0) -> tuple[int, dict]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
-        try:
-            conn.request(
-                method,
-                path,
-                body=json.dumps(body) if body is not None else None,
-                headers={"Content-Type": "application/json"},
-            )
-            response = conn.getresponse()
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else {}
-        finally:
-            conn.close()
-
-    def admin_ok(self, method: str, path: str, body: dict | None = None) -> dict:
-        code, answer = self.admin(method, path, body)
-        assert code in (200, 201, 204), (method, path, code, answer)
-        return answer
 
     def served(self) -> tuple[int, str]:
         body = self.status()[1]
