@@ -96,6 +96,44 @@ def test_writes_through_both_nodes_under_load_fail_no_request(nodes):
     assert all(nodes.a.request("GET", f"/load{i}")[0] == 200 for i in range(40) if i % 4 != 1)
 
 
+async def _change_without_notifying(pg: PostgresCluster, database: str, route_id: str, path: str) -> None:
+    """A route's paths changed and logged as a write does it, without the NOTIFY (as if it were lost)."""
+    import asyncpg
+
+    connection = await asyncpg.connect(host=pg.host, port=pg.port, user="postgres", database=database)
+    try:
+        async with connection.transaction():
+            await connection.execute(
+                """UPDATE "routes" SET "row" = jsonb_set("row", '{paths}', jsonb_build_array($2::text))
+                   WHERE "id" = $1::uuid""",
+                route_id,
+                path,
+            )
+            version = await connection.fetchval(
+                'UPDATE "change_version" SET "version" = "version" + 1 RETURNING "version"'
+            )
+            await connection.execute(
+                """INSERT INTO "change_log" ("version", "entity", "entity_id", "op")
+                   VALUES ($1, 'routes', $2::uuid, 'update')""",
+                version,
+                route_id,
+            )
+    finally:
+        await connection.close()
+
+
+def test_a_change_whose_notification_is_lost_arrives_with_the_poll(nodes):
+    import asyncio
+
+    route = nodes.a.admin_ok("POST", "/services/stable/routes", {"name": "unheard", "paths": ["/unheard"]})
+    wait_for(lambda: nodes.routed("/unheard"), timeout=PROPAGATION_BOUND, message="/unheard on both nodes")
+    asyncio.run(_change_without_notifying(nodes.pg, nodes.a.raw_conf("pg_database"), route["id"], "/polled"))
+    # db_update_frequency = 1 in these nodes' conf
+    wait_for(lambda: nodes.routed("/polled"), timeout=PROPAGATION_BOUND, message="/polled on both nodes")
+    assert nodes.routed("/unheard", 404)
+    assert len(nodes.hashes()) == 1
+
+
 BROKEN_WRITES = [
     ("POST", "/services/stable/routes", {"name": "bad-regex", "paths": ["~/(unclosed"]}),
     ("POST", "/services/stable/routes", {"name": "no-matcher"}),

@@ -28,6 +28,11 @@ class TraditionalNode(Gateway, AdminClient):
             **(conf or {}),
         }
         super().__init__(tmp, None, workers=workers, conf=settings)
+        self.settings = settings
+
+    def raw_conf(self, key: str) -> str | None:
+        """A key as written in this node's conf."""
+        return self.settings.get(key)
 
     def migrations(self, command: str = "bootstrap") -> str:
         """`controlplane migrations <command>` with this node's conf."""
