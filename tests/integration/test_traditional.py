@@ -71,8 +71,8 @@ def test_a_write_through_one_node_is_routed_by_the_other(nodes):
         name = f"from{writer.admin_port}"
         started = time.monotonic()
         add_route(writer, name)
-        wait_for(lambda: reader.request("GET", f"/{name}")[0] == 200, timeout=PROPAGATION_BOUND, interval=0.005,
-                 message=f"/{name} on the other node")
+        wait_for(lambda reader=reader, name=name: reader.request("GET", f"/{name}")[0] == 200,
+                 timeout=PROPAGATION_BOUND, interval=0.005, message=f"/{name} on the other node")
         assert time.monotonic() - started < PROPAGATION_BOUND
     wait_for(lambda: len(nodes.hashes()) == 1, message="both nodes on one configuration")
     assert nodes.a.status()[1]["database"] == {"reachable": True}
@@ -137,7 +137,8 @@ def test_a_change_whose_notification_is_lost_arrives_with_the_poll(nodes):
 BROKEN_WRITES = [
     ("POST", "/services/stable/routes", {"name": "bad-regex", "paths": ["~/(unclosed"]}),
     ("POST", "/services/stable/routes", {"name": "no-matcher"}),
-    ("POST", "/routes", {"name": "orphan", "paths": ["/orphan"], "service": {"id": "4c6bd3b8-4b8c-4a0a-9a0e-6b0a1f0e9d11"}}),
+    ("POST", "/routes", {"name": "orphan", "paths": ["/orphan"],
+                         "service": {"id": "4c6bd3b8-4b8c-4a0a-9a0e-6b0a1f0e9d11"}}),
     ("POST", "/plugins", {"name": "not-a-plugin"}),
     ("POST", "/plugins", {"name": "rate-limiting", "config": {"minute": "many"}}),
     ("PATCH", "/services/stable", {"port": 70000}),
@@ -184,7 +185,8 @@ def test_postgres_down_nodes_keep_proxying_refuse_writes_and_recover(nodes):
                 assert code == 200 and answer["configuration"]["database"] == "postgres", answer
                 assert answer["plugins"]["enabled_in_cluster"] is None  # unknown without the database
             counts = load_a.ok, load_b.ok
-            wait_for(lambda: load_a.ok > counts[0] + 50 and load_b.ok > counts[1] + 50, message="load during the outage")
+            wait_for(lambda: load_a.ok > counts[0] + 50 and load_b.ok > counts[1] + 50,
+                     message="load during the outage")
         finally:
             nodes.pg.start()
         for node in nodes.both:

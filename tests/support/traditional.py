@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.postgres import SUPERUSER, PostgresCluster
 from tests.support.ports import free_port
+from tests.support.postgres import SUPERUSER, PostgresCluster
 from tests.support.processes import AdminClient, Gateway, controlplane_cli
 from tests.support.waiting import wait_for
 
