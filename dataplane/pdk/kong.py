@@ -593,8 +593,16 @@ class Log(_Namespace):
     def alert(self, *parts: Any) -> None:
         self._write(logging.CRITICAL, parts)
 
-    def set_serialize_value(self, key: str, value: Any) -> None:
-        self._r.serialize_values[key] = value
+    def set_serialize_value(self, key: str, value: Any, options: dict[str, Any] | None = None) -> None:
+        """Kong's: ``key`` may name nested tables with dots (``a.b.c``; ``\\.`` is a dot in a
+        name); ``options["mode"]`` is ``set`` (the default), ``add`` (only where nothing is) or
+        ``replace`` (only where something is); a value of None removes the key."""
+        if not isinstance(key, str):
+            raise PDKError("key must be a string")
+        mode = (options or {}).get("mode") or "set"
+        if mode not in ("set", "add", "replace"):
+            raise PDKError("mode must be 'set', 'add' or 'replace'")
+        self._r.serialize_value(key, value, mode)
 
     def serialize(self) -> Any:
         return self._r.serialize_for()

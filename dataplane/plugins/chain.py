@@ -22,6 +22,7 @@ from dataplane.pdk import Kong, LuaStyle, PDKError, headers as fields
 from dataplane.proxy import errors
 from dataplane.proxy.response import STATUS_LINES
 
+from . import serializer
 from .plan import GLOBAL, Configured, PluginPlans, Slot
 
 if TYPE_CHECKING:
@@ -104,6 +105,9 @@ class RequestPlugins:
         "service_body",
         "sent_head",
         "service_changes",
+        "balancer_tries",
+        "t_head",
+        "t_log",
     )
 
     def __init__(self, exchange: Exchange, runtime: Runtime) -> None:
@@ -130,7 +134,7 @@ class RequestPlugins:
         self.exit: tuple[int, bytes, bytes | None, list[tuple[bytes, bytes]]] | None = None
         self.source = ""  # "exit" or "error" once a plugin answered
         self.current: Configured | None = None
-        self.serialize_values: dict[str, Any] = {}
+        self.serialize_values: list[tuple[str, Any, str]] = []  # kong.log.set_serialize_value's, in order
         self.response_head: bytes | None = None  # the client's head while header_filter runs
         self.header_filtered = False
         self.phase = ""
@@ -152,6 +156,12 @@ class RequestPlugins:
         # kong.service.set_* and set_scheme: how this request reaches its service
         # (ServiceTarget.changed applies them at the end of access)
         self.service_changes: dict[str, Any] = {}
+        # what kong.log.serialize reports beyond the exchange's own times (loop times): the
+        # balancer's tries, when the response head came (the upstream's, else the gateway's),
+        # when the log phase began
+        self.balancer_tries: serializer.BalancerTries | None = None
+        self.t_head = 0.0
+        self.t_log = 0.0
 
     # -- phases ----------------------------------------------------------------------------
 
@@ -194,6 +204,8 @@ class RequestPlugins:
         """The client's head as the plugins leave it: their header_filter phase, then every
         header change they asked for since the request began."""
         self.header_filtered = True
+        if not self.t_head:
+            self.t_head = self.exchange.conn.loop.time()
         self._static_order()
         self.phase = "header_filter"
         self.response_head = head
@@ -299,6 +311,7 @@ class RequestPlugins:
         task (a log plugin sending to a collector waits there, never the client)."""
         self._static_order()
         self.phase = "log"
+        self.t_log = self.exchange.conn.loop.time()
         pending: list[tuple[Configured, Awaitable[Any]]] = []
         for configured in self.collected:
             if "log" in configured.spec.phases:
@@ -516,32 +529,39 @@ class RequestPlugins:
         return time.time() - (exchange.conn.loop.time() - exchange.start)
 
     def serialize(self) -> dict[str, Any]:
-        """The core of Kong's log serializer (kong.log.serialize) for this request."""
-        exchange = self.exchange
-        request = self.kong.request
-        out: dict[str, Any] = {
-            "request": {
-                "id": exchange.request_id.decode(),
-                "method": request.get_method(),
-                "uri": request.get_path_with_query(),
-                "url": f"{request.get_scheme()}://{request.get_host()}:{request.get_port()}{request.get_path_with_query()}",
-                "querystring": request.get_query(),
-                "headers": {
-                    k: v for k, v in request.get_headers().items() if k not in ("authorization", "proxy-authorization")
-                },
-                "size": exchange.body_received,
-            },
-            "response": {"status": exchange.status, "size": exchange.resp_bytes},
-            "client_ip": exchange.remote_addr,
-            "started_at": request.get_start_time(),
-            "route": self.entity("routes", self.route_id),
-            "service": self.entity("services", self.service_id),
-            "consumer": self.consumer,
-            "source": self.source or ("service" if exchange.proxied else "kong"),
-            "tries": [],
-        }
-        out.update(self.serialize_values)
-        return out
+        """Kong's log serializer (kong.log.serialize) for this request."""
+        return serializer.serialize(self)
+
+    def serialize_value(self, key: str, value: Any, mode: str) -> None:
+        self.serialize_values.append((key, value, mode))
+
+    # -- what the exchange reports for the serializer (requests plugins see only) ----------
+
+    def balancing(self) -> None:
+        """The balancer picks a peer for a try (the first, or a retry)."""
+        tries = self.balancer_tries
+        if tries is None:
+            tries = self.balancer_tries = serializer.BalancerTries()
+        tries.picking(self.exchange.conn.loop.time())
+
+    def connecting(self, address: str, port: int) -> None:
+        """The pick of this try: the address connected to (or taken from the pool)."""
+        tries = self.balancer_tries
+        if tries is None:
+            tries = self.balancer_tries = serializer.BalancerTries()
+        now = self.exchange.conn.loop.time()
+        tries.picked(address, port, now, serializer.epoch_offset(now))
+
+    def try_failed(self, status: int) -> None:
+        """The try could not connect (502) or timed out connecting (504)."""
+        if self.balancer_tries is not None:
+            self.balancer_tries.failed(status)
+
+    def upstream_answered(self, status: int, at: float) -> None:
+        """The upstream's response head came (``at``: the loop time of the read that brought it)."""
+        self.t_head = at
+        if self.balancer_tries is not None:
+            self.balancer_tries.statuses.append(status)
 
     def serialize_for(self) -> Any:
         """``kong.log.serialize`` for the current plugin: kong-pdk plugins get a JSON string,

@@ -329,6 +329,7 @@ class _Connection:
         self.server_addr = "127.0.0.1"
         self.server_port = 8443 if request.https else 8000
         self.serial = 1
+        self.transport = None  # no TLS details: kong.log.serialize has no request.tls here
         self.requests = 1  # this request is the connection's first
         self.trusted = request.trusted
         self.downstream = _core.Downstream(
@@ -359,6 +360,8 @@ class _Exchange:
         self.status = 0
         self.proxied = False
         self.resp_bytes = 0
+        self.t_balancer = 0.0
+        self.head_parts: list[bytes] = []
 
 
 class _Drive:
@@ -481,6 +484,10 @@ class _Drive:
         if plugins.upstream_host is not None:
             host = plugins.upstream_host
         exchange.proxied = True
+        plugins.balancing()
+        exchange.t_balancer = self.conn.loop.time()
+        plugins.connecting(service.host, service.port)
+        exchange.head_parts = [before, host, after]
         line, _, rest = (before + host + after).partition(b"\r\n")
         method, target, _ = line.decode("latin-1").split(" ", 2)
         return UpstreamRequest(
@@ -510,6 +517,7 @@ class _Drive:
             raise ValueError("the upstream response head is incomplete")
         exchange = self.exchange
         exchange.status = parsed.status
+        self.plugins.upstream_answered(parsed.status, self.conn.loop.time())
         head, _, _ = self.state.client_head.build(
             parsed, exchange.method == b"HEAD", False, True, 0, 0, exchange.request_id, False
         )

@@ -458,6 +458,8 @@ class Exchange:
         names an upstream, else the service host; names resolved through the DNS cache; then an
         idle pooled connection, or a new one (the only step that needs a task)."""
         service: ServiceTarget = self.service  # type: ignore[assignment]  # set by access() or the planner
+        if self.plugins is not None:
+            self.plugins.balancing()  # kong.log.serialize's tries
         if service.balancer is not None:
             picked = self.pick_peer(service) if service.tracked or self.tries else service.balancer.pick()
             if picked is None:
@@ -547,6 +549,8 @@ class Exchange:
                 sni = None
         key = (address, port, service.ssl_context, sni)
         self.t_balancer = self.conn.loop.time()
+        if self.plugins is not None:
+            self.plugins.connecting(address, port)
         self.head_parts[HOST_AT] = host_line
         upstream = self.state.pool.acquire(key)
         if upstream is not None:
@@ -604,6 +608,8 @@ class Exchange:
         if self.finished:
             return
         self.tries += 1
+        if self.plugins is not None:
+            self.plugins.try_failed(status)
         log.error(
             "upstream %s:%d connect failed (try %d): %s (request %s)",
             address,
@@ -790,6 +796,7 @@ class Exchange:
             head_bytes = head_bytes[:-2] + peer.cookie + CRLF
         plugins = self.plugins
         if plugins is not None:
+            plugins.upstream_answered(status, now)
             bodied = self.method != b"HEAD" and status not in (101, 204, 304)
             if bodied and plugins.buffers_response():
                 self.held_head, self.held = head_bytes, []  # header_filter runs once it is whole

@@ -1,0 +1,272 @@
+"""Kong's log serializer (``kong.log.serialize``, the http subsystem's, kong/pdk/log.lua): one
+request's record, the object every logging plugin sends, and ``kong.log.set_serialize_value``'s
+edits to it.
+
+The timings are the exchange's (``Exchange.start``, ``t_balancer``) and what ``RequestPlugins``
+records for the requests plugins see (``BalancerTries``, the time the response head came, the
+time the log phase began), all on the event loop's clock; Kong's latencies in milliseconds:
+
+- ``kong``: from the request's start to the last balancer pick (Kong's proxy latency), or to
+  the response head when the request went nowhere (Kong's response latency);
+- ``proxy``: from that pick to the upstream's response head (-1 when not proxied);
+- ``receive``: from the response head to the end of the response (0 when not proxied);
+- ``request``: from the start to the log phase.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .chain import RequestPlugins
+
+# Kong's default workspace (constants.DECLARATIVE_DEFAULT_WORKSPACE_ID), the one a DB-less or
+# hybrid data plane serves
+DEFAULT_WORKSPACE_ID = "0dc6f45b-8f8d-40d2-a504-473544ee190b"
+DEFAULT_WORKSPACE_NAME = "default"
+REDACTED = "REDACTED"
+_REDACTED_HEADERS = ("authorization", "proxy-authorization")
+# kong.response.get_source's values as the record names them (constants.RESPONSE_SOURCE.NAMES)
+_SOURCE_NAMES = {"error": "kong", "exit": "kong", "service": "upstream"}
+MODES = ("set", "add", "replace")
+_VALUE_ERROR = (
+    "value must be nil, a number, string, boolean or a non-self-referencial table containing numbers, string and "
+    "booleans"
+)
+
+
+class BalancerTries:
+    """The balancer's tries of one request (Kong's ``balancer_data.tries``): when each pick
+    began and ended, the address it chose, how a failed one failed, and the upstream statuses
+    (nginx's ``$upstream_status``)."""
+
+    __slots__ = ("tries", "started", "failure", "statuses")
+
+    def __init__(self) -> None:
+        self.tries: list[dict[str, Any]] = []
+        self.started = 0.0  # loop time the current pick began
+        self.failure = 0  # the status of the try that just failed, until the next pick
+        self.statuses: list[int] = []
+
+    def picking(self, now: float) -> None:
+        if self.failure and self.tries:  # a retry: Kong records why the previous try failed
+            self.tries[-1].update(state="failed", code=self.failure)
+        self.failure = 0
+        self.started = now
+
+    def picked(self, address: str, port: int, now: float, offset: float) -> None:
+        started = self.started or now
+        self.tries.append(
+            {
+                "ip": address,
+                "port": port,
+                "balancer_start": int((started + offset) * 1000),
+                "balancer_start_ns": int((started + offset) * 1e9),
+                "balancer_latency": int((now - started) * 1000),
+                "balancer_latency_ns": int((now - started) * 1e9),
+            }
+        )
+        self.started = 0.0
+
+    def failed(self, status: int) -> None:
+        self.failure = status
+        self.statuses.append(status)
+
+
+def serialize(plugins: RequestPlugins) -> dict[str, Any]:
+    exchange = plugins.exchange
+    request = plugins.kong.request
+    loop_now = exchange.conn.loop.time()
+    ended = plugins.t_log or loop_now
+    start = exchange.start
+    head_at = plugins.t_head or ended
+    proxied = exchange.proxied
+    picked = exchange.t_balancer
+    if proxied:
+        latencies = {
+            "kong": _ms((picked or head_at) - start),
+            "proxy": _ms(head_at - (picked or head_at)),
+            "request": _ms(ended - start),
+            "receive": _ms(ended - head_at),
+        }
+    else:
+        latencies = {"kong": _ms(head_at - start), "proxy": -1, "request": _ms(ended - start), "receive": 0}
+    headers = request.get_headers()
+    for name in _REDACTED_HEADERS:
+        if name in headers:
+            headers[name] = REDACTED
+    uri = request.get_path_with_query()
+    head = exchange.head
+    request_record: dict[str, Any] = {
+        "id": exchange.request_id.decode(),
+        "uri": uri,
+        "url": f"{request.get_scheme()}://{request.get_host()}:{request.get_port()}{uri}",
+        "querystring": request.get_query(),
+        "method": request.get_method(),
+        "headers": headers,
+        "size": getattr(head, "length", 0) + exchange.body_received,
+    }
+    tls = _tls(exchange)
+    if tls is not None:
+        request_record["tls"] = tls
+    balancer = plugins.balancer_tries
+    statuses = balancer.statuses if balancer is not None else []
+    sent_head = plugins.sent_head
+    root: dict[str, Any] = {
+        "request": request_record,
+        "upstream_uri": _upstream_uri(exchange.head_parts),
+        "upstream_status": ", ".join(str(status) for status in statuses),
+        "response": {
+            "status": plugins.kong.response.get_status(),
+            "headers": plugins.kong.response.get_headers(),
+            "size": (len(sent_head) if sent_head is not None else 0) + exchange.resp_bytes,
+        },
+        "latencies": latencies,
+        "tries": balancer.tries if balancer is not None else [],
+        "authenticated_entity": _authenticated_entity(plugins.credential, plugins.consumer),
+        "route": plugins.entity("routes", plugins.route_id),
+        "service": plugins.entity("services", plugins.service_id),
+        "consumer": plugins.consumer,
+        "client_ip": exchange.remote_addr,
+        "started_at": request.get_start_time(),
+        "source": _SOURCE_NAMES.get(plugins.source or ("service" if proxied else "error"), "kong"),
+        "workspace": DEFAULT_WORKSPACE_ID,
+        "workspace_name": DEFAULT_WORKSPACE_NAME,
+    }
+    if plugins.serialize_values:
+        edit(root, plugins.serialize_values)
+    return _present(root)
+
+
+def epoch_offset(loop_now: float) -> float:
+    """What turns a loop time into seconds since the epoch."""
+    return time.time() - loop_now
+
+
+def _ms(seconds: float) -> int:
+    return max(0, int(seconds * 1000))
+
+
+def _present(root: dict[str, Any]) -> dict[str, Any]:
+    """Kong's table has no nil values: a JSON encoding leaves them out."""
+    return {key: value for key, value in root.items() if value is not None}
+
+
+def _upstream_uri(head_parts: list[bytes]) -> str:
+    """The path and query of the request line sent (or built to be sent) upstream."""
+    if not head_parts:
+        return ""
+    line = head_parts[0].partition(b"\r\n")[0]
+    target = line.partition(b" ")[2].rpartition(b" ")[0]
+    return target.decode("latin-1")
+
+
+def _tls(exchange: Any) -> dict[str, Any] | None:
+    if exchange.conn.scheme != "https":
+        return None
+    transport = exchange.conn.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
+        return None
+    cipher = ssl_object.cipher()
+    certificate = ssl_object.getpeercert()
+    return {
+        "version": ssl_object.version(),
+        "cipher": cipher[0] if cipher else None,
+        "client_verify": "SUCCESS" if certificate else "NONE",
+    }
+
+
+def _authenticated_entity(credential: dict[str, Any] | None, consumer: dict[str, Any] | None) -> dict[str, Any] | None:
+    if credential is None:
+        return None
+    consumer_id = credential.get("consumer_id")
+    if consumer_id is None:
+        owner = credential.get("consumer")
+        consumer_id = owner.get("id") if isinstance(owner, dict) else None
+    if consumer_id is None and consumer is not None:
+        consumer_id = consumer.get("id")
+    entity = {"id": credential.get("id"), "consumer_id": consumer_id}
+    return {key: value for key, value in entity.items() if value is not None}
+
+
+# -- kong.log.set_serialize_value ---------------------------------------------------------------
+
+
+def check_value(value: Any, seen: set[int] | None = None) -> bool:
+    """Kong's is_valid_value: nil, a number, string, boolean, or a table of those (keys strings,
+    numbers or booleans) that does not contain itself."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if not isinstance(value, (dict, list, tuple)):
+        return False
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return False
+    seen.add(id(value))
+    if isinstance(value, dict):
+        return all(isinstance(k, (str, int, float, bool)) and check_value(v, seen) for k, v in value.items())
+    return all(check_value(v, seen) for v in value)
+
+
+def split_key(key: str) -> list[str]:
+    """A serialize key's path: dots separate tables, a backslash before a dot keeps it."""
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(key):
+        char = key[i]
+        if char == "\\" and i + 1 < len(key) and key[i + 1] == ".":
+            current.append(".")
+            i += 2
+            continue
+        if char == "." and i > 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def edit(root: dict[str, Any], values: list[tuple[str, Any, str]]) -> None:
+    """Apply the recorded ``set_serialize_value`` calls in order, as Kong's edit_result: ``set``
+    always, ``add`` only where nothing is, ``replace`` only where something is; a value of
+    None removes the key."""
+    for key, value, mode in values:
+        if not check_value(value):
+            raise ValueError(_VALUE_ERROR)
+        path = split_key(key)
+        node: Any = root
+        for sub in path[:-1]:
+            child = node.get(sub)
+            if child is None:
+                if mode == "replace":
+                    node = None
+                    break
+                child = node[sub] = {}
+            elif not isinstance(child, dict):
+                raise ValueError(
+                    f"The key '{key}' could not be used as a serialize value. Subkey '{sub}' is not a table. "
+                    f"It's {_lua_text(child)}"
+                )
+            node = child
+        if node is None:
+            continue
+        last = path[-1]
+        exists = node.get(last) is not None
+        if mode == "set" or (mode == "add" and not exists) or (mode == "replace" and exists):
+            if value is None:
+                node.pop(last, None)
+            else:
+                node[last] = value
+
+
+def _lua_text(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
