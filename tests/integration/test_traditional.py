@@ -76,6 +76,9 @@ def test_a_write_through_one_node_is_routed_by_the_other(nodes):
         assert time.monotonic() - started < PROPAGATION_BOUND
     wait_for(lambda: len(nodes.hashes()) == 1, message="both nodes on one configuration")
     assert nodes.a.status()[1]["database"] == {"reachable": True}
+    for node in nodes.both:  # each change went in as a delta, not as the whole configuration
+        assert "from the database applied (hash" in node.error_log()
+        assert "1 upserted, 0 deleted)" in node.error_log()
 
 
 def test_writes_through_both_nodes_under_load_fail_no_request(nodes):
@@ -277,3 +280,31 @@ def test_dataplane_check_accepts_a_traditional_conf(tmp_path, own_postgres):
     done = subprocess.run([sys.executable, "-m", "dataplane.cli", "check", str(node.conf_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "is valid" in done.stdout, done.stderr
+
+
+def test_a_node_started_without_database_or_cache_is_ready_once_the_database_answers(own_postgres, tmp_path,
+                                                                                     module_upstream):
+    pg = pg_settings(own_postgres, own_postgres.create_database())
+    for name in ("writer", "late"):
+        (tmp_path / name).mkdir()
+    writer = TraditionalNode(tmp_path / "writer", pg)
+    writer.migrations("bootstrap")
+    writer.start_admin()
+    try:
+        writer.admin_ok("POST", "/services", {"name": "s", "url": f"http://127.0.0.1:{module_upstream.port}"})
+        writer.admin_ok("POST", "/services/s/routes", {"name": "r", "paths": ["/late"]})
+        late = TraditionalNode(tmp_path / "late", pg)
+        own_postgres.stop()
+        try:
+            late.start(wait=False)
+            wait_for(late.status_answers, message="the late node's status API")
+            assert late.status("/status/ready")[0] == 503  # nothing to serve yet
+            assert late.status()[1]["database"]["reachable"] is False
+            assert "nothing cached in LMDB: not ready until the database answers" in late.error_log()
+        finally:
+            own_postgres.start()
+        late.wait_ready()
+        assert late.request("GET", "/late")[0] == 200
+        assert late.stop() == 0, late.stderr()
+    finally:
+        assert writer.stop() == 0, writer.stderr()
