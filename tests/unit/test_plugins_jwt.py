@@ -533,3 +533,38 @@ def test_logical_or_of_key_auth_and_jwt() -> None:
     neither = h.run(Request("GET", "/"), configs=configs)
     assert neither.upstream.headers["x-consumer-id"] == ANONYMOUS["id"]
     assert neither.upstream.headers["x-anonymous-consumer"] == "true"
+
+
+def test_a_token_seen_before_is_verified_again_with_another_key(keys: dict[str, Any]) -> None:
+    plugin = jwt_plugin.Plugin({"header_names": ["authorization"], "uri_param_names": ["jwt"]})
+    raw = sign(claims(), SECRET)
+    token = plugin._token(raw)
+    assert plugin._token(raw) is token  # decoded once
+    assert plugin._verified(None, token, secret(), "HS256")
+    assert token.verified == ("HS256", SECRET)
+    # the credential's secret changed (a new configuration): the remembered verification does not count
+    assert not plugin._verified(None, token, secret(secret="another-secret"), "HS256")
+    assert plugin._verified(None, token, secret(), "HS256")
+    rs = sign(claims(iss="rs"), keys["RS"], "RS256")
+    token = plugin._token(rs)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    assert plugin._verified(None, token, secret("rs", algorithm="RS256", rsa_public_key=pem(keys["RS"])), "RS256")
+    assert not plugin._verified(None, token, secret("rs", algorithm="RS256", rsa_public_key=pem(other)), "RS256")
+
+
+def test_the_decoded_tokens_kept_are_bounded() -> None:
+    plugin = jwt_plugin.Plugin({"header_names": ["authorization"]})
+    for n in range(jwt_plugin._TOKEN_CACHE_LIMIT + 10):
+        plugin._token(sign(claims(n=n), SECRET))
+    assert len(plugin.parsed) <= jwt_plugin._TOKEN_CACHE_LIMIT
+    long = sign(claims(pad="x" * jwt_plugin._TOKEN_CACHE_LENGTH), SECRET)
+    plugin._token(long)
+    assert long not in plugin.parsed
+
+
+def test_an_expired_token_seen_before_is_refused_once_expired() -> None:
+    h = harness()
+    token = sign(claims(exp=int(time.time()) + 1), SECRET)
+    assert run(h, bearer(token), claims_to_verify=["exp"]).response.status == 200
+    time.sleep(2.1)  # the token's own lifetime: the claims are judged again on every request
+    assert run(h, bearer(token), claims_to_verify=["exp"]).response.json() == {"exp": "token expired"}

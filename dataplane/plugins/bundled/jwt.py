@@ -66,6 +66,10 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"256": hashes.SHA256, "384": h
 _HMAC_DIGESTS = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}  # hmac.digest's names
 _ES_SIZES = {"ES256": 64, "ES384": 96, "ES512": 132}  # r || s, RFC 7518 3.4
 _KEY_CACHE_LIMIT = 10_000  # parsed public keys kept per plugin object
+# tokens parsed (and their verification) kept per plugin object: a client sends its token with
+# every request until it expires; a longer token is parsed every time
+_TOKEN_CACHE_LIMIT = 4096
+_TOKEN_CACHE_LENGTH = 4096
 
 Key = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
 
@@ -82,7 +86,7 @@ class Refusal(Exception):
 class Token:
     """A token as Kong's jwt_parser decodes it; raises ValueError with Kong's reason."""
 
-    __slots__ = ("raw", "signed", "header", "claims", "signature")
+    __slots__ = ("raw", "signed", "header", "claims", "signature", "verified")
 
     def __init__(self, raw: str) -> None:
         self.raw = raw
@@ -105,6 +109,9 @@ class Token:
         self.header: dict[str, Any] = header
         self.claims: dict[str, Any] = claims
         self.signature = signature
+        # (algorithm, secret or public key text) its signature was found valid with: a token
+        # sent again is not verified again with the same key
+        self.verified: tuple[str, str] | None = None
 
 
 def _json_part(part: str) -> Any:
@@ -132,6 +139,7 @@ class Plugin:
         self.challenge = f'Bearer realm="{realm}"' if realm else "Bearer"
         self.challenge_error = f'{self.challenge}, error="invalid_token"' if realm else 'Bearer error="invalid_token"'
         self.keys: dict[str, Key | None] = {}  # PEM text -> parsed key (None: not a usable key)
+        self.parsed: dict[str, Token] = {}  # the token as sent -> what it decoded to
 
     def access(self, kong: Any) -> None:
         if not self.on_preflight and kong.request.get_method() == "OPTIONS":
@@ -155,10 +163,7 @@ class Plugin:
             raise Refusal({"message": "Unauthorized"}, self.challenge)
         if len(tokens) > 1:
             raise self._invalid("Multiple tokens provided")
-        try:
-            token = Token(tokens[0])
-        except ValueError as reason:
-            raise self._invalid(f"Bad token; {reason}") from None
+        token = self._token(tokens[0])
 
         name = self.key_claim
         key = token.claims.get(name)
@@ -188,6 +193,22 @@ class Plugin:
             raise Refusal({"message": f"Could not find consumer for '{name}={key}'"}, None)
         set_consumer(kong, consumer, credential, credential.get("key"))
         kong.ctx.shared["authenticated_jwt_token"] = token.raw
+
+    def _token(self, raw: str) -> Token:
+        """The token decoded, from the tokens decoded before when it was seen already (the
+        claims are read, never changed; the time claims are judged on every request)."""
+        token = self.parsed.get(raw)
+        if token is not None:
+            return token
+        try:
+            token = Token(raw)
+        except ValueError as reason:
+            raise self._invalid(f"Bad token; {reason}") from None
+        if len(raw) <= _TOKEN_CACHE_LENGTH:
+            if len(self.parsed) >= _TOKEN_CACHE_LIMIT:
+                self.parsed.clear()
+            self.parsed[raw] = token
+        return token
 
     def _invalid(self, message: str) -> Refusal:
         return Refusal({"message": message}, self.challenge_error)
@@ -239,25 +260,29 @@ class Plugin:
     # -- signatures --------------------------------------------------------------------------
 
     def _verified(self, kong: Any, token: Token, credential: dict[str, Any], algorithm: str) -> bool:
-        if algorithm.startswith("HS"):
-            secret = credential.get("secret")
-            if not isinstance(secret, str):
-                raise self._invalid("Invalid key/secret")
-            key = _decoded_secret(secret) if self.secret_is_base64 else secret.encode()
+        symmetric = algorithm.startswith("HS")
+        material = credential.get("secret" if symmetric else "rsa_public_key")
+        if not isinstance(material, str) or not (symmetric or material):
+            raise self._invalid("Invalid key/secret")
+        if token.verified is not None and token.verified == (algorithm, material):
+            return True  # this token, verified with this very key before
+        if symmetric:
+            key = _decoded_secret(material) if self.secret_is_base64 else material.encode()
             if key is None:
                 raise self._invalid("Invalid key/secret")
-            return hmac.compare_digest(hmac.digest(key, token.signed, _HMAC_DIGESTS[algorithm]), token.signature)
-        pem = credential.get("rsa_public_key")
-        if not isinstance(pem, str) or not pem:
-            raise self._invalid("Invalid key/secret")
-        public = self._public_key(kong, pem)
-        if public is None:
-            raise self._invalid("Invalid key/secret")
-        try:
-            _verify(public, algorithm, token.signature, token.signed)
-        except (InvalidSignature, ValueError, TypeError):
-            return False
-        return True
+            valid = hmac.compare_digest(hmac.digest(key, token.signed, _HMAC_DIGESTS[algorithm]), token.signature)
+        else:
+            public = self._public_key(kong, material)
+            if public is None:
+                raise self._invalid("Invalid key/secret")
+            try:
+                _verify(public, algorithm, token.signature, token.signed)
+                valid = True
+            except (InvalidSignature, ValueError, TypeError):
+                valid = False
+        if valid:
+            token.verified = (algorithm, material)
+        return valid
 
     def _public_key(self, kong: Any, pem: str) -> Key | None:
         if pem in self.keys:
