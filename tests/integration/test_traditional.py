@@ -308,3 +308,21 @@ def test_a_node_started_without_database_or_cache_is_ready_once_the_database_ans
         assert late.stop() == 0, late.stderr()
     finally:
         assert writer.stop() == 0, writer.stderr()
+
+
+def test_a_cache_from_before_is_replaced_whole_not_patched(nodes, tmp_path, module_upstream):
+    from tests.support.configs import config
+    from tests.support.processes import Gateway
+
+    # The prefix held a DB-less node's cache: its version numbers mean nothing to the database.
+    dbless = Gateway(tmp_path, config(module_upstream.port, path="/from-file"), workers=1).start()
+    assert dbless.request("GET", "/from-file")[0] == 200
+    assert dbless.stop() == 0
+    node = TraditionalNode(tmp_path, pg_settings(nodes.pg, nodes.a.raw_conf("pg_database") or ""), workers=1)
+    node.start()
+    try:
+        assert node.request("GET", "/from-file")[0] == 404
+        assert node.request("GET", "/stable")[0] == 200
+        wait_for(lambda: node.served() == nodes.a.served(), message="the database's configuration, whole")
+    finally:
+        assert node.stop() == 0, node.stderr()
