@@ -32,7 +32,9 @@ BUNDLED: Mapping[str, str] = {
     "basic-auth": "dataplane.plugins.bundled.basic_auth",
     "correlation-id": "dataplane.plugins.bundled.correlation_id",
     "cors": "dataplane.plugins.bundled.cors",
+    "file-log": "dataplane.plugins.bundled.file_log",
     "hmac-auth": "dataplane.plugins.bundled.hmac_auth",
+    "http-log": "dataplane.plugins.bundled.http_log",
     "ip-restriction": "dataplane.plugins.bundled.ip_restriction",
     "jwt": "dataplane.plugins.bundled.jwt",
     "key-auth": "dataplane.plugins.bundled.key_auth",
@@ -41,6 +43,8 @@ BUNDLED: Mapping[str, str] = {
     "request-termination": "dataplane.plugins.bundled.request_termination",
     "request-transformer": "dataplane.plugins.bundled.request_transformer",
     "response-transformer": "dataplane.plugins.bundled.response_transformer",
+    "tcp-log": "dataplane.plugins.bundled.tcp_log",
+    "udp-log": "dataplane.plugins.bundled.udp_log",
 }
 
 _VERSION = re.compile(r"\d+\.\d+\.\d+")

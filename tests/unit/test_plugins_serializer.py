@@ -149,4 +149,3 @@ def test_set_serialize_value_refuses_what_kong_refuses():
 )
 def test_keys_split_at_unescaped_dots(key, path):
     assert split_key(key) == path
-

@@ -1,0 +1,47 @@
+"""What the logging plugins (file-log, http-log, tcp-log, udp-log) share: the record they send
+(``kong.log.serialize()`` as JSON, the same object for each), Kong's ``custom_fields_by_lua``
+field, and their queue's name and tag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from dataplane.schema import Field
+from dataplane.schema.messages import fmt_number
+
+LUA_REFUSED = (
+    "Gantry does not run Lua code: custom_fields_by_lua must be empty "
+    "(a plugin calling kong.log.set_serialize_value adds or changes fields)"
+)
+
+
+def _no_lua(value: Any) -> str | None:
+    return LUA_REFUSED if value else None
+
+
+# Kong's typedefs.lua_code: a map of field names to Lua expressions, refused unless empty
+custom_fields_by_lua = Field(
+    "map",
+    keys=Field("string", len_min=1),
+    values=Field("string", len_min=1),
+    custom_validator=_no_lua,
+    description="Lua code as a key-value map (Kong runs it; Gantry refuses any)",
+)
+
+
+def entry(kong: Any) -> bytes:
+    """The request's record as one JSON document."""
+    return orjson.dumps(kong.log.serialize(), default=str)
+
+
+def lua_text(value: Any) -> str:
+    """A config value as Lua's tostring writes it (for Kong's queue names)."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return fmt_number(value)
+    return str(value)
