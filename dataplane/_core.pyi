@@ -11,6 +11,7 @@ from typing import ClassVar, Self, final
 # Checked against the built module by `make stubtest`: a name missing on either side fails it.
 # Constructors are `__new__`, the method the native classes define; none can be subclassed.
 __all__ = [
+    "ActiveChecks",
     "Balancer",
     "ChunkedBodyError",
     "ChunkedDecoder",
@@ -142,6 +143,22 @@ class Balancer:
         averages, by address; a new target starts at their mean)."""
     def targets(self) -> list[tuple[str, int, int]]:
         """Every target as (host, port, weight), weight-0 targets included."""
+
+@final
+class ActiveChecks:
+    """The node's active health checks (rust/src/balancer/active.rs): one native thread
+    probing the targets of the upstreams whose `healthchecks.active` intervals are above 0, at
+    those intervals, into the health table of the installed `InflightCounts`."""
+
+    def __new__(cls) -> Self:
+        """Starts the thread, probing nothing yet."""
+    def configure(self, upstreams: list[bytes], targets: list[bytes]) -> int:
+        """What to probe from now on (JSON entities); a target kept with the same settings
+        keeps its schedule. Returns how many targets are probed."""
+    rounds: tuple[int, int]
+    """(rounds run, rounds that panicked and were carried on from)."""
+    def stop(self) -> None:
+        """Stops the thread, once the probes in flight end."""
 
 @final
 class InflightCounts:

@@ -112,6 +112,7 @@ class Supervisor:
         self.stopped = asyncio.Event()
         self.status_server: asyncio.AbstractServer | None = None
         self.status_dns: DnsCache | None = None  # resolves target names for the upstream endpoints
+        self.active_checks: _core.ActiveChecks | None = None
         self.node_id: str | None = None
         self.reloading: asyncio.Task | None = None  # at most one reload runs at a time
         self.reload_again = False  # a SIGHUP arrived during it: re-read the file once it is done
@@ -242,8 +243,25 @@ class Supervisor:
             log.log(NOTICE, "reload: %s is unchanged (hash %s)", path, loaded.hash)
 
     def notify_all(self) -> None:
+        self.configure_active_checks()
         for worker in self.workers:
             self._notify(worker)
+
+    def configure_active_checks(self) -> None:
+        """The node's active health checks probe what the stored config asks for (one native
+        thread for the node, started with the shared memory)."""
+        if self.active_checks is None:
+            return
+        try:
+            count = self.active_checks.configure(
+                [orjson.dumps(u) for u in self.store.entities("upstreams")],
+                [orjson.dumps(t) for t in self.store.entities("targets")],
+            )
+        except _core.CoreError as err:
+            log.error("active health checks not configured: %s", err)
+            return
+        if count:
+            log.info("active health checks probe %d targets", count)
 
     def _notify(self, worker: WorkerProcess) -> None:
         if worker.notify_w < 0:
@@ -422,6 +440,8 @@ class Supervisor:
         self.bind_listeners()
         count = self.conf.nginx_worker_processes
         shared_memory.create(self.conf.prefix, count)  # before the workers, which map it
+        self.active_checks = _core.ActiveChecks()  # probes into the node's health table
+        self.configure_active_checks()
         self.state = WorkerState.create(count)
         self.workers = [WorkerProcess(i) for i in range(count)]
         for worker in self.workers:
@@ -444,6 +464,8 @@ class Supervisor:
         if self.reloading is not None:  # its write transaction must end before the store closes
             await asyncio.gather(self.reloading, return_exceptions=True)
         await self.applier.idle()
+        if self.active_checks is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.active_checks.stop)
         self.store.close()
         log.log(NOTICE, "gantry stopped")
         return 0

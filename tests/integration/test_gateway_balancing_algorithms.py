@@ -6,17 +6,15 @@ fast target preferred)."""
 
 from __future__ import annotations
 
-import http.server
-import json
 import socket
 import threading
-import time
 from collections import Counter
 
 import pytest
 
 from tests.support.echo_upstream import Upstream
 from tests.support.raw_client import raw_request
+from tests.support.scripted_upstream import ScriptedUpstream
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -151,30 +149,12 @@ def test_least_connections_counts_requests_in_flight_on_both_workers(gateway_fac
     assert set(served_by(gw.port) for _ in range(10)) == {"one", "two"}
 
 
-class SlowHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        time.sleep(0.15)
-        body = json.dumps({"upstream": "slow"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 def test_latency_prefers_the_faster_target(gateway_factory, upstream):
-    slow = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SlowHandler)
-    threading.Thread(target=slow.serve_forever, daemon=True).start()
+    slow = ScriptedUpstream("slow", delay=0.15)
     try:
-        gw = gateway_factory(config("algorithm: latency", [upstream.port, slow.server_address[1]]))
+        gw = gateway_factory(config("algorithm: latency", [upstream.port, slow.port]))
         seen = Counter(served_by(gw.port) for _ in range(40))
         # each worker tries the slow target about once, then keeps to the fast one
         assert seen["slow"] <= 4 and seen["one"] >= 36, seen
     finally:
-        slow.shutdown()
-        slow.server_close()
+        slow.close()

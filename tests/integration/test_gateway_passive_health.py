@@ -6,45 +6,23 @@ health check settings."""
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
 from collections import Counter
 
 import pytest
 
 from tests.support.raw_client import raw_request
+from tests.support.scripted_upstream import ScriptedUpstream
 
 pytestmark = pytest.mark.timeout(120)
 
 
-class Failing(http.server.BaseHTTPRequestHandler):
-    """Answers every request with a 500, counting them."""
-
-    protocol_version = "HTTP/1.1"
-    count = 0
-
-    def do_GET(self) -> None:
-        type(self).count += 1
-        body = b'{"upstream": "bad"}'
-        self.send_response(500)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def failing():
-    handler = type("FailingHandler", (Failing,), {"count": 0})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server, handler
-    server.shutdown()
-    server.server_close()
+    """Answers every request with a 500."""
+    server = ScriptedUpstream("bad", status=500)
+    yield server
+    server.close()
 
 
 def config(good: int, bad: int, passive: str, threshold: int = 0, algorithm: str = "round-robin", extra: str = ""):
@@ -81,13 +59,12 @@ def health_by_port(gw) -> dict[int, str]:
 
 
 def test_http_failures_are_counted_for_the_whole_node(gateway_factory, upstream, failing):
-    server, handler = failing
-    bad = server.server_address[1]
+    bad = failing.port
     gw = gateway_factory(config(upstream.port, bad, "{http_failures: 2}"))
     assert health_by_port(gw) == {upstream.port: "HEALTHY", bad: "HEALTHY"}
     seen = Counter(upstream_of(gw.port) for _ in range(30))
     # whichever workers sent them, the second 500 took the target out: never a third
-    assert handler.count == 2, handler.count
+    assert failing.requests == 2, failing.requests
     assert seen == Counter({(200, "one"): 28, (500, "bad"): 2}), seen
     assert health_by_port(gw) == {upstream.port: "HEALTHY", bad: "UNHEALTHY"}
     _status, body = gw.status("/upstreams/pool/health?balancer_health=1")
@@ -106,7 +83,7 @@ def test_http_failures_are_counted_for_the_whole_node(gateway_factory, upstream,
     gw.wait_version(2)
     assert health_by_port(gw) == {upstream.port: "HEALTHY", bad: "UNHEALTHY"}
     assert {upstream_of(gw.port) for _ in range(10)} == {(200, "one")}
-    assert handler.count == 2
+    assert failing.requests == 2
     # new settings: health starts afresh
     gw.reload(config(upstream.port, bad, "{http_failures: 3}"))
     gw.wait_version(3)
@@ -114,11 +91,10 @@ def test_http_failures_are_counted_for_the_whole_node(gateway_factory, upstream,
 
 
 def test_the_threshold_gives_kongs_503_once_too_little_weight_is_healthy(gateway_factory, upstream, failing):
-    server, handler = failing
-    bad = server.server_address[1]
+    bad = failing.port
     gw = gateway_factory(config(upstream.port, bad, "{http_failures: 1}", threshold=50, algorithm="least-connections"))
     answers = [upstream_of(gw.port) for _ in range(6)]
-    assert handler.count == 1
+    assert failing.requests == 1
     # until the 500, both served; after it half the weight is healthy, and 50 is not above 50
     first_bad = answers.index((500, "bad"))
     assert all(a == (200, "one") for a in answers[:first_bad])

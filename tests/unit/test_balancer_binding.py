@@ -99,8 +99,11 @@ def test_latency_prefers_the_fastest_and_inherits_across_configs():
 def test_what_is_not_run_is_refused():
     with pytest.raises(CoreError, match="algorithm"):
         Balancer.from_json(upstream("random"), [])
-    with pytest.raises(CoreError, match=r"healthchecks\.active\.unhealthy\.interval"):
-        Balancer.from_json(upstream("round-robin", healthchecks={"active": {"unhealthy": {"interval": 1}}}), [])
+    with pytest.raises(CoreError, match=r"healthchecks\.active\.type: https"):
+        https = {"active": {"type": "https", "unhealthy": {"interval": 1}}}
+        Balancer.from_json(upstream("round-robin", healthchecks=https), [])
+    active = Balancer.from_json(upstream("round-robin", healthchecks={"active": {"unhealthy": {"interval": 1}}}), [])
+    assert active.checks_health
     with pytest.raises(CoreError, match="use_srv_name"):
         Balancer.from_json(upstream("round-robin", use_srv_name=True), [])
     many = [target(str(i), f"10.0.0.{i}:80", 100, i) for i in range(1, 101)]

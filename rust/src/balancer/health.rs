@@ -1,4 +1,4 @@
-//! Passive health checks: Kong's `healthchecks.passive`, counted by lua-resty-healthcheck's
+//! Rules health checks: Kong's `healthchecks.passive`, counted by lua-resty-healthcheck's
 //! rules, in one word per target of the node's shared table so every worker sees a target go
 //! down (and come back) at once.
 //!
@@ -40,11 +40,21 @@ pub enum Outcome {
     TcpFailure,
     /// Timed out.
     Timeout,
+    /// An active tcp probe connected (a success).
+    Connected,
 }
 
-/// An upstream's passive health check settings.
+/// The key of a target's health word in the node's table: its upstream, its address and the
+/// upstream's health check settings (new settings start the target afresh).
+pub fn key(upstream_id: &str, host: &str, port: u16, settings: &str) -> String {
+    format!("health\0{upstream_id}\0{host}:{port}\0{settings}")
+}
+
+/// How reports count for one kind of check (passive, or active probes) of an upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Passive {
+pub struct Rules {
+    /// Passive: a 504 response counts as a timeout (Kong's log phase); active: as a status.
+    timeout_504: bool,
     healthy_statuses: Vec<u16>,
     unhealthy_statuses: Vec<u16>,
     successes: u8,
@@ -64,35 +74,55 @@ fn limit(value: Option<&Value>) -> u8 {
     value.and_then(Value::as_u64).map_or(0, |n| n.min(255) as u8)
 }
 
-impl Passive {
+impl Rules {
     /// The passive settings of an upstream's `healthchecks` (Kong's defaults for what is
     /// missing); None when passive checks are off, as Kong decides it: every unhealthy limit
     /// (tcp_failures, timeouts, http_failures) is 0.
-    pub fn from_healthchecks(checks: Option<&Value>) -> Option<Passive> {
+    pub fn from_healthchecks(checks: Option<&Value>) -> Option<Rules> {
         let passive = checks.and_then(|c| c.get("passive"));
-        let healthy = passive.and_then(|p| p.get("healthy"));
-        let unhealthy = passive.and_then(|p| p.get("unhealthy"));
-        let config = Passive {
-            healthy_statuses: statuses(
-                healthy.and_then(|h| h.get("http_statuses")),
-                &[
-                    200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307, 308,
-                ],
-            ),
-            unhealthy_statuses: statuses(unhealthy.and_then(|u| u.get("http_statuses")), &[429, 500, 503]),
+        let config = Rules::of(
+            passive,
+            true,
+            &[
+                200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304, 305, 306, 307, 308,
+            ],
+            &[429, 500, 503],
+        );
+        (config.http_failures > 0 || config.tcp_failures > 0 || config.timeouts > 0).then_some(config)
+    }
+
+    /// The rules of the active probes (`healthchecks.active`, Kong's defaults for what is
+    /// missing), whether or not they run.
+    pub fn active(checks: Option<&Value>) -> Rules {
+        Rules::of(
+            checks.and_then(|c| c.get("active")),
+            false,
+            &[200, 302],
+            &[429, 404, 500, 501, 502, 503, 504, 505],
+        )
+    }
+
+    fn of(record: Option<&Value>, timeout_504: bool, healthy_default: &[u16], unhealthy_default: &[u16]) -> Rules {
+        let healthy = record.and_then(|p| p.get("healthy"));
+        let unhealthy = record.and_then(|p| p.get("unhealthy"));
+        Rules {
+            timeout_504,
+            healthy_statuses: statuses(healthy.and_then(|h| h.get("http_statuses")), healthy_default),
+            unhealthy_statuses: statuses(unhealthy.and_then(|u| u.get("http_statuses")), unhealthy_default),
             successes: limit(healthy.and_then(|h| h.get("successes"))),
             http_failures: limit(unhealthy.and_then(|u| u.get("http_failures"))),
             tcp_failures: limit(unhealthy.and_then(|u| u.get("tcp_failures"))),
             timeouts: limit(unhealthy.and_then(|u| u.get("timeouts"))),
-        };
-        (config.http_failures > 0 || config.tcp_failures > 0 || config.timeouts > 0).then_some(config)
+        }
     }
 
     /// The word after `outcome` is reported on `word`.
     pub fn report(&self, word: u64, outcome: Outcome) -> u64 {
         let (toward_healthy, shift, limit) = match outcome {
-            Outcome::Timeout | Outcome::Status(504) => (false, TIMEOUT, self.timeouts),
+            Outcome::Timeout => (false, TIMEOUT, self.timeouts),
+            Outcome::Status(504) if self.timeout_504 => (false, TIMEOUT, self.timeouts),
             Outcome::TcpFailure => (false, TCP, self.tcp_failures),
+            Outcome::Connected => (true, SUCCESS, self.successes),
             Outcome::Status(status) if self.healthy_statuses.contains(&status) => (true, SUCCESS, self.successes),
             Outcome::Status(status) if self.unhealthy_statuses.contains(&status) => (false, HTTP, self.http_failures),
             Outcome::Status(_) => return word,
@@ -135,25 +165,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn passive(unhealthy: Value, healthy: Value) -> Passive {
-        Passive::from_healthchecks(Some(
+    fn passive(unhealthy: Value, healthy: Value) -> Rules {
+        Rules::from_healthchecks(Some(
             &json!({"passive": {"unhealthy": unhealthy, "healthy": healthy}}),
         ))
         .unwrap()
     }
 
-    fn run(p: &Passive, outcomes: &[Outcome]) -> u64 {
+    fn run(p: &Rules, outcomes: &[Outcome]) -> u64 {
         outcomes.iter().fold(0, |w, &o| p.report(w, o))
     }
 
     #[test]
     fn off_unless_an_unhealthy_limit_is_set() {
-        assert_eq!(Passive::from_healthchecks(None), None);
+        assert_eq!(Rules::from_healthchecks(None), None);
         assert_eq!(
-            Passive::from_healthchecks(Some(&json!({"passive": {"healthy": {"successes": 3}}}))),
+            Rules::from_healthchecks(Some(&json!({"passive": {"healthy": {"successes": 3}}}))),
             None
         );
-        assert!(Passive::from_healthchecks(Some(&json!({"passive": {"unhealthy": {"timeouts": 1}}}))).is_some());
+        assert!(Rules::from_healthchecks(Some(&json!({"passive": {"unhealthy": {"timeouts": 1}}}))).is_some());
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! to another target. Health checks are not run: an upstream configured to run them is
 //! refused (`Balancer::new`), never served as if it had them.
 
+pub mod active;
 mod address;
 mod error;
 mod hashing;
@@ -28,7 +29,7 @@ pub use hashing::xxhash32;
 use crate::entities::{Target, Upstream};
 use crate::shm::{inflight, InflightTable};
 use hashing::Ring;
-use health::{Outcome, Passive};
+use health::{Outcome, Rules};
 use latency::Latency;
 use least_connections::LeastConnections;
 use round_robin::RoundRobin;
@@ -63,10 +64,11 @@ enum HealthWord {
     Local(AtomicU64),
 }
 
-/// The passive health checks of a balancer: the settings and each live target's word.
+/// The health checks of a balancer: the passive settings (None when only active probes run)
+/// and each live target's word.
 #[derive(Debug)]
 struct Checks {
-    passive: Passive,
+    passive: Option<Rules>,
     table: Arc<InflightTable>,
     words: Vec<HealthWord>,
     weights: Vec<u32>,
@@ -87,7 +89,9 @@ impl Checks {
     }
 
     fn report(&self, slot: usize, outcome: Outcome) {
-        let passive = &self.passive;
+        let Some(passive) = &self.passive else {
+            return;
+        };
         match self.words.get(slot) {
             Some(HealthWord::Shared(s)) => {
                 self.table.update_health(*s, |w| passive.report(w, outcome));
@@ -124,7 +128,7 @@ pub struct Balancer {
     /// Kong's balancer health without health checks: some weight, and all of it (no target
     /// is marked down) strictly above `healthchecks.threshold`.
     healthy: bool,
-    /// Passive health checks, when the upstream runs them.
+    /// Rules health checks, when the upstream runs them.
     checks: Option<Checks>,
 }
 
@@ -175,8 +179,9 @@ impl Balancer {
             .and_then(serde_json::Value::as_f64)
             .unwrap_or(0.0);
         let healthy = !weights.is_empty() && 100.0 > threshold;
-        let checks = match Passive::from_healthchecks(upstream.healthchecks.as_ref()) {
-            Some(passive) => {
+        let passive = Rules::from_healthchecks(upstream.healthchecks.as_ref());
+        let checks = match passive.is_some() || active::active_on(upstream.healthchecks.as_ref()) {
+            true => {
                 let (table, _) = inflight::node_table()
                     .map_err(|e| BalancerError::upstream(format!("healthchecks.passive: {e}")))?;
                 // the settings are part of the key: a reload that changes them starts afresh
@@ -185,7 +190,7 @@ impl Balancer {
                     .iter()
                     .map(|&i| {
                         let a = &targets[i].address;
-                        let key = format!("health\0{}\0{}:{}\0{settings}", upstream.id, a.host, a.port);
+                        let key = health::key(&upstream.id, &a.host, a.port, &settings);
                         match table.resolve(key.as_bytes()) {
                             Ok(slot) => HealthWord::Shared(slot),
                             Err(_) => HealthWord::Local(AtomicU64::new(0)),
@@ -194,7 +199,7 @@ impl Balancer {
                     .collect();
                 Some(Checks { passive, table, words, weights: weights.clone(), threshold })
             }
-            None => None,
+            false => None,
         };
         Ok(Balancer {
             name: upstream.name.clone(),
@@ -361,21 +366,10 @@ fn refuse_unsupported(upstream: &Upstream) -> Result<(), BalancerError> {
             "use_srv_name: SRV records are not resolved by Gantry yet; set it to false",
         ));
     }
-    let Some(checks) = &upstream.healthchecks else {
-        return Ok(());
-    };
-    let number = |path: &[&str]| {
-        path.iter().try_fold(checks, |v, key| v.get(key)).and_then(serde_json::Value::as_f64).unwrap_or(0.0)
-    };
-    for side in ["healthy", "unhealthy"] {
-        if number(&["active", side, "interval"]) > 0.0 {
-            return Err(BalancerError::upstream(format!(
-                "healthchecks.active.{side}.interval: active health checks are not run by Gantry yet; \
-                 set healthchecks.active.healthy.interval and unhealthy.interval to 0"
-            )));
-        }
+    match active::refusal(upstream.healthchecks.as_ref()) {
+        Some(message) => Err(BalancerError::upstream(message)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Kong's view of an upstream's targets: sorted by (created_at, id), the latest entry for an
@@ -642,9 +636,14 @@ mod tests {
     #[test]
     fn health_checks_and_srv_names_are_refused_not_ignored() {
         let mut up = upstream("round-robin");
-        up.healthchecks = Some(serde_json::json!({"active": {"healthy": {"interval": 5}}}));
+        up.healthchecks = Some(serde_json::json!({"active": {"type": "https", "healthy": {"interval": 5}}}));
         let err = Balancer::new(&up, vec![]).unwrap_err().to_string();
-        assert!(err.contains("healthchecks.active.healthy.interval"), "{err}");
+        assert!(err.contains("healthchecks.active.type: https"), "{err}");
+        up.healthchecks = Some(serde_json::json!({"active": {"healthy": {"interval": 5}}}));
+        assert!(
+            Balancer::new(&up, vec![]).unwrap().checks_health(),
+            "active http probes run"
+        );
         up.healthchecks = Some(serde_json::json!({"passive": {"unhealthy": {"timeouts": 3}}}));
         assert!(
             Balancer::new(&up, vec![]).unwrap().checks_health(),

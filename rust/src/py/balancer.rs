@@ -2,9 +2,10 @@
 //! in-flight counts (`crate::shm::InflightTable`) that least-connections balancers count in.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::errors::{CoreError, SharedMemoryError};
+use crate::balancer::active::ActiveChecker;
 use crate::balancer::health::Outcome;
 use crate::balancer::Balancer;
 use crate::entities::{Target, Upstream};
@@ -190,7 +191,49 @@ impl PyInflightCounts {
     }
 }
 
+fn parse<T: serde::de::DeserializeOwned>(what: &str, items: &[PyBackedBytes]) -> PyResult<Vec<T>> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| serde_json::from_slice::<T>(raw).map_err(|e| CoreError::new_err(format!("{what}[{i}]: {e}"))))
+        .collect()
+}
+
+#[pyclass(name = "ActiveChecks", module = "dataplane._core", frozen)]
+pub struct PyActiveChecks {
+    inner: Mutex<ActiveChecker>,
+}
+
+#[pymethods]
+impl PyActiveChecks {
+    /// Starts the node's probe thread over the installed in-flight table.
+    #[new]
+    fn new() -> PyResult<Self> {
+        let (table, _) = inflight::node_table().map_err(shm_error)?;
+        let checker = ActiveChecker::start(table).map_err(|e| CoreError::new_err(e.to_string()))?;
+        Ok(PyActiveChecks { inner: Mutex::new(checker) })
+    }
+
+    /// What to probe from now on (every upstream and target, JSON); returns how many targets.
+    fn configure(&self, upstreams: Vec<PyBackedBytes>, targets: Vec<PyBackedBytes>) -> PyResult<usize> {
+        let upstreams: Vec<Upstream> = parse("upstreams", &upstreams)?;
+        let targets: Vec<Target> = parse("targets", &targets)?;
+        let checker = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        checker.configure(&upstreams, targets).map_err(|e| CoreError::new_err(e.to_string()))
+    }
+
+    #[getter]
+    fn rounds(&self) -> (u64, u64) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).rounds()
+    }
+
+    fn stop(&self, py: Python<'_>) {
+        py.detach(|| self.inner.lock().unwrap_or_else(|e| e.into_inner()).stop())
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBalancer>()?;
+    m.add_class::<PyActiveChecks>()?;
     m.add_class::<PyInflightCounts>()
 }

@@ -1,0 +1,491 @@
+//! Active health checks: one background thread per node (in the supervisor) probing each
+//! target of the upstreams that ask for it, once per interval for the whole node, and
+//! reporting into the same health words the workers' balancers read (`health.rs`).
+//!
+//! Kong's `healthchecks.active`: a target is probed every `healthy.interval` seconds while it
+//! is healthy and every `unhealthy.interval` seconds while it is not (0: not probed in that
+//! state); `type` http sends `GET <http_path> HTTP/1.0` with `Host` and the configured
+//! `headers` and reads the status line (a status in `healthy.http_statuses` is a success, in
+//! `unhealthy.http_statuses` an HTTP failure), tcp only connects (a success); a refused
+//! connection is a TCP failure and one that does not answer within `timeout` a timeout, each
+//! counted against its limit by the rules of `health.rs`. At most `concurrency` probes of one
+//! upstream run at once. The thread never touches a worker: it only changes words in the
+//! node's table; a panic in a round is caught, logged and the next round runs.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::health::{self, Outcome, Rules};
+use super::{address, BalancerError};
+use crate::entities::{Target, Upstream};
+use crate::shm::InflightTable;
+
+/// How often the thread looks for due probes.
+const TICK: Duration = Duration::from_millis(50);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Http,
+    Tcp,
+}
+
+/// One upstream's probe settings.
+#[derive(Debug)]
+struct Probe {
+    upstream: String,
+    kind: Kind,
+    timeout: Duration,
+    concurrency: usize,
+    path: String,
+    headers: Vec<(String, String)>,
+    healthy_interval: f64,
+    unhealthy_interval: f64,
+    rules: Rules,
+}
+
+/// A due probe, taken out of the job list: its settings, host, port and health slot.
+type Due = (Arc<Probe>, String, u16, u64);
+
+/// One target to probe.
+#[derive(Debug)]
+struct Job {
+    probe: Arc<Probe>,
+    host: String,
+    port: u16,
+    slot: u64,
+    key: String,
+    due: Instant,
+}
+
+fn number(value: Option<&Value>, default: f64) -> f64 {
+    value.and_then(Value::as_f64).unwrap_or(default)
+}
+
+/// Whether an upstream's active checks run: an interval above 0.
+pub fn active_on(checks: Option<&Value>) -> bool {
+    let active = checks.and_then(|c| c.get("active"));
+    ["healthy", "unhealthy"].iter().any(|side| {
+        number(
+            active.and_then(|a| a.get(*side)).and_then(|s| s.get("interval")),
+            0.0,
+        ) > 0.0
+    })
+}
+
+/// What an upstream's active settings ask that is not done: https and gRPC probes.
+pub fn refusal(checks: Option<&Value>) -> Option<String> {
+    if !active_on(checks) {
+        return None;
+    }
+    let kind = checks.and_then(|c| c.get("active")).and_then(|a| a.get("type")).and_then(Value::as_str);
+    match kind.unwrap_or("http") {
+        "http" | "tcp" => None,
+        other => Some(format!(
+            "healthchecks.active.type: {other} probes are not run by Gantry yet (http and tcp are); \
+             set the active intervals to 0 or use http or tcp"
+        )),
+    }
+}
+
+fn probe_of(upstream: &Upstream) -> Option<Probe> {
+    let checks = upstream.healthchecks.as_ref();
+    if !active_on(checks) {
+        return None;
+    }
+    let active = checks.and_then(|c| c.get("active"));
+    let get = |key: &str| active.and_then(|a| a.get(key));
+    let headers = match get("headers").and_then(Value::as_object) {
+        Some(map) => map
+            .iter()
+            .flat_map(|(name, values)| match values {
+                Value::Array(list) => {
+                    list.iter().filter_map(|v| v.as_str().map(|v| (name.clone(), v.to_owned()))).collect::<Vec<_>>()
+                }
+                Value::String(v) => vec![(name.clone(), v.clone())],
+                _ => vec![],
+            })
+            .collect(),
+        None => vec![],
+    };
+    Some(Probe {
+        upstream: upstream.name.clone(),
+        kind: if get("type").and_then(Value::as_str) == Some("tcp") {
+            Kind::Tcp
+        } else {
+            Kind::Http
+        },
+        timeout: Duration::from_secs_f64(number(get("timeout"), 1.0).clamp(0.001, 65535.0)),
+        concurrency: number(get("concurrency"), 10.0).clamp(1.0, 256.0) as usize,
+        path: get("http_path").and_then(Value::as_str).unwrap_or("/").to_owned(),
+        headers,
+        healthy_interval: number(get("healthy").and_then(|h| h.get("interval")), 0.0),
+        unhealthy_interval: number(get("unhealthy").and_then(|h| h.get("interval")), 0.0),
+        rules: Rules::active(checks),
+    })
+}
+
+fn after(seconds: f64) -> Duration {
+    Duration::from_secs_f64(seconds.clamp(0.0, 65535.0))
+}
+
+/// One probe of a target: what it ended with.
+fn run_probe(probe: &Probe, host: &str, port: u16) -> Outcome {
+    let addresses: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
+        Ok(found) => found.collect(),
+        Err(_) => return Outcome::TcpFailure,
+    };
+    let Some(address) = addresses.first() else {
+        return Outcome::TcpFailure;
+    };
+    let mut stream = match TcpStream::connect_timeout(address, probe.timeout) {
+        Ok(stream) => stream,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Outcome::Timeout,
+        Err(_) => return Outcome::TcpFailure,
+    };
+    if probe.kind == Kind::Tcp {
+        return Outcome::Connected;
+    }
+    let _ = stream.set_read_timeout(Some(probe.timeout));
+    let _ = stream.set_write_timeout(Some(probe.timeout));
+    let host_header = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let mut request = format!("GET {} HTTP/1.0\r\nHost: {host_header}\r\n", probe.path);
+    for (name, value) in &probe.headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return Outcome::TcpFailure;
+    }
+    let mut head = [0u8; 64];
+    let mut read = 0;
+    while read < 12 {
+        match stream.read(&mut head[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Outcome::Timeout
+            }
+            Err(_) => return Outcome::TcpFailure,
+        }
+    }
+    // "HTTP/1.x NNN": anything else is an answer that is no HTTP status, Kong's status 0
+    let status = std::str::from_utf8(&head[..read])
+        .ok()
+        .filter(|line| line.starts_with("HTTP/"))
+        .and_then(|line| line.get(9..12))
+        .and_then(|code| code.parse::<u16>().ok())
+        .unwrap_or(0);
+    Outcome::Status(status)
+}
+
+struct Shared {
+    jobs: Mutex<Vec<Job>>,
+    stop: AtomicBool,
+    wake: Condvar,
+    table: Arc<InflightTable>,
+    rounds: AtomicU64,
+    panics: AtomicU64,
+}
+
+/// The node's active health checker: its thread and what it probes.
+pub struct ActiveChecker {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ActiveChecker {
+    /// Starts the thread, probing nothing until `configure`.
+    pub fn start(table: Arc<InflightTable>) -> Result<ActiveChecker, BalancerError> {
+        let shared = Arc::new(Shared {
+            jobs: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+            wake: Condvar::new(),
+            table,
+            rounds: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
+        });
+        let running = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("gantry-health".into())
+            .spawn(move || run(&running))
+            .map_err(|e| BalancerError::upstream(format!("cannot start the active health check thread: {e}")))?;
+        Ok(ActiveChecker { shared, thread: Some(thread) })
+    }
+
+    /// What to probe from now on: every target with a weight above 0 of the upstreams whose
+    /// active checks run. A target probed before (same upstream, address and settings) keeps
+    /// its schedule; a new one is probed at once. Returns how many targets are probed.
+    pub fn configure(&self, upstreams: &[Upstream], targets: Vec<Target>) -> Result<usize, BalancerError> {
+        let mut jobs = Vec::new();
+        let now = Instant::now();
+        let previous = self.shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        for upstream in upstreams {
+            let Some(probe) = probe_of(upstream) else { continue };
+            let probe = Arc::new(probe);
+            let settings = upstream.healthchecks.as_ref().map(Value::to_string).unwrap_or_default();
+            let mine: Vec<Target> = targets.iter().filter(|t| t.upstream.id == upstream.id).cloned().collect();
+            for resolved in super::resolve(mine)? {
+                if resolved.weight == 0 {
+                    continue;
+                }
+                let address::Address { host, port } = resolved.address;
+                let key = health::key(&upstream.id, &host, port, &settings);
+                let slot = self
+                    .shared
+                    .table
+                    .resolve(key.as_bytes())
+                    .map_err(|e| BalancerError::upstream(format!("healthchecks.active: {e}")))?;
+                let due = previous.iter().find(|j| j.key == key).map_or(now, |j| j.due);
+                jobs.push(Job { probe: probe.clone(), host, port, slot, key, due });
+            }
+        }
+        drop(previous);
+        let count = jobs.len();
+        *self.shared.jobs.lock().unwrap_or_else(|e| e.into_inner()) = jobs;
+        self.shared.wake.notify_all();
+        Ok(count)
+    }
+
+    /// Rounds run so far, and rounds that panicked (and were carried on from).
+    pub fn rounds(&self) -> (u64, u64) {
+        (
+            self.shared.rounds.load(Ordering::Relaxed),
+            self.shared.panics.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Stops the thread (waits for the probes in flight, at most their timeout).
+    pub fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ActiveChecker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(shared: &Shared) {
+    while !shared.stop.load(Ordering::Acquire) {
+        if catch_unwind(AssertUnwindSafe(|| round(shared))).is_err() {
+            shared.panics.fetch_add(1, Ordering::Relaxed);
+            eprintln!("[healthchecks] the active health check round panicked; the next round runs");
+        }
+        shared.rounds.fetch_add(1, Ordering::Relaxed);
+        let jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = shared.wake.wait_timeout(jobs, TICK);
+    }
+}
+
+/// Probes what is due, `concurrency` at most per upstream, and schedules the next probes.
+fn round(shared: &Shared) {
+    let now = Instant::now();
+    // (index, probe, host, port, slot) of the due jobs, taken under the lock, probed outside it
+    let due: Vec<(usize, Arc<Probe>, String, u16, u64)> = {
+        let mut jobs = shared.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.iter_mut()
+            .enumerate()
+            .filter(|(_, j)| j.due <= now)
+            .filter_map(|(i, j)| {
+                let interval = if health::is_healthy(shared.table.health(j.slot)) {
+                    j.probe.healthy_interval
+                } else {
+                    j.probe.unhealthy_interval
+                };
+                if interval <= 0.0 {
+                    j.due = now + TICK; // not probed in this state: look again soon
+                    return None;
+                }
+                j.due = now + after(interval);
+                Some((i, j.probe.clone(), j.host.clone(), j.port, j.slot))
+            })
+            .collect()
+    };
+    if due.is_empty() {
+        return;
+    }
+    let mut by_upstream: Vec<Vec<Due>> = Vec::new();
+    for (_, probe, host, port, slot) in due {
+        match by_upstream.iter_mut().find(|group| Arc::ptr_eq(&group[0].0, &probe)) {
+            Some(group) => group.push((probe, host, port, slot)),
+            None => by_upstream.push(vec![(probe, host, port, slot)]),
+        }
+    }
+    let cursors: Vec<AtomicU64> = by_upstream.iter().map(|_| AtomicU64::new(0)).collect();
+    std::thread::scope(|scope| {
+        for (group, next) in by_upstream.iter().zip(&cursors) {
+            let width = group[0].0.concurrency.min(group.len());
+            for _ in 0..width {
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some((probe, host, port, slot)) = group.get(i) else { break };
+                    let outcome = run_probe(probe, host, *port);
+                    let (before, after) = shared.table.update_health(*slot, |w| probe.rules.report(w, outcome));
+                    if health::is_healthy(before) != health::is_healthy(after) {
+                        let state = if health::is_healthy(after) {
+                            "healthy"
+                        } else {
+                            "unhealthy"
+                        };
+                        eprintln!(
+                            "[healthchecks] upstream {}: target {host}:{port} is {state} (active probe: {outcome:?})",
+                            probe.upstream
+                        );
+                    }
+                });
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entities::ForeignKey;
+    use serde_json::json;
+    use std::net::TcpListener;
+
+    fn upstream(id: &str, checks: Value) -> Upstream {
+        Upstream {
+            id: id.into(),
+            name: id.into(),
+            algorithm: "round-robin".into(),
+            slots: 10000,
+            healthchecks: Some(checks),
+            use_srv_name: false,
+        }
+    }
+
+    fn target(upstream: &str, address: &str) -> Target {
+        Target {
+            id: address.into(),
+            target: address.into(),
+            weight: 100,
+            upstream: ForeignKey { id: upstream.into() },
+            created_at: 1.0,
+        }
+    }
+
+    /// A server answering every connection with `status`, counting them.
+    fn server(status: u16) -> (u16, Arc<AtomicU64>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicU64::new(0));
+        let counted = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                counted.fetch_add(1, Ordering::Relaxed);
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n").as_bytes());
+            }
+        });
+        (port, hits)
+    }
+
+    fn wait(what: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !what() {
+            assert!(start.elapsed() < Duration::from_secs(5), "timed out");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn probes_take_a_failing_target_out_and_bring_it_back() {
+        let table = Arc::new(InflightTable::anonymous(64, 1).unwrap());
+        let (bad, _) = server(500);
+        let (good, hits) = server(200);
+        let checks = json!({"active": {"healthy": {"interval": 0.05, "successes": 1},
+                                       "unhealthy": {"interval": 0.05, "http_failures": 1}}});
+        let up = upstream("u-active", checks.clone());
+        let mut checker = ActiveChecker::start(table.clone()).unwrap();
+        let targets = vec![
+            target("u-active", &format!("127.0.0.1:{bad}")),
+            target("u-active", &format!("127.0.0.1:{good}")),
+        ];
+        assert_eq!(checker.configure(std::slice::from_ref(&up), targets).unwrap(), 2);
+        let settings = checks.to_string();
+        let bad_slot = table.resolve(health::key("u-active", "127.0.0.1", bad, &settings).as_bytes()).unwrap();
+        let good_slot = table.resolve(health::key("u-active", "127.0.0.1", good, &settings).as_bytes()).unwrap();
+        wait(|| !health::is_healthy(table.health(bad_slot)));
+        wait(|| hits.load(Ordering::Relaxed) >= 3);
+        assert!(health::is_healthy(table.health(good_slot)));
+        // the same target now answering 200: back within an interval
+        let (fixed, _) = server(200);
+        let targets = vec![target("u-active", &format!("127.0.0.1:{fixed}"))];
+        checker.configure(&[up], targets).unwrap();
+        let fixed_slot = table.resolve(health::key("u-active", "127.0.0.1", fixed, &settings).as_bytes()).unwrap();
+        table.update_health(fixed_slot, |_| 3 << 32); // start it unhealthy
+        wait(|| health::is_healthy(table.health(fixed_slot)));
+        checker.stop();
+    }
+
+    #[test]
+    fn tcp_probes_and_refused_connections() {
+        let table = Arc::new(InflightTable::anonymous(64, 1).unwrap());
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let checks = json!({"active": {"type": "tcp", "healthy": {"interval": 0.05},
+                                       "unhealthy": {"tcp_failures": 2}}});
+        let mut checker = ActiveChecker::start(table.clone()).unwrap();
+        checker
+            .configure(
+                &[upstream("u-tcp", checks.clone())],
+                vec![target("u-tcp", &format!("127.0.0.1:{closed}"))],
+            )
+            .unwrap();
+        let slot = table.resolve(health::key("u-tcp", "127.0.0.1", closed, &checks.to_string()).as_bytes()).unwrap();
+        wait(|| !health::is_healthy(table.health(slot)));
+        // unhealthy.interval is 0: no more probes while down
+        let rounds = checker.rounds().0;
+        wait(|| checker.rounds().0 > rounds + 3);
+        checker.stop();
+    }
+
+    #[test]
+    fn what_is_not_run_is_refused_and_off_is_off() {
+        assert!(refusal(Some(
+            &json!({"active": {"type": "https", "healthy": {"interval": 1}}})
+        ))
+        .is_some());
+        assert!(
+            refusal(Some(&json!({"active": {"type": "https"}}))).is_none(),
+            "intervals 0: nothing runs"
+        );
+        assert!(refusal(Some(
+            &json!({"active": {"type": "tcp", "unhealthy": {"interval": 1}}})
+        ))
+        .is_none());
+        assert!(!active_on(Some(
+            &json!({"active": {"healthy": {"interval": 0}}})
+        )));
+        let table = Arc::new(InflightTable::anonymous(8, 1).unwrap());
+        let checker = ActiveChecker::start(table).unwrap();
+        assert_eq!(
+            checker.configure(&[upstream("off", json!({}))], vec![target("off", "127.0.0.1:1")]).unwrap(),
+            0
+        );
+    }
+}
