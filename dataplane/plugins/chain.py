@@ -108,6 +108,7 @@ class RequestPlugins:
         "balancer_tries",
         "t_head",
         "t_log",
+        "t_epoch",
     )
 
     def __init__(self, exchange: Exchange, runtime: Runtime) -> None:
@@ -162,6 +163,7 @@ class RequestPlugins:
         self.balancer_tries: serializer.BalancerTries | None = None
         self.t_head = 0.0
         self.t_log = 0.0
+        self.t_epoch = 0.0
 
     # -- phases ----------------------------------------------------------------------------
 
@@ -525,8 +527,12 @@ class RequestPlugins:
         return None if entity_id is None else self.runtime.identities.entity(kind, entity_id)
 
     def start_epoch(self) -> float:
-        exchange = self.exchange
-        return time.time() - (exchange.conn.loop.time() - exchange.start)
+        """When the request began, in seconds since the epoch: reckoned once, so that every
+        reading (kong.request.get_start_time, each plugin's serialize) agrees."""
+        if not self.t_epoch:
+            exchange = self.exchange
+            self.t_epoch = time.time() - (exchange.conn.loop.time() - exchange.start)
+        return self.t_epoch
 
     def serialize(self) -> dict[str, Any]:
         """Kong's log serializer (kong.log.serialize) for this request."""
