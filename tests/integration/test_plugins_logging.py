@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import ssl
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.ports import dead_port
+from tests.support.ports import dead_port, free_port
 from tests.support.raw_client import RawConnection, raw_request
 from tests.support.raw_upstream import RawUpstream, Request
 from tests.support.waiting import wait_for
@@ -435,3 +436,82 @@ def test_a_down_tcp_collector_is_logged_and_requests_go_on(gateway_factory, modu
     assert all(get(gw, "/t").status == 200 for _ in range(5))
     wait_for(lambda: f"failed to connect to 127.0.0.1:{port}" in gw.error_log(), 10, message="the refused connect")
     assert "Traceback" not in gw.error_log()
+
+
+# ---- tries, retries and TLS ----------------------------------------------------------------------
+
+
+def test_a_retried_try_is_recorded_as_kong_records_it(gateway_factory, module_upstream, tmp_path):
+    dead = dead_port()
+    yml = json.dumps(
+        {
+            "_format_version": "3.0",
+            "upstreams": [
+                {
+                    "name": "pair",
+                    "targets": [{"target": f"127.0.0.1:{dead}"}, {"target": f"127.0.0.1:{module_upstream.port}"}],
+                }
+            ],
+            "services": [
+                {
+                    "name": "pair",
+                    "host": "pair",
+                    "port": 80,
+                    "routes": [
+                        {"name": "t", "paths": ["/t"], "plugins": [plugin("file-log", path=str(tmp_path / "t.log"))]}
+                    ],
+                }
+            ],
+        }
+    )
+    gw = gateway_factory(yml, workers=1)
+    with RawConnection(gw.port) as conn:
+        for _ in range(4):
+            conn.send(b"GET /t HTTP/1.1\r\nHost: logs.test\r\n\r\n")
+            assert conn.read_one().status == 200
+    records = wait_for(
+        lambda: (lambda got: got if len(got) == 4 else None)(lines(tmp_path / "t.log")), 10, message="4 lines"
+    )
+    retried = [record for record in records if len(record["tries"]) == 2]
+    assert retried  # round-robin sends every other request to the dead target first
+    for record in retried:
+        failed, served = record["tries"]
+        assert (failed["ip"], failed["port"], failed["state"], failed["code"]) == ("127.0.0.1", dead, "failed", 502)
+        assert (served["port"], "state" in served) == (module_upstream.port, False)
+        assert served["balancer_start"] >= failed["balancer_start"]
+        assert record["upstream_status"] == "502, 200"
+    for record in records:
+        if len(record["tries"]) == 1:
+            assert record["upstream_status"] == "200"
+
+
+def test_a_tls_request_is_recorded_with_its_tls(gateway_factory, module_upstream, tmp_path):
+    tls_port = free_port()
+    yml = json.dumps(
+        {
+            "_format_version": "3.0",
+            "services": [
+                {
+                    "name": "echo",
+                    "url": f"http://127.0.0.1:{module_upstream.port}",
+                    "routes": [
+                        {"name": "t", "paths": ["/t"], "plugins": [plugin("file-log", path=str(tmp_path / "tls.log"))]}
+                    ],
+                }
+            ],
+        }
+    )
+    gateway_factory(yml, workers=1, conf={"proxy_listen": f"127.0.0.1:{free_port()}, 127.0.0.1:{tls_port} ssl"})
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as raw, context.wrap_socket(raw) as sock:
+        sock.sendall(b"GET /t HTTP/1.1\r\nHost: logs.test\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        version, cipher = sock.version(), sock.cipher()[0]
+    assert data.startswith(b"HTTP/1.1 200")
+    (record,) = wait_for(lambda: lines(tmp_path / "tls.log"), 10, message="the TLS request's line")
+    assert record["request"]["tls"] == {"version": version, "cipher": cipher, "client_verify": "NONE"}
+    assert record["request"]["url"].startswith("https://logs.test:")
