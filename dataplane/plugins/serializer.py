@@ -15,8 +15,11 @@ time the log phase began), all on the event loop's clock; Kong's latencies in mi
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 if TYPE_CHECKING:
     from .chain import RequestPlugins
@@ -125,9 +128,9 @@ def serialize(plugins: RequestPlugins) -> dict[str, Any]:
         "latencies": latencies,
         "tries": balancer.tries if balancer is not None else [],
         "authenticated_entity": _authenticated_entity(plugins.credential, plugins.consumer),
-        "route": plugins.entity("routes", plugins.route_id),
-        "service": plugins.entity("services", plugins.service_id),
-        "consumer": plugins.consumer,
+        "route": _copy(plugins.entity("routes", plugins.route_id)),
+        "service": _copy(plugins.entity("services", plugins.service_id)),
+        "consumer": _copy(plugins.consumer),
         "client_ip": exchange.remote_addr,
         "started_at": request.get_start_time(),
         "source": _SOURCE_NAMES.get(plugins.source or ("service" if proxied else "error"), "kong"),
@@ -142,6 +145,18 @@ def serialize(plugins: RequestPlugins) -> dict[str, Any]:
 def epoch_offset(loop_now: float) -> float:
     """What turns a loop time into seconds since the epoch."""
     return time.time() - loop_now
+
+
+def _copy(entity: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A copy of an entity of the configuration (Kong's cycle_aware_deep_copy): what a plugin
+    or a set_serialize_value edit does to the record never reaches the configuration."""
+    if entity is None:
+        return None
+    try:
+        copied: dict[str, Any] = orjson.loads(orjson.dumps(entity))
+    except TypeError:
+        copied = copy.deepcopy(entity)
+    return copied
 
 
 def _ms(seconds: float) -> int:

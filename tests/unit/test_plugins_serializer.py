@@ -26,7 +26,7 @@ def recorder(edits: list[tuple[Any, ...]] = (), terminate: bool = False) -> type
             pass
 
         def access(self, kong: Any) -> None:
-            for one in edits:
+            for one in edits if kong.request.get_header("x-no-edit") is None else ():
                 kong.log.set_serialize_value(*one)
             if terminate:
                 kong.response.exit(418, {"message": "teapot"})
@@ -149,3 +149,13 @@ def test_set_serialize_value_refuses_what_kong_refuses():
 )
 def test_keys_split_at_unescaped_dots(key, path):
     assert split_key(key) == path
+
+
+def test_edits_of_the_record_never_reach_the_configuration():
+    harness = PluginHarness(recorder([("route.name", "changed"), ("service.tags", ["x"])]))
+    first = harness.run(config={}).shared["record"]
+    assert (first["route"]["name"], first["service"]["tags"]) == ("changed", ["x"])
+    first["route"]["paths"].append("/mutated")
+    plain = harness.run(Request(headers={"X-No-Edit": "1"}), config={}).shared["record"]
+    assert plain["route"]["name"] == "route" and plain["service"]["tags"] is None
+    assert plain["route"]["paths"] == ["/"]
