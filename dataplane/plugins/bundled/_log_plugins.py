@@ -4,6 +4,7 @@ field, and their queue's name and tag."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import orjson
@@ -45,3 +46,13 @@ def lua_text(value: Any) -> str:
     if isinstance(value, (int, float)):
         return fmt_number(value)
     return str(value)
+
+
+def reason(err: BaseException) -> str:
+    """Why a send failed, as the cosocket errors Kong logs read (``connection refused``,
+    ``timeout``)."""
+    if isinstance(err, TimeoutError):
+        return "timeout"
+    if isinstance(err, OSError) and err.errno:
+        return os.strerror(err.errno).lower()
+    return str(err) or type(err).__name__

@@ -31,7 +31,7 @@ from dataplane.schema import Field, typedefs as t
 from dataplane.schema.fields import record
 
 from . import _queue
-from ._log_plugins import custom_fields_by_lua, entry, lua_text
+from ._log_plugins import custom_fields_by_lua, entry, lua_text, reason
 
 priority = 12
 version = "3.10.0"
@@ -174,7 +174,7 @@ class Collector:
                         self.host, self.port, ssl=self.ssl, server_hostname=self.host if self.ssl else None
                     )
             except (OSError, TimeoutError, ssl.SSLError) as err:
-                raise RuntimeError(f"failed request to {self.where()}: {_reason(err)}") from None
+                raise RuntimeError(f"failed request to {self.where()}: {reason(err)}") from None
             connection = (reader, writer, h11.Connection(h11.CLIENT))
             try:
                 status, answer, reusable = await self._exchange(connection, body)
@@ -243,8 +243,8 @@ class Collector:
         except (OSError, ssl.SSLError, h11.ProtocolError) as err:
             writer.close()
             if not answered and isinstance(err, (ConnectionResetError, BrokenPipeError)):
-                raise _Stale(_reason(err)) from None
-            raise RuntimeError(f"failed request to {self.where()}: {_reason(err)}") from None
+                raise _Stale(reason(err)) from None
+            raise RuntimeError(f"failed request to {self.where()}: {reason(err)}") from None
         reusable = conn.our_state is h11.DONE and conn.their_state is h11.DONE
         if reusable:
             conn.start_next_cycle()
@@ -258,14 +258,6 @@ class Collector:
 
 class _Stale(Exception):
     """A connection that ended before answering (a kept one the collector closed)."""
-
-
-def _reason(err: BaseException) -> str:
-    if isinstance(err, TimeoutError):
-        return "timeout"
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror.lower()
-    return str(err) or type(err).__name__
 
 
 class Plugin:

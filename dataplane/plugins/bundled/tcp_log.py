@@ -19,7 +19,7 @@ from dataplane.schema import Field, typedefs as t
 from dataplane.schema.fields import record
 
 from . import _queue
-from ._log_plugins import custom_fields_by_lua, entry, lua_text
+from ._log_plugins import custom_fields_by_lua, entry, lua_text, reason
 
 priority = 7
 version = "3.10.0"
@@ -80,7 +80,7 @@ class Plugin:
         except ssl.SSLError as err:
             raise RuntimeError(f"failed to perform TLS handshake to {self.where()}: {err}") from None
         except OSError as err:
-            raise RuntimeError(f"failed to connect to {self.where()}: {err.strerror or err}") from None
+            raise RuntimeError(f"failed to connect to {self.where()}: {reason(err)}") from None
         self.reader, self.writer = reader, writer
         return writer
 
@@ -93,8 +93,7 @@ class Plugin:
         except (OSError, TimeoutError) as err:
             writer.close()
             self.writer = self.reader = None
-            reason = "timeout" if isinstance(err, TimeoutError) else (err.strerror or str(err))
-            raise RuntimeError(f"failed to send data to {self.where()}: {reason}") from None
+            raise RuntimeError(f"failed to send data to {self.where()}: {reason(err)}") from None
         self.idle_until = time.monotonic() + self.keepalive
 
     def log(self, kong: Any) -> None:

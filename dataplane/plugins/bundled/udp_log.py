@@ -15,7 +15,7 @@ from dataplane.schema import Field, typedefs as t
 from dataplane.schema.fields import record
 
 from . import _queue
-from ._log_plugins import custom_fields_by_lua, entry, lua_text
+from ._log_plugins import custom_fields_by_lua, entry, lua_text, reason
 
 priority = 8
 version = "3.10.0"
@@ -40,7 +40,7 @@ class _Errors(asyncio.DatagramProtocol):
         self.where = where
 
     def error_received(self, exc: Exception) -> None:
-        log.error("[udp-log] could not send data to %s: %s", self.where, exc)
+        log.error("[udp-log] could not send data to %s: %s", self.where, reason(exc))
 
 
 class Plugin:
@@ -67,7 +67,7 @@ class Plugin:
             except TimeoutError:
                 raise RuntimeError(f"could not connect to {self.where()}: timeout") from None
             except OSError as err:
-                raise RuntimeError(f"could not connect to {self.where()}: {err.strerror or err}") from None
+                raise RuntimeError(f"could not connect to {self.where()}: {reason(err)}") from None
             self.transport = transport
         for datagram in batch:
             transport.sendto(datagram)
