@@ -4,6 +4,8 @@
                                                with database = postgres, a traditional node
     dataplane check [kong.conf]                validate a conf (and the declarative file it names)
     dataplane config parse kong.yml            validate a declarative file, print a summary
+    dataplane start|stop|quit|reload|restart|health|version
+                                               Kong's node lifecycle (dataplane.lifecycle.control)
 
 Every failure is a message and a non-zero exit status, never a traceback.
 """
@@ -19,6 +21,7 @@ from dataplane import __version__, logs
 from dataplane.conf import Conf, ConfError, load_conf
 from dataplane.config_source import ConfigRejected, LoadedConfig, load_declarative
 from dataplane.declarative import DeclarativeConfigError
+from dataplane.lifecycle import control, pidfile
 from dataplane.plugins import PluginError, Registry, load_registry
 from dataplane.plugins.node import node_registry
 
@@ -34,18 +37,30 @@ def _load(path: str | None, prefix: str | None = None) -> tuple[Conf, Registry]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    conf, registry = _load(args.conf, args.prefix)
+    if conf.role == "control_plane":
+        print("Error: role = control_plane is served by `controlplane run`, not the data plane", file=sys.stderr)
+        return 1
+    os.makedirs(conf.prefix, exist_ok=True)
+    try:
+        pidfile.hold(conf.prefix)  # released when the process ends
+    except pidfile.AlreadyRunning as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 1
+    try:
+        return _run(conf, args, registry)
+    finally:
+        pidfile.release()
+
+
+def _run(conf: Conf, args: argparse.Namespace, registry: Registry) -> int:
     import uvloop
 
     from dataplane.cluster import ClusterSettingsError
     from dataplane.lmdb_cache.lmdb_writer import StoreFullError
     from dataplane.supervisor import Supervisor
 
-    conf, registry = _load(args.conf, args.prefix)
-    if conf.role == "control_plane":
-        print("Error: role = control_plane is served by `controlplane run`, not the data plane", file=sys.stderr)
-        return 1
-    os.makedirs(conf.prefix, exist_ok=True)
-    logs.setup(conf.log_level, conf.proxy_error_log)
+    logs.setup(conf.log_level, conf.proxy_error_log, echo=not args.detached)
     conf_path = os.path.abspath(args.conf) if args.conf else None
     if conf.database != "off":  # role = traditional (a data plane with a database is refused by the conf)
         from dataplane.traditional.run import run_traditional
@@ -92,6 +107,30 @@ def cmd_config_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_start(conf: Conf) -> None:
+    if conf.role == "control_plane":
+        raise control.CommandError("role = control_plane is served by `controlplane start`, not the data plane")
+
+
+def _check_reload(conf: Conf) -> None:
+    """What the running node would refuse: plugins it cannot load, a declarative file that
+    does not validate."""
+    registry = node_registry(conf)
+    path = conf.declarative_config
+    if path and conf.role != "data_plane":
+        try:
+            load_declarative(path, registry.names())
+        except (DeclarativeConfigError, ConfigRejected) as err:
+            raise control.CommandError(f"declarative_config {path} is invalid:\n{err}") from None
+        except OSError as err:
+            raise control.CommandError(f"declarative_config: {err}") from None
+
+
+ROLE = control.Role(
+    "dataplane", "dataplane.cli", has_workers=True, check_start=_check_start, check_reload=_check_reload
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dataplane", description="Gantry data plane")
     parser.add_argument("--version", action="version", version=f"gantry {__version__}")
@@ -99,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start the data plane in the foreground")
     run.add_argument("-c", "--conf", help="kong.conf to load (defaults otherwise)")
     run.add_argument("-p", "--prefix", help="override the prefix directory")
+    run.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)  # started by `start`: no echo
     run.set_defaults(func=cmd_run)
+    control.add_commands(sub, ROLE)
     check = sub.add_parser("check", help="validate a kong.conf and the declarative file it names")
     check.add_argument("conf", nargs="?")
     check.set_defaults(func=cmd_check)

@@ -73,3 +73,8 @@ def setup(level: str, error_log: str | None, *, worker: int = 0, echo: bool = Tr
     for handler in handlers:
         handler.setFormatter(formatter)
         root.addHandler(handler)
+
+
+def set_level(level: str) -> None:
+    """Change the process's log level (a reloaded log_level)."""
+    logging.getLogger().setLevel(LEVELS.get(level, logging.INFO))

@@ -7,8 +7,9 @@ and signals:
 
 - SIGTERM, SIGQUIT, SIGINT: graceful stop. Workers stop accepting, finish in-flight requests and
   exit; any still running after the drain timeout is killed.
-- SIGHUP: re-read the declarative file and apply it. Workers swap to the new version between
-  requests, so no request is dropped; a file that does not validate changes nothing. With
+- SIGHUP: re-read kong.conf (declarative_config and log_level; other keys changed are logged
+  as taking effect at the next restart) and the declarative file, and apply it. Workers swap
+  to the new version between requests, so no request is dropped; a file that does not validate changes nothing. With
   role = data_plane the control plane owns the configuration and SIGHUP re-reads nothing.
 
 With role = data_plane it also keeps the link to the control plane (dataplane.cluster), whose
@@ -34,6 +35,7 @@ from dataplane import __version__, _core, config_source, shared_memory
 from dataplane.cluster import ClusterClient, ClusterSettings, ConfigApplier, LinkStatus, load_or_create_node_id
 from dataplane.conf import Conf
 from dataplane.declarative import DeclarativeConfigError
+from dataplane.lifecycle import pidfile, reconf
 from dataplane.listener_tls import ensure_default_certificate
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StoreFullError
 from dataplane.logs import NOTICE
@@ -199,6 +201,7 @@ class Supervisor:
         """SIGHUP. Reloads never overlap: two running at once could finish in either order and
         leave the older file applied last. A SIGHUP during a reload (any number of them) makes
         one more reload follow it, which reads the file as it is then."""
+        self.conf = reconf.reread(self.conf, self.conf_path)
         if self.hybrid:
             log.warning(
                 "reload requested: with role = data_plane the configuration comes from the "
@@ -359,6 +362,14 @@ class Supervisor:
             )
         return True, "ready"
 
+    def workers_listening(self) -> bool:
+        """Every worker is alive and has published its pid (its servers are up)."""
+        assert self.state is not None
+        return all(
+            w.proc is not None and w.proc.returncode is None and self.state.slot(w.slot)[PID] == w.proc.pid
+            for w in self.workers
+        )
+
     def _serving(self, worker: WorkerProcess) -> bool:
         """The worker is alive, listening (it publishes its pid only after its servers are up)
         and serving the current configuration version."""
@@ -460,7 +471,9 @@ class Supervisor:
             loop.add_signal_handler(sig, self.request_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         log.log(NOTICE, "gantry %s started: %d workers, configuration version %d", __version__, count, self.version)
+        announce = asyncio.ensure_future(pidfile.publish_when(self.workers_listening))  # `start` waits for it
         await self.stopped.wait()
+        announce.cancel()
         if self.reloading is not None:  # its write transaction must end before the store closes
             await asyncio.gather(self.reloading, return_exceptions=True)
         await self.applier.idle()
