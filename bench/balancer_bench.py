@@ -8,7 +8,12 @@ shared memory, the process's own table here); latency's ``peer()`` then
 slots Kong allows (65536: 100 targets take 16,000 entries). CPU time of this process, best
 and median of the rounds, in nanoseconds per request (both calls).
 
-    .venv/bin/python -m bench.balancer_bench [--targets N] [--picks N] [--rounds R]
+    .venv/bin/python -m bench.balancer_bench [--targets N] [--picks N] [--rounds R] [--checks]
+
+With ``--checks`` every upstream runs passive health checks (``unhealthy.http_failures: 5``)
+and each release reports a 200: a pick then also reads each considered target's health word
+and the healthy weight (Kong's threshold), and a release changes no word (a success on a
+healthy target counts nothing).
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ import orjson
 from dataplane._core import Balancer
 
 
-def balancer(algorithm: str, targets: int) -> Balancer:
-    upstream = {"id": "u1", "name": "pool", "algorithm": algorithm, "slots": 65536}
+def balancer(algorithm: str, targets: int, checks: bool = False) -> Balancer:
+    upstream: dict = {"id": "u1", "name": "pool", "algorithm": algorithm, "slots": 65536}
+    if checks:
+        upstream["healthchecks"] = {"passive": {"unhealthy": {"http_failures": 5}}}
     entities = [
         orjson.dumps(
             {
@@ -40,7 +47,16 @@ def balancer(algorithm: str, targets: int) -> Balancer:
     return Balancer.from_json(orjson.dumps(upstream), entities)
 
 
-def per_request(algorithm: str, b: Balancer, values: list[bytes]) -> Callable[[int], None]:
+def per_request(algorithm: str, b: Balancer, values: list[bytes], checks: bool = False) -> Callable[[int], None]:
+    if checks:  # every algorithm as the proxy calls it with health checks: peer, then release
+        peer, release = b.peer, b.release
+        count = len(values)
+
+        def run(n: int) -> None:
+            for i in range(n):
+                release(peer(values[i % count])[0], 0.001, 200)  # type: ignore[index]
+
+        return run
     if algorithm == "round-robin":
         pick = b.pick
 
@@ -97,6 +113,7 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=100)
     parser.add_argument("--picks", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--checks", action="store_true", help="passive health checks on every upstream")
     args = parser.parse_args()
     values = [b"user-%020d" % i for i in range(4096)]
     loop_best, _ = timed(empty_loop(values), args.picks, args.rounds)
@@ -104,8 +121,8 @@ def main() -> None:
         f"{args.targets} targets, {args.picks} requests x {args.rounds} rounds (ns per request, loop {loop_best:.0f})"
     )
     for algorithm in ("round-robin", "consistent-hashing", "least-connections", "latency"):
-        b = balancer(algorithm, args.targets)
-        best, median = timed(per_request(algorithm, b, values), args.picks, args.rounds)
+        b = balancer(algorithm, args.targets, args.checks)
+        best, median = timed(per_request(algorithm, b, values, args.checks), args.picks, args.rounds)
         print(f"  {algorithm:<20} best {best:6.0f}  median {median:6.0f}")
 
 

@@ -70,11 +70,9 @@ impl Latency {
         let start = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
         let mut best: Option<(usize, f64)> = None;
         for slot in (start..n).chain(0..start) {
-            if skip(slot) {
-                continue;
-            }
             let score = averages[slot].score;
-            if best.is_none_or(|(_, lowest)| score < lowest) {
+            // `skip` only for a slot that would be the best
+            if best.is_none_or(|(_, lowest)| score < lowest) && !skip(slot) {
                 best = Some((slot, score));
             }
         }

@@ -85,13 +85,11 @@ impl LeastConnections {
         let n = self.weights.len();
         let mut best: Option<(usize, u64, u64)> = None; // (slot, in flight + 1, weight)
         for slot in (start..n).chain(0..start) {
-            if skip(slot) {
-                continue;
-            }
             let (load, weight) = (self.in_flight(slot) + 1, self.weights[slot]);
             // load / weight < best_load / best_weight, without division (weights < 2^16, so
-            // the products of counts below 2^47 fit)
-            if best.is_none_or(|(_, l, w)| load.saturating_mul(w) < l.saturating_mul(weight)) {
+            // the products of counts below 2^47 fit); `skip` (a health word read, say) only
+            // for a slot that would be the best
+            if best.is_none_or(|(_, l, w)| load.saturating_mul(w) < l.saturating_mul(weight)) && !skip(slot) {
                 best = Some((slot, load, weight));
             }
         }

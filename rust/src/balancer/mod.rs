@@ -282,7 +282,9 @@ impl Balancer {
 
     fn choose(&self, value: &[u8], tried: &[usize], track: bool) -> Option<usize> {
         if let Some(checks) = &self.checks {
-            if !checks.balancer_healthy() {
+            // with a threshold of 0 (Kong's default), healthy means some healthy weight, which
+            // a pick finding a healthy target shows: no sum over the targets then
+            if checks.threshold > 0.0 && !checks.balancer_healthy() {
                 return None;
             }
             let skip = |slot: usize| (!tried.is_empty() && tried.contains(&slot)) || !checks.up(slot);
