@@ -6,6 +6,9 @@ fast target preferred)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import threading
 from collections import Counter
@@ -158,3 +161,48 @@ def test_latency_prefers_the_faster_target(gateway_factory, upstream):
         assert seen["slow"] <= 4 and seen["one"] >= 36, seen
     finally:
         slow.close()
+
+
+def test_hashing_on_the_consumer_key_auth_identified(gateway_factory, upstream, upstream2, upstream3):
+    consumers = "\n".join(
+        f"      - {{username: user{i}, keyauth_credentials: [{{key: key{i}}}]}}" for i in range(30)
+    )
+    yml = config("hash_on: consumer\n        hash_fallback: header\n        hash_fallback_header: X-Anon",
+                 [upstream.port, upstream2.port, upstream3.port])
+    yml += f"""
+    plugins:
+      - {{name: key-auth, config: {{anonymous: null}}}}
+    consumers:
+{consumers}
+    """
+    gw = gateway_factory(yml)
+    placed = {}
+    for i in range(30):
+        seen = {served_by(gw.port, headers=f"apikey: key{i}\r\n") for _ in range(3)}
+        assert len(seen) == 1, (i, seen)
+        placed[i] = seen.pop()
+    assert len(set(placed.values())) == 3, placed
+
+
+def test_least_connections_counts_of_a_killed_worker_are_given_back(gateway_factory, upstream, upstream2):
+    gw = gateway_factory(config("algorithm: least-connections", [upstream.port, upstream2.port]))
+    before = upstream.stats()["requests"] + upstream2.stats()["requests"]
+
+    def hold() -> None:
+        with contextlib.suppress(Exception):
+            raw_request(gw.port, b"GET /delay/8000 HTTP/1.1\r\nHost: a\r\n\r\n", timeout=10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    wait_for(lambda: upstream.stats()["requests"] + upstream2.stats()["requests"] > before, 5, message="held")
+    # both workers killed, one with the held request counted on its target: a leaked count would
+    # send every request to the other target; the successors give it back
+    old = gw.worker_pids()
+    for pid in old:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: set(gw.worker_pids()).isdisjoint(old) and gw.status("/status/ready")[0] == 200, 15,
+             ignoring=(OSError, KeyError), message="workers restarted")
+    holder.join()
+    # nothing is in flight: idle targets are walked round again, by both workers
+    assert set(served_by(gw.port) for _ in range(10)) == {"one", "two"}
+    assert "gave back" in gw.error_log() + gw.stderr()
