@@ -115,6 +115,19 @@ def _cookie(spec: HashSpec, exchange: Exchange, peer: Peer, name: Any) -> bytes:
     return value
 
 
+def with_cookie(head: bytes, line: bytes) -> bytes:
+    """The client head with consistent-hashing's Set-Cookie ``line``: in place of the
+    upstream's Set-Cookie for the same cookie name, as Kong replaces it, else added last."""
+    cookie = line[len(b"Set-Cookie: ") : line.index(b"=") + 1]  # b"<name>=", case kept
+    lines = head.split(b"\r\n")
+    for i, existing in enumerate(lines):
+        name, colon, value = existing.partition(b":")
+        if colon and name.lower() == b"set-cookie" and value.lstrip().startswith(cookie):
+            lines[i] = line[:-2]
+            return b"\r\n".join(lines)
+    return head[:-2] + line + b"\r\n"
+
+
 def _path(spec: HashSpec, exchange: Exchange, peer: Peer, name: Any) -> bytes:
     url = exchange.url
     query_at = url.find(b"?")

@@ -34,6 +34,7 @@ from .body import BufferedBody
 from .dns import NameNotFound, ResolverError, is_ip
 from .errors import new_request_id
 from .forwarding import SERVER_NAME, nginx_host
+from .hashing import with_cookie
 from .realip import real_ip
 from .response import CLOSE, KEEP_ALIVE, STATUS_LINES
 from .runtime import ServiceTarget, host_header_value
@@ -793,7 +794,7 @@ class Exchange:
         )
         peer = self.peer
         if peer is not None and peer.cookie is not None:  # consistent-hashing's new cookie
-            head_bytes = head_bytes[:-2] + peer.cookie + CRLF
+            head_bytes = with_cookie(head_bytes, peer.cookie)
         plugins = self.plugins
         if plugins is not None:
             plugins.upstream_answered(status, now)
@@ -852,7 +853,7 @@ class Exchange:
             _, self.status, _, _, head_bytes, self.resp_chunked, self.keep_alive = relayed
             peer = self.peer
             if peer is not None and peer.cookie is not None:  # consistent-hashing's new cookie
-                head_bytes = head_bytes[:-2] + peer.cookie + CRLF
+                head_bytes = with_cookie(head_bytes, peer.cookie)
             self.started = True
             self.out.append(head_bytes)
         return relayed

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from dataplane import _core
-from dataplane.proxy.hashing import HashSpec, cookie_value, query_arg
+from dataplane.proxy.hashing import HashSpec, cookie_value, query_arg, with_cookie
 from dataplane.proxy.runtime import ServiceTable
 from dataplane.proxy.settings import ProxySettings
 from dataplane.schema import process
@@ -150,3 +150,14 @@ def test_runtime_targets_pick_as_their_upstream_says():
 def test_kongs_hash_checks_still_refuse(fields, message):
     _, err = process("upstreams", {"name": "u", **fields})
     assert err is not None and message in str(err)
+
+
+def test_the_new_cookie_replaces_the_upstreams_of_that_name_or_is_added():
+    line = b"Set-Cookie: lb=v1; Path=/; Same-Site=Lax; HttpOnly\r\n"
+    head = b"HTTP/1.1 200 OK\r\nSet-Cookie: LB=x\r\nset-cookie: lb=old\r\nContent-Length: 0\r\n\r\n"
+    assert with_cookie(head, line) == (
+        b"HTTP/1.1 200 OK\r\nSet-Cookie: LB=x\r\nSet-Cookie: lb=v1; Path=/; Same-Site=Lax; HttpOnly\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    plain = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    assert with_cookie(plain, line) == b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + line + b"\r\n"
