@@ -9,6 +9,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from dataplane._core import ClientHeadFilter
+from dataplane.plugins import background
 from dataplane.workerstate import ACCEPTED_CONNECTIONS, ACTIVE_CONNECTIONS, TOTAL_REQUESTS
 
 from . import forwarding
@@ -115,8 +116,9 @@ class ProxyState:
         for conn in list(self.connections):
             conn.drain()
         loop = asyncio.get_running_loop()
+        background.drain(loop)  # the logging plugins' queues send what they hold, at once
         deadline = loop.time() + timeout
-        while (self.connections or self.log_tasks) and loop.time() < deadline:
+        while (self.connections or self.log_tasks or background.pending(loop)) and loop.time() < deadline:
             await asyncio.sleep(0.05)
         for conn in list(self.connections):
             log.warning("drain timeout: aborting a client connection still busy")

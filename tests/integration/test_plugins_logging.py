@@ -176,6 +176,12 @@ def config(upstream: int, collector: int, tcp: int, udp: int, logs: Path) -> str
     return json.dumps(document)
 
 
+def one_route(url: str, *plugins: dict, **document: object) -> str:
+    """A kong.yml of one service (``url``) with one route, /t, running ``plugins``."""
+    service = {"name": "s", "url": url, "routes": [{"name": "t", "paths": ["/t"], "plugins": list(plugins)}]}
+    return json.dumps({"_format_version": "3.0", "services": [service], **document})
+
+
 @pytest.fixture(scope="module")
 def collector():
     server = Collector()
@@ -388,6 +394,13 @@ def test_a_hanging_collector_never_holds_a_request(gw, collector):
         line for line in gw.error_log().splitlines() if "/hang" in line or "http-log" in line
     )
     wait_for(lambda: "queue full, dropping old entries" in gw.error_log(), 10, message="the bounded queue")
+    # the collector recovers: what the queue kept goes (and the gateway stops without waiting on it)
+    collector.hang.discard("/hang")
+    with collector.lock:
+        held = [c for c in collector.connections if any(r.path == "/hang" for r in c.requests)]
+    for connection in held:
+        connection.sock.shutdown(socket.SHUT_RDWR)
+    wait_for(lambda: len(collector.received("/hang")) >= 6, 10, message="the kept entries sent")
 
 
 # ---- tcp-log and udp-log -------------------------------------------------------------------------
@@ -411,26 +424,9 @@ def test_udp_log_sends_a_datagram_per_request(gw, udp):
 
 def test_a_down_tcp_collector_is_logged_and_requests_go_on(gateway_factory, module_upstream, tmp_path):
     port = dead_port()
-    yml = json.dumps(
-        {
-            "_format_version": "3.0",
-            "services": [
-                {
-                    "name": "echo",
-                    "url": f"http://127.0.0.1:{module_upstream.port}",
-                    "routes": [
-                        {
-                            "name": "t",
-                            "paths": ["/t"],
-                            "plugins": [
-                                plugin("tcp-log", host="127.0.0.1", port=port),
-                                plugin("udp-log", host="127.0.0.1", port=port),
-                            ],
-                        }
-                    ],
-                }
-            ],
-        }
+    upstream = f"http://127.0.0.1:{module_upstream.port}"
+    yml = one_route(
+        upstream, plugin("tcp-log", host="127.0.0.1", port=port), plugin("udp-log", host="127.0.0.1", port=port)
     )
     gw = gateway_factory(yml, workers=1)
     assert all(get(gw, "/t").status == 200 for _ in range(5))
@@ -443,26 +439,11 @@ def test_a_down_tcp_collector_is_logged_and_requests_go_on(gateway_factory, modu
 
 def test_a_retried_try_is_recorded_as_kong_records_it(gateway_factory, module_upstream, tmp_path):
     dead = dead_port()
-    yml = json.dumps(
-        {
-            "_format_version": "3.0",
-            "upstreams": [
-                {
-                    "name": "pair",
-                    "targets": [{"target": f"127.0.0.1:{dead}"}, {"target": f"127.0.0.1:{module_upstream.port}"}],
-                }
-            ],
-            "services": [
-                {
-                    "name": "pair",
-                    "host": "pair",
-                    "port": 80,
-                    "routes": [
-                        {"name": "t", "paths": ["/t"], "plugins": [plugin("file-log", path=str(tmp_path / "t.log"))]}
-                    ],
-                }
-            ],
-        }
+    targets = [{"target": f"127.0.0.1:{dead}"}, {"target": f"127.0.0.1:{module_upstream.port}"}]
+    yml = one_route(
+        "http://pair:80",
+        plugin("file-log", path=str(tmp_path / "t.log")),
+        upstreams=[{"name": "pair", "targets": targets}],
     )
     gw = gateway_factory(yml, workers=1)
     with RawConnection(gw.port) as conn:
@@ -487,20 +468,7 @@ def test_a_retried_try_is_recorded_as_kong_records_it(gateway_factory, module_up
 
 def test_a_tls_request_is_recorded_with_its_tls(gateway_factory, module_upstream, tmp_path):
     tls_port = free_port()
-    yml = json.dumps(
-        {
-            "_format_version": "3.0",
-            "services": [
-                {
-                    "name": "echo",
-                    "url": f"http://127.0.0.1:{module_upstream.port}",
-                    "routes": [
-                        {"name": "t", "paths": ["/t"], "plugins": [plugin("file-log", path=str(tmp_path / "tls.log"))]}
-                    ],
-                }
-            ],
-        }
-    )
+    yml = one_route(f"http://127.0.0.1:{module_upstream.port}", plugin("file-log", path=str(tmp_path / "tls.log")))
     gateway_factory(yml, workers=1, conf={"proxy_listen": f"127.0.0.1:{free_port()}, 127.0.0.1:{tls_port} ssl"})
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -515,3 +483,21 @@ def test_a_tls_request_is_recorded_with_its_tls(gateway_factory, module_upstream
     (record,) = wait_for(lambda: lines(tmp_path / "tls.log"), 10, message="the TLS request's line")
     assert record["request"]["tls"] == {"version": version, "cipher": cipher, "client_verify": "NONE"}
     assert record["request"]["url"].startswith("https://logs.test:")
+
+
+def test_a_stopping_gateway_sends_what_its_queues_hold(gateway_factory, module_upstream, collector):
+    endpoint = f"http://127.0.0.1:{collector.port}/stop"
+    yml = one_route(
+        f"http://127.0.0.1:{module_upstream.port}",
+        plugin("http-log", http_endpoint=endpoint, queue={"max_batch_size": 100, "max_coalescing_delay": 600}),
+    )
+    gw = gateway_factory(yml, workers=1)
+    with RawConnection(gw.port) as conn:
+        for _ in range(3):
+            conn.send(b"GET /t HTTP/1.1\r\nHost: logs.test\r\n\r\n")
+            assert conn.read_one().status == 200
+    time.sleep(0.2)
+    assert collector.received("/stop") == []  # coalescing for ten minutes
+    assert gw.stop() == 0
+    (batch,) = collector.received("/stop")
+    assert len(json.loads(batch.body)) == 3

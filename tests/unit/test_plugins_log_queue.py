@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
+from dataplane.plugins import background
 from dataplane.plugins.bundled._queue import Clock, Params, Queues
 
 
@@ -263,3 +264,36 @@ def test_a_stopping_worker_counts_what_it_loses(caplog):
     with caplog.at_level(logging.ERROR, "gantry.plugins"):
         run(test)
     assert "[tag] queue q: worker stopping: 2 queue entries were lost" in messages(caplog)
+
+
+def test_a_draining_worker_sends_a_coalescing_batch_at_once():
+    async def test():
+        queues, collector = Queues(), Collector()
+        params = Params(max_batch_size=10, max_coalescing_delay=30)
+        queues.enqueue("q", "tag", params, collector, b"a")
+        queues.enqueue("q", "tag", params, collector, b"b")
+        await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        assert background.pending(loop) and collector.batches == []
+        background.drain(loop)
+        await settle(queues)
+        assert collector.batches == [[b"a", b"b"]]
+        assert not background.pending(loop)
+
+    run(test)
+
+
+def test_a_draining_worker_makes_no_more_retries(caplog):
+    async def test():
+        queues, collector = Queues(), Collector(failures=1000)
+        params = Params(max_coalescing_delay=0, initial_retry_delay=0.05, max_retry_delay=30, max_retry_time=600)
+        queues.enqueue("q", "tag", params, collector, b"a")
+        await asyncio.sleep(0.3)  # a few retries, the delays growing
+        tries = collector.calls
+        background.drain(asyncio.get_running_loop())
+        await settle(queues)
+        assert collector.calls <= tries + 1  # at most the last one
+
+    with caplog.at_level(logging.ERROR, "gantry.plugins"):
+        run(test)
+    assert "[tag] queue q: worker stopping: 1 queue entries were lost" in messages(caplog)

@@ -18,12 +18,15 @@ retrying a failed batch with exponential back-off, so that no request ever waits
 Queues are per worker (per event loop) and named: entries queued under one name share a queue
 (the handler of the latest enqueue is used, as Kong's). A queue's task ends when it is empty and
 the queue goes with it; the next entry makes a new one with the parameters it comes with. A
-worker that stops loses what its queues still hold, logged with the number of entries.
+worker that stops (``ProxyState.drain``) sends what its queues hold at once, with no coalescing
+delay and no retry, within its drain timeout; what could not be sent is logged with the number
+of entries lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -31,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dataplane.plugins import background
 from dataplane.schema import Field
 from dataplane.schema.fields import record
 
@@ -38,6 +42,7 @@ log = logging.getLogger("gantry.plugins")
 
 CAPACITY_WARNING_THRESHOLD = 0.8
 COALESCE_MIN_TIME = 0.05  # a batch with less coalescing time left than this goes now
+POLL_TIME = 1.0  # a coalescing batch or a retry's delay looks this often whether the worker drains
 
 # Kong's typedefs.queue (kong/tools/queue_schema.lua)
 Schema = record(
@@ -81,7 +86,13 @@ class Clock:
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+        """Wait ``seconds``, less when the worker starts draining meanwhile."""
+        end = self.now() + seconds
+        while not background.draining():
+            left = end - self.now()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, POLL_TIME))
 
 
 class Queue:
@@ -164,6 +175,7 @@ class Queue:
         self.arrived.set()
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._run(), name=f"queue {self.name}")
+            background.track(self.task)
         return None
 
     def _drop_oldest(self) -> None:
@@ -179,6 +191,7 @@ class Queue:
             return "too many entries being sent"
         self.dropping = False
         task = asyncio.get_running_loop().create_task(self._handle([entry]))
+        background.track(task)
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
         return None
@@ -204,13 +217,11 @@ class Queue:
         # the first entry is here; gather more until the batch is full or the delay is over
         while len(self.entries) < params.max_batch_size:
             left = params.max_coalescing_delay - (clock.now() - started)
-            if left < COALESCE_MIN_TIME:
+            if left < COALESCE_MIN_TIME or background.draining():
                 break
             self.arrived.clear()
-            try:
-                await asyncio.wait_for(self.arrived.wait(), left)
-            except TimeoutError:
-                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), min(left, POLL_TIME))
         batch = [self.entries.popleft() for _ in range(min(params.max_batch_size, len(self.entries)))]
         if params.max_bytes is not None:
             self.bytes_queued -= sum(len(entry) for entry in batch)
@@ -236,6 +247,9 @@ class Queue:
                     self._log(logging.ERROR, "could not process entries: %s. %d queue entries were lost", reason, lost)
                     return
                 self._log(logging.WARNING, "handler could not process entries: %s", reason)
+            if background.draining():
+                self._log(logging.ERROR, "worker stopping: %d queue entries were lost", len(batch))
+                return
             if clock.now() - started > params.max_retry_time:
                 self._log(
                     logging.ERROR,
