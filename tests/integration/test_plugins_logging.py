@@ -501,3 +501,23 @@ def test_a_stopping_gateway_sends_what_its_queues_hold(gateway_factory, module_u
     assert gw.stop() == 0
     (batch,) = collector.received("/stop")
     assert len(json.loads(batch.body)) == 3
+
+
+def test_a_changed_config_takes_effect_at_once(gateway_factory, module_upstream, collector):
+    """Kong's "puts changed configuration into effect immediately": the queue (named by the
+    collector's parameters, which did not change) sends with the new config's headers."""
+    endpoint = f"http://127.0.0.1:{collector.port}/change"
+    upstream = f"http://127.0.0.1:{module_upstream.port}"
+
+    def yml(value: str) -> str:
+        return one_route(upstream, plugin("http-log", http_endpoint=endpoint, headers={"key1": value}))
+
+    gw = gateway_factory(yml("value1"), workers=1)
+    assert get(gw, "/t").status == 200
+    (first,) = wait_for(lambda: collector.received("/change"), 10, message="the first record")
+    assert first.header("key1") == "value1"
+    gw.reload(yml("value2"))
+    gw.wait_version(2)
+    assert get(gw, "/t").status == 200
+    wait_for(lambda: len(collector.received("/change")) == 2, 10, message="the second record")
+    assert collector.received("/change")[1].header("key1") == "value2"
