@@ -36,7 +36,7 @@ from dataplane.cluster import ClusterClient, ClusterSettings, ConfigApplier, Lin
 from dataplane.conf import Conf
 from dataplane.declarative import DeclarativeConfigError
 from dataplane.lifecycle import pidfile, reconf
-from dataplane.listener_tls import ensure_default_certificate
+from dataplane.listener_tls import TlsPolicy, ensure_default_certificate, report_http2
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StoreFullError
 from dataplane.logs import NOTICE
 from dataplane.plugins import Registry
@@ -280,8 +280,11 @@ class Supervisor:
 
     def bind_listeners(self) -> None:
         prepare_temp_dir(os.path.join(self.conf.prefix, BODY_TEMP_DIR))  # buffered request bodies
-        if any(listener.ssl for listener in self.conf.proxy_listen) and not self.conf.ssl_cert:
-            ensure_default_certificate(self.conf.prefix)  # once here, not racing in every worker
+        report_http2("proxy_listen", self.conf.proxy_listen)
+        if any(listener.ssl for listener in self.conf.proxy_listen):
+            TlsPolicy.from_conf(self.conf).report(self.conf)  # a ConfError stops the start
+            if not self.conf.ssl_cert:
+                ensure_default_certificate(self.conf.prefix)  # once here, not racing in every worker
         count = self.conf.nginx_worker_processes
         self.worker_sockets = [[] for _ in range(count)]
         for listener in self.conf.proxy_listen:
@@ -477,11 +480,15 @@ class Supervisor:
         if self.reloading is not None:  # its write transaction must end before the store closes
             await asyncio.gather(self.reloading, return_exceptions=True)
         await self.applier.idle()
+        await self.before_close()
         if self.active_checks is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.active_checks.stop)
         self.store.close()
         log.log(NOTICE, "gantry stopped")
         return 0
+
+    async def before_close(self) -> None:
+        """What else must end before the store closes (a subclass's readers and writers)."""
 
     def request_stop(self, sig: int) -> None:
         if self.stopping:

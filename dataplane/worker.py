@@ -26,7 +26,7 @@ import uvloop
 from dataplane import _core, logs, shared_memory
 from dataplane.cluster.node_id import load_or_create as load_or_create_node_id
 from dataplane.conf import Conf, load_conf
-from dataplane.listener_tls import ServerTLS, SniCertificates, ensure_default_certificate
+from dataplane.listener_tls import ServerTLS, SniCertificates, TlsPolicy, ensure_default_certificate
 from dataplane.plugins import configuration
 from dataplane.plugins.node import node_registry
 from dataplane.plugins.spec import PluginError
@@ -89,7 +89,7 @@ class Worker:
                 cert, key = conf.ssl_cert[0], conf.ssl_cert_key[0]
             else:
                 cert, key = ensure_default_certificate(conf.prefix)
-            self.tls = ServerTLS(cert, key, lambda: self.sni)
+            self.tls = ServerTLS(cert, key, lambda: self.sni, TlsPolicy.from_conf(conf))
 
     async def _load_snapshot(self, loop: asyncio.AbstractEventLoop) -> Runtime:
         """Read and compile one snapshot and swap it in, rebuilding only what changed: the Rust
@@ -102,6 +102,7 @@ class Worker:
             self.sni = SniCertificates.build(
                 [orjson.loads(c) for c in snapshot.entities("certificates")],
                 [orjson.loads(s) for s in snapshot.entities("snis")],
+                self.tls.policy,
             )
             self.sni_hash = snapshot.hashes.get("rest")
         runtime = self.proxy.runtime = Runtime.from_snapshot(

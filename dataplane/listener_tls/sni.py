@@ -15,6 +15,8 @@ import ssl
 import tempfile
 from collections.abc import Callable
 
+from dataplane.listener_tls.policy import TlsPolicy
+
 log = logging.getLogger("gantry.tls")
 
 ALPN = ["http/1.1"]
@@ -22,9 +24,11 @@ ALPN = ["http/1.1"]
 _SNI_ATTRIBUTE = "gantry_sni"
 
 
-def _context_from_pem(cert_pem: str, key_pem: str) -> ssl.SSLContext:
+def _context_from_pem(cert_pem: str, key_pem: str, policy: TlsPolicy | None = None) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.set_alpn_protocols(ALPN)
+    if policy is not None:
+        policy.apply(context)
     # load_cert_chain only reads files; the PEMs live in memory, so go through a private temp file.
     with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=True) as handle:
         os.chmod(handle.name, 0o600)
@@ -45,12 +49,12 @@ class SniCertificates:
         self.suffix_wildcards: dict[str, ssl.SSLContext] = {}  # "example.*" keyed by "example."
 
     @classmethod
-    def build(cls, certificates: list[dict], snis: list[dict]) -> SniCertificates:
+    def build(cls, certificates: list[dict], snis: list[dict], policy: TlsPolicy | None = None) -> SniCertificates:
         table = cls()
         contexts: dict[str, ssl.SSLContext] = {}
         for cert in certificates:
             try:
-                contexts[cert["id"]] = _context_from_pem(cert["cert"], cert["key"])
+                contexts[cert["id"]] = _context_from_pem(cert["cert"], cert["key"], policy)
             except (ssl.SSLError, OSError, KeyError, TypeError) as err:
                 log.error("certificate %s cannot be loaded, its SNIs fall back to the default: %s", cert.get("id"), err)
         for sni in snis:
@@ -86,12 +90,21 @@ class SniCertificates:
 class ServerTLS:
     """The default context of a worker's `ssl` listeners, switching certificates by SNI."""
 
-    __slots__ = ("context", "current")
+    __slots__ = ("context", "current", "policy")
 
-    def __init__(self, cert_file: str, key_file: str, current: Callable[[], SniCertificates | None]) -> None:
+    def __init__(
+        self,
+        cert_file: str,
+        key_file: str,
+        current: Callable[[], SniCertificates | None],
+        policy: TlsPolicy | None = None,
+    ) -> None:
         self.current = current
+        self.policy = policy  # ssl_cipher_suite and the rest, on this context and every SNI one
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.set_alpn_protocols(ALPN)
+        if policy is not None:
+            policy.apply(self.context)
         self.context.load_cert_chain(cert_file, key_file)
         self.context.sni_callback = self._on_sni
 
