@@ -56,6 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(conf: Conf, args: argparse.Namespace, registry: Registry) -> int:
     import uvloop
 
+    from dataplane.admin import serves_admin
     from dataplane.cluster import ClusterSettingsError
     from dataplane.lmdb_cache.lmdb_writer import StoreFullError
     from dataplane.supervisor import Supervisor
@@ -67,7 +68,12 @@ def _run(conf: Conf, args: argparse.Namespace, registry: Registry) -> int:
 
         return run_traditional(conf, conf_path, registry)
     try:
-        supervisor = Supervisor(conf, conf_path, registry)
+        if serves_admin(conf):  # Kong's DB-less Admin API, on admin_listen
+            from dataplane.admin.node import DblessNode
+
+            supervisor: Supervisor = DblessNode(conf, conf_path, registry)
+        else:
+            supervisor = Supervisor(conf, conf_path, registry)
         return uvloop.run(supervisor.run())
     except (DeclarativeConfigError, ConfigRejected) as err:
         if conf.declarative_config:

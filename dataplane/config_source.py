@@ -11,11 +11,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from dataplane import _core
-from dataplane.declarative import DeclarativeConfigError, config_hash, parse_file, summary
+from dataplane.declarative import DeclarativeConfigError, config_hash, parse_document, parse_file, summary
 from dataplane.declarative.validate_flat import StoredConfig
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore
 
@@ -116,6 +117,15 @@ def load_declarative(path: str, plugins: Collection[str] | None = None) -> Loade
     return LoadedConfig(flat, digest, hashes, summary(flat))
 
 
+def load_document(doc: dict[str, Any], plugins: Collection[str] | None = None) -> LoadedConfig:
+    """`load_declarative` of a document already read (a config posted to a DB-less node's
+    Admin API): the same checks; raises DeclarativeConfigError or ConfigRejected."""
+    flat = parse_document(doc, plugins=plugins)
+    check_compiles(flat)
+    digest, hashes = config_hash(flat)
+    return LoadedConfig(flat, digest, hashes, summary(flat))
+
+
 def empty_config() -> LoadedConfig:
     flat: dict[str, list[dict]] = {}
     digest, hashes = config_hash(flat)
@@ -132,4 +142,12 @@ def apply(store: ConfigStore, config: LoadedConfig) -> int:
     return version
 
 
-__all__ = ["ConfigRejected", "DeclarativeConfigError", "LoadedConfig", "apply", "empty_config", "load_declarative"]
+__all__ = [
+    "ConfigRejected",
+    "DeclarativeConfigError",
+    "LoadedConfig",
+    "apply",
+    "empty_config",
+    "load_declarative",
+    "load_document",
+]

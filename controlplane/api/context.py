@@ -35,6 +35,9 @@ class ApiContext:
     hostname: str = field(default_factory=socket.gethostname)
     counters: Counters = field(default_factory=Counters)
     registry: Registry | None = None  # the plugins this node runs; None: loaded from conf
+    # A DB-less node's configuration (controlplane.api.config.DeclarativeNode), which
+    # `/config` reads and replaces; None on a node with a database
+    declarative: Any = None
 
     def __post_init__(self) -> None:
         if self.registry is None:

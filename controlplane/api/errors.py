@@ -19,6 +19,7 @@ NOT_FOUND = 6
 INVALID_OFFSET = 7
 INVALID_SIZE = 9
 INVALID_OPTIONS = 11
+OPERATION_UNSUPPORTED = 12
 INVALID_PRIMARY_KEY = 1
 
 _NAMES = {
@@ -30,6 +31,7 @@ _NAMES = {
     INVALID_OFFSET: "invalid offset",
     INVALID_SIZE: "invalid size",
     INVALID_OPTIONS: "invalid options",
+    OPERATION_UNSUPPORTED: "operation unsupported",
 }
 _STATUS = {
     INVALID_PRIMARY_KEY: 400,
@@ -40,6 +42,7 @@ _STATUS = {
     INVALID_OFFSET: 400,
     INVALID_SIZE: 400,
     INVALID_OPTIONS: 400,
+    OPERATION_UNSUPPORTED: 405,
 }
 
 
@@ -134,6 +137,13 @@ def invalid_offset(text: str) -> ApiError:
 
 def invalid_size(text: str) -> ApiError:
     return _entity_error(INVALID_SIZE, text)
+
+
+def operation_unsupported(operation: str, entity: str, by: str | None = None) -> ApiError:
+    """A write on a node without a database (kong/db/strategies/off/init.lua), `by` the
+    endpoint key a path named the entity with."""
+    what = f"'{entity}' entities" if by is None else f"'{entity}' entities by '{by}'"
+    return _entity_error(OPERATION_UNSUPPORTED, f"cannot {operation} {what} when not using a database")
 
 
 def invalid_options(errors: dict[str, str]) -> ApiError:

@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from controlplane.database import errors as store_errors
+from dataplane.schema import ENTITIES, is_uuid
 
 from . import errors
+from .offline_store import OperationUnsupported
 from .rendering import json_response
 
 log = logging.getLogger("controlplane.api")
@@ -50,7 +52,20 @@ async def api_error(_: Request, exc: Exception) -> Response:
     return _render(exc)
 
 
+def _named_by(request: Request, entity: str) -> str | None:
+    """The endpoint key a write's path names its entity by (`/routes/my-route`: "name"), which
+    Kong's DAO writes through (update_by_name...) and its message names; None for an id, a
+    collection, or a target (Kong's own target paths write by id)."""
+    key = request.path_params.get(entity)
+    if not isinstance(key, str) or is_uuid(key) or entity == "targets":
+        return None
+    return ENTITIES[entity].endpoint_key
+
+
 async def store_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, OperationUnsupported):
+        by = None if exc.operation == "create" else _named_by(request, exc.entity)
+        return _render(errors.operation_unsupported(exc.operation, exc.entity, by))
     mapped = _from_store(exc) if isinstance(exc, store_errors.StoreError) else None
     if mapped is None:
         return await unexpected(request, exc)

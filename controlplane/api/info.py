@@ -73,17 +73,20 @@ async def status(request: Request) -> Response:
         reachable = await reachable
     counters = api.counters
     connections = counters.open_connections() if counters.open_connections else counters.in_flight
-    return json_response(
-        {
-            "database": {"reachable": bool(reachable)},
-            "server": {
-                "total_requests": counters.total_requests,
-                "connections_active": connections,
-                "connections_writing": counters.in_flight,
-                "connections_waiting": max(connections - counters.in_flight, 0),
-            },
-        }
-    )
+    body: dict[str, object] = {
+        "database": {"reachable": bool(reachable)},
+        "server": {
+            "total_requests": counters.total_requests,
+            "connections_active": connections,
+            "connections_writing": counters.in_flight,
+            "connections_waiting": max(connections - counters.in_flight, 0),
+        },
+    }
+    if api.declarative is not None:
+        # Kong's DB-less /status: the hash of the configuration served, and no database
+        del body["database"]
+        body["configuration_hash"] = api.declarative.current_hash()
+    return json_response(body)
 
 
 def _segment_order(path: str) -> str:

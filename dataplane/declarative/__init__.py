@@ -9,6 +9,7 @@ validate, flatten; config hashes.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from .errors import DeclarativeConfigError
 from .flatten import FlatConfig, flatten
@@ -24,6 +25,7 @@ __all__ = [
     "DeclarativeConfigError",
     "FlatConfig",
     "config_hash",
+    "parse_document",
     "parse_file",
     "parse_text",
     "summary",
@@ -49,7 +51,18 @@ def parse_text(
     Raises DeclarativeConfigError listing every invalid entity.
     """
     with gc_paused():
-        doc = load(text, filename)
+        return parse_document(load(text, filename), plugins=plugins, timestamp=timestamp)
+
+
+def parse_document(
+    doc: dict[str, Any],
+    *,
+    plugins: Collection[str] | None = None,
+    timestamp: int = DEFAULT_TIMESTAMP,
+) -> FlatConfig:
+    """`parse_text` of a document already read (a config posted as a JSON body); `doc` is
+    migrated in place."""
+    with gc_paused():
         migrate(doc)
         return flatten(doc, plugins=plugins, timestamp=timestamp)
 

@@ -79,7 +79,8 @@ def index_records(flat: Mapping[str, Any]) -> tuple[list[tuple[bytes, bytes]], l
 
 
 class StoredEntities:
-    """The committed config seen from one write transaction: lookups and index upkeep."""
+    """The committed config seen from one transaction: lookups, and index upkeep in a write
+    transaction."""
 
     def __init__(
         self, txn: lmdb.Transaction[bytes], entities: lmdb._Database, refs: lmdb._Database, unique: lmdb._Database
@@ -109,6 +110,20 @@ class StoredEntities:
                     referrer_type, referrer_id = bytes(key[len(prefix) :]).decode().split("|", 1)
                     found.append((referrer_type, referrer_id))
         return found
+
+    def scan(self, entity_type: str, after: str | None = None) -> Iterator[dict]:
+        """The stored entities of one type in id order, from the first id above `after`."""
+        prefix = f"{entity_type}|".encode()
+        start = prefix + (after or "").encode()
+        with self._txn.cursor(db=self._entities) as cursor:
+            if not cursor.set_range(start):
+                return
+            for key, value in cursor:
+                if not key.startswith(prefix):
+                    break
+                if after is not None and key == start:
+                    continue
+                yield orjson.loads(value)
 
     def unique_owner(self, entity_type: str, field: str, value: Any) -> str | None:
         owner = self._txn.get(unique_key(entity_type, field, value), db=self._unique)

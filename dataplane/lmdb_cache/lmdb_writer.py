@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import lmdb
@@ -167,6 +167,13 @@ class ConfigStore:
                         break
                     found.append(orjson.loads(value))
         return found
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[StoredEntities]:
+        """The committed config from one read transaction, for lookups while the block runs
+        (a DB-less node's Admin API); never held across an await."""
+        with self._env.begin() as txn:
+            yield StoredEntities(txn, self._entities, self._refs, self._unique)
 
     def _put_meta(
         self, txn: lmdb.Transaction[bytes], version: int, config_hash: str, hashes: Mapping[str, str]
