@@ -109,6 +109,7 @@ class RequestPlugins:
         "t_head",
         "t_log",
         "t_epoch",
+        "log_entry",
     )
 
     def __init__(self, exchange: Exchange, runtime: Runtime) -> None:
@@ -164,6 +165,7 @@ class RequestPlugins:
         self.t_head = 0.0
         self.t_log = 0.0
         self.t_epoch = 0.0
+        self.log_entry: tuple[int, bytes] | None = None  # the record as JSON, for the logging plugins
 
     # -- phases ----------------------------------------------------------------------------
 

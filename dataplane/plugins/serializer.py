@@ -77,7 +77,23 @@ class BalancerTries:
         self.statuses.append(status)
 
 
-def serialize(plugins: RequestPlugins) -> dict[str, Any]:
+def encoded(plugins: RequestPlugins) -> bytes:
+    """The record as JSON, what the logging plugins send: made once per request and reused by
+    every logging plugin of it, unless a ``set_serialize_value`` came in between."""
+    edits = len(plugins.serialize_values)
+    cached = plugins.log_entry
+    if cached is not None and cached[0] == edits:
+        return cached[1]
+    # encoded at once and never handed out: the configuration's entities need no copy unless
+    # an edit may change them
+    data = orjson.dumps(serialize(plugins, private=bool(edits)), default=str)
+    plugins.log_entry = (edits, data)
+    return data
+
+
+def serialize(plugins: RequestPlugins, private: bool = True) -> dict[str, Any]:
+    """The record; ``private``: the caller may change it, so the configuration's entities in it
+    are copies."""
     exchange = plugins.exchange
     request = plugins.kong.request
     loop_now = exchange.conn.loop.time()
@@ -122,24 +138,50 @@ def serialize(plugins: RequestPlugins) -> dict[str, Any]:
         "upstream_status": ", ".join(str(status) for status in statuses),
         "response": {
             "status": plugins.kong.response.get_status(),
-            "headers": plugins.kong.response.get_headers(),
+            "headers": _response_headers(plugins),
             "size": (len(sent_head) if sent_head is not None else 0) + exchange.resp_bytes,
         },
         "latencies": latencies,
         "tries": balancer.tries if balancer is not None else [],
         "authenticated_entity": _authenticated_entity(plugins.credential, plugins.consumer),
-        "route": _copy(plugins.entity("routes", plugins.route_id)),
-        "service": _copy(plugins.entity("services", plugins.service_id)),
-        "consumer": _copy(plugins.consumer),
+        "route": plugins.entity("routes", plugins.route_id),
+        "service": plugins.entity("services", plugins.service_id),
+        "consumer": plugins.consumer,
         "client_ip": exchange.remote_addr,
         "started_at": request.get_start_time(),
         "source": _SOURCE_NAMES.get(plugins.source or ("service" if proxied else "error"), "kong"),
         "workspace": DEFAULT_WORKSPACE_ID,
         "workspace_name": DEFAULT_WORKSPACE_NAME,
     }
+    if private:
+        for key in ("route", "service", "consumer"):
+            root[key] = _copy(root[key])
     if plugins.serialize_values:
         edit(root, plugins.serialize_values)
     return _present(root)
+
+
+def _response_headers(plugins: RequestPlugins) -> dict[str, Any]:
+    """kong.response.get_headers() as the log phase reads it: the fields of the head sent, read
+    once here (the PDK's reading also applies pending changes, which the log phase has none of)."""
+    head = plugins.sent_head
+    if head is None or plugins.response_head is not None:
+        return plugins.kong.response.get_headers()
+    out: dict[str, Any] = {}
+    for line in head.split(b"\r\n")[1:101]:
+        if not line:
+            continue
+        raw, _, raw_value = line.partition(b":")
+        name = raw.strip().lower().decode("latin-1")
+        value = raw_value.strip(b" \t").decode("latin-1")
+        previous = out.get(name)
+        if previous is None:
+            out[name] = value
+        elif isinstance(previous, list):
+            previous.append(value)
+        else:
+            out[name] = [previous, value]
+    return out
 
 
 def epoch_offset(loop_now: float) -> float:

@@ -5,6 +5,7 @@ kong.log.set_serialize_value's dotted keys and modes."""
 from __future__ import annotations
 
 import importlib
+import json
 import types
 from typing import Any
 
@@ -159,3 +160,32 @@ def test_edits_of_the_record_never_reach_the_configuration():
     plain = harness.run(Request(headers={"X-No-Edit": "1"}), config={}).shared["record"]
     assert plain["route"]["name"] == "route" and plain["service"]["tags"] is None
     assert plain["route"]["paths"] == ["/"]
+
+
+def test_logging_plugins_share_the_encoded_record_until_an_edit():
+    from dataplane.plugins.bundled._log_plugins import entry
+
+    def logger(name: str, priority: int, edit: bool) -> types.ModuleType:
+        module = types.ModuleType(name)
+
+        class Plugin:
+            def __init__(self, config: dict[str, Any]) -> None:
+                pass
+
+            def log(self, kong: Any) -> None:
+                kong.ctx.shared[name] = entry(kong)
+                if edit:
+                    kong.log.set_serialize_value("added.by", name)
+
+        module.Plugin = Plugin  # type: ignore[attr-defined]
+        module.Schema = record(required=True)  # type: ignore[attr-defined]
+        module.priority = priority  # type: ignore[attr-defined]
+        module.version = "1.0.0"  # type: ignore[attr-defined]
+        return module
+
+    harness = PluginHarness(logger("first", 3, False), logger("second", 2, True), logger("third", 1, False))
+    shared = harness.run(configs={"first": {}, "second": {}, "third": {}}).shared
+    assert shared["first"] is shared["second"]  # encoded once
+    assert "added" not in json.loads(shared["second"])
+    assert json.loads(shared["third"])["added"] == {"by": "second"}
+    assert json.loads(shared["first"])["route"]["name"] == "route"

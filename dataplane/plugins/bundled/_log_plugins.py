@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from dataplane.plugins import serializer
 from dataplane.schema import Field
 from dataplane.schema.messages import fmt_number
 
@@ -33,7 +34,10 @@ custom_fields_by_lua = Field(
 
 
 def entry(kong: Any) -> bytes:
-    """The request's record as one JSON document."""
+    """The request's record (``kong.log.serialize()``) as one JSON document."""
+    plugins = getattr(kong, "_r", None)
+    if plugins is not None and hasattr(plugins, "log_entry"):
+        return serializer.encoded(plugins)  # the same bytes for every logging plugin of the request
     return orjson.dumps(kong.log.serialize(), default=str)
 
 
