@@ -1,8 +1,8 @@
 """Passive health checks through the real `dataplane run` with 2 workers: failures counted for
 the whole node (a target marked down by one worker gets nothing from the other), TCP failures
-on retried tries, the status API's HEALTHY/UNHEALTHY, Kong's 503 once the healthy weight is not
-above healthchecks.threshold, and health kept across a SIGHUP that keeps the target and its
-health check settings."""
+on retried tries, a hanging target's timeout, the status API's HEALTHY/UNHEALTHY, Kong's 503
+once the healthy weight is not above healthchecks.threshold, and health kept across a SIGHUP
+that keeps the target and its health check settings."""
 
 from __future__ import annotations
 
@@ -25,7 +25,15 @@ def failing():
     server.close()
 
 
-def config(good: int, bad: int, passive: str, threshold: int = 0, algorithm: str = "round-robin", extra: str = ""):
+def config(
+    good: int,
+    bad: int,
+    passive: str,
+    threshold: int = 0,
+    algorithm: str = "round-robin",
+    extra: str = "",
+    timeout: int = 60000,
+):
     return f"""
     _format_version: "3.0"
     upstreams:
@@ -40,6 +48,7 @@ def config(good: int, bad: int, passive: str, threshold: int = 0, algorithm: str
     services:
       - name: balanced
         host: pool
+        read_timeout: {timeout}
         routes:
           - {{name: balanced, paths: ["/"]}}
 {extra}
@@ -112,3 +121,16 @@ def test_connection_failures_of_retried_tries_take_a_target_out(gateway_factory,
     # every request is answered: a try on the dead target is retried on the other
     assert {upstream_of(gw.port) for _ in range(12)} == {(200, "one")}
     assert health_by_port(gw) == {upstream.port: "HEALTHY", dead_port: "UNHEALTHY"}
+
+
+def test_a_hanging_target_is_taken_out_by_its_timeout(gateway_factory, upstream):
+    hanging = ScriptedUpstream("hanging", delay=3.0)
+    try:
+        gw = gateway_factory(config(upstream.port, hanging.port, "{timeouts: 1}", timeout=300))
+        answers = [raw_request(gw.port, b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n").status for _ in range(8)]
+        # the one request that went to it timed out (Kong's 504); none went after
+        assert answers.count(504) == 1 and answers.count(200) == 7, answers
+        assert hanging.requests == 1
+        assert health_by_port(gw) == {upstream.port: "HEALTHY", hanging.port: "UNHEALTHY"}
+    finally:
+        hanging.close()
