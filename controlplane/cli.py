@@ -5,6 +5,8 @@
     controlplane config db_import FILE [-c kong.conf]
     controlplane config db_export [FILE] [-c kong.conf]
     controlplane hybrid gen_cert [CERT KEY] [-d DAYS]
+    controlplane start|stop|quit|restart|health|version   Kong's node lifecycle
+                                                          (dataplane.lifecycle.control)
 
 Each subcommand is one `cmd_*` function; `build_parser()` wires them and is where new
 subcommands are added. Failures are a message on stderr and a non-zero exit status.
@@ -22,6 +24,7 @@ from typing import TypeVar
 
 from dataplane.conf import Conf, ConfError, load_conf
 from dataplane.declarative import DeclarativeConfigError, parse_file, summary
+from dataplane.lifecycle import control, pidfile
 from dataplane.plugins import PluginError
 from dataplane.plugins.node import node_registry
 
@@ -227,9 +230,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     if conf.database != "postgres":
         print(f"Error: the control plane needs database = postgres, not {conf.database}", file=sys.stderr)
         return 1
-    logs.setup(conf.log_level, conf.proxy_error_log)
-    uvloop.run(serve(conf, plugins))  # NotBootstrapped/MigrationsPending/PluginNotEnabled: main() prints them, exit 1
+    os.makedirs(conf.prefix, exist_ok=True)
+    try:
+        pidfile.hold(conf.prefix)  # a second node on this prefix is refused
+    except pidfile.AlreadyRunning as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return 1
+    try:
+        logs.setup(conf.log_level, conf.proxy_error_log, echo=not args.detached)
+        # NotBootstrapped/MigrationsPending/PluginNotEnabled: main() prints them, exit 1
+        uvloop.run(serve(conf, plugins))
+    finally:
+        pidfile.release()
     return 0
+
+
+def _check_start(conf: Conf) -> None:
+    if conf.role not in ("control_plane", "traditional"):
+        raise control.CommandError(f"role = {conf.role} is served by `dataplane start`, not the control plane")
+    if conf.database != "postgres":
+        raise control.CommandError(f"the control plane needs database = postgres, not {conf.database}")
+
+
+ROLE = control.Role("controlplane", "controlplane.cli", has_workers=False, check_start=_check_start)
 
 
 # ------------------------------------------------------------------ wiring
@@ -292,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="serve the Admin API (role control_plane or traditional)")
     _conf_option(run)
     run.add_argument("-p", "--prefix", help="override the conf's prefix")
+    run.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)  # started by `start`: no echo
     run.set_defaults(func=cmd_run)
+    control.add_commands(sub, ROLE, commands=("start", "stop", "quit", "restart", "health", "version"))
     _add_migrations(sub)
     _add_config(sub)
     _add_hybrid(sub)

@@ -12,14 +12,20 @@ import signal
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 
+from dataplane import __version__
 from dataplane.conf import Conf, Listener
+from dataplane.lifecycle import pidfile
+from dataplane.listener_tls import report_http2
+from dataplane.logs import NOTICE
 from dataplane.plugins import Registry
 from dataplane.plugins.node import node_registry
 from dataplane.sockets import bind
 
+from . import admin_log
 from .api import ApiContext, create_app
 from .cluster import ClusterServer
 from .database import Database, PluginNotEnabled
@@ -53,16 +59,22 @@ def plain_listeners(conf: Conf) -> list[Listener]:
             log.warning("admin_listen %s: ssl listeners are not served yet, skipped", listener.listener)
         else:
             chosen.append(listener)
+    report_http2("admin_listen", tuple(chosen))
     return chosen
 
 
 class _Server(uvicorn.Server):
-    """Stops gracefully on SIGTERM or SIGINT and returns: uvicorn's own handling re-raises
+    """Stops gracefully on SIGTERM, SIGQUIT or SIGINT and returns: uvicorn's own handling re-raises
     the signal afterwards, which would end the process by the signal instead of status 0.
     With `own_signals` False the process's owner (a traditional node's supervisor) keeps
     its handlers and stops it with should_exit."""
 
     own_signals = True
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if not self.should_exit:
+            log.log(NOTICE, "signal %d received, stopping the Admin API", sig)
+        super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -70,7 +82,7 @@ class _Server(uvicorn.Server):
             yield  # embedded (tests, a traditional node): the owner stops it with should_exit
             return
         loop = asyncio.get_running_loop()
-        stops = (signal.SIGINT, signal.SIGTERM)
+        stops = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)  # SIGQUIT: `controlplane quit`
         for sig in stops:
             loop.add_signal_handler(sig, self.handle_exit, sig, None)
         try:
@@ -85,11 +97,12 @@ def server_for(api: ApiContext, cluster: ClusterServer | None = None, *, own_sig
     `own_signals` False leaves SIGTERM and SIGINT to the caller."""
     app = create_app(api)
     app.state.cluster = cluster
+    admin_log.setup_error_log(api.conf)
     # h11, not uvicorn's httptools protocol: that one switches on an httptools leniency flag
     # (lenient_data_after_close), and no leniency is ever turned on in Gantry
     # (tests/controlplane/test_api_client.py checks the running server's protocol).
     config = uvicorn.Config(
-        app,
+        admin_log.wrap(app, api.conf),  # admin_access_log
         http="h11",
         loop="uvloop",
         lifespan="off",
@@ -138,9 +151,23 @@ async def serve(conf: Conf, plugins: Registry | None = None) -> None:
             await cluster.start()
         server = server_for(ApiContext(conf, db, node_id(conf), registry=plugins), cluster)
         for listener in listeners:
-            log.info("Admin API listening on %s", listener.listener)
-        await server.serve(sockets=sockets)
+            log.log(NOTICE, "Admin API listening on %s", listener.listener)
+        log.log(
+            NOTICE,
+            "gantry %s started: role %s, database %s at %s:%d",
+            __version__,
+            conf.role,
+            conf.pg_database,
+            conf.pg_host,
+            conf.pg_port,
+        )
+        announce = asyncio.ensure_future(pidfile.publish_when(lambda: server.started))  # `start` waits for it
+        try:
+            await server.serve(sockets=sockets)
+        finally:
+            announce.cancel()
     finally:
         if cluster is not None:
             await cluster.stop()
         await db.close()
+        log.log(NOTICE, "gantry stopped")

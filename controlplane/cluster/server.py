@@ -20,6 +20,7 @@ from controlplane.database import Database, StoreError
 from dataplane import __version__
 from dataplane.cluster.protocol import cluster_pb2_grpc as pb_grpc
 from dataplane.conf import Conf
+from dataplane.logs import NOTICE
 from dataplane.plugins import Registry as PluginRegistry
 from dataplane.plugins.node import node_registry
 from dataplane.sockets import bind
@@ -79,13 +80,14 @@ class ClusterServer:
         if sockets is None:
             sockets = [bind(listener, listener.reuseport) for listener in self._conf.cluster_listen]
             for listener in self._conf.cluster_listen:
-                log.info("cluster listener on %s", listener.listener)
+                log.log(NOTICE, "cluster listener on %s", listener.listener)
         await self._front.start(sockets)
         self.ports = [s.getsockname()[1] for s in sockets]
         self.registry.start()
         self.watcher.start()
         self._refresher = asyncio.ensure_future(self._refresh_loop())
-        log.info(
+        log.log(
+            NOTICE,
             "serving configuration version %d (hash %s) to data planes (cluster_mtls = %s)",
             self.state.loaded.version,
             self.state.loaded.hash,
@@ -120,7 +122,7 @@ class ClusterServer:
             if changed:
                 snapshot = self.state.loaded
                 members = self.registry.members()
-                log.debug("configuration version %d: pushing to %d data plane(s)", snapshot.version, len(members))
+                log.log(NOTICE, "configuration version %d: pushing to %d data plane(s)", snapshot.version, len(members))
                 for member in members:
                     member.wake()
 

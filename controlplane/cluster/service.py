@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import grpc
 
 from dataplane.cluster.protocol import cluster_pb2 as pb, cluster_pb2_grpc as pb_grpc
+from dataplane.logs import NOTICE
 from dataplane.schema import is_uuid
 
 from .config import ConfigState
@@ -71,7 +72,9 @@ class ClusterService(pb_grpc.ClusterServicer):
         previous = self._registry.add(session)
         if previous is not None:
             log.info("%s reconnected before its previous stream ended", session)
-        log.info("%s connected (version %s, config version %d)", session, session.version, session.config_version)
+        log.log(
+            NOTICE, "%s connected (version %s, config version %d)", session, session.version, session.config_version
+        )
         pusher = asyncio.ensure_future(session.run())
         try:
             await _read(messages, session, write)
@@ -82,7 +85,7 @@ class ClusterService(pb_grpc.ClusterServicer):
             await asyncio.gather(pusher, return_exceptions=True)
             self._registry.remove(session)
             self._registry.touch(session)
-            log.info("%s disconnected", session)
+            log.log(NOTICE, "%s disconnected", session)
         if pusher.done() and not pusher.cancelled() and pusher.exception() is not None:
             log.error("pushing to %s failed: %r", session, pusher.exception())
 

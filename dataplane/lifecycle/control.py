@@ -264,7 +264,7 @@ def health(role: Role, args: argparse.Namespace, out: Output) -> int:
     else:
         rows.append((role.program, alive, f" (pid {pid})" if alive else ""))
     for name, running, detail in rows:
-        out.say(name.ljust(12, ".") + ("running" + detail if running else "not running"))
+        out.say(name.ljust(14, ".") + ("running" + detail if running else "not running"))
     out.say("")
     if not alive:
         raise CommandError(f"{NAME} is not running at {prefix}")
@@ -290,35 +290,35 @@ def _verbosity(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vv", dest="verbose", action="store_const", const=2, help="debug output")
 
 
-def add_commands(sub: argparse._SubParsersAction, role: Role) -> None:
-    """Add start, stop, quit, reload, restart, health and version to a CLI's subcommands."""
+ALL = ("start", "stop", "quit", "reload", "restart", "health", "version")
 
-    def command(
-        name: str, func: Callable[..., int], text: str, *, conf: bool, prefix: bool = True
-    ) -> argparse.ArgumentParser:
+_COMMANDS: dict[str, tuple[Callable[..., int], str, bool]] = {  # name: (function, help, takes -c)
+    "start": (start, "start the node in the background; returns once it is up", True),
+    "stop": (stop, "stop the running node (SIGTERM)", False),
+    "quit": (quit_, "gracefully quit the running node (SIGQUIT)", False),
+    "reload": (reload, "re-read the conf (and the declarative file) in the running node", True),
+    "restart": (restart, "stop, then start the node", True),
+    "health": (health, "check that the node's processes are running", False),
+    "version": (version, "print the version", False),
+}
+
+
+def add_commands(sub: argparse._SubParsersAction, role: Role, commands: tuple[str, ...] = ALL) -> None:
+    """Add the lifecycle `commands` (all of them by default) to a CLI's subcommands."""
+    for name in commands:
+        func, text, takes_conf = _COMMANDS[name]
         parser = sub.add_parser(name, help=text)
-        if conf:
+        if takes_conf:
             parser.add_argument("-c", "--conf", help="configuration file")
-        if prefix:
+        if name != "version":
             parser.add_argument("-p", "--prefix", help="prefix the node runs at")
+        if name == "quit":
+            parser.add_argument("-t", "--timeout", type=float, default=10.0, help="timeout before forced shutdown")
+            parser.add_argument("-w", "--wait", type=float, default=0.0, help="seconds to wait before quitting")
+        if name == "version":
+            parser.add_argument("-a", "--all", action="store_true", help="also the versions of the runtime")
         _verbosity(parser)
-        parser.set_defaults(func=lambda args: run_command(func, role, args))
-        return parser
-
-    command("start", start, "start the node in the background; returns once it is up", conf=True)
-    command("stop", stop, "stop the running node (SIGTERM)", conf=False)
-    quit_parser = command("quit", quit_, "gracefully quit the running node (SIGQUIT)", conf=False)
-    quit_parser.add_argument(
-        "-t", "--timeout", type=float, default=10.0, help="timeout before forced shutdown (default 10)"
-    )
-    quit_parser.add_argument(
-        "-w", "--wait", type=float, default=0.0, help="wait time before initiating the shutdown (default 0)"
-    )
-    command("reload", reload, "re-read the conf (and the declarative file) in the running node", conf=True)
-    command("restart", restart, "stop, then start the node", conf=True)
-    command("health", health, "check that the node's processes are running", conf=False)
-    version_parser = command("version", version, "print the version", conf=False, prefix=False)
-    version_parser.add_argument("-a", "--all", action="store_true", help="also the versions of the runtime")
+        parser.set_defaults(func=lambda args, func=func: run_command(func, role, args))
 
 
 def run_command(func: Callable[..., int], role: Role, args: argparse.Namespace) -> int:

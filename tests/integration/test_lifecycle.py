@@ -70,7 +70,10 @@ def node(tmp_path: Path, upstream: ScriptedUpstream):
     """A kong.conf and kong.yml on a prefix of their own, nothing started; whatever runs on
     the prefix at the end is killed."""
     gateway = Gateway(
-        tmp_path, textwrap.dedent(YML.format(port=upstream.port)), workers=2, conf={"log_level": "notice"}
+        tmp_path,
+        textwrap.dedent(YML.format(port=upstream.port)),
+        workers=2,
+        conf={"log_level": "notice", "admin_listen": "off"},
     )
     yield gateway
     pid = pidfile.running_pid(str(gateway.prefix))
@@ -93,8 +96,8 @@ def test_start_health_stop_and_the_pid_file(node: Gateway) -> None:
 
     health = cli("health", "-p", str(node.prefix))
     assert health.returncode == 0, health.stderr
-    assert "supervisor..running" in health.stdout
-    assert "workers.....running (2" in health.stdout
+    assert "supervisor....running" in health.stdout
+    assert "workers.......running (2" in health.stdout
     assert f"Gantry is healthy at {node.prefix}" in health.stdout
 
     again = cli("start", "-c", str(node.conf_path))
@@ -115,7 +118,7 @@ def test_start_health_stop_and_the_pid_file(node: Gateway) -> None:
 
     health = cli("health", "-p", str(node.prefix))
     assert health.returncode == 1
-    assert "supervisor..not running" in health.stdout
+    assert "supervisor....not running" in health.stdout
     assert f"Error: Gantry is not running at {node.prefix}" in health.stderr
     assert cli("stop", "-p", str(node.prefix)).returncode == 1
 

@@ -70,7 +70,12 @@ def ca():
 
 def start(gateway_factory, upstream, ca, **conf: str) -> tuple[Gateway, int]:
     port = free_port()
-    settings = {"proxy_listen": f"127.0.0.1:{free_port()}, 127.0.0.1:{port} ssl http2", "log_level": "notice", **conf}
+    settings = {
+        "proxy_listen": f"127.0.0.1:{free_port()}, 127.0.0.1:{port} ssl http2",
+        "admin_listen": "off",
+        "log_level": "notice",
+        **conf,
+    }
     gw = gateway_factory(yml(upstream.port, ca.issue_cert("secure.test")), workers=1, conf=settings)
     return gw, port
 
@@ -129,7 +134,12 @@ def test_a_protocol_that_cannot_be_served_refuses_the_start(tmp_path, upstream, 
         tmp_path,
         yml(upstream.port, ca.issue_cert("secure.test")),
         workers=1,
-        conf={"proxy_listen": f"127.0.0.1:{free_port()} ssl", "ssl_cipher_suite": "custom", "ssl_protocols": "SSLv3"},
+        conf={
+            "proxy_listen": f"127.0.0.1:{free_port()} ssl",
+            "admin_listen": "off",
+            "ssl_cipher_suite": "custom",
+            "ssl_protocols": "SSLv3",
+        },
     )
     started = subprocess.run(
         [str(DATAPLANE), "start", "-c", str(gw.conf_path)], cwd=ROOT, capture_output=True, text=True, timeout=60

@@ -105,6 +105,7 @@ class PostgresCluster:
             "pg_port": self.port,
             "pg_user": SUPERUSER,
             "pg_database": database,
+            "admin_access_log": "off",  # in-process Admin APIs: nothing written under the default prefix
             **overrides,
         }
         return load_conf(None, env={}, overrides=settings)
