@@ -12,9 +12,10 @@ import pytest
 
 from dataplane import __version__
 from dataplane.lifecycle import pidfile
-from tests.support.paths import CONTROLPLANE, ROOT
+from tests.support.paths import CONTROLPLANE, DATAPLANE, ROOT
 from tests.support.postgres import SUPERUSER
 from tests.support.processes import ControlPlane, gen_cert
+from tests.support.traditional import TraditionalNode, pg_settings
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -134,3 +135,25 @@ def test_stop(control_plane: ControlPlane, tmp_path: Path) -> None:
     assert stopped.returncode == 0 and stopped.stdout.strip() == "Gantry stopped"
     assert not pidfile.is_alive(pid)
     assert "signal 15 received, stopping the Admin API" in error_log(cp)
+
+
+def test_a_traditional_node_started_as_a_daemon_logs_its_admin_api(postgres, tmp_path: Path) -> None:
+    database = postgres.create_database()
+    node = TraditionalNode(tmp_path, pg_settings(postgres, database), workers=1, conf={"log_level": "notice"})
+    node.migrations("bootstrap")
+    started = subprocess.run(
+        [str(DATAPLANE), "start", "-c", str(node.conf_path)], cwd=ROOT, capture_output=True, text=True, timeout=90
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        wait_for(node._admin_up, timeout=30, ignoring=(OSError,))
+        node.admin_ok("POST", "/services", {"name": "svc", "url": "http://127.0.0.1:9"})
+        access = (node.prefix / "logs" / "admin_access.log").read_text()
+        assert '"POST /services HTTP/1.1" 201 ' in access
+        assert f"Admin API listening on 127.0.0.1:{node.admin_port}" in node.error_log()
+    finally:
+        quitting = subprocess.run(
+            [str(DATAPLANE), "quit", "-p", str(node.prefix)], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+    assert quitting.returncode == 0, quitting.stderr
+    assert quitting.stdout.strip() == "Gantry stopped (gracefully)"
