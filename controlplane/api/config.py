@@ -127,10 +127,18 @@ def _node(request: Request) -> DeclarativeNode:
     return node
 
 
+def export_yaml(flat: dict[str, list[dict]]) -> str:
+    """The declarative YAML of a flat configuration, as Kong's export writes it: a
+    certificate's `snis` are the SNI entities listed on their own (as in a database export),
+    not the names the Admin API shows on it, which the loader would read as nested SNIs."""
+    certificates = [{k: v for k, v in row.items() if k != "snis"} for row in flat.get("certificates") or ()]
+    return to_yaml({**flat, "certificates": certificates} if certificates else flat)
+
+
 async def get_config(request: Request) -> Response:
     node = _node(request)
     flat = node.current_config()
-    text = await asyncio.get_running_loop().run_in_executor(None, to_yaml, flat)
+    text = await asyncio.get_running_loop().run_in_executor(None, export_yaml, flat)
     return json_response({"config": text})
 
 

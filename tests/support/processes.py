@@ -72,7 +72,7 @@ class Gateway(_ProcessGroup):
             "proxy_listen": f"127.0.0.1:{self.port} reuseport backlog=1024",
             "status_listen": f"127.0.0.1:{self.status_port}",
             # Kong's default (127.0.0.1:8001) would clash between gateways run side by side:
-            # a test wanting the DB-less Admin API names its port (`admin_conf`)
+            # a test wanting the DB-less Admin API names its port (tests.support.dbless_admin)
             "admin_listen": "off",
             "nginx_worker_processes": str(workers),
             "log_level": "info",
