@@ -33,6 +33,7 @@ _REDACTED_HEADERS = ("authorization", "proxy-authorization")
 # kong.response.get_source's values as the record names them (constants.RESPONSE_SOURCE.NAMES)
 _SOURCE_NAMES = {"error": "kong", "exit": "kong", "service": "upstream"}
 MODES = ("set", "add", "replace")
+_ENTITIES = ("route", "service", "consumer")  # the configuration's entities a record holds
 _VALUE_ERROR = (
     "value must be nil, a number, string, boolean or a non-self-referencial table containing numbers, string and "
     "booleans"
@@ -86,7 +87,8 @@ def encoded(plugins: RequestPlugins) -> bytes:
         return cached[1]
     # encoded at once and never handed out: the configuration's entities need no copy unless
     # an edit may change them
-    data = orjson.dumps(serialize(plugins, private=bool(edits)), default=str)
+    private = any(key.startswith(_ENTITIES) for key, _, _ in plugins.serialize_values)
+    data = orjson.dumps(serialize(plugins, private=private), default=str)
     plugins.log_entry = (edits, data)
     return data
 
@@ -154,7 +156,7 @@ def serialize(plugins: RequestPlugins, private: bool = True) -> dict[str, Any]:
         "workspace_name": DEFAULT_WORKSPACE_NAME,
     }
     if private:
-        for key in ("route", "service", "consumer"):
+        for key in _ENTITIES:
             root[key] = _copy(root[key])
     if plugins.serialize_values:
         edit(root, plugins.serialize_values)
@@ -168,12 +170,12 @@ def _response_headers(plugins: RequestPlugins) -> dict[str, Any]:
     if head is None or plugins.response_head is not None:
         return plugins.kong.response.get_headers()
     out: dict[str, Any] = {}
-    for line in head.split(b"\r\n")[1:101]:
-        if not line:
+    for line in head.decode("latin-1").split("\r\n")[1:101]:
+        name, colon, value = line.partition(":")
+        if not colon:
             continue
-        raw, _, raw_value = line.partition(b":")
-        name = raw.strip().lower().decode("latin-1")
-        value = raw_value.strip(b" \t").decode("latin-1")
+        name = name.strip().lower()
+        value = value.strip(" \t")
         previous = out.get(name)
         if previous is None:
             out[name] = value
@@ -269,6 +271,8 @@ def check_value(value: Any, seen: set[int] | None = None) -> bool:
 
 def split_key(key: str) -> list[str]:
     """A serialize key's path: dots separate tables, a backslash before a dot keeps it."""
+    if "." not in key:
+        return [key]
     parts: list[str] = []
     current: list[str] = []
     i = 0

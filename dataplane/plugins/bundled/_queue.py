@@ -122,7 +122,7 @@ class Queue:
         self.clock = clock
         self.entries: deque[bytes] = deque()
         self.bytes_queued = 0
-        self.arrived = asyncio.Event()  # set when an entry is queued while the task waits
+        self.arrived = asyncio.Event()  # set when a batch is full while the task coalesces
         self.task: asyncio.Task[None] | None = None
         self.warned = False
         self.dropping = False  # entries were dropped: said once until the queue resumes
@@ -172,7 +172,8 @@ class Queue:
                 self._log(logging.ERROR, "byte capacity exceeded, %d queue entries were dropped", dropped)
             self.bytes_queued += len(entry)
         self.entries.append(entry)
-        self.arrived.set()
+        if len(self.entries) >= params.max_batch_size:
+            self.arrived.set()  # a batch is full: a coalescing task goes now (else it waits its delay out)
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._run(), name=f"queue {self.name}")
             background.track(self.task)
