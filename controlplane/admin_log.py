@@ -27,16 +27,6 @@ App = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awa
 ADMIN_LOGGER = "controlplane.api"
 
 
-def _path(conf: Conf, key: str) -> str | None:
-    """A log key's path, relative to the prefix unless absolute; None when off (nginx options
-    after the path, a format name, are not used)."""
-    value = conf.raw.get(key, "").strip()
-    if not value or value == "off":
-        return None
-    path = value.split()[0]
-    return os.path.normpath(os.path.join(conf.prefix, path))
-
-
 def _quoted(value: str) -> str:
     # nginx escapes '"', '\' and bytes outside printable ASCII as \xHH
     out = []
@@ -99,14 +89,14 @@ class AccessLog:
 
 def wrap(app: App, conf: Conf) -> App:
     """The Admin API app with its access log (when admin_access_log is not off)."""
-    path = _path(conf, "admin_access_log")
+    path = conf.admin_access_log
     return AccessLog(app, path) if path is not None else app
 
 
 def setup_error_log(conf: Conf) -> None:
     """With admin_error_log elsewhere than proxy_error_log, the Admin API's own lines go
     there instead (as Kong's admin server block has its own error_log)."""
-    path = _path(conf, "admin_error_log")
+    path = conf.admin_error_log
     admin = logging.getLogger(ADMIN_LOGGER)
     for handler in list(admin.handlers):
         if getattr(handler, "gantry_admin_error_log", False):

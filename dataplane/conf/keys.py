@@ -16,7 +16,13 @@ from .pluginservers import pluginserver_names
 from .trusted_ips import parse_trusted_ips
 
 # Paths that Kong resolves inside the prefix (nginx runs with -p <prefix>).
-PREFIX_RELATIVE: Final = ("proxy_access_log", "proxy_error_log", "lmdb_environment_path")
+PREFIX_RELATIVE: Final = (
+    "proxy_access_log",
+    "proxy_error_log",
+    "admin_access_log",
+    "admin_error_log",
+    "lmdb_environment_path",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +69,12 @@ HONOURED: Final[Mapping[str, KeySpec]] = MappingProxyType(
             _spec("log_level", types.enum("debug", "info", "notice", "warn", "error", "crit", "alert", "emerg")),
             _spec("proxy_access_log", values.log_path),
             _spec("proxy_error_log", _text),
+            _spec("admin_access_log", values.log_path),
+            _spec("admin_error_log", values.log_path),
+            _spec("ssl_cipher_suite", types.enum("modern", "intermediate", "old", "fips", "custom")),
+            _spec("ssl_ciphers", types.string),
+            _spec("ssl_protocols", _text),
+            _spec("ssl_prefer_server_ciphers", types.boolean),
             _spec("lmdb_environment_path", _text),
             _spec("lmdb_map_size", types.size(minimum=1)),
             _spec("upstream_keepalive_pool_size", _non_negative_int),

@@ -37,6 +37,12 @@ class Conf:
     log_level: str
     proxy_access_log: str | None  # absolute; None when off
     proxy_error_log: str  # absolute
+    admin_access_log: str | None  # absolute; None when off
+    admin_error_log: str | None  # absolute; None when off
+    ssl_cipher_suite: str  # modern | intermediate | old | fips | custom (dataplane.listener_tls.policy)
+    ssl_ciphers: str  # with ssl_cipher_suite = custom
+    ssl_protocols: str  # with ssl_cipher_suite = custom
+    ssl_prefer_server_ciphers: bool  # with ssl_cipher_suite = custom
     lmdb_environment_path: str  # absolute
     lmdb_map_size: int  # bytes
     upstream_keepalive_pool_size: int

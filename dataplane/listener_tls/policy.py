@@ -59,7 +59,6 @@ _EXCLUDE = {
     "TLSv1.3": "OP_NO_TLSv1_3",
 }
 _CUSTOM_ONLY = ("ssl_protocols", "ssl_ciphers", "ssl_prefer_server_ciphers")
-_ON = ("on", "true", "yes", "1")
 
 
 @dataclass(frozen=True)
@@ -72,12 +71,11 @@ class TlsPolicy:
     @classmethod
     def from_conf(cls, conf: Conf) -> TlsPolicy:
         """The listeners' TLS settings; ConfError for a value that cannot be served."""
-        raw = conf.raw
-        suite = raw.get("ssl_cipher_suite", "intermediate").strip()
+        suite = conf.ssl_cipher_suite
         if suite == "custom":
-            protocols_text = raw.get("ssl_protocols", "TLSv1.2 TLSv1.3")
-            ciphers = raw.get("ssl_ciphers", "").strip() or None
-            prefer = raw.get("ssl_prefer_server_ciphers", "on").strip().lower() in _ON
+            protocols_text = conf.ssl_protocols
+            ciphers = conf.ssl_ciphers.strip() or None
+            prefer = conf.ssl_prefer_server_ciphers
         elif suite in SUITES:
             protocols_text, ciphers, prefer = SUITES[suite]
         else:

@@ -152,4 +152,4 @@ def test_a_protocol_that_cannot_be_served_refuses_the_start(tmp_path, upstream, 
         [str(DATAPLANE), "start", "-c", str(gw.conf_path)], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert started.returncode == 1
-    assert "Undefined cipher suite strong" in started.stderr
+    assert "ssl_cipher_suite: invalid value 'strong'" in started.stderr
