@@ -96,14 +96,13 @@ class TlsPolicy:
     def apply(self, context: ssl.SSLContext) -> None:
         """Set the protocols, ciphers and preference on a server context."""
         first, last = self.protocols[0], self.protocols[-1]
-        context.minimum_version = VERSIONS[first]
-        context.maximum_version = VERSIONS[last]
         holes = [v for v in _ORDER[_ORDER.index(first) : _ORDER.index(last) + 1] if v not in self.protocols]
-        if holes:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                for version in holes:
-                    context.options |= getattr(ssl, _EXCLUDE[version])
+        with warnings.catch_warnings():  # Python deprecates TLSv1, TLSv1.1 and OP_NO_*: Kong's `old` needs them
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = VERSIONS[first]
+            context.maximum_version = VERSIONS[last]
+            for version in holes:
+                context.options |= getattr(ssl, _EXCLUDE[version])
         if self.ciphers is not None:
             context.set_ciphers(self.ciphers)
         if self.prefer_server_ciphers:
