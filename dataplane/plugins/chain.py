@@ -557,8 +557,8 @@ class RequestPlugins:
         tries = self.balancer_tries
         if tries is None:
             tries = self.balancer_tries = serializer.BalancerTries()
-        now = self.exchange.conn.loop.time()
-        tries.picked(address, port, now, serializer.epoch_offset(now))
+        # loop times to the epoch from the request's start: every try agrees with started_at
+        tries.picked(address, port, self.exchange.conn.loop.time(), self.start_epoch() - self.exchange.start)
 
     def try_failed(self, status: int) -> None:
         """The try could not connect (502) or timed out connecting (504)."""

@@ -16,7 +16,6 @@ time the log phase began), all on the event loop's clock; Kong's latencies in mi
 from __future__ import annotations
 
 import copy
-import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -184,11 +183,6 @@ def _response_headers(plugins: RequestPlugins) -> dict[str, Any]:
         else:
             out[name] = [previous, value]
     return out
-
-
-def epoch_offset(loop_now: float) -> float:
-    """What turns a loop time into seconds since the epoch."""
-    return time.time() - loop_now
 
 
 def _copy(entity: dict[str, Any] | None) -> dict[str, Any] | None:
