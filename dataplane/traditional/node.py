@@ -25,6 +25,7 @@ from controlplane.server import check_plugins_in_use, node_id, plain_listeners, 
 from dataplane import config_source
 from dataplane.cluster import ConfigApplier
 from dataplane.conf import Conf
+from dataplane.lifecycle import reconf
 from dataplane.logs import NOTICE
 from dataplane.plugins import Registry
 from dataplane.sockets import bind
@@ -129,7 +130,9 @@ class TraditionalNode(Supervisor):
             await self.db.close()
 
     def request_reload(self) -> None:
-        """SIGHUP: the database is the configuration; read it now rather than at the next poll."""
+        """SIGHUP: the database is the configuration; read it now rather than at the next poll
+        (kong.conf is re-read for log_level; other keys changed wait for a restart)."""
+        self.conf = reconf.reread(self.conf, self.conf_path)
         log.log(NOTICE, "reload requested: reading the configuration from the database")
         if self.follower is not None:
             self.follower.notify()

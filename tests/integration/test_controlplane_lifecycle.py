@@ -151,6 +151,14 @@ def test_a_traditional_node_started_as_a_daemon_logs_its_admin_api(postgres, tmp
         access = (node.prefix / "logs" / "admin_access.log").read_text()
         assert '"POST /services HTTP/1.1" 201 ' in access
         assert f"Admin API listening on 127.0.0.1:{node.admin_port}" in node.error_log()
+        # reload: kong.conf re-read (log_level), the database read at once
+        node.conf_path.write_text(node.conf_path.read_text().replace("log_level = notice", "log_level = info"))
+        reloaded = subprocess.run(
+            [str(DATAPLANE), "reload", "-c", str(node.conf_path)], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        assert reloaded.returncode == 0, reloaded.stderr
+        wait_for(lambda: "reload: log_level is now info" in node.error_log(), timeout=10)
+        assert "reload requested: reading the configuration from the database" in node.error_log()
     finally:
         quitting = subprocess.run(
             [str(DATAPLANE), "quit", "-p", str(node.prefix)], cwd=ROOT, capture_output=True, text=True, timeout=60
