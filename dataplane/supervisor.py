@@ -36,7 +36,7 @@ from dataplane.cluster import ClusterClient, ClusterSettings, ConfigApplier, Lin
 from dataplane.conf import Conf
 from dataplane.declarative import DeclarativeConfigError
 from dataplane.lifecycle import pidfile, reconf
-from dataplane.listener_tls import TlsPolicy, ensure_default_certificate, report_http2
+from dataplane.listener_tls import TlsPolicy, ensure_default_certificate, report_http2, report_status_listen
 from dataplane.lmdb_cache.lmdb_writer import ConfigStore, StoreFullError
 from dataplane.logs import NOTICE
 from dataplane.plugins import Registry
@@ -281,6 +281,7 @@ class Supervisor:
     def bind_listeners(self) -> None:
         prepare_temp_dir(os.path.join(self.conf.prefix, BODY_TEMP_DIR))  # buffered request bodies
         report_http2("proxy_listen", self.conf.proxy_listen)
+        report_status_listen(self.conf.status_listen)
         if any(listener.ssl for listener in self.conf.proxy_listen):
             TlsPolicy.from_conf(self.conf).report(self.conf)  # a ConfError stops the start
             if not self.conf.ssl_cert:

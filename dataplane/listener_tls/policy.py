@@ -142,3 +142,23 @@ def report_http2(listen_key: str, listeners: tuple) -> None:
                 listen_key,
                 listener.listener,
             )
+
+
+def report_status_listen(listeners: tuple) -> None:
+    """What the status API does not serve of `status_listen`: TLS, and entries past the first."""
+    if not listeners:
+        return
+    first = listeners[0]
+    if first.ssl:
+        log.warning(
+            "status_listen %s: ssl is not served, the status API answers there without TLS "
+            "(it shows no secret; keep it on loopback or a private network)",
+            first.listener,
+        )
+    report_http2("status_listen", listeners[:1])
+    if len(listeners) > 1:
+        log.warning(
+            "status_listen: only the first entry (%s) is served; ignored: %s",
+            first.listener,
+            ", ".join(listener.listener for listener in listeners[1:]),
+        )

@@ -14,6 +14,7 @@ import trustme
 from tests.support.paths import DATAPLANE, ROOT
 from tests.support.ports import free_port
 from tests.support.processes import Gateway
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -153,3 +154,17 @@ def test_a_protocol_that_cannot_be_served_refuses_the_start(tmp_path, upstream, 
     )
     assert started.returncode == 1
     assert "ssl_cipher_suite: invalid value 'strong'" in started.stderr
+
+
+def test_what_status_listen_does_not_serve_is_said(gateway_factory, upstream, ca):
+    first, second = free_port(), free_port()
+    gw = gateway_factory(
+        yml(upstream.port, ca.issue_cert("secure.test")),
+        workers=1,
+        conf={"status_listen": f"127.0.0.1:{first} ssl, 127.0.0.1:{second}", "admin_listen": "off"},
+        wait=False,
+    )
+    wait_for(lambda: "gantry stopped" in gw.error_log() or " started: 1 workers" in gw.error_log(), timeout=30)
+    log = gw.error_log()
+    assert f"status_listen 127.0.0.1:{first} ssl: ssl is not served" in log
+    assert f"status_listen: only the first entry (127.0.0.1:{first} ssl) is served; ignored: 127.0.0.1:{second}" in log
