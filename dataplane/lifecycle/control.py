@@ -325,7 +325,7 @@ def run_command(func: Callable[..., int], role: Role, args: argparse.Namespace) 
     out = Output(args.verbose)
     try:
         return func(role, args, out)
-    except (CommandError, ConfError, pidfile.AlreadyRunning) as err:
+    except (CommandError, ConfError, pidfile.AlreadyRunning, OSError) as err:
         print(f"Error: {err}", file=sys.stderr)
         if not out.level:
             print("\n  Run with --v (verbose) or --vv (debug) for more details", file=sys.stderr)
