@@ -201,9 +201,16 @@ def _ms(seconds: float) -> int:
     return max(0, int(seconds * 1000))
 
 
+_OPTIONAL = ("authenticated_entity", "route", "service", "consumer")
+
+
 def _present(root: dict[str, Any]) -> dict[str, Any]:
-    """Kong's table has no nil values: a JSON encoding leaves them out."""
-    return {key: value for key, value in root.items() if value is not None}
+    """Kong's table has no nil values: a JSON encoding leaves them out (the top-level keys that
+    may be nil, and any a set_serialize_value left so)."""
+    for key in _OPTIONAL:
+        if root.get(key, False) is None:
+            del root[key]
+    return root
 
 
 def _upstream_uri(head_parts: list[bytes]) -> str:
