@@ -5,7 +5,7 @@ back into Python.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import ClassVar, Self, final
 
 # Checked against the built module by `make stubtest`: a name missing on either side fails it.
@@ -150,8 +150,10 @@ class ActiveChecks:
     probing the targets of the upstreams whose `healthchecks.active` intervals are above 0, at
     those intervals, into the health table of the installed `InflightCounts`."""
 
-    def __new__(cls) -> Self:
-        """Starts the thread, probing nothing yet."""
+    def __new__(cls, trusted: Sequence[str] = ...) -> Self:
+        """Starts the thread, probing nothing yet; https probes verify certificates against
+        `trusted`, `lua_ssl_trusted_certificate`'s entries ("system", the default, PEM files or
+        PEM text). CoreError when a file cannot be read or holds no certificate."""
     def configure(self, upstreams: list[bytes], targets: list[bytes]) -> int:
         """What to probe from now on (JSON entities); a target kept with the same settings
         keeps its schedule. Returns how many targets are probed."""

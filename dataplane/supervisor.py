@@ -455,7 +455,8 @@ class Supervisor:
         self.bind_listeners()
         count = self.conf.nginx_worker_processes
         shared_memory.create(self.conf.prefix, count)  # before the workers, which map it
-        self.active_checks = _core.ActiveChecks()  # probes into the node's health table
+        # probes into the node's health table; https ones verify as Kong's cosockets do
+        self.active_checks = _core.ActiveChecks(list(self.conf.lua_ssl_trusted_certificate))
         self.configure_active_checks()
         self.state = WorkerState.create(count)
         self.workers = [WorkerProcess(i) for i in range(count)]

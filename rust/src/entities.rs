@@ -111,6 +111,9 @@ pub struct Upstream {
     /// Kong's `use_srv_name`, refused when set (SRV records are not resolved).
     #[serde(default, deserialize_with = "null_is_default::zero")]
     pub use_srv_name: bool,
+    /// Kong's `host_header`: the SNI of https probes when `https_sni` is not set.
+    #[serde(default)]
+    pub host_header: Option<String>,
 }
 
 /// A target: one address an upstream balances over, and its weight.

@@ -99,9 +99,11 @@ def test_latency_prefers_the_fastest_and_inherits_across_configs():
 def test_what_is_not_run_is_refused():
     with pytest.raises(CoreError, match="algorithm"):
         Balancer.from_json(upstream("random"), [])
-    with pytest.raises(CoreError, match=r"healthchecks\.active\.type: https"):
-        https = {"active": {"type": "https", "unhealthy": {"interval": 1}}}
-        Balancer.from_json(upstream("round-robin", healthchecks=https), [])
+    with pytest.raises(CoreError, match=r"healthchecks\.active\.type: grpc probes are not run"):
+        grpc = {"active": {"type": "grpc", "unhealthy": {"interval": 1}}}
+        Balancer.from_json(upstream("round-robin", healthchecks=grpc), [])
+    https = {"active": {"type": "https", "unhealthy": {"interval": 1}}}
+    assert Balancer.from_json(upstream("round-robin", healthchecks=https), []).checks_health
     active = Balancer.from_json(upstream("round-robin", healthchecks={"active": {"unhealthy": {"interval": 1}}}), [])
     assert active.checks_health
     with pytest.raises(CoreError, match="use_srv_name"):

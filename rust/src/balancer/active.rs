@@ -6,9 +6,13 @@
 //! is healthy and every `unhealthy.interval` seconds while it is not (0: not probed in that
 //! state); `type` http sends `GET <http_path> HTTP/1.0` with `Host` and the configured
 //! `headers` and reads the status line (a status in `healthy.http_statuses` is a success, in
-//! `unhealthy.http_statuses` an HTTP failure), tcp only connects (a success); a refused
-//! connection is a TCP failure and one that does not answer within `timeout` a timeout, each
-//! counted against its limit by the rules of `health.rs`. At most `concurrency` probes of one
+//! `unhealthy.http_statuses` an HTTP failure), https does the same after a TLS handshake
+//! (`probe_tls.rs`: SNI `https_sni`, else the upstream's `host_header`, else the target's
+//! host; the certificate verified against `lua_ssl_trusted_certificate` unless
+//! `https_verify_certificate` is false; a failed handshake is a TCP failure, as in
+//! lua-resty-healthcheck), tcp only connects (a success); a refused connection is a TCP
+//! failure and one that does not answer within `timeout` a timeout, each counted against its
+//! limit by the rules of `health.rs`. At most `concurrency` probes of one
 //! upstream run at once. The thread never touches a worker: it only changes words in the
 //! node's table; a panic in a round is caught, logged and the next round runs.
 
@@ -23,6 +27,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::health::{self, Outcome, Rules};
+use super::probe_tls::ProbeTls;
 use super::{address, BalancerError};
 use crate::entities::{Target, Upstream};
 use crate::shm::InflightTable;
@@ -33,6 +38,7 @@ const TICK: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Http,
+    Https,
     Tcp,
 }
 
@@ -45,6 +51,9 @@ struct Probe {
     concurrency: usize,
     path: String,
     headers: Vec<(String, String)>,
+    /// https: whether the certificate is verified, and the SNI when not the target's host.
+    verify: bool,
+    sni: Option<String>,
     healthy_interval: f64,
     unhealthy_interval: f64,
     rules: Rules,
@@ -79,17 +88,17 @@ pub fn active_on(checks: Option<&Value>) -> bool {
     })
 }
 
-/// What an upstream's active settings ask that is not done: https and gRPC probes.
+/// What an upstream's active settings ask that is not done: gRPC probes.
 pub fn refusal(checks: Option<&Value>) -> Option<String> {
     if !active_on(checks) {
         return None;
     }
     let kind = checks.and_then(|c| c.get("active")).and_then(|a| a.get("type")).and_then(Value::as_str);
     match kind.unwrap_or("http") {
-        "http" | "tcp" => None,
+        "http" | "https" | "tcp" => None,
         other => Some(format!(
-            "healthchecks.active.type: {other} probes are not run by Gantry yet (http and tcp are); \
-             set the active intervals to 0 or use http or tcp"
+            "healthchecks.active.type: {other} probes are not run by Gantry yet (http, https and tcp are); \
+             set the active intervals to 0 or use http, https or tcp"
         )),
     }
 }
@@ -116,15 +125,21 @@ fn probe_of(upstream: &Upstream) -> Option<Probe> {
     };
     Some(Probe {
         upstream: upstream.name.clone(),
-        kind: if get("type").and_then(Value::as_str) == Some("tcp") {
-            Kind::Tcp
-        } else {
-            Kind::Http
+        kind: match get("type").and_then(Value::as_str) {
+            Some("tcp") => Kind::Tcp,
+            Some("https") => Kind::Https,
+            _ => Kind::Http,
         },
         timeout: Duration::from_secs_f64(number(get("timeout"), 1.0).clamp(0.001, 65535.0)),
         concurrency: number(get("concurrency"), 10.0).clamp(1.0, 256.0) as usize,
         path: get("http_path").and_then(Value::as_str).unwrap_or("/").to_owned(),
         headers,
+        verify: get("https_verify_certificate").and_then(Value::as_bool).unwrap_or(true),
+        sni: get("https_sni")
+            .and_then(Value::as_str)
+            .or(upstream.host_header.as_deref())
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned),
         healthy_interval: number(get("healthy").and_then(|h| h.get("interval")), 0.0),
         unhealthy_interval: number(get("unhealthy").and_then(|h| h.get("interval")), 0.0),
         rules: Rules::active(checks),
@@ -136,7 +151,7 @@ fn after(seconds: f64) -> Duration {
 }
 
 /// One probe of a target: what it ended with.
-fn run_probe(probe: &Probe, host: &str, port: u16) -> Outcome {
+fn run_probe(probe: &Probe, tls: &ProbeTls, host: &str, port: u16) -> Outcome {
     let addresses: Vec<SocketAddr> = match (host, port).to_socket_addrs() {
         Ok(found) => found.collect(),
         Err(_) => return Outcome::TcpFailure,
@@ -144,7 +159,7 @@ fn run_probe(probe: &Probe, host: &str, port: u16) -> Outcome {
     let Some(address) = addresses.first() else {
         return Outcome::TcpFailure;
     };
-    let mut stream = match TcpStream::connect_timeout(address, probe.timeout) {
+    let stream = match TcpStream::connect_timeout(address, probe.timeout) {
         Ok(stream) => stream,
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Outcome::Timeout,
         Err(_) => return Outcome::TcpFailure,
@@ -154,6 +169,31 @@ fn run_probe(probe: &Probe, host: &str, port: u16) -> Outcome {
     }
     let _ = stream.set_read_timeout(Some(probe.timeout));
     let _ = stream.set_write_timeout(Some(probe.timeout));
+    if probe.kind == Kind::Http {
+        let mut stream = stream;
+        return http_status(probe, &mut stream, host, port);
+    }
+    let sni = probe.sni.as_deref().unwrap_or(host);
+    match tls.connect(stream, probe.verify, sni) {
+        Ok(mut stream) => {
+            let outcome = http_status(probe, &mut stream, host, port);
+            stream.conn.send_close_notify();
+            let _ = stream.flush();
+            outcome
+        }
+        Err(why) => {
+            // lua-resty-healthcheck's words, and its count: a TCP failure
+            eprintln!(
+                "[healthchecks] upstream {}: failed SSL handshake with '{host} ({address})', using server name (sni) '{sni}': {why}",
+                probe.upstream
+            );
+            Outcome::TcpFailure
+        }
+    }
+}
+
+/// The probe's request over a connected stream, and the status of the answer.
+fn http_status(probe: &Probe, stream: &mut impl ReadWrite, host: &str, port: u16) -> Outcome {
     let host_header = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -194,7 +234,12 @@ fn run_probe(probe: &Probe, host: &str, port: u16) -> Outcome {
     Outcome::Status(status)
 }
 
+/// A plain or a TLS stream.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
 struct Shared {
+    tls: ProbeTls,
     jobs: Mutex<Vec<Job>>,
     stop: AtomicBool,
     wake: Condvar,
@@ -210,9 +255,12 @@ pub struct ActiveChecker {
 }
 
 impl ActiveChecker {
-    /// Starts the thread, probing nothing until `configure`.
-    pub fn start(table: Arc<InflightTable>) -> Result<ActiveChecker, BalancerError> {
+    /// Starts the thread, probing nothing until `configure`; https probes verify against
+    /// `trusted` (`lua_ssl_trusted_certificate`'s entries).
+    pub fn start(table: Arc<InflightTable>, trusted: &[String]) -> Result<ActiveChecker, BalancerError> {
+        let tls = ProbeTls::new(trusted).map_err(BalancerError::upstream)?;
         let shared = Arc::new(Shared {
+            tls,
             jobs: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             wake: Condvar::new(),
@@ -340,7 +388,7 @@ fn round(shared: &Shared) {
                 scope.spawn(move || loop {
                     let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                     let Some((probe, host, port, slot)) = group.get(i) else { break };
-                    let outcome = run_probe(probe, host, *port);
+                    let outcome = run_probe(probe, &shared.tls, host, *port);
                     let (before, after) = shared.table.update_health(*slot, |w| probe.rules.report(w, outcome));
                     if health::is_healthy(before) != health::is_healthy(after) {
                         let state = if health::is_healthy(after) {
@@ -374,6 +422,7 @@ mod tests {
             slots: 10000,
             healthchecks: Some(checks),
             use_srv_name: false,
+            host_header: None,
         }
     }
 
@@ -421,7 +470,7 @@ mod tests {
         let checks = json!({"active": {"healthy": {"interval": 0.05, "successes": 1},
                                        "unhealthy": {"interval": 0.05, "http_failures": 1}}});
         let up = upstream("u-active", checks.clone());
-        let mut checker = ActiveChecker::start(table.clone()).unwrap();
+        let mut checker = ActiveChecker::start(table.clone(), &[]).unwrap();
         let targets = vec![
             target("u-active", &format!("127.0.0.1:{bad}")),
             target("u-active", &format!("127.0.0.1:{good}")),
@@ -449,7 +498,7 @@ mod tests {
         let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let checks = json!({"active": {"type": "tcp", "healthy": {"interval": 0.05},
                                        "unhealthy": {"tcp_failures": 2}}});
-        let mut checker = ActiveChecker::start(table.clone()).unwrap();
+        let mut checker = ActiveChecker::start(table.clone(), &[]).unwrap();
         checker
             .configure(
                 &[upstream("u-tcp", checks.clone())],
@@ -466,12 +515,18 @@ mod tests {
 
     #[test]
     fn what_is_not_run_is_refused_and_off_is_off() {
+        for kind in ["grpc", "grpcs"] {
+            let refused = refusal(Some(
+                &json!({"active": {"type": kind, "healthy": {"interval": 1}}}),
+            ));
+            assert!(refused.unwrap().contains(&format!("{kind} probes are not run")));
+        }
         assert!(refusal(Some(
             &json!({"active": {"type": "https", "healthy": {"interval": 1}}})
         ))
-        .is_some());
+        .is_none());
         assert!(
-            refusal(Some(&json!({"active": {"type": "https"}}))).is_none(),
+            refusal(Some(&json!({"active": {"type": "grpc"}}))).is_none(),
             "intervals 0: nothing runs"
         );
         assert!(refusal(Some(
@@ -482,10 +537,239 @@ mod tests {
             &json!({"active": {"healthy": {"interval": 0}}})
         )));
         let table = Arc::new(InflightTable::anonymous(8, 1).unwrap());
-        let checker = ActiveChecker::start(table).unwrap();
+        let checker = ActiveChecker::start(table, &[]).unwrap();
         assert_eq!(
             checker.configure(&[upstream("off", json!({}))], vec![target("off", "127.0.0.1:1")]).unwrap(),
             0
         );
+    }
+
+    /// A TLS server on loopback answering every request with `status`, recording the SNI
+    /// each handshake sent (`None` for none).
+    struct TlsServer {
+        port: u16,
+        names: Arc<Mutex<Vec<Option<String>>>>,
+        hits: Arc<AtomicU64>,
+    }
+
+    #[derive(Debug)]
+    struct Recorder {
+        key: Arc<rustls::sign::CertifiedKey>,
+        names: Arc<Mutex<Vec<Option<String>>>>,
+    }
+
+    impl rustls::server::ResolvesServerCert for Recorder {
+        fn resolve(&self, hello: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            self.names.lock().unwrap().push(hello.server_name().map(str::to_owned));
+            Some(self.key.clone())
+        }
+    }
+
+    /// A certificate for `names` and its key, signed by `issuer` (self-signed without one).
+    fn leaf(
+        names: &[&str],
+        issuer: Option<&rcgen::Issuer<'_, rcgen::KeyPair>>,
+    ) -> (rcgen::Certificate, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        let cert = match issuer {
+            Some(issuer) => params.signed_by(&key, issuer).unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        (cert, key)
+    }
+
+    fn ca() -> (rcgen::Issuer<'static, rcgen::KeyPair>, String) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        (rcgen::Issuer::new(params, key), cert.pem())
+    }
+
+    fn tls_server(cert: &rcgen::Certificate, key: &rcgen::KeyPair, status: u16) -> TlsServer {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let signing = provider
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                key.serialize_der(),
+            )))
+            .unwrap();
+        let names = Arc::new(Mutex::new(Vec::new()));
+        let certified = Arc::new(rustls::sign::CertifiedKey::new(
+            vec![cert.der().clone()],
+            signing,
+        ));
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Recorder { key: certified, names: names.clone() }));
+        let config = Arc::new(config);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hits = Arc::new(AtomicU64::new(0));
+        let counted = hits.clone();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let Ok(tcp) = tcp else { continue };
+                let config = config.clone();
+                let counted = counted.clone();
+                std::thread::spawn(move || {
+                    let _ = tcp.set_read_timeout(Some(Duration::from_secs(2)));
+                    let conn = rustls::ServerConnection::new(config).unwrap();
+                    let mut tls = rustls::StreamOwned::new(conn, tcp);
+                    let mut buf = [0u8; 1024];
+                    if matches!(tls.read(&mut buf), Ok(n) if n > 0) {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                        let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+                        let _ = tls.write_all(answer.as_bytes());
+                        tls.conn.send_close_notify();
+                        let _ = tls.flush();
+                    }
+                });
+            }
+        });
+        TlsServer { port, names, hits }
+    }
+
+    /// Probes `server` once per 50 ms under `checks` (an `active` record without intervals
+    /// and thresholds) from a target named `host`; returns the checker and the target's slot,
+    /// the target started unhealthy when `start_down`.
+    fn probe_tls(
+        trusted: &[String],
+        checks: Value,
+        host_header: Option<&str>,
+        port: u16,
+        start_down: bool,
+    ) -> (ActiveChecker, Arc<InflightTable>, u64) {
+        let table = Arc::new(InflightTable::anonymous(64, 1).unwrap());
+        let mut active = checks;
+        active["type"] = json!("https");
+        active["healthy"] = json!({"interval": 0.05, "successes": 1});
+        active["unhealthy"] = json!({"interval": 0.05, "tcp_failures": 1, "http_failures": 1});
+        let checks = json!({ "active": active });
+        let mut up = upstream("u-https", checks.clone());
+        up.host_header = host_header.map(str::to_owned);
+        let slot = table.resolve(health::key("u-https", "127.0.0.1", port, &checks.to_string()).as_bytes()).unwrap();
+        if start_down {
+            table.update_health(slot, |_| 3 << 32);
+        }
+        let checker = ActiveChecker::start(table.clone(), trusted).unwrap();
+        checker.configure(&[up], vec![target("u-https", &format!("127.0.0.1:{port}"))]).unwrap();
+        (checker, table, slot)
+    }
+
+    #[test]
+    fn https_probes_verify_the_certificate_and_its_name() {
+        let (issuer, ca_pem) = ca();
+        let trusted = vec![ca_pem];
+        // an IP target: no SNI, the certificate checked against its IP address
+        let (cert, key) = leaf(&["127.0.0.1"], Some(&issuer));
+        let server = tls_server(&cert, &key, 200);
+        let (mut checker, table, slot) = probe_tls(&trusted, json!({}), None, server.port, true);
+        wait(|| health::is_healthy(table.health(slot)));
+        checker.stop();
+        assert_eq!(server.names.lock().unwrap()[0], None);
+        // https_sni sent and checked; host_header is the SNI when https_sni is not set
+        let (cert, key) = leaf(&["probe.example"], Some(&issuer));
+        let server = tls_server(&cert, &key, 200);
+        let (mut checker, table, slot) = probe_tls(
+            &trusted,
+            json!({"https_sni": "probe.example"}),
+            Some("other.example"),
+            server.port,
+            true,
+        );
+        wait(|| health::is_healthy(table.health(slot)));
+        checker.stop();
+        assert_eq!(server.names.lock().unwrap()[0].as_deref(), Some("probe.example"));
+        let (mut checker, table, slot) = probe_tls(&trusted, json!({}), Some("probe.example"), server.port, true);
+        wait(|| health::is_healthy(table.health(slot)));
+        checker.stop();
+        assert_eq!(
+            server.names.lock().unwrap().last().unwrap().as_deref(),
+            Some("probe.example")
+        );
+        // the name not in the certificate: a failed handshake, a TCP failure
+        let (mut checker, table, slot) = probe_tls(
+            &trusted,
+            json!({"https_sni": "elsewhere.example"}),
+            None,
+            server.port,
+            false,
+        );
+        wait(|| !health::is_healthy(table.health(slot)));
+        checker.stop();
+        let hits = server.hits.load(Ordering::Relaxed);
+        assert_eq!(hits, 2, "no request after a failed handshake");
+        // the status still counts once the handshake passed
+        let (cert, key) = leaf(&["127.0.0.1"], Some(&issuer));
+        let failing = tls_server(&cert, &key, 500);
+        let (mut checker, table, slot) = probe_tls(&trusted, json!({}), None, failing.port, false);
+        wait(|| !health::is_healthy(table.health(slot)));
+        checker.stop();
+        assert!(failing.hits.load(Ordering::Relaxed) >= 1);
+    }
+
+    #[test]
+    fn https_verification_off_takes_a_self_signed_certificate() {
+        let (_issuer, ca_pem) = ca();
+        let (cert, key) = leaf(&["127.0.0.1"], None);
+        let server = tls_server(&cert, &key, 200);
+        // verified (by default) against a CA that did not sign it: out
+        let (mut checker, table, slot) = probe_tls(
+            std::slice::from_ref(&ca_pem),
+            json!({}),
+            None,
+            server.port,
+            false,
+        );
+        wait(|| !health::is_healthy(table.health(slot)));
+        checker.stop();
+        assert_eq!(server.hits.load(Ordering::Relaxed), 0);
+        // not verified: in, the SNI still sent
+        let (mut checker, table, slot) = probe_tls(
+            &[ca_pem],
+            json!({"https_verify_certificate": false, "https_sni": "any.example"}),
+            None,
+            server.port,
+            true,
+        );
+        wait(|| health::is_healthy(table.health(slot)));
+        checker.stop();
+        assert!(server.hits.load(Ordering::Relaxed) >= 1);
+        assert_eq!(
+            server.names.lock().unwrap().last().unwrap().as_deref(),
+            Some("any.example")
+        );
+    }
+
+    #[test]
+    fn trusted_certificates_from_files_and_their_errors() {
+        let (issuer, ca_pem) = ca();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ca.pem");
+        std::fs::write(&file, &ca_pem).unwrap();
+        let (cert, key) = leaf(&["127.0.0.1"], Some(&issuer));
+        let server = tls_server(&cert, &key, 200);
+        let trusted = vec![file.to_string_lossy().into_owned()];
+        let (mut checker, table, slot) = probe_tls(&trusted, json!({}), None, server.port, true);
+        wait(|| health::is_healthy(table.health(slot)));
+        checker.stop();
+        let table = Arc::new(InflightTable::anonymous(8, 1).unwrap());
+        let missing = dir.path().join("missing.pem").to_string_lossy().into_owned();
+        let err = ActiveChecker::start(table.clone(), &[missing]).err().unwrap().to_string();
+        assert!(err.contains("cannot read"), "{err}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "nothing").unwrap();
+        let err = ActiveChecker::start(table.clone(), &[empty.to_string_lossy().into_owned()])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("no certificate"), "{err}");
+        // the system store loads (whatever it holds)
+        ActiveChecker::start(table, &["system".to_owned()]).unwrap().stop();
     }
 }

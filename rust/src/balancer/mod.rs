@@ -20,6 +20,7 @@ mod hashing;
 pub mod health;
 mod latency;
 mod least_connections;
+mod probe_tls;
 mod round_robin;
 
 pub use address::{parse as parse_target, Address, DEFAULT_PORT};
@@ -407,6 +408,7 @@ mod tests {
             slots: 10000,
             healthchecks: None,
             use_srv_name: false,
+            host_header: None,
         }
     }
 
@@ -638,9 +640,14 @@ mod tests {
     #[test]
     fn health_checks_and_srv_names_are_refused_not_ignored() {
         let mut up = upstream("round-robin");
-        up.healthchecks = Some(serde_json::json!({"active": {"type": "https", "healthy": {"interval": 5}}}));
+        up.healthchecks = Some(serde_json::json!({"active": {"type": "grpcs", "healthy": {"interval": 5}}}));
         let err = Balancer::new(&up, vec![]).unwrap_err().to_string();
-        assert!(err.contains("healthchecks.active.type: https"), "{err}");
+        assert!(err.contains("healthchecks.active.type: grpcs"), "{err}");
+        up.healthchecks = Some(serde_json::json!({"active": {"type": "https", "healthy": {"interval": 5}}}));
+        assert!(
+            Balancer::new(&up, vec![]).unwrap().checks_health(),
+            "active https probes run"
+        );
         up.healthchecks = Some(serde_json::json!({"active": {"healthy": {"interval": 5}}}));
         assert!(
             Balancer::new(&up, vec![]).unwrap().checks_health(),

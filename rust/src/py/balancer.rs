@@ -206,11 +206,13 @@ pub struct PyActiveChecks {
 
 #[pymethods]
 impl PyActiveChecks {
-    /// Starts the node's probe thread over the installed in-flight table.
+    /// Starts the node's probe thread over the installed in-flight table; https probes verify
+    /// against `trusted` (`lua_ssl_trusted_certificate`: "system", PEM files or PEM text).
     #[new]
-    fn new() -> PyResult<Self> {
+    #[pyo3(signature = (trusted = vec!["system".to_owned()]))]
+    fn new(trusted: Vec<String>) -> PyResult<Self> {
         let (table, _) = inflight::node_table().map_err(shm_error)?;
-        let checker = ActiveChecker::start(table).map_err(|e| CoreError::new_err(e.to_string()))?;
+        let checker = ActiveChecker::start(table, &trusted).map_err(|e| CoreError::new_err(e.to_string()))?;
         Ok(PyActiveChecks { inner: Mutex::new(checker) })
     }
 
