@@ -110,6 +110,7 @@ class RequestPlugins:
         "t_log",
         "t_epoch",
         "log_entry",
+        "accessed",
     )
 
     def __init__(self, exchange: Exchange, runtime: Runtime) -> None:
@@ -166,6 +167,7 @@ class RequestPlugins:
         self.t_log = 0.0
         self.t_epoch = 0.0
         self.log_entry: tuple[int, bytes] | None = None  # the record as JSON, for the logging plugins
+        self.accessed = False  # access resolved the plugins of the request
 
     # -- phases ----------------------------------------------------------------------------
 
@@ -188,6 +190,7 @@ class RequestPlugins:
         phase. True when a plugin ended the request; an awaitable of that answer when a
         plugin's phase is a coroutine."""
         self.phase = "access"
+        self.accessed = True
         return self._chain("access", self._access_configs())
 
     def _access_configs(self) -> Iterator[Configured]:
@@ -235,7 +238,12 @@ class RequestPlugins:
 
     def _static_order(self) -> None:
         """The phases after access run in Kong's static order, whatever order dynamic ordering
-        gave access (the chain is sorted at most once: sorting a sorted list is one pass)."""
+        gave access (the chain is sorted at most once: sorting a sorted list is one pass).
+        When access never ran (no route matched, a rewrite plugin answered), they run the
+        global plugins, as Kong's collected iterator falls back to them."""
+        if not self.accessed:
+            self.accessed = True
+            self.collected = [slot.configs[GLOBAL] for slot in self.plans.global_slots]
         if self.plans.ordered:
             self.collected.sort(key=lambda configured: configured.spec.sort_key())
 

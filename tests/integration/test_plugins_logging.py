@@ -524,3 +524,20 @@ def test_a_changed_config_takes_effect_at_once(gateway_factory, module_upstream,
     assert get(gw, "/t").status == 200
     wait_for(lambda: len(collector.received("/change")) == 2, 10, message="the second record")
     assert collector.received("/change")[1].header("key1") == "value2"
+
+
+def test_a_global_logging_plugin_logs_a_request_no_route_matched(gateway_factory, module_upstream, tmp_path):
+    """Kong's "executes successfully when route does not exist": the global plugins see the 404."""
+    path = tmp_path / "global.log"
+    yml = one_route(f"http://127.0.0.1:{module_upstream.port}", plugins=[plugin("file-log", path=str(path))])
+    gw = gateway_factory(yml, workers=1)
+    missed = get(gw, "/nowhere")
+    assert missed.status == 404
+    routed = get(gw, "/t")
+    assert routed.status == 200
+    records = wait_for(lambda: (lambda got: got if len(got) == 2 else None)(lines(path)), 10, message="two lines")
+    by_id = {record["request"]["id"]: record for record in records}
+    record = by_id[missed.header("x-kong-request-id")]
+    assert record["response"]["status"] == 404 and record["source"] == "kong"
+    assert "route" not in record and "service" not in record
+    assert by_id[routed.header("x-kong-request-id")]["route"]["name"] == "t"

@@ -189,3 +189,11 @@ def test_logging_plugins_share_the_encoded_record_until_an_edit():
     assert "added" not in json.loads(shared["second"])
     assert json.loads(shared["third"])["added"] == {"by": "second"}
     assert json.loads(shared["first"])["route"]["name"] == "route"
+
+
+def test_the_record_of_a_request_no_route_matched():
+    harness = PluginHarness(recorder(), scope="global", route={"paths": ["/api"]})
+    record_ = harness.run(Request("GET", "/elsewhere"), config={}).shared["record"]
+    assert record_["response"]["status"] == 404 and record_["source"] == "kong"
+    assert "route" not in record_ and "service" not in record_
+    assert record_["upstream_uri"] == "" and record_["tries"] == []
