@@ -136,7 +136,8 @@ class Collector:
         self.host_header = hostport.encode()
         self.method = config["method"].encode()
         self.timeout = config["timeout"] / 1000
-        self.keepalive = config["keepalive"] / 1000
+        # ms a kept connection may idle; 0 keeps it as long as the collector does (cosockets')
+        self.keepalive = config["keepalive"] / 1000 or float("inf")
         fixed: list[tuple[bytes, bytes]] = [
             (b"Host", self.host_header),
             (b"User-Agent", f"gantry/{__version__}".encode()),

@@ -45,7 +45,7 @@ class Plugin:
         self.host = config["host"]
         self.port = config["port"]
         self.timeout = config["timeout"] / 1000
-        self.keepalive = config["keepalive"] / 1000
+        self.keepalive = config["keepalive"] / 1000 or float("inf")  # 0: no idle limit, as cosockets'
         self.ssl: ssl.SSLContext | None = None
         self.sni = config.get("tls_sni") or None
         if config["tls"]:
