@@ -898,6 +898,11 @@ class Exchange:
     def on_response_complete(self, reusable: bool) -> None:
         if self.finished:
             return
+        peer = self.peer
+        if peer is not None and peer.slot >= 0:
+            # counted before the client has its answer: its next request, on any worker, finds
+            # a target this one just took out
+            self.release_peer(peer, True)
         plugins = self.plugins
         if plugins is not None and (self.held is not None or plugins.body_filters):
             self.release_upstream(reusable)

@@ -97,12 +97,13 @@ def test_unique_violations_name_the_fields(db_conf):
         with pytest.raises(UniqueViolation) as caught:
             await db.entities.insert("consumers", entity("consumers", custom_id="cid"))
         assert caught.value.fields == {"custom_id": "cid"}
-        # plugins are unique per (name, route, service, consumer); nulls count as equal
+        # plugins are unique per (name, route, service, consumer, consumer group); nulls count
+        # as equal
         await db.entities.insert("plugins", entity("plugins", name="cors"))
         with pytest.raises(UniqueViolation) as caught:
             await db.entities.insert("plugins", entity("plugins", name="cors"))
         assert caught.value.fields == {"name": "cors", "route": None, "service": None,
-                                       "consumer": None}
+                                       "consumer": None, "consumer_group": None}
         await db.entities.insert("plugins", entity("plugins", name="cors",
                                                    service={"id": first["id"]}))
 

@@ -83,6 +83,7 @@ def cluster(control_plane_factory, module_gateway_factory, module_upstream):
             write(cp, "POST", f"/routes/{name}/plugins", plugin)
     dp = module_gateway_factory(None, name="dp", conf=cp.data_plane_conf())
     wait_for(lambda: get(dp, "/basic").status == 401, message="basic-auth on the data plane")
+    dp.wait_workers()
     return cp, dp
 
 
@@ -102,6 +103,7 @@ def test_credentials_written_through_the_admin_api_authenticate_on_the_data_plan
         return all(a.status == 200 and a.echoed_headers()["x-consumer-id"] == [consumer["id"]] for a in answers)
 
     wait_for(every_credential_works, message="the new credentials on the data plane")
+    dp.wait_workers()  # one worker answered: the other may take the version a moment later
     response = get(dp, "/jwt", f"Authorization: Bearer {hs256('alice-key', 'alice-secret')}")
     assert response.echoed_headers()["x-credential-identifier"] == ["alice-key"]
     assert response.echoed_headers()["x-consumer-custom-id"] == ["a-1"]
@@ -109,11 +111,13 @@ def test_credentials_written_through_the_admin_api_authenticate_on_the_data_plan
     # a new password, hashed again by the control plane, replaces the old one
     write(cp, "PATCH", "/consumers/alice/basic-auth/alice", {"password": "second"})
     wait_for(lambda: get(dp, "/basic", basic("alice:second")).status == 200, message="the changed password")
+    dp.wait_workers()
     assert get(dp, "/basic", basic("alice:first")).status == 401
 
     # a deleted credential no longer authenticates
     write(cp, "DELETE", "/consumers/alice/hmac-auth/alice-hmac")
     wait_for(lambda: get(dp, "/hmac", *hmac_auth("alice-hmac", "hmac-secret")).status == 401, message="deleted")
+    dp.wait_workers()
     refused = get(dp, "/hmac", *hmac_auth("alice-hmac", "hmac-secret"))
     assert refused.json()["message"] == "HMAC signature cannot be verified"
 
@@ -123,9 +127,12 @@ def test_acl_groups_written_and_removed_through_the_admin_api(cluster):
     write(cp, "POST", "/consumers", {"username": "bob"})
     write(cp, "POST", "/consumers/bob/basic-auth", {"username": "bob", "password": "pw"})
     wait_for(lambda: get(dp, "/acl", basic("bob:pw")).status == 403, message="bob without a group")
+    dp.wait_workers()
     assert get(dp, "/acl", basic("bob:pw")).json()["message"] == "You cannot consume this service"
     write(cp, "POST", "/consumers/bob/acls", {"group": "admin"})
     wait_for(lambda: get(dp, "/acl", basic("bob:pw")).status == 200, message="bob in admin")
+    dp.wait_workers()
     assert get(dp, "/acl", basic("bob:pw")).echoed_headers()["x-consumer-groups"] == ["admin"]
     write(cp, "DELETE", "/consumers/bob/acls/admin")
     wait_for(lambda: get(dp, "/acl", basic("bob:pw")).status == 403, message="bob out of admin")
+    dp.wait_workers()

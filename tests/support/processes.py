@@ -125,13 +125,27 @@ class Gateway(_ProcessGroup):
             ready, timeout, interval=0.05, ignoring=(OSError,), message=f"a ready gateway; stderr: {self.stderr()}"
         )
 
+    def workers_serve(self, version: int | None = None) -> bool:
+        """Whether every worker serves ``version`` (default: the one the node holds) or later:
+        each takes a new version in on its own, so a request may still meet the older one on
+        another worker when only the node's is checked."""
+        body = self.status()[1]
+        wanted = body["configuration_version"] if version is None else version
+        return body["configuration_version"] >= wanted and all(
+            w["configuration_version"] >= wanted for w in body.get("workers", ())
+        )
+
     def wait_version(self, version: int, timeout: float = 10.0) -> None:
         wait_for(
-            lambda: self.status()[1]["configuration_version"] >= version and self.status("/status/ready")[0] == 200,
+            lambda: self.workers_serve(version) and self.status("/status/ready")[0] == 200,
             timeout,
             interval=0.05,
-            message=f"configuration version {version} served",
+            message=f"configuration version {version} served by every worker",
         )
+
+    def wait_workers(self, timeout: float = 10.0) -> None:
+        """Until every worker serves the version the node holds."""
+        wait_for(self.workers_serve, timeout, interval=0.05, message="every worker on the node's version")
 
     def request(
         self,
