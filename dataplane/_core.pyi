@@ -37,6 +37,7 @@ __all__ = [
     "new_request_id",
     "parse_response_head",
     "seed_request_ids",
+    "set_target_health",
 ]
 
 class CoreError(Exception):
@@ -161,6 +162,14 @@ class ActiveChecks:
     """(rounds run, rounds that panicked and were carried on from)."""
     def stop(self) -> None:
         """Stops the thread, once the probes in flight end."""
+
+def set_target_health(upstream: bytes, target: str, healthy: bool, address: str | None = None) -> bool | None:
+    """Kong's `PUT /upstreams/{u}/targets/{t}[/{address}]/healthy|unhealthy` on this node: the
+    target's word in the node's health table (the installed `InflightCounts`) set, its
+    counters cleared, for every worker at once. `upstream` is the upstream's JSON as the node
+    serves it, `target` the target's `target`. None when the upstream runs no health checks;
+    False when `address` (ip[:port] or a name, port 8000 by default) is not the target's,
+    nothing changed; True once set. CoreError for a target that cannot be parsed."""
 
 @final
 class InflightCounts:

@@ -10,7 +10,19 @@ from starlette.middleware import Middleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import clustering, config, consumer_groups, entities, errors, failures, info, openapi, schemas, tags
+from . import (
+    clustering,
+    config,
+    consumer_groups,
+    entities,
+    errors,
+    failures,
+    info,
+    openapi,
+    schemas,
+    tags,
+    target_health,
+)
 from .body import MAX_BODY_SIZE
 from .context import ApiContext, Counters
 from .rendering import json_response
@@ -108,7 +120,8 @@ class Guard:
 
 def create_app(api: ApiContext) -> Starlette:
     routes = [*info.ROUTES, *schemas.ROUTES, *tags.ROUTES, *openapi.ROUTES, *clustering.ROUTES, *config.ROUTES]
-    routes += [*consumer_groups.ROUTES, *entities.routes()]  # Kong's own paths before the generic ones
+    routes += [*consumer_groups.ROUTES, *target_health.routes(api.conf.role)]
+    routes += entities.routes()  # Kong's own paths before the generic ones
     app = Starlette(
         routes=routes, exception_handlers=failures.HANDLERS, middleware=[Middleware(Guard, counters=api.counters)]
     )

@@ -38,6 +38,9 @@ class ApiContext:
     # A DB-less node's configuration (controlplane.api.config.DeclarativeNode), which
     # `/config` reads and replaces; None on a node with a database
     declarative: Any = None
+    # A proxying node's health table (dataplane.forced_health.NodeHealth), which Kong's
+    # PUT /upstreams/{u}/targets/{t}/healthy|unhealthy sets; None on a node without balancers
+    target_health: Any = None
 
     def __post_init__(self) -> None:
         if self.registry is None:

@@ -23,6 +23,7 @@ from dataplane import config_source
 from dataplane.conf import Conf
 from dataplane.config_source import LoadedConfig
 from dataplane.declarative import EMPTY_HASH
+from dataplane.forced_health import NodeHealth
 from dataplane.logs import NOTICE
 from dataplane.plugins import Registry
 from dataplane.sockets import bind
@@ -59,7 +60,12 @@ class DblessNode(Supervisor):
         await super().start_status()
         if self.admin_sockets:
             api = ApiContext(
-                self.conf, OfflineDatabase(self.store), node_id(self.conf), registry=self.registry, declarative=self
+                self.conf,
+                OfflineDatabase(self.store),
+                node_id(self.conf),
+                registry=self.registry,
+                declarative=self,
+                target_health=NodeHealth(lambda: self.store.entities("upstreams")),  # PUT .../healthy|unhealthy
             )
             self.admin = server_for(api, own_signals=False)
             self.admin_task = asyncio.ensure_future(self.admin.serve(sockets=self.admin_sockets))

@@ -25,6 +25,7 @@ from controlplane.server import check_plugins_in_use, node_id, plain_listeners, 
 from dataplane import config_source
 from dataplane.cluster import ConfigApplier
 from dataplane.conf import Conf
+from dataplane.forced_health import NodeHealth
 from dataplane.lifecycle import reconf
 from dataplane.logs import NOTICE
 from dataplane.plugins import Registry
@@ -99,7 +100,8 @@ class TraditionalNode(Supervisor):
         assert self.db is not None and self.follower is not None
         self.follower.start()
         if self.admin_sockets:
-            api = ApiContext(self.conf, self.db, node_id(self.conf), registry=self.registry)
+            health = NodeHealth(lambda: self.store.entities("upstreams"))  # PUT .../healthy|unhealthy
+            api = ApiContext(self.conf, self.db, node_id(self.conf), registry=self.registry, target_health=health)
             self.admin = server_for(api, own_signals=False)
             self.admin_task = asyncio.ensure_future(self.admin.serve(sockets=self.admin_sockets))
 

@@ -155,6 +155,16 @@ impl Rules {
     }
 }
 
+/// The word of a target whose health is set by hand (Kong's `PUT .../healthy|unhealthy`,
+/// lua-resty-healthcheck's `set_target_status`): the state, every counter cleared.
+pub fn forced(healthy: bool) -> u64 {
+    if healthy {
+        HEALTHY
+    } else {
+        UNHEALTHY << STATE_SHIFT
+    }
+}
+
 /// Whether a target with this word takes requests (healthy or mostly healthy).
 pub fn is_healthy(word: u64) -> bool {
     (word >> STATE_SHIFT) <= MOSTLY_HEALTHY

@@ -362,6 +362,54 @@ impl Balancer {
     }
 }
 
+/// What setting a target's health by hand did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forced {
+    /// The upstream runs no health checks (Kong: it has no healthchecker).
+    NoChecks,
+    /// The address named is not one of the target's: nothing changed (Kong logs it and
+    /// answers as done).
+    NotTheTarget,
+    /// The target's word in the node's table now says it.
+    Set,
+}
+
+/// Kong's `PUT /upstreams/{u}/targets/{t}[/{address}]/healthy|unhealthy` on this node: the
+/// target's word in the node's health table set to healthy or unhealthy, its counters
+/// cleared, so every worker's balancer sees it at its next pick. Health is kept per target
+/// (its host and port), so an `address` (`ip[:port]` or a name, port 8000 when not given, as
+/// Kong) names the target when its port is the target's and, for an IP address and an IP
+/// target, its IP is the target's; a host name target's addresses share its word.
+pub fn force_health(
+    upstream: &Upstream,
+    target: &str,
+    address: Option<&str>,
+    healthy: bool,
+) -> Result<Forced, BalancerError> {
+    let checks = upstream.healthchecks.as_ref();
+    if Rules::from_healthchecks(checks).is_none() && !active::active_on(checks) {
+        return Ok(Forced::NoChecks);
+    }
+    let at = address::parse(target)?;
+    if let Some(named) = address {
+        let named = address::parse(named)?;
+        let ip = |host: &str| host.parse::<std::net::IpAddr>().ok();
+        let same_host = match (ip(&at.host), ip(&named.host)) {
+            (Some(a), Some(b)) => a == b,
+            _ => true, // a name on either side: the target's word
+        };
+        if named.port != at.port || !same_host {
+            return Ok(Forced::NotTheTarget);
+        }
+    }
+    let (table, _) = inflight::node_table().map_err(|e| BalancerError::upstream(format!("healthchecks: {e}")))?;
+    let settings = checks.map(|c| c.to_string()).unwrap_or_default();
+    let key = health::key(&upstream.id, &at.host, at.port, &settings);
+    let slot = table.resolve(key.as_bytes()).map_err(|e| BalancerError::upstream(format!("healthchecks: {e}")))?;
+    table.update_health(slot, |_| health::forced(healthy));
+    Ok(Forced::Set)
+}
+
 /// What an upstream may ask for that this balancer does not do: refused, never ignored.
 fn refuse_unsupported(upstream: &Upstream) -> Result<(), BalancerError> {
     if upstream.use_srv_name {
@@ -635,6 +683,56 @@ mod tests {
         assert!(!b.healthy() && b.pick().is_none() && b.peer(b"", &[]).is_none());
         // no weight at all: unhealthy too
         assert!(!Balancer::new(&upstream("latency"), vec![target("1", "a:1", 0, 1.0)]).unwrap().healthy());
+    }
+
+    #[test]
+    fn health_set_by_hand_is_seen_by_the_balancers_of_the_upstream() {
+        let mut up = upstream("round-robin");
+        up.id = "u-forced".into();
+        let targets = vec![target("1", "127.0.0.1:1", 100, 1.0), target("2", "b:2", 100, 2.0)];
+        assert_eq!(
+            force_health(&up, "127.0.0.1:1", None, false).unwrap(),
+            Forced::NoChecks
+        );
+        up.healthchecks = Some(serde_json::json!({"passive": {"unhealthy": {"tcp_failures": 3}}}));
+        let balancer = Balancer::new(&up, targets.clone()).unwrap();
+        assert_eq!(
+            force_health(&up, "127.0.0.1:1", None, false).unwrap(),
+            Forced::Set
+        );
+        assert_eq!(balancer.target_healthy(0), Some(false));
+        assert_eq!(picks(&balancer, 4), ["b:2"; 4]);
+        // a balancer built afterwards (another worker, a reload) reads the same word
+        assert_eq!(
+            Balancer::new(&up, targets.clone()).unwrap().target_healthy(0),
+            Some(false)
+        );
+        // the address forms: the target's own address, else nothing changes
+        for other in ["127.0.0.2:1", "127.0.0.1", "127.0.0.1:2"] {
+            assert_eq!(
+                force_health(&up, "127.0.0.1:1", Some(other), true).unwrap(),
+                Forced::NotTheTarget,
+                "{other}"
+            );
+        }
+        assert_eq!(balancer.target_healthy(0), Some(false));
+        assert_eq!(
+            force_health(&up, "127.0.0.1:1", Some("127.0.0.1:1"), true).unwrap(),
+            Forced::Set
+        );
+        assert_eq!(balancer.target_healthy(0), Some(true));
+        // a host name's addresses share its word
+        assert_eq!(
+            force_health(&up, "b:2", Some("10.1.2.3:2"), false).unwrap(),
+            Forced::Set
+        );
+        assert_eq!(picks(&balancer, 3), ["127.0.0.1:1"; 3]);
+        assert_eq!(
+            force_health(&up, "b:2", Some("b.example:2"), true).unwrap(),
+            Forced::Set
+        );
+        assert_eq!(balancer.target_healthy(1), Some(true));
+        assert!(force_health(&up, "b:99999", None, true).is_err());
     }
 
     #[test]

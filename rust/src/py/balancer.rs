@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::errors::{CoreError, SharedMemoryError};
 use crate::balancer::active::ActiveChecker;
 use crate::balancer::health::Outcome;
-use crate::balancer::Balancer;
+use crate::balancer::{force_health, Balancer, Forced};
 use crate::entities::{Target, Upstream};
 use crate::shm::{inflight, InflightTable, INFLIGHT_SLOTS, INFLIGHT_WORKERS};
 use pyo3::prelude::*;
@@ -234,8 +234,25 @@ impl PyActiveChecks {
     }
 }
 
+/// Kong's `PUT /upstreams/{u}/targets/{t}[/{address}]/healthy|unhealthy` on this node's
+/// health table (`crate::balancer::force_health`): None when the upstream runs no health
+/// checks, False when `address` is not the target's (nothing changed), True once set.
+#[pyfunction]
+#[pyo3(signature = (upstream, target, healthy, address = None))]
+fn set_target_health(upstream: &[u8], target: &str, healthy: bool, address: Option<&str>) -> PyResult<Option<bool>> {
+    let upstream: Upstream =
+        serde_json::from_slice(upstream).map_err(|e| CoreError::new_err(format!("upstream: {e}")))?;
+    match force_health(&upstream, target, address, healthy) {
+        Ok(Forced::NoChecks) => Ok(None),
+        Ok(Forced::NotTheTarget) => Ok(Some(false)),
+        Ok(Forced::Set) => Ok(Some(true)),
+        Err(e) => Err(CoreError::new_err(e.to_string())),
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyBalancer>()?;
+    m.add_function(wrap_pyfunction!(set_target_health, m)?)?;
     m.add_class::<PyActiveChecks>()?;
     m.add_class::<PyInflightCounts>()
 }
