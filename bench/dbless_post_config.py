@@ -54,7 +54,11 @@ def run(services: int, rounds: int, as_json: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         admin = DblessAdmin()
         gateway = Gateway(Path(tmp), config(upstream.port), workers=2, conf={**admin.conf, "log_level": "notice"})
-        gateway.start()
+        try:
+            gateway.start()
+        except BaseException:
+            upstream.stop()
+            raise
         bodies = []
         for variant in ("a", "b"):
             path = Path(tmp) / f"{variant}.yml"
