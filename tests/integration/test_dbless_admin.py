@@ -421,3 +421,19 @@ def test_admin_listen_off_and_a_data_plane_have_none(gateway_factory, module_ups
     wait_for(gateway.status_answers, timeout=20, message="the data plane's status API")
     with pytest.raises(ConnectionRefusedError):
         admin.raw("GET", "/")
+
+
+def test_a_config_larger_than_the_lmdb_map_is_a_413(gateway_factory, module_upstream):
+    """Kong's 413 for a configuration that does not fit in lmdb_map_size; the previous one
+    is still served (15-off_spec.lua, "fails with 413 and preserves previous cache")."""
+    admin = DblessAdmin()
+    gateway = gateway_factory(config(module_upstream.port, "/small", "small"),
+                              conf={**admin.conf, "lmdb_map_size": "1m"}, workers=1)
+    before = gateway.status()[1]
+    consumers = [{"username": f"bobby-{i}", "tags": [f"tag-{i}-{'x' * 40}"]} for i in range(20000)]
+    status, body = admin.raw("POST", "/config", json.dumps(
+        {"config": json.dumps({"_format_version": "3.0", "consumers": consumers})}).encode(), "application/json")
+    assert status == 413 and "lmdb_map_size" in body["message"], body
+    assert gateway.status()[1]["configuration_hash"] == before["configuration_hash"]
+    assert _served(gateway, "/small") == 200
+    assert admin.admin_ok("GET", "/consumers")["data"] == []
