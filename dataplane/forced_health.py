@@ -14,7 +14,7 @@ that changes the upstream's `healthchecks`, or the node's restart.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -23,12 +23,24 @@ from dataplane import _core
 
 log = logging.getLogger("gantry.healthchecks")
 
+Share = Callable[[dict[str, Any], dict[str, Any], "str | None", bool], Awaitable[None]]
+
 
 class NodeHealth:
     """What `ApiContext.target_health` is on a proxying node."""
 
     def __init__(self, upstreams: Callable[[], Iterable[dict[str, Any]]]) -> None:
         self.upstreams = upstreams  # the upstreams the node serves now
+        # tells the other nodes of a traditional cluster (dataplane.traditional.health_events)
+        self.share: Share | None = None
+
+    async def shared(
+        self, upstream: dict[str, Any], target: dict[str, Any], address: str | None, healthy: bool
+    ) -> None:
+        """A health set here told to the node's peers, as Kong's `balancer:post_health`
+        cluster event; nothing on a node alone (DB-less)."""
+        if self.share is not None:
+            await self.share(upstream, target, address, healthy)
 
     def set(self, upstream: dict[str, Any], target: dict[str, Any], address: str | None, healthy: bool) -> str | None:
         """Sets the target's health; the error Kong answers with (400) otherwise."""

@@ -44,6 +44,7 @@ def _handler(healthy: bool) -> Callable[[Request], Awaitable[Response]]:
         err = api.target_health.set(upstream, target, params.get("address"), healthy)
         if err is not None:
             return json_response({"message": err}, 400)
+        await api.target_health.shared(upstream, target, params.get("address"), healthy)
         return no_content()
 
     return handler

@@ -33,6 +33,7 @@ from dataplane.sockets import bind
 from dataplane.supervisor import Supervisor
 
 from .follower import DatabaseFollower
+from .health_events import HealthEvents
 
 log = logging.getLogger("gantry.traditional")
 
@@ -46,6 +47,7 @@ class TraditionalNode(Supervisor):
         self.admin_sockets: list[socket.socket] = []
         self.admin: uvicorn.Server | None = None
         self.admin_task: asyncio.Task | None = None
+        self.health_events: HealthEvents | None = None
 
     # ---- start -----------------------------------------------------------------------------
 
@@ -101,6 +103,9 @@ class TraditionalNode(Supervisor):
         self.follower.start()
         if self.admin_sockets:
             health = NodeHealth(lambda: self.store.entities("upstreams"))  # PUT .../healthy|unhealthy
+            self.health_events = HealthEvents(self.conf, node_id(self.conf), health)  # told to the other nodes
+            health.share = self.health_events.broadcast
+            self.health_events.start()
             api = ApiContext(self.conf, self.db, node_id(self.conf), registry=self.registry, target_health=health)
             self.admin = server_for(api, own_signals=False)
             self.admin_task = asyncio.ensure_future(self.admin.serve(sockets=self.admin_sockets))
@@ -128,6 +133,8 @@ class TraditionalNode(Supervisor):
             await asyncio.gather(self.admin_task, return_exceptions=True)
         if self.follower is not None:
             await self.follower.stop()
+        if self.health_events is not None:
+            await self.health_events.stop()
         if self.db is not None:
             await self.db.close()
 

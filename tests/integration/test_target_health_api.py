@@ -2,8 +2,9 @@
 with real processes: a DB-less node and a traditional node (2 workers each) set the target's
 word in the node's shared health table, so no worker sends it a request until it is set
 healthy again; Kong's 404s and 400 (kong/api/routes/upstreams.lua,
-spec/02-integration/04-admin_api/08-targets_routes_spec.lua); a hybrid control plane has no
-such paths (404, not in /endpoints)."""
+spec/02-integration/04-admin_api/08-targets_routes_spec.lua); a traditional node tells the
+other nodes of its database, as Kong's cluster event; a hybrid control plane has no such paths
+(404, not in /endpoints)."""
 
 from __future__ import annotations
 
@@ -141,30 +142,47 @@ def test_a_target_set_unhealthy_comes_back_through_its_active_probes(gateway_fac
     assert served(gw) == {"a", "b"}
 
 
-def test_a_traditional_node_sets_a_targets_health(own_postgres, tmp_path, pair):
+def test_traditional_nodes_set_a_targets_health_each_and_tell_the_others(own_postgres, tmp_path, pair):
+    """One node as the DB-less one; and as Kong's `balancer:post_health` cluster event, what is
+    set through one node's Admin API is set on the other node of the database too."""
     a, b = pair
-    (tmp_path / "node").mkdir()
-    node = TraditionalNode(tmp_path / "node", pg_settings(own_postgres, own_postgres.create_database()))
-    node.migrations("bootstrap")
+    pg = pg_settings(own_postgres, own_postgres.create_database())
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one, two = TraditionalNode(tmp_path / "one", pg), TraditionalNode(tmp_path / "two", pg)
+    one.migrations("bootstrap")
+    checks = {"passive": {"unhealthy": {"http_failures": 3}}}
     try:
-        node.start_admin()
-        node.admin_ok(
-            "POST", "/upstreams", {"name": "pool", "healthchecks": {"passive": {"unhealthy": {"http_failures": 3}}}}
-        )
-        node.admin_ok("POST", "/upstreams", {"name": "plain"})
-        node.admin_ok(
-            "POST", "/upstreams", {"name": "other", "healthchecks": {"passive": {"unhealthy": {"http_failures": 3}}}}
-        )
+        one.start_admin()
+        one.admin_ok("POST", "/upstreams", {"name": "pool", "healthchecks": checks})
+        one.admin_ok("POST", "/upstreams", {"name": "plain"})
+        one.admin_ok("POST", "/upstreams", {"name": "other", "healthchecks": checks})
         for port in (a.port, b.port):
-            node.admin_ok("POST", "/upstreams/pool/targets", {"target": f"127.0.0.1:{port}"})
-        node.admin_ok("POST", "/upstreams/plain/targets", {"target": f"127.0.0.1:{a.port}"})
-        node.admin_ok("POST", "/upstreams/other/targets", {"target": "127.0.0.1:9"})
-        node.admin_ok("POST", "/services", {"name": "balanced", "host": "pool"})
-        node.admin_ok("POST", "/services/balanced/routes", {"name": "balanced", "paths": ["/"]})
-        node.wait_ready()
-        flips_health(node, node, a, b)
+            one.admin_ok("POST", "/upstreams/pool/targets", {"target": f"127.0.0.1:{port}"})
+        one.admin_ok("POST", "/upstreams/plain/targets", {"target": f"127.0.0.1:{a.port}"})
+        one.admin_ok("POST", "/upstreams/other/targets", {"target": "127.0.0.1:9"})
+        one.admin_ok("POST", "/services", {"name": "balanced", "host": "pool"})
+        one.admin_ok("POST", "/services/balanced/routes", {"name": "balanced", "paths": ["/"]})
+        one.wait_ready()
+        flips_health(one, one, a, b)
+        two.start()
+        wait_for(lambda: served(two) == {"a", "b"}, 10, message="both targets served by the second node")
+        target = f"/upstreams/pool/targets/127.0.0.1:{a.port}"
+
+        def told(by, to, state: str) -> bool:
+            assert by.admin("PUT", f"{target}/{state}")[0] == 204
+            return health(to, a.port) == state.upper()
+
+        # the other node hears it once it listens (a PUT before that is its own node's only)
+        wait_for(lambda: told(one, two, "unhealthy"), 10, message="the second node told")
+        assert served(two) == {"b"}
+        assert served(one) == {"b"}
+        wait_for(lambda: told(two, one, "healthy"), 10, message="the first node told")
+        assert served(one) == {"a", "b"}
+        assert served(two) == {"a", "b"}
     finally:
-        assert node.stop() == 0, node.stderr()
+        for node in (one, two):
+            assert node.stop() == 0, node.stderr()
 
 
 def test_a_hybrid_control_plane_has_no_such_paths(control_plane_factory):
