@@ -4,8 +4,9 @@
 //!
 //! Kong's `healthchecks.active`: a target is probed every `healthy.interval` seconds while it
 //! is healthy and every `unhealthy.interval` seconds while it is not (0: not probed in that
-//! state); `type` http sends `GET <http_path> HTTP/1.0` with `Host` and the configured
-//! `headers` and reads the status line (a status in `healthy.http_statuses` is a success, in
+//! state); `type` http sends `GET <http_path> HTTP/1.0` with `Host` (the upstream's
+//! `host_header`, else the target's host, without a port, as lua-resty-healthcheck) and the
+//! configured `headers` and reads the status line (a status in `healthy.http_statuses` is a success, in
 //! `unhealthy.http_statuses` an HTTP failure), https does the same after a TLS handshake
 //! (`probe_tls.rs`: SNI `https_sni`, else the upstream's `host_header`, else the target's
 //! host; the certificate verified against `lua_ssl_trusted_certificate` unless
@@ -51,6 +52,8 @@ struct Probe {
     concurrency: usize,
     path: String,
     headers: Vec<(String, String)>,
+    /// The upstream's `host_header`: the probes' Host when set, else the target's host.
+    host_header: Option<String>,
     /// https: whether the certificate is verified, and the SNI when not the target's host.
     verify: bool,
     sni: Option<String>,
@@ -134,6 +137,7 @@ fn probe_of(upstream: &Upstream) -> Option<Probe> {
         concurrency: number(get("concurrency"), 10.0).clamp(1.0, 256.0) as usize,
         path: get("http_path").and_then(Value::as_str).unwrap_or("/").to_owned(),
         headers,
+        host_header: upstream.host_header.clone().filter(|name| !name.is_empty()),
         verify: get("https_verify_certificate").and_then(Value::as_bool).unwrap_or(true),
         sni: get("https_sni")
             .and_then(Value::as_str)
@@ -171,12 +175,12 @@ fn run_probe(probe: &Probe, tls: &ProbeTls, host: &str, port: u16) -> Outcome {
     let _ = stream.set_write_timeout(Some(probe.timeout));
     if probe.kind == Kind::Http {
         let mut stream = stream;
-        return http_status(probe, &mut stream, host, port);
+        return http_status(probe, &mut stream, host);
     }
     let sni = probe.sni.as_deref().unwrap_or(host);
     match tls.connect(stream, probe.verify, sni) {
         Ok(mut stream) => {
-            let outcome = http_status(probe, &mut stream, host, port);
+            let outcome = http_status(probe, &mut stream, host);
             stream.conn.send_close_notify();
             let _ = stream.flush();
             outcome
@@ -193,11 +197,11 @@ fn run_probe(probe: &Probe, tls: &ProbeTls, host: &str, port: u16) -> Outcome {
 }
 
 /// The probe's request over a connected stream, and the status of the answer.
-fn http_status(probe: &Probe, stream: &mut impl ReadWrite, host: &str, port: u16) -> Outcome {
-    let host_header = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+fn http_status(probe: &Probe, stream: &mut impl ReadWrite, host: &str) -> Outcome {
+    let host_header = match &probe.host_header {
+        Some(name) => name.clone(),
+        None if host.contains(':') => format!("[{host}]"),
+        None => host.to_owned(),
     };
     let mut request = format!("GET {} HTTP/1.0\r\nHost: {host_header}\r\n", probe.path);
     for (name, value) in &probe.headers {
@@ -452,6 +456,55 @@ mod tests {
             }
         });
         (port, hits)
+    }
+
+    /// A server answering 200 and keeping every request head it got.
+    fn recording_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let kept = heads.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 1024];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                kept.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+        (port, heads)
+    }
+
+    #[test]
+    fn http_probes_send_kongs_request() {
+        let table = Arc::new(InflightTable::anonymous(64, 1).unwrap());
+        let (port, heads) = recording_server();
+        let checks = json!({"active": {"http_path": "/hc", "headers": {"x-probe": ["1", "2"]},
+                                       "healthy": {"interval": 0.05}}});
+        let mut up = upstream("u-head", checks);
+        let mut checker = ActiveChecker::start(table.clone(), &[]).unwrap();
+        checker
+            .configure(
+                std::slice::from_ref(&up),
+                vec![target("u-head", &format!("127.0.0.1:{port}"))],
+            )
+            .unwrap();
+        wait(|| !heads.lock().unwrap().is_empty());
+        let head = heads.lock().unwrap()[0].clone();
+        assert!(
+            head.starts_with("GET /hc HTTP/1.0\r\nHost: 127.0.0.1\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.contains("x-probe: 1\r\nx-probe: 2\r\n") && head.ends_with("\r\n\r\n"),
+            "{head}"
+        );
+        // the upstream's host_header is the Host
+        up.host_header = Some("svc.example".into());
+        checker.configure(&[up], vec![target("u-head", &format!("127.0.0.1:{port}"))]).unwrap();
+        wait(|| heads.lock().unwrap().iter().any(|h| h.contains("Host: svc.example\r\n")));
+        checker.stop();
     }
 
     fn wait(what: impl Fn() -> bool) {
