@@ -14,6 +14,7 @@ from .errors import PDKError
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VALUE = re.compile(rb"[^\x00-\x08\x0a-\x1f\x7f]*")
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 SET, ADD, CLEAR = 0, 1, 2
 Op = tuple[int, bytes, bytes]  # (kind, name as the plugin wrote it, value)
@@ -41,6 +42,11 @@ def field_name(name: object) -> bytes:
 def field_value(value: object) -> bytes:
     """A header value as bytes (numbers and booleans as Kong writes them), refused when it holds
     CR, LF or another control byte: a plugin must not be able to split a head."""
+    if type(value) is str:  # the usual case, checked without the conversions below
+        text = value.encode("latin-1")
+        if _CONTROL.search(text) is None:
+            return text.strip(b" \t")
+        raise PDKError(f"invalid header value {value!r}")
     if isinstance(value, bool):
         value = "true" if value else "false"
     elif isinstance(value, (int, float)):

@@ -58,6 +58,11 @@ _GATEWAY_FIELDS = frozenset(
         b"proxy-connection",
     )
 )
+_UPSTREAM_PHASES = frozenset(("rewrite", "access"))
+# Upstream field names plugins change, each checked once (a token, neither the gateway's nor
+# Host): an authentication plugin changes the same five on every request
+_UPSTREAM_NAMES: dict[str, bytes] = {}
+_UPSTREAM_NAMES_KEPT = 1024  # names taken from request data cannot grow it without bound
 
 
 def _ended(configs: Iterator[Configured]) -> None:
@@ -476,18 +481,22 @@ class RequestPlugins:
             self.source = source
 
     def upstream_op(self, kind: int, name: str, value: Any) -> None:
-        if self.phase not in ("rewrite", "access"):
+        if self.phase not in _UPSTREAM_PHASES:
             raise PDKError(f"the upstream request cannot be changed in the {self.phase} phase")
-        raw = fields.field_name(name)
-        key = raw.lower()
-        if key in _GATEWAY_FIELDS:
-            raise PDKError(f"header '{name}' frames the request or is per hop: the gateway sets it")
-        if key == b"host":
-            if kind == fields.CLEAR:
-                raise PDKError("the upstream request needs a Host")
-            self.upstream_host = fields.field_value(value)
-            return
-        self.upstream_ops.append((kind, raw, fields.field_value(value)))
+        raw = _UPSTREAM_NAMES.get(name) if type(name) is str else None
+        if raw is None:
+            raw = fields.field_name(name)
+            key = raw.lower()
+            if key in _GATEWAY_FIELDS:
+                raise PDKError(f"header '{name}' frames the request or is per hop: the gateway sets it")
+            if key == b"host":
+                if kind == fields.CLEAR:
+                    raise PDKError("the upstream request needs a Host")
+                self.upstream_host = fields.field_value(value)
+                return
+            if type(name) is str and len(_UPSTREAM_NAMES) < _UPSTREAM_NAMES_KEPT:
+                _UPSTREAM_NAMES[name] = raw
+        self.upstream_ops.append((kind, raw, b"" if kind == fields.CLEAR else fields.field_value(value)))
 
     def upstream_change(self, part: str, value: bytes) -> None:
         if self.phase not in ("rewrite", "access"):

@@ -1,17 +1,16 @@
 """The upstream request head with the changes plugins asked for in access
-(``kong.service.request.*``), applied to the head the native builder made: one pass, only for
-requests whose plugins changed something."""
+(``kong.service.request.*``), applied to the head the native builder made: one native call
+for the header fields (``apply_header_ops``), only for requests whose plugins changed
+something."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dataplane.pdk import headers as fields
+from dataplane._core import apply_header_ops
 
 if TYPE_CHECKING:
     from .chain import RequestPlugins
-
-_FRAMING = (b"content-length", b"transfer-encoding")
 
 
 def rewrite_upstream_head(before: bytes, after: bytes, plugins: RequestPlugins) -> tuple[bytes, bytes]:
@@ -32,13 +31,8 @@ def rewrite_upstream_head(before: bytes, after: bytes, plugins: RequestPlugins) 
     ops = plugins.upstream_ops
     body = changes.get("body")
     if ops or body is not None:
-        lines = [line for line in after[2:-4].split(b"\r\n") if line]
         # framing and hop-by-hop fields are the gateway's: recorded ops never name them
-        # (RequestPlugins.upstream_op refuses), so they stay as built, unless a plugin set
-        # the body, which then goes with its own length
-        lines = fields.apply(lines, ops)
-        if body is not None:
-            lines = [line for line in lines if line.partition(b":")[0].strip().lower() not in _FRAMING]
-            lines.append(b"Content-Length: %d" % len(body))
-        after = b"\r\n" + b"\r\n".join(lines) + b"\r\n\r\n"
+        # (RequestPlugins.upstream_op refuses, the native call again), so they stay as built,
+        # unless a plugin set the body, which then goes with its own length
+        after = apply_header_ops(after, ops, None if body is None else len(body))
     return before, after

@@ -12,6 +12,7 @@
 pub mod access_log;
 pub mod chunked;
 pub mod client_head;
+pub mod header_ops;
 mod headers;
 pub mod planner;
 pub mod request_head;

@@ -2,12 +2,14 @@
 //! `ClientHeadFilter` (the head sent to the client) and request ids. The client's head is read
 //! by `RequestPlanner` (`super::planner`).
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::errors::HttpHeadError;
 use crate::http::access_log::{write_line, AccessEntry};
 use crate::http::client_head::Exchange as ClientExchange;
+use crate::http::header_ops::{apply_ops, HeaderOp, OpKind};
 use crate::http::{parse_response_head, request_id, ClientHeadFilter, ResponseHead};
 
 /// The parsed head stays in Rust: the header filter reads it there, and a field read from
@@ -262,7 +264,34 @@ fn seed_request_ids(prefix: u64) {
     request_id::seed(prefix);
 }
 
+/// The upstream head's fields (`after`: from the CRLF after Host to the blank line) changed by
+/// plugins' ops, `(kind, name, value)` as `dataplane.pdk.headers` records them; with
+/// `content_length`, the framing fields replaced by that length. ValueError for an op that
+/// names a field the gateway sets or could split the head (nothing applied).
+#[pyfunction]
+#[pyo3(signature = (after, ops, content_length=None))]
+fn apply_header_ops<'py>(
+    py: Python<'py>,
+    after: &[u8],
+    ops: &Bound<'py, PyList>,
+    content_length: Option<u64>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut held: Vec<(OpKind, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> = Vec::with_capacity(ops.len());
+    for item in ops.iter() {
+        let (code, name, value): (i64, Bound<'py, PyBytes>, Bound<'py, PyBytes>) = item.extract()?;
+        let kind = OpKind::from_code(code).map_err(|error| PyValueError::new_err(error.to_string()))?;
+        held.push((kind, name, value));
+    }
+    let list: Vec<HeaderOp<'_>> = held
+        .iter()
+        .map(|(kind, name, value)| HeaderOp { kind: *kind, name: name.as_bytes(), value: value.as_bytes() })
+        .collect();
+    let out = apply_ops(after, &list, content_length).map_err(|error| PyValueError::new_err(error.to_string()))?;
+    Ok(PyBytes::new(py, &out))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(apply_header_ops, m)?)?;
     m.add_function(wrap_pyfunction!(new_request_id, m)?)?;
     m.add_function(wrap_pyfunction!(format_access_line, m)?)?;
     m.add_function(wrap_pyfunction!(seed_request_ids, m)?)?;
