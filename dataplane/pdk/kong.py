@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode
 
 import orjson
@@ -28,6 +28,7 @@ from .errors import PDKError
 
 if TYPE_CHECKING:
     from dataplane.plugins.chain import RequestPlugins
+    from dataplane.plugins.identities import Identities
 
 log = logging.getLogger("gantry.plugins")
 
@@ -112,6 +113,30 @@ class _Namespace:
         self._r = request
 
 
+_T = TypeVar("_T")
+
+
+class _Made(Generic[_T]):
+    """An attribute of a per-request PDK object (``kong.request``, ``kong.service.request``...)
+    made the first time a plugin reads it, then an instance attribute (this descriptor is not
+    consulted again): a request's plugins touch a few of them."""
+
+    __slots__ = ("make", "name")
+
+    def __init__(self, make: Callable[[RequestPlugins], _T]) -> None:
+        self.make = make
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, owner: Any, kind: type | None = None) -> _T:
+        if owner is None:
+            return self  # type: ignore[return-value]  # read on the class
+        made = owner.__dict__[self.name] = self.make(owner._r)
+        return made
+
+
 class Request(_Namespace):
     """``kong.request``: the request as the client sent it."""
 
@@ -123,6 +148,20 @@ class Request(_Namespace):
     def get_headers(self, max_headers: int = 100) -> dict[str, Any]:
         pairs = [(n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in self._r.exchange.headers]
         return _table(pairs[:max_headers])
+
+    def header_entry(self, name: str) -> Any:
+        """``get_headers()[name]`` without the whole table: the value, a list of them when the
+        field repeats, None. For plugins that look up one or two names (key-auth)."""
+        headers = self._r.exchange.headers
+        if name.isascii() and name.islower() and len(headers) <= 100:  # else as the table has it
+            raw = name.encode("latin-1")
+            first = headers.value(raw)
+            if first is None:
+                return None
+            joined = headers.values(raw)
+            if joined is not None and len(joined) == len(first):  # one field: nothing joined to it
+                return first.decode("latin-1")
+        return self.get_headers().get(name)
 
     def get_method(self) -> str:
         return self._r.exchange.method.decode("latin-1")
@@ -359,6 +398,14 @@ class ServiceRequest(_HeaderChanges):
     def _op(self, kind: int, name: str, value: Any) -> None:
         self._r.upstream_op(kind, name, value)
 
+    # one call less than _HeaderChanges' for the changes authentication plugins make on
+    # every request
+    def set_header(self, name: str, value: Any) -> None:
+        self._r.upstream_op(fields.SET, name, value)
+
+    def clear_header(self, name: str) -> None:
+        self._r.upstream_op(fields.CLEAR, name, b"")
+
     def set_method(self, method: str) -> None:
         if not isinstance(method, str) or not fields._TOKEN.fullmatch(method.encode("latin-1")):
             raise PDKError(f"invalid method {method!r}")
@@ -414,12 +461,10 @@ class Service(_Namespace):
     """``kong.service``: where the request goes. Changes apply to this request only, from the
     end of access (Kong's argument checks and messages)."""
 
-    __slots__ = ("request", "response")
+    # no __slots__: request and response are made on first use (_Made)
 
-    def __init__(self, request: RequestPlugins) -> None:
-        super().__init__(request)
-        self.request = ServiceRequest(request)
-        self.response = ServiceResponse(request)
+    request = _Made(ServiceRequest)
+    response = _Made(lambda request: ServiceResponse(request))
 
     def set_upstream(self, host: str) -> bool:
         """Balance this request over the upstream named ``host`` instead of the service's."""
@@ -697,108 +742,86 @@ class Nginx(_Namespace):
 
 class Dao:
     """``kong.db.<entities>``: read-only lookups in the config version the request runs on
-    (``select`` by id, ``select_by_<field>`` by a unique field), as Kong's DAOs answer them."""
+    (``select`` by id, ``select_by_<field>`` by a unique field), as Kong's DAOs answer them.
+    Made once per config version and kind (``Db``), shared by its requests."""
 
-    __slots__ = ("_r", "_kind")
-
-    def __init__(self, request: RequestPlugins, kind: str) -> None:
-        self._r = request
+    # no __slots__: each select_by_<field> is kept once made
+    def __init__(self, identities: Identities, kind: str) -> None:
+        self._identities = identities
         self._kind = kind
 
     def select(self, key: dict[str, Any] | str) -> dict[str, Any] | None:
         entity_id = key.get("id") if isinstance(key, dict) else key
-        return self._r.runtime.identities.find(self._kind, "id", entity_id) if entity_id else None
+        return self._identities.find(self._kind, "id", entity_id) if entity_id else None
 
     def each_for_consumer(self, consumer: dict[str, Any] | str) -> tuple[dict[str, Any], ...]:
         """Kong's ``each_for_consumer``: the entities of this kind whose ``consumer`` is
         ``consumer`` (``kong.db.acls.each_for_consumer({"id": ...})``, a consumer's groups),
         from an index built once per config version."""
         consumer_id = consumer.get("id") if isinstance(consumer, dict) else consumer
-        return self._r.runtime.identities.find_all(self._kind, "consumer", consumer_id) if consumer_id else ()
+        return self._identities.find_all(self._kind, "consumer", consumer_id) if consumer_id else ()
 
     def __getattr__(self, name: str) -> Any:
         if not name.startswith("select_by_"):
             raise AttributeError(name)
         field = name[len("select_by_") :]
-        return lambda value: self._r.runtime.identities.find(self._kind, field, value)
+        find = self._identities.find
+        kind = self._kind
+
+        def select_by(value: Any) -> dict[str, Any] | None:
+            return find(kind, field, value)
+
+        self.__dict__[name] = select_by
+        return select_by
 
 
-class Db(_Namespace):
-    __slots__ = ()
+class Db:
+    """``kong.db``: one per config version (its entities), its DAOs made on first use."""
+
+    # no __slots__: each DAO is kept once made
+    def __init__(self, identities: Identities) -> None:
+        self._identities = identities
 
     def __getattr__(self, kind: str) -> Dao:
         if kind.startswith("_"):
             raise AttributeError(kind)
-        return Dao(self._r, kind)
+        dao = self.__dict__[kind] = Dao(self._identities, kind)
+        return dao
+
+
+def _db(request: RequestPlugins) -> Db:
+    identities = request.runtime.identities
+    db = identities.db
+    if db is None:
+        db = identities.db = Db(identities)
+    return db
 
 
 class Kong:
     """The ``kong`` object of one request. Each namespace (``kong.request``, ``kong.service``...)
     is made the first time a plugin reads it, then read as a plain attribute: a request's
-    plugins typically touch a few of the thirteen."""
+    plugins typically touch a few of the thirteen. ``kong.db`` is the config version's."""
 
-    __slots__ = (
-        "_r",
-        "request",
-        "response",
-        "service",
-        "client",
-        "ctx",
-        "log",
-        "router",
-        "node",
-        "ip",
-        "cluster",
-        "plugin",
-        "nginx",
-        "db",
-    )
-
-    request: Request
-    response: Response
-    service: Service
-    client: Client
-    ctx: Ctx
-    log: Log
-    router: Router
-    node: Node
-    ip: Ip
-    cluster: Cluster
-    plugin: Plugin
-    nginx: Nginx
-    db: Db
+    # no __slots__: the namespaces become instance attributes once made (_Made)
+    request = _Made(Request)
+    response = _Made(Response)
+    service = _Made(Service)
+    client = _Made(Client)
+    ctx = _Made(Ctx)
+    log = _Made(Log)
+    router = _Made(Router)
+    node = _Made(Node)
+    ip = _Made(Ip)
+    cluster = _Made(Cluster)
+    plugin = _Made(Plugin)
+    nginx = _Made(Nginx)
+    db = _Made(_db)
 
     def __init__(self, request: RequestPlugins) -> None:
         self._r = request
-
-    def __getattr__(self, name: str) -> Any:
-        # only reached while the slot is empty
-        make = _NAMESPACES.get(name)
-        if make is None:
-            raise AttributeError(f"'kong' has no attribute '{name}'")
-        namespace = make(self._r)
-        object.__setattr__(self, name, namespace)
-        return namespace
 
     @property
     def configuration(self) -> Configuration:
         """Kong's ``kong.configuration``: the node's kong.conf, read-only (the same object for
         every request of the worker)."""
         return configuration.current()
-
-
-_NAMESPACES: dict[str, Callable[[RequestPlugins], Any]] = {
-    "request": Request,
-    "response": Response,
-    "service": Service,
-    "client": Client,
-    "ctx": Ctx,
-    "log": Log,
-    "router": Router,
-    "node": Node,
-    "ip": Ip,
-    "cluster": Cluster,
-    "plugin": Plugin,
-    "nginx": Nginx,
-    "db": Db,
-}

@@ -28,10 +28,11 @@ def _key(value: Any) -> Any:
 
 
 class Identities:
-    __slots__ = ("load", "indexes", "multi", "groups")
+    __slots__ = ("load", "indexes", "multi", "groups", "db")
 
     def __init__(self, load: Loader) -> None:
         self.load = load
+        self.db: Any = None  # the PDK's kong.db over these entities (dataplane.pdk.kong.Db), once made
         self.indexes: dict[tuple[str, str], dict[Any, dict[str, Any]]] = {}
         self.multi: dict[tuple[str, str], dict[Any, tuple[dict[str, Any], ...]]] = {}
         self.groups: dict[str, tuple[str, ...]] = {}  # consumer id -> its group ids, by name

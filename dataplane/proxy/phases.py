@@ -80,6 +80,9 @@ class _NoFields:
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         return iter(())
 
+    def __len__(self) -> int:
+        return 0
+
 
 class _NoHead:
     """Stands in for the head of a request refused before it had one (``RequestRefused``):

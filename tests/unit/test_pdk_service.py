@@ -72,3 +72,23 @@ def test_set_target_is_for_access_only():
         )
         PluginHarness(made).run()
     assert harness.run().response.status == 200
+
+
+def test_header_entry_is_the_header_tables_entry():
+    """kong.request.header_entry(name) (key-auth's lookup): get_headers()[name] without the
+    table, a repeated field as a list, whatever the case of the name."""
+    seen: list[tuple[object, object]] = []
+    made = ModuleType("entries")
+    made.seen = seen  # type: ignore[attr-defined]
+    exec(
+        "class Plugin:\n    def __init__(self, config):\n        pass\n\n"
+        "    def access(self, kong):\n"
+        "        table = kong.request.get_headers()\n"
+        "        for name in ('apikey', 'x-twice', 'absent', 'ApiKey', 'x-empty', 'host'):\n"
+        "            seen.append((kong.request.header_entry(name), table.get(name)))\n",
+        made.__dict__,
+    )
+    headers = [("ApiKey", "k1"), ("X-Twice", "a, b"), ("x-twice", "c"), ("X-Empty", "")]
+    PluginHarness(made).run(Request("GET", "/", headers))
+    assert [entry for entry, _ in seen] == ["k1", ["a, b", "c"], None, None, "", "example.com"]
+    assert all(entry == expected for entry, expected in seen)

@@ -114,9 +114,9 @@ class Plugin:
         _identify(kong, consumer, credential, anonymous=False)
         return None
 
-    def _table(self, kong: Any, where: str) -> dict[str, Any]:
+    def _table(self, kong: Any, where: str) -> Any:
         if where == "header":
-            return kong.request.get_headers()
+            return _Headers(kong.request)
         if where == "query":
             return kong.request.get_query()
         return self._body(kong)
@@ -133,6 +133,19 @@ class Plugin:
             kong.service.request.clear_header(name)
         elif where == "query":
             kong.service.request.set_query({k: v for k, v in query.items() if k != name})
+
+
+class _Headers:
+    """Kong's ``kong.request.get_headers()`` as key-auth reads it, one name at a time: a key
+    in one header is found without the whole table."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+
+    def get(self, name: str) -> Any:
+        return self.request.header_entry(name)
 
 
 def _expired(credential: dict[str, Any]) -> bool:
