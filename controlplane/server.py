@@ -113,8 +113,37 @@ def server_for(api: ApiContext, cluster: ClusterServer | None = None, *, own_sig
     )
     server = _Server(config)
     server.own_signals = own_signals
-    api.counters.open_connections = lambda: len(server.server_state.connections)
+    connections = _CountedConnections()
+    server.server_state.connections = connections
+    api.counters.accepted = lambda: connections.accepted
+    api.counters.connection_states = lambda: _states(connections)
     return server
+
+
+class _CountedConnections(set[Any]):
+    """uvicorn's set of open connections, counting every connection ever added (nginx's
+    `accepted`)."""
+
+    accepted = 0
+
+    def add(self, connection: Any) -> None:
+        self.accepted += 1
+        super().add(connection)
+
+
+def _states(connections: set[Any]) -> tuple[int, int, int]:
+    """(reading, writing, waiting) of the open connections, as nginx counts them: a request
+    whose body is still arriving, a request being answered, an idle keep-alive connection."""
+    reading = writing = 0
+    for connection in list(connections):
+        cycle = getattr(connection, "cycle", None)
+        if cycle is None or cycle.response_complete:
+            continue
+        if cycle.more_body:
+            reading += 1
+        else:
+            writing += 1
+    return reading, writing, len(connections) - reading - writing
 
 
 async def check_plugins_in_use(db: Database, plugins: Registry) -> None:

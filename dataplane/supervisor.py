@@ -366,6 +366,11 @@ class Supervisor:
             )
         return True, "ready"
 
+    def worker_pids(self) -> list[int]:
+        """The pids of the worker processes alive now, in slot order (the Admin API's
+        `pids.workers`)."""
+        return [w.proc.pid for w in self.workers if w.proc is not None and w.proc.returncode is None]
+
     def workers_listening(self) -> bool:
         """Every worker is alive and has published its pid (its servers are up)."""
         assert self.state is not None

@@ -52,7 +52,7 @@ def _shaped(row: dict, expected_version: int, expected_hash: str) -> dict[str, A
 
 async def data_planes(request: Request) -> Response:
     expected = _cluster(request).expected
-    args = page_args(request.query_params)
+    args = page_args(request.query_params, with_tags=False)  # data planes have no tags
     rows, offset = await ctx(request).db.data_planes.page(size=args.size, offset=args.offset)
     shaped = [_shaped(row, expected.version, expected.hash) for row in rows]
     link = next_link("/clustering/data-planes", offset, args) if offset else None

@@ -23,8 +23,10 @@ from dataplane.plugins.node import node_registry
 class Counters:
     total_requests: int = 0
     in_flight: int = 0
-    # set by the server: how many client connections are open right now
-    open_connections: Callable[[], int] | None = None
+    # set by the server: client connections accepted so far, and how many of those open now
+    # are (reading a request, writing an answer, idle)
+    accepted: Callable[[], int] | None = None
+    connection_states: Callable[[], tuple[int, int, int]] | None = None
 
 
 @dataclass
@@ -41,6 +43,9 @@ class ApiContext:
     # A proxying node's health table (dataplane.forced_health.NodeHealth), which Kong's
     # PUT /upstreams/{u}/targets/{t}/healthy|unhealthy sets; None on a node without balancers
     target_health: Any = None
+    # The pids of the node's worker processes (Kong's `pids.workers` in `GET /`); None: this
+    # process is the only one (a control plane)
+    worker_pids: Callable[[], list[int]] | None = None
 
     def __post_init__(self) -> None:
         if self.registry is None:

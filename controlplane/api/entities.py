@@ -20,7 +20,7 @@ from .body import read_args
 from .context import ctx
 from .pagination import next_link, page_args, page_body
 from .rendering import json_response, no_content
-from .resources import COLLECTION, ENDPOINTS, ENTITY, PARENT, Endpoint, Resource
+from .resources import COLLECTION, ENDPOINTS, ENTITY, PARENT, RESOURCES, Endpoint, Resource
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -41,13 +41,17 @@ def collection_get(ep: Endpoint) -> Handler:
     async def handler(request: Request) -> Response:
         if through is None and res.entity == "consumers" and "custom_id" in request.query_params:
             return await consumers.by_custom_id(request)
-        args = page_args(request.query_params)
+        args = page_args(request.query_params, request.scope.get("query_string", b""))
         foreign = None
         if through is not None:
             parent, fk = through
             foreign = (fk, (await _parent_row(request, parent))["id"])
+        # Kong checks `tags` on a nested collection too, but filters only top-level ones
+        # (spec/02-integration/04-admin_api/14-tags_spec.lua, "ignores tags when filtering by
+        # multiple filters")
+        tags = args.tags if through is None else None
         rows, offset = await ctx(request).store.page(
-            res.entity, size=args.size, offset=args.offset, tags=args.tags, tags_any=args.tags_any, foreign=foreign
+            res.entity, size=args.size, offset=args.offset, tags=tags, tags_any=args.tags_any, foreign=foreign
         )
         link = None
         if offset is not None:
@@ -74,7 +78,8 @@ def collection_post(ep: Endpoint) -> Handler:
         data = await read_args(request, res.schema, api.plugins)
         if foreign is not None:
             data[foreign[0]] = {"id": foreign[1]}
-        row = await api.store.insert(res.entity, ops.validated(api, res, data))
+        ops.check_new_target(res, data)
+        row = await api.store.insert(res.entity, await ops.checked(api, res, data))
         return json_response(row, 201)
 
     return handler
@@ -249,17 +254,11 @@ _FACTORIES: dict[str, dict[str, Callable[[Endpoint], Handler]]] = {
 
 
 def dispatcher(handlers: dict[str, Handler]) -> tuple[Handler, list[str]]:
-    """One Starlette endpoint per path, and the methods it answers: HEAD answers as GET, OPTIONS
-    lists the verbs."""
+    """One Starlette endpoint per path, and the methods it answers: HEAD answers as GET
+    (OPTIONS is answered for every path by app.Guard)."""
     table = dict(handlers)
     if "GET" in table:
         table["HEAD"] = table["GET"]
-    allow = ", ".join(sorted({*table, "OPTIONS"}))
-
-    async def options(_: Request) -> Response:
-        return Response(status_code=204, headers={"Allow": allow, "Access-Control-Allow-Methods": allow})
-
-    table["OPTIONS"] = options
 
     async def endpoint(request: Request) -> Response:
         return await table[request.method](request)
@@ -278,8 +277,27 @@ def _factory(ep: Endpoint, method: str) -> Callable[[Endpoint], Handler]:
     return _OVERRIDES.get((ep.kind, ep.resource.entity, method), _FACTORIES[ep.kind][method])
 
 
+async def all_targets(request: Request) -> Response:
+    """Kong's `GET /upstreams/{u}/targets/all` (kong/api/routes/upstreams.lua): every target of
+    the upstream as stored, weight 0 included, paged like the nested collection, its `next`
+    link on this path."""
+    api = ctx(request)
+    key = request.path_params["upstreams"]
+    args = page_args(request.query_params, request.scope.get("query_string", b""))
+    upstream = await ops.find(api, RESOURCES["upstreams"], key)
+    if upstream is None:
+        raise errors.not_found()
+    foreign = ("upstream", upstream["id"])
+    rows, offset = await api.store.page("targets", size=args.size, offset=args.offset, foreign=foreign)
+    link = None if offset is None else next_link(f"/upstreams/{quote(key, safe='')}/targets/all", offset)
+    return json_response(page_body(rows, offset, link))
+
+
+ALL_TARGETS = "/upstreams/{upstreams}/targets/all"
+
+
 def routes() -> list[Route]:
-    out = []
+    out = [Route(ALL_TARGETS, dispatcher({"GET": all_targets})[0], methods=["GET", "HEAD"])]
     for ep in ENDPOINTS:
         handlers = {m: _factory(ep, m)(ep) for m in ep.methods}
         endpoint, methods = dispatcher(handlers)

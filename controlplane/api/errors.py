@@ -13,18 +13,23 @@ from dataplane.schema import Errors
 
 # kong/db/errors.lua codes and names; the HTTP status Kong's endpoints answer with each
 SCHEMA_VIOLATION = 2
+PRIMARY_KEY_VIOLATION = 3
 FOREIGN_KEY_VIOLATION = 4
 UNIQUE_VIOLATION = 5
 NOT_FOUND = 6
 INVALID_OFFSET = 7
 INVALID_SIZE = 9
+INVALID_UNIQUE = 10
 INVALID_OPTIONS = 11
 OPERATION_UNSUPPORTED = 12
+FOREIGN_KEYS_UNRESOLVED = 13
+REFERENCED_BY_OTHERS = 19
 INVALID_PRIMARY_KEY = 1
 
 _NAMES = {
     INVALID_PRIMARY_KEY: "invalid primary key",
     SCHEMA_VIOLATION: "schema violation",
+    PRIMARY_KEY_VIOLATION: "primary key violation",
     FOREIGN_KEY_VIOLATION: "foreign key violation",
     UNIQUE_VIOLATION: "unique constraint violation",
     NOT_FOUND: "not found",
@@ -32,10 +37,13 @@ _NAMES = {
     INVALID_SIZE: "invalid size",
     INVALID_OPTIONS: "invalid options",
     OPERATION_UNSUPPORTED: "operation unsupported",
+    FOREIGN_KEYS_UNRESOLVED: "foreign keys unresolved",
+    REFERENCED_BY_OTHERS: "referenced by others",
 }
 _STATUS = {
     INVALID_PRIMARY_KEY: 400,
     SCHEMA_VIOLATION: 400,
+    PRIMARY_KEY_VIOLATION: 400,  # kong/api/endpoints.lua's table, which every entity path answers by
     FOREIGN_KEY_VIOLATION: 400,
     UNIQUE_VIOLATION: 409,
     NOT_FOUND: 404,
@@ -43,6 +51,8 @@ _STATUS = {
     INVALID_SIZE: 400,
     INVALID_OPTIONS: 400,
     OPERATION_UNSUPPORTED: 405,
+    FOREIGN_KEYS_UNRESOLVED: 400,
+    REFERENCED_BY_OTHERS: 400,
 }
 
 
@@ -98,8 +108,68 @@ def schema_violation(errors: Errors) -> ApiError:
     return _entity_error(SCHEMA_VIOLATION, text, to_json(errors))
 
 
+class _Null:
+    """A null as Kong's messages write it (penlight shows cjson's null as "userdata: NULL",
+    which kong/db/errors.lua replaces by `null`)."""
+
+    def __str__(self) -> str:
+        return "null"
+
+
+_NULL = _Null()
+
+
+def _nulls_shown(value: Any) -> Any:
+    if value is None:
+        return _NULL
+    if isinstance(value, dict):
+        return {k: _nulls_shown(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nulls_shown(v) for v in value]
+    return value
+
+
 def unique_violation(fields: dict[str, Any]) -> ApiError:
-    return _entity_error(UNIQUE_VIOLATION, f"UNIQUE violation detected on '{lua_pretty(fields)}'", fields)
+    shown = lua_pretty(_nulls_shown(fields))
+    return _entity_error(UNIQUE_VIOLATION, f"UNIQUE violation detected on '{shown}'", fields)
+
+
+def primary_key_violation(key: dict[str, Any]) -> ApiError:
+    """An insert naming the id of an entity that exists (kong/db/strategies/postgres: the
+    primary key's unique violation)."""
+    return _entity_error(PRIMARY_KEY_VIOLATION, f"primary key violation on key '{lua_pretty(key)}'", key)
+
+
+def foreign_keys_unresolved(unresolved: dict[str, dict[str, tuple[Any, str]]]) -> ApiError:
+    """Foreign keys given by a unique field that names no entity (kong/db/dao/init.lua
+    resolve_foreign): `unresolved` is {foreign key: {field: (value, referenced entity)}}."""
+    fields: dict[str, dict[str, str]] = {}
+    parts: list[str] = []
+    for fk in sorted(unresolved):
+        for name in sorted(unresolved[fk]):
+            value, parent = unresolved[fk][name]
+            text = (
+                f"the foreign key cannot be resolved with '{lua_pretty({name: value})}' "
+                f"for an existing '{parent}' entity"
+            )
+            fields.setdefault(fk, {})[name] = text
+            parts.append(f"{fk}.{name}: {text}")
+    if len(parts) == 1:
+        message_text = f"foreign key unresolved ({parts[0]})"
+    else:
+        message_text = f"{len(parts)} foreign keys unresolved ({'; '.join(parts)})"
+    return _entity_error(FOREIGN_KEYS_UNRESOLVED, message_text, fields)
+
+
+def invalid_unique(field: str, text: str) -> ApiError:
+    """A path's endpoint key (or tag) that its field refuses (kong/db/dao/init.lua
+    validate_unique_row_method): the name says which field, the message why."""
+    return ApiError(400, {"code": INVALID_UNIQUE, "name": f"invalid unique {field}", "message": text})
+
+
+def referenced_by_others(text: str) -> ApiError:
+    """A delete Kong's DAO refuses while other entities name the entity (a CA certificate)."""
+    return _entity_error(REFERENCED_BY_OTHERS, text)
 
 
 def not_found_by_key(key: dict[str, Any]) -> ApiError:
@@ -124,7 +194,7 @@ def foreign_key_violation(field: str, parent_entity: str, parent_key: dict[str, 
     return _entity_error(FOREIGN_KEY_VIOLATION, text, {field: parent_key})
 
 
-def referenced_by_others(entity: str, referencing: str) -> ApiError:
+def restricted(entity: str, referencing: str) -> ApiError:
     # Kong's `foreign_key_violation_restricted`: a delete refused by ON DELETE RESTRICT
     text = f"an existing '{referencing}' entity references this '{entity}' entity"
     return _entity_error(FOREIGN_KEY_VIOLATION, text, {"@referenced_by": referencing})

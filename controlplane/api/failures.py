@@ -23,8 +23,15 @@ UNAVAILABLE = "database unavailable; the Admin API answers again once it is back
 
 
 def _from_store(exc: store_errors.StoreError) -> errors.ApiError | None:
+    if isinstance(exc, store_errors.PrimaryKeyViolation):
+        return errors.primary_key_violation(exc.fields)
     if isinstance(exc, store_errors.UniqueViolation):
         return errors.unique_violation(exc.fields)
+    if isinstance(exc, store_errors.StillReferenced):
+        # kong/db/dao/ca_certificates.lua's message
+        return errors.referenced_by_others(
+            f"ca certificate {exc.id} is still referenced by {exc.referencing} (id = {exc.referencing_id})"
+        )
     if isinstance(exc, store_errors.ValueTooLong):
         msg = f"length must be at most {exc.limit} bytes"
         return errors.schema_violation({exc.field: msg if exc.position is None else {exc.position: msg}})
@@ -33,7 +40,7 @@ def _from_store(exc: store_errors.StoreError) -> errors.ApiError | None:
     if isinstance(exc, store_errors.ForeignKeyViolation):
         return errors.foreign_key_violation(exc.field, exc.parent_entity, exc.parent_key)
     if isinstance(exc, store_errors.ReferencedByOthers):
-        return errors.referenced_by_others(exc.entity, exc.referencing)
+        return errors.restricted(exc.entity, exc.referencing)
     if isinstance(exc, store_errors.NotFound):
         return errors.not_found_by_key(exc.key)
     if isinstance(exc, store_errors.InvalidOffset):

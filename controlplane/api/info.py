@@ -61,7 +61,7 @@ async def root(request: Request) -> Response:
             },
             # `database` ("postgres" or "off") is what go-kong reads to tell DB-less from DB mode
             "configuration": api.conf.as_sanitized_dict(),
-            "pids": {"master": os.getpid()},
+            "pids": {"master": os.getpid(), "workers": api.worker_pids() if api.worker_pids else [os.getpid()]},
         }
     )
 
@@ -72,14 +72,22 @@ async def status(request: Request) -> Response:
     if inspect.isawaitable(reachable):
         reachable = await reachable
     counters = api.counters
-    connections = counters.open_connections() if counters.open_connections else counters.in_flight
+    if counters.connection_states is not None:
+        reading, writing, waiting = counters.connection_states()
+    else:  # served without a socket server (in-process tests): the requests in flight
+        reading, writing, waiting = 0, counters.in_flight, 0
+    accepted = counters.accepted() if counters.accepted is not None else reading + writing + waiting
     body: dict[str, object] = {
         "database": {"reachable": bool(reachable)},
+        # nginx's stub_status counters, as Kong's kong.nginx.get_statistics() names them
         "server": {
             "total_requests": counters.total_requests,
-            "connections_active": connections,
-            "connections_writing": counters.in_flight,
-            "connections_waiting": max(connections - counters.in_flight, 0),
+            "connections_active": reading + writing + waiting,
+            "connections_accepted": accepted,
+            "connections_handled": accepted,
+            "connections_reading": reading,
+            "connections_writing": writing,
+            "connections_waiting": waiting,
         },
     }
     if api.declarative is not None:

@@ -227,6 +227,16 @@ _CLUSTER_STATUS = {
     },
 }
 
+_SERVER_COUNTERS = (
+    "connections_accepted",
+    "connections_active",
+    "connections_handled",
+    "connections_reading",
+    "connections_waiting",
+    "connections_writing",
+    "total_requests",
+)
+
 # the few hand-written routes (info, schemas, tags, clustering), described where they are listed
 _FIXED: dict[str, dict[str, Any]] = {
     "/": {
@@ -239,12 +249,36 @@ _FIXED: dict[str, dict[str, Any]] = {
                     hostname={"type": "string"},
                     plugins=_object(),
                     configuration=_object(),
+                    pids={
+                        "type": "object",
+                        "required": ["master", "workers"],
+                        "properties": {"master": {"type": "integer"}, "workers": {"type": "array", "items": _INTEGER}},
+                    },
                 ),
             )
         }
     },
     "/status": {
-        "get": {"responses": _answers(200, _object(database=_object(reachable={"type": "boolean"}), server=_object()))}
+        "get": {
+            "responses": _answers(
+                200,
+                _object(
+                    database=_object(reachable={"type": "boolean"}),
+                    # nginx's stub_status counters, as Kong names them
+                    server={
+                        "type": "object",
+                        "required": list(_SERVER_COUNTERS),
+                        "properties": {key: {"type": "integer", "minimum": 0} for key in _SERVER_COUNTERS},
+                    },
+                ),
+            )
+        }
+    },
+    "/upstreams/{upstreams}/targets/all": {
+        "get": {
+            "parameters": [*_path_params("/upstreams/{upstreams}/targets/all"), *_PAGE_QUERY],
+            "responses": _answers(200, _ref("targets_page"), 400, 404),
+        }
     },
     "/endpoints": {"get": {"responses": _answers(200, _object(data=_STRING_LIST))}},
     "/openapi.json": {"get": {"responses": _answers(200, _object())}},
@@ -271,6 +305,28 @@ _FIXED: dict[str, dict[str, Any]] = {
     },
     "/clustering/status": {"get": {"deprecated": True, "responses": _answers(200, _CLUSTER_STATUS, 400)}},
 }
+
+
+_OPTIONS_HEADERS = (
+    "Allow",
+    "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Allow-Origin",
+)
+# Every path answers OPTIONS with its methods and Kong's CORS headers (controlplane.api.app)
+_OPTIONS = {
+    "responses": {
+        "204": {
+            "description": "the methods of the path",
+            "headers": {name: {"schema": {"type": "string"}, "required": True} for name in _OPTIONS_HEADERS},
+        }
+    }
+}
+
+
+def _options(path: str) -> dict[str, Any]:
+    params = _path_params(path)
+    return {"parameters": params, **_OPTIONS} if params else _OPTIONS
 
 
 def _with_params(path: str, ops: dict[str, Any]) -> dict[str, Any]:
@@ -323,6 +379,7 @@ def document() -> dict[str, Any]:
         paths[ep.path] = _with_params(ep.path, _operations(ep))
     for path, ops in _group_paths().items():
         paths[path] = _with_params(path, {**paths.get(path, {}), **ops})
+    paths = {path: {**ops, "options": _options(path)} for path, ops in paths.items()}
     return {
         "openapi": "3.1.0",
         "info": {

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from dataplane import schema as S
-from dataplane.schema import Field
+from dataplane.schema import Field, validators
 from dataplane.schema.credentials import MAX_TTL
 from dataplane.schema.validator import effective_fields, get_subschema
 
@@ -73,6 +73,64 @@ def validated(
     return entity
 
 
+def _valid_primary_key(value: dict[str, Any]) -> bool:
+    return S.is_uuid(value.get("id"))
+
+
+async def resolve_foreign(api: ApiContext, res: Resource, data: dict[str, Any]) -> None:
+    """Kong's DAO `resolve_foreign`: a foreign key given without a valid id but with a unique
+    field of the entity it references (`service: {name: "s"}`) is that entity's id; one that
+    names no entity is Kong's code 13. Fields the referenced schema refuses are left to the
+    entity's validation ("missing primary key")."""
+    unresolved: dict[str, dict[str, tuple[Any, str]]] = {}
+    for fk, parent in res.schema.references:
+        value = data.get(fk)
+        if not isinstance(value, dict) or _valid_primary_key(value):
+            continue
+        schema = S.get_schema(parent)
+        failed: dict[str, tuple[Any, str]] = {}
+        for name, field in schema.fields:
+            if not (field.unique or schema.endpoint_key == name) or name == "id":
+                continue
+            wanted = value.get(name)
+            if wanted is None or has_nul(wanted) or S.validate_field(field, wanted, api.plugins) is not None:
+                continue
+            found = await api.store.get_by_field(parent, name, wanted)
+            if found is not None:
+                data[fk] = {"id": found["id"]}
+                break
+            failed[name] = (wanted, parent)
+        if failed:
+            unresolved[fk] = failed
+    if unresolved:
+        raise errors.foreign_keys_unresolved(unresolved)
+
+
+async def checked(
+    api: ApiContext,
+    res: Resource,
+    data: dict[str, Any],
+    given: dict[str, Any] | None = None,
+    stored: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`validated` after Kong's DAO steps before it: the options (ttl), then foreign keys
+    given by a unique field resolved."""
+    _check_ttl(res, data)
+    await resolve_foreign(api, res, data)
+    return validated(api, res, data, given, stored)
+
+
+TARGET_INVALID = "Invalid target; not a valid hostname or ip address"
+
+
+def check_new_target(res: Resource, data: dict[str, Any]) -> None:
+    """Kong's targets DAO formats a new target before anything else is checked, with a
+    message of its own (kong/db/dao/targets.lua insert); an update gets the schema's."""
+    value = data.get("target")
+    if res.entity == "targets" and isinstance(value, str) and validators.target(value) is not None:
+        raise errors.schema_violation({"target": TARGET_INVALID})
+
+
 def _target_key(key: str) -> str | None:
     """A target as the store keeps it (`host:port`, port 8000 by default), if it parses."""
     entity = {"target": key}
@@ -88,15 +146,27 @@ def _target_key(key: str) -> str | None:
 async def find(api: ApiContext, res: Resource, key: str, *, for_put: bool = False) -> dict[str, Any] | None:
     """GET-style lookup: by id, else by the entity's endpoint key (name, username, ...); a
     certificate by one of its SNI names (`for_put`: see `certificates.by_sni`)."""
-    if has_nul(key):
-        return None  # nothing stored can have it
     if S.is_uuid(key):
         return await api.store.get(res.entity, key)
     if res.entity == certificates.ENTITY:
-        return await certificates.by_sni(api, key, for_put=for_put)
+        return None if has_nul(key) else await certificates.by_sni(api, key, for_put=for_put)
     if res.schema.endpoint_key is None:
         raise errors.invalid_primary_key(key)
+    check_endpoint_key(res, key)
+    if has_nul(key):
+        return None  # nothing stored can have it
     return await api.store.get_by_key(res.entity, key)
+
+
+def check_endpoint_key(res: Resource, key: str) -> None:
+    """A path naming an entity by its endpoint key names it by a value that field accepts,
+    else Kong's code 10 (kong/db/dao/init.lua validate_unique_row_method, run by every
+    select_by_, update_by_, upsert_by_ and delete_by_ method)."""
+    name = res.schema.endpoint_key
+    assert name is not None
+    refused = S.validate_field(res.schema.fields_by_name[name], key)
+    if refused is not None:
+        raise errors.invalid_unique(name, str(refused))
 
 
 def scoped_key(res: Resource, fk: str) -> str | None:
@@ -165,7 +235,7 @@ def merged(api: ApiContext, res: Resource, changes: dict[str, Any], current: dic
 async def update(api: ApiContext, res: Resource, current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """PATCH: merge, validate the whole entity, write."""
     changes = {k: v for k, v in changes.items() if k != "id"}
-    entity = validated(api, res, merged(api, res, changes, current), changes, current)
+    entity = await checked(api, res, merged(api, res, changes, current), changes, current)
     return await api.store.update(res.entity, current["id"], entity)
 
 
@@ -189,7 +259,7 @@ async def upsert(
         data["id"] = current["id"] if current else str(uuid.uuid4())
     if current is not None and "created_at" in current and "created_at" not in data:
         data["created_at"] = current["created_at"]
-    row, _created = await api.store.upsert(res.entity, validated(api, res, data))
+    row, _created = await api.store.upsert(res.entity, await checked(api, res, data))
     return row
 
 

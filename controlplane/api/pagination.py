@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.datastructures import QueryParams
 
@@ -50,9 +50,15 @@ def _size(raw: str | None) -> int:
 
 
 def _tags(raw: str | None) -> tuple[list[str] | None, bool]:
-    """`a,b` is every tag, `a/b` any of them."""
+    """`a,b` is every tag, `a/b` any of them; an empty filter is refused (kong/api/endpoints.lua
+    extract_options), as is one whose escapes are not UTF-8 (Kong's filter syntax admits no
+    such byte sequence)."""
     if raw is None:
         return None, False
+    if raw == "":
+        raise errors.invalid_options({"tags": "cannot be null"})
+    if raw is _NOT_UTF8:
+        raise errors.invalid_options({"tags": "invalid filter syntax"})
     if _TAGS_ALL.match(raw):
         tags, any_of = raw.split(","), False
     elif _TAGS_ANY.match(raw):
@@ -65,8 +71,28 @@ def _tags(raw: str | None) -> tuple[list[str] | None, bool]:
     return tags, any_of
 
 
-def page_args(query: QueryParams) -> PageArgs:
-    raw_size, raw_tags = _first(query, "size"), _first(query, "tags")
+_NOT_UTF8 = "\x00not utf-8"  # stands for a `tags` value whose bytes are not UTF-8
+
+
+def _raw_tags(query_string: bytes) -> str | None:
+    """The first `tags` value of a raw query string, `_NOT_UTF8` when its bytes are not UTF-8
+    (the parsed query replaces them, which would filter by a tag nobody named)."""
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
+        if name == "tags":
+            try:
+                return value.encode("latin-1").decode("utf-8")
+            except UnicodeDecodeError:
+                return _NOT_UTF8
+    return None
+
+
+def page_args(query: QueryParams, query_string: bytes | None = None, *, with_tags: bool = True) -> PageArgs:
+    """`query_string`: the raw query, to tell a `tags` value that is not UTF-8; `with_tags`
+    False: a collection that has no tags filter (/tags) ignores the argument."""
+    raw_size = _first(query, "size")
+    raw_tags = None
+    if with_tags:
+        raw_tags = _first(query, "tags") if query_string is None else _raw_tags(query_string)
     size = _size(raw_size)
     tags, any_of = _tags(raw_tags)
     return PageArgs(size, _first(query, "offset"), tags, any_of, raw_size, raw_tags)

@@ -15,8 +15,10 @@ from .errors import (
     NotBootstrapped,
     NotFound,
     PluginNotEnabled,
+    PrimaryKeyViolation,
     ReferencedByOthers,
     SniTaken,
+    StillReferenced,
     StoreError,
     UniqueViolation,
 )
@@ -33,9 +35,11 @@ __all__ = [
     "NotBootstrapped",
     "NotFound",
     "PluginNotEnabled",
+    "PrimaryKeyViolation",
     "ReferencedByOthers",
     "SniTaken",
     "Status",
+    "StillReferenced",
     "StoreError",
     "UniqueViolation",
 ]

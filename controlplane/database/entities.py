@@ -14,7 +14,7 @@ from dataplane.schema import is_uuid
 from . import bulk, changelog, paging, snis
 from .changelog import Change
 from .connection import acquire
-from .errors import DatabaseUnavailable, NotBootstrapped, NotFound
+from .errors import DatabaseUnavailable, NotBootstrapped, NotFound, StillReferenced
 from .statements import statements
 from .tables import TABLES, table
 from .violations import foreign_key_on_delete, foreign_key_on_write, unique_violation
@@ -102,6 +102,8 @@ class EntityStore:
             # The row lock keeps new children from appearing between listing and deleting.
             if await connection.fetchval(f'SELECT 1 FROM "{entity}" WHERE "id" = $1 FOR UPDATE', id) is None:
                 return False
+            if entity == CA_CERTIFICATES:
+                await _refuse_used_ca(connection, id)
             changes = await _cascaded(connection, entity, [id])
             if entity == snis.CERTIFICATES:
                 changes += await snis.drop(connection, id)
@@ -265,6 +267,19 @@ class EntityStore:
 
     async def current_version(self) -> int:
         return await self._read(changelog.current)
+
+
+CA_CERTIFICATES = "ca_certificates"
+
+
+async def _refuse_used_ca(connection: asyncpg.Connection, id: str) -> None:
+    """Kong's CA certificate DAO refuses the delete of one a service still lists in its
+    ca_certificates (kong/db/dao/ca_certificates.lua), naming the first such service."""
+    user = await connection.fetchval(
+        """SELECT "id" FROM "services" WHERE "row" -> 'ca_certificates' ? $1 ORDER BY "id" LIMIT 1""", id
+    )
+    if user is not None:
+        raise StillReferenced(CA_CERTIFICATES, id, "services", str(user))
 
 
 async def _record(connection: asyncpg.Connection, entity: str, id: str, op: str, names: list[str] | None) -> None:

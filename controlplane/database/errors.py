@@ -15,6 +15,23 @@ class UniqueViolation(StoreError):
         super().__init__(f"UNIQUE violation detected on '{entity}' ({shown})")
 
 
+class PrimaryKeyViolation(UniqueViolation):
+    """An insert naming the id of a row that exists (Kong's code 3, not a unique field's 5)."""
+
+
+class StillReferenced(StoreError):
+    """A delete Kong's DAO refuses while another entity names this one in a list of ids (a CA
+    certificate in a service's ca_certificates): `referencing` and `referencing_id` name the
+    first such entity."""
+
+    def __init__(self, entity: str, id: str, referencing: str, referencing_id: str) -> None:
+        self.entity = entity
+        self.id = id
+        self.referencing = referencing
+        self.referencing_id = referencing_id
+        super().__init__(f"'{entity}' {id} is still referenced by {referencing} (id = {referencing_id})")
+
+
 class ForeignKeyViolation(StoreError):
     """A row names a parent that does not exist."""
 

@@ -16,18 +16,27 @@ def encode(*key: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
 
 
+def _invalid(offset: str, why: str) -> InvalidOffset:
+    # kong/db/errors.lua invalid_offset, with the reasons its strategies give
+    return InvalidOffset(f"'{offset}' is not a valid offset: {why}")
+
+
 def decode(offset: str, arity: int) -> list[str]:
     """The key encoded in `offset`; its first element must be a uuid."""
     try:
         padded = offset + "=" * (-len(offset) % 4)
-        key = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeEncodeError, orjson.JSONDecodeError):
-        raise InvalidOffset(f"'{offset}' is not a valid offset") from None
+        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+    except (ValueError, binascii.Error, UnicodeEncodeError):
+        raise _invalid(offset, "bad base64 encoding") from None
+    try:
+        key = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _invalid(offset, "bad json encoding") from None
     if (
         not isinstance(key, list)
         or len(key) != arity
         or not all(isinstance(k, str) for k in key)
         or not is_uuid(key[0])
     ):
-        raise InvalidOffset(f"'{offset}' is not a valid offset")
+        raise _invalid(offset, "bad json encoding")
     return key

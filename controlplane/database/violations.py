@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncpg
 
-from .errors import ForeignKeyViolation, ReferencedByOthers, StoreError, UniqueViolation
+from .errors import ForeignKeyViolation, PrimaryKeyViolation, ReferencedByOthers, StoreError, UniqueViolation
 from .tables import constraint_fields, constraint_foreign_key
 
 
 def unique_violation(exc: asyncpg.UniqueViolationError, entity: str, row: dict) -> StoreError:
     name = exc.constraint_name or ""
     if name == f"{entity}_pkey":
-        return UniqueViolation(entity, {"id": row.get("id")})
+        return PrimaryKeyViolation(entity, {"id": row.get("id")})
     found = constraint_fields(name)
     if found is None:
         raise exc  # a constraint this module does not know: a migration/layout mismatch

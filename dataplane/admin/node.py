@@ -65,6 +65,7 @@ class DblessNode(Supervisor):
                 node_id(self.conf),
                 registry=self.registry,
                 declarative=self,
+                worker_pids=self.worker_pids,
                 target_health=NodeHealth(lambda: self.store.entities("upstreams")),  # PUT .../healthy|unhealthy
             )
             self.admin = server_for(api, own_signals=False)

@@ -106,7 +106,14 @@ class TraditionalNode(Supervisor):
             self.health_events = HealthEvents(self.conf, node_id(self.conf), health)  # told to the other nodes
             health.share = self.health_events.broadcast
             self.health_events.start()
-            api = ApiContext(self.conf, self.db, node_id(self.conf), registry=self.registry, target_health=health)
+            api = ApiContext(
+                self.conf,
+                self.db,
+                node_id(self.conf),
+                registry=self.registry,
+                target_health=health,
+                worker_pids=self.worker_pids,
+            )
             self.admin = server_for(api, own_signals=False)
             self.admin_task = asyncio.ensure_future(self.admin.serve(sockets=self.admin_sockets))
 

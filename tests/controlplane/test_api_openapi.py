@@ -33,6 +33,8 @@ def test_served_document_is_the_generated_one(api):
     for ep in ENDPOINTS:
         assert ep.path in served["paths"]
     assert "/targets" not in served["paths"]
+    assert "/upstreams/{upstreams}/targets/all" in served["paths"]
+    assert all("options" in ops for ops in served["paths"].values())
     post = served["paths"]["/services/{services}/routes"]["post"]
     assert "service" not in post["requestBody"]["content"]["application/json"]["schema"].get("required", [])
 
@@ -40,11 +42,12 @@ def test_served_document_is_the_generated_one(api):
 def test_consumer_group_paths_are_described(api):
     paths = api.get("/openapi.json").json()["paths"]
     for path in ("/consumer_groups/{consumer_groups}/consumers", "/consumers/{consumers}/consumer_groups"):
-        assert set(paths[path]) == {"parameters", "get", "post", "delete"}
-    assert set(paths["/consumers/{consumers}/consumer_groups/{consumer_groups}"]) == {"parameters", "get", "delete"}
-    assert set(paths["/consumer_groups/{consumer_groups}/consumers/{consumers}"]) == {"parameters", "delete"}
+        assert set(paths[path]) == {"parameters", "get", "post", "delete", "options"}
+    assert set(paths["/consumers/{consumers}/consumer_groups/{consumer_groups}"]) == {
+        "parameters", "get", "delete", "options"}
+    assert set(paths["/consumer_groups/{consumer_groups}/consumers/{consumers}"]) == {"parameters", "delete", "options"}
     group = paths["/consumer_groups/{consumer_groups}"]
-    assert set(group) == {"parameters", "get", "put", "patch", "delete"}
+    assert set(group) == {"parameters", "get", "put", "patch", "delete", "options"}
     shown = group["get"]["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
     assert set(shown) == {"consumer_group", "consumers", "plugins"}
     assert "/consumer_group_consumers" not in paths and "/consumer_groups/{consumer_groups}/plugins" in paths

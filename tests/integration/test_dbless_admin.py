@@ -195,6 +195,9 @@ def test_node_information(dbless, flat):
     assert root["configuration"]["database"] == "off"  # what decK and KIC tell DB-less by
     assert root["version"].startswith("3.")
     assert sorted(root["plugins"]["enabled_in_cluster"]) == sorted({p["name"] for p in flat["plugins"]})
+    # Kong's pids (spec/02-integration/04-admin_api/02-kong_routes_spec.lua:151): the node's
+    # supervisor and its workers
+    assert root["pids"]["workers"] == gateway.worker_pids() and root["pids"]["master"] not in root["pids"]["workers"]
     status = admin.admin_ok("GET", "/status")
     # Kong's DB-less /status: the configuration's hash, no database
     assert "database" not in status and status["configuration_hash"] == gateway.status()[1]["configuration_hash"]
