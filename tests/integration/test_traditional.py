@@ -76,6 +76,8 @@ def test_a_write_through_one_node_is_routed_by_the_other(nodes):
         assert time.monotonic() - started < PROPAGATION_BOUND
     wait_for(lambda: len(nodes.hashes()) == 1, message="both nodes on one configuration")
     assert nodes.a.status()[1]["database"] == {"reachable": True}
+    for node in nodes.both:  # Kong's pids (02-kong_routes_spec.lua:151): the node's own workers
+        assert node.admin_ok("GET", "/")["pids"]["workers"] == node.worker_pids()
     for node in nodes.both:  # each change went in as a delta, not as the whole configuration
         assert "from the database applied (hash" in node.error_log()
         assert "1 upserted, 0 deleted)" in node.error_log()
