@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from controlplane.database import paging
-from controlplane.database.errors import StoreError
+from controlplane.database.errors import StillReferenced, StoreError
 from dataplane.lmdb_cache.index import StoredEntities
 from dataplane.schema import ENTITIES, is_uuid
 
 CERTIFICATES = "certificates"
+CA_CERTIFICATES = "ca_certificates"
 
 
 class OperationUnsupported(StoreError):
@@ -209,6 +210,13 @@ class OfflineStore:
         raise OperationUnsupported("create or update", entity)
 
     async def delete(self, entity: str, id: str) -> bool:
+        if entity == CA_CERTIFICATES and is_uuid(id):
+            # Kong's CA certificate DAO looks for a service listing it before its off
+            # strategy refuses the delete (kong/db/dao/ca_certificates.lua)
+            with self._source.reading() as view:
+                users = sorted(row["id"] for row in view.scan("services") if id in (row.get("ca_certificates") or ()))
+            if users:
+                raise StillReferenced(entity, id, "services", users[0])
         raise OperationUnsupported("remove", entity)
 
     async def delete_many(self, entity: str, ids: list[str]) -> int:

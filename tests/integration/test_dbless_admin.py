@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
+import trustme
 import yaml
 
 from controlplane.api.config import export_yaml
@@ -413,6 +414,23 @@ def test_a_reload_after_a_post_reads_the_file_again(posting):
 
 
 # ---------------------------------------------------------------------------- who has one
+
+
+def test_a_ca_certificate_a_service_lists_is_refused_before_the_405(posting):
+    # Kong's CA certificate DAO looks for a service listing it, then the off strategy refuses
+    # (spec/02-integration/04-admin_api/16-ca_certificates_routes_spec.lua:152's 400)
+    _, admin, _ = posting
+    used, unused, service = (str(uuid.uuid4()) for _ in range(3))
+    doc = {"_format_version": "3.0",
+           "ca_certificates": [{"id": used, "cert": trustme.CA().cert_pem.bytes().decode()},
+                               {"id": unused, "cert": trustme.CA().cert_pem.bytes().decode()}],
+           "services": [{"id": service, "name": "tls", "url": "https://127.0.0.1:9", "ca_certificates": [used]}]}
+    assert admin.raw("POST", "/config", json.dumps(doc).encode(), "application/json")[0] == 201
+    assert admin.admin("DELETE", f"/ca_certificates/{used}") == (400, {
+        "code": 19, "name": "referenced by others",
+        "message": f"ca certificate {used} is still referenced by services (id = {service})"})
+    assert admin.admin("DELETE", f"/ca_certificates/{unused}") == (
+        405, _unsupported("cannot remove 'ca_certificates' entities when not using a database"))
 
 
 def test_admin_listen_off_and_a_data_plane_have_none(gateway_factory, module_upstream, cluster_certs):
