@@ -42,26 +42,37 @@ _VALUE_ERROR = (
 class BalancerTries:
     """The balancer's tries of one request (Kong's ``balancer_data.tries``): when each pick
     began and ended, the address it chose, how a failed one failed, and the upstream statuses
-    (nginx's ``$upstream_status``)."""
+    (nginx's ``$upstream_status``). Kept as loop times; Kong's records are made when the log
+    serializer asks (``records``): most requests are never serialized."""
 
-    __slots__ = ("tries", "started", "failure", "statuses")
+    __slots__ = ("picks", "started", "failure", "failures", "statuses")
 
     def __init__(self) -> None:
-        self.tries: list[dict[str, Any]] = []
+        self.picks: list[tuple[str, int, float, float]] = []  # address, port, pick began, ended
         self.started = 0.0  # loop time the current pick began
         self.failure = 0  # the status of the try that just failed, until the next pick
+        self.failures: dict[int, int] = {}  # a failed try's index -> the status it failed with
         self.statuses: list[int] = []
 
     def picking(self, now: float) -> None:
-        if self.failure and self.tries:  # a retry: Kong records why the previous try failed
-            self.tries[-1].update(state="failed", code=self.failure)
+        if self.failure and self.picks:  # a retry: Kong records why the previous try failed
+            self.failures[len(self.picks) - 1] = self.failure
         self.failure = 0
         self.started = now
 
-    def picked(self, address: str, port: int, now: float, offset: float) -> None:
-        started = self.started or now
-        self.tries.append(
-            {
+    def picked(self, address: str, port: int, now: float) -> None:
+        self.picks.append((address, port, self.started or now, now))
+        self.started = 0.0
+
+    def failed(self, status: int) -> None:
+        self.failure = status
+        self.statuses.append(status)
+
+    def records(self, offset: float) -> list[dict[str, Any]]:
+        """Kong's tries; ``offset``: loop time to seconds since the epoch."""
+        out: list[dict[str, Any]] = []
+        for index, (address, port, started, now) in enumerate(self.picks):
+            record: dict[str, Any] = {
                 "ip": address,
                 "port": port,
                 "balancer_start": int((started + offset) * 1000),
@@ -69,12 +80,11 @@ class BalancerTries:
                 "balancer_latency": int((now - started) * 1000),
                 "balancer_latency_ns": int((now - started) * 1e9),
             }
-        )
-        self.started = 0.0
-
-    def failed(self, status: int) -> None:
-        self.failure = status
-        self.statuses.append(status)
+            code = self.failures.get(index)
+            if code is not None:
+                record.update(state="failed", code=code)
+            out.append(record)
+        return out
 
 
 def encoded(plugins: RequestPlugins) -> bytes:
@@ -143,7 +153,8 @@ def serialize(plugins: RequestPlugins, private: bool = True) -> dict[str, Any]:
             "size": (len(sent_head) if sent_head is not None else 0) + exchange.resp_bytes,
         },
         "latencies": latencies,
-        "tries": balancer.tries if balancer is not None else [],
+        # loop times to the epoch from the request's start: every try agrees with started_at
+        "tries": balancer.records(plugins.start_epoch() - exchange.start) if balancer is not None else [],
         "authenticated_entity": _authenticated_entity(plugins.credential, plugins.consumer),
         "route": plugins.entity("routes", plugins.route_id),
         "service": plugins.entity("services", plugins.service_id),
