@@ -27,7 +27,7 @@ X_REMAINING = {period: f"X-RateLimit-Remaining-{period.capitalize()}" for period
 
 class Plugin:
     def __init__(self, config: dict[str, Any]) -> None:
-        self.limits = [(period, config[period]) for period in PERIODS if config.get(period) is not None]
+        self.limits = tuple((period, config[period]) for period in PERIODS if config.get(period) is not None)
         self.limit_by = config.get("limit_by") or "consumer"
         self.header_name = config.get("header_name")
         self.path = config.get("path")

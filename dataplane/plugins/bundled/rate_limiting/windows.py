@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -75,13 +76,22 @@ NO_ID = "00000000-0000-0000-0000-000000000000"
 
 
 def windows_for(
-    limits: list[tuple[str, float]], route_id: str | None, service_id: str | None, identifier: str, now: int
+    limits: Sequence[tuple[str, float]], route_id: str | None, service_id: str | None, identifier: str, now: int
 ) -> list[Window]:
     """The windows of the configured ``(period, limit)`` pairs holding ``now``, keyed as Kong
     keys its counters (so the Redis policy shares keys with Kong nodes on the same Redis)."""
+    return list(_windows(tuple(limits), route_id, service_id, identifier, now))
+
+
+# A client's requests of one second count in the same windows: made once per second and
+# identifier (bounded: identifiers come from requests)
+@lru_cache(maxsize=1024)
+def _windows(
+    limits: tuple[tuple[str, float], ...], route_id: str | None, service_id: str | None, identifier: str, now: int
+) -> tuple[Window, ...]:
     starts = window_starts(now)
     scope = f"ratelimit:{route_id or NO_ID}:{service_id or NO_ID}:{identifier}"
-    return [
+    return tuple(
         Window(
             period,
             limit,
@@ -90,4 +100,4 @@ def windows_for(
             window_end(period, starts[period]),
         )
         for period, limit in limits
-    ]
+    )
