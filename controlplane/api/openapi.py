@@ -299,6 +299,26 @@ _FIXED: dict[str, dict[str, Any]] = {
             "responses": _answers(200, _TAG_PAGE, 400),
         }
     },
+    # a DB-less node's configuration (controlplane.api.config); 400 on a node with a database
+    "/config": {
+        "get": {"responses": _answers(200, _object(config=_STRING), 400)},
+        "post": {
+            "parameters": [
+                {"name": name, "in": "query", "schema": {"type": "string"}} for name in ("check_hash", "flatten_errors")
+            ],
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {"schema": _object(config=_STRING)},
+                    "application/x-www-form-urlencoded": {"schema": _object(config=_STRING)},
+                },
+            },
+            "responses": {
+                **_answers(201, _object(), 400, 413),
+                "304": {"description": "the posted configuration is the one served"},
+            },
+        },
+    },
     # both answer 400 on a node that is not a control plane
     "/clustering/data-planes": {
         "get": {"parameters": _PAGE_QUERY[:2], "responses": _answers(200, _page(_ref("data_plane")), 400)}

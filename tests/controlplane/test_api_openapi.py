@@ -39,6 +39,15 @@ def test_served_document_is_the_generated_one(api):
     assert "service" not in post["requestBody"]["content"]["application/json"]["schema"].get("required", [])
 
 
+def test_config_is_described(api):
+    config = api.get("/openapi.json").json()["paths"]["/config"]
+    assert set(config) == {"get", "post", "options"}
+    assert set(config["post"]["responses"]) >= {"201", "304", "400", "413"}
+    # a node with a database answers Kong's 400 to both, as described
+    r = api.get("/config")
+    assert r.status_code == 400 and "not use a database" in r.json()["message"]
+
+
 def test_consumer_group_paths_are_described(api):
     paths = api.get("/openapi.json").json()["paths"]
     for path in ("/consumer_groups/{consumer_groups}/consumers", "/consumers/{consumers}/consumer_groups"):
