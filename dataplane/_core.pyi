@@ -265,12 +265,16 @@ class ResponseHead:
     """For a plain head: llhttp's keep-alive verdict and no `close`: the connection may be
     pooled once the response is read."""
 
-def apply_header_ops(after: bytes, ops: list[tuple[int, bytes, bytes]], content_length: int | None = None) -> bytes:
+def apply_header_ops(
+    after: bytes, ops: list[tuple[int, bytes, bytes]], content_length: int | None = None, response: bool = False
+) -> bytes:
     """The upstream head's fields (``after``: from the CRLF after Host to the blank line) changed
     by plugins' ops, ``(kind, name, value)`` as ``dataplane.pdk.headers`` records them, in order;
     with ``content_length``, the framing fields replaced by that length. ``ValueError`` (nothing
     applied) for an unknown kind, a name that is not a token or names a framing, per-hop or Host
-    field, a value with CR, LF or another control byte, or ``after`` not such a part."""
+    field, a value with CR, LF or another control byte, or ``after`` not such a part. With
+    ``response``, ``after`` is the client's response head after its status line, where any
+    token may be changed (``kong.response.set_header``)."""
 
 def parse_response_head(data: bytes) -> ResponseHead | None:
     """The response head at the start of `data`, or None while it is incomplete. Raises

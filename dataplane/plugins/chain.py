@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from dataplane._core import apply_header_ops
 from dataplane.pdk import Kong, LuaStyle, PDKError, headers as fields
 from dataplane.proxy import errors
 from dataplane.proxy.response import STATUS_LINES
@@ -226,10 +227,13 @@ class RequestPlugins:
                 self._run(configured, "header_filter")
         self.response_head = None
         if self.response_ops or self.status:
-            start, lines = fields.split_head(head)
+            at = head.find(b"\r\n")
+            start, rest = head[:at], head[at:]
             if self.status:
                 start = (STATUS_LINES.get(self.status) or b"HTTP/1.1 %d \r\n" % self.status).rstrip(b"\r\n")
-            head = fields.join_head(start, fields.apply(lines, self.response_ops))
+            if self.response_ops:  # one native pass, as the upstream head's (checked again there)
+                rest = apply_header_ops(rest, self.response_ops, None, True)
+            head = start + rest
         self.sent_head = head
         return head
 

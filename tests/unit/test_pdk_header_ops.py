@@ -90,3 +90,21 @@ def test_the_native_pass_refuses_what_the_pdk_refuses():
         apply_header_ops(b"X-A: 1\r\n\r\n", [])
     with pytest.raises(TypeError):
         apply_header_ops(part, [(SET, "X-A", "v")])  # type: ignore[list-item]
+
+
+@given(st.lists(st.builds(lambda n, v: b"%s: %s" % (n, v), NAMES, VALUES), max_size=8), OPS)
+def test_the_native_pass_on_a_response_head_equals_the_python_one(lines, ops):
+    """The client's response head (kong.response.set_header): any token, Host and framing too."""
+    from dataplane._core import apply_header_ops
+
+    assert apply_header_ops(_part(lines), ops, None, True) == _part(apply(list(lines), ops))
+
+
+def test_the_native_pass_on_a_response_head_refuses_split_heads():
+    import pytest
+
+    from dataplane._core import apply_header_ops
+
+    for op in [(SET, b"X-A", b"v\r\nX-Evil: 1"), (ADD, b"X A", b"v"), (SET, b"X-A", b"\x7f")]:
+        with pytest.raises(ValueError):
+            apply_header_ops(_part([b"X-A: 1"]), [op], None, True)

@@ -107,14 +107,33 @@ fn line_name(line: &[u8]) -> &[u8] {
     super::headers::trim_ows(name)
 }
 
+/// Which names ops may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The upstream request: never framing, per-hop or Host fields.
+    Upstream,
+    /// The client's response head (`kong.response.set_header`): any token, as Kong.
+    Response,
+}
+
 /// `fields` (CRLF, `Name: value\r\n` lines, CRLF) changed by `ops`; with `content_length`
 /// (the body a plugin set), the framing fields replaced by that length.
 pub fn apply_ops(fields: &[u8], ops: &[HeaderOp<'_>], content_length: Option<u64>) -> Result<Vec<u8>, HeaderOpError> {
+    apply_scoped(fields, ops, content_length, Scope::Upstream)
+}
+
+/// `apply_ops` for the given scope.
+pub fn apply_scoped(
+    fields: &[u8],
+    ops: &[HeaderOp<'_>],
+    content_length: Option<u64>,
+    scope: Scope,
+) -> Result<Vec<u8>, HeaderOpError> {
     for op in ops {
         if op.name.is_empty() || !op.name.iter().all(is_tchar) {
             return Err(HeaderOpError::Name(op.name.to_vec()));
         }
-        if named(op.name, RESERVED) {
+        if scope == Scope::Upstream && named(op.name, RESERVED) {
             return Err(HeaderOpError::Reserved(op.name.to_vec()));
         }
         if op.kind != OpKind::Clear && !valid_value(op.value) {
@@ -253,6 +272,27 @@ mod tests {
             let err = apply_ops(HEAD, &[op(OpKind::Clear, name, "")], None).unwrap_err();
             assert_eq!(err, HeaderOpError::Reserved(name.as_bytes().to_vec()));
         }
+    }
+
+    #[test]
+    fn a_response_head_may_have_any_token_changed_but_nothing_split() {
+        let head = b"\r\nContent-Length: 2\r\nX-A: 1\r\n\r\n";
+        let ops = [op(OpKind::Set, "Connection", "close"), op(OpKind::Add, "X-A", "2")];
+        let out = apply_scoped(head, &ops, None, Scope::Response).unwrap();
+        assert_eq!(
+            text(out),
+            "\r\nContent-Length: 2\r\nX-A: 1\r\nConnection: close\r\nX-A: 2\r\n\r\n"
+        );
+        let bad = [op(OpKind::Set, "X-A", "1\r\nX-Evil: 1")];
+        assert!(matches!(
+            apply_scoped(head, &bad, None, Scope::Response),
+            Err(HeaderOpError::Value(_))
+        ));
+        let bad = [op(OpKind::Set, "X A", "1")];
+        assert!(matches!(
+            apply_scoped(head, &bad, None, Scope::Response),
+            Err(HeaderOpError::Name(_))
+        ));
     }
 
     #[test]

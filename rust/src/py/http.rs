@@ -9,7 +9,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use super::errors::HttpHeadError;
 use crate::http::access_log::{write_line, AccessEntry};
 use crate::http::client_head::Exchange as ClientExchange;
-use crate::http::header_ops::{apply_ops, HeaderOp, OpKind};
+use crate::http::header_ops::{apply_scoped, HeaderOp, OpKind, Scope};
 use crate::http::{parse_response_head, request_id, ClientHeadFilter, ResponseHead};
 
 /// The parsed head stays in Rust: the header filter reads it there, and a field read from
@@ -267,14 +267,16 @@ fn seed_request_ids(prefix: u64) {
 /// The upstream head's fields (`after`: from the CRLF after Host to the blank line) changed by
 /// plugins' ops, `(kind, name, value)` as `dataplane.pdk.headers` records them; with
 /// `content_length`, the framing fields replaced by that length. ValueError for an op that
-/// names a field the gateway sets or could split the head (nothing applied).
+/// names a field the gateway sets or could split the head (nothing applied). `response`: the
+/// client's response head, where any token may be changed.
 #[pyfunction]
-#[pyo3(signature = (after, ops, content_length=None))]
+#[pyo3(signature = (after, ops, content_length=None, response=false))]
 fn apply_header_ops<'py>(
     py: Python<'py>,
     after: &[u8],
     ops: &Bound<'py, PyList>,
     content_length: Option<u64>,
+    response: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let mut held: Vec<(OpKind, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> = Vec::with_capacity(ops.len());
     for item in ops.iter() {
@@ -286,7 +288,13 @@ fn apply_header_ops<'py>(
         .iter()
         .map(|(kind, name, value)| HeaderOp { kind: *kind, name: name.as_bytes(), value: value.as_bytes() })
         .collect();
-    let out = apply_ops(after, &list, content_length).map_err(|error| PyValueError::new_err(error.to_string()))?;
+    let scope = if response {
+        Scope::Response
+    } else {
+        Scope::Upstream
+    };
+    let out =
+        apply_scoped(after, &list, content_length, scope).map_err(|error| PyValueError::new_err(error.to_string()))?;
     Ok(PyBytes::new(py, &out))
 }
 
