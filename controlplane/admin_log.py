@@ -55,19 +55,25 @@ class AccessLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        answer = {"status": 0, "bytes": 0}
+        answer = {"status": 0, "bytes": 0, "logged": False}
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 answer["status"] = message["status"]
             elif message["type"] == "http.response.body":
                 answer["bytes"] += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    # written before the last of the body goes out: a client that has its
+                    # answer finds its line in the log
+                    answer["logged"] = True
+                    self.write(scope, answer["status"] or 500, answer["bytes"])
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
-            self.write(scope, answer["status"] or 500, answer["bytes"])
+            if not answer["logged"]:  # the app failed before its answer was whole
+                self.write(scope, answer["status"] or 500, answer["bytes"])
 
     def write(self, scope: Scope, status: int, sent: int) -> None:
         client = scope.get("client")

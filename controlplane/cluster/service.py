@@ -82,10 +82,12 @@ class ClusterService(pb_grpc.ClusterServicer):
             log.warning("%s sent nothing for %g seconds; closing its stream", session, PING_WAIT)
         finally:
             pusher.cancel()
-            await asyncio.gather(pusher, return_exceptions=True)
+            # unregistered and logged before anything is awaited: a handler cancelled again
+            # while it waits for its pusher still says the data plane is gone
             self._registry.remove(session)
             self._registry.touch(session)
             log.log(NOTICE, "%s disconnected", session)
+            await asyncio.gather(pusher, return_exceptions=True)
         if pusher.done() and not pusher.cancelled() and pusher.exception() is not None:
             log.error("pushing to %s failed: %r", session, pusher.exception())
 
