@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -12,6 +11,7 @@ from dataplane.conf import load_conf
 from dataplane.plugins import configuration
 from dataplane.plugins.configuration import Configuration
 from dataplane.plugins.testing import PluginHarness
+from tests.support.plugin_modules import module
 
 
 def _conf(tmp_path: Path, text: str) -> Configuration:
@@ -62,23 +62,20 @@ def test_remove_sensitive_masks_secrets(tmp_path: Path) -> None:
     assert conf.pg_password == "hunter2"  # the copy is masked, not the configuration
 
 
-READER = ModuleType("reader")
-exec(
-    textwrap.dedent(
-        """
-        priority = 10
-        version = "1.0.0"
+READER = module(
+    "reader",
+    """
+    priority = 10
+    version = "1.0.0"
 
-        class Plugin:
-            def __init__(self, config):
-                pass
+    class Plugin:
+        def __init__(self, config):
+            pass
 
-            def access(self, kong):
-                kong.service.request.set_header("x-depth", kong.configuration.lua_ssl_verify_depth)
-                kong.service.request.set_header("x-role", kong.configuration["role"])
-        """
-    ),
-    READER.__dict__,
+        def access(self, kong):
+            kong.service.request.set_header("x-depth", kong.configuration.lua_ssl_verify_depth)
+            kong.service.request.set_header("x-role", kong.configuration["role"])
+    """,
 )
 
 

@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import importlib
 import textwrap
-from types import ModuleType
 
 import pytest
 
 from dataplane.pdk import PDKError
 from dataplane.plugins.spec import PluginError
 from dataplane.plugins.testing import PluginConfigError, PluginHarness, Request, Upstream, plugin_spec
-
-
-def module(name: str, source: str) -> ModuleType:
-    made = ModuleType(name)
-    exec(textwrap.dedent(source), made.__dict__)
-    return made
-
+from tests.support.plugin_modules import module
 
 REWRITER = module(
     "rewriter",
