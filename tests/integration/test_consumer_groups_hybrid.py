@@ -7,30 +7,15 @@ takes both away, and deleting the group removes its plugin."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
 
-from tests.support.processes import ControlPlane, Gateway
+from tests.support.processes import Gateway
 from tests.support.raw_client import raw_request
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def admin(cp: ControlPlane, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", cp.admin_port, timeout=10)
-    try:
-        payload = None if body is None else json.dumps(body)
-        conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
-        response = conn.getresponse()
-        raw = response.read()
-        return response.status, json.loads(raw) if raw else {}
-    finally:
-        conn.close()
 
 
 def ok(result: tuple[int, dict], status: int = 201) -> dict:
@@ -53,12 +38,12 @@ def tier(dp: Gateway, key: str) -> str | None:
 @pytest.fixture(scope="module")
 def cluster(control_plane_factory, module_gateway_factory, module_upstream):
     cp = control_plane_factory()
-    ok(admin(cp, "POST", "/services", {"name": "echo", "url": f"http://127.0.0.1:{module_upstream.port}"}))
-    tiered = ok(admin(cp, "POST", "/services/echo/routes", {"name": "tiered", "paths": ["/tiered"]}))
-    gold_only = ok(admin(cp, "POST", "/services/echo/routes", {"name": "gold-only", "paths": ["/gold"]}))
+    ok(cp.admin("POST", "/services", {"name": "echo", "url": f"http://127.0.0.1:{module_upstream.port}"}))
+    tiered = ok(cp.admin("POST", "/services/echo/routes", {"name": "tiered", "paths": ["/tiered"]}))
+    gold_only = ok(cp.admin("POST", "/services/echo/routes", {"name": "gold-only", "paths": ["/gold"]}))
     for route in (tiered, gold_only):
-        ok(admin(cp, "POST", f"/routes/{route['id']}/plugins", {"name": "key-auth"}))
-    ok(admin(cp, "POST", f"/routes/{gold_only['id']}/plugins",
+        ok(cp.admin("POST", f"/routes/{route['id']}/plugins", {"name": "key-auth"}))
+    ok(cp.admin("POST", f"/routes/{gold_only['id']}/plugins",
              {"name": "acl", "config": {"allow": ["gold"], "include_consumer_groups": True}}))
     dp = module_gateway_factory(None, name="dp", workers=1, conf=cp.data_plane_conf())
     wait_for(lambda: call(dp, "/tiered", "none").status == 401, message="key-auth on the data plane")
@@ -67,11 +52,11 @@ def cluster(control_plane_factory, module_gateway_factory, module_upstream):
 
 def test_group_membership_and_group_plugins_take_effect_as_they_change(cluster):
     cp, dp = cluster
-    alice = ok(admin(cp, "PUT", f"/consumers/{uuid.uuid4()}", {"username": "alice"}), 200)
-    ok(admin(cp, "PUT", f"/consumers/{alice['id']}/key-auth/{uuid.uuid4()}", {"key": "alice-key"}), 200)
+    alice = ok(cp.admin("PUT", f"/consumers/{uuid.uuid4()}", {"username": "alice"}), 200)
+    ok(cp.admin("PUT", f"/consumers/{alice['id']}/key-auth/{uuid.uuid4()}", {"key": "alice-key"}), 200)
     group_id = str(uuid.uuid4())
-    ok(admin(cp, "PUT", f"/consumer_groups/{group_id}", {"name": "gold", "tags": ["tier"]}), 200)
-    plugin = ok(admin(cp, "PUT", f"/plugins/{uuid.uuid4()}", {
+    ok(cp.admin("PUT", f"/consumer_groups/{group_id}", {"name": "gold", "tags": ["tier"]}), 200)
+    plugin = ok(cp.admin("PUT", f"/plugins/{uuid.uuid4()}", {
         "name": "response-transformer", "consumer_group": {"id": group_id},
         "config": {"add": {"headers": ["x-tier:gold"]}}}), 200)
 
@@ -80,23 +65,23 @@ def test_group_membership_and_group_plugins_take_effect_as_they_change(cluster):
     assert call(dp, "/gold", "alice-key").status == 403
 
     # joining (go-kong's ConsumerGroupConsumers.Create)
-    ok(admin(cp, "POST", f"/consumer_groups/{group_id}/consumers", {"consumer": alice["id"]}))
+    ok(cp.admin("POST", f"/consumer_groups/{group_id}/consumers", {"consumer": alice["id"]}))
     wait_for(lambda: tier(dp, "alice-key") == "gold", message="the group's plugin for its member")
     wait_for(lambda: call(dp, "/gold", "alice-key").status == 200, message="acl with the member's group")
 
     # the group's plugin changed: the member sees the change
-    ok(admin(cp, "PATCH", f"/plugins/{plugin['id']}", {"config": {"add": {"headers": ["x-tier:platinum"]}}}), 200)
+    ok(cp.admin("PATCH", f"/plugins/{plugin['id']}", {"config": {"add": {"headers": ["x-tier:platinum"]}}}), 200)
     wait_for(lambda: tier(dp, "alice-key") == "platinum", message="the changed group plugin")
 
     # leaving, from the consumer's side
-    assert admin(cp, "DELETE", f"/consumers/alice/consumer_groups/{group_id}")[0] == 204
+    assert cp.admin("DELETE", f"/consumers/alice/consumer_groups/{group_id}")[0] == 204
     wait_for(lambda: tier(dp, "alice-key") is None, message="the plugin gone with the membership")
     wait_for(lambda: call(dp, "/gold", "alice-key").status == 403, message="acl without the group")
 
     # back in, then the group deleted: its plugin and memberships go with it
-    ok(admin(cp, "POST", "/consumers/alice/consumer_groups", {"group": "gold"}))
+    ok(cp.admin("POST", "/consumers/alice/consumer_groups", {"group": "gold"}))
     wait_for(lambda: tier(dp, "alice-key") == "platinum", message="member again")
-    assert admin(cp, "DELETE", "/consumer_groups/gold")[0] == 204
+    assert cp.admin("DELETE", "/consumer_groups/gold")[0] == 204
     wait_for(lambda: tier(dp, "alice-key") is None, message="the group deleted")
     assert call(dp, "/gold", "alice-key").status == 403
-    assert admin(cp, "GET", f"/plugins/{plugin['id']}")[0] == 404
+    assert cp.admin("GET", f"/plugins/{plugin['id']}")[0] == 404

@@ -10,30 +10,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import http.client
 import json
 import uuid
 from email.utils import formatdate
 
 import pytest
 
-from tests.support.processes import ControlPlane, Gateway
+from tests.support.processes import Gateway
 from tests.support.raw_client import raw_request
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def admin(cp: ControlPlane, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    conn = http.client.HTTPConnection("127.0.0.1", cp.admin_port, timeout=10)
-    try:
-        payload = None if body is None else json.dumps(body)
-        conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
-        response = conn.getresponse()
-        raw = response.read()
-        return response.status, json.loads(raw) if raw else {}
-    finally:
-        conn.close()
 
 
 def ok(result: tuple[int, dict], status: int = 201) -> dict:
@@ -80,13 +67,13 @@ def who(dp: Gateway, path: str, *headers: str) -> str | int:
 @pytest.fixture(scope="module")
 def cluster(control_plane_factory, module_gateway_factory, module_upstream):
     cp = control_plane_factory()
-    ok(admin(cp, "POST", "/services", {"name": "echo", "url": f"http://127.0.0.1:{module_upstream.port}"}))
+    ok(cp.admin("POST", "/services", {"name": "echo", "url": f"http://127.0.0.1:{module_upstream.port}"}))
     for name, plugins in (("basic", ["basic-auth"]), ("jwt", ["jwt"]), ("hmac", ["hmac-auth"]),
                           ("admins", ["basic-auth", "acl"])):
-        route = ok(admin(cp, "POST", "/services/echo/routes", {"name": name, "paths": [f"/{name}"]}))
+        route = ok(cp.admin("POST", "/services/echo/routes", {"name": name, "paths": [f"/{name}"]}))
         for plugin in plugins:
             config = {"allow": ["admins"]} if plugin == "acl" else {}
-            ok(admin(cp, "POST", f"/routes/{route['id']}/plugins", {"name": plugin, "config": config}))
+            ok(cp.admin("POST", f"/routes/{route['id']}/plugins", {"name": plugin, "config": config}))
     dp = module_gateway_factory(None, name="dp", workers=1, conf=cp.data_plane_conf())
     wait_for(lambda: get(dp, "/basic").status == 401, message="basic-auth on the data plane")
     return cp, dp
@@ -94,15 +81,15 @@ def cluster(control_plane_factory, module_gateway_factory, module_upstream):
 
 def test_credentials_written_through_the_admin_api_are_enforced_as_they_change(cluster):
     cp, dp = cluster
-    consumer = ok(admin(cp, "PUT", f"/consumers/{uuid.uuid4()}", {"username": "alice"}), 200)
+    consumer = ok(cp.admin("PUT", f"/consumers/{uuid.uuid4()}", {"username": "alice"}), 200)
     base = f"/consumers/{consumer['id']}"
     cred_id = str(uuid.uuid4())
-    cred = ok(admin(cp, "PUT", f"{base}/basic-auth/{cred_id}", {"username": "alice", "password": "one"}), 200)
+    cred = ok(cp.admin("PUT", f"{base}/basic-auth/{cred_id}", {"username": "alice", "password": "one"}), 200)
     assert cred["id"] == cred_id
     assert cred["password"] == hashlib.sha1(("one" + consumer["id"]).encode()).hexdigest()
-    acl = ok(admin(cp, "PUT", f"{base}/acls/{uuid.uuid4()}", {"group": "admins"}), 200)
-    ok(admin(cp, "PUT", f"{base}/jwt/{uuid.uuid4()}", {"key": "alice-iss", "secret": "alice-jwt-secret"}), 200)
-    ok(admin(cp, "PUT", f"{base}/hmac-auth/{uuid.uuid4()}", {"username": "alice-h", "secret": "alice-h-secret"}), 200)
+    acl = ok(cp.admin("PUT", f"{base}/acls/{uuid.uuid4()}", {"group": "admins"}), 200)
+    ok(cp.admin("PUT", f"{base}/jwt/{uuid.uuid4()}", {"key": "alice-iss", "secret": "alice-jwt-secret"}), 200)
+    ok(cp.admin("PUT", f"{base}/hmac-auth/{uuid.uuid4()}", {"username": "alice-h", "secret": "alice-h-secret"}), 200)
 
     wait_for(lambda: who(dp, "/basic", basic("alice", "one")) == "alice", message="basic-auth credential")
     assert who(dp, "/basic", basic("alice", "two")) == 401
@@ -113,22 +100,22 @@ def test_credentials_written_through_the_admin_api_are_enforced_as_they_change(c
     assert who(dp, "/hmac", *hmac_headers("alice-h", "wrong")) == 401
 
     # rotations: a PATCH, then a PUT, each hashing the new password; the old one stops working
-    ok(admin(cp, "PATCH", f"{base}/basic-auth/{cred_id}", {"password": "two"}), 200)
+    ok(cp.admin("PATCH", f"{base}/basic-auth/{cred_id}", {"password": "two"}), 200)
     wait_for(lambda: who(dp, "/basic", basic("alice", "two")) == "alice", message="the PATCHed password")
     assert who(dp, "/basic", basic("alice", "one")) == 401
-    ok(admin(cp, "PUT", f"{base}/basic-auth/{cred_id}", {"username": "alice", "password": "three"}), 200)
+    ok(cp.admin("PUT", f"{base}/basic-auth/{cred_id}", {"username": "alice", "password": "three"}), 200)
     wait_for(lambda: who(dp, "/basic", basic("alice", "three")) == "alice", message="the PUT password")
     assert who(dp, "/basic", basic("alice", "two")) == 401
 
     # the acl group gone: the route that allows only admins refuses her, the other still serves
-    assert admin(cp, "DELETE", f"{base}/acls/{acl['id']}")[0] == 204
+    assert cp.admin("DELETE", f"{base}/acls/{acl['id']}")[0] == 204
     wait_for(lambda: who(dp, "/admins", basic("alice", "three")) == 403, message="the acl removed")
     assert who(dp, "/basic", basic("alice", "three")) == "alice"
 
     # the consumer deleted: every credential with it
-    assert admin(cp, "DELETE", base)[0] == 204
+    assert cp.admin("DELETE", base)[0] == 204
     wait_for(lambda: who(dp, "/basic", basic("alice", "three")) == 401, message="the consumer deleted")
     assert who(dp, "/jwt", jwt_hs256("alice-iss", "alice-jwt-secret")) == 401
     assert who(dp, "/hmac", *hmac_headers("alice-h", "alice-h-secret")) == 401
     for path in ("/basic-auths", "/acls", "/jwts", "/hmac-auths"):
-        assert admin(cp, "GET", path)[1]["data"] == [], path
+        assert cp.admin("GET", path)[1]["data"] == [], path
